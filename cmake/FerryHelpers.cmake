@@ -1,0 +1,10 @@
+# ferry_test(NAME SOURCES... LIBS ...): a GoogleTest binary registered with ctest.
+function(ferry_test name)
+  if(NOT FERRY_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest_main GTest::gmock)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 30)
+endfunction()

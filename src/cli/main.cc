@@ -1,0 +1,36 @@
+#include <cstring>
+#include <iostream>
+
+#include "cli/serve.h"
+
+namespace {
+
+void Usage(std::ostream& out) {
+  out << "ferry: serve trained models over the Open Inference Protocol (KServe V2)\n\n"
+         "usage: ferry <command> [options]\n\n"
+         "commands:\n"
+         "  serve      run the inference server on a model repository\n"
+         "  version    print the version\n\n"
+         "Run 'ferry <command> --help' for the options of a command.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    Usage(std::cerr);
+    return 2;
+  }
+  if (!std::strcmp(argv[1], "serve")) return ferry::cli::Serve(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "version") || !std::strcmp(argv[1], "--version")) {
+    std::cout << "ferry " << FERRY_VERSION << "\n";
+    return 0;
+  }
+  if (!std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    Usage(std::cout);
+    return 0;
+  }
+  std::cerr << "ferry: unknown command '" << argv[1] << "'\n\n";
+  Usage(std::cerr);
+  return 2;
+}

@@ -1,0 +1,208 @@
+#include "cli/serve.h"
+
+#include <signal.h>
+
+#include <boost/program_options.hpp>
+#include <cstdlib>
+#include <iostream>
+
+#include "core/log.h"
+#include "frontend/http/http_server.h"
+#include "frontend/http/v2_handler.h"
+#include "runtime/onnx/onnx_runtime.h"
+#include "server/server.h"
+
+namespace ferry::cli {
+namespace po = boost::program_options;
+
+namespace {
+
+// Every flag `--foo-bar` may also come from the environment as FERRY_FOO_BAR.
+std::string EnvName(const std::string& flag) {
+  std::string env = "FERRY_";
+  for (char c : flag) env += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return env;
+}
+
+Result<server::ControlMode> ParseMode(const std::string& m) {
+  if (m == "none") return server::ControlMode::kNone;
+  if (m == "poll") return server::ControlMode::kPoll;
+  if (m == "explicit") return server::ControlMode::kExplicit;
+  return InvalidArgument("--model-control-mode must be none, poll or explicit, not '" + m + "'");
+}
+
+// How long connections get to finish their current request at shutdown.
+constexpr int kShutdownGraceMs = 10000;
+
+int WaitForSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+}  // namespace
+
+int Serve(int argc, char** argv) {
+  po::options_description desc(
+      "usage: ferry serve --model-repository DIR [options]\n\n"
+      "Serves every model in the repository over REST (Open Inference Protocol / KServe V2,\n"
+      "Triton-compatible) and exports Prometheus metrics. Each option can also be set\n"
+      "through the environment variable named in brackets; a flag wins over the variable.\n\n"
+      "options");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "print this help")
+    ("model-repository", po::value<std::vector<std::string>>()->composing(),
+       "model repository folder; repeat for several [FERRY_MODEL_REPOSITORY, ':'-separated]")
+    ("http-address", po::value<std::string>()->default_value("0.0.0.0"), "address to listen on [FERRY_HTTP_ADDRESS]")
+    ("http-port", po::value<uint16_t>()->default_value(8000), "REST port [FERRY_HTTP_PORT]")
+    ("grpc-port", po::value<uint16_t>()->default_value(8001), "gRPC port (reserved: the gRPC frontend is not built yet) [FERRY_GRPC_PORT]")
+    ("metrics-port", po::value<uint16_t>()->default_value(8002), "Prometheus metrics port, 0 disables [FERRY_METRICS_PORT]")
+    ("http-threads", po::value<int>()->default_value(0), "HTTP event loops, 0 = one per core [FERRY_HTTP_THREADS]")
+    ("http-max-input-size", po::value<uint64_t>()->default_value(64ull << 20), "largest request body in bytes, after decompression [FERRY_HTTP_MAX_INPUT_SIZE]")
+    ("model-control-mode", po::value<std::string>()->default_value("none"), "none | poll | explicit [FERRY_MODEL_CONTROL_MODE]")
+    ("load-model", po::value<std::vector<std::string>>()->composing(), "explicit mode: model to load at start; repeat; '*' for all [FERRY_LOAD_MODEL]")
+    ("repository-poll-secs", po::value<int>()->default_value(15), "poll mode: seconds between repository scans [FERRY_REPOSITORY_POLL_SECS]")
+    ("intra-op-threads", po::value<int>()->default_value(0), "runtime threads per model instance, 0 = cores / instances [FERRY_INTRA_OP_THREADS]")
+    ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
+  // clang-format on
+
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::store(po::parse_environment(desc,
+                                    [&desc](const std::string& env) -> std::string {
+                                      for (const auto& opt : desc.options())
+                                        if (EnvName(opt->long_name()) == env) return opt->long_name();
+                                      return "";
+                                    }),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "ferry serve: " << e.what() << "\n\n" << desc << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  LogLevel level;
+  if (!ParseLogLevel(vm["log-level"].as<std::string>(), &level)) {
+    std::cerr << "ferry serve: --log-level must be debug, info, warning or error\n";
+    return 2;
+  }
+  SetLogLevel(level);
+
+  server::ServerOptions options;
+  if (vm.count("model-repository")) {
+    for (const auto& r : vm["model-repository"].as<std::vector<std::string>>()) {
+      // The environment form may list several folders separated by ':'.
+      size_t start = 0;
+      while (start <= r.size()) {
+        size_t colon = r.find(':', start);
+        std::string part = r.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+        if (!part.empty()) options.models.repositories.emplace_back(part);
+        if (colon == std::string::npos) break;
+        start = colon + 1;
+      }
+    }
+  }
+  if (options.models.repositories.empty()) {
+    std::cerr << "ferry serve: --model-repository is required\n\n" << desc << "\n";
+    return 2;
+  }
+  auto mode = ParseMode(vm["model-control-mode"].as<std::string>());
+  if (!mode.ok()) {
+    std::cerr << "ferry serve: " << mode.status().message() << "\n";
+    return 2;
+  }
+  options.models.mode = *mode;
+  if (vm.count("load-model")) options.models.startup_models = vm["load-model"].as<std::vector<std::string>>();
+  options.models.poll_seconds = vm["repository-poll-secs"].as<int>();
+  options.models.intra_op_threads = vm["intra-op-threads"].as<int>();
+
+  // Signals are taken synchronously by the main thread; block them before any thread
+  // starts so every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto runtimes = std::make_unique<runtime::RuntimeRegistry>();
+  auto onnx = runtime::CreateOnnxRuntime();
+  if (!onnx.ok()) {
+    FERRY_LOG(kError, "ONNX Runtime unavailable", ("error", onnx.status().message()));
+    return 1;
+  }
+  FERRY_LOG(kInfo, "runtime registered", ("runtime", (*onnx)->name())("version", (*onnx)->version()));
+  runtimes->Register(std::move(onnx).value());
+
+  auto server = server::Server::Create(std::move(options), std::move(runtimes));
+  if (!server.ok()) {
+    FERRY_LOG(kError, "cannot create server", ("error", server.status().message()));
+    return 1;
+  }
+  Status started = (*server)->Start();
+  if (!started.ok()) {
+    FERRY_LOG(kError, "cannot start server", ("error", started.message()));
+    return 1;
+  }
+
+  const uint64_t max_body = vm["http-max-input-size"].as<uint64_t>();
+  frontend::http::V2HandlerOptions v2;
+  v2.max_body_bytes = max_body;
+  v2.server_version = FERRY_VERSION;
+  auto handler = std::make_shared<frontend::http::V2Handler>(server->get(), v2);
+  frontend::http::HttpServerOptions http_opts;
+  http_opts.address = vm["http-address"].as<std::string>();
+  http_opts.port = vm["http-port"].as<uint16_t>();
+  http_opts.threads = vm["http-threads"].as<int>();
+  http_opts.max_body_bytes = max_body;
+  http_opts.name = "http";
+  auto http = frontend::http::HttpServer::Create(
+      http_opts, [handler](frontend::http::Request&& r, frontend::http::Responder done) {
+        handler->Handle(std::move(r), std::move(done));
+      });
+  Status s = (*http)->Start();
+  if (!s.ok()) {
+    FERRY_LOG(kError, "cannot start REST frontend", ("error", s.message()));
+    return 1;
+  }
+  std::unique_ptr<frontend::http::HttpServer> metrics_http;
+  if (vm["metrics-port"].as<uint16_t>() != 0) {
+    frontend::http::HttpServerOptions m;
+    m.address = http_opts.address;
+    m.port = vm["metrics-port"].as<uint16_t>();
+    m.threads = 1;
+    m.max_body_bytes = 1 << 20;
+    m.name = "metrics";
+    auto created = frontend::http::HttpServer::Create(m, frontend::http::MetricsHandler(server->get()));
+    metrics_http = std::move(created).value();
+    s = metrics_http->Start();
+    if (!s.ok()) {
+      FERRY_LOG(kError, "cannot start metrics endpoint", ("error", s.message()));
+      return 1;
+    }
+  }
+  FERRY_LOG(kInfo, "server ready", ("http_port", (*http)->port()));
+
+  int sig = WaitForSignal();
+  FERRY_LOG(kInfo, "shutting down: finishing in-flight requests", ("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+  // Order matters: connections finish the requests they are receiving while the server
+  // still executes, then the server drains whatever is left.
+  (*server)->BeginShutdown();
+  (*http)->Stop(kShutdownGraceMs);
+  (*server)->Shutdown();
+  if (metrics_http) metrics_http->Stop();
+  handler.reset();
+  FERRY_LOG(kInfo, "shutdown complete", );
+  return 0;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/parameters.h"
+#include "core/result.h"
+#include "core/tensor.h"
+
+namespace ferry {
+
+// An output the client asked for, with its per-output parameters (e.g. binary_data).
+struct RequestedOutput {
+  std::string name;
+  Parameters parameters;
+};
+
+// A protocol-neutral inference request. Frontends decode into it; the server
+// validates it against the model config before any runtime sees it.
+struct InferRequest {
+  std::string model_name;
+  std::string model_version;  // empty: the latest ready version
+  std::string id;
+  Parameters parameters;
+  std::vector<Tensor> inputs;
+  std::vector<RequestedOutput> outputs;  // empty: every model output
+};
+
+struct InferResponse {
+  std::string model_name;
+  std::string model_version;
+  std::string id;
+  Parameters parameters;
+  std::vector<Tensor> outputs;
+};
+
+// Called exactly once per request, on a worker thread; must not block.
+using InferCallback = std::function<void(Result<InferResponse>)>;
+
+}  // namespace ferry

@@ -1,0 +1,234 @@
+#include "frontend/http/http_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/log.h"
+#include "protocol/v2_json.h"
+
+namespace ferry::frontend::http {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct Loop {
+  asio::io_context ioc{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+  std::thread thread;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  Handler handler;
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::optional<tcp::acceptor> acceptor;
+  size_t next_loop = 0;
+  uint16_t bound_port = 0;
+  std::atomic<int> sessions{0};
+  std::atomic<bool> stopping{false};
+
+  class Session;
+  std::mutex sessions_mu;
+  std::list<std::weak_ptr<Session>> live;  // guarded by sessions_mu
+
+  void Accept();
+};
+
+class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Impl* server, tcp::socket socket) : server_(server), stream_(std::move(socket)) { ++server_->sessions; }
+  ~Session() { --server_->sessions; }
+
+  void Start() { asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); }); }
+
+  // Called on the session's loop during shutdown.
+  void Close() {
+    closing_ = true;
+    // A request whose bytes have started to arrive is in flight: let it finish.
+    bool mid_request = parser_ && (parser_->got_some() || buffer_.size() > 0);
+    if (!busy_ && !mid_request) {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      stream_.socket().close(ec);
+    }
+  }
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  void Read() {
+    if (closing_) return Close();
+    parser_.emplace();
+    parser_->body_limit(server_->options.max_body_bytes);
+    parser_->header_limit(64 * 1024);
+    beast_http::async_read(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == beast_http::error::end_of_stream || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset || ec == asio::error::eof || ec == asio::error::bad_descriptor) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    if (ec) {
+      // Malformed or oversized HTTP: answer once, then close the connection (the rest
+      // of the stream cannot be trusted to be framed).
+      int status = ec == beast_http::error::body_limit ? 413 : 400;
+      std::string msg = status == 413 ? "request body exceeds the limit of " +
+                                            std::to_string(server_->options.max_body_bytes) + " bytes"
+                                      : "malformed HTTP request: " + ec.message();
+      Response r{static_cast<beast_http::status>(status), 11};
+      r.set(beast_http::field::content_type, "application/json");
+      r.body() = protocol::ErrorBody(msg);
+      keep_alive_ = false;
+      busy_ = true;
+      return Write(std::move(r));
+    }
+    busy_ = true;
+    Request req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    auto self = shared_from_this();
+    server_->handler(std::move(req), [self](Response r) {
+      asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->Write(std::move(r)); });
+    });
+  }
+
+  void Write(Response r) {
+    r.version(version_);
+    r.keep_alive(keep_alive_ && !closing_);
+    r.prepare_payload();
+    auto sp = std::make_shared<Response>(std::move(r));
+    beast_http::async_write(stream_, *sp, [self = shared_from_this(), sp](beast::error_code ec, size_t) {
+      self->busy_ = false;
+      if (ec || !sp->keep_alive()) {
+        beast::error_code ignored;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        self->stream_.socket().close(ignored);
+        return;
+      }
+      self->Read();
+    });
+  }
+
+  Impl* server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
+  bool busy_ = false;     // a request is being handled or its response written
+  bool closing_ = false;  // shutting down: close after the current response
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+};
+
+void HttpServer::Impl::Accept() {
+  Loop& loop = *loops[next_loop++ % loops.size()];
+  acceptor->async_accept(loop.ioc, [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopping) return;
+      FERRY_LOG(kWarning, "accept failed", ("server", options.name)("error", ec.message()));
+    } else {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      auto s = std::make_shared<Session>(this, std::move(socket));
+      {
+        std::lock_guard lock(sessions_mu);
+        live.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
+        live.push_back(s);
+      }
+      s->Start();
+    }
+    if (!stopping) Accept();
+  });
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Stop(0); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Create(HttpServerOptions options, Handler handler) {
+  auto impl = std::make_unique<Impl>();
+  if (options.threads <= 0) options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  impl->options = std::move(options);
+  impl->handler = std::move(handler);
+  for (int i = 0; i < impl->options.threads; ++i) impl->loops.push_back(std::make_unique<Loop>());
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+Status HttpServer::Start() {
+  Impl& s = *impl_;
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(s.options.address, ec);
+  if (ec) return InvalidArgument("invalid listen address '" + s.options.address + "'");
+  tcp::endpoint ep(addr, s.options.port);
+  s.acceptor.emplace(s.loops[0]->ioc);
+  s.acceptor->open(ep.protocol(), ec);
+  if (!ec) s.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor->bind(ep, ec);
+  if (!ec) s.acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Unavailable(s.options.name + ": cannot listen on " + s.options.address + ":" +
+                       std::to_string(s.options.port) + ": " + ec.message());
+  s.bound_port = s.acceptor->local_endpoint().port();
+  s.Accept();
+  for (auto& loop : s.loops) {
+    loop->guard.emplace(loop->ioc.get_executor());
+    loop->thread = std::thread([l = loop.get()] { l->ioc.run(); });
+  }
+  FERRY_LOG(kInfo, "listening", ("server", s.options.name)("address", s.options.address)("port", s.bound_port)
+                                    ("threads", s.loops.size()));
+  return Status::Ok();
+}
+
+uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+void HttpServer::StopAccepting() {
+  Impl& s = *impl_;
+  if (s.stopping.exchange(true) || !s.acceptor) return;
+  std::promise<void> done;
+  asio::post(s.acceptor->get_executor(), [&] {
+    beast::error_code ec;
+    s.acceptor->close(ec);
+    done.set_value();
+  });
+  if (s.loops[0]->thread.joinable()) done.get_future().wait();
+}
+
+void HttpServer::Stop(int grace_ms) {
+  Impl& s = *impl_;
+  StopAccepting();
+  std::vector<std::shared_ptr<Impl::Session>> sessions;
+  {
+    std::lock_guard lock(s.sessions_mu);
+    for (auto& w : s.live)
+      if (auto p = w.lock()) sessions.push_back(std::move(p));
+    s.live.clear();
+  }
+  for (auto& sess : sessions) asio::post(sess->executor(), [sess] { sess->Close(); });
+  sessions.clear();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+  while (s.sessions.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (auto& loop : s.loops) {
+    loop->guard.reset();
+    loop->ioc.stop();
+  }
+  for (auto& loop : s.loops)
+    if (loop->thread.joinable()) loop->thread.join();
+}
+
+}  // namespace ferry::frontend::http

@@ -1,0 +1,348 @@
+#include "frontend/http/v2_handler.h"
+
+#include <boost/asio/post.hpp>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <charconv>
+
+#include "core/log.h"
+#include "protocol/compression.h"
+#include "protocol/error_map.h"
+#include "protocol/v2_json.h"
+#include "repository/model_config.h"
+
+namespace ferry::frontend::http {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+Response Json(int status, std::string body) {
+  Response r{static_cast<beast_http::status>(status), 11};
+  r.set(beast_http::field::content_type, "application/json");
+  r.body() = std::move(body);
+  return r;
+}
+
+std::string Finish(const rapidjson::StringBuffer& sb) { return std::string(sb.GetString(), sb.GetSize()); }
+
+void WriteTensors(Writer& w, const char* key, const std::vector<server::TensorMetadata>& tensors) {
+  w.Key(key);
+  w.StartArray();
+  for (const auto& t : tensors) {
+    w.StartObject();
+    w.Key("name");
+    w.String(t.name.c_str());
+    w.Key("datatype");
+    w.String(std::string(DataTypeName(t.datatype)).c_str());
+    w.Key("shape");
+    w.StartArray();
+    for (int64_t d : t.shape) w.Int64(d);
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+// Splits "/a/b%20c?x=1" into decoded segments {"a", "b c"}; false on a bad escape.
+bool SplitPath(std::string_view target, std::vector<std::string>* segments) {
+  target = target.substr(0, target.find('?'));
+  while (!target.empty()) {
+    if (target.front() == '/') {
+      target.remove_prefix(1);
+      continue;
+    }
+    size_t slash = target.find('/');
+    std::string seg;
+    if (!PercentDecode(target.substr(0, slash), &seg)) return false;
+    segments->push_back(std::move(seg));
+    target = slash == std::string_view::npos ? std::string_view() : target.substr(slash);
+  }
+  return true;
+}
+
+std::string_view Header(const Request& req, std::string_view name) {
+  auto it = req.find(boost::beast::string_view(name.data(), name.size()));
+  if (it == req.end()) return {};
+  return std::string_view(it->value().data(), it->value().size());
+}
+
+bool IsDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Reads an optional JSON object body ({} when empty).
+Result<rapidjson::Document> BodyObject(const std::string& body) {
+  rapidjson::Document d;
+  if (body.empty()) {
+    d.SetObject();
+    return d;
+  }
+  d.Parse(body.data(), body.size());
+  if (d.HasParseError() || !d.IsObject()) return InvalidArgument("the request body must be a JSON object");
+  return d;
+}
+
+}  // namespace
+
+bool PercentDecode(std::string_view in, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out->push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16);
+    if (ec != std::errc() || p != in.data() + i + 3) return false;
+    out->push_back(static_cast<char>(v));
+    i += 2;
+  }
+  return true;
+}
+
+Response ErrorResponse(int status, std::string_view message) { return Json(status, protocol::ErrorBody(message)); }
+
+Response StatusResponse(const Status& s) { return ErrorResponse(protocol::HttpStatusFor(s.code()), s.message()); }
+
+V2Handler::V2Handler(server::Server* server, V2HandlerOptions options) : server_(server), options_(std::move(options)) {}
+
+V2Handler::~V2Handler() { control_.join(); }
+
+void V2Handler::Handle(Request&& req, Responder respond) {
+  std::vector<std::string> seg;
+  if (!SplitPath(std::string_view(req.target().data(), req.target().size()), &seg)) return respond(ErrorResponse(400, "malformed percent-encoding in the URL path"));
+  const auto method = req.method();
+  const bool get = method == beast_http::verb::get || method == beast_http::verb::head;
+  const bool post = method == beast_http::verb::post;
+  auto not_allowed = [&] { respond(ErrorResponse(405, "Method Not Allowed")); };
+  if (seg.empty() || seg[0] != "v2") return respond(ErrorResponse(404, "Not Found"));
+
+  // /v2
+  if (seg.size() == 1) {
+    if (!get) return not_allowed();
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    w.Key("name");
+    w.String(options_.server_name.c_str());
+    w.Key("version");
+    w.String(options_.server_version.c_str());
+    w.Key("extensions");
+    w.StartArray();
+    for (const auto& e : server::Server::Extensions()) w.String(e.c_str());
+    w.EndArray();
+    w.EndObject();
+    return respond(Json(200, Finish(sb)));
+  }
+  // /v2/health/{live,ready}
+  if (seg[1] == "health" && seg.size() == 3 && (seg[2] == "live" || seg[2] == "ready")) {
+    if (!get) return not_allowed();
+    if (seg[2] == "live") return respond(Json(200, R"({"live":true})"));
+    if (server_->Ready()) return respond(Json(200, R"({"ready":true})"));
+    return respond(ErrorResponse(503, "the server is not ready"));
+  }
+  // /v2/repository/index, /v2/repository/models/{m}/{load,unload}
+  if (seg[1] == "repository") {
+    if (seg.size() == 3 && seg[2] == "index") {
+      if (!post) return not_allowed();
+      return Repository(std::move(req), "index", "", std::move(respond));
+    }
+    if (seg.size() == 5 && seg[2] == "models" && (seg[4] == "load" || seg[4] == "unload")) {
+      if (!post) return not_allowed();
+      return Repository(std::move(req), seg[4], seg[3], std::move(respond));
+    }
+    if (seg.size() >= 4 && (seg.back() == "index" || seg.back() == "load" || seg.back() == "unload"))
+      return respond(ErrorResponse(501, "'repository_name' specification is not supported"));
+    return respond(ErrorResponse(404, "Not Found"));
+  }
+  // /v2/models/{m}[/versions/{v}][/{ready,config,infer}]
+  if (seg[1] == "models" && seg.size() >= 3) {
+    std::string model = seg[2];
+    std::string version;
+    size_t i = 3;
+    if (seg.size() >= 5 && seg[3] == "versions") {
+      version = seg[4];
+      i = 5;
+      if (!IsDigits(version) || version[0] == '0')
+        return respond(ErrorResponse(400, "model '" + model + "': version '" + version + "' is not a positive integer"));
+    }
+    std::string action = i < seg.size() ? seg[i] : "";
+    if (i + 1 < seg.size() || (i < seg.size() && action != "ready" && action != "config" && action != "infer"))
+      return respond(ErrorResponse(404, "Not Found"));
+    if (action == "infer") {
+      if (!post) return not_allowed();
+      return Infer(std::move(req), std::move(model), std::move(version), std::move(respond));
+    }
+    if (!get) return not_allowed();
+    if (action == "ready") {
+      auto ready = server_->ModelReady(model, version);
+      if (!ready.ok()) return respond(StatusResponse(ready.status()));
+      if (!*ready) return respond(ErrorResponse(503, "model '" + model + "' is not ready"));
+      rapidjson::StringBuffer sb;
+      Writer w(sb);
+      w.StartObject();
+      w.Key("name");
+      w.String(model.data(), model.size());
+      w.Key("ready");
+      w.Bool(true);
+      w.EndObject();
+      return respond(Json(200, Finish(sb)));
+    }
+    if (action == "config") {
+      auto config = server_->GetModelConfig(model, version);
+      if (!config.ok()) return respond(StatusResponse(config.status()));
+      return respond(Json(200, repository::ModelConfigToJson(*config)));
+    }
+    auto md = server_->GetModelMetadata(model, version);
+    if (!md.ok()) return respond(StatusResponse(md.status()));
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    w.Key("name");
+    w.String(md->name.data(), md->name.size());
+    w.Key("versions");
+    w.StartArray();
+    for (const auto& v : md->versions) w.String(v.c_str());
+    w.EndArray();
+    w.Key("platform");
+    w.String(md->platform.c_str());
+    WriteTensors(w, "inputs", md->inputs);
+    WriteTensors(w, "outputs", md->outputs);
+    w.EndObject();
+    return respond(Json(200, Finish(sb)));
+  }
+  respond(ErrorResponse(404, "Not Found"));
+}
+
+void V2Handler::Infer(Request&& req, std::string model, std::string version, Responder respond) {
+  // Decompress first: Inference-Header-Content-Length counts uncompressed bytes.
+  auto encoding = protocol::ParseContentEncoding(Header(req, "Content-Encoding"));
+  if (!encoding.ok()) {
+    Response r = StatusResponse(encoding.status());
+    r.set(beast_http::field::accept_encoding, "gzip, deflate");
+    return respond(std::move(r));
+  }
+  std::shared_ptr<const std::string> body;
+  if (*encoding == protocol::Encoding::kIdentity) {
+    body = std::make_shared<const std::string>(std::move(req.body()));
+  } else {
+    auto inflated = protocol::Decompress(req.body(), options_.max_body_bytes);
+    if (!inflated.ok()) return respond(StatusResponse(inflated.status()));
+    body = std::make_shared<const std::string>(std::move(inflated).value());
+  }
+  std::optional<size_t> header_length;
+  std::string_view ihcl = Header(req, "Inference-Header-Content-Length");
+  if (!ihcl.empty()) {
+    size_t n = 0;
+    auto [p, ec] = std::from_chars(ihcl.data(), ihcl.data() + ihcl.size(), n);
+    if (ec != std::errc() || p != ihcl.data() + ihcl.size())
+      return respond(ErrorResponse(400, "Unable to parse Inference-Header-Content-Length '" + std::string(ihcl) + "'"));
+    if (n == 0)
+      return respond(ErrorResponse(400, "Inference-Header-Content-Length 0 (a header-less raw binary request) is not "
+                                        "supported; send a JSON inference header"));
+    header_length = n;
+  }
+  auto decoded = protocol::DecodeInferRequest(std::move(body), header_length);
+  if (!decoded.ok()) {
+    server_->CountFailure(model, version, decoded.status().code());
+    return respond(StatusResponse(decoded.status()));
+  }
+  InferRequest request = std::move(decoded).value();
+  request.model_name = std::move(model);
+  request.model_version = std::move(version);
+
+  // The encoder needs the request's output choices after the request itself has been
+  // handed to the server.
+  InferRequest shape_of_reply;
+  shape_of_reply.parameters = request.parameters;
+  shape_of_reply.outputs = request.outputs;
+  protocol::Encoding reply_encoding = protocol::ChooseResponseEncoding(Header(req, "Accept-Encoding"));
+  server_->Infer(std::move(request), [respond = std::move(respond), shape_of_reply = std::move(shape_of_reply),
+                                      reply_encoding](Result<InferResponse> result) {
+    if (!result.ok()) return respond(StatusResponse(result.status()));
+    protocol::EncodedBody enc = protocol::EncodeInferResponse(*result, shape_of_reply);
+    Response r{beast_http::status::ok, 11};
+    if (enc.json_length) {
+      r.set(beast_http::field::content_type, "application/octet-stream");
+      r.set("Inference-Header-Content-Length", std::to_string(*enc.json_length));
+    } else {
+      r.set(beast_http::field::content_type, "application/json");
+    }
+    if (reply_encoding != protocol::Encoding::kIdentity) {
+      auto packed = protocol::Compress(enc.body, reply_encoding);
+      if (packed.ok()) {
+        r.set(beast_http::field::content_encoding, std::string(protocol::EncodingName(reply_encoding)));
+        enc.body = std::move(packed).value();
+      }
+    }
+    r.body() = std::move(enc.body);
+    respond(std::move(r));
+  });
+}
+
+void V2Handler::Repository(Request&& req, const std::string& action, std::string model, Responder respond) {
+  auto body = BodyObject(req.body());
+  if (!body.ok()) return respond(StatusResponse(body.status()));
+  if (action == "index") {
+    bool ready_only = false;
+    if (auto it = body->FindMember("ready"); it != body->MemberEnd()) {
+      if (!it->value.IsBool()) return respond(ErrorResponse(400, "'ready' must be a boolean"));
+      ready_only = it->value.GetBool();
+    }
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartArray();
+    for (const auto& e : server_->RepositoryIndex(ready_only)) {
+      w.StartObject();
+      w.Key("name");
+      w.String(e.name.c_str());
+      if (!e.version.empty()) {
+        w.Key("version");
+        w.String(e.version.c_str());
+      }
+      if (e.state != server::ModelState::kUnknown) {
+        w.Key("state");
+        w.String(std::string(server::ModelStateName(e.state)).c_str());
+      }
+      if (!e.reason.empty()) {
+        w.Key("reason");
+        w.String(e.reason.c_str());
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    return respond(Json(200, Finish(sb)));
+  }
+  if (auto it = body->FindMember("parameters"); it != body->MemberEnd()) {
+    if (!it->value.IsObject()) return respond(ErrorResponse(400, "'parameters' must be a JSON object"));
+    for (const auto& p : it->value.GetObject()) {
+      std::string key = p.name.GetString();
+      if (action == "unload" && key == "unload_dependents") continue;
+      return respond(ErrorResponse(400, "load parameter '" + key + "' is not supported"));
+    }
+  }
+  // Loading can take seconds: run it on the control thread, answer from there.
+  boost::asio::post(control_, [this, action, model = std::move(model), respond = std::move(respond)] {
+    Status s = action == "load" ? server_->LoadModel(model) : server_->UnloadModel(model);
+    if (!s.ok()) return respond(StatusResponse(s));
+    respond(Json(200, ""));
+  });
+}
+
+Handler MetricsHandler(server::Server* server) {
+  return [server](Request&& req, Responder respond) {
+    std::string_view target(req.target().data(), req.target().size());
+    target = target.substr(0, target.find('?'));
+    if (target != "/metrics") return respond(ErrorResponse(404, "Not Found"));
+    if (req.method() != beast_http::verb::get) return respond(ErrorResponse(405, "Method Not Allowed"));
+    Response r{beast_http::status::ok, 11};
+    r.set(beast_http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    r.body() = server->metrics().Serialize();
+    respond(std::move(r));
+  };
+}
+
+}  // namespace ferry::frontend::http

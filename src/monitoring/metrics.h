@@ -1,0 +1,78 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+// Prometheus metrics for the server, exported in the text format on the metrics port.
+// Names and their Triton equivalents are listed in docs/metrics.md.
+namespace ferry::monitoring {
+
+// The metric handles of one model version, resolved once at load so the request path
+// only touches atomics and per-histogram locks.
+// Thread-safety: every member is safe to update from any thread.
+struct ModelVersionMetrics {
+  prometheus::Counter* success = nullptr;
+  prometheus::Counter* inference_count = nullptr;
+  prometheus::Counter* execution_count = nullptr;
+  prometheus::Histogram* request = nullptr;
+  prometheus::Histogram* queue = nullptr;
+  prometheus::Histogram* compute_input = nullptr;
+  prometheus::Histogram* compute_infer = nullptr;
+  prometheus::Histogram* compute_output = nullptr;
+  prometheus::Gauge* inflight = nullptr;
+  // Failure counters are looked up by reason on the (rare) error path.
+  class Metrics* owner = nullptr;
+  std::string model, version;
+
+  void Failure(StatusCode code);
+};
+
+// Owns the registry and every metric family.
+// Thread-safety: all methods are thread-safe.
+class Metrics {
+ public:
+  Metrics();
+
+  // Handles for one model version (created on first use, shared afterwards).
+  std::shared_ptr<ModelVersionMetrics> ForVersion(const std::string& model, const std::string& version);
+
+  void ModelLoaded(const std::string& model, bool success, double seconds);
+  void ModelUnloaded(const std::string& model);
+
+  // The whole registry in Prometheus text format, with process metrics refreshed.
+  std::string Serialize();
+
+ private:
+  friend struct ModelVersionMetrics;
+  void RefreshProcessMetrics();
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& success_;
+  prometheus::Family<prometheus::Counter>& failure_;
+  prometheus::Family<prometheus::Counter>& inference_count_;
+  prometheus::Family<prometheus::Counter>& execution_count_;
+  prometheus::Family<prometheus::Histogram>& request_;
+  prometheus::Family<prometheus::Histogram>& queue_;
+  prometheus::Family<prometheus::Histogram>& compute_input_;
+  prometheus::Family<prometheus::Histogram>& compute_infer_;
+  prometheus::Family<prometheus::Histogram>& compute_output_;
+  prometheus::Family<prometheus::Gauge>& inflight_;
+  prometheus::Family<prometheus::Counter>& loads_;
+  prometheus::Family<prometheus::Counter>& unloads_;
+  prometheus::Family<prometheus::Histogram>& load_duration_;
+  prometheus::Gauge& rss_;
+  prometheus::Gauge& vms_;
+  prometheus::Gauge& cpu_;  // a counter in meaning; a gauge so it can be set from /proc
+  prometheus::Gauge& start_time_;
+  prometheus::Gauge& threads_;
+};
+
+}  // namespace ferry::monitoring

@@ -1,0 +1,432 @@
+#include "protocol/v2_json.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstring>
+
+#include "core/float16.h"
+
+namespace ferry::protocol {
+namespace {
+
+using rapidjson::Value;
+constexpr int kMaxNesting = 100;  // as Triton's HTTP_MAX_JSON_NESTING_DEPTH
+
+std::string Quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// Appends JSON leaves of `v` (arbitrarily nested arrays) as elements of `type`.
+class DataDecoder {
+ public:
+  DataDecoder(const std::string& input, DataType type, std::string* out)
+      : input_(input), type_(type), out_(out) {}
+
+  Status Walk(const Value& v, int depth) {
+    if (depth > kMaxNesting)
+      return InvalidArgument("input " + Quoted(input_) + ": 'data' nested deeper than 100 levels");
+    if (v.IsArray()) {
+      for (const auto& e : v.GetArray()) FERRY_RETURN_IF_ERROR(Walk(e, depth + 1));
+      return Status::Ok();
+    }
+    ++count_;
+    return Leaf(v);
+  }
+  uint64_t count() const { return count_; }
+
+ private:
+  template <typename T>
+  void Put(T x) {
+    char buf[sizeof(T)];
+    std::memcpy(buf, &x, sizeof(T));
+    out_->append(buf, sizeof(T));
+  }
+  Status Wrong(const char* expected) {
+    return InvalidArgument("input " + Quoted(input_) + ": element " + std::to_string(count_ - 1) +
+                           " of 'data' is not " + expected + " as datatype " +
+                           std::string(DataTypeName(type_)) + " requires");
+  }
+
+  Status Leaf(const Value& v) {
+    switch (type_) {
+      case DataType::kBool:
+        if (!v.IsBool()) return Wrong("a JSON boolean");
+        Put<uint8_t>(v.GetBool() ? 1 : 0);
+        return Status::Ok();
+      case DataType::kInt8: return Signed<int8_t>(v);
+      case DataType::kInt16: return Signed<int16_t>(v);
+      case DataType::kInt32: return Signed<int32_t>(v);
+      case DataType::kInt64: return Signed<int64_t>(v);
+      case DataType::kUint8: return Unsigned<uint8_t>(v);
+      case DataType::kUint16: return Unsigned<uint16_t>(v);
+      case DataType::kUint32: return Unsigned<uint32_t>(v);
+      case DataType::kUint64: return Unsigned<uint64_t>(v);
+      case DataType::kFp32:
+        if (!v.IsNumber()) return Wrong("a JSON number");
+        Put<float>(static_cast<float>(v.GetDouble()));
+        return Status::Ok();
+      case DataType::kFp64:
+        if (!v.IsNumber()) return Wrong("a JSON number");
+        Put<double>(v.GetDouble());
+        return Status::Ok();
+      case DataType::kBytes: {
+        if (!v.IsString()) return Wrong("a JSON string");
+        uint32_t len = v.GetStringLength();
+        Put<uint32_t>(len);
+        out_->append(v.GetString(), len);
+        return Status::Ok();
+      }
+      default:
+        return InvalidArgument("input " + Quoted(input_) + ": datatype " + std::string(DataTypeName(type_)) +
+                               " cannot be sent as JSON 'data'; use the binary tensor data extension");
+    }
+  }
+  template <typename T>
+  Status Signed(const Value& v) {
+    if (!v.IsInt64()) return Wrong("a JSON integer");
+    int64_t x = v.GetInt64();
+    if (x < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+        x > static_cast<int64_t>(std::numeric_limits<T>::max()))
+      return InvalidArgument("input " + Quoted(input_) + ": element " + std::to_string(count_ - 1) + " value " +
+                             std::to_string(x) + " is out of range for " + std::string(DataTypeName(type_)));
+    Put<T>(static_cast<T>(x));
+    return Status::Ok();
+  }
+  template <typename T>
+  Status Unsigned(const Value& v) {
+    if (!v.IsUint64()) return Wrong("a non-negative JSON integer");
+    uint64_t x = v.GetUint64();
+    if (x > static_cast<uint64_t>(std::numeric_limits<T>::max()))
+      return InvalidArgument("input " + Quoted(input_) + ": element " + std::to_string(count_ - 1) + " value " +
+                             std::to_string(x) + " is out of range for " + std::string(DataTypeName(type_)));
+    Put<T>(static_cast<T>(x));
+    return Status::Ok();
+  }
+
+  const std::string& input_;
+  DataType type_;
+  std::string* out_;
+  uint64_t count_ = 0;
+};
+
+Status ParseParameters(const Value& v, std::string_view where, Parameters* out) {
+  if (!v.IsObject()) return InvalidArgument(std::string(where) + ": 'parameters' must be a JSON object");
+  for (const auto& m : v.GetObject()) {
+    std::string key(m.name.GetString(), m.name.GetStringLength());
+    const Value& x = m.value;
+    if (x.IsBool()) (*out)[key] = x.GetBool();
+    else if (x.IsInt64()) (*out)[key] = x.GetInt64();
+    else if (x.IsUint64()) (*out)[key] = static_cast<double>(x.GetUint64());
+    else if (x.IsNumber()) (*out)[key] = x.GetDouble();
+    else if (x.IsString()) (*out)[key] = std::string(x.GetString(), x.GetStringLength());
+    else
+      return InvalidArgument(std::string(where) + ": parameter " + Quoted(key) +
+                             " must be a string, number or boolean");
+  }
+  return Status::Ok();
+}
+
+Result<Shape> ParseShape(const Value& v, const std::string& input) {
+  if (!v.IsArray()) return InvalidArgument("input " + Quoted(input) + ": 'shape' must be an array of integers");
+  Shape shape;
+  for (const auto& d : v.GetArray()) {
+    if (!d.IsInt64() || d.GetInt64() < 0)
+      return InvalidArgument("input " + Quoted(input) + ": 'shape' must hold non-negative integers");
+    shape.push_back(d.GetInt64());
+  }
+  return shape;
+}
+
+const Value* Member(const Value& obj, const char* name) {
+  auto it = obj.FindMember(name);
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+// Checks a BYTES buffer is a well-formed sequence of `n` length-prefixed elements.
+bool BytesWellFormed(std::string_view b, uint64_t n) {
+  size_t pos = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    if (b.size() - pos < 4) return false;
+    uint32_t len;
+    std::memcpy(&len, b.data() + pos, 4);
+    pos += 4;
+    if (b.size() - pos < len) return false;
+    pos += len;
+  }
+  return pos == b.size();
+}
+
+}  // namespace
+
+Result<InferRequest> DecodeInferRequest(std::shared_ptr<const std::string> body,
+                                        std::optional<size_t> header_length) {
+  size_t json_len = body->size();
+  if (header_length) {
+    if (*header_length > body->size())
+      return InvalidArgument("Inference-Header-Content-Length " + std::to_string(*header_length) +
+                             " exceeds the body length " + std::to_string(body->size()));
+    json_len = *header_length;
+  }
+  rapidjson::Document doc;
+  doc.Parse(body->data(), json_len);
+  if (doc.HasParseError())
+    return InvalidArgument(std::string("failed to parse the request JSON at offset ") +
+                           std::to_string(doc.GetErrorOffset()) + ": " +
+                           rapidjson::GetParseError_En(doc.GetParseError()));
+  if (!doc.IsObject()) return InvalidArgument("the request body must be a JSON object");
+
+  InferRequest req;
+  if (const Value* id = Member(doc, "id")) {
+    if (!id->IsString()) return InvalidArgument("'id' must be a string");
+    req.id.assign(id->GetString(), id->GetStringLength());
+  }
+  if (const Value* p = Member(doc, "parameters")) FERRY_RETURN_IF_ERROR(ParseParameters(*p, "request", &req.parameters));
+
+  const Value* inputs = Member(doc, "inputs");
+  if (!inputs) return InvalidArgument("the request has no 'inputs' field");
+  if (!inputs->IsArray()) return InvalidArgument("'inputs' must be an array");
+
+  size_t tail = json_len;  // next unread binary byte
+  for (const auto& in : inputs->GetArray()) {
+    if (!in.IsObject()) return InvalidArgument("each entry of 'inputs' must be an object");
+    Tensor t;
+    const Value* name = Member(in, "name");
+    if (!name || !name->IsString()) return InvalidArgument("an input has no string 'name'");
+    t.name.assign(name->GetString(), name->GetStringLength());
+    const Value* dt = Member(in, "datatype");
+    if (!dt || !dt->IsString()) return InvalidArgument("input " + Quoted(t.name) + ": missing string 'datatype'");
+    auto type = DataTypeFromName(std::string_view(dt->GetString(), dt->GetStringLength()));
+    if (!type)
+      return InvalidArgument("input " + Quoted(t.name) + ": unknown datatype " +
+                             Quoted(std::string_view(dt->GetString(), dt->GetStringLength())));
+    t.datatype = *type;
+    const Value* shape_v = Member(in, "shape");
+    if (!shape_v) return InvalidArgument("input " + Quoted(t.name) + ": missing 'shape'");
+    FERRY_ASSIGN_OR_RETURN(t.shape, ParseShape(*shape_v, t.name));
+    auto count = ElementCount(t.shape);
+    if (!count) return InvalidArgument("input " + Quoted(t.name) + ": shape " + ShapeToString(t.shape) + " is too large");
+
+    Parameters params;
+    if (const Value* p = Member(in, "parameters"))
+      FERRY_RETURN_IF_ERROR(ParseParameters(*p, "input " + Quoted(t.name), &params));
+    const Value* data = Member(in, "data");
+    auto binary_size_it = params.find("binary_data_size");
+    bool has_binary = binary_size_it != params.end();
+    if (params.count("shared_memory_region"))
+      return Unimplemented("input " + Quoted(t.name) + ": shared memory is not supported");
+    if (has_binary == (data != nullptr))
+      return InvalidArgument("input " + Quoted(t.name) + ": must set exactly one of 'data' or parameters.binary_data_size");
+
+    if (has_binary) {
+      auto* size = std::get_if<int64_t>(&binary_size_it->second);
+      if (!size || *size < 0)
+        return InvalidArgument("input " + Quoted(t.name) + ": binary_data_size must be a non-negative integer");
+      if (!header_length)
+        return InvalidArgument("input " + Quoted(t.name) +
+                               ": binary_data_size given but the request has no Inference-Header-Content-Length header");
+      if (static_cast<uint64_t>(*size) > body->size() - tail)
+        return InvalidArgument("input " + Quoted(t.name) + ": binary_data_size " + std::to_string(*size) +
+                               " exceeds the " + std::to_string(body->size() - tail) +
+                               " bytes of binary data left in the body");
+      std::string_view bytes(body->data() + tail, static_cast<size_t>(*size));
+      tail += static_cast<size_t>(*size);
+      if (t.datatype == DataType::kBytes) {
+        if (!BytesWellFormed(bytes, *count))
+          return InvalidArgument("input " + Quoted(t.name) + ": binary BYTES data does not hold " +
+                                 std::to_string(*count) + " length-prefixed elements");
+      } else if (*count * DataTypeSize(t.datatype) != bytes.size()) {
+        return InvalidArgument("input " + Quoted(t.name) + ": shape " + ShapeToString(t.shape) + " of " +
+                               std::string(DataTypeName(t.datatype)) + " needs " +
+                               std::to_string(*count * DataTypeSize(t.datatype)) + " bytes but binary_data_size is " +
+                               std::to_string(bytes.size()));
+      }
+      t.Borrow(bytes.data(), bytes.size(), body);
+    } else {
+      std::string buf;
+      if (t.datatype != DataType::kBytes && *count < (1u << 28)) buf.reserve(*count * DataTypeSize(t.datatype));
+      DataDecoder decoder(t.name, t.datatype, &buf);
+      FERRY_RETURN_IF_ERROR(decoder.Walk(*data, 0));
+      if (decoder.count() != *count)
+        return InvalidArgument("input " + Quoted(t.name) + ": shape " + ShapeToString(t.shape) + " has " +
+                               std::to_string(*count) + " elements but 'data' holds " +
+                               std::to_string(decoder.count()));
+      t.Own(std::move(buf));
+    }
+    req.inputs.push_back(std::move(t));
+  }
+  if (tail != body->size())
+    return InvalidArgument(std::to_string(body->size() - tail) +
+                           " bytes of binary data follow the JSON but no input claims them (binary_data_size)");
+
+  if (const Value* outs = Member(doc, "outputs")) {
+    if (!outs->IsArray()) return InvalidArgument("'outputs' must be an array");
+    for (const auto& o : outs->GetArray()) {
+      if (!o.IsObject()) return InvalidArgument("each entry of 'outputs' must be an object");
+      const Value* name = Member(o, "name");
+      if (!name || !name->IsString()) return InvalidArgument("a requested output has no string 'name'");
+      RequestedOutput ro;
+      ro.name.assign(name->GetString(), name->GetStringLength());
+      if (const Value* p = Member(o, "parameters"))
+        FERRY_RETURN_IF_ERROR(ParseParameters(*p, "output " + Quoted(ro.name), &ro.parameters));
+      if (ro.parameters.count("shared_memory_region"))
+        return Unimplemented("output " + Quoted(ro.name) + ": shared memory is not supported");
+      if (ro.parameters.count("classification"))
+        return Unimplemented("output " + Quoted(ro.name) + ": the classification extension is not supported");
+      req.outputs.push_back(std::move(ro));
+    }
+  }
+  return req;
+}
+
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+template <typename T>
+T Load(const std::byte* p) {
+  T x;
+  std::memcpy(&x, p, sizeof(T));
+  return x;
+}
+
+void WriteData(Writer& w, const Tensor& t) {
+  w.StartArray();
+  const std::byte* p = t.data();
+  size_t es = DataTypeSize(t.datatype);
+  size_t n = es ? t.byte_size() / es : 0;
+  switch (t.datatype) {
+    case DataType::kBool: for (size_t i = 0; i < n; ++i) w.Bool(Load<uint8_t>(p + i) != 0); break;
+    case DataType::kUint8: for (size_t i = 0; i < n; ++i) w.Uint(Load<uint8_t>(p + i)); break;
+    case DataType::kUint16: for (size_t i = 0; i < n; ++i) w.Uint(Load<uint16_t>(p + 2 * i)); break;
+    case DataType::kUint32: for (size_t i = 0; i < n; ++i) w.Uint(Load<uint32_t>(p + 4 * i)); break;
+    case DataType::kUint64: for (size_t i = 0; i < n; ++i) w.Uint64(Load<uint64_t>(p + 8 * i)); break;
+    case DataType::kInt8: for (size_t i = 0; i < n; ++i) w.Int(Load<int8_t>(p + i)); break;
+    case DataType::kInt16: for (size_t i = 0; i < n; ++i) w.Int(Load<int16_t>(p + 2 * i)); break;
+    case DataType::kInt32: for (size_t i = 0; i < n; ++i) w.Int(Load<int32_t>(p + 4 * i)); break;
+    case DataType::kInt64: for (size_t i = 0; i < n; ++i) w.Int64(Load<int64_t>(p + 8 * i)); break;
+    case DataType::kFp16: for (size_t i = 0; i < n; ++i) w.Double(HalfToFloat(Load<uint16_t>(p + 2 * i))); break;
+    case DataType::kBf16: for (size_t i = 0; i < n; ++i) w.Double(Bf16ToFloat(Load<uint16_t>(p + 2 * i))); break;
+    case DataType::kFp32: for (size_t i = 0; i < n; ++i) w.Double(Load<float>(p + 4 * i)); break;
+    case DataType::kFp64: for (size_t i = 0; i < n; ++i) w.Double(Load<double>(p + 8 * i)); break;
+    case DataType::kBytes: {
+      size_t pos = 0;
+      while (pos + 4 <= t.byte_size()) {
+        uint32_t len = Load<uint32_t>(p + pos);
+        pos += 4;
+        if (pos + len > t.byte_size()) break;
+        w.String(reinterpret_cast<const char*>(p + pos), len);
+        pos += len;
+      }
+      break;
+    }
+    case DataType::kInvalid: break;
+  }
+  w.EndArray();
+}
+
+void WriteParameters(Writer& w, const Parameters& params) {
+  w.StartObject();
+  for (const auto& [k, v] : params) {
+    w.Key(k.data(), k.size());
+    std::visit(
+        [&w](const auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, bool>) w.Bool(x);
+          else if constexpr (std::is_same_v<T, int64_t>) w.Int64(x);
+          else if constexpr (std::is_same_v<T, double>) w.Double(x);
+          else w.String(x.data(), x.size());
+        },
+        v);
+  }
+  w.EndObject();
+}
+
+bool WantsBinary(const InferRequest& req, const std::string& output) {
+  for (const auto& ro : req.outputs) {
+    if (ro.name == output) {
+      if (auto b = GetBool(ro.parameters, "binary_data")) return *b;
+      break;
+    }
+  }
+  return GetBool(req.parameters, "binary_data_output").value_or(false);
+}
+
+}  // namespace
+
+std::string TensorDataToJson(const Tensor& tensor) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  WriteData(w, tensor);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+EncodedBody EncodeInferResponse(const InferResponse& resp, const InferRequest& req) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  std::vector<const Tensor*> binary;
+  w.StartObject();
+  if (!resp.id.empty()) {
+    w.Key("id");
+    w.String(resp.id.data(), resp.id.size());
+  }
+  w.Key("model_name");
+  w.String(resp.model_name.data(), resp.model_name.size());
+  w.Key("model_version");
+  w.String(resp.model_version.data(), resp.model_version.size());
+  if (!resp.parameters.empty()) {
+    w.Key("parameters");
+    WriteParameters(w, resp.parameters);
+  }
+  w.Key("outputs");
+  w.StartArray();
+  for (const auto& t : resp.outputs) {
+    w.StartObject();
+    w.Key("name");
+    w.String(t.name.data(), t.name.size());
+    w.Key("datatype");
+    auto dt = DataTypeName(t.datatype);
+    w.String(dt.data(), dt.size());
+    w.Key("shape");
+    w.StartArray();
+    for (int64_t d : t.shape) w.Int64(d);
+    w.EndArray();
+    if (WantsBinary(req, t.name)) {
+      w.Key("parameters");
+      w.StartObject();
+      w.Key("binary_data_size");
+      w.Uint64(t.byte_size());
+      w.EndObject();
+      binary.push_back(&t);
+    } else {
+      w.Key("data");
+      WriteData(w, t);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+
+  EncodedBody out;
+  size_t tail = 0;
+  for (const Tensor* t : binary) tail += t->byte_size();
+  out.body.reserve(sb.GetSize() + tail);
+  out.body.append(sb.GetString(), sb.GetSize());
+  if (!binary.empty()) {
+    out.json_length = sb.GetSize();
+    for (const Tensor* t : binary) out.body.append(t->bytes());
+  }
+  return out;
+}
+
+std::string ErrorBody(std::string_view message) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("error");
+  w.String(message.data(), message.size());
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace ferry::protocol

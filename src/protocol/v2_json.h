@@ -1,0 +1,44 @@
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/infer_request.h"
+#include "core/result.h"
+
+// The Open Inference Protocol's REST body codec, with Triton's binary tensor data
+// extension. Pure functions over bytes: no sockets, no models.
+namespace ferry::protocol {
+
+// Decodes an inference request body.
+// `header_length` is the Inference-Header-Content-Length value when present: the JSON
+// is the first `*header_length` bytes and the binary tensor chunks follow it in input
+// order. Binary tensors borrow `body` (no copy); JSON tensors are decoded into owned
+// buffers. Model name/version are not touched (they come from the URL).
+// Errors are INVALID_ARGUMENT and name the offending field or tensor.
+Result<InferRequest> DecodeInferRequest(std::shared_ptr<const std::string> body,
+                                        std::optional<size_t> header_length);
+
+struct EncodedBody {
+  std::string body;
+  // Set when at least one output is binary: the length of the JSON part, to send as
+  // Inference-Header-Content-Length with Content-Type application/octet-stream.
+  std::optional<size_t> json_length;
+};
+
+// Encodes `response`. An output is sent as binary when the request listed it with
+// parameters.binary_data=true, or did not set binary_data for it and the request set
+// parameters.binary_data_output=true. FP16/BF16 outputs are always binary-capable and
+// are written to JSON as numbers when JSON is asked for.
+EncodedBody EncodeInferResponse(const InferResponse& response, const InferRequest& request);
+
+// {"error":"<message>"} with proper escaping.
+std::string ErrorBody(std::string_view message);
+
+// Encodes tensor bytes as a flat JSON array of the element values (used for outputs
+// and tested directly). REQUIRES: tensor byte size is consistent with its shape.
+std::string TensorDataToJson(const Tensor& tensor);
+
+}  // namespace ferry::protocol

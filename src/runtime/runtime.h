@@ -1,0 +1,72 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "core/tensor.h"
+#include "repository/model_config.pb.h"
+
+// The one interface every framework runtime implements. Runtimes know one framework,
+// not protocols: they get validated tensors and return tensors.
+namespace ferry::runtime {
+
+// Nanoseconds spent in each phase of one execution, for statistics and metrics.
+struct ExecTimings {
+  uint64_t compute_input_ns = 0;
+  uint64_t compute_infer_ns = 0;
+  uint64_t compute_output_ns = 0;
+};
+
+// One execution instance of a loaded model version.
+// Thread-safety: Execute is called by one worker thread at a time (the instance's
+// owner); different instances run concurrently.
+class ModelInstance {
+ public:
+  virtual ~ModelInstance() = default;
+
+  // Runs the model. `inputs` hold every model input, already checked against the
+  // config (names, datatypes, shapes). Returns the outputs named in `outputs`, in that
+  // order, each keeping its own buffer alive. Framework exceptions become a Status.
+  virtual Result<std::vector<Tensor>> Execute(const std::vector<Tensor>& inputs,
+                                              const std::vector<std::string>& outputs,
+                                              ExecTimings* timings) = 0;
+};
+
+// Per-load settings the server decides (thread budget), not the model config.
+struct InstanceOptions {
+  int intra_op_threads = 1;  // 0: the runtime's default
+  int inter_op_threads = 1;
+};
+
+// A framework runtime: knows its model files and builds instances.
+// Thread-safety: all methods may be called concurrently (loads run off the IO threads).
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+
+  // Backend name as in Triton configs ("onnxruntime").
+  virtual std::string_view name() const = 0;
+  // Platform name reported in model metadata ("onnxruntime_onnx").
+  virtual std::string_view platform() const = 0;
+  // The model file looked for in a version folder ("model.onnx").
+  virtual std::string_view default_filename() const = 0;
+  // Framework version, for logs and `ferry runtimes`.
+  virtual std::string version() const = 0;
+
+  // Completes `config` from the model file: fills inputs, outputs and max_batch_size
+  // when absent, and checks declared tensors against the file (names, datatypes,
+  // dims), naming the tensor on a mismatch.
+  virtual Status AutoComplete(const std::filesystem::path& model_file, inference::ModelConfig* config) = 0;
+
+  // Loads one instance of the model. REQUIRES: config was auto-completed.
+  virtual Result<std::unique_ptr<ModelInstance>> CreateInstance(const std::filesystem::path& model_file,
+                                                                const inference::ModelConfig& config,
+                                                                const InstanceOptions& options) = 0;
+};
+
+}  // namespace ferry::runtime

@@ -1,0 +1,64 @@
+#include "scheduler/instance_pool.h"
+
+#include "core/clock.h"
+
+namespace ferry::scheduler {
+
+InstancePool::InstancePool(std::vector<std::unique_ptr<runtime::ModelInstance>> instances,
+                           InstancePoolOptions options, std::string name)
+    : options_(options), name_(std::move(name)), instances_(std::move(instances)) {
+  for (auto& inst : instances_) workers_.emplace_back([this, i = inst.get()] { WorkerLoop(i); });
+}
+
+InstancePool::~InstancePool() { Stop(); }
+
+Status InstancePool::Submit(Job job) {
+  job.enqueue_ns = NowNanos();
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Unavailable("model '" + name_ + "' is unloading");
+    if (options_.max_queue_size > 0 && queue_.size() >= options_.max_queue_size)
+      return Unavailable("model '" + name_ + "': the request queue is full (max_queue_size " +
+                         std::to_string(options_.max_queue_size) + ")");
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+  return Status::Ok();
+}
+
+void InstancePool::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && workers_.empty()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& w : workers_)
+    if (w.joinable()) w.join();
+  workers_.clear();
+}
+
+size_t InstancePool::queue_depth() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
+void InstancePool::WorkerLoop(runtime::ModelInstance* instance) {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    uint64_t queue_ns = NowNanos() - job.enqueue_ns;
+    runtime::ExecTimings timings;
+    auto result = instance->Execute(job.inputs, job.outputs, &timings);
+    job.inputs.clear();  // release request buffers before the callback sends the reply
+    job.done(std::move(result), queue_ns, timings);
+  }
+}
+
+}  // namespace ferry::scheduler

@@ -1,0 +1,128 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/result.h"
+#include "monitoring/metrics.h"
+#include "runtime/registry.h"
+#include "server/model_version.h"
+
+namespace ferry::server {
+
+// How the set of loaded models may change, as Triton names the modes.
+enum class ControlMode {
+  kNone,      // load everything at start; the load/unload API is refused
+  kPoll,      // load everything at start, then follow changes in the repository
+  kExplicit,  // load --load-model names (or everything) at start; load/unload API allowed
+};
+
+enum class ModelState { kUnknown, kReady, kUnavailable, kLoading, kUnloading };
+std::string_view ModelStateName(ModelState s);
+
+// One row of the repository index.
+struct IndexEntry {
+  std::string name;
+  std::string version;  // empty for a model known only by name
+  ModelState state = ModelState::kUnknown;
+  std::string reason;
+};
+
+struct ModelManagerOptions {
+  std::vector<std::filesystem::path> repositories;
+  ControlMode mode = ControlMode::kNone;
+  std::vector<std::string> startup_models;  // explicit mode; empty or "*" loads all
+  int poll_seconds = 15;
+  // Threads per instance; 0 divides the machine's cores among a model's instances.
+  int intra_op_threads = 0;
+  size_t max_queue_size = 0;
+};
+
+// Owns the loaded model versions and their lifecycle: scan, load, reload, unload,
+// polling. Requests find versions through an immutable snapshot swapped atomically,
+// so lookups take no lock. A reload loads the new version first, publishes it, and
+// only then retires the old one, which finishes its in-flight requests.
+// Thread-safety: all public methods are thread-safe. Load/Unload/Poll are serialised
+// among themselves and may block for the length of a load; never call them on an IO
+// thread.
+class ModelManager {
+ public:
+  ModelManager(ModelManagerOptions options, const runtime::RuntimeRegistry* runtimes, monitoring::Metrics* metrics);
+  ~ModelManager();  // Stop()
+
+  // Loads the models the control mode asks for at start and starts polling in poll
+  // mode. A model that fails is recorded in the index, never fatal; only an unreadable
+  // repository is an error.
+  Status Start();
+
+  // Finds a ready version and enters its gate. `version` empty means the latest ready
+  // version. NOT_FOUND for unknown models or versions, UNAVAILABLE for a known model
+  // that is not ready, INVALID_ARGUMENT for a malformed version string.
+  Result<VersionHandle> Acquire(std::string_view model, std::string_view version) const;
+
+  // Ready versions of a model, ascending; empty when none.
+  std::vector<std::shared_ptr<ModelVersion>> ReadyVersions(std::string_view model) const;
+
+  // The model repository API. FAILED_PRECONDITION outside explicit mode.
+  Status Load(const std::string& model);
+  Status Unload(const std::string& model);
+
+  std::vector<IndexEntry> Index(bool ready_only) const;
+
+  // Rescans the repository once, as the poll loop does (exposed for tests).
+  void PollOnce();
+
+  // Stops polling and retires every version (in-flight requests finish first).
+  void Stop();
+
+  ControlMode mode() const { return options_.mode; }
+
+ private:
+  using VersionMap = std::map<int64_t, std::shared_ptr<ModelVersion>>;
+  using Snapshot = std::unordered_map<std::string, VersionMap>;
+
+  struct VersionRecord {
+    ModelState state = ModelState::kUnknown;
+    std::string reason;
+  };
+  struct ModelRecord {
+    std::map<int64_t, VersionRecord> versions;
+    std::string reason;  // a model-level failure (config, no versions)
+    std::string fingerprint;
+    bool loaded = false;  // the operator wants it loaded (affects poll)
+  };
+
+  Status LoadLocked(const std::string& model);
+  Status UnloadLocked(const std::string& model);
+  Result<std::shared_ptr<ModelVersion>> LoadVersion(const std::string& model, const std::filesystem::path& model_dir,
+                                                    int64_t version, const inference::ModelConfig& config);
+  Result<std::map<std::string, std::filesystem::path>> Scan() const;
+  void Publish(const std::string& model, VersionMap versions);
+  void SetState(const std::string& model, int64_t version, ModelState s, std::string reason);
+  void PollLoop();
+
+  const ModelManagerOptions options_;
+  const runtime::RuntimeRegistry* runtimes_;  // not owned
+  monitoring::Metrics* metrics_;              // not owned
+
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
+  std::mutex lifecycle_mu_;  // serialises Load/Unload/Poll
+
+  mutable std::mutex records_mu_;
+  std::map<std::string, ModelRecord> records_;  // guarded by records_mu_
+
+  std::mutex poll_mu_;
+  std::condition_variable poll_cv_;
+  bool stopping_ = false;  // guarded by poll_mu_
+  std::thread poll_thread_;
+};
+
+}  // namespace ferry::server

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/gate.h"
+#include "monitoring/metrics.h"
+#include "repository/model_config.pb.h"
+#include "scheduler/instance_pool.h"
+
+namespace ferry::server {
+
+// One loaded, ready model version: its completed config and its execution instances.
+// Shared (shared_ptr) by the model manager's snapshot and by in-flight requests; the
+// gate counts those requests so a retired version finishes them before it stops.
+// Thread-safety: immutable after construction except the pool and gate, which are
+// thread-safe.
+class ModelVersion {
+ public:
+  ModelVersion(std::string name, int64_t version, inference::ModelConfig config, std::string platform,
+               std::unique_ptr<scheduler::InstancePool> pool, std::shared_ptr<monitoring::ModelVersionMetrics> metrics)
+      : name_(std::move(name)),
+        version_(version),
+        version_string_(std::to_string(version)),
+        config_(std::move(config)),
+        platform_(std::move(platform)),
+        pool_(std::move(pool)),
+        metrics_(std::move(metrics)) {}
+
+  const std::string& name() const { return name_; }
+  int64_t version() const { return version_; }
+  const std::string& version_string() const { return version_string_; }
+  const inference::ModelConfig& config() const { return config_; }
+  const std::string& platform() const { return platform_; }
+  scheduler::InstancePool& pool() { return *pool_; }
+  Gate& gate() { return gate_; }
+  monitoring::ModelVersionMetrics& metrics() { return *metrics_; }
+
+  // Refuses new requests, waits for the in-flight ones, stops the instances.
+  void Retire() {
+    gate_.CloseAndDrain();
+    pool_->Stop();
+  }
+
+ private:
+  const std::string name_;
+  const int64_t version_;
+  const std::string version_string_;
+  const inference::ModelConfig config_;
+  const std::string platform_;
+  std::unique_ptr<scheduler::InstancePool> pool_;
+  std::shared_ptr<monitoring::ModelVersionMetrics> metrics_;
+  Gate gate_;
+};
+
+// A request's hold on a model version: keeps it alive and inside its gate.
+// Movable, not copyable; leaving the gate happens on destruction.
+class VersionHandle {
+ public:
+  explicit VersionHandle(std::shared_ptr<ModelVersion> v) : v_(std::move(v)) {}
+  VersionHandle(VersionHandle&& o) noexcept = default;
+  VersionHandle& operator=(VersionHandle&&) = delete;
+  ~VersionHandle() {
+    if (v_) v_->gate().Leave();
+  }
+  ModelVersion* operator->() const { return v_.get(); }
+  ModelVersion& operator*() const { return *v_; }
+
+ private:
+  std::shared_ptr<ModelVersion> v_;
+};
+
+}  // namespace ferry::server

@@ -1,0 +1,142 @@
+#include "server/server.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "server/request_validation.h"
+
+namespace ferry::server {
+
+Server::Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes)
+    : runtimes_(std::move(runtimes)),
+      models_(std::make_unique<ModelManager>(std::move(options.models), runtimes_.get(), &metrics_)) {}
+
+Server::~Server() { Shutdown(); }
+
+Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes) {
+  if (options.models.repositories.empty()) return InvalidArgument("at least one --model-repository is required");
+  return std::unique_ptr<Server>(new Server(std::move(options), std::move(runtimes)));
+}
+
+Status Server::Start() {
+  FERRY_RETURN_IF_ERROR(models_->Start());
+  ready_.store(true);
+  return Status::Ok();
+}
+
+void Server::Shutdown() {
+  if (!ready_.exchange(false) && inflight_.closed()) return;
+  inflight_.CloseAndDrain();
+  models_->Stop();
+}
+
+std::vector<std::string> Server::Extensions() {
+  return {"binary_tensor_data", "model_repository", "model_configuration", "parameters"};
+}
+
+void Server::Infer(InferRequest request, InferCallback done) {
+  const uint64_t start = NowNanos();
+  if (!inflight_.TryEnter()) return done(Unavailable("the server is shutting down"));
+  auto handle_or = models_->Acquire(request.model_name, request.model_version);
+  if (!handle_or.ok()) {
+    inflight_.Leave();
+    return done(handle_or.status());
+  }
+  // Shared so the job's completion (a copyable std::function) can hold it.
+  auto handle = std::make_shared<VersionHandle>(std::move(handle_or).value());
+  ModelVersion& mv = **handle;
+  monitoring::ModelVersionMetrics& metrics = mv.metrics();
+  auto validated = ValidateRequest(mv.config(), &request);
+  if (!validated.ok()) {
+    metrics.Failure(validated.status().code());
+    handle.reset();
+    inflight_.Leave();
+    return done(validated.status());
+  }
+  metrics.inflight->Increment();
+
+  // Shared so a rejected submission can still answer through it.
+  auto reply = std::make_shared<InferCallback>(std::move(done));
+  scheduler::Job job;
+  job.inputs = std::move(request.inputs);
+  job.outputs = validated->output_names;
+  job.done = [this, handle, start, batch = validated->batch_size, id = std::move(request.id),
+              reply](Result<std::vector<Tensor>> outputs, uint64_t queue_ns,
+                                      const runtime::ExecTimings& t) mutable {
+    ModelVersion& v = **handle;
+    monitoring::ModelVersionMetrics& m = v.metrics();
+    m.inflight->Decrement();
+    m.queue->Observe(static_cast<double>(queue_ns) / 1e9);
+    if (!outputs.ok()) {
+      m.Failure(outputs.status().code());
+      (*reply)(outputs.status());
+    } else {
+      m.compute_input->Observe(static_cast<double>(t.compute_input_ns) / 1e9);
+      m.compute_infer->Observe(static_cast<double>(t.compute_infer_ns) / 1e9);
+      m.compute_output->Observe(static_cast<double>(t.compute_output_ns) / 1e9);
+      m.execution_count->Increment();
+      m.inference_count->Increment(static_cast<double>(batch));
+      InferResponse resp;
+      resp.model_name = v.name();
+      resp.model_version = v.version_string();
+      resp.id = std::move(id);
+      resp.outputs = std::move(outputs).value();
+      for (auto& o : resp.outputs) ApplyOutputReshape(v.config(), batch, &o);
+      m.success->Increment();
+      m.request->Observe(static_cast<double>(NowNanos() - start) / 1e9);
+      (*reply)(std::move(resp));
+    }
+    handle.reset();
+    inflight_.Leave();
+  };
+  Status submitted = mv.pool().Submit(std::move(job));
+  if (!submitted.ok()) {
+    metrics.inflight->Decrement();
+    metrics.Failure(submitted.code());
+    handle.reset();
+    inflight_.Leave();
+    (*reply)(submitted);
+  }
+}
+
+void Server::CountFailure(std::string_view model, std::string_view version, StatusCode code) {
+  auto h = models_->Acquire(model, version);
+  if (h.ok()) (*h)->metrics().Failure(code);
+}
+
+Result<bool> Server::ModelReady(std::string_view model, std::string_view version) const {
+  auto h = models_->Acquire(model, version);
+  if (h.ok()) return true;
+  if (h.status().code() == StatusCode::kUnavailable) return false;
+  return h.status();
+}
+
+Result<inference::ModelConfig> Server::GetModelConfig(std::string_view model, std::string_view version) const {
+  FERRY_ASSIGN_OR_RETURN(auto h, models_->Acquire(model, version));
+  return h->config();
+}
+
+Result<ModelMetadata> Server::GetModelMetadata(std::string_view model, std::string_view version) const {
+  FERRY_ASSIGN_OR_RETURN(auto h, models_->Acquire(model, version));
+  ModelMetadata md;
+  md.name = h->name();
+  md.platform = h->platform();
+  if (!version.empty()) {
+    md.versions.push_back(h->version_string());
+  } else {
+    for (const auto& v : models_->ReadyVersions(model)) md.versions.push_back(v->version_string());
+  }
+  const auto& c = h->config();
+  auto add = [&c](const auto& list, std::vector<TensorMetadata>* out) {
+    for (const auto& t : list) {
+      TensorMetadata tm{t.name(), static_cast<DataType>(t.data_type()), {}};
+      if (c.max_batch_size() > 0) tm.shape.push_back(-1);
+      tm.shape.insert(tm.shape.end(), t.dims().begin(), t.dims().end());
+      out->push_back(std::move(tm));
+    }
+  };
+  add(c.input(), &md.inputs);
+  add(c.output(), &md.outputs);
+  return md;
+}
+
+}  // namespace ferry::server

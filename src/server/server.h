@@ -1,0 +1,86 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/gate.h"
+#include "core/infer_request.h"
+#include "monitoring/metrics.h"
+#include "repository/model_config.pb.h"
+#include "runtime/registry.h"
+#include "server/model_manager.h"
+
+namespace ferry::server {
+
+struct TensorMetadata {
+  std::string name;
+  DataType datatype;
+  Shape shape;  // as clients send it: a leading -1 when the model batches
+};
+
+struct ModelMetadata {
+  std::string name;
+  std::vector<std::string> versions;
+  std::string platform;
+  std::vector<TensorMetadata> inputs;
+  std::vector<TensorMetadata> outputs;
+};
+
+struct ServerOptions {
+  ModelManagerOptions models;
+};
+
+// The facade every frontend (REST today; gRPC, batch and streaming later) calls.
+// It knows models and requests, never protocols.
+// Thread-safety: every method is thread-safe. Infer never blocks on model work; the
+// repository calls (LoadModel, UnloadModel) block for a load and must be called off
+// the IO threads.
+class Server {
+ public:
+  // Takes the runtimes; Start() loads the models.
+  static Result<std::unique_ptr<Server>> Create(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes);
+  ~Server();
+
+  Status Start();
+
+  // Runs `request` and calls `done` exactly once, on a worker thread, or inline on
+  // the caller when the request fails before reaching a model.
+  void Infer(InferRequest request, InferCallback done);
+
+  // Counts a request for `model` that failed before reaching Infer (e.g. its body did
+  // not decode) as a failure of that model, when the model is loaded.
+  void CountFailure(std::string_view model, std::string_view version, StatusCode code);
+
+  bool Live() const { return true; }
+  // Ready once started and until shutdown begins.
+  bool Ready() const { return ready_.load(); }
+
+  Result<bool> ModelReady(std::string_view model, std::string_view version) const;
+  Result<ModelMetadata> GetModelMetadata(std::string_view model, std::string_view version) const;
+  Result<inference::ModelConfig> GetModelConfig(std::string_view model, std::string_view version) const;
+
+  std::vector<IndexEntry> RepositoryIndex(bool ready_only) const { return models_->Index(ready_only); }
+  Status LoadModel(const std::string& model) { return models_->Load(model); }
+  Status UnloadModel(const std::string& model) { return models_->Unload(model); }
+
+  monitoring::Metrics& metrics() { return metrics_; }
+  static std::vector<std::string> Extensions();
+
+  // Reports not-ready from now on (so load balancers stop sending) but keeps serving.
+  void BeginShutdown() { ready_.store(false); }
+  // Refuses new requests, waits for in-flight ones to be answered, then unloads.
+  void Shutdown();
+
+ private:
+  Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes);
+
+  monitoring::Metrics metrics_;
+  std::unique_ptr<runtime::RuntimeRegistry> runtimes_;
+  std::unique_ptr<ModelManager> models_;
+  std::atomic<bool> ready_{false};
+  Gate inflight_;
+};
+
+}  // namespace ferry::server

@@ -1,0 +1,91 @@
+"""Fixtures for ferry's integration tests.
+
+The server binary comes from $FERRY_BIN (default <repo>/build/dev/ferry).  A
+session-wide server serves the example repository (generated into a temporary
+folder by examples/generate_models.py); `ferry_factory` / `ferry_module_factory`
+start extra servers with their own flags or repositories.  Every server listens
+on 127.0.0.1 only, on ports picked free at start, and must exit with code 0
+within 15 s of SIGTERM.  When a test fails, the tail of each server log that was
+active during it is attached to the report.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import ferry_helpers as fh
+
+
+@pytest.fixture(scope="session")
+def ferry_binary():
+    path = fh.ferry_bin()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(fh.missing_binary_message(path), pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_repo(tmp_path_factory):
+    """The example repository, generated once per session.  Treat it as read-only."""
+    return fh.generate_repo(tmp_path_factory.mktemp("models") / "repo")
+
+
+@pytest.fixture(scope="session")
+def ferry_server(ferry_binary, model_repo, tmp_path_factory):
+    """A server in the default (none) model-control mode on the example repository.
+
+    Attributes: .url ("127.0.0.1:PORT"), .metrics_url, .repo, .proc, .base ("http://...").
+    """
+    server = fh.FerryServer(ferry_binary, [model_repo], [],
+                            tmp_path_factory.mktemp("ferry-session") / "ferry.log")
+    server.start()
+    yield server
+    server.stop_and_check()
+
+
+def _close_pool(pool: fh.ServerPool) -> None:
+    problems = pool.close()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def ferry_factory(ferry_binary, model_repo, tmp_path):
+    """Start extra servers: `ferry_factory.start(repos=None, args=[...], wait="ready")`.
+
+    `ferry_factory.new_repo()` returns a private copy of the example repository.
+    Servers still running at the end of the test get SIGTERM and must exit 0.
+    """
+    pool = fh.ServerPool(ferry_binary, model_repo, tmp_path)
+    yield pool
+    _close_pool(pool)
+
+
+@pytest.fixture(scope="module")
+def ferry_module_factory(ferry_binary, model_repo, tmp_path_factory):
+    """Same as ferry_factory, for servers shared by the tests of one module."""
+    pool = fh.ServerPool(ferry_binary, model_repo, tmp_path_factory.mktemp("ferry-module"))
+    yield pool
+    _close_pool(pool)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item._ferry_t0 = time.time()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    t0 = getattr(item, "_ferry_t0", 0.0)
+    for server in fh.ALL_SERVERS:
+        if server.started_at is None:
+            continue
+        if server.stopped_at is None or server.stopped_at >= t0:
+            report.sections.append((f"ferry log tail ({server.log_path})", server.describe(40)))

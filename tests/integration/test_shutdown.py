@@ -1,0 +1,152 @@
+"""Graceful shutdown: SIGTERM lets accepted requests finish, then ferry exits 0.
+
+To have requests truly in flight when the signal lands (the example models answer
+in well under a millisecond), each of the 20 request threads sends the headers and
+half of its body, then waits.  Once the server process holds all 20 connections
+(counted from /proc/<pid>/fd), SIGTERM goes out, the threads send the rest, and
+every one of them must get 200 with correct outputs.  A few more requests started
+after the signal are counted separately: those may be refused.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import socket
+import threading
+import time
+
+import requests
+
+import ferry_helpers as fh
+
+IN_FLIGHT = 20
+PATH = "/v2/models/add_sub/versions/1/infer"
+
+
+def _request_bytes(port: int, inputs) -> tuple[bytes, bytes]:
+    body = json.dumps(fh.json_request(inputs)).encode()
+    head = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    half = len(body) // 2
+    return head + body[:half], body[half:]
+
+
+class SlowRequest:
+    """A request whose second half is held back until told to go."""
+
+    def __init__(self, port: int, seed: int):
+        self.inputs = fh.make_inputs("add_sub", 1 + seed % 3, seed=seed)
+        first, self.rest = _request_bytes(port, self.inputs)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=fh.HTTP_TIMEOUT_S)
+        self.sock.sendall(first)
+        self.status: int | None = None
+        self.body = b""
+        self.headers: dict[str, str] = {}
+        self.error: BaseException | None = None
+
+    def finish(self, go: threading.Event) -> None:
+        try:
+            go.wait(fh.HTTP_TIMEOUT_S)
+            self.sock.sendall(self.rest)
+            resp = http.client.HTTPResponse(self.sock)
+            resp.begin()
+            self.status = resp.status
+            self.headers = dict(resp.getheaders())
+            self.body = resp.read()
+        except BaseException as exc:  # noqa: BLE001 - recorded and reported by the test
+            self.error = exc
+        finally:
+            self.sock.close()
+
+
+def _shutdown_began(server) -> bool:
+    """True once ferry refuses new connections or stops reporting ready."""
+    try:
+        return requests.get(f"{server.base}/v2/health/ready", timeout=1).status_code != 200
+    except requests.ConnectionError:
+        return True
+
+
+def test_sigterm_drains_in_flight_requests(ferry_factory):
+    server = ferry_factory.start(name="shutdown")
+    port = server.http_port
+    baseline = server.socket_fd_count()
+
+    slow = [SlowRequest(port, seed) for seed in range(IN_FLIGHT)]
+    fh.wait_until(lambda: server.socket_fd_count() >= baseline + IN_FLIGHT, 10,
+                  f"ferry to accept all {IN_FLIGHT} connections", on_timeout=server.describe)
+
+    go = threading.Event()
+    threads = [threading.Thread(target=r.finish, args=(go,), daemon=True) for r in slow]
+    for t in threads:
+        t.start()
+
+    server.proc.send_signal(signal.SIGTERM)
+    sigterm_at = time.monotonic()
+    # Give the server the chance to start shutting down before the bodies complete, so the
+    # requests are really in flight during shutdown.  Not every design closes its listener
+    # or flips readiness, so this only waits a bounded time and never fails by itself.
+    deadline = sigterm_at + 3
+    while time.monotonic() < deadline and server.proc.poll() is None and not _shutdown_began(server):
+        time.sleep(0.05)
+
+    # Requests that start after shutdown began: refused, 503, or served correctly.
+    late = {"ok": 0, "refused": 0, "unavailable": 0}
+    late_problems = []
+    for seed in range(100, 105):
+        inputs = fh.make_inputs("add_sub", 1, seed=seed)
+        try:
+            resp = server.post(PATH, json=fh.json_request(inputs), timeout=5)
+        except requests.ConnectionError:
+            late["refused"] += 1
+            continue
+        except requests.Timeout:
+            late_problems.append(f"late request {seed}: no answer within 5 s (connection accepted, never served)")
+            break
+        if resp.status_code == 503:
+            late["unavailable"] += 1
+        elif resp.status_code == 200:
+            try:
+                fh.assert_outputs_match(fh.parse_infer_response(resp)[1],
+                                        fh.reference(server.repo, "add_sub", 1, inputs))
+                late["ok"] += 1
+            except AssertionError as exc:
+                late_problems.append(f"late request {seed}: wrong output: {exc}")
+        else:
+            late_problems.append(f"late request {seed}: status {resp.status_code} {resp.content[:200]!r}")
+
+    go.set()
+    for t in threads:
+        t.join(fh.HTTP_TIMEOUT_S + 5)
+
+    problems = []
+    for i, r in enumerate(slow):
+        if r.error is not None:
+            problems.append(f"in-flight request {i}: {r.error!r}")
+            continue
+        if r.status != 200:
+            problems.append(f"in-flight request {i}: status {r.status} {r.body[:200]!r}")
+            continue
+        ihcl = r.headers.get(fh.IHCL) or r.headers.get(fh.IHCL.lower())
+        _, outputs = fh.parse_infer_body(r.body, int(ihcl) if ihcl else None)
+        try:
+            fh.assert_outputs_match(outputs, fh.reference(server.repo, "add_sub", 1, r.inputs))
+        except AssertionError as exc:
+            problems.append(f"in-flight request {i}: wrong output: {exc}")
+
+    rc = server.wait_exit(fh.STOP_TIMEOUT_S)
+    print(f"late requests after SIGTERM: {late}")
+    assert not problems, "\n".join(problems) + "\n" + server.describe()
+    assert not late_problems, "\n".join(late_problems)
+    assert rc == 0, f"ferry exited with {rc} after SIGTERM\n{server.describe()}"
+
+
+def test_sigterm_when_idle_exits_zero_quickly(ferry_factory):
+    server = ferry_factory.start(name="idle-shutdown")
+    start = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    rc = server.wait_exit(fh.STOP_TIMEOUT_S)
+    assert rc == 0, server.describe()
+    assert time.monotonic() - start < 5, "an idle server should stop within a few seconds"
