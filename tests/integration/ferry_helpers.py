@@ -323,17 +323,30 @@ class FerryServer:
         kw.setdefault("timeout", HTTP_TIMEOUT_S)
         return requests.post(self.base + path, **kw)
 
-    def socket_fd_count(self) -> int:
-        """Number of open socket descriptors in the server process (Linux /proc)."""
-        fd_dir = Path(f"/proc/{self.proc.pid}/fd")
-        count = 0
-        for entry in fd_dir.iterdir():
+    def accepted_peer_ports(self) -> set[int]:
+        """Client ports of the TCP connections on the HTTP port that the server process has
+        accepted (holds a descriptor for), read from Linux /proc."""
+        inodes = set()
+        for entry in Path(f"/proc/{self.proc.pid}/fd").iterdir():
             try:
-                if os.readlink(entry).startswith("socket:"):
-                    count += 1
+                target = os.readlink(entry)
             except OSError:
-                pass
-        return count
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+        ports = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                lines = Path(table).read_text().splitlines()[1:]
+            except OSError:
+                continue
+            for line in lines:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                if local_port == self.http_port and fields[9] in inodes:
+                    ports.add(remote_port)
+        return ports
 
 
 class ServerPool:

@@ -3,7 +3,7 @@
 To have requests truly in flight when the signal lands (the example models answer
 in well under a millisecond), each of the 20 request threads sends the headers and
 half of its body, then waits.  Once the server process holds all 20 connections
-(counted from /proc/<pid>/fd), SIGTERM goes out, the threads send the rest, and
+(read from /proc/<pid>/fd and /proc/net/tcp), SIGTERM goes out, the threads send the rest, and
 every one of them must get 200 with correct outputs.  A few more requests started
 after the signal are counted separately: those may be refused.
 """
@@ -71,11 +71,20 @@ def _shutdown_began(server) -> bool:
 
 def test_sigterm_drains_in_flight_requests(ferry_factory):
     server = ferry_factory.start(name="shutdown")
-    port = server.http_port
-    baseline = server.socket_fd_count()
+    slow: list[SlowRequest] = []
+    try:
+        _drain_check(server, slow)
+    finally:
+        for r in slow:  # never leave half-sent requests holding the server open
+            r.sock.close()
 
-    slow = [SlowRequest(port, seed) for seed in range(IN_FLIGHT)]
-    fh.wait_until(lambda: server.socket_fd_count() >= baseline + IN_FLIGHT, 10,
+
+def _drain_check(server, slow):
+    port = server.http_port
+    for seed in range(IN_FLIGHT):
+        slow.append(SlowRequest(port, seed))
+    client_ports = {r.sock.getsockname()[1] for r in slow}
+    fh.wait_until(lambda: client_ports <= server.accepted_peer_ports(), 10,
                   f"ferry to accept all {IN_FLIGHT} connections", on_timeout=server.describe)
 
     go = threading.Event()

@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# REST benchmark for ferry: add_sub v1 at batch 1, JSON and binary bodies, closed-loop
+# concurrency (default 1 8 64), against two ceilings measured in the same run:
+#   - in-process: the same model called through ONNX Runtime's C API in a loop
+#     (build/bench/inprocess_ort), pinned to core 0;
+#   - static HTTP: nginx, one worker pinned to core 0, answering the same POST with
+#     `return 200` of the exact bytes ferry answers.
+# ferry (one HTTP thread, one intra-op thread) is pinned to core 0 as well; wrk (one
+# thread, N connections) runs on core 1.  See docs/benchmarks.md.
+#
+# Environment:
+#   BENCH_SECONDS         seconds per wrk run (default 10)
+#   BENCH_CONCURRENCY     connection counts (default "1 8 64")
+#   BENCH_WARMUP_SECONDS  wrk warm-up per server and body (default 2)
+#   BENCH_INPROC_SECONDS  in-process loop length (default 3)
+#   BENCH_SERVER_CPU      core for ferry, nginx and the in-process loop (default 0)
+#   BENCH_CLIENT_CPU      core for wrk (default 1)
+#   FERRY_BIN             server binary (default build/dev/ferry, built if missing/stale)
+#   PYTHON                python with numpy, onnx, onnxruntime, requests (default .venv/bin/python)
+#   BENCH_KEEP_WORKDIR=1  keep the temp folder (logs, bodies, nginx.conf) after a clean run
+#
+# Output: a Markdown report on stdout and in build/bench/results.md; progress on stderr.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+CONCURRENCY="${BENCH_CONCURRENCY:-1 8 64}"
+WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-2}"
+INPROC_SECONDS="${BENCH_INPROC_SECONDS:-3}"
+SERVER_CPU="${BENCH_SERVER_CPU:-0}"
+CLIENT_CPU="${BENCH_CLIENT_CPU:-1}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+OUT_DIR="$ROOT/build/bench"
+ORT_DIR="$ROOT/third_party/onnxruntime"
+INFER_PATH="/v2/models/add_sub/versions/1/infer"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+for tool in wrk nginx taskset curl g++; do
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (wrk: apt-get install -y wrk; nginx: apt-get install -y nginx-light)"
+done
+[[ -x "$PYTHON" ]] || die "python not found at $PYTHON (set PYTHON or create .venv with scripts/setup.sh)"
+[[ -f "$ORT_DIR/include/onnxruntime_c_api.h" ]] || die "ONNX Runtime not found under $ORT_DIR"
+
+LOAD_BEFORE="$(cut -d" " -f1-3 /proc/loadavg)"
+WORK="$(mktemp -d -t ferry-bench.XXXXXX)"
+FERRY_PID=""
+NGINX_PID=""
+cleanup() {
+  local rc=$?
+  for pid in "$FERRY_PID" "$NGINX_PID"; do
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in "$FERRY_PID" "$NGINX_PID"; do
+    if [[ -n "$pid" ]]; then
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  if [[ $rc -ne 0 ]]; then
+    if [[ -f "$WORK/ferry.log" ]]; then
+      printf '[bench] --- last lines of ferry.log ---\n' >&2
+      tail -n 30 "$WORK/ferry.log" >&2 || true
+    fi
+    log "failed (exit $rc); work folder kept: $WORK"
+  elif [[ "${BENCH_KEEP_WORKDIR:-0}" == 1 ]]; then
+    log "work folder kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------- build
+mkdir -p "$OUT_DIR"
+if [[ -z "${FERRY_BIN:-}" ]]; then
+  log "building ferry (cmake dev preset)"
+  { cmake --preset dev && cmake --build --preset dev --target ferry; } >"$WORK/build.log" 2>&1 \
+    || { tail -n 40 "$WORK/build.log" >&2; die "ferry build failed"; }
+  FERRY_BIN="$ROOT/build/dev/ferry"
+fi
+[[ -x "$FERRY_BIN" ]] || die "ferry binary not executable: $FERRY_BIN"
+
+log "compiling build/bench/inprocess_ort"
+g++ -O2 -std=c++17 -Wall -Wextra -I "$ORT_DIR/include" "$ROOT/bench/inprocess_ort.cc" \
+  -o "$OUT_DIR/inprocess_ort" -L "$ORT_DIR/lib" -lonnxruntime -Wl,-rpath,"$ORT_DIR/lib"
+
+# ---------------------------------------------------------------------------- inputs
+log "generating the model repository and request bodies in $WORK"
+"$PYTHON" "$ROOT/examples/generate_models.py" "$WORK/repo" >"$WORK/generate.log" 2>&1 \
+  || { cat "$WORK/generate.log" >&2; die "generate_models.py failed"; }
+MODEL="$WORK/repo/add_sub/1/model.onnx"
+"$PYTHON" "$ROOT/bench/make_bodies.py" bodies "$WORK" >&2
+
+read -r FERRY_PORT METRICS_PORT NGINX_JSON_PORT NGINX_BIN_PORT < <("$PYTHON" - <<'EOF'
+import socket
+socks = []
+for _ in range(4):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(*[s.getsockname()[1] for s in socks])
+for s in socks: s.close()
+EOF
+)
+
+wait_http() {  # URL PID WHAT
+  for _ in $(seq 300); do
+    kill -0 "$2" 2>/dev/null || die "$3 exited during startup"
+    if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" == 200 ]]; then return 0; fi
+    sleep 0.1
+  done
+  die "$3 did not answer 200 on $1 within 30 s"
+}
+wait_port() {  # PORT PID WHAT
+  for _ in $(seq 300); do
+    kill -0 "$2" 2>/dev/null || die "$3 exited during startup"
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  die "$3 is not listening on port $1 after 30 s"
+}
+
+# ---------------------------------------------------------------------------- servers
+# --intra-op-threads 1: ferry's default (cores / instances) counts both cores even under
+# taskset, which would put two ONNX Runtime threads on the one server core.
+log "starting ferry on 127.0.0.1:$FERRY_PORT (core $SERVER_CPU)"
+taskset -c "$SERVER_CPU" "$FERRY_BIN" serve --model-repository "$WORK/repo" \
+  --http-address 127.0.0.1 --http-port "$FERRY_PORT" --metrics-port "$METRICS_PORT" \
+  --http-threads 1 --intra-op-threads 1 </dev/null >"$WORK/ferry.log" 2>&1 &
+FERRY_PID=$!
+wait_http "http://127.0.0.1:$FERRY_PORT/v2/health/ready" "$FERRY_PID" ferry
+
+log "sanity check: ferry vs onnxruntime (Python)"
+"$PYTHON" "$ROOT/bench/make_bodies.py" check "$WORK" "http://127.0.0.1:$FERRY_PORT$INFER_PATH" "$MODEL" >&2
+
+log "starting nginx on 127.0.0.1:$NGINX_JSON_PORT (json) and :$NGINX_BIN_PORT (binary) (core $SERVER_CPU)"
+"$PYTHON" "$ROOT/bench/make_bodies.py" nginx-conf "$WORK" "$NGINX_JSON_PORT" "$NGINX_BIN_PORT" "$INFER_PATH" \
+  "$WORK/nginx.conf"
+nginx -t -q -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" 2>&1 >&2 | grep -v '^$' >&2 || true
+taskset -c "$SERVER_CPU" nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" \
+  </dev/null >"$WORK/nginx.out" 2>&1 &
+NGINX_PID=$!
+wait_port "$NGINX_JSON_PORT" "$NGINX_PID" nginx
+wait_port "$NGINX_BIN_PORT" "$NGINX_PID" nginx
+"$PYTHON" "$ROOT/bench/make_bodies.py" check-static "$WORK" \
+  "http://127.0.0.1:$NGINX_JSON_PORT$INFER_PATH" "http://127.0.0.1:$NGINX_BIN_PORT$INFER_PATH" >&2
+
+# ---------------------------------------------------------------------------- in-process ceiling
+log "in-process ceiling: ${INPROC_SECONDS}s of ONNX Runtime calls on core $SERVER_CPU"
+INPROC_LINE="$(taskset -c "$SERVER_CPU" "$OUT_DIR/inprocess_ort" "$MODEL" "$INPROC_SECONDS")"
+log "$INPROC_LINE"
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
+INPROC_RATE="$(field "$INPROC_LINE" calls_per_s)"
+INPROC_MEAN="$(field "$INPROC_LINE" mean_us)"
+INPROC_P50="$(field "$INPROC_LINE" p50_us)"
+
+# ---------------------------------------------------------------------------- wrk runs
+url_for() {  # TARGET KIND
+  case "$1:$2" in
+    ferry:*) echo "http://127.0.0.1:$FERRY_PORT$INFER_PATH" ;;
+    nginx:json) echo "http://127.0.0.1:$NGINX_JSON_PORT$INFER_PATH" ;;
+    nginx:binary) echo "http://127.0.0.1:$NGINX_BIN_PORT$INFER_PATH" ;;
+  esac
+}
+headers_for() {  # KIND
+  if [[ $1 == json ]]; then echo "Content-Type: application/json"
+  else echo "Content-Type: application/octet-stream|Inference-Header-Content-Length: $(cat "$WORK/binary.ihcl")"
+  fi
+}
+run_wrk() {  # TARGET KIND CONNECTIONS SECONDS -> prints the WRKRESULT line
+  local out
+  out="$(BENCH_BODY="$WORK/$2.req" BENCH_HEADERS="$(headers_for "$2")" BENCH_LABEL="$1/$2/c$3" \
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$3" -d"$4"s --timeout 5s -s "$ROOT/bench/wrk_post.lua" "$(url_for "$1" "$2")" 2>&1)" \
+    || { printf '%s\n' "$out" >&2; die "wrk failed for $1/$2/c$3"; }
+  grep '^WRKRESULT' <<<"$out" || { printf '%s\n' "$out" >&2; die "no result line from wrk for $1/$2/c$3"; }
+}
+ferry_alive() {
+  kill -0 "$FERRY_PID" 2>/dev/null || die "ferry died during the benchmark (see the log tail below)"
+}
+
+log "warm-up: ${WARMUP_SECONDS}s per server and body at 8 connections"
+for kind in json binary; do
+  for target in ferry nginx; do run_wrk "$target" "$kind" 8 "$WARMUP_SECONDS" >/dev/null; done
+done
+ferry_alive
+
+declare -A R
+for c in $CONCURRENCY; do
+  for kind in json binary; do
+    for target in ferry nginx; do  # back to back, so both see the same machine weather
+      log "$target $kind c=$c (${SECONDS_PER_RUN}s)"
+      line="$(run_wrk "$target" "$kind" "$c" "$SECONDS_PER_RUN")"
+      log "  $line"
+      for k in rps p50_us p99_us requests err_connect err_read err_write err_status err_timeout; do
+        R[$target/$kind/$c/$k]="$(field "$line" "$k")"
+      done
+      if [[ $target == ferry ]]; then ferry_alive; fi
+    done
+  done
+done
+
+# ferry's own view after the run: did every request succeed?
+METRICS="$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" || true)"
+ferry_failures="$(awk '/^nv_inference_request_failure\{.*model="add_sub"/ {s += $NF} END {print s + 0}' <<<"$METRICS")"
+
+# ---------------------------------------------------------------------------- report
+fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN { printf "%.*f", d, x }'; }
+calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
+errors_of() {  # TARGET KIND C
+  local e=0 k
+  for k in err_connect err_read err_write err_status err_timeout; do
+    e=$((e + ${R[$1/$2/$3/$k]:-0}))
+  done
+  echo "$e"
+}
+
+report() {
+  echo "# ferry REST benchmark"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), ferry $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ modified)'), $(nproc) cores, kernel $(uname -r), load average before the run: $LOAD_BEFORE"
+  echo
+  echo "add_sub v1, batch 1 (two FP32 [1,16] inputs, both outputs requested; binary body asks binary outputs)."
+  echo "Servers on core $SERVER_CPU (ferry: --http-threads 1 --intra-op-threads 1; nginx: 1 worker), wrk -t1 -cN on core $CLIENT_CPU, ${SECONDS_PER_RUN}s per run, keep-alive."
+  echo "Latencies are wrk's, in µs (request written to response read, loopback included)."
+  echo
+  echo "| body | conns | ferry req/s | ferry p50 µs | ferry p99 µs | nginx req/s | nginx p50 µs | nginx p99 µs | ferry/nginx req/s | errors (ferry/nginx) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  local c kind
+  for kind in json binary; do
+    for c in $CONCURRENCY; do
+      local f="ferry/$kind/$c" n="nginx/$kind/$c"
+      echo "| $kind | $c | $(fmt "${R[$f/rps]}") | ${R[$f/p50_us]} | ${R[$f/p99_us]} | $(fmt "${R[$n/rps]}") | ${R[$n/p50_us]} | ${R[$n/p99_us]} | $(calc "100 * ${R[$f/rps]} / ${R[$n/rps]}" 0)% | $(errors_of ferry "$kind" "$c")/$(errors_of nginx "$kind" "$c") |"
+    done
+  done
+  echo
+  echo "In-process ceiling (ONNX Runtime C API, 1 intra-op thread, core $SERVER_CPU): $(fmt "$INPROC_RATE") calls/s, $(fmt "$INPROC_MEAN" 2) µs per call (p50 $(fmt "$INPROC_P50" 2) µs)."
+  echo
+  echo "Server overhead per request at 1 connection = ferry p50 − in-process per-call time:"
+  echo
+  echo "| body | ferry p50 µs | in-process µs | overhead µs | nginx p50 µs (loopback + HTTP floor) | ferry p50 − nginx p50 µs | goal |"
+  echo "|---|---:|---:|---:|---:|---:|---|"
+  if [[ " $CONCURRENCY " == *" 1 "* ]]; then
+    for kind in json binary; do
+      local over
+      over="$(calc "${R[ferry/$kind/1/p50_us]} - $INPROC_MEAN" 1)"
+      local goal="—"
+      if [[ $kind == binary ]]; then
+        goal="≤ 30 µs: $(awk -v o="$over" 'BEGIN { print (o <= 30 ? "met" : "missed") }')"
+      fi
+      echo "| $kind | ${R[ferry/$kind/1/p50_us]} | $(fmt "$INPROC_MEAN" 2) | $over | ${R[nginx/$kind/1/p50_us]} | $((R[ferry/$kind/1/p50_us] - R[nginx/$kind/1/p50_us])) | $goal |"
+    done
+  else
+    echo "| (concurrency 1 not in BENCH_CONCURRENCY) | | | | | | |"
+  fi
+  echo
+  local met=0 total=0
+  for kind in json binary; do
+    for c in $CONCURRENCY; do
+      total=$((total + 1))
+      if awk -v f="${R[ferry/$kind/$c/rps]}" -v n="${R[nginx/$kind/$c/rps]}" 'BEGIN { exit !(f >= 0.5 * n) }'; then
+        met=$((met + 1))
+      fi
+    done
+  done
+  echo "Goal ≥ 50% of the static responder's request rate: met in $met of $total cases."
+  echo
+  echo "ferry's add_sub failure counter after the run: $ferry_failures."
+}
+
+REPORT="$(report)"
+printf '%s\n' "$REPORT" >"$OUT_DIR/results.md"
+printf '%s\n' "$REPORT"
+log "report written to build/bench/results.md"
