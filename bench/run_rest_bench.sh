@@ -185,33 +185,49 @@ ferry_alive() {
 }
 
 log "warm-up: ${WARMUP_SECONDS}s per server and body at 8 connections"
+FERRY_WRK_TOTAL=0
 for kind in json binary; do
-  for target in ferry nginx; do run_wrk "$target" "$kind" 8 "$WARMUP_SECONDS" >/dev/null; done
+  for target in ferry nginx; do
+    line="$(run_wrk "$target" "$kind" 8 "$WARMUP_SECONDS")"
+    if [[ $target == ferry ]]; then FERRY_WRK_TOTAL=$((FERRY_WRK_TOTAL + $(field "$line" requests))); fi
+  done
 done
 ferry_alive
 
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # utime + stime, all threads
+calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
+CLK_TCK="$(getconf CLK_TCK)"
 declare -A R
 for c in $CONCURRENCY; do
   for kind in json binary; do
     for target in ferry nginx; do  # back to back, so both see the same machine weather
       log "$target $kind c=$c (${SECONDS_PER_RUN}s)"
+      pid="$FERRY_PID"; [[ $target == nginx ]] && pid="$NGINX_PID"
+      t0="$(cpu_ticks "$pid")"
       line="$(run_wrk "$target" "$kind" "$c" "$SECONDS_PER_RUN")"
+      t1="$(cpu_ticks "$pid")"
       log "  $line"
+      # Server CPU time (user + system, all threads) per request: less sensitive to
+      # other tenants than wall-clock rates, since time spent waiting is not counted.
+      R[$target/$kind/$c/cpu_us]="$(calc "($t1 - $t0) * 1000000 / $CLK_TCK / $(field "$line" requests)" 1)"
       for k in rps p50_us p99_us requests err_connect err_read err_write err_status err_timeout; do
         R[$target/$kind/$c/$k]="$(field "$line" "$k")"
       done
-      if [[ $target == ferry ]]; then ferry_alive; fi
+      if [[ $target == ferry ]]; then
+        ferry_alive
+        FERRY_WRK_TOTAL=$((FERRY_WRK_TOTAL + R[ferry/$kind/$c/requests]))
+      fi
     done
   done
 done
 
 # ferry's own view after the run: did every request succeed?
 METRICS="$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" || true)"
-ferry_failures="$(awk '/^nv_inference_request_failure\{.*model="add_sub"/ {s += $NF} END {print s + 0}' <<<"$METRICS")"
+ferry_ok="$(awk '/^ferry_inference_requests_total\{/ && /model="add_sub"/ && /version="1"/ {s += $NF} END {print s + 0}' <<<"$METRICS")"
+ferry_failures="$(awk '/^ferry_inference_failures_total\{/ && /model="add_sub"/ {s += $NF} END {print s + 0}' <<<"$METRICS")"
 
 # ---------------------------------------------------------------------------- report
 fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN { printf "%.*f", d, x }'; }
-calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 errors_of() {  # TARGET KIND C
   local e=0 k
   for k in err_connect err_read err_write err_status err_timeout; do
@@ -227,15 +243,15 @@ report() {
   echo
   echo "add_sub v1, batch 1 (two FP32 [1,16] inputs, both outputs requested; binary body asks binary outputs)."
   echo "Servers on core $SERVER_CPU (ferry: --http-threads 1 --intra-op-threads 1; nginx: 1 worker), wrk -t1 -cN on core $CLIENT_CPU, ${SECONDS_PER_RUN}s per run, keep-alive."
-  echo "Latencies are wrk's, in µs (request written to response read, loopback included)."
+  echo "Latencies are wrk's, in µs (request written to response read, loopback included). Server CPU = user + system time of the server process (all threads) during the run, divided by the requests answered."
   echo
-  echo "| body | conns | ferry req/s | ferry p50 µs | ferry p99 µs | nginx req/s | nginx p50 µs | nginx p99 µs | ferry/nginx req/s | errors (ferry/nginx) |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| body | conns | ferry req/s | ferry p50 µs | ferry p99 µs | nginx req/s | nginx p50 µs | nginx p99 µs | ferry/nginx req/s | server CPU µs/req ferry / nginx | errors ferry / nginx |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   local c kind
   for kind in json binary; do
     for c in $CONCURRENCY; do
       local f="ferry/$kind/$c" n="nginx/$kind/$c"
-      echo "| $kind | $c | $(fmt "${R[$f/rps]}") | ${R[$f/p50_us]} | ${R[$f/p99_us]} | $(fmt "${R[$n/rps]}") | ${R[$n/p50_us]} | ${R[$n/p99_us]} | $(calc "100 * ${R[$f/rps]} / ${R[$n/rps]}" 0)% | $(errors_of ferry "$kind" "$c")/$(errors_of nginx "$kind" "$c") |"
+      echo "| $kind | $c | $(fmt "${R[$f/rps]}") | ${R[$f/p50_us]} | ${R[$f/p99_us]} | $(fmt "${R[$n/rps]}") | ${R[$n/p50_us]} | ${R[$n/p99_us]} | $(calc "100 * ${R[$f/rps]} / ${R[$n/rps]}" 0)% | ${R[$f/cpu_us]} / ${R[$n/cpu_us]} | $(errors_of ferry "$kind" "$c")/$(errors_of nginx "$kind" "$c") |"
     done
   done
   echo
@@ -270,7 +286,7 @@ report() {
   done
   echo "Goal ≥ 50% of the static responder's request rate: met in $met of $total cases."
   echo
-  echo "ferry's add_sub failure counter after the run: $ferry_failures."
+  echo "ferry's own counters after the run: $ferry_ok successful and $ferry_failures failed add_sub requests; wrk completed $FERRY_WRK_TOTAL requests against ferry (timed runs and warm-up; requests still in flight when wrk stops are answered but not counted by wrk)."
 }
 
 REPORT="$(report)"

@@ -62,7 +62,7 @@ int Serve(int argc, char** argv) {
     ("http-port", po::value<uint16_t>()->default_value(8000), "REST port [FERRY_HTTP_PORT]")
     ("grpc-port", po::value<uint16_t>()->default_value(8001), "gRPC port (reserved: the gRPC frontend is not built yet) [FERRY_GRPC_PORT]")
     ("metrics-port", po::value<uint16_t>()->default_value(8002), "Prometheus metrics port, 0 disables [FERRY_METRICS_PORT]")
-    ("http-threads", po::value<int>()->default_value(0), "HTTP event loops, 0 = one per core [FERRY_HTTP_THREADS]")
+    ("http-threads", po::value<int>()->default_value(0), "HTTP event loops, 0 = one per available core [FERRY_HTTP_THREADS]")
     ("http-max-input-size", po::value<uint64_t>()->default_value(64ull << 20), "largest request body in bytes, after decompression [FERRY_HTTP_MAX_INPUT_SIZE]")
     ("model-control-mode", po::value<std::string>()->default_value("none"), "none | poll | explicit [FERRY_MODEL_CONTROL_MODE]")
     ("load-model", po::value<std::vector<std::string>>()->composing(), "explicit mode: model to load at start; repeat; '*' for all [FERRY_LOAD_MODEL]")

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "core/cpu.h"
 #include "core/log.h"
 #include "repository/model_config.h"
 #include "repository/repository.h"
@@ -182,7 +183,7 @@ Result<std::shared_ptr<ModelVersion>> ModelManager::LoadVersion(const std::strin
   }
   count = std::max(count, 1);
   runtime::InstanceOptions io;
-  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int cores = AvailableCores();
   io.intra_op_threads = options_.intra_op_threads > 0 ? options_.intra_op_threads : std::max(1, cores / count);
   io.inter_op_threads = 1;
   std::vector<std::unique_ptr<runtime::ModelInstance>> instances;

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/cpu.h"
 #include "core/log.h"
 #include "protocol/v2_json.h"
 
@@ -162,7 +163,7 @@ HttpServer::~HttpServer() { Stop(0); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Create(HttpServerOptions options, Handler handler) {
   auto impl = std::make_unique<Impl>();
-  if (options.threads <= 0) options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (options.threads <= 0) options.threads = AvailableCores();
   impl->options = std::move(options);
   impl->handler = std::move(handler);
   for (int i = 0; i < impl->options.threads; ++i) impl->loops.push_back(std::make_unique<Loop>());
