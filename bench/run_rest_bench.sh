@@ -127,8 +127,8 @@ wait_port() {  # PORT PID WHAT
 }
 
 # ---------------------------------------------------------------------------- servers
-# --intra-op-threads 1: ferry's default (cores / instances) counts both cores even under
-# taskset, which would put two ONNX Runtime threads on the one server core.
+# --intra-op-threads 1 explicitly, to match the in-process program whatever the default
+# (since 691caa8 the default follows CPU affinity and also resolves to 1 under taskset).
 log "starting ferry on 127.0.0.1:$FERRY_PORT (core $SERVER_CPU)"
 taskset -c "$SERVER_CPU" "$FERRY_BIN" serve --model-repository "$WORK/repo" \
   --http-address 127.0.0.1 --http-port "$FERRY_PORT" --metrics-port "$METRICS_PORT" \
