@@ -21,6 +21,9 @@ Status InstancePool::Submit(Job job) {
       return Unavailable("model '" + name_ + "': the request queue is full (max_queue_size " +
                          std::to_string(options_.max_queue_size) + ")");
     queue_.push_back(std::move(job));
+    // A busy worker takes the next job without sleeping, so waking one is only
+    // needed (and a futex call only paid) when some worker is idle.
+    if (idle_workers_ == 0) return Status::Ok();
   }
   cv_.notify_one();
   return Status::Ok();
@@ -48,7 +51,9 @@ void InstancePool::WorkerLoop(runtime::ModelInstance* instance) {
     Job job;
     {
       std::unique_lock lock(mu_);
+      ++idle_workers_;
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      --idle_workers_;
       if (queue_.empty()) return;  // stopping and drained
       job = std::move(queue_.front());
       queue_.pop_front();

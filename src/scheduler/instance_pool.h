@@ -62,6 +62,7 @@ class InstancePool {
   std::condition_variable cv_;
   std::deque<Job> queue_;  // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
+  int idle_workers_ = 0;   // workers waiting on cv_; guarded by mu_
   std::vector<std::thread> workers_;
 };
 
