@@ -66,7 +66,7 @@ ALL_SERVERS: list["FerryServer"] = []
 
 
 def ferry_bin() -> Path:
-    return Path(os.environ.get("FERRY_BIN") or DEFAULT_BIN)
+    return Path(os.environ.get("FERRY_BIN") or DEFAULT_BIN).resolve()
 
 
 def missing_binary_message(path: Path) -> str:
@@ -124,6 +124,19 @@ def copy_repo(src: Path, dest: Path) -> Path:
     return dest
 
 
+def http_request(method: str, url: str, **kw) -> requests.Response:
+    """requests.request that reads the whole answer and then closes the connection.
+
+    A bare requests.get/post leaves its keep-alive connection open for as long as the
+    Response object lives (which, inside reference cycles, is until the next garbage
+    collection), so a server's shutdown would depend on the test runner's GC.
+    """
+    kw.setdefault("timeout", HTTP_TIMEOUT_S)
+    resp = requests.request(method, url, **kw)
+    resp.close()
+    return resp
+
+
 def child_env() -> dict[str, str]:
     """The test process's environment without FERRY_* variables, so only flags configure the server."""
     return {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
@@ -156,6 +169,7 @@ class FerryServer:
         self.started_at: float | None = None
         self.stopped_at: float | None = None
         self.returncode: int | None = None
+        self.failure_reported = False  # a failed stop was already raised to a test
         self._log_file = None
         ALL_SERVERS.append(self)
 
@@ -239,7 +253,7 @@ class FerryServer:
                 raise AssertionError(
                     f"ferry exited with code {rc} during startup\n{self.describe()}")
             try:
-                return requests.get(f"{self.base}/v2/health/{which}", timeout=1).status_code == 200
+                return http_request("GET", f"{self.base}/v2/health/{which}", timeout=1).status_code == 200
             except requests.RequestException:
                 return False
 
@@ -265,6 +279,7 @@ class FerryServer:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
+            self.failure_reported = True
             raise AssertionError(
                 f"ferry did not exit within {timeout:.0f}s of SIGTERM (killed it)\n{self.describe()}")
         self.returncode = rc
@@ -316,12 +331,10 @@ class FerryServer:
 
     # convenience ----------------------------------------------------------
     def get(self, path: str, **kw) -> requests.Response:
-        kw.setdefault("timeout", HTTP_TIMEOUT_S)
-        return requests.get(self.base + path, **kw)
+        return http_request("GET", self.base + path, **kw)
 
     def post(self, path: str, **kw) -> requests.Response:
-        kw.setdefault("timeout", HTTP_TIMEOUT_S)
-        return requests.post(self.base + path, **kw)
+        return http_request("POST", self.base + path, **kw)
 
     def accepted_peer_ports(self) -> set[int]:
         """Client ports of the TCP connections on the HTTP port that the server process has
@@ -383,7 +396,7 @@ class ServerPool:
             except AssertionError as exc:
                 problems.append(str(exc))
                 continue
-            if rc != 0:
+            if rc != 0 and not server.failure_reported:
                 problems.append(f"ferry exited with code {rc} after SIGTERM (expected 0)\n{server.describe()}")
         return problems
 

@@ -8,7 +8,6 @@ import time
 from collections import defaultdict
 
 import pytest
-import requests
 
 import ferry_helpers as fh
 from ferry_helpers import metric_samples, metric_sum
@@ -26,7 +25,7 @@ HISTOGRAMS = (
 
 
 def scrape(server):
-    resp = requests.get(f"http://{server.metrics_url}/metrics", timeout=fh.HTTP_TIMEOUT_S)
+    resp = fh.http_request("GET", f"http://{server.metrics_url}/metrics")
     assert resp.status_code == 200, resp.text[:300]
     assert resp.headers.get("Content-Type", "").startswith("text/plain"), resp.headers.get("Content-Type")
     return resp.text, fh.parse_metrics(resp.text)

@@ -64,8 +64,8 @@ class SlowRequest:
 def _shutdown_began(server) -> bool:
     """True once ferry refuses new connections or stops reporting ready."""
     try:
-        return requests.get(f"{server.base}/v2/health/ready", timeout=1).status_code != 200
-    except requests.ConnectionError:
+        return server.get("/v2/health/ready", timeout=1).status_code != 200
+    except requests.RequestException:
         return True
 
 
@@ -159,3 +159,21 @@ def test_sigterm_when_idle_exits_zero_quickly(ferry_factory):
     rc = server.wait_exit(fh.STOP_TIMEOUT_S)
     assert rc == 0, server.describe()
     assert time.monotonic() - start < 5, "an idle server should stop within a few seconds"
+
+
+def test_idle_keep_alive_connection_does_not_block_shutdown(ferry_factory):
+    """A client that keeps an idle keep-alive connection open must not hold up the exit."""
+    server = ferry_factory.start(name="keepalive-shutdown")
+    inputs = fh.make_inputs("add_sub", 1, seed=50)
+    conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=fh.HTTP_TIMEOUT_S)
+    try:
+        conn.request("POST", PATH, body=json.dumps(fh.json_request(inputs)).encode())
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200
+        # the connection stays open and idle while the server is told to stop
+        server.proc.send_signal(signal.SIGTERM)
+        rc = server.wait_exit(fh.STOP_TIMEOUT_S)
+        assert rc == 0, server.describe()
+    finally:
+        conn.close()
