@@ -54,7 +54,7 @@ apt_install() {
 APT_PKGS=(build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libboost-program-options-dev libprotobuf-dev protobuf-compiler
   prometheus-cpp-dev rapidjson-dev libyaml-cpp-dev zlib1g-dev
-  libgtest-dev libgmock-dev nginx-light python3-venv curl ca-certificates unzip)
+  libgtest-dev libgmock-dev libgrpc++-dev protobuf-compiler-grpc nginx-light python3-venv curl ca-certificates unzip)
 # mvn/go may come from non-Debian installs (e.g. /usr/local/go); any will do
 # for the one-off fetches below, so don't pull a second copy.
 command -v mvn >/dev/null || APT_PKGS+=(maven)
@@ -166,6 +166,19 @@ if [[ $WITH_PYTHON == 1 ]]; then
     echo "$want" >"$STAMP"
   fi
   py_summary=".venv ($("$VENV/bin/python" --version 2>&1 | cut -d' ' -f2))"
+
+  # grpcurl: a gRPC client nobody here wrote, for the reflection tests. It is a Go
+  # module, built by the Go toolchain into third_party/bin.
+  GRPCURL_VERSION=v1.9.3
+  if [[ "$(cat "$ROOT/third_party/bin/.grpcurl-version" 2>/dev/null || true)" != "$GRPCURL_VERSION" ]]; then
+    log "grpcurl: building $GRPCURL_VERSION with go install"
+    mkdir -p "$ROOT/third_party/bin"
+    TMP="${TMP:-$(mktemp -d)}"
+    quiet "$TMP/grpcurl.log" env GOBIN="$ROOT/third_party/bin" GOPATH="$TMP/gopath" GOFLAGS=-modcacherw \
+      go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+    echo "$GRPCURL_VERSION" >"$ROOT/third_party/bin/.grpcurl-version"
+  fi
+  py_summary+="; grpcurl $GRPCURL_VERSION"
 fi
 
 log "done in ${SECONDS}s: apt $apt_summary; onnxruntime $ort_summary; python $py_summary"

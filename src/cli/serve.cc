@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "core/log.h"
+#include "frontend/grpc/grpc_server.h"
 #include "frontend/http/http_server.h"
 #include "frontend/http/v2_handler.h"
 #include "runtime/onnx/onnx_runtime.h"
@@ -49,8 +50,8 @@ int WaitForSignal() {
 int Serve(int argc, char** argv) {
   po::options_description desc(
       "usage: ferry serve --model-repository DIR [options]\n\n"
-      "Serves every model in the repository over REST (Open Inference Protocol / KServe V2,\n"
-      "Triton-compatible) and exports Prometheus metrics. Each option can also be set\n"
+      "Serves every model in the repository over REST and gRPC (Open Inference Protocol /\n"
+      "KServe V2, Triton-compatible) and exports Prometheus metrics. Each option can also be set\n"
       "through the environment variable named in brackets; a flag wins over the variable.\n\n"
       "options");
   // clang-format off
@@ -60,7 +61,8 @@ int Serve(int argc, char** argv) {
        "model repository folder; repeat for several [FERRY_MODEL_REPOSITORY, ':'-separated]")
     ("http-address", po::value<std::string>()->default_value("0.0.0.0"), "address to listen on [FERRY_HTTP_ADDRESS]")
     ("http-port", po::value<uint16_t>()->default_value(8000), "REST port [FERRY_HTTP_PORT]")
-    ("grpc-port", po::value<uint16_t>()->default_value(8001), "gRPC port (reserved: the gRPC frontend is not built yet) [FERRY_GRPC_PORT]")
+    ("grpc-port", po::value<uint16_t>()->default_value(8001), "gRPC port (GRPCInferenceService, health, reflection), 0 disables [FERRY_GRPC_PORT]")
+    ("grpc-max-message-size", po::value<int>()->default_value(64 << 20), "largest gRPC message in bytes, either direction [FERRY_GRPC_MAX_MESSAGE_SIZE]")
     ("metrics-port", po::value<uint16_t>()->default_value(8002), "Prometheus metrics port, 0 disables [FERRY_METRICS_PORT]")
     ("http-threads", po::value<int>()->default_value(0), "HTTP event loops, 0 = one per available core [FERRY_HTTP_THREADS]")
     ("http-max-input-size", po::value<uint64_t>()->default_value(64ull << 20), "largest request body in bytes, after decompression [FERRY_HTTP_MAX_INPUT_SIZE]")
@@ -190,7 +192,21 @@ int Serve(int argc, char** argv) {
       return 1;
     }
   }
-  FERRY_LOG(kInfo, "server ready", ("http_port", (*http)->port()));
+  std::unique_ptr<frontend::grpc::GrpcServer> grpc;
+  if (vm["grpc-port"].as<uint16_t>() != 0) {
+    frontend::grpc::GrpcServerOptions g;
+    g.address = http_opts.address;
+    g.port = vm["grpc-port"].as<uint16_t>();
+    g.max_message_bytes = vm["grpc-max-message-size"].as<int>();
+    g.server_version = FERRY_VERSION;
+    grpc = std::move(frontend::grpc::GrpcServer::Create(g, server->get())).value();
+    s = grpc->Start();
+    if (!s.ok()) {
+      FERRY_LOG(kError, "cannot start gRPC frontend", ("error", s.message()));
+      return 1;
+    }
+  }
+  FERRY_LOG(kInfo, "server ready", ("http_port", (*http)->port())("grpc_port", grpc ? grpc->port() : 0));
 
   int sig = WaitForSignal();
   FERRY_LOG(kInfo, "shutting down: finishing in-flight requests", ("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
@@ -198,6 +214,7 @@ int Serve(int argc, char** argv) {
   // still executes, then the server drains whatever is left.
   (*server)->BeginShutdown();
   (*http)->Stop(kShutdownGraceMs);
+  if (grpc) grpc->Shutdown(kShutdownGraceMs);
   (*server)->Shutdown();
   if (metrics_http) metrics_http->Stop();
   handler.reset();

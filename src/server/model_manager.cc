@@ -154,10 +154,22 @@ void ModelManager::SetState(const std::string& model, int64_t version, ModelStat
 }
 
 void ModelManager::Publish(const std::string& model, VersionMap versions) {
-  auto next = std::make_shared<Snapshot>(*snapshot_.load());
+  auto prev = snapshot_.load();
+  bool was_ready = prev->count(model) > 0;
+  bool ready = !versions.empty();
+  auto next = std::make_shared<Snapshot>(*prev);
   if (versions.empty()) next->erase(model);
   else (*next)[model] = std::move(versions);
   snapshot_.store(std::move(next));
+  if (was_ready != ready) {
+    std::lock_guard lock(listener_mu_);
+    if (listener_) listener_(model, ready);
+  }
+}
+
+void ModelManager::SetReadyListener(ReadyListener listener) {
+  std::lock_guard lock(listener_mu_);
+  listener_ = std::move(listener);
 }
 
 Result<std::shared_ptr<ModelVersion>> ModelManager::LoadVersion(const std::string& model, const fs::path& model_dir,

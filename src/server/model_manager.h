@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,6 +86,11 @@ class ModelManager {
 
   ControlMode mode() const { return options_.mode; }
 
+  // Called (under the lifecycle lock, so keep it quick) whenever a model gains its
+  // first ready version or loses its last one. Replaces any earlier listener.
+  using ReadyListener = std::function<void(const std::string& model, bool ready)>;
+  void SetReadyListener(ReadyListener listener);
+
  private:
   using VersionMap = std::map<int64_t, std::shared_ptr<ModelVersion>>;
   using Snapshot = std::unordered_map<std::string, VersionMap>;
@@ -118,6 +124,9 @@ class ModelManager {
 
   mutable std::mutex records_mu_;
   std::map<std::string, ModelRecord> records_;  // guarded by records_mu_
+
+  std::mutex listener_mu_;
+  ReadyListener listener_;  // guarded by listener_mu_
 
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;

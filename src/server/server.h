@@ -65,6 +65,9 @@ class Server {
   Status LoadModel(const std::string& model) { return models_->Load(model); }
   Status UnloadModel(const std::string& model) { return models_->Unload(model); }
 
+  // See ModelManager::SetReadyListener (used for gRPC health statuses).
+  void SetModelReadyListener(ModelManager::ReadyListener l) { models_->SetReadyListener(std::move(l)); }
+
   monitoring::Metrics& metrics() { return metrics_; }
   static std::vector<std::string> Extensions();
 

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "protocol/grpc/grpc_service.pb.h"
+#include "server/server.h"
+
+namespace ferry::frontend::grpc {
+
+// ferry status -> gRPC status through protocol/error_map.h.
+::grpc::Status ToGrpc(const Status& s);
+
+// A reactor for one ModelStreamInfer stream: reads requests while earlier ones run,
+// answers each with a ModelStreamInferResponse (the response, or error_message with
+// the request id) in request order, and bounds the requests in flight per stream so a
+// fast sender cannot grow memory without limit. Deletes itself when the stream ends.
+::grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* NewStreamInferReactor(
+    server::Server* server);
+
+}  // namespace ferry::frontend::grpc
