@@ -8,6 +8,7 @@
 #include "monitoring/metrics.h"
 #include "repository/model_config.pb.h"
 #include "scheduler/instance_pool.h"
+#include "server/statistics.h"
 
 namespace ferry::server {
 
@@ -36,6 +37,8 @@ class ModelVersion {
   scheduler::InstancePool& pool() { return *pool_; }
   Gate& gate() { return gate_; }
   monitoring::ModelVersionMetrics& metrics() { return *metrics_; }
+  VersionStatistics& statistics() { return statistics_; }
+  const VersionStatistics& statistics() const { return statistics_; }
 
   // Refuses new requests, waits for the in-flight ones, stops the instances.
   void Retire() {
@@ -51,6 +54,7 @@ class ModelVersion {
   const std::string platform_;
   std::unique_ptr<scheduler::InstancePool> pool_;
   std::shared_ptr<monitoring::ModelVersionMetrics> metrics_;
+  VersionStatistics statistics_;
   Gate gate_;
 };
 

@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <set>
+
 #include "core/clock.h"
 #include "core/log.h"
 #include "server/request_validation.h"
@@ -30,7 +32,7 @@ void Server::Shutdown() {
 }
 
 std::vector<std::string> Server::Extensions() {
-  return {"binary_tensor_data", "model_repository", "model_configuration", "parameters"};
+  return {"binary_tensor_data", "model_repository", "model_configuration", "parameters", "statistics"};
 }
 
 void Server::Infer(InferRequest request, InferCallback done) {
@@ -48,6 +50,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
   auto validated = ValidateRequest(mv.config(), &request);
   if (!validated.ok()) {
     metrics.Failure(validated.status().code());
+    mv.statistics().RecordFailure(NowNanos() - start, WallMillis());
     handle.reset();
     inflight_.Leave();
     return done(validated.status());
@@ -66,8 +69,10 @@ void Server::Infer(InferRequest request, InferCallback done) {
     monitoring::ModelVersionMetrics& m = v.metrics();
     m.inflight->Decrement();
     m.queue->Observe(static_cast<double>(queue_ns) / 1e9);
+    const uint64_t request_ns = NowNanos() - start;
     if (!outputs.ok()) {
       m.Failure(outputs.status().code());
+      v.statistics().RecordFailure(request_ns, WallMillis());
       (*reply)(outputs.status());
     } else {
       m.compute_input->Observe(static_cast<double>(t.compute_input_ns) / 1e9);
@@ -82,7 +87,9 @@ void Server::Infer(InferRequest request, InferCallback done) {
       resp.outputs = std::move(outputs).value();
       for (auto& o : resp.outputs) ApplyOutputReshape(v.config(), batch, &o);
       m.success->Increment();
-      m.request->Observe(static_cast<double>(NowNanos() - start) / 1e9);
+      m.request->Observe(static_cast<double>(request_ns) / 1e9);
+      v.statistics().RecordSuccess({static_cast<uint64_t>(batch), queue_ns, t.compute_input_ns, t.compute_infer_ns,
+                                    t.compute_output_ns, request_ns, WallMillis()});
       (*reply)(std::move(resp));
     }
     handle.reset();
@@ -100,7 +107,29 @@ void Server::Infer(InferRequest request, InferCallback done) {
 
 void Server::CountFailure(std::string_view model, std::string_view version, StatusCode code) {
   auto h = models_->Acquire(model, version);
-  if (h.ok()) (*h)->metrics().Failure(code);
+  if (!h.ok()) return;
+  (*h)->metrics().Failure(code);
+  (*h)->statistics().RecordFailure(0, WallMillis());
+}
+
+Result<std::vector<StatisticsSnapshot>> Server::GetStatistics(std::string_view model, std::string_view version) const {
+  std::vector<StatisticsSnapshot> out;
+  auto add = [&out](const ModelVersion& v) { out.push_back(v.statistics().Snapshot(v.name(), v.version_string())); };
+  if (model.empty()) {
+    std::set<std::string> names;
+    for (const auto& e : models_->Index(true)) names.insert(e.name);
+    for (const auto& name : names)
+      for (const auto& v : models_->ReadyVersions(name)) add(*v);
+    return out;
+  }
+  // Acquire gives the precise error for unknown models, versions and bad version strings.
+  FERRY_ASSIGN_OR_RETURN(auto handle, models_->Acquire(model, version));
+  if (!version.empty()) {
+    add(*handle);
+    return out;
+  }
+  for (const auto& v : models_->ReadyVersions(model)) add(*v);
+  return out;
 }
 
 Result<bool> Server::ModelReady(std::string_view model, std::string_view version) const {

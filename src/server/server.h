@@ -11,6 +11,7 @@
 #include "repository/model_config.pb.h"
 #include "runtime/registry.h"
 #include "server/model_manager.h"
+#include "server/statistics.h"
 
 namespace ferry::server {
 
@@ -60,6 +61,10 @@ class Server {
   Result<bool> ModelReady(std::string_view model, std::string_view version) const;
   Result<ModelMetadata> GetModelMetadata(std::string_view model, std::string_view version) const;
   Result<inference::ModelConfig> GetModelConfig(std::string_view model, std::string_view version) const;
+
+  // Statistics of every ready version (model empty), of a model's ready versions, or
+  // of one version.
+  Result<std::vector<StatisticsSnapshot>> GetStatistics(std::string_view model, std::string_view version) const;
 
   std::vector<IndexEntry> RepositoryIndex(bool ready_only) const { return models_->Index(ready_only); }
   Status LoadModel(const std::string& model) { return models_->Load(model); }

@@ -121,9 +121,39 @@ class Service final : public GRPCInferenceService::CallbackService {
     return NewStreamInferReactor(server_);
   }
 
-  g::ServerUnaryReactor* ModelStatistics(g::CallbackServerContext* ctx, const inference::ModelStatisticsRequest*,
-                                         inference::ModelStatisticsResponse*) override {
-    return NotYet(ctx, "ModelStatistics (the statistics extension)");
+  g::ServerUnaryReactor* ModelStatistics(g::CallbackServerContext* ctx, const inference::ModelStatisticsRequest* req,
+                                         inference::ModelStatisticsResponse* resp) override {
+    auto stats = server_->GetStatistics(req->name(), req->version());
+    if (!stats.ok()) return Done(ctx, ToGrpc(stats.status()));
+    auto set = [](inference::StatisticDuration* d, const server::Duration& from) {
+      d->set_count(from.count);
+      d->set_ns(from.ns);
+    };
+    for (const auto& s : *stats) {
+      auto* m = resp->add_model_stats();
+      m->set_name(s.name);
+      m->set_version(s.version);
+      m->set_last_inference(s.last_inference_ms);
+      m->set_inference_count(s.inference_count);
+      m->set_execution_count(s.execution_count);
+      auto* is = m->mutable_inference_stats();
+      set(is->mutable_success(), s.success);
+      set(is->mutable_fail(), s.fail);
+      set(is->mutable_queue(), s.queue);
+      set(is->mutable_compute_input(), s.compute_input);
+      set(is->mutable_compute_infer(), s.compute_infer);
+      set(is->mutable_compute_output(), s.compute_output);
+      is->mutable_cache_hit();
+      is->mutable_cache_miss();
+      for (const auto& b : s.batches) {
+        auto* bs = m->add_batch_stats();
+        bs->set_batch_size(b.batch_size);
+        set(bs->mutable_compute_input(), b.compute_input);
+        set(bs->mutable_compute_infer(), b.compute_infer);
+        set(bs->mutable_compute_output(), b.compute_output);
+      }
+    }
+    return Done(ctx, g::Status::OK);
   }
 
   g::ServerUnaryReactor* RepositoryIndex(g::CallbackServerContext* ctx, const inference::RepositoryIndexRequest* req,

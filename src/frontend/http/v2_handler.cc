@@ -158,7 +158,12 @@ void V2Handler::Handle(Request&& req, Responder respond) {
       return respond(ErrorResponse(501, "'repository_name' specification is not supported"));
     return respond(ErrorResponse(404, "Not Found"));
   }
-  // /v2/models/{m}[/versions/{v}][/{ready,config,infer}]
+  // /v2/models/stats (checked before model routes, as Triton does)
+  if (seg[1] == "models" && seg.size() == 3 && seg[2] == "stats") {
+    if (!get) return not_allowed();
+    return respond(Statistics("", ""));
+  }
+  // /v2/models/{m}[/versions/{v}][/{ready,config,infer,stats}]
   if (seg[1] == "models" && seg.size() >= 3) {
     std::string model = seg[2];
     std::string version;
@@ -170,7 +175,8 @@ void V2Handler::Handle(Request&& req, Responder respond) {
         return respond(ErrorResponse(400, "model '" + model + "': version '" + version + "' is not a positive integer"));
     }
     std::string action = i < seg.size() ? seg[i] : "";
-    if (i + 1 < seg.size() || (i < seg.size() && action != "ready" && action != "config" && action != "infer"))
+    if (i + 1 < seg.size() ||
+        (i < seg.size() && action != "ready" && action != "config" && action != "infer" && action != "stats"))
       return respond(ErrorResponse(404, "Not Found"));
     if (action == "infer") {
       if (!post) return not_allowed();
@@ -191,6 +197,7 @@ void V2Handler::Handle(Request&& req, Responder respond) {
       w.EndObject();
       return respond(Json(200, Finish(sb)));
     }
+    if (action == "stats") return respond(Statistics(model, version));
     if (action == "config") {
       auto config = server_->GetModelConfig(model, version);
       if (!config.ok()) return respond(StatusResponse(config.status()));
@@ -215,6 +222,71 @@ void V2Handler::Handle(Request&& req, Responder respond) {
     return respond(Json(200, Finish(sb)));
   }
   respond(ErrorResponse(404, "Not Found"));
+}
+
+Response V2Handler::Statistics(const std::string& model, const std::string& version) {
+  auto stats = server_->GetStatistics(model, version);
+  if (!stats.ok()) return StatusResponse(stats.status());
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  auto duration = [&w](const char* key, const server::Duration& d) {
+    w.Key(key);
+    w.StartObject();
+    w.Key("count");
+    w.Uint64(d.count);
+    w.Key("ns");
+    w.Uint64(d.ns);
+    w.EndObject();
+  };
+  w.StartObject();
+  w.Key("model_stats");
+  w.StartArray();
+  for (const auto& s : *stats) {
+    w.StartObject();
+    w.Key("name");
+    w.String(s.name.c_str());
+    w.Key("version");
+    w.String(s.version.c_str());
+    w.Key("last_inference");
+    w.Uint64(s.last_inference_ms);
+    w.Key("inference_count");
+    w.Uint64(s.inference_count);
+    w.Key("execution_count");
+    w.Uint64(s.execution_count);
+    w.Key("inference_stats");
+    w.StartObject();
+    duration("success", s.success);
+    duration("fail", s.fail);
+    duration("queue", s.queue);
+    duration("compute_input", s.compute_input);
+    duration("compute_infer", s.compute_infer);
+    duration("compute_output", s.compute_output);
+    duration("cache_hit", {});
+    duration("cache_miss", {});
+    w.EndObject();
+    w.Key("response_stats");
+    w.StartObject();
+    w.EndObject();
+    w.Key("batch_stats");
+    w.StartArray();
+    for (const auto& b : s.batches) {
+      w.StartObject();
+      w.Key("batch_size");
+      w.Uint64(b.batch_size);
+      duration("compute_input", b.compute_input);
+      duration("compute_infer", b.compute_infer);
+      duration("compute_output", b.compute_output);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("memory_usage");
+    w.StartArray();
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return Json(200, Finish(sb));
 }
 
 void V2Handler::Infer(Request&& req, std::string model, std::string version, Responder respond) {

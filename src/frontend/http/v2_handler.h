@@ -29,6 +29,7 @@ class V2Handler {
 
  private:
   void Infer(Request&& req, std::string model, std::string version, Responder respond);
+  Response Statistics(const std::string& model, const std::string& version);
   void Repository(Request&& req, const std::string& action, std::string model, Responder respond);
 
   server::Server* server_;

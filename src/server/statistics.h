@@ -1,0 +1,65 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace ferry::server {
+
+// A count and the nanoseconds summed over it (Triton's StatisticDuration).
+struct Duration {
+  uint64_t count = 0;
+  uint64_t ns = 0;
+};
+
+struct BatchStatistics {
+  uint64_t batch_size = 0;
+  Duration compute_input, compute_infer, compute_output;
+};
+
+// A copy of one model version's statistics, in the shape of Triton's statistics
+// extension, for the REST and gRPC encoders.
+struct StatisticsSnapshot {
+  std::string name;
+  std::string version;
+  uint64_t last_inference_ms = 0;
+  uint64_t inference_count = 0;
+  uint64_t execution_count = 0;
+  Duration success, fail, queue, compute_input, compute_infer, compute_output;
+  std::vector<BatchStatistics> batches;  // ascending batch size
+};
+
+// Cumulative per-version statistics since the version was loaded.
+// Thread-safety: Record* are thread-safe and lock-free except the per-batch-size
+// table (a short mutex); Snapshot may run concurrently with them.
+class VersionStatistics {
+ public:
+  struct Execution {
+    uint64_t batch_size, queue_ns, compute_input_ns, compute_infer_ns, compute_output_ns, request_ns;
+    uint64_t wall_ms;
+  };
+  void RecordSuccess(const Execution& e);
+  // A request that failed after reaching the model (validation or runtime error).
+  void RecordFailure(uint64_t request_ns, uint64_t wall_ms);
+
+  StatisticsSnapshot Snapshot(const std::string& name, const std::string& version) const;
+
+ private:
+  struct AtomicDuration {
+    std::atomic<uint64_t> count{0}, ns{0};
+    void Add(uint64_t n) {
+      count.fetch_add(1, std::memory_order_relaxed);
+      ns.fetch_add(n, std::memory_order_relaxed);
+    }
+    Duration Load() const { return {count.load(std::memory_order_relaxed), ns.load(std::memory_order_relaxed)}; }
+  };
+  std::atomic<uint64_t> last_inference_ms_{0}, inference_count_{0}, execution_count_{0};
+  AtomicDuration success_, fail_, queue_, compute_input_, compute_infer_, compute_output_;
+  mutable std::mutex batch_mu_;
+  std::map<uint64_t, BatchStatistics> batches_;  // guarded by batch_mu_
+};
+
+}  // namespace ferry::server
