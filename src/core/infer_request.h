@@ -16,6 +16,11 @@ struct RequestedOutput {
   Parameters parameters;
 };
 
+// Which frontend a request came through; metrics carry it as the `protocol` label.
+enum class Frontend { kHttp = 0, kGrpc = 1 };
+inline constexpr int kFrontendCount = 2;
+inline std::string_view FrontendName(Frontend f) { return f == Frontend::kGrpc ? "grpc" : "http"; }
+
 // A protocol-neutral inference request. Frontends decode into it; the server
 // validates it against the model config before any runtime sees it.
 struct InferRequest {
@@ -25,6 +30,7 @@ struct InferRequest {
   Parameters parameters;
   std::vector<Tensor> inputs;
   std::vector<RequestedOutput> outputs;  // empty: every model output
+  Frontend frontend = Frontend::kHttp;
 };
 
 struct InferResponse {

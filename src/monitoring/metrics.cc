@@ -57,6 +57,8 @@ Metrics::Metrics()
       unloads_(BuildCounter().Name("ferry_model_unloads_total").Help("Model unloads").Register(*registry_)),
       load_duration_(BuildHistogram().Name("ferry_model_load_duration_seconds")
                          .Help("Time to load a model (all its versions)").Register(*registry_)),
+      grpc_calls_(BuildCounter().Name("ferry_grpc_requests_total")
+                      .Help("Finished gRPC calls by method and status code").Register(*registry_)),
       rss_(BuildGauge().Name("process_resident_memory_bytes").Help("Resident memory size in bytes").Register(*registry_).Add({})),
       vms_(BuildGauge().Name("process_virtual_memory_bytes").Help("Virtual memory size in bytes").Register(*registry_).Add({})),
       cpu_(BuildGauge().Name("process_cpu_seconds_total").Help("User and system CPU time in seconds").Register(*registry_).Add({})),
@@ -67,25 +69,39 @@ Metrics::Metrics()
 }
 
 std::shared_ptr<ModelVersionMetrics> Metrics::ForVersion(const std::string& model, const std::string& version) {
-  prometheus::Labels l{{"model", model}, {"version", version}};
   auto m = std::make_shared<ModelVersionMetrics>();
-  m->success = &success_.Add(l);
-  m->inference_count = &inference_count_.Add(l);
-  m->execution_count = &execution_count_.Add(l);
-  m->request = &request_.Add(l, LatencyBuckets());
-  m->queue = &queue_.Add(l, LatencyBuckets());
-  m->compute_input = &compute_input_.Add(l, LatencyBuckets());
-  m->compute_infer = &compute_infer_.Add(l, LatencyBuckets());
-  m->compute_output = &compute_output_.Add(l, LatencyBuckets());
-  m->inflight = &inflight_.Add(l);
+  for (int f = 0; f < kFrontendCount; ++f) {
+    prometheus::Labels l{{"model", model},
+                         {"version", version},
+                         {"protocol", std::string(FrontendName(static_cast<Frontend>(f)))}};
+    FrontendMetrics& fm = m->by_frontend[f];
+    fm.success = &success_.Add(l);
+    fm.inference_count = &inference_count_.Add(l);
+    fm.execution_count = &execution_count_.Add(l);
+    fm.request = &request_.Add(l, LatencyBuckets());
+    fm.queue = &queue_.Add(l, LatencyBuckets());
+    fm.compute_input = &compute_input_.Add(l, LatencyBuckets());
+    fm.compute_infer = &compute_infer_.Add(l, LatencyBuckets());
+    fm.compute_output = &compute_output_.Add(l, LatencyBuckets());
+    fm.inflight = &inflight_.Add(l);
+  }
   m->owner = this;
   m->model = model;
   m->version = version;
   return m;
 }
 
-void ModelVersionMetrics::Failure(StatusCode code) {
-  owner->failure_.Add({{"model", model}, {"version", version}, {"reason", ReasonLabel(code)}}).Increment();
+void ModelVersionMetrics::Failure(StatusCode code, Frontend frontend) {
+  owner->failure_
+      .Add({{"model", model},
+            {"version", version},
+            {"protocol", std::string(FrontendName(frontend))},
+            {"reason", ReasonLabel(code)}})
+      .Increment();
+}
+
+void Metrics::GrpcCall(const std::string& method, const std::string& code) {
+  grpc_calls_.Add({{"method", method}, {"code", code}}).Increment();
 }
 
 void Metrics::ModelLoaded(const std::string& model, bool success, double seconds) {

@@ -9,16 +9,17 @@
 #include <memory>
 #include <string>
 
+#include "core/infer_request.h"
 #include "core/status.h"
 
 // Prometheus metrics for the server, exported in the text format on the metrics port.
 // Names and their Triton equivalents are listed in docs/metrics.md.
 namespace ferry::monitoring {
 
-// The metric handles of one model version, resolved once at load so the request path
-// only touches atomics and per-histogram locks.
+// The metric handles of one model version and frontend, resolved once at load so the
+// request path only touches atomics and per-histogram locks.
 // Thread-safety: every member is safe to update from any thread.
-struct ModelVersionMetrics {
+struct FrontendMetrics {
   prometheus::Counter* success = nullptr;
   prometheus::Counter* inference_count = nullptr;
   prometheus::Counter* execution_count = nullptr;
@@ -28,11 +29,17 @@ struct ModelVersionMetrics {
   prometheus::Histogram* compute_infer = nullptr;
   prometheus::Histogram* compute_output = nullptr;
   prometheus::Gauge* inflight = nullptr;
+};
+
+// Every frontend's handles for one model version.
+struct ModelVersionMetrics {
+  FrontendMetrics by_frontend[kFrontendCount];
+  FrontendMetrics& For(Frontend f) { return by_frontend[static_cast<int>(f)]; }
+
   // Failure counters are looked up by reason on the (rare) error path.
   class Metrics* owner = nullptr;
   std::string model, version;
-
-  void Failure(StatusCode code);
+  void Failure(StatusCode code, Frontend frontend);
 };
 
 // Owns the registry and every metric family.
@@ -46,6 +53,9 @@ class Metrics {
 
   void ModelLoaded(const std::string& model, bool success, double seconds);
   void ModelUnloaded(const std::string& model);
+
+  // One finished gRPC call (any method), by method name and status code name.
+  void GrpcCall(const std::string& method, const std::string& code);
 
   // The whole registry in Prometheus text format, with process metrics refreshed.
   std::string Serialize();
@@ -68,6 +78,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& loads_;
   prometheus::Family<prometheus::Counter>& unloads_;
   prometheus::Family<prometheus::Histogram>& load_duration_;
+  prometheus::Family<prometheus::Counter>& grpc_calls_;
   prometheus::Gauge& rss_;
   prometheus::Gauge& vms_;
   prometheus::Gauge& cpu_;  // a counter in meaning; a gauge so it can be set from /proc

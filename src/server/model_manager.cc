@@ -78,7 +78,9 @@ void ModelManager::Stop() {
 Result<VersionHandle> ModelManager::Acquire(std::string_view model, std::string_view version) const {
   int64_t wanted = -1;
   if (!version.empty()) {
-    if (version.size() > 18 || !std::all_of(version.begin(), version.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    // As the REST path and Triton's version folders: digits, no leading zero, not 0.
+    if (version.size() > 18 || version[0] == '0' ||
+        !std::all_of(version.begin(), version.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return InvalidArgument("model '" + std::string(model) + "': version '" + std::string(version) +
                              "' is not a positive integer");
     wanted = std::stoll(std::string(version));

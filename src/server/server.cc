@@ -46,10 +46,12 @@ void Server::Infer(InferRequest request, InferCallback done) {
   // Shared so the job's completion (a copyable std::function) can hold it.
   auto handle = std::make_shared<VersionHandle>(std::move(handle_or).value());
   ModelVersion& mv = **handle;
-  monitoring::ModelVersionMetrics& metrics = mv.metrics();
+  const Frontend frontend = request.frontend;
+  monitoring::ModelVersionMetrics& version_metrics = mv.metrics();
+  monitoring::FrontendMetrics& metrics = version_metrics.For(frontend);
   auto validated = ValidateRequest(mv.config(), &request);
   if (!validated.ok()) {
-    metrics.Failure(validated.status().code());
+    version_metrics.Failure(validated.status().code(), frontend);
     mv.statistics().RecordFailure(NowNanos() - start, WallMillis());
     handle.reset();
     inflight_.Leave();
@@ -62,16 +64,16 @@ void Server::Infer(InferRequest request, InferCallback done) {
   scheduler::Job job;
   job.inputs = std::move(request.inputs);
   job.outputs = validated->output_names;
-  job.done = [this, handle, start, batch = validated->batch_size, id = std::move(request.id),
+  job.done = [this, handle, start, frontend, batch = validated->batch_size, id = std::move(request.id),
               reply](Result<std::vector<Tensor>> outputs, uint64_t queue_ns,
                                       const runtime::ExecTimings& t) mutable {
     ModelVersion& v = **handle;
-    monitoring::ModelVersionMetrics& m = v.metrics();
+    monitoring::FrontendMetrics& m = v.metrics().For(frontend);
     m.inflight->Decrement();
     m.queue->Observe(static_cast<double>(queue_ns) / 1e9);
     const uint64_t request_ns = NowNanos() - start;
     if (!outputs.ok()) {
-      m.Failure(outputs.status().code());
+      v.metrics().Failure(outputs.status().code(), frontend);
       v.statistics().RecordFailure(request_ns, WallMillis());
       (*reply)(outputs.status());
     } else {
@@ -98,17 +100,17 @@ void Server::Infer(InferRequest request, InferCallback done) {
   Status submitted = mv.pool().Submit(std::move(job));
   if (!submitted.ok()) {
     metrics.inflight->Decrement();
-    metrics.Failure(submitted.code());
+    version_metrics.Failure(submitted.code(), frontend);
     handle.reset();
     inflight_.Leave();
     (*reply)(submitted);
   }
 }
 
-void Server::CountFailure(std::string_view model, std::string_view version, StatusCode code) {
+void Server::CountFailure(std::string_view model, std::string_view version, StatusCode code, Frontend frontend) {
   auto h = models_->Acquire(model, version);
   if (!h.ok()) return;
-  (*h)->metrics().Failure(code);
+  (*h)->metrics().Failure(code, frontend);
   (*h)->statistics().RecordFailure(0, WallMillis());
 }
 

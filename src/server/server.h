@@ -52,7 +52,7 @@ class Server {
 
   // Counts a request for `model` that failed before reaching Infer (e.g. its body did
   // not decode) as a failure of that model, when the model is loaded.
-  void CountFailure(std::string_view model, std::string_view version, StatusCode code);
+  void CountFailure(std::string_view model, std::string_view version, StatusCode code, Frontend frontend);
 
   bool Live() const { return true; }
   // Ready once started and until shutdown begins.

@@ -196,6 +196,7 @@ class FerryServer:
         for repo in self.repos:
             cmd += ["--model-repository", str(repo)]
         cmd += [
+            "--http-address", "127.0.0.1",
             "--http-port", str(self.http_port),
             "--grpc-port", str(self.grpc_port),
             "--metrics-port", str(self.metrics_port),
@@ -600,3 +601,15 @@ def metric_sum(samples, name: str, **labels: str) -> float:
 
 def metric_samples(samples, name: str, **labels: str):
     return [(n, l, v) for n, l, v in samples if n == name and all(l.get(k) == val for k, val in labels.items())]
+
+
+# --------------------------------------------------------------------------- gRPC
+
+
+def grpc_url(server: FerryServer) -> str:
+    """host:port of a server's gRPC endpoint (GRPCInferenceService, health, reflection)."""
+    return f"127.0.0.1:{server.grpc_port}"
+
+
+if not hasattr(FerryServer, "grpc_url"):
+    FerryServer.grpc_url = property(grpc_url)

@@ -104,10 +104,11 @@ class Service final : public GRPCInferenceService::CallbackService {
     std::shared_ptr<const inference::ModelInferRequest> borrowed(std::shared_ptr<void>(), req);
     auto decoded = protocol::DecodeModelInferRequest(borrowed);
     if (!decoded.ok()) {
-      server_->CountFailure(req->model_name(), req->model_version(), decoded.status().code());
+      server_->CountFailure(req->model_name(), req->model_version(), decoded.status().code(), Frontend::kGrpc);
       reactor->Finish(ToGrpc(decoded.status()));
       return reactor;
     }
+    decoded->frontend = Frontend::kGrpc;
     server_->Infer(std::move(decoded).value(), [reactor, resp](Result<InferResponse> result) {
       if (!result.ok()) return reactor->Finish(ToGrpc(result.status()));
       protocol::EncodeModelInferResponse(*result, resp);

@@ -36,9 +36,11 @@ class StreamInferReactor final
 
     auto decoded = protocol::DecodeModelInferRequest(message);
     if (!decoded.ok()) {
-      server_->CountFailure(message->model_name(), message->model_version(), decoded.status().code());
+      server_->CountFailure(message->model_name(), message->model_version(), decoded.status().code(),
+                            Frontend::kGrpc);
       return Complete(seq, message->id(), decoded.status());
     }
+    decoded->frontend = Frontend::kGrpc;
     server_->Infer(std::move(decoded).value(), [this, seq, id = message->id()](Result<InferResponse> r) {
       Complete(seq, id, std::move(r));
     });

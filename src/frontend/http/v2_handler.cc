@@ -319,7 +319,7 @@ void V2Handler::Infer(Request&& req, std::string model, std::string version, Res
   }
   auto decoded = protocol::DecodeInferRequest(std::move(body), header_length);
   if (!decoded.ok()) {
-    server_->CountFailure(model, version, decoded.status().code());
+    server_->CountFailure(model, version, decoded.status().code(), Frontend::kHttp);
     return respond(StatusResponse(decoded.status()));
   }
   InferRequest request = std::move(decoded).value();

@@ -275,17 +275,18 @@ class OnnxInstance : public ModelInstance {
     ORT_CHECK(g_api->CreateTensorAsOrtValue(alloc, t.shape.data(), t.shape.size(), ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, &v),
               "input '" + t.name + "'");
     OrtPtr<OrtValue> guard(v);
-    std::vector<std::string> items;
+    // Element by element into ORT's own buffers, so embedded NUL bytes survive (the
+    // C-string FillStringTensor would cut them).
     std::string_view b = t.bytes();
-    while (b.size() >= 4) {
+    for (size_t i = 0; b.size() >= 4; ++i) {
       uint32_t len;
       std::memcpy(&len, b.data(), 4);
-      items.emplace_back(b.substr(4, len));
-      b.remove_prefix(4 + std::min<size_t>(len, b.size() - 4));
+      std::string_view item = b.substr(4, len);
+      char* dst = nullptr;
+      ORT_CHECK(g_api->GetResizedStringTensorElementBuffer(v, i, item.size(), &dst), "input '" + t.name + "'");
+      if (!item.empty()) std::memcpy(dst, item.data(), item.size());
+      b.remove_prefix(4 + item.size());
     }
-    std::vector<const char*> ptrs;
-    for (auto& s : items) ptrs.push_back(s.c_str());
-    ORT_CHECK(g_api->FillStringTensor(v, ptrs.data(), ptrs.size()), "input '" + t.name + "'");
     return guard.release();
   }
 
