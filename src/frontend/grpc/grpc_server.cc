@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "core/log.h"
+#include "frontend/grpc/call_counter.h"
 #include "frontend/grpc/health_service.h"
 #include "frontend/grpc/stream_infer.h"
 #include "protocol/error_map.h"
@@ -275,6 +276,9 @@ Status GrpcServer::Start() {
   builder.RegisterService(&s.health);
   builder.SetMaxReceiveMessageSize(s.options.max_message_bytes);
   builder.SetMaxSendMessageSize(s.options.max_message_bytes);
+  std::vector<std::unique_ptr<g::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<CallCounterFactory>(&s.server->metrics()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   s.grpc_server = builder.BuildAndStart();
   if (!s.grpc_server || s.port == 0) return Unavailable("grpc: cannot listen on " + addr);
 
