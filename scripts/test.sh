@@ -15,10 +15,10 @@ ctest --preset dev -j2 --timeout 120
 echo "== integration tests (pytest)"
 FERRY_BIN="$ROOT/build/dev/ferry" "${PYTEST[@]}" tests/integration
 
-echo "== bad input, shutdown and reload under AddressSanitizer (pytest)"
+echo "== bad input (REST and gRPC), shutdown and reload under AddressSanitizer (pytest)"
 [[ -f build/asan/build.ninja ]] || cmake --preset asan >/dev/null
 cmake --build --preset asan --target ferry
 FERRY_BIN="$ROOT/build/asan/ferry" \
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" \
-  "${PYTEST[@]}" tests/integration/test_raw_http.py tests/integration/test_shutdown.py \
-  tests/integration/test_reload_under_load.py
+  "${PYTEST[@]}" tests/integration/test_raw_http.py tests/integration/test_grpc.py \
+  tests/integration/test_shutdown.py tests/integration/test_reload_under_load.py
