@@ -17,4 +17,22 @@ inline uint64_t WallMillis() {
              std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// A source of monotonic time, injected where tests need to control it.
+// Thread-safety: NowNanos is thread-safe.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual uint64_t NowNanos() const = 0;
+};
+
+// The steady clock.
+class SystemClock final : public Clock {
+ public:
+  uint64_t NowNanos() const override { return ferry::NowNanos(); }
+  static const SystemClock* Get() {
+    static const SystemClock clock;
+    return &clock;
+  }
+};
+
 }  // namespace ferry

@@ -12,7 +12,8 @@ enum class StatusCode {
   kOk = 0,
   kInvalidArgument,    // malformed or inconsistent request: HTTP 400
   kNotFound,           // unknown model or version: HTTP 404
-  kUnavailable,        // not ready, shutting down, queue full: HTTP 503
+  kUnavailable,        // not ready, shutting down: HTTP 503
+  kOverloaded,         // a full queue: HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED
   kResourceExhausted,  // over a size limit: HTTP 413
   kUnimplemented,      // feature or encoding not supported: HTTP 501
   kFailedPrecondition, // operation not allowed in this state/mode: HTTP 400
@@ -50,6 +51,9 @@ class [[nodiscard]] Status {
 inline Status InvalidArgument(std::string m) { return Status(StatusCode::kInvalidArgument, std::move(m)); }
 inline Status NotFound(std::string m) { return Status(StatusCode::kNotFound, std::move(m)); }
 inline Status Unavailable(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
+inline Status Overloaded(std::string m) { return Status(StatusCode::kOverloaded, std::move(m)); }
+inline Status DeadlineExceeded(std::string m) { return Status(StatusCode::kDeadlineExceeded, std::move(m)); }
+inline Status Cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
 inline Status ResourceExhausted(std::string m) { return Status(StatusCode::kResourceExhausted, std::move(m)); }
 inline Status Unimplemented(std::string m) { return Status(StatusCode::kUnimplemented, std::move(m)); }
 inline Status FailedPrecondition(std::string m) { return Status(StatusCode::kFailedPrecondition, std::move(m)); }

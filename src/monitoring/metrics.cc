@@ -23,6 +23,11 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   return b;
 }
 
+const prometheus::Histogram::BucketBoundaries& BatchBuckets() {
+  static const prometheus::Histogram::BucketBoundaries b = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+  return b;
+}
+
 std::string ReasonLabel(StatusCode code) {
   std::string s(StatusCodeName(code));
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -53,6 +58,10 @@ Metrics::Metrics()
                           .Help("Time collecting output tensors from the runtime").Register(*registry_)),
       inflight_(BuildGauge().Name("ferry_inflight_requests")
                     .Help("Requests accepted and not yet answered (nv_inference_pending_request_count)").Register(*registry_)),
+      batch_size_(BuildHistogram().Name("ferry_batch_size")
+                      .Help("Rows per model execution (dynamic batching joins requests)").Register(*registry_)),
+      queue_depth_(BuildGauge().Name("ferry_queue_depth")
+                       .Help("Requests waiting in the model version's scheduler queue").Register(*registry_)),
       loads_(BuildCounter().Name("ferry_model_loads_total").Help("Model load attempts by result").Register(*registry_)),
       unloads_(BuildCounter().Name("ferry_model_unloads_total").Help("Model unloads").Register(*registry_)),
       load_duration_(BuildHistogram().Name("ferry_model_load_duration_seconds")
@@ -84,6 +93,7 @@ std::shared_ptr<ModelVersionMetrics> Metrics::ForVersion(const std::string& mode
     fm.compute_infer = &compute_infer_.Add(l, LatencyBuckets());
     fm.compute_output = &compute_output_.Add(l, LatencyBuckets());
     fm.inflight = &inflight_.Add(l);
+    fm.batch_size = &batch_size_.Add(l, BatchBuckets());
   }
   m->owner = this;
   m->model = model;
@@ -98,6 +108,15 @@ void ModelVersionMetrics::Failure(StatusCode code, Frontend frontend) {
             {"protocol", std::string(FrontendName(frontend))},
             {"reason", ReasonLabel(code)}})
       .Increment();
+}
+
+prometheus::Gauge& Metrics::QueueDepth(const std::string& model, const std::string& version) {
+  return queue_depth_.Add({{"model", model}, {"version", version}});
+}
+
+void Metrics::SetCollectHook(std::function<void()> hook) {
+  std::lock_guard lock(hook_mu_);
+  collect_hook_ = std::move(hook);
 }
 
 void Metrics::GrpcCall(const std::string& method, const std::string& code) {
@@ -130,6 +149,10 @@ void Metrics::RefreshProcessMetrics() {
 
 std::string Metrics::Serialize() {
   RefreshProcessMetrics();
+  {
+    std::lock_guard lock(hook_mu_);
+    if (collect_hook_) collect_hook_();
+  }
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

@@ -6,7 +6,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "core/infer_request.h"
@@ -29,6 +31,7 @@ struct FrontendMetrics {
   prometheus::Histogram* compute_infer = nullptr;
   prometheus::Histogram* compute_output = nullptr;
   prometheus::Gauge* inflight = nullptr;
+  prometheus::Histogram* batch_size = nullptr;  // rows per execution
 };
 
 // Every frontend's handles for one model version.
@@ -54,6 +57,11 @@ class Metrics {
   void ModelLoaded(const std::string& model, bool success, double seconds);
   void ModelUnloaded(const std::string& model);
 
+  // Requests waiting in a model version's queue, refreshed by the collect hook.
+  prometheus::Gauge& QueueDepth(const std::string& model, const std::string& version);
+  // Runs before every Serialize (e.g. to refresh gauges that are read, not pushed).
+  void SetCollectHook(std::function<void()> hook);
+
   // One finished gRPC call (any method), by method name and status code name.
   void GrpcCall(const std::string& method, const std::string& code);
 
@@ -75,10 +83,14 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& compute_infer_;
   prometheus::Family<prometheus::Histogram>& compute_output_;
   prometheus::Family<prometheus::Gauge>& inflight_;
+  prometheus::Family<prometheus::Histogram>& batch_size_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_;
   prometheus::Family<prometheus::Counter>& loads_;
   prometheus::Family<prometheus::Counter>& unloads_;
   prometheus::Family<prometheus::Histogram>& load_duration_;
   prometheus::Family<prometheus::Counter>& grpc_calls_;
+  std::mutex hook_mu_;
+  std::function<void()> collect_hook_;  // guarded by hook_mu_
   prometheus::Gauge& rss_;
   prometheus::Gauge& vms_;
   prometheus::Gauge& cpu_;  // a counter in meaning; a gauge so it can be set from /proc

@@ -10,6 +10,7 @@ inline int HttpStatusFor(StatusCode code) {
     case StatusCode::kOk: return 200;
     case StatusCode::kNotFound: return 404;
     case StatusCode::kUnavailable: return 503;
+    case StatusCode::kOverloaded: return 503;
     case StatusCode::kResourceExhausted: return 413;
     case StatusCode::kUnimplemented: return 501;
     case StatusCode::kInternal: return 500;
@@ -33,6 +34,7 @@ inline int GrpcCodeFor(StatusCode code) {
     case StatusCode::kNotFound: return 5;             // NOT_FOUND
     case StatusCode::kAlreadyExists: return 6;        // ALREADY_EXISTS
     case StatusCode::kResourceExhausted: return 8;    // RESOURCE_EXHAUSTED
+    case StatusCode::kOverloaded: return 8;           // RESOURCE_EXHAUSTED
     case StatusCode::kFailedPrecondition: return 9;   // FAILED_PRECONDITION
     case StatusCode::kUnimplemented: return 12;       // UNIMPLEMENTED
     case StatusCode::kInternal: return 13;            // INTERNAL

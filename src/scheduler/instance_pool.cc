@@ -18,7 +18,7 @@ Status InstancePool::Submit(Job job) {
     std::lock_guard lock(mu_);
     if (stopping_) return Unavailable("model '" + name_ + "' is unloading");
     if (options_.max_queue_size > 0 && queue_.size() >= options_.max_queue_size)
-      return Unavailable("model '" + name_ + "': the request queue is full (max_queue_size " +
+      return Overloaded("model '" + name_ + "': the request queue is full (max_queue_size " +
                          std::to_string(options_.max_queue_size) + ")");
     queue_.push_back(std::move(job));
     // A busy worker takes the next job without sleeping, so waking one is only
@@ -58,11 +58,19 @@ void InstancePool::WorkerLoop(runtime::ModelInstance* instance) {
       job = std::move(queue_.front());
       queue_.pop_front();
     }
-    uint64_t queue_ns = NowNanos() - job.enqueue_ns;
-    runtime::ExecTimings timings;
-    auto result = instance->Execute(job.inputs, job.outputs, &timings);
+    JobReport report;
+    report.queue_ns = NowNanos() - job.enqueue_ns;
+    report.executed_batch_size = job.batch_size;
+    if (job.timeout_us > 0 && report.queue_ns > job.timeout_us * 1000) {
+      job.inputs.clear();
+      job.done(DeadlineExceeded("model '" + name_ + "': the request timed out after " +
+                                std::to_string(report.queue_ns / 1000) + " us in the queue"),
+               report);
+      continue;
+    }
+    auto result = instance->Execute(job.inputs, job.outputs, &report.timings);
     job.inputs.clear();  // release request buffers before the callback sends the reply
-    job.done(std::move(result), queue_ns, timings);
+    job.done(std::move(result), report);
   }
 }
 

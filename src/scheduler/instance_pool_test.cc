@@ -34,7 +34,7 @@ Job MakeJob(std::string payload, std::promise<Result<std::vector<Tensor>>>* out)
   t.Own(std::move(payload));
   job.inputs.push_back(t);
   job.outputs = {"y"};
-  job.done = [out](Result<std::vector<Tensor>> r, uint64_t, const runtime::ExecTimings&) { out->set_value(std::move(r)); };
+  job.done = [out](Result<std::vector<Tensor>> r, const JobReport&) { out->set_value(std::move(r)); };
   return job;
 }
 
@@ -64,7 +64,7 @@ TEST(InstancePoolTest, FullQueueRejectsAtOnceAndStopDrains) {
   ASSERT_TRUE(pool.Submit(MakeJob("b", &b)).ok());
   ASSERT_TRUE(pool.Submit(MakeJob("c", &c)).ok());
   Status full = pool.Submit(MakeJob("d", &d));
-  EXPECT_EQ(full.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(full.code(), StatusCode::kOverloaded);
   EXPECT_NE(full.message().find("queue is full"), std::string::npos);
   release.set_value();
   pool.Stop();

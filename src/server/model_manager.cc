@@ -9,6 +9,8 @@
 #include "core/log.h"
 #include "repository/model_config.h"
 #include "repository/repository.h"
+#include "scheduler/dynamic_batcher.h"
+#include "scheduler/instance_pool.h"
 
 namespace ferry::server {
 namespace fs = std::filesystem;
@@ -205,14 +207,18 @@ Result<std::shared_ptr<ModelVersion>> ModelManager::LoadVersion(const std::strin
     FERRY_ASSIGN_OR_RETURN(auto inst, rt->CreateInstance(file, config, io));
     instances.push_back(std::move(inst));
   }
-  scheduler::InstancePoolOptions po;
-  po.max_queue_size = options_.max_queue_size;
-  if (config.has_dynamic_batching() && config.dynamic_batching().has_default_queue_policy() &&
-      config.dynamic_batching().default_queue_policy().max_queue_size() > 0)
-    po.max_queue_size = config.dynamic_batching().default_queue_policy().max_queue_size();
-  auto pool = std::make_unique<scheduler::InstancePool>(std::move(instances), po, model);
+  std::unique_ptr<scheduler::Scheduler> sched;
+  if (config.has_dynamic_batching() && config.max_batch_size() > 0) {
+    sched = std::make_unique<scheduler::DynamicBatcher>(std::move(instances), config, SystemClock::Get());
+  } else {
+    scheduler::InstancePoolOptions po;
+    po.max_queue_size = options_.max_queue_size;
+    if (config.dynamic_batching().default_queue_policy().max_queue_size() > 0)
+      po.max_queue_size = config.dynamic_batching().default_queue_policy().max_queue_size();
+    sched = std::make_unique<scheduler::InstancePool>(std::move(instances), po, model);
+  }
   std::string platform = config.platform().empty() ? std::string(rt->platform()) : config.platform();
-  return std::make_shared<ModelVersion>(model, version, std::move(config), std::move(platform), std::move(pool),
+  return std::make_shared<ModelVersion>(model, version, std::move(config), std::move(platform), std::move(sched),
                                         metrics_->ForVersion(model, std::to_string(version)));
 }
 

@@ -7,12 +7,13 @@
 #include "core/gate.h"
 #include "monitoring/metrics.h"
 #include "repository/model_config.pb.h"
-#include "scheduler/instance_pool.h"
+#include "scheduler/scheduler.h"
 #include "server/statistics.h"
 
 namespace ferry::server {
 
-// One loaded, ready model version: its completed config and its execution instances.
+// One loaded, ready model version: its completed config and its scheduler, which owns
+// the execution instances.
 // Shared (shared_ptr) by the model manager's snapshot and by in-flight requests; the
 // gate counts those requests so a retired version finishes them before it stops.
 // Thread-safety: immutable after construction except the pool and gate, which are
@@ -20,13 +21,14 @@ namespace ferry::server {
 class ModelVersion {
  public:
   ModelVersion(std::string name, int64_t version, inference::ModelConfig config, std::string platform,
-               std::unique_ptr<scheduler::InstancePool> pool, std::shared_ptr<monitoring::ModelVersionMetrics> metrics)
+               std::unique_ptr<scheduler::Scheduler> scheduler,
+               std::shared_ptr<monitoring::ModelVersionMetrics> metrics)
       : name_(std::move(name)),
         version_(version),
         version_string_(std::to_string(version)),
         config_(std::move(config)),
         platform_(std::move(platform)),
-        pool_(std::move(pool)),
+        scheduler_(std::move(scheduler)),
         metrics_(std::move(metrics)) {}
 
   const std::string& name() const { return name_; }
@@ -34,7 +36,8 @@ class ModelVersion {
   const std::string& version_string() const { return version_string_; }
   const inference::ModelConfig& config() const { return config_; }
   const std::string& platform() const { return platform_; }
-  scheduler::InstancePool& pool() { return *pool_; }
+  scheduler::Scheduler& scheduler() { return *scheduler_; }
+  const scheduler::Scheduler& scheduler() const { return *scheduler_; }
   Gate& gate() { return gate_; }
   monitoring::ModelVersionMetrics& metrics() { return *metrics_; }
   VersionStatistics& statistics() { return statistics_; }
@@ -43,7 +46,7 @@ class ModelVersion {
   // Refuses new requests, waits for the in-flight ones, stops the instances.
   void Retire() {
     gate_.CloseAndDrain();
-    pool_->Stop();
+    scheduler_->Stop();
   }
 
  private:
@@ -52,7 +55,7 @@ class ModelVersion {
   const std::string version_string_;
   const inference::ModelConfig config_;
   const std::string platform_;
-  std::unique_ptr<scheduler::InstancePool> pool_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::shared_ptr<monitoring::ModelVersionMetrics> metrics_;
   VersionStatistics statistics_;
   Gate gate_;

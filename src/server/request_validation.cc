@@ -70,6 +70,21 @@ Result<ValidatedRequest> ValidateRequest(const inference::ModelConfig& config, I
       return InvalidArgument("missing input '" + in.name() + "' for model '" + model + "'");
   out.batch_size = batching ? batch : 1;
 
+  // Scheduling parameters, as Triton names them: non-negative integers.
+  for (const char* key : {"priority", "timeout"}) {
+    auto it = req->parameters.find(key);
+    if (it == req->parameters.end()) continue;
+    const int64_t* v = std::get_if<int64_t>(&it->second);
+    if (v == nullptr || *v < 0)
+      return InvalidArgument(std::string("parameter '") + key + "' must be a non-negative integer");
+    if (std::string_view(key) == "priority") {
+      if (*v > UINT32_MAX) return InvalidArgument("parameter 'priority' is too large");
+      out.priority = static_cast<uint32_t>(*v);
+    } else {
+      out.timeout_us = static_cast<uint64_t>(*v);
+    }
+  }
+
   if (req->outputs.empty()) {
     for (const auto& o : config.output()) out.output_names.push_back(o.name());
   } else {

@@ -12,6 +12,8 @@ namespace ferry::server {
 struct ValidatedRequest {
   int64_t batch_size = 1;                 // 1 for models without batching
   std::vector<std::string> output_names;  // requested outputs, or every model output
+  uint32_t priority = 0;                  // request parameter "priority" (0: default level)
+  uint64_t timeout_us = 0;                // request parameter "timeout" (0: none)
 };
 
 // Checks `request` against the model's completed config: every input known, present

@@ -20,6 +20,13 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, std::uniqu
 }
 
 Status Server::Start() {
+  metrics_.SetCollectHook([this] {
+    std::set<std::string> names;
+    for (const auto& e : models_->Index(true)) names.insert(e.name);
+    for (const auto& name : names)
+      for (const auto& v : models_->ReadyVersions(name))
+        metrics_.QueueDepth(v->name(), v->version_string()).Set(static_cast<double>(v->scheduler().queue_depth()));
+  });
   FERRY_RETURN_IF_ERROR(models_->Start());
   ready_.store(true);
   return Status::Ok();
@@ -64,13 +71,16 @@ void Server::Infer(InferRequest request, InferCallback done) {
   scheduler::Job job;
   job.inputs = std::move(request.inputs);
   job.outputs = validated->output_names;
+  job.batch_size = validated->batch_size;
+  job.priority = validated->priority;
+  job.timeout_us = validated->timeout_us;
   job.done = [this, handle, start, frontend, batch = validated->batch_size, id = std::move(request.id),
-              reply](Result<std::vector<Tensor>> outputs, uint64_t queue_ns,
-                                      const runtime::ExecTimings& t) mutable {
+              reply](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
     ModelVersion& v = **handle;
     monitoring::FrontendMetrics& m = v.metrics().For(frontend);
+    const runtime::ExecTimings& t = report.timings;
     m.inflight->Decrement();
-    m.queue->Observe(static_cast<double>(queue_ns) / 1e9);
+    m.queue->Observe(static_cast<double>(report.queue_ns) / 1e9);
     const uint64_t request_ns = NowNanos() - start;
     if (!outputs.ok()) {
       v.metrics().Failure(outputs.status().code(), frontend);
@@ -80,7 +90,11 @@ void Server::Infer(InferRequest request, InferCallback done) {
       m.compute_input->Observe(static_cast<double>(t.compute_input_ns) / 1e9);
       m.compute_infer->Observe(static_cast<double>(t.compute_infer_ns) / 1e9);
       m.compute_output->Observe(static_cast<double>(t.compute_output_ns) / 1e9);
-      m.execution_count->Increment();
+      // A batch counts as one execution, reported by its first request.
+      if (report.counts_execution) {
+        m.execution_count->Increment();
+        m.batch_size->Observe(static_cast<double>(report.executed_batch_size));
+      }
       m.inference_count->Increment(static_cast<double>(batch));
       InferResponse resp;
       resp.model_name = v.name();
@@ -90,14 +104,15 @@ void Server::Infer(InferRequest request, InferCallback done) {
       for (auto& o : resp.outputs) ApplyOutputReshape(v.config(), batch, &o);
       m.success->Increment();
       m.request->Observe(static_cast<double>(request_ns) / 1e9);
-      v.statistics().RecordSuccess({static_cast<uint64_t>(batch), queue_ns, t.compute_input_ns, t.compute_infer_ns,
-                                    t.compute_output_ns, request_ns, WallMillis()});
+      v.statistics().RecordSuccess({static_cast<uint64_t>(batch), report.queue_ns, t.compute_input_ns,
+                                    t.compute_infer_ns, t.compute_output_ns, request_ns, WallMillis(),
+                                    report.counts_execution, static_cast<uint64_t>(report.executed_batch_size)});
       (*reply)(std::move(resp));
     }
     handle.reset();
     inflight_.Leave();
   };
-  Status submitted = mv.pool().Submit(std::move(job));
+  Status submitted = mv.scheduler().Submit(std::move(job));
   if (!submitted.ok()) {
     metrics.inflight->Decrement();
     version_metrics.Failure(submitted.code(), frontend);

@@ -5,15 +5,17 @@ namespace ferry::server {
 void VersionStatistics::RecordSuccess(const Execution& e) {
   last_inference_ms_.store(e.wall_ms, std::memory_order_relaxed);
   inference_count_.fetch_add(e.batch_size, std::memory_order_relaxed);
-  execution_count_.fetch_add(1, std::memory_order_relaxed);
   success_.Add(e.request_ns);
   queue_.Add(e.queue_ns);
   compute_input_.Add(e.compute_input_ns);
   compute_infer_.Add(e.compute_infer_ns);
   compute_output_.Add(e.compute_output_ns);
+  if (!e.counts_execution) return;
+  execution_count_.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t size = e.executed_batch_size ? e.executed_batch_size : e.batch_size;
   std::lock_guard lock(batch_mu_);
-  BatchStatistics& b = batches_[e.batch_size];
-  b.batch_size = e.batch_size;
+  BatchStatistics& b = batches_[size];
+  b.batch_size = size;
   b.compute_input.count++;
   b.compute_input.ns += e.compute_input_ns;
   b.compute_infer.count++;

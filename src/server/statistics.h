@@ -40,6 +40,10 @@ class VersionStatistics {
   struct Execution {
     uint64_t batch_size, queue_ns, compute_input_ns, compute_infer_ns, compute_output_ns, request_ns;
     uint64_t wall_ms;
+    // The execution this request ran in: counted once (by one request of a batch),
+    // in execution_count and in batch_stats under its total batch size.
+    bool counts_execution = true;
+    uint64_t executed_batch_size = 0;  // 0: the request's own batch_size
   };
   void RecordSuccess(const Execution& e);
   // A request that failed after reaching the model (validation or runtime error).

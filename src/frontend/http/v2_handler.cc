@@ -105,7 +105,12 @@ bool PercentDecode(std::string_view in, std::string* out) {
 
 Response ErrorResponse(int status, std::string_view message) { return Json(status, protocol::ErrorBody(message)); }
 
-Response StatusResponse(const Status& s) { return ErrorResponse(protocol::HttpStatusFor(s.code()), s.message()); }
+Response StatusResponse(const Status& s) {
+  Response r = ErrorResponse(protocol::HttpStatusFor(s.code()), s.message());
+  // A full queue is momentary: tell well-behaved clients when to come back.
+  if (s.code() == StatusCode::kOverloaded) r.set(beast_http::field::retry_after, "1");
+  return r;
+}
 
 V2Handler::V2Handler(server::Server* server, V2HandlerOptions options) : server_(server), options_(std::move(options)) {}
 

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "repository/model_config.pb.h"
+#include "scheduler/scheduler.h"
+
+namespace ferry::scheduler {
+
+// The dynamic batcher's queue and batch-forming policy, with no threads and no clock:
+// every call takes `now`, so tests drive time by hand.
+//
+// Policy, per Triton's dynamic_batching settings:
+// - priority levels 1..N (1 highest), FIFO within a level; each level has its queue
+//   policy (max_queue_size, default timeout, REJECT or DELAY, timeout override);
+// - a batch starts at the oldest request of the highest non-empty level and takes, in
+//   priority then arrival order, every request with the same non-batch shapes while the
+//   rows fit in max_batch_size;
+// - it is dispatched at once when it reaches max_batch_size or a preferred size the
+//   queue cannot grow past, or when its oldest request has waited
+//   max_queue_delay_microseconds; otherwise the caller waits until that moment;
+// - an expired request is failed (REJECT) or moved behind every other request (DELAY).
+// Thread-safety: none; the DynamicBatcher guards it with its mutex.
+class BatchQueue {
+ public:
+  explicit BatchQueue(const inference::ModelConfig& config);
+
+  // Queues a job (its enqueue_ns set to `now`). OVERLOADED when its level is full;
+  // INVALID_ARGUMENT for a priority outside the model's levels.
+  Status Enqueue(Job job, uint64_t now);
+
+  struct Decision {
+    std::vector<Job> batch;             // run these now, in this order
+    std::vector<Job> expired;           // fail these with DEADLINE_EXCEEDED
+    std::optional<uint64_t> wake_at;    // nothing to run: decide again then (or on arrival)
+  };
+  // `flush` (shutdown): dispatch whatever can be batched without waiting for a delay.
+  Decision Next(uint64_t now, bool flush = false);
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // Removes every queued job (shutdown).
+  std::vector<Job> TakeAll();
+
+ private:
+  struct Pending {
+    Job job;
+    std::string signature;  // names and non-batch shapes: requests batch only when equal
+    uint64_t deadline = 0;  // 0: none
+    bool delay_on_timeout = false;
+  };
+  struct LevelPolicy {
+    uint64_t max_size = 0;
+    uint64_t default_timeout_us = 0;
+    bool delay_on_timeout = false;
+    bool allow_override = false;
+  };
+  static std::string Signature(const Job& job);
+
+  const int64_t max_batch_;
+  const uint64_t max_delay_ns_;
+  std::vector<int64_t> preferred_;       // ascending
+  uint32_t default_level_ = 1;
+  std::vector<LevelPolicy> policies_;    // index: level - 1
+  std::vector<std::deque<Pending>> levels_;
+  std::deque<Pending> delayed_;          // timed out with DELAY: served last
+  size_t size_ = 0;
+};
+
+}  // namespace ferry::scheduler

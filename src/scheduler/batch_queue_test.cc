@@ -1,0 +1,156 @@
+#include "scheduler/batch_queue.h"
+
+#include <gtest/gtest.h>
+
+#include "repository/model_config.h"
+
+namespace ferry::scheduler {
+namespace {
+
+constexpr uint64_t kUs = 1000;
+
+inference::ModelConfig Config(const std::string& batching) {
+  auto c = repository::ParseTritonConfig("name: \"m\" max_batch_size: 8 dynamic_batching { " + batching + " }");
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return *c;
+}
+
+// A job with `rows` rows of one input "x" whose non-batch shape is `width`.
+Job MakeJob(int id, int64_t rows, int64_t width = 4, uint32_t priority = 0, uint64_t timeout_us = 0) {
+  Job j;
+  Tensor t;
+  t.name = "x";
+  t.datatype = DataType::kFp32;
+  t.shape = {rows, width};
+  j.inputs.push_back(t);
+  j.outputs = {"y"};
+  j.batch_size = rows;
+  j.priority = priority;
+  j.timeout_us = timeout_us;
+  j.enqueue_ns = static_cast<uint64_t>(id);  // overwritten by Enqueue; ids travel in done
+  j.done = [id](Result<std::vector<Tensor>>, const JobReport&) { (void)id; };
+  return j;
+}
+
+// Ids by the order of rows: tests give each job a distinct width or rows pattern, so
+// batches are identified by their jobs' batch sizes and widths.
+std::vector<int64_t> Rows(const std::vector<Job>& jobs) {
+  std::vector<int64_t> r;
+  for (const auto& j : jobs) r.push_back(j.batch_size);
+  return r;
+}
+
+TEST(BatchQueueTest, WaitsForTheDelayThenSendsWhatItHas) {
+  BatchQueue q(Config("max_queue_delay_microseconds: 100"));
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 1), 1000).ok());
+  ASSERT_TRUE(q.Enqueue(MakeJob(2, 2), 1010).ok());
+  auto d = q.Next(1050);
+  EXPECT_TRUE(d.batch.empty());
+  ASSERT_TRUE(d.wake_at.has_value());
+  EXPECT_EQ(*d.wake_at, 1000 + 100 * kUs);
+  d = q.Next(1000 + 100 * kUs);
+  EXPECT_EQ(Rows(d.batch), (std::vector<int64_t>{1, 2}));
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(BatchQueueTest, DispatchesAtOnceWhenFullAndNeverExceedsMaxBatch) {
+  BatchQueue q(Config("max_queue_delay_microseconds: 1000000"));
+  for (int64_t rows : {3, 3, 3}) ASSERT_TRUE(q.Enqueue(MakeJob(0, rows), 0).ok());
+  auto d = q.Next(1);  // 9 rows queued, 8 fit: 3+3 go now, the third cannot join
+  EXPECT_EQ(Rows(d.batch), (std::vector<int64_t>{3, 3}));
+  EXPECT_EQ(q.size(), 1u);
+  d = q.Next(2);
+  EXPECT_TRUE(d.batch.empty());  // alone, it waits for company or the delay
+}
+
+TEST(BatchQueueTest, PreferredSizesCutTheBatch) {
+  BatchQueue q(Config("preferred_batch_size: [ 2, 4 ] max_queue_delay_microseconds: 1000000"));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.Enqueue(MakeJob(i, 1), 0).ok());
+  auto d = q.Next(1);  // 5 rows >= largest preferred (4): send 4
+  EXPECT_EQ(d.batch.size(), 4u);
+  EXPECT_EQ(q.size(), 1u);
+}
+
+TEST(BatchQueueTest, ZeroDelaySendsImmediately) {
+  BatchQueue q(Config(""));
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 1), 5).ok());
+  EXPECT_EQ(q.Next(5).batch.size(), 1u);
+}
+
+TEST(BatchQueueTest, ShapeMismatchedRequestsAreKeptApart) {
+  BatchQueue q(Config(""));
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 1, 4), 0).ok());
+  ASSERT_TRUE(q.Enqueue(MakeJob(2, 1, 5), 0).ok());
+  ASSERT_TRUE(q.Enqueue(MakeJob(3, 2, 4), 0).ok());
+  auto d = q.Next(0);
+  ASSERT_EQ(d.batch.size(), 2u);
+  EXPECT_EQ(d.batch[0].inputs[0].shape[1], 4);
+  EXPECT_EQ(d.batch[1].inputs[0].shape[1], 4);
+  d = q.Next(0);
+  ASSERT_EQ(d.batch.size(), 1u);
+  EXPECT_EQ(d.batch[0].inputs[0].shape[1], 5);
+}
+
+TEST(BatchQueueTest, HigherPriorityOvertakes) {
+  BatchQueue q(Config("priority_levels: 2 default_priority_level: 2"));
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 1, 4), 0).ok());        // default level 2
+  ASSERT_TRUE(q.Enqueue(MakeJob(2, 1, 5, 1), 10).ok());    // level 1, later, other shape
+  auto d = q.Next(20);
+  ASSERT_EQ(d.batch.size(), 1u);
+  EXPECT_EQ(d.batch[0].inputs[0].shape[1], 5);  // the level-1 request goes first
+  EXPECT_EQ(q.Enqueue(MakeJob(3, 1, 4, 3), 0).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(BatchQueueTest, FullLevelIsOverloaded) {
+  BatchQueue q(Config("default_queue_policy { max_queue_size: 2 }"));
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 1), 0).ok());
+  ASSERT_TRUE(q.Enqueue(MakeJob(2, 1), 0).ok());
+  Status s = q.Enqueue(MakeJob(3, 1), 0);
+  EXPECT_EQ(s.code(), StatusCode::kOverloaded);
+  EXPECT_NE(s.message().find("max_queue_size 2"), std::string::npos);
+}
+
+TEST(BatchQueueTest, TimeoutRejectExpiresQueuedRequests) {
+  BatchQueue q(Config("max_queue_delay_microseconds: 1000 "
+                      "default_queue_policy { default_timeout_microseconds: 100 timeout_action: REJECT }"));
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 1), 0).ok());
+  auto d = q.Next(50 * kUs);
+  EXPECT_TRUE(d.batch.empty());
+  EXPECT_EQ(*d.wake_at, 100 * kUs);  // wakes for the deadline before the batch delay
+  d = q.Next(100 * kUs);
+  EXPECT_EQ(d.expired.size(), 1u);
+  EXPECT_TRUE(d.batch.empty());
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(BatchQueueTest, TimeoutDelayMovesBehindOthers) {
+  BatchQueue q(Config("default_queue_policy { default_timeout_microseconds: 100 timeout_action: DELAY }"));
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 1, 4), 0).ok());
+  auto d = q.Next(200 * kUs);  // expired with DELAY: still served (nothing else queued)
+  EXPECT_TRUE(d.expired.empty());
+  EXPECT_EQ(d.batch.size(), 1u);
+
+  ASSERT_TRUE(q.Enqueue(MakeJob(2, 1, 4), 0).ok());
+  (void)q.Next(150 * kUs - 1);  // not yet expired... dispatched at once (zero delay)
+  ASSERT_TRUE(q.Enqueue(MakeJob(3, 1, 5), 0).ok());
+  ASSERT_TRUE(q.Enqueue(MakeJob(4, 1, 6), 150 * kUs).ok());
+  d = q.Next(150 * kUs);  // job 3 expired at 100us -> delayed; job 4 is served first
+  ASSERT_EQ(d.batch.size(), 1u);
+  EXPECT_EQ(d.batch[0].inputs[0].shape[1], 6);
+  d = q.Next(150 * kUs);
+  ASSERT_EQ(d.batch.size(), 1u);
+  EXPECT_EQ(d.batch[0].inputs[0].shape[1], 5);
+}
+
+TEST(BatchQueueTest, RequestTimeoutOnlyShortensWhenOverrideAllowed) {
+  BatchQueue strict(Config("max_queue_delay_microseconds: 1000 default_queue_policy { default_timeout_microseconds: 500 }"));
+  ASSERT_TRUE(strict.Enqueue(MakeJob(1, 1, 4, 0, 100), 0).ok());
+  EXPECT_TRUE(strict.Next(200 * kUs).expired.empty());  // override ignored: 500us applies
+  BatchQueue open(Config("max_queue_delay_microseconds: 1000 "
+                         "default_queue_policy { default_timeout_microseconds: 500 allow_timeout_override: true }"));
+  ASSERT_TRUE(open.Enqueue(MakeJob(1, 1, 4, 0, 100), 0).ok());
+  EXPECT_EQ(open.Next(200 * kUs).expired.size(), 1u);
+}
+
+}  // namespace
+}  // namespace ferry::scheduler

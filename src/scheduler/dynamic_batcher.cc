@@ -1,0 +1,120 @@
+#include "scheduler/dynamic_batcher.h"
+
+#include <chrono>
+
+#include "scheduler/tensor_batching.h"
+
+namespace ferry::scheduler {
+
+DynamicBatcher::DynamicBatcher(std::vector<std::unique_ptr<runtime::ModelInstance>> instances,
+                               const inference::ModelConfig& config, const Clock* clock)
+    : name_(config.name()), clock_(clock), instances_(std::move(instances)), queue_(config) {
+  for (auto& inst : instances_) workers_.emplace_back([this, i = inst.get()] { WorkerLoop(i); });
+}
+
+DynamicBatcher::~DynamicBatcher() { Stop(); }
+
+Status DynamicBatcher::Submit(Job job) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Unavailable("model '" + name_ + "' is unloading");
+    Status s = queue_.Enqueue(std::move(job), clock_->NowNanos());
+    if (!s.ok()) return Status(s.code(), "model '" + name_ + "': " + s.message());
+    if (idle_workers_ == 0) return Status::Ok();
+  }
+  // Every idle worker re-decides: the new request may complete a batch or start a timer.
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+void DynamicBatcher::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && workers_.empty()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& w : workers_)
+    if (w.joinable()) w.join();
+  workers_.clear();
+}
+
+size_t DynamicBatcher::queue_depth() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
+void DynamicBatcher::WorkerLoop(runtime::ModelInstance* instance) {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    // Stopping drains: remaining requests run without waiting for their batch delay.
+    BatchQueue::Decision d = queue_.Next(clock_->NowNanos(), /*flush=*/stopping_);
+    if (!d.expired.empty() || !d.batch.empty()) {
+      lock.unlock();
+      for (Job& job : d.expired)
+        job.done(DeadlineExceeded("model '" + name_ + "': the request timed out after " +
+                                  std::to_string((clock_->NowNanos() - job.enqueue_ns) / 1000) +
+                                  " us in the queue"),
+                 JobReport{clock_->NowNanos() - job.enqueue_ns, {}, 0, false});
+      if (!d.batch.empty()) Run(instance, std::move(d.batch));
+      lock.lock();
+      continue;
+    }
+    if (stopping_ && queue_.empty()) return;
+    ++idle_workers_;
+    if (d.wake_at) {
+      uint64_t now = clock_->NowNanos();
+      if (*d.wake_at > now) cv_.wait_for(lock, std::chrono::nanoseconds(*d.wake_at - now));
+    } else {
+      cv_.wait(lock);
+    }
+    --idle_workers_;
+  }
+}
+
+void DynamicBatcher::Run(runtime::ModelInstance* instance, std::vector<Job> batch) {
+  const uint64_t start = clock_->NowNanos();
+  int64_t rows = 0;
+  for (const Job& j : batch) rows += j.batch_size;
+  runtime::ExecTimings timings;
+  Result<std::vector<Tensor>> outputs = InvalidArgument("unset");
+  if (batch.size() == 1) {
+    outputs = instance->Execute(batch[0].inputs, batch[0].outputs, &timings);
+  } else {
+    std::vector<Tensor> inputs;
+    for (size_t i = 0; i < batch[0].inputs.size(); ++i) {
+      std::vector<const Tensor*> parts;
+      for (const Job& j : batch) parts.push_back(&j.inputs[i]);
+      inputs.push_back(ConcatBatch(parts));
+    }
+    uint64_t joined = clock_->NowNanos();
+    outputs = instance->Execute(inputs, batch[0].outputs, &timings);
+    timings.compute_input_ns += joined - start;  // joining is input preparation
+  }
+  for (Job& j : batch) j.inputs.clear();  // release request buffers before replying
+
+  std::vector<std::vector<Tensor>> per_job(batch.size());
+  Status split_error;
+  if (outputs.ok() && batch.size() > 1) {
+    std::vector<int64_t> sizes;
+    for (const Job& j : batch) sizes.push_back(j.batch_size);
+    for (const Tensor& out : *outputs) {
+      auto pieces = SplitBatch(out, sizes);
+      if (!pieces.ok()) {
+        split_error = pieces.status();
+        break;
+      }
+      for (size_t i = 0; i < batch.size(); ++i) per_job[i].push_back(std::move((*pieces)[i]));
+    }
+  } else if (outputs.ok()) {
+    per_job[0] = std::move(outputs).value();
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    JobReport report{start - batch[i].enqueue_ns, timings, rows, i == 0};
+    if (!outputs.ok()) batch[i].done(outputs.status(), report);
+    else if (!split_error.ok()) batch[i].done(split_error, report);
+    else batch[i].done(std::move(per_job[i]), report);
+  }
+}
+
+}  // namespace ferry::scheduler

@@ -1,0 +1,117 @@
+#include "scheduler/dynamic_batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <future>
+
+#include "repository/model_config.h"
+
+namespace ferry::scheduler {
+namespace {
+
+// Doubles input "x" into output "y"; records the batch sizes it saw. The first call
+// blocks until `gate` is released, so a test can pile requests up behind it.
+class DoublingInstance : public runtime::ModelInstance {
+ public:
+  explicit DoublingInstance(std::shared_future<void> gate) : gate_(std::move(gate)) {}
+  Result<std::vector<Tensor>> Execute(const std::vector<Tensor>& inputs, const std::vector<std::string>&,
+                                      runtime::ExecTimings*) override {
+    if (calls_++ == 0) gate_.wait();
+    const Tensor& x = inputs[0];
+    batches.push_back(x.shape[0]);
+    std::vector<float> v(x.byte_size() / 4);
+    std::memcpy(v.data(), x.data(), x.byte_size());
+    for (float& f : v) f *= 2;
+    Tensor y;
+    y.name = "y";
+    y.datatype = DataType::kFp32;
+    y.shape = x.shape;
+    y.Own(std::string(reinterpret_cast<char*>(v.data()), x.byte_size()));
+    return std::vector<Tensor>{y};
+  }
+  std::vector<int64_t> batches;
+
+ private:
+  std::shared_future<void> gate_;
+  int calls_ = 0;
+};
+
+struct Outcome {
+  std::vector<float> y;
+  JobReport report;
+};
+
+Job MakeJob(std::vector<float> rows, std::promise<Outcome>* out) {
+  Job j;
+  Tensor x;
+  x.name = "x";
+  x.datatype = DataType::kFp32;
+  x.shape = {static_cast<int64_t>(rows.size()), 1};
+  x.Own(std::string(reinterpret_cast<char*>(rows.data()), rows.size() * 4));
+  j.inputs.push_back(x);
+  j.outputs = {"y"};
+  j.batch_size = x.shape[0];
+  j.done = [out](Result<std::vector<Tensor>> r, const JobReport& report) {
+    Outcome o;
+    o.report = report;
+    if (r.ok()) {
+      o.y.resize((*r)[0].byte_size() / 4);
+      std::memcpy(o.y.data(), (*r)[0].data(), (*r)[0].byte_size());
+    }
+    out->set_value(o);
+  };
+  return j;
+}
+
+TEST(DynamicBatcherTest, RequestsQueuedBehindABusyInstanceRunAsOneBatch) {
+  auto config = repository::ParseTritonConfig("name: \"m\" max_batch_size: 8 dynamic_batching { }");
+  ASSERT_TRUE(config.ok());
+  std::promise<void> gate;
+  auto instance = std::make_unique<DoublingInstance>(gate.get_future().share());
+  DoublingInstance* seen = instance.get();
+  std::vector<std::unique_ptr<runtime::ModelInstance>> instances;
+  instances.push_back(std::move(instance));
+  DynamicBatcher batcher(std::move(instances), *config, SystemClock::Get());
+
+  std::promise<Outcome> first, a, b, c;
+  ASSERT_TRUE(batcher.Submit(MakeJob({1}, &first)).ok());
+  while (batcher.queue_depth() != 0) std::this_thread::yield();  // the instance took it
+  ASSERT_TRUE(batcher.Submit(MakeJob({10, 11}, &a)).ok());
+  ASSERT_TRUE(batcher.Submit(MakeJob({20}, &b)).ok());
+  ASSERT_TRUE(batcher.Submit(MakeJob({30, 31, 32}, &c)).ok());
+  EXPECT_EQ(batcher.queue_depth(), 3u);
+  gate.set_value();
+
+  EXPECT_EQ(first.get_future().get().y, (std::vector<float>{2}));
+  Outcome oa = a.get_future().get(), ob = b.get_future().get(), oc = c.get_future().get();
+  EXPECT_EQ(oa.y, (std::vector<float>{20, 22}));
+  EXPECT_EQ(ob.y, (std::vector<float>{40}));
+  EXPECT_EQ(oc.y, (std::vector<float>{60, 62, 64}));
+  batcher.Stop();
+  EXPECT_EQ(seen->batches, (std::vector<int64_t>{1, 6}));
+  // One execution of 6 rows, reported once.
+  EXPECT_EQ(oa.report.executed_batch_size, 6);
+  EXPECT_TRUE(oa.report.counts_execution);
+  EXPECT_FALSE(ob.report.counts_execution);
+  EXPECT_FALSE(oc.report.counts_execution);
+}
+
+TEST(DynamicBatcherTest, StopRunsWhatIsQueuedAndRefusesMore) {
+  auto config = repository::ParseTritonConfig(
+      "name: \"m\" max_batch_size: 8 dynamic_batching { max_queue_delay_microseconds: 60000000 }");
+  std::promise<void> gate;
+  gate.set_value();
+  std::vector<std::unique_ptr<runtime::ModelInstance>> instances;
+  instances.push_back(std::make_unique<DoublingInstance>(gate.get_future().share()));
+  DynamicBatcher batcher(std::move(instances), *config, SystemClock::Get());
+  std::promise<Outcome> a;
+  ASSERT_TRUE(batcher.Submit(MakeJob({5}, &a)).ok());  // would wait a minute for company
+  batcher.Stop();                                      // ...but shutdown runs it now
+  EXPECT_EQ(a.get_future().get().y, (std::vector<float>{10}));
+  std::promise<Outcome> late;
+  EXPECT_EQ(batcher.Submit(MakeJob({1}, &late)).code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace ferry::scheduler
