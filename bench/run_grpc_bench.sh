@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# gRPC benchmark for ferry: add_sub v1 at batch 1 over GRPCInferenceService, unary
+# (ModelInfer) and streaming (ModelStreamInfer, bidirectional), closed-loop concurrency
+# (default 1 8 64), side by side with ferry's REST binary-body rate measured in the same
+# run, against the same server process, back to back at each concurrency.
+#
+# ferry (one HTTP thread, one intra-op thread, gRPC on its own thread pool) is pinned to
+# core 0; every load generator runs on core 1:
+#   - REST binary: wrk -t1 -cN with bench/wrk_post.lua, as bench/run_rest_bench.sh does;
+#   - gRPC unary and stream: build/bench/grpc_load (bench/grpc_load.cc), a single-thread
+#     closed-loop client on gRPC's async API that replays one pre-serialized request and
+#     checks every response against onnxruntime's outputs; N slots on N connections, and
+#     (for N > 1) N slots multiplexed on one connection;
+#   - gRPC unary cross-check: ghz (github.com/bojand/ghz, built with `go install`).
+#     ghz cannot time single messages on a bidirectional stream (it times whole stream
+#     calls and does not wait for a response before the next send), so streams are
+#     measured with grpc_load only.
+# See docs/benchmarks.md, section "gRPC".
+#
+# Environment:
+#   BENCH_SECONDS         seconds per timed run (default 10)
+#   BENCH_CONCURRENCY     closed-loop concurrencies (default "1 8 64")
+#   BENCH_WARMUP_SECONDS  warm-up per client at concurrency 8 (default 2)
+#   BENCH_SERVER_CPU      core for ferry (default 0)
+#   BENCH_CLIENT_CPU      core for the load generators (default 1)
+#   BENCH_SHARED_CONN     1 (default): also run gRPC with all slots on one connection (N > 1)
+#   BENCH_GHZ             1 (default): also run ghz for unary; 0 skips it
+#   GHZ_VERSION           ghz module version to build (default v0.120.0)
+#   FERRY_BIN             server binary (default build/dev/ferry, built if missing/stale)
+#   PYTHON                python with numpy, onnx, onnxruntime, requests, tritonclient[grpc]
+#                         (default .venv/bin/python)
+#   BENCH_KEEP_WORKDIR=1  keep the temp folder (logs, bodies, raw results) after a clean run
+#
+# Output: a Markdown report on stdout and in build/bench/grpc_results.md; progress on stderr.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+CONCURRENCY="${BENCH_CONCURRENCY:-1 8 64}"
+WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-2}"
+SERVER_CPU="${BENCH_SERVER_CPU:-0}"
+CLIENT_CPU="${BENCH_CLIENT_CPU:-1}"
+SHARED_CONN="${BENCH_SHARED_CONN:-1}"
+USE_GHZ="${BENCH_GHZ:-1}"
+GHZ_VERSION="${GHZ_VERSION:-v0.120.0}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+OUT_DIR="$ROOT/build/bench"
+GEN_DIR="$OUT_DIR/gen"
+GHZ_BIN="$OUT_DIR/bin/ghz"
+INFER_PATH="/v2/models/add_sub/versions/1/infer"
+PROTO="protocol/grpc/grpc_service.proto"
+
+log() { printf '[grpc-bench] %s\n' "$*" >&2; }
+die() { printf '[grpc-bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+for tool in wrk taskset curl g++ protoc pkg-config; do
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (wrk: apt-get install -y wrk; protoc: protobuf-compiler)"
+done
+pkg-config --exists grpc++ protobuf || die "grpc++/protobuf development files not found (apt-get install -y libgrpc++-dev libprotobuf-dev)"
+[[ -x "$PYTHON" ]] || die "python not found at $PYTHON (set PYTHON or create .venv with scripts/setup.sh)"
+
+LOAD_BEFORE="$(cut -d" " -f1-3 /proc/loadavg)"
+START_TIME=$SECONDS
+WORK="$(mktemp -d -t ferry-grpc-bench.XXXXXX)"
+FERRY_PID=""
+cleanup() {
+  local rc=$?
+  if [[ -n "$FERRY_PID" ]] && kill -0 "$FERRY_PID" 2>/dev/null; then
+    kill -TERM "$FERRY_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$FERRY_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$FERRY_PID" 2>/dev/null || true
+    wait "$FERRY_PID" 2>/dev/null || true
+  fi
+  if [[ $rc -ne 0 ]]; then
+    if [[ -f "$WORK/ferry.log" ]]; then
+      printf '[grpc-bench] --- last lines of ferry.log ---\n' >&2
+      tail -n 30 "$WORK/ferry.log" >&2 || true
+    fi
+    log "failed (exit $rc); work folder kept: $WORK"
+  elif [[ "${BENCH_KEEP_WORKDIR:-0}" == 1 ]]; then
+    log "work folder kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------- build
+mkdir -p "$OUT_DIR" "$GEN_DIR" "$OUT_DIR/bin"
+if [[ -z "${FERRY_BIN:-}" ]]; then
+  log "building ferry (cmake dev preset)"
+  { cmake --preset dev && cmake --build --preset dev --target ferry; } >"$WORK/build.log" 2>&1 \
+    || { tail -n 40 "$WORK/build.log" >&2; die "ferry build failed"; }
+  FERRY_BIN="$ROOT/build/dev/ferry"
+fi
+[[ -x "$FERRY_BIN" ]] || die "ferry binary not executable: $FERRY_BIN"
+
+# The load generator: protobuf C++ classes generated from ferry's own protos (protoc, no
+# gRPC stubs needed: it uses the generic ByteBuffer stub), compiled with plain g++ -O2
+# against the system libgrpc++ / libprotobuf.  Objects are rebuilt only when stale.
+PROTO_SRCS=("$ROOT/src/$PROTO" "$ROOT/src/repository/model_config.proto")
+GRPC_FLAGS=($(pkg-config --cflags --libs grpc++ protobuf))
+build_obj() {  # SOURCE OBJECT
+  if [[ ! -f "$2" || "$1" -nt "$2" ]]; then
+    g++ -O2 -std=c++17 -I "$GEN_DIR" -c "$1" -o "$2" $(pkg-config --cflags grpc++ protobuf)
+  fi
+}
+stale=0
+for p in "${PROTO_SRCS[@]}"; do
+  [[ -f "$GEN_DIR/protocol/grpc/grpc_service.pb.cc" && ! "$p" -nt "$GEN_DIR/protocol/grpc/grpc_service.pb.cc" ]] || stale=1
+done
+if [[ $stale == 1 ]]; then
+  log "generating protobuf classes into build/bench/gen"
+  protoc -I "$ROOT/src" --cpp_out="$GEN_DIR" "$PROTO" repository/model_config.proto
+fi
+log "compiling build/bench/grpc_load"
+build_obj "$GEN_DIR/protocol/grpc/grpc_service.pb.cc" "$GEN_DIR/grpc_service.pb.o" &
+obj1=$!
+build_obj "$GEN_DIR/repository/model_config.pb.cc" "$GEN_DIR/model_config.pb.o" \
+  || die "compiling model_config.pb.cc failed"
+wait "$obj1" || die "compiling grpc_service.pb.cc failed"
+g++ -O2 -std=c++17 -Wall -Wextra -I "$GEN_DIR" "$ROOT/bench/grpc_load.cc" \
+  "$GEN_DIR/grpc_service.pb.o" "$GEN_DIR/model_config.pb.o" -o "$OUT_DIR/grpc_load" "${GRPC_FLAGS[@]}"
+protoc --descriptor_set_out="$OUT_DIR/grpc_service.protoset" --include_imports -I "$ROOT/src" "$PROTO"
+
+if [[ $USE_GHZ == 1 ]]; then
+  if [[ ! -x "$GHZ_BIN" || "$(cat "$OUT_DIR/bin/ghz.version" 2>/dev/null)" != "$GHZ_VERSION" ]]; then
+    if command -v go >/dev/null 2>&1; then
+      log "building ghz $GHZ_VERSION into build/bench/bin (go install; about a minute the first time)"
+      if GOBIN="$OUT_DIR/bin" go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION" >"$WORK/ghz-build.log" 2>&1; then
+        echo "$GHZ_VERSION" >"$OUT_DIR/bin/ghz.version"
+      else
+        tail -n 20 "$WORK/ghz-build.log" >&2
+        log "WARNING: ghz build failed; skipping the ghz rows"
+        USE_GHZ=0
+      fi
+    else
+      log "WARNING: go not found; skipping the ghz rows"
+      USE_GHZ=0
+    fi
+  fi
+fi
+
+# ---------------------------------------------------------------------------- inputs
+log "generating the model repository and request bodies in $WORK"
+"$PYTHON" "$ROOT/examples/generate_models.py" "$WORK/repo" >"$WORK/generate.log" 2>&1 \
+  || { cat "$WORK/generate.log" >&2; die "generate_models.py failed"; }
+MODEL="$WORK/repo/add_sub/1/model.onnx"
+"$PYTHON" "$ROOT/bench/make_bodies.py" bodies "$WORK" >&2
+
+read -r HTTP_PORT GRPC_PORT < <("$PYTHON" - <<'EOF'
+import socket
+socks = []
+for _ in range(2):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(*[s.getsockname()[1] for s in socks])
+for s in socks: s.close()
+EOF
+)
+
+wait_http() {  # URL PID WHAT
+  for _ in $(seq 300); do
+    kill -0 "$2" 2>/dev/null || die "$3 exited during startup"
+    if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" == 200 ]]; then return 0; fi
+    sleep 0.1
+  done
+  die "$3 did not answer 200 on $1 within 30 s"
+}
+wait_port() {  # PORT PID WHAT
+  for _ in $(seq 300); do
+    kill -0 "$2" 2>/dev/null || die "$3 exited during startup"
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  die "$3 is not listening on port $1 after 30 s"
+}
+
+# ---------------------------------------------------------------------------- server
+FERRY_ARGS=(serve --model-repository "$WORK/repo" --http-address 127.0.0.1 --http-port "$HTTP_PORT"
+  --grpc-port "$GRPC_PORT" --metrics-port 0 --http-threads 1 --intra-op-threads 1)
+log "starting ferry: HTTP 127.0.0.1:$HTTP_PORT, gRPC 127.0.0.1:$GRPC_PORT (core $SERVER_CPU)"
+taskset -c "$SERVER_CPU" "$FERRY_BIN" "${FERRY_ARGS[@]}" </dev/null >"$WORK/ferry.log" 2>&1 &
+FERRY_PID=$!
+wait_http "http://127.0.0.1:$HTTP_PORT/v2/health/ready" "$FERRY_PID" ferry
+wait_port "$GRPC_PORT" "$FERRY_PID" "ferry (gRPC)"
+
+threads_of() {  # PID -> "N (count name, ...)"
+  local names
+  names="$(for t in /proc/"$1"/task/*; do cat "$t/comm" 2>/dev/null; done | sort | uniq -c | sort -rn \
+    | awk '{ c = $1; $1 = ""; sub(/^ /, ""); printf "%s%d %s", (NR > 1 ? ", " : ""), c, $0 }')"
+  echo "$(ls /proc/"$1"/task | wc -l) ($names)"
+}
+THREADS_IDLE="$(threads_of "$FERRY_PID")"
+log "ferry threads after startup: $THREADS_IDLE"
+
+log "sanity check: ferry REST vs onnxruntime (Python)"
+"$PYTHON" "$ROOT/bench/make_bodies.py" check "$WORK" "http://127.0.0.1:$HTTP_PORT$INFER_PATH" "$MODEL" >&2
+log "sanity check: ferry gRPC (tritonclient.grpc, unary and stream) vs onnxruntime"
+"$PYTHON" "$ROOT/bench/grpc_check.py" check "$WORK" "127.0.0.1:$GRPC_PORT" "$MODEL" >&2
+"$OUT_DIR/grpc_load" --inputs "$WORK/grpc_inputs.bin" --write-request "$WORK/grpc_request.bin"
+
+# ---------------------------------------------------------------------------- runs
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
+calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
+to_s() { awk -v t="$1" 'BEGIN { split(t, a, "m"); sub(/s$/, "", a[2]); printf "%.3f", a[1] * 60 + a[2] }'; }
+CLK_TCK="$(getconf CLK_TCK)"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # utime + stime, all threads
+ferry_alive() {
+  kill -0 "$FERRY_PID" 2>/dev/null || die "ferry died during the benchmark (see the log tail below)"
+}
+
+# Each run prints one line "RESULT requests=.. rps=.. p50_us=.. p99_us=.. errors=.. client_cpu_pct=.. note=.."
+run_wrk() {  # CONNECTIONS SECONDS
+  local out ch cu cs
+  out="$( { BENCH_BODY="$WORK/binary.req" BENCH_LABEL="rest-binary/c$1" \
+      BENCH_HEADERS="Content-Type: application/octet-stream|Inference-Header-Content-Length: $(cat "$WORK/binary.ihcl")" \
+      taskset -c "$CLIENT_CPU" wrk -t1 -c"$1" -d"$2"s --timeout 5s -s "$ROOT/bench/wrk_post.lua" \
+      "http://127.0.0.1:$HTTP_PORT$INFER_PATH" 2>&1 && times; } )" \
+    || { printf '%s\n' "$out" >&2; die "wrk failed at c=$1"; }
+  local line; line="$(grep '^WRKRESULT' <<<"$out")" || { printf '%s\n' "$out" >&2; die "no result line from wrk"; }
+  log "  $line"
+  read -r cu cs < <(tail -n 1 <<<"$out")  # `times`: children's user and system time
+  local e=0 k
+  for k in err_connect err_read err_write err_status err_timeout; do e=$((e + $(field "$line" "$k"))); done
+  echo "RESULT requests=$(field "$line" requests) rps=$(field "$line" rps) p50_us=$(field "$line" p50_us)" \
+    "p99_us=$(field "$line" p99_us) errors=$e" \
+    "client_cpu_pct=$(calc "100 * ($(to_s "$cu") + $(to_s "$cs")) * 1000000 / $(field "$line" duration_us)" 0) note=-"
+}
+run_load() {  # MODE CONCURRENCY CONNECTIONS SECONDS
+  local out line
+  out="$(timeout $((${4%.*} + 60)) taskset -c "$CLIENT_CPU" "$OUT_DIR/grpc_load" --target "127.0.0.1:$GRPC_PORT" --mode "$1" \
+    --concurrency "$2" --connections "$3" --seconds "$4" --inputs "$WORK/grpc_inputs.bin" \
+    --expect "$WORK/grpc_expect.bin" --label "$1/c$2/conn$3" 2>"$WORK/grpc_load.err")" \
+    || { cat "$WORK/grpc_load.err" >&2; die "grpc_load failed ($1, c=$2, conns=$3)"; }
+  cat "$WORK/grpc_load.err" >&2
+  cat "$WORK/grpc_load.err" >>"$WORK/client-errors.log"
+  line="$(grep '^GRPCRESULT' <<<"$out")" || die "no result line from grpc_load"
+  log "  $line"
+  local e=$(( $(field "$line" errors) + $(field "$line" wrong) + $(field "$line" timeouts) ))
+  local note=-
+  if (( $(field "$line" wrong) > 0 )); then note="$(field "$line" wrong)_wrong_outputs"; fi
+  echo "RESULT requests=$(field "$line" requests) rps=$(field "$line" rps) p50_us=$(field "$line" p50_us)" \
+    "p99_us=$(field "$line" p99_us) errors=$e client_cpu_pct=$(calc "$(field "$line" client_cpu_pct)" 0) note=$note"
+}
+run_ghz() {  # CONCURRENCY SECONDS
+  local out cu cs
+  out="$( { timeout $((${2%.*} + 60)) taskset -c "$CLIENT_CPU" "$GHZ_BIN" --insecure --protoset "$OUT_DIR/grpc_service.protoset" \
+      --call inference.GRPCInferenceService.ModelInfer -B "$WORK/grpc_request.bin" \
+      -c "$1" --connections "$1" -z "$2"s -t 5s -O json "127.0.0.1:$GRPC_PORT" >"$WORK/ghz.json" 2>"$WORK/ghz.err" && times; } )" \
+    || { cat "$WORK/ghz.err" >&2; die "ghz failed at c=$1"; }
+  read -r cu cs < <(tail -n 1 <<<"$out")
+  "$PYTHON" - "$WORK/ghz.json" "$(to_s "$cu")" "$(to_s "$cs")" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+lat = {p["percentage"]: p["latency"] / 1000 for p in d.get("latencyDistribution") or []}
+codes = d.get("statusCodeDistribution") or {}
+ok = codes.get("OK", 0)
+errs = d.get("errorDistribution") or {}
+# ghz ends a -z run by closing its connections under the calls still in flight; those
+# come back as Unavailable "use of closed network connection" (or Canceled): client-side.
+end_of_run = sum(n for m, n in errs.items() if "use of closed network connection" in m or "Canceled" in m)
+other = sum(codes.values()) - ok - end_of_run
+secs = d["total"] / 1e9
+cpu = (float(sys.argv[2]) + float(sys.argv[3])) / secs * 100
+note = f"{end_of_run}_cut_at_end" if end_of_run else "-"
+print(f"RESULT requests={ok} rps={ok / secs:.1f} p50_us={lat.get(50, 0):.0f} p99_us={lat.get(99, 0):.0f} "
+      f"errors={other} client_cpu_pct={cpu:.0f} note={note}")
+for m, n in errs.items():
+    if not ("use of closed network connection" in m or "Canceled" in m):
+        print(f"ghz error x{n}: {m}", file=sys.stderr)
+EOF
+}
+
+# Rows: KEY|label|client|connections(for concurrency c: "c" or "1")
+ROWS=("rest|REST binary|wrk|c" "unary|gRPC unary|grpc_load|c" "stream|gRPC stream|grpc_load|c")
+if [[ $SHARED_CONN == 1 ]]; then
+  ROWS+=("unary1|gRPC unary|grpc_load|1" "stream1|gRPC stream|grpc_load|1")
+fi
+if [[ $USE_GHZ == 1 ]]; then ROWS+=("ghz|gRPC unary|ghz|c"); fi
+
+run_row() {  # KEY CONCURRENCY SECONDS
+  case "$1" in
+    rest) run_wrk "$2" "$3" ;;
+    unary) run_load unary "$2" "$2" "$3" ;;
+    stream) run_load stream "$2" "$2" "$3" ;;
+    unary1) run_load unary "$2" 1 "$3" ;;
+    stream1) run_load stream "$2" 1 "$3" ;;
+    ghz) run_ghz "$2" "$3" ;;
+  esac
+}
+
+log "warm-up: ${WARMUP_SECONDS}s per client at concurrency 8"
+for key in rest unary stream $([[ $USE_GHZ == 1 ]] && echo ghz); do
+  run_row "$key" 8 "$WARMUP_SECONDS" >/dev/null
+  ferry_alive
+done
+
+declare -A R
+declare -a DONE_ROWS=()
+for c in $CONCURRENCY; do
+  for row in "${ROWS[@]}"; do  # back to back, so all see the same machine weather
+    IFS='|' read -r key label client conns <<<"$row"
+    [[ $conns == c ]] && conns=$c
+    if [[ $key == *1 && $c == 1 ]]; then continue; fi  # one connection already
+    log "$label ($client) c=$c conns=$conns (${SECONDS_PER_RUN}s)"
+    t0="$(cpu_ticks "$FERRY_PID")"
+    line="$(run_row "$key" "$c" "$SECONDS_PER_RUN")"
+    t1="$(cpu_ticks "$FERRY_PID")"
+    ferry_alive
+    log "  -> $line"
+    id="$key/$c"
+    DONE_ROWS+=("$id|$label|$client|$conns|$c")
+    for k in requests rps p50_us p99_us errors client_cpu_pct note; do R[$id/$k]="$(field "$line" "$k")"; done
+    R[$id/cpu_us]="$(calc "($t1 - $t0) * 1000000 / $CLK_TCK / (${R[$id/requests]} > 0 ? ${R[$id/requests]} : 1)" 1)"
+  done
+done
+THREADS_AFTER="$(threads_of "$FERRY_PID")"
+
+# ferry's own view after the run: did every request succeed?
+STATS="$(curl -s "http://127.0.0.1:$HTTP_PORT/v2/models/add_sub/versions/1/stats" || true)"
+read -r STAT_OK STAT_FAIL < <("$PYTHON" -c '
+import json, sys
+try:
+    s = json.loads(sys.argv[1])["model_stats"][0]["inference_stats"]
+    print(s["success"]["count"], s["fail"]["count"])
+except Exception:
+    print("? ?")' "$STATS")
+LOG_ERRORS="$(grep -c 'level=error\|level=warn' "$WORK/ferry.log" || true)"
+ELAPSED=$((SECONDS - START_TIME))
+
+# ---------------------------------------------------------------------------- report
+fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN { printf "%.*f", d, x }'; }
+
+report() {
+  echo "# ferry gRPC benchmark"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), ferry $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ modified)') (binary ${FERRY_BIN#$ROOT/}, built $(date -u -r "$FERRY_BIN" '+%Y-%m-%d %H:%M UTC')), $(nproc) cores, kernel $(uname -r), load average before the run: $LOAD_BEFORE; $ELAPSED s in all"
+  echo
+  echo "add_sub v1, batch 1 (two FP32 [1,16] inputs, both outputs requested; REST uses the binary tensor extension both ways, gRPC raw_input_contents / raw_output_contents)."
+  echo "ferry on core $SERVER_CPU: \`taskset -c $SERVER_CPU ferry $(sed "s#$WORK/#\$WORK/#g" <<<"${FERRY_ARGS[*]}")\`."
+  echo "ferry threads: $THREADS_IDLE after startup; $THREADS_AFTER after the runs."
+  echo "Clients on core $CLIENT_CPU, ${SECONDS_PER_RUN}s per run, closed loop: REST = wrk -t1 -cN (N keep-alive connections); gRPC = build/bench/grpc_load (one thread, N calls or N streams in flight; \"conns\" TCP connections)$([[ $USE_GHZ == 1 ]] && echo "; ghz $GHZ_VERSION -cN --connections N (unary only)")."
+  echo "Latencies in µs, request sent to response received. × REST = req/s over the REST binary req/s at the same concurrency, same run. Server CPU = ferry's user + system time (all threads) during the run / requests answered. Client CPU = the load generator's CPU time / run time (100% = its core is saturated)."
+  echo
+  echo "| protocol / mode | client | conc | conns | req/s | p50 µs | p99 µs | × REST binary | p99/p50 | server CPU µs/req | client CPU % | errors |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  local row id label client conns c
+  for row in "${DONE_ROWS[@]}"; do
+    IFS='|' read -r id label client conns c <<<"$row"
+    local rest="rest/$c" ratio="—" p99p50="—" err="${R[$id/errors]}"
+    if [[ -n "${R[$rest/rps]:-}" && $id != rest/* ]]; then ratio="$(calc "${R[$id/rps]} / ${R[$rest/rps]}" 2)×"; fi
+    if [[ "${R[$id/p50_us]}" != 0 ]]; then p99p50="$(calc "${R[$id/p99_us]} / ${R[$id/p50_us]}" 1)"; fi
+    [[ "${R[$id/note]}" != - ]] && err="$err (${R[$id/note]//_/ })"
+    local mark=""
+    if awk -v p="${R[$id/client_cpu_pct]}" 'BEGIN { exit !(p >= 90) }'; then mark=" ‡"; fi
+    echo "| $label | $client | $c | $conns | $(fmt "${R[$id/rps]}")$mark | ${R[$id/p50_us]} | ${R[$id/p99_us]} | $ratio | $p99p50 | ${R[$id/cpu_us]} | ${R[$id/client_cpu_pct]} | $err |"
+  done
+  echo
+  echo "‡ the load generator's core was ≥ 90% busy: that row measures the client as much as ferry."
+  echo
+  echo "Goals, for grpc_load with one connection per call/stream (conns = conc) and with all calls/streams on one connection (conns = 1; the same run as the former at conc 1):"
+  echo
+  local mode
+  for mode in unary stream unary1 stream1; do
+    local parts=() met=0 total=0 name="gRPC ${mode%1}, $([[ $mode == *1 ]] && echo "conns = 1" || echo "conns = conc")"
+    for c in $CONCURRENCY; do
+      local id="$mode/$c"
+      [[ $mode == *1 && $c == 1 ]] && id="${mode%1}/1"
+      [[ -n "${R[$id/rps]:-}" && -n "${R[rest/$c/rps]:-}" ]] || continue
+      total=$((total + 1))
+      local r; r="$(calc "${R[$id/rps]} / ${R[rest/$c/rps]}" 2)"
+      if awk -v r="$r" 'BEGIN { exit !(r >= 1.2) }'; then met=$((met + 1)); fi
+      parts+=("c=$c ${r}×")
+    done
+    (( total > 0 )) || continue
+    echo "- $name: req/s ≥ 1.2× REST binary met at $met of $total concurrencies ($(IFS=,; echo "${parts[*]}" | sed 's/,/, /g'))."
+  done
+  if [[ " $CONCURRENCY " == *" 8 "* ]]; then
+    for mode in unary stream unary1 stream1; do
+      local id="$mode/8" name="gRPC ${mode%1}, $([[ $mode == *1 ]] && echo "conns = 1" || echo "conns = 8")"
+      [[ -n "${R[$id/p50_us]:-}" ]] || continue
+      local q; q="$(calc "${R[$id/p99_us]} / ${R[$id/p50_us]}" 1)"
+      echo "- $name: p99 ≤ 2× p50 at concurrency 8 $(awk -v q="$q" 'BEGIN { print (q <= 2 ? "met" : "missed") }') (p50 ${R[$id/p50_us]} µs, p99 ${R[$id/p99_us]} µs, ${q}×; REST binary in the same run: $(calc "${R[rest/8/p99_us]} / ${R[rest/8/p50_us]}" 1)×)."
+    done
+  else
+    echo "- p99 ≤ 2× p50 at concurrency 8: not measured (8 not in BENCH_CONCURRENCY)."
+  fi
+  echo
+  echo "ferry's own statistics after the run (add_sub v1, REST and gRPC together, warm-up and sanity checks included): $STAT_OK successful, $STAT_FAIL failed inferences. Warning/error lines in ferry's log: $LOG_ERRORS."
+}
+
+REPORT="$(report)"
+printf '%s\n' "$REPORT" >"$OUT_DIR/grpc_results.md"
+printf '%s\n' "$REPORT"
+log "report written to build/bench/grpc_results.md"
