@@ -168,9 +168,8 @@ int Serve(int argc, char** argv) {
   http_opts.max_body_bytes = max_body;
   http_opts.name = "http";
   auto http = frontend::http::HttpServer::Create(
-      http_opts, [handler](frontend::http::Request&& r, frontend::http::Responder done) {
-        handler->Handle(std::move(r), std::move(done));
-      });
+      http_opts, [handler](frontend::http::Request&& r, frontend::http::Responder done,
+                           frontend::http::ClientGone gone) { handler->Handle(std::move(r), std::move(done), std::move(gone)); });
   Status s = (*http)->Start();
   if (!s.ok()) {
     FERRY_LOG(kError, "cannot start REST frontend", ("error", s.message()));

@@ -31,6 +31,10 @@ struct InferRequest {
   std::vector<Tensor> inputs;
   std::vector<RequestedOutput> outputs;  // empty: every model output
   Frontend frontend = Frontend::kHttp;
+  // True once the client has gone away (connection closed, call cancelled): the request
+  // is then dropped from the queue, and an execution nobody waits for is stopped.
+  // Empty: never. Must be cheap and callable from any thread until the reply is sent.
+  std::function<bool()> cancelled;
 };
 
 struct InferResponse {

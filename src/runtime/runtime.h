@@ -35,6 +35,11 @@ class ModelInstance {
   virtual Result<std::vector<Tensor>> Execute(const std::vector<Tensor>& inputs,
                                               const std::vector<std::string>& outputs,
                                               ExecTimings* timings) = 0;
+
+  // Asks the Execute in progress to stop early (it then returns CANCELLED). Called from
+  // another thread, only while an Execute runs (the scheduler guarantees it); the next
+  // Execute is unaffected. Runtimes that cannot stop a run leave this a no-op.
+  virtual void Terminate() {}
 };
 
 // Per-load settings the server decides (thread budget), not the model config.

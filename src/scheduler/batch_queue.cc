@@ -57,6 +57,8 @@ Status BatchQueue::Enqueue(Job job, uint64_t now) {
   p.signature = Signature(p.job);
   p.deadline = timeout_us > 0 ? now + timeout_us * 1000 : 0;
   p.delay_on_timeout = policy.delay_on_timeout;
+  // DELAY means "serve it anyway, later": no deadline holds during execution then.
+  p.job.deadline_ns = p.delay_on_timeout ? 0 : p.deadline;
   levels_[level - 1].push_back(std::move(p));
   ++size_;
   return Status::Ok();

@@ -7,8 +7,8 @@
 namespace ferry::scheduler {
 
 DynamicBatcher::DynamicBatcher(std::vector<std::unique_ptr<runtime::ModelInstance>> instances,
-                               const inference::ModelConfig& config, const Clock* clock)
-    : name_(config.name()), clock_(clock), instances_(std::move(instances)), queue_(config) {
+                               const inference::ModelConfig& config, const Clock* clock, ExecutionWatch* watch)
+    : name_(config.name()), clock_(clock), watch_(watch), instances_(std::move(instances)), queue_(config) {
   for (auto& inst : instances_) workers_.emplace_back([this, i = inst.get()] { WorkerLoop(i); });
 }
 
@@ -74,10 +74,27 @@ void DynamicBatcher::WorkerLoop(runtime::ModelInstance* instance) {
 
 void DynamicBatcher::Run(runtime::ModelInstance* instance, std::vector<Job> batch) {
   const uint64_t start = clock_->NowNanos();
+  // Requests whose client left or whose deadline passed while queued do not run.
+  {
+    std::vector<Job> wanted;
+    for (Job& j : batch) {
+      Status unwanted = ExecutionWatch::Unwanted(j, start);
+      if (unwanted.ok()) {
+        wanted.push_back(std::move(j));
+        continue;
+      }
+      j.inputs.clear();
+      j.done(Status(unwanted.code(), "model '" + name_ + "': " + unwanted.message()),
+             JobReport{start - j.enqueue_ns, {}, 0, false});
+    }
+    batch = std::move(wanted);
+    if (batch.empty()) return;
+  }
   int64_t rows = 0;
   for (const Job& j : batch) rows += j.batch_size;
   runtime::ExecTimings timings;
   Result<std::vector<Tensor>> outputs = InvalidArgument("unset");
+  const uint64_t ticket = watch_->Begin(instance, batch);
   if (batch.size() == 1) {
     outputs = instance->Execute(batch[0].inputs, batch[0].outputs, &timings);
   } else {
@@ -91,6 +108,7 @@ void DynamicBatcher::Run(runtime::ModelInstance* instance, std::vector<Job> batc
     outputs = instance->Execute(inputs, batch[0].outputs, &timings);
     timings.compute_input_ns += joined - start;  // joining is input preparation
   }
+  watch_->End(ticket);
   for (Job& j : batch) j.inputs.clear();  // release request buffers before replying
 
   std::vector<std::vector<Tensor>> per_job(batch.size());
@@ -111,7 +129,11 @@ void DynamicBatcher::Run(runtime::ModelInstance* instance, std::vector<Job> batc
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     JobReport report{start - batch[i].enqueue_ns, timings, rows, i == 0};
-    if (!outputs.ok()) batch[i].done(outputs.status(), report);
+    if (!outputs.ok() && outputs.status().code() == StatusCode::kCancelled) {
+      // Stopped by the watch: each request learns its own reason.
+      Status why = ExecutionWatch::Unwanted(batch[i], clock_->NowNanos());
+      batch[i].done(why.ok() ? outputs.status() : Status(why.code(), "model '" + name_ + "': " + why.message()), report);
+    } else if (!outputs.ok()) batch[i].done(outputs.status(), report);
     else if (!split_error.ok()) batch[i].done(split_error, report);
     else batch[i].done(std::move(per_job[i]), report);
   }

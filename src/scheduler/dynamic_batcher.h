@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "repository/model_config.pb.h"
 #include "scheduler/batch_queue.h"
+#include "scheduler/execution_watch.h"
 #include "scheduler/scheduler.h"
 
 namespace ferry::scheduler {
@@ -23,7 +24,7 @@ class DynamicBatcher : public Scheduler {
  public:
   // `clock` is not owned and must outlive the batcher.
   DynamicBatcher(std::vector<std::unique_ptr<runtime::ModelInstance>> instances, const inference::ModelConfig& config,
-                 const Clock* clock);
+                 const Clock* clock, ExecutionWatch* watch = ExecutionWatch::Default());
   ~DynamicBatcher() override;
 
   Status Submit(Job job) override;
@@ -36,6 +37,7 @@ class DynamicBatcher : public Scheduler {
 
   const std::string name_;
   const Clock* clock_;
+  ExecutionWatch* watch_;  // not owned
   std::vector<std::unique_ptr<runtime::ModelInstance>> instances_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -5,8 +5,8 @@
 namespace ferry::scheduler {
 
 InstancePool::InstancePool(std::vector<std::unique_ptr<runtime::ModelInstance>> instances,
-                           InstancePoolOptions options, std::string name)
-    : options_(options), name_(std::move(name)), instances_(std::move(instances)) {
+                           InstancePoolOptions options, std::string name, ExecutionWatch* watch)
+    : options_(options), name_(std::move(name)), watch_(watch), instances_(std::move(instances)) {
   for (auto& inst : instances_) workers_.emplace_back([this, i = inst.get()] { WorkerLoop(i); });
 }
 
@@ -14,6 +14,7 @@ InstancePool::~InstancePool() { Stop(); }
 
 Status InstancePool::Submit(Job job) {
   job.enqueue_ns = NowNanos();
+  job.deadline_ns = job.timeout_us > 0 ? job.enqueue_ns + job.timeout_us * 1000 : 0;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Unavailable("model '" + name_ + "' is unloading");
@@ -61,14 +62,18 @@ void InstancePool::WorkerLoop(runtime::ModelInstance* instance) {
     JobReport report;
     report.queue_ns = NowNanos() - job.enqueue_ns;
     report.executed_batch_size = job.batch_size;
-    if (job.timeout_us > 0 && report.queue_ns > job.timeout_us * 1000) {
+    if (Status unwanted = ExecutionWatch::Unwanted(job, NowNanos()); !unwanted.ok()) {
       job.inputs.clear();
-      job.done(DeadlineExceeded("model '" + name_ + "': the request timed out after " +
-                                std::to_string(report.queue_ns / 1000) + " us in the queue"),
-               report);
+      job.done(Status(unwanted.code(), "model '" + name_ + "': " + unwanted.message()), report);
       continue;
     }
+    uint64_t ticket = watch_->Begin(instance, std::span<const Job>(&job, 1));
     auto result = instance->Execute(job.inputs, job.outputs, &report.timings);
+    watch_->End(ticket);
+    if (!result.ok() && result.status().code() == StatusCode::kCancelled) {
+      Status why = ExecutionWatch::Unwanted(job, NowNanos());
+      if (!why.ok()) result = Status(why.code(), "model '" + name_ + "': " + why.message());
+    }
     job.inputs.clear();  // release request buffers before the callback sends the reply
     job.done(std::move(result), report);
   }

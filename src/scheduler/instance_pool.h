@@ -13,6 +13,7 @@
 #include "core/result.h"
 #include "core/tensor.h"
 #include "runtime/runtime.h"
+#include "scheduler/execution_watch.h"
 #include "scheduler/scheduler.h"
 
 namespace ferry::scheduler {
@@ -28,8 +29,9 @@ struct InstancePoolOptions {
 // Thread-safety: Submit is thread-safe; Stop is called once, by the owner.
 class InstancePool : public Scheduler {
  public:
+  // `watch` (not owned) stops executions nobody waits for; default: the process-wide one.
   InstancePool(std::vector<std::unique_ptr<runtime::ModelInstance>> instances, InstancePoolOptions options,
-               std::string name);
+               std::string name, ExecutionWatch* watch = ExecutionWatch::Default());
   ~InstancePool() override;  // calls Stop()
 
   InstancePool(const InstancePool&) = delete;
@@ -44,6 +46,7 @@ class InstancePool : public Scheduler {
 
   const InstancePoolOptions options_;
   const std::string name_;
+  ExecutionWatch* watch_;
   std::vector<std::unique_ptr<runtime::ModelInstance>> instances_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ struct Job {
   uint32_t priority = 0;     // 0: the model's default level; 1 is the highest
   uint64_t timeout_us = 0;   // 0: the model's default queue timeout (if any)
   uint64_t enqueue_ns = 0;   // set by Submit
+  uint64_t deadline_ns = 0;  // set by Submit from the timeouts in force; 0: none
+  // Returns true once the client has gone away (connection closed, call cancelled).
+  // Empty: never. Called from scheduler threads; must be cheap and thread-safe.
+  std::function<bool()> cancelled;
   // Called exactly once, on a worker thread, with the outputs (or the error). Must not
   // block. A job whose Submit failed is dropped without a call.
   std::function<void(Result<std::vector<Tensor>>, const JobReport&)> done;

@@ -74,6 +74,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
   job.batch_size = validated->batch_size;
   job.priority = validated->priority;
   job.timeout_us = validated->timeout_us;
+  job.cancelled = std::move(request.cancelled);
   job.done = [this, handle, start, frontend, batch = validated->batch_size, id = std::move(request.id),
               reply](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
     ModelVersion& v = **handle;

@@ -110,6 +110,7 @@ class Service final : public GRPCInferenceService::CallbackService {
       return reactor;
     }
     decoded->frontend = Frontend::kGrpc;
+    decoded->cancelled = [ctx] { return ctx->IsCancelled(); };
     server_->Infer(std::move(decoded).value(), [reactor, resp](Result<InferResponse> result) {
       if (!result.ok()) return reactor->Finish(ToGrpc(result.status()));
       protocol::EncodeModelInferResponse(*result, resp);
@@ -119,8 +120,8 @@ class Service final : public GRPCInferenceService::CallbackService {
   }
 
   g::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* ModelStreamInfer(
-      g::CallbackServerContext*) override {
-    return NewStreamInferReactor(server_);
+      g::CallbackServerContext* ctx) override {
+    return NewStreamInferReactor(server_, ctx);
   }
 
   g::ServerUnaryReactor* ModelStatistics(g::CallbackServerContext* ctx, const inference::ModelStatisticsRequest* req,

@@ -14,7 +14,8 @@ constexpr size_t kMaxInFlightPerStream = 256;
 class StreamInferReactor final
     : public ::grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
  public:
-  explicit StreamInferReactor(server::Server* server) : server_(server) {
+  StreamInferReactor(server::Server* server, ::grpc::CallbackServerContext* context)
+      : server_(server), context_(context) {
     std::lock_guard lock(mu_);
     ReadLocked();
   }
@@ -41,6 +42,7 @@ class StreamInferReactor final
       return Complete(seq, message->id(), decoded.status());
     }
     decoded->frontend = Frontend::kGrpc;
+    decoded->cancelled = [ctx = context_] { return ctx->IsCancelled(); };
     server_->Infer(std::move(decoded).value(), [this, seq, id = message->id()](Result<InferResponse> r) {
       Complete(seq, id, std::move(r));
     });
@@ -105,6 +107,7 @@ class StreamInferReactor final
   }
 
   server::Server* server_;
+  ::grpc::CallbackServerContext* context_;  // valid until OnDone, after every request finished
   std::mutex mu_;
   inference::ModelInferRequest incoming_;  // the read in progress
   inference::ModelStreamInferResponse current_;  // the write in progress
@@ -122,8 +125,8 @@ class StreamInferReactor final
 }  // namespace
 
 ::grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* NewStreamInferReactor(
-    server::Server* server) {
-  return new StreamInferReactor(server);
+    server::Server* server, ::grpc::CallbackServerContext* context) {
+  return new StreamInferReactor(server, context);
 }
 
 }  // namespace ferry::frontend::grpc

@@ -15,6 +15,6 @@ namespace ferry::frontend::grpc {
 // the request id) in request order, and bounds the requests in flight per stream so a
 // fast sender cannot grow memory without limit. Deletes itself when the stream ends.
 ::grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* NewStreamInferReactor(
-    server::Server* server);
+    server::Server* server, ::grpc::CallbackServerContext* context);
 
 }  // namespace ferry::frontend::grpc

@@ -3,7 +3,10 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <future>
 #include <list>
@@ -104,9 +107,19 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = req.keep_alive();
     version_ = req.version();
     auto self = shared_from_this();
-    server_->handler(std::move(req), [self](Response r) {
-      asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->Write(std::move(r)); });
-    });
+    // While the request is handled no read is pending on the socket, so a peek (from
+    // any thread) tells whether the client has closed its side.
+    ClientGone gone = [fd = stream_.socket().native_handle()] {
+      char c;
+      ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    };
+    server_->handler(
+        std::move(req),
+        [self](Response r) {
+          asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->Write(std::move(r)); });
+        },
+        std::move(gone));
   }
 
   void Write(Response r) {

@@ -17,9 +17,12 @@ using Response = beast_http::response<beast_http::string_body>;
 
 // Sends the response for one request. May be called from any thread, exactly once.
 using Responder = std::function<void(Response)>;
+// True once the client's connection has closed. Callable from any thread until the
+// responder has been called.
+using ClientGone = std::function<bool()>;
 // Handles one request. Runs on an IO thread: must not block; hand slow work elsewhere
 // and answer through the responder later.
-using Handler = std::function<void(Request&&, Responder)>;
+using Handler = std::function<void(Request&&, Responder, ClientGone)>;
 
 struct HttpServerOptions {
   std::string address = "0.0.0.0";

@@ -116,7 +116,7 @@ V2Handler::V2Handler(server::Server* server, V2HandlerOptions options) : server_
 
 V2Handler::~V2Handler() { control_.join(); }
 
-void V2Handler::Handle(Request&& req, Responder respond) {
+void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone) {
   std::vector<std::string> seg;
   if (!SplitPath(std::string_view(req.target().data(), req.target().size()), &seg)) return respond(ErrorResponse(400, "malformed percent-encoding in the URL path"));
   const auto method = req.method();
@@ -185,7 +185,7 @@ void V2Handler::Handle(Request&& req, Responder respond) {
       return respond(ErrorResponse(404, "Not Found"));
     if (action == "infer") {
       if (!post) return not_allowed();
-      return Infer(std::move(req), std::move(model), std::move(version), std::move(respond));
+      return Infer(std::move(req), std::move(model), std::move(version), std::move(respond), std::move(client_gone));
     }
     if (!get) return not_allowed();
     if (action == "ready") {
@@ -294,7 +294,8 @@ Response V2Handler::Statistics(const std::string& model, const std::string& vers
   return Json(200, Finish(sb));
 }
 
-void V2Handler::Infer(Request&& req, std::string model, std::string version, Responder respond) {
+void V2Handler::Infer(Request&& req, std::string model, std::string version, Responder respond,
+                      ClientGone client_gone) {
   // Decompress first: Inference-Header-Content-Length counts uncompressed bytes.
   auto encoding = protocol::ParseContentEncoding(Header(req, "Content-Encoding"));
   if (!encoding.ok()) {
@@ -330,6 +331,7 @@ void V2Handler::Infer(Request&& req, std::string model, std::string version, Res
   InferRequest request = std::move(decoded).value();
   request.model_name = std::move(model);
   request.model_version = std::move(version);
+  request.cancelled = std::move(client_gone);
 
   // The encoder needs the request's output choices after the request itself has been
   // handed to the server.
@@ -410,7 +412,7 @@ void V2Handler::Repository(Request&& req, const std::string& action, std::string
 }
 
 Handler MetricsHandler(server::Server* server) {
-  return [server](Request&& req, Responder respond) {
+  return [server](Request&& req, Responder respond, ClientGone) {
     std::string_view target(req.target().data(), req.target().size());
     target = target.substr(0, target.find('?'));
     if (target != "/metrics") return respond(ErrorResponse(404, "Not Found"));

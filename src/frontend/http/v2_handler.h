@@ -25,10 +25,10 @@ class V2Handler {
   V2Handler(server::Server* server, V2HandlerOptions options);  // server: not owned
   ~V2Handler();
 
-  void Handle(Request&& request, Responder respond);
+  void Handle(Request&& request, Responder respond, ClientGone client_gone = {});
 
  private:
-  void Infer(Request&& req, std::string model, std::string version, Responder respond);
+  void Infer(Request&& req, std::string model, std::string version, Responder respond, ClientGone client_gone);
   Response Statistics(const std::string& model, const std::string& version);
   void Repository(Request&& req, const std::string& action, std::string model, Responder respond);
 

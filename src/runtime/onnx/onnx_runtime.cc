@@ -2,6 +2,7 @@
 
 #include <onnxruntime_c_api.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -216,8 +217,14 @@ class OnnxInstance : public ModelInstance {
                std::vector<TensorInfo> outputs)
       : session_(std::move(session)), mem_(std::move(mem)), inputs_(std::move(inputs)), outputs_(std::move(outputs)) {}
 
+  void Terminate() override {
+    terminated_.store(true);
+    if (OrtStatus* s = g_api->RunOptionsSetTerminate(run_options_.get())) g_api->ReleaseStatus(s);
+  }
+
   Result<std::vector<Tensor>> Execute(const std::vector<Tensor>& inputs, const std::vector<std::string>& outputs,
                                       ExecTimings* timings) override {
+    terminated_.store(false);
     uint64_t t0 = NowNanos();
     std::vector<OrtPtr<OrtValue>> values;
     std::vector<std::string> aligned_copies;  // owns copies of misaligned inputs
@@ -247,9 +254,14 @@ class OnnxInstance : public ModelInstance {
     for (const auto& o : outputs) out_names.push_back(o.c_str());
     std::vector<OrtValue*> out_values(outputs.size(), nullptr);
     uint64_t t1 = NowNanos();
-    ORT_CHECK(g_api->Run(session_.get(), nullptr, in_names.data(), in_values.data(), in_values.size(), out_names.data(),
-                         out_names.size(), out_values.data()),
-              "ONNX Runtime");
+    ORT_CHECK(g_api->RunOptionsUnsetTerminate(run_options_.get()), "RunOptionsUnsetTerminate");
+    OrtStatus* run = g_api->Run(session_.get(), run_options_.get(), in_names.data(), in_values.data(), in_values.size(),
+                                out_names.data(), out_names.size(), out_values.data());
+    if (run != nullptr && terminated_.exchange(false)) {
+      g_api->ReleaseStatus(run);
+      return Cancelled("the execution was stopped: every request in it was cancelled or past its deadline");
+    }
+    ORT_CHECK(run, "ONNX Runtime");
     uint64_t t2 = NowNanos();
     std::vector<Tensor> result;
     std::vector<OrtPtr<OrtValue>> owned_out;
@@ -332,6 +344,12 @@ class OnnxInstance : public ModelInstance {
 
   OrtPtr<OrtSession> session_;
   OrtPtr<OrtMemoryInfo> mem_;
+  OrtPtr<OrtRunOptions> run_options_{[] {
+    OrtRunOptions* o = nullptr;
+    if (OrtStatus* s = g_api->CreateRunOptions(&o)) g_api->ReleaseStatus(s);
+    return o;
+  }()};
+  std::atomic<bool> terminated_{false};
   std::vector<TensorInfo> inputs_;
   std::vector<TensorInfo> outputs_;
 };

@@ -1,0 +1,88 @@
+#include "scheduler/execution_watch.h"
+
+namespace ferry::scheduler {
+
+ExecutionWatch::ExecutionWatch(const Clock* clock, std::chrono::milliseconds period)
+    : clock_(clock), period_(period), thread_([this] { Loop(); }) {}
+
+ExecutionWatch::~ExecutionWatch() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+Status ExecutionWatch::Unwanted(const Job& job, uint64_t now) {
+  if (job.cancelled && job.cancelled()) return Cancelled("the client went away before the request finished");
+  if (job.deadline_ns != 0 && now >= job.deadline_ns)
+    return DeadlineExceeded("the request's timeout passed before it finished (" +
+                            std::to_string((now - job.enqueue_ns) / 1000) + " us after it was queued)");
+  return Status::Ok();
+}
+
+ExecutionWatch* ExecutionWatch::Default() {
+  // Never destroyed: schedulers may still End executions during static destruction.
+  static ExecutionWatch* watch = new ExecutionWatch(SystemClock::Get());
+  return watch;
+}
+
+uint64_t ExecutionWatch::Begin(runtime::ModelInstance* instance, std::span<const Job> jobs) {
+  Running r{instance, {}, false};
+  for (const Job& j : jobs) {
+    if (j.deadline_ns == 0 && !j.cancelled) return 0;  // one job always wanted: nothing to stop
+    r.jobs.emplace_back(j.deadline_ns, j.cancelled);
+  }
+  std::lock_guard lock(mu_);
+  uint64_t ticket = next_ticket_++;
+  bool was_idle = running_.empty();
+  running_.emplace(ticket, std::move(r));
+  if (was_idle) cv_.notify_all();
+  return ticket;
+}
+
+void ExecutionWatch::End(uint64_t ticket) {
+  if (ticket == 0) return;
+  std::lock_guard lock(mu_);
+  running_.erase(ticket);
+}
+
+void ExecutionWatch::CheckOnce() {
+  std::lock_guard lock(mu_);
+  const uint64_t now = clock_->NowNanos();
+  for (auto& [ticket, r] : running_) {
+    if (r.terminated) continue;
+    bool any_wanted = false;
+    for (const auto& [deadline, probe] : r.jobs) {
+      bool gone = (deadline != 0 && now >= deadline) || (probe && probe());
+      if (!gone) {
+        any_wanted = true;
+        break;
+      }
+    }
+    if (!any_wanted) {
+      // Under mu_, so End (which the worker calls after Execute) cannot pass us: the
+      // execution is still the one registered.
+      r.instance->Terminate();
+      r.terminated = true;
+    }
+  }
+}
+
+void ExecutionWatch::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (running_.empty()) {
+      cv_.wait(lock, [this] { return stopping_ || !running_.empty(); });
+      continue;
+    }
+    cv_.wait_for(lock, period_);
+    if (stopping_) break;
+    lock.unlock();
+    CheckOnce();
+    lock.lock();
+  }
+}
+
+}  // namespace ferry::scheduler

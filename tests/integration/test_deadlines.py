@@ -1,0 +1,104 @@
+"""Deadlines that hold during execution, and work dropped when the client goes away.
+
+A deliberately slow model (a chain of large matrix products) runs for seconds; a
+request whose timeout passes, or whose client disconnects, must stop it early so the
+instance serves the next request at once."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import ferry_helpers as fh
+
+N = 1024
+
+
+def _slow_model(path, repeats):
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((N, N)) / np.sqrt(N)).astype(np.float32)
+    nodes, inits = [], [helper.make_tensor("W", TensorProto.FLOAT, [N, N], w.flatten().tolist())]
+    prev = "x"
+    for i in range(repeats):
+        nodes.append(helper.make_node("MatMul", [prev, "W"], [f"h{i}"]))
+        prev = f"h{i}"
+    nodes.append(helper.make_node("Identity", [prev], ["y"]))
+    graph = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [N, N])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [N, N])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+
+
+@pytest.fixture(scope="module")
+def slow_server(ferry_module_factory, tmp_path_factory):
+    """A server whose `slow` model takes >= 2 s per request on one thread."""
+    import onnxruntime as ort
+
+    repo = tmp_path_factory.mktemp("slow") / "repo"
+    probe = repo / "probe.onnx"
+    _slow_model(probe, 4)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(probe), opts, providers=["CPUExecutionProvider"])
+    x = np.ones((N, N), np.float32)
+    t0 = time.monotonic()
+    sess.run(None, {"x": x})
+    per_matmul = max((time.monotonic() - t0) / 4, 1e-3)
+    repeats = int(min(400, max(8, 2.5 / per_matmul)))
+    probe.unlink()
+    _slow_model(repo / "slow" / "1" / "model.onnx", repeats)
+    (repo / "slow" / "config.pbtxt").write_text('parameters { key: "intra_op_thread_count" value: { string_value: "1" } }\n')
+    server = ferry_module_factory.start(repos=repo, name="slow")
+    return server, repeats * per_matmul
+
+
+def _body(timeout_us=None):
+    doc = {"inputs": [{"name": "x", "shape": [N, N], "datatype": "FP32", "parameters": {"binary_data_size": N * N * 4}}]}
+    if timeout_us is not None:
+        doc["parameters"] = {"timeout": timeout_us}
+    header = json.dumps(doc).encode()
+    return header, header + np.ones((N, N), np.float32).tobytes()
+
+
+def _post(server, timeout_us=None):
+    header, body = _body(timeout_us)
+    return server.post("/v2/models/slow/infer", data=body,
+                       headers={"Inference-Header-Content-Length": str(len(header))}, timeout=60)
+
+
+def test_timeout_stops_a_running_execution(slow_server):
+    server, expected_s = slow_server
+    t0 = time.monotonic()
+    resp = _post(server, timeout_us=200_000)
+    elapsed = time.monotonic() - t0
+    fh.assert_error(resp, 504, "timeout")
+    assert elapsed < expected_s / 2, f"answered after {elapsed:.2f}s; a full run takes ~{expected_s:.2f}s"
+    # The instance is free again: a normal request runs to completion and is correct.
+    ok = _post(server)
+    assert ok.status_code == 200, ok.text[:300]
+
+
+def test_client_that_leaves_frees_the_instance(slow_server):
+    server, expected_s = slow_server
+    header, body = _body()
+    sock = socket.create_connection(("127.0.0.1", server.http_port))
+    sock.sendall(b"POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nInference-Header-Content-Length: "
+                 + str(len(header)).encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    time.sleep(0.3)  # let the execution start
+    sock.close()     # the client goes away mid-execution
+    t0 = time.monotonic()
+    resp = _post(server, timeout_us=int(expected_s * 0.6 * 1e6) + 1_000_000)
+    elapsed = time.monotonic() - t0
+    # Had the abandoned run continued, this request would first wait out its remainder.
+    assert resp.status_code == 200, resp.text[:300]
+    assert elapsed < expected_s * 1.6, f"took {elapsed:.2f}s; one run is ~{expected_s:.2f}s"
+    stats = server.get("/v2/models/slow/stats").json()["model_stats"][0]["inference_stats"]
+    assert stats["fail"]["count"] >= 1
