@@ -69,6 +69,7 @@ int Serve(int argc, char** argv) {
     ("model-control-mode", po::value<std::string>()->default_value("none"), "none | poll | explicit [FERRY_MODEL_CONTROL_MODE]")
     ("load-model", po::value<std::vector<std::string>>()->composing(), "explicit mode: model to load at start; repeat; '*' for all [FERRY_LOAD_MODEL]")
     ("repository-poll-secs", po::value<int>()->default_value(15), "poll mode: seconds between repository scans [FERRY_REPOSITORY_POLL_SECS]")
+    ("response-cache-bytes", po::value<uint64_t>()->default_value(128ull << 20), "response cache size in bytes, for models with response_cache { enable: true }; 0 disables [FERRY_RESPONSE_CACHE_BYTES]")
     ("intra-op-threads", po::value<int>()->default_value(0), "runtime threads per model instance, 0 = cores / instances [FERRY_INTRA_OP_THREADS]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
   // clang-format on
@@ -126,6 +127,7 @@ int Serve(int argc, char** argv) {
   if (vm.count("load-model")) options.models.startup_models = vm["load-model"].as<std::vector<std::string>>();
   options.models.poll_seconds = vm["repository-poll-secs"].as<int>();
   options.models.intra_op_threads = vm["intra-op-threads"].as<int>();
+  options.response_cache_bytes = vm["response-cache-bytes"].as<uint64_t>();
 
   // Signals are taken synchronously by the main thread; block them before any thread
   // starts so every thread inherits the mask.

@@ -62,6 +62,10 @@ Metrics::Metrics()
                       .Help("Rows per model execution (dynamic batching joins requests)").Register(*registry_)),
       queue_depth_(BuildGauge().Name("ferry_queue_depth")
                        .Help("Requests waiting in the model version's scheduler queue").Register(*registry_)),
+      cache_hits_(BuildCounter().Name("ferry_cache_hits_total")
+                      .Help("Requests answered from the response cache (nv_cache_num_hits_per_model)").Register(*registry_)),
+      cache_misses_(BuildCounter().Name("ferry_cache_misses_total")
+                        .Help("Response cache lookups that found nothing (nv_cache_num_misses_per_model)").Register(*registry_)),
       loads_(BuildCounter().Name("ferry_model_loads_total").Help("Model load attempts by result").Register(*registry_)),
       unloads_(BuildCounter().Name("ferry_model_unloads_total").Help("Model unloads").Register(*registry_)),
       load_duration_(BuildHistogram().Name("ferry_model_load_duration_seconds")
@@ -95,6 +99,8 @@ std::shared_ptr<ModelVersionMetrics> Metrics::ForVersion(const std::string& mode
     fm.inflight = &inflight_.Add(l);
     fm.batch_size = &batch_size_.Add(l, BatchBuckets());
   }
+  m->cache_hits = &cache_hits_.Add({{"model", model}, {"version", version}});
+  m->cache_misses = &cache_misses_.Add({{"model", model}, {"version", version}});
   m->owner = this;
   m->model = model;
   m->version = version;

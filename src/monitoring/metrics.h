@@ -38,6 +38,8 @@ struct FrontendMetrics {
 struct ModelVersionMetrics {
   FrontendMetrics by_frontend[kFrontendCount];
   FrontendMetrics& For(Frontend f) { return by_frontend[static_cast<int>(f)]; }
+  prometheus::Counter* cache_hits = nullptr;
+  prometheus::Counter* cache_misses = nullptr;
 
   // Failure counters are looked up by reason on the (rare) error path.
   class Metrics* owner = nullptr;
@@ -85,6 +87,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& inflight_;
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Counter>& cache_hits_;
+  prometheus::Family<prometheus::Counter>& cache_misses_;
   prometheus::Family<prometheus::Counter>& loads_;
   prometheus::Family<prometheus::Counter>& unloads_;
   prometheus::Family<prometheus::Histogram>& load_duration_;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -29,13 +30,16 @@ class ModelVersion {
         config_(std::move(config)),
         platform_(std::move(platform)),
         scheduler_(std::move(scheduler)),
-        metrics_(std::move(metrics)) {}
+        metrics_(std::move(metrics)),
+        load_id_(NextLoadId()) {}
 
   const std::string& name() const { return name_; }
   int64_t version() const { return version_; }
   const std::string& version_string() const { return version_string_; }
   const inference::ModelConfig& config() const { return config_; }
   const std::string& platform() const { return platform_; }
+  // Unique per load in this process: a reloaded version has a new id (cache keys).
+  uint64_t load_id() const { return load_id_; }
   scheduler::Scheduler& scheduler() { return *scheduler_; }
   const scheduler::Scheduler& scheduler() const { return *scheduler_; }
   Gate& gate() { return gate_; }
@@ -58,7 +62,13 @@ class ModelVersion {
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::shared_ptr<monitoring::ModelVersionMetrics> metrics_;
   VersionStatistics statistics_;
+  const uint64_t load_id_;
   Gate gate_;
+
+  static uint64_t NextLoadId() {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1);
+  }
 };
 
 // A request's hold on a model version: keeps it alive and inside its gate.

@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <optional>
 #include <set>
 
 #include "core/clock.h"
@@ -10,7 +11,8 @@ namespace ferry::server {
 
 Server::Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes)
     : runtimes_(std::move(runtimes)),
-      models_(std::make_unique<ModelManager>(std::move(options.models), runtimes_.get(), &metrics_)) {}
+      models_(std::make_unique<ModelManager>(std::move(options.models), runtimes_.get(), &metrics_)),
+      cache_(options.response_cache_bytes > 0 ? std::make_unique<ResponseCache>(options.response_cache_bytes) : nullptr) {}
 
 Server::~Server() { Shutdown(); }
 
@@ -64,6 +66,29 @@ void Server::Infer(InferRequest request, InferCallback done) {
     inflight_.Leave();
     return done(validated.status());
   }
+  // The response cache, for models that enable it: a hit answers here, at once.
+  std::optional<ResponseCache::Key> cache_key;
+  if (cache_ && mv.config().response_cache().enable()) {
+    const uint64_t t0 = NowNanos();
+    cache_key = ResponseCache::MakeKey(mv.load_id(), request.inputs, validated->output_names);
+    if (auto hit = cache_->Lookup(*cache_key)) {
+      const uint64_t now = NowNanos();
+      version_metrics.cache_hits->Increment();
+      metrics.success->Increment();
+      metrics.request->Observe(static_cast<double>(now - start) / 1e9);
+      mv.statistics().RecordCacheHit(now - start, now - t0, WallMillis());
+      InferResponse resp;
+      resp.model_name = mv.name();
+      resp.model_version = mv.version_string();
+      resp.id = std::move(request.id);
+      resp.outputs = std::move(*hit);
+      handle.reset();
+      inflight_.Leave();
+      return done(std::move(resp));
+    }
+    version_metrics.cache_misses->Increment();
+    mv.statistics().RecordCacheMiss(NowNanos() - t0);
+  }
   metrics.inflight->Increment();
 
   // Shared so a rejected submission can still answer through it.
@@ -75,8 +100,8 @@ void Server::Infer(InferRequest request, InferCallback done) {
   job.priority = validated->priority;
   job.timeout_us = validated->timeout_us;
   job.cancelled = std::move(request.cancelled);
-  job.done = [this, handle, start, frontend, batch = validated->batch_size, id = std::move(request.id),
-              reply](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
+  job.done = [this, handle, start, frontend, batch = validated->batch_size, id = std::move(request.id), reply,
+              cache_key](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
     ModelVersion& v = **handle;
     monitoring::FrontendMetrics& m = v.metrics().For(frontend);
     const runtime::ExecTimings& t = report.timings;
@@ -103,6 +128,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
       resp.id = std::move(id);
       resp.outputs = std::move(outputs).value();
       for (auto& o : resp.outputs) ApplyOutputReshape(v.config(), batch, &o);
+      if (cache_key) cache_->Insert(*cache_key, resp.outputs);
       m.success->Increment();
       m.request->Observe(static_cast<double>(request_ns) / 1e9);
       v.statistics().RecordSuccess({static_cast<uint64_t>(batch), report.queue_ns, t.compute_input_ns,

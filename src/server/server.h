@@ -11,6 +11,7 @@
 #include "repository/model_config.pb.h"
 #include "runtime/registry.h"
 #include "server/model_manager.h"
+#include "server/response_cache.h"
 #include "server/statistics.h"
 
 namespace ferry::server {
@@ -31,6 +32,8 @@ struct ModelMetadata {
 
 struct ServerOptions {
   ModelManagerOptions models;
+  // Bytes for the response cache shared by models that enable it; 0 disables it.
+  size_t response_cache_bytes = 128u << 20;
 };
 
 // The facade every frontend (REST today; gRPC, batch and streaming later) calls.
@@ -87,6 +90,7 @@ class Server {
   monitoring::Metrics metrics_;
   std::unique_ptr<runtime::RuntimeRegistry> runtimes_;
   std::unique_ptr<ModelManager> models_;
+  std::unique_ptr<ResponseCache> cache_;  // null when disabled
   std::atomic<bool> ready_{false};
   Gate inflight_;
 };

@@ -29,6 +29,15 @@ void VersionStatistics::RecordFailure(uint64_t request_ns, uint64_t wall_ms) {
   fail_.Add(request_ns);
 }
 
+void VersionStatistics::RecordCacheHit(uint64_t request_ns, uint64_t lookup_ns, uint64_t wall_ms) {
+  last_inference_ms_.store(wall_ms, std::memory_order_relaxed);
+  success_.Add(request_ns);
+  queue_.Add(0);
+  cache_hit_.Add(lookup_ns);
+}
+
+void VersionStatistics::RecordCacheMiss(uint64_t lookup_ns) { cache_miss_.Add(lookup_ns); }
+
 StatisticsSnapshot VersionStatistics::Snapshot(const std::string& name, const std::string& version) const {
   StatisticsSnapshot s;
   s.name = name;
@@ -42,6 +51,8 @@ StatisticsSnapshot VersionStatistics::Snapshot(const std::string& name, const st
   s.compute_input = compute_input_.Load();
   s.compute_infer = compute_infer_.Load();
   s.compute_output = compute_output_.Load();
+  s.cache_hit = cache_hit_.Load();
+  s.cache_miss = cache_miss_.Load();
   std::lock_guard lock(batch_mu_);
   for (const auto& [size, b] : batches_) s.batches.push_back(b);
   return s;

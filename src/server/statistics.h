@@ -28,7 +28,7 @@ struct StatisticsSnapshot {
   uint64_t last_inference_ms = 0;
   uint64_t inference_count = 0;
   uint64_t execution_count = 0;
-  Duration success, fail, queue, compute_input, compute_infer, compute_output;
+  Duration success, fail, queue, compute_input, compute_infer, compute_output, cache_hit, cache_miss;
   std::vector<BatchStatistics> batches;  // ascending batch size
 };
 
@@ -48,6 +48,10 @@ class VersionStatistics {
   void RecordSuccess(const Execution& e);
   // A request that failed after reaching the model (validation or runtime error).
   void RecordFailure(uint64_t request_ns, uint64_t wall_ms);
+  // Response cache: a hit answers the request (it counts as a success and a queue entry
+  // of zero, no execution, as Triton counts); `lookup_ns` is the lookup time.
+  void RecordCacheHit(uint64_t request_ns, uint64_t lookup_ns, uint64_t wall_ms);
+  void RecordCacheMiss(uint64_t lookup_ns);
 
   StatisticsSnapshot Snapshot(const std::string& name, const std::string& version) const;
 
@@ -61,7 +65,7 @@ class VersionStatistics {
     Duration Load() const { return {count.load(std::memory_order_relaxed), ns.load(std::memory_order_relaxed)}; }
   };
   std::atomic<uint64_t> last_inference_ms_{0}, inference_count_{0}, execution_count_{0};
-  AtomicDuration success_, fail_, queue_, compute_input_, compute_infer_, compute_output_;
+  AtomicDuration success_, fail_, queue_, compute_input_, compute_infer_, compute_output_, cache_hit_, cache_miss_;
   mutable std::mutex batch_mu_;
   std::map<uint64_t, BatchStatistics> batches_;  // guarded by batch_mu_
 };

@@ -147,8 +147,8 @@ class Service final : public GRPCInferenceService::CallbackService {
       set(is->mutable_compute_input(), s.compute_input);
       set(is->mutable_compute_infer(), s.compute_infer);
       set(is->mutable_compute_output(), s.compute_output);
-      is->mutable_cache_hit();
-      is->mutable_cache_miss();
+      set(is->mutable_cache_hit(), s.cache_hit);
+      set(is->mutable_cache_miss(), s.cache_miss);
       for (const auto& b : s.batches) {
         auto* bs = m->add_batch_stats();
         bs->set_batch_size(b.batch_size);

@@ -266,8 +266,8 @@ Response V2Handler::Statistics(const std::string& model, const std::string& vers
     duration("compute_input", s.compute_input);
     duration("compute_infer", s.compute_infer);
     duration("compute_output", s.compute_output);
-    duration("cache_hit", {});
-    duration("cache_miss", {});
+    duration("cache_hit", s.cache_hit);
+    duration("cache_miss", s.cache_miss);
     w.EndObject();
     w.Key("response_stats");
     w.StartObject();
