@@ -24,6 +24,54 @@ BatchQueue::BatchQueue(const inference::ModelConfig& config)
   for (const auto& [level, policy] : db.priority_queue_policy())
     if (level >= 1 && level <= n) policies_[level - 1] = to_policy(policy);
   levels_.resize(n);
+  if (auto it = config.parameters().find("latency_target_microseconds"); it != config.parameters().end()) {
+    try {
+      latency_target_ns_ = std::stoull(it->second.string_value()) * 1000;
+    } catch (...) {
+      latency_target_ns_ = 0;  // validated at load (ModelManager); ignore here
+    }
+  }
+  exec_ns_.assign(static_cast<size_t>(max_batch_) + 1, 0.0);
+}
+
+void BatchQueue::ObserveExecution(int64_t rows, uint64_t ns) {
+  if (rows < 1 || rows > max_batch_) return;
+  double& e = exec_ns_[static_cast<size_t>(rows)];
+  e = e == 0 ? static_cast<double>(ns) : 0.8 * e + 0.2 * static_cast<double>(ns);
+}
+
+double BatchQueue::ExecNs(int64_t rows) const {
+  int64_t r1 = 0, r0 = 0;
+  for (int64_t r = std::min(rows, max_batch_); r >= 1; --r) {
+    if (exec_ns_[static_cast<size_t>(r)] <= 0) continue;
+    if (r1 == 0) {
+      r1 = r;
+      if (r1 == rows) return exec_ns_[static_cast<size_t>(r)];
+    } else {
+      r0 = r;
+      break;
+    }
+  }
+  if (r1 == 0) return 0;
+  const double t1 = exec_ns_[static_cast<size_t>(r1)];
+  if (r0 == 0) return t1;
+  const double slope = (t1 - exec_ns_[static_cast<size_t>(r0)]) / static_cast<double>(r1 - r0);
+  return t1 + std::max(0.0, slope) * static_cast<double>(rows - r1);
+}
+
+bool BatchQueue::ShouldWaitForMore(int64_t rows, uint64_t oldest, uint64_t now, uint64_t* wake_at) const {
+  if (ns_per_arrival_row_ <= 0) return false;  // no arrival rate yet: run
+  const double t_now = ExecNs(rows), t_next = ExecNs(rows + 1);
+  // A measured bigger batch that costs as much per row is no reason to wait.
+  if (t_now > 0 && t_next > 0 && t_next / static_cast<double>(rows + 1) >= t_now / static_cast<double>(rows))
+    return false;
+  const double next_arrival = static_cast<double>(now) + ns_per_arrival_row_;
+  if (next_arrival + t_next > static_cast<double>(oldest + latency_target_ns_)) return false;
+  // Decide again when the next request is due, and never later than the last moment the
+  // current batch can still leave and meet the target.
+  double latest = static_cast<double>(oldest + latency_target_ns_) - t_now;
+  *wake_at = static_cast<uint64_t>(std::min(next_arrival, latest));
+  return *wake_at > now;
 }
 
 std::string BatchQueue::Signature(const Job& job) {
@@ -49,16 +97,26 @@ Status BatchQueue::Enqueue(Job job, uint64_t now) {
     return Overloaded("the request queue (priority level " + std::to_string(level) + ") is full: max_queue_size " +
                       std::to_string(policy.max_size));
   uint64_t timeout_us = policy.default_timeout_us;
-  if (job.timeout_us > 0 && policy.allow_override)
-    timeout_us = timeout_us == 0 ? job.timeout_us : std::min(timeout_us, job.timeout_us);
+  const bool own_timeout = job.timeout_us > 0 && policy.allow_override;
+  if (own_timeout) timeout_us = timeout_us == 0 ? job.timeout_us : std::min(timeout_us, job.timeout_us);
   Pending p;
   p.job = std::move(job);
   p.job.enqueue_ns = now;
   p.signature = Signature(p.job);
   p.deadline = timeout_us > 0 ? now + timeout_us * 1000 : 0;
   p.delay_on_timeout = policy.delay_on_timeout;
-  // DELAY means "serve it anyway, later": no deadline holds during execution then.
-  p.job.deadline_ns = p.delay_on_timeout ? 0 : p.deadline;
+  // The model's queue timeout bounds the wait in the queue only (as Triton's); a request's
+  // own timeout is its deadline and holds during execution too. DELAY means "serve it
+  // anyway, later": no deadline holds then.
+  p.job.deadline_ns = own_timeout && !p.delay_on_timeout ? p.deadline : 0;
+  if (latency_target_ns_ > 0) {
+    if (have_arrival_ && now > last_arrival_) {
+      double per_row = static_cast<double>(now - last_arrival_) / static_cast<double>(std::max<int64_t>(1, p.job.batch_size));
+      ns_per_arrival_row_ = ns_per_arrival_row_ == 0 ? per_row : 0.8 * ns_per_arrival_row_ + 0.2 * per_row;
+    }
+    last_arrival_ = now;
+    have_arrival_ = true;
+  }
   levels_[level - 1].push_back(std::move(p));
   ++size_;
   return Status::Ok();
@@ -124,7 +182,9 @@ BatchQueue::Decision BatchQueue::Next(uint64_t now, bool flush) {
 
   size_t take = picks.size();
   const bool full = rows >= max_batch_ || more_compatible || (!preferred_.empty() && rows >= preferred_.back());
-  const bool waited = flush || now >= oldest + max_delay_ns_;
+  bool waited = flush || now >= oldest + max_delay_ns_;
+  uint64_t target_wake = 0;
+  if (latency_target_ns_ > 0 && !flush) waited = !ShouldWaitForMore(rows, oldest, now, &target_wake);
   const bool dispatch = full || waited;
   if (full && !waited && !preferred_.empty() && rows < max_batch_) {
     // Prefer the longest prefix whose rows are a preferred size; else take them all.
@@ -135,7 +195,7 @@ BatchQueue::Decision BatchQueue::Next(uint64_t now, bool flush) {
     }
   }
   if (!dispatch) {
-    d.wake_at = std::min(oldest + max_delay_ns_, next_deadline);
+    d.wake_at = std::min(latency_target_ns_ > 0 ? target_wake : oldest + max_delay_ns_, next_deadline);
     return d;
   }
   // Remove the picked requests, back to front per queue so indices stay valid.

@@ -25,6 +25,12 @@ namespace ferry::scheduler {
 //   queue cannot grow past, or when its oldest request has waited
 //   max_queue_delay_microseconds; otherwise the caller waits until that moment;
 // - an expired request is failed (REJECT) or moved behind every other request (DELAY).
+//
+// Latency-target mode (ferry's own; config parameter `latency_target_microseconds`)
+// replaces the fixed delay: from the measured arrival rate and the measured execution
+// time per batch size, a batch waits for one more request only while (a) a bigger batch
+// costs less per row and (b) the oldest request can still finish within the target after
+// that request's expected arrival. So light load runs at once, heavy load fills batches.
 // Thread-safety: none; the DynamicBatcher guards it with its mutex.
 class BatchQueue {
  public:
@@ -41,6 +47,9 @@ class BatchQueue {
   };
   // `flush` (shutdown): dispatch whatever can be batched without waiting for a delay.
   Decision Next(uint64_t now, bool flush = false);
+
+  // Feeds the latency-target estimates: one execution of `rows` rows took `ns`.
+  void ObserveExecution(int64_t rows, uint64_t ns);
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
@@ -70,6 +79,17 @@ class BatchQueue {
   std::vector<std::deque<Pending>> levels_;
   std::deque<Pending> delayed_;          // timed out with DELAY: served last
   size_t size_ = 0;
+
+  // Latency-target mode.
+  bool ShouldWaitForMore(int64_t rows, uint64_t oldest, uint64_t now, uint64_t* wake_at) const;
+  // Measured; else extrapolated along the two largest smaller measurements; else the one
+  // smaller measurement (optimistic, so the batcher tries bigger batches); else 0.
+  double ExecNs(int64_t rows) const;
+  uint64_t latency_target_ns_ = 0;    // 0: fixed-delay mode
+  double ns_per_arrival_row_ = 0;     // EWMA of inter-arrival time per row; 0: unknown
+  uint64_t last_arrival_ = 0;
+  bool have_arrival_ = false;
+  std::vector<double> exec_ns_;       // EWMA per batch size; 0: not measured
 };
 
 }  // namespace ferry::scheduler

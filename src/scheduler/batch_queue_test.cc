@@ -154,3 +154,51 @@ TEST(BatchQueueTest, RequestTimeoutOnlyShortensWhenOverrideAllowed) {
 
 }  // namespace
 }  // namespace ferry::scheduler
+
+namespace ferry::scheduler {
+namespace {
+
+inference::ModelConfig TargetConfig() {
+  auto c = repository::ParseTritonConfig(
+      "name: \"m\" max_batch_size: 8 dynamic_batching { } "
+      "parameters { key: \"latency_target_microseconds\" value: { string_value: \"10000\" } }");
+  EXPECT_TRUE(c.ok());
+  return *c;
+}
+
+TEST(LatencyTargetTest, BusyTrafficWaitsToFillBatches) {
+  BatchQueue q(TargetConfig());
+  q.ObserveExecution(1, 1000 * kUs);  // 1 ms alone
+  q.ObserveExecution(2, 1100 * kUs);  // 1.1 ms for two: batching pays
+  // Requests arrive every 100 us.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(q.Enqueue(MakeJob(i, 1), i * 100 * kUs).ok());
+  (void)q.Next(200 * kUs);  // 3 rows... the first decision: wait for the 4th
+  auto d = q.Next(200 * kUs);
+  EXPECT_TRUE(d.batch.empty());
+  ASSERT_TRUE(d.wake_at.has_value());
+  EXPECT_NEAR(static_cast<double>(*d.wake_at), 300.0 * kUs, 20.0 * kUs);  // when the next one is due
+}
+
+TEST(LatencyTargetTest, SparseTrafficRunsAtOnce) {
+  BatchQueue q(TargetConfig());
+  q.ObserveExecution(1, 1000 * kUs);
+  q.ObserveExecution(2, 1100 * kUs);
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 1), 0).ok());
+  EXPECT_EQ(q.Next(0).batch.size(), 1u);  // no arrival rate yet: run
+  // Arrivals 20 ms apart: waiting for the next would break the 10 ms target.
+  ASSERT_TRUE(q.Enqueue(MakeJob(2, 1), 20000 * kUs).ok());
+  EXPECT_EQ(q.Next(20000 * kUs).batch.size(), 1u);
+}
+
+TEST(LatencyTargetTest, NoWaitWhenBiggerBatchesDoNotPay) {
+  BatchQueue q(TargetConfig());
+  q.ObserveExecution(1, 1000 * kUs);
+  q.ObserveExecution(2, 2000 * kUs);  // twice the rows, twice the time
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 1), 0).ok());
+  ASSERT_TRUE(q.Enqueue(MakeJob(2, 1), 100 * kUs).ok());
+  auto d = q.Next(100 * kUs);
+  EXPECT_EQ(d.batch.size(), 2u);  // waiting for a third would not help throughput... dispatch
+}
+
+}  // namespace
+}  // namespace ferry::scheduler

@@ -109,6 +109,10 @@ void DynamicBatcher::Run(runtime::ModelInstance* instance, std::vector<Job> batc
     timings.compute_input_ns += joined - start;  // joining is input preparation
   }
   watch_->End(ticket);
+  if (outputs.ok()) {
+    std::lock_guard lock(mu_);
+    queue_.ObserveExecution(rows, timings.compute_input_ns + timings.compute_infer_ns + timings.compute_output_ns);
+  }
   for (Job& j : batch) j.inputs.clear();  // release request buffers before replying
 
   std::vector<std::vector<Tensor>> per_job(batch.size());
