@@ -115,3 +115,35 @@ TEST(DynamicBatcherTest, StopRunsWhatIsQueuedAndRefusesMore) {
 
 }  // namespace
 }  // namespace ferry::scheduler
+
+namespace ferry::scheduler {
+namespace {
+
+TEST(DynamicBatcherTest, CancelledQueuedRequestsNeverRun) {
+  auto config = repository::ParseTritonConfig("name: \"m\" max_batch_size: 8 dynamic_batching { }");
+  std::promise<void> gate;
+  auto instance = std::make_unique<DoublingInstance>(gate.get_future().share());
+  DoublingInstance* seen = instance.get();
+  std::vector<std::unique_ptr<runtime::ModelInstance>> instances;
+  instances.push_back(std::move(instance));
+  DynamicBatcher batcher(std::move(instances), *config, SystemClock::Get());
+
+  std::promise<Outcome> busy, gone, kept;
+  ASSERT_TRUE(batcher.Submit(MakeJob({1}, &busy)).ok());
+  while (batcher.queue_depth() != 0) std::this_thread::yield();  // the instance is busy
+  std::atomic<bool> client_left{false};
+  Job j = MakeJob({2}, &gone);
+  j.cancelled = [&client_left] { return client_left.load(); };
+  ASSERT_TRUE(batcher.Submit(std::move(j)).ok());
+  ASSERT_TRUE(batcher.Submit(MakeJob({4}, &kept)).ok());
+  client_left = true;  // the client of the first queued request goes away
+  gate.set_value();
+
+  EXPECT_TRUE(gone.get_future().get().y.empty());  // answered with an error, never run
+  EXPECT_EQ(kept.get_future().get().y, (std::vector<float>{8}));
+  batcher.Stop();
+  EXPECT_EQ(seen->batches, (std::vector<int64_t>{1, 1}));  // the second batch lacks it
+}
+
+}  // namespace
+}  // namespace ferry::scheduler
