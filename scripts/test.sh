@@ -20,5 +20,5 @@ echo "== bad input (REST and gRPC), shutdown and reload under AddressSanitizer (
 cmake --build --preset asan --target ferry
 FERRY_BIN="$ROOT/build/asan/ferry" \
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" \
-  "${PYTEST[@]}" tests/integration/test_raw_http.py tests/integration/test_grpc.py \
+  "${PYTEST[@]}" tests/integration/test_raw_http.py tests/integration/test_hostile_input.py tests/integration/test_grpc.py \
   tests/integration/test_shutdown.py tests/integration/test_reload_under_load.py

@@ -169,7 +169,8 @@ Result<InferRequest> DecodeInferRequest(std::shared_ptr<const std::string> body,
     json_len = *header_length;
   }
   rapidjson::Document doc;
-  doc.Parse(body->data(), json_len);
+  // Iterative: a body of a million '[' must not recurse a million frames deep.
+  doc.Parse<rapidjson::kParseIterativeFlag>(body->data(), json_len);
   if (doc.HasParseError())
     return InvalidArgument(std::string("failed to parse the request JSON at offset ") +
                            std::to_string(doc.GetErrorOffset()) + ": " +

@@ -132,6 +132,16 @@ TEST(V2JsonTest, EncodesJsonAndBinaryOutputs) {
   EXPECT_EQ(enc.body.substr(*enc.json_length), std::string("\x01", 1));
 }
 
+TEST(V2JsonTest, DeepNestingIsAnErrorNotACrash) {
+  std::string deep = R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":)" + std::string(2000000, '[') +
+                     std::string(2000000, ']') + "}]}";
+  auto r = Decode(deep);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("nested"), std::string::npos) << r.status().message();
+  auto unterminated = Decode(std::string(3000000, '['));
+  EXPECT_EQ(unterminated.status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(V2JsonTest, ErrorBodyEscapes) { EXPECT_EQ(ErrorBody("bad \"x\""), R"({"error":"bad \"x\""})"); }
 
 }  // namespace

@@ -79,7 +79,7 @@ Result<rapidjson::Document> BodyObject(const std::string& body) {
     d.SetObject();
     return d;
   }
-  d.Parse(body.data(), body.size());
+  d.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());  // bounded stack
   if (d.HasParseError() || !d.IsObject()) return InvalidArgument("the request body must be a JSON object");
   return d;
 }
