@@ -2,7 +2,8 @@
 # The README's second command: set up, build, then run every test — the C++ unit
 # tests (ctest), the integration tests (pytest against the real server), and the
 # bad-input and lifecycle tests again against an AddressSanitizer build, whose
-# LeakSanitizer turns any leak into a non-zero exit that the tests check.
+# LeakSanitizer turns any leak into a non-zero exit that the tests check; and a short
+# libFuzzer run of every decoder of untrusted bytes (FUZZ_SECONDS each, default 20).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/build.sh"
@@ -22,3 +23,21 @@ FERRY_BIN="$ROOT/build/asan/ferry" \
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" \
   "${PYTEST[@]}" tests/integration/test_raw_http.py tests/integration/test_hostile_input.py tests/integration/test_grpc.py \
   tests/integration/test_shutdown.py tests/integration/test_reload_under_load.py
+
+echo "== fuzzing the decoders (libFuzzer, ${FUZZ_SECONDS:-20} s each)"
+[[ -f build/fuzz/build.ninja ]] || cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz
+for target in v2_json_fuzz grpc_codec_fuzz compression_fuzz; do
+  corpus="build/fuzz/corpus/$target"
+  mkdir -p "$corpus"
+  seeds="tests/fuzz/corpus/${target%_fuzz}"
+  [[ -d "$seeds" ]] && cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
+  log="build/fuzz/$target.log"
+  if ! "build/fuzz/$target" -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=2048 \
+       -artifact_prefix="build/fuzz/$target-" "$corpus" >"$log" 2>&1; then
+    tail -40 "$log"
+    echo "fuzz target $target found a failure (input saved as build/fuzz/$target-*)"
+    exit 1
+  fi
+  echo "$target: $(grep -E '^Done' "$log")"
+done
