@@ -62,6 +62,10 @@ double BatchQueue::ExecNs(int64_t rows) const {
 bool BatchQueue::ShouldWaitForMore(int64_t rows, uint64_t oldest, uint64_t now, uint64_t* wake_at) const {
   if (ns_per_arrival_row_ <= 0) return false;  // no arrival rate yet: run
   const double t_now = ExecNs(rows), t_next = ExecNs(rows + 1);
+  if (t_now <= 0) return false;  // nothing measured yet: run, and learn
+  // Company is worth waiting for only when requests arrive faster than a batch runs.
+  // (In a closed loop with few clients, waiting would also slow the arrivals it waits for.)
+  if (ns_per_arrival_row_ >= t_now) return false;
   // A measured bigger batch that costs as much per row is no reason to wait.
   if (t_now > 0 && t_next > 0 && t_next / static_cast<double>(rows + 1) >= t_now / static_cast<double>(rows))
     return false;

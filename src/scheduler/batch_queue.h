@@ -28,9 +28,10 @@ namespace ferry::scheduler {
 //
 // Latency-target mode (ferry's own; config parameter `latency_target_microseconds`)
 // replaces the fixed delay: from the measured arrival rate and the measured execution
-// time per batch size, a batch waits for one more request only while (a) a bigger batch
-// costs less per row and (b) the oldest request can still finish within the target after
-// that request's expected arrival. So light load runs at once, heavy load fills batches.
+// time per batch size, a batch waits for one more request only while (a) requests arrive
+// faster than the batch would run, (b) a bigger batch costs less per row and (c) the
+// oldest request can still finish within the target after that request's expected
+// arrival. So light load runs at once, heavy load fills batches.
 // Thread-safety: none; the DynamicBatcher guards it with its mutex.
 class BatchQueue {
  public:

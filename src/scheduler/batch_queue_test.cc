@@ -190,6 +190,17 @@ TEST(LatencyTargetTest, SparseTrafficRunsAtOnce) {
   EXPECT_EQ(q.Next(20000 * kUs).batch.size(), 1u);
 }
 
+TEST(LatencyTargetTest, ArrivalsSlowerThanAnExecutionRunAtOnce) {
+  BatchQueue q(TargetConfig());
+  q.ObserveExecution(1, 100 * kUs);  // 0.1 ms alone
+  q.ObserveExecution(2, 110 * kUs);
+  // One client in a closed loop: a request every 0.5 ms, slower than an execution.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(q.Enqueue(MakeJob(i, 1), i * 500 * kUs).ok());
+    EXPECT_EQ(q.Next(i * 500 * kUs).batch.size(), 1u) << i;
+  }
+}
+
 TEST(LatencyTargetTest, NoWaitWhenBiggerBatchesDoNotPay) {
   BatchQueue q(TargetConfig());
   q.ObserveExecution(1, 1000 * kUs);
