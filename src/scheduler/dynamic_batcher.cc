@@ -1,6 +1,7 @@
 #include "scheduler/dynamic_batcher.h"
 
 #include <chrono>
+#include <optional>
 
 #include "scheduler/tensor_batching.h"
 
@@ -8,20 +9,39 @@ namespace ferry::scheduler {
 
 DynamicBatcher::DynamicBatcher(std::vector<std::unique_ptr<runtime::ModelInstance>> instances,
                                const inference::ModelConfig& config, const Clock* clock, ExecutionWatch* watch)
-    : name_(config.name()), clock_(clock), watch_(watch), instances_(std::move(instances)), queue_(config) {
+    : name_(config.name()),
+      clock_(clock),
+      watch_(watch),
+      preserve_ordering_(config.dynamic_batching().preserve_ordering()),
+      instances_(std::move(instances)),
+      queue_(config) {
   for (auto& inst : instances_) workers_.emplace_back([this, i = inst.get()] { WorkerLoop(i); });
 }
 
 DynamicBatcher::~DynamicBatcher() { Stop(); }
 
 Status DynamicBatcher::Submit(Job job) {
+  std::optional<uint64_t> seq;
+  if (preserve_ordering_) {
+    // Every completion (success, error, expiry) passes through the sequencer.
+    seq = order_.Next();
+    job.done = [this, s = *seq, inner = std::move(job.done)](Result<std::vector<Tensor>> r, const JobReport& report) {
+      order_.Complete(s, [inner, r = std::move(r), report]() mutable { inner(std::move(r), report); });
+    };
+  }
+  Status refused;
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return Unavailable("model '" + name_ + "' is unloading");
-    Status s = queue_.Enqueue(std::move(job), clock_->NowNanos());
-    if (!s.ok()) return Status(s.code(), "model '" + name_ + "': " + s.message());
-    if (idle_workers_ == 0) return Status::Ok();
+    refused = stopping_ ? Unavailable("model '" + name_ + "' is unloading") : queue_.Enqueue(std::move(job), clock_->NowNanos());
+    wake = refused.ok() && idle_workers_ > 0;
   }
+  if (!refused.ok()) {
+    if (seq) order_.Complete(*seq, nullptr);  // never delivered: give up its turn
+    return refused.code() == StatusCode::kUnavailable ? refused
+                                                       : Status(refused.code(), "model '" + name_ + "': " + refused.message());
+  }
+  if (!wake) return Status::Ok();
   // Every idle worker re-decides: the new request may complete a batch or start a timer.
   cv_.notify_all();
   return Status::Ok();

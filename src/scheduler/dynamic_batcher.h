@@ -11,6 +11,7 @@
 #include "repository/model_config.pb.h"
 #include "scheduler/batch_queue.h"
 #include "scheduler/execution_watch.h"
+#include "scheduler/ordered_completion.h"
 #include "scheduler/scheduler.h"
 
 namespace ferry::scheduler {
@@ -18,7 +19,9 @@ namespace ferry::scheduler {
 // The dynamic batching scheduler: requests wait in a BatchQueue; each model instance has
 // a worker thread that, when free, takes the next batch the queue's policy forms, joins
 // the requests' inputs along the batch dimension, runs the instance once, and hands
-// every request its own slice of the outputs (slices borrow the batch's buffers).
+// every request its own slice of the outputs (slices borrow the batch's buffers). With
+// preserve_ordering, responses leave in the order the requests arrived, even when several
+// instances finish batches out of order.
 // Thread-safety: Submit/queue_depth are thread-safe; Stop is called once by the owner.
 class DynamicBatcher : public Scheduler {
  public:
@@ -38,6 +41,8 @@ class DynamicBatcher : public Scheduler {
   const std::string name_;
   const Clock* clock_;
   ExecutionWatch* watch_;  // not owned
+  const bool preserve_ordering_;
+  OrderedCompletion order_;  // used when preserve_ordering_
   std::vector<std::unique_ptr<runtime::ModelInstance>> instances_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

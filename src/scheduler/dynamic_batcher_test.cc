@@ -147,3 +147,65 @@ TEST(DynamicBatcherTest, CancelledQueuedRequestsNeverRun) {
 
 }  // namespace
 }  // namespace ferry::scheduler
+
+namespace ferry::scheduler {
+namespace {
+
+// Doubles "x"; holds any execution whose first value is 1 until `gate` opens.
+class HoldOnesInstance : public runtime::ModelInstance {
+ public:
+  HoldOnesInstance(std::shared_future<void> gate, std::atomic<int>* executed) : gate_(std::move(gate)), executed_(executed) {}
+  Result<std::vector<Tensor>> Execute(const std::vector<Tensor>& inputs, const std::vector<std::string>&,
+                                      runtime::ExecTimings*) override {
+    float first;
+    std::memcpy(&first, inputs[0].data(), 4);
+    if (first == 1.0f) gate_.wait();
+    Tensor y = inputs[0];
+    y.name = "y";
+    ++*executed_;
+    return std::vector<Tensor>{y};
+  }
+
+ private:
+  std::shared_future<void> gate_;
+  std::atomic<int>* executed_;
+};
+
+TEST(DynamicBatcherTest, PreserveOrderingHoldsLaterResponsesBack) {
+  auto config = repository::ParseTritonConfig(
+      "name: \"m\" max_batch_size: 1 dynamic_batching { preserve_ordering: true }");
+  std::promise<void> gate;
+  std::atomic<int> executed{0};
+  std::vector<std::unique_ptr<runtime::ModelInstance>> instances;
+  std::shared_future<void> opened = gate.get_future().share();
+  for (int i = 0; i < 2; ++i) instances.push_back(std::make_unique<HoldOnesInstance>(opened, &executed));
+  DynamicBatcher batcher(std::move(instances), *config, SystemClock::Get());
+
+  std::mutex mu;
+  std::vector<int> order;
+  std::promise<void> all_done;
+  auto job = [&](float v) {
+    std::promise<Outcome> unused;
+    Job j = MakeJob({v}, &unused);
+    j.done = [&, v](Result<std::vector<Tensor>>, const JobReport&) {
+      std::lock_guard lock(mu);
+      order.push_back(static_cast<int>(v));
+      if (order.size() == 2) all_done.set_value();
+    };
+    return j;
+  };
+  ASSERT_TRUE(batcher.Submit(job(1)).ok());  // held on one instance
+  ASSERT_TRUE(batcher.Submit(job(2)).ok());  // runs at once on the other
+  while (executed.load() < 1) std::this_thread::yield();
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(order.empty());  // 2 finished first but must wait for 1
+  }
+  gate.set_value();
+  all_done.get_future().wait();
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  batcher.Stop();
+}
+
+}  // namespace
+}  // namespace ferry::scheduler
