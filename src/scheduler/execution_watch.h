@@ -18,8 +18,8 @@ namespace ferry::scheduler {
 // Watches executions in progress and stops one (ModelInstance::Terminate) once no
 // request in it is still wanted: every one is past its deadline or its client has gone.
 // Deadlines thus hold during execution, not only in the queue.
-// Thread-safety: Begin/End are thread-safe; one background thread polls every
-// `period` while executions are registered, and sleeps otherwise.
+// Thread-safety: Begin/End are thread-safe; one background thread wakes every `period`
+// and checks the registered executions (registering never wakes it).
 class ExecutionWatch {
  public:
   ExecutionWatch(const Clock* clock, std::chrono::milliseconds period = std::chrono::milliseconds(5));
