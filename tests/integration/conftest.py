@@ -14,6 +14,10 @@ from __future__ import annotations
 import os
 import time
 
+# The tests use grpcio in this process and spawn servers from it; gRPC's fork support
+# is of no use here and its handlers are a hazard around fork, so keep it off.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import pytest
 
 import ferry_helpers as fh

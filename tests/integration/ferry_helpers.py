@@ -142,15 +142,17 @@ def child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
 
 
-def _set_pdeathsig():  # pragma: no cover - runs in the child
-    """Linux: have the server killed if the test runner dies, so no server is left behind."""
-    try:
-        import ctypes
+def _orphan_guard() -> list[str]:
+    """A command prefix that has the server killed if the test runner dies.
 
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+    setpriv (util-linux) sets PR_SET_PDEATHSIG and execs the server. This replaces a
+    Python preexec_fn on purpose: a preexec_fn forces a real fork() of this process,
+    and with grpcio loaded its fork handlers can abort the child before exec (seen as
+    a SIGABRT "Epoll1Poller ... epoll_wait error: Bad file descriptor" that looked like
+    a server crash). Without it, subprocess spawns with vfork and no fork handlers run.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv and sys.platform.startswith("linux") else []
 
 
 # --------------------------------------------------------------------------- server
@@ -238,13 +240,12 @@ class FerryServer:
         self.stopped_at = None
         self.returncode = None
         self.proc = subprocess.Popen(
-            self.command,
+            _orphan_guard() + self.command,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             env=child_env(),
             cwd=str(self.log_path.parent),
-            preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
         )
 
     def _wait_health(self, which: str, timeout: float) -> None:
