@@ -11,6 +11,9 @@
 #include "frontend/http/http_server.h"
 #include "frontend/http/v2_handler.h"
 #include "runtime/onnx/onnx_runtime.h"
+#if FERRY_WITH_XGBOOST
+#include "runtime/xgboost/xgboost_runtime.h"
+#endif
 #include "server/server.h"
 
 namespace ferry::cli {
@@ -146,6 +149,15 @@ int Serve(int argc, char** argv) {
   }
   FERRY_LOG(kInfo, "runtime registered", ("runtime", (*onnx)->name())("version", (*onnx)->version()));
   runtimes->Register(std::move(onnx).value());
+#if FERRY_WITH_XGBOOST  // CMake option FERRY_WITH_XGBOOST
+  auto xgboost = runtime::CreateXgboostRuntime();
+  if (!xgboost.ok()) {
+    FERRY_LOG(kError, "XGBoost runtime unavailable", ("error", xgboost.status().message()));
+    return 1;
+  }
+  FERRY_LOG(kInfo, "runtime registered", ("runtime", (*xgboost)->name())("version", (*xgboost)->version()));
+  runtimes->Register(std::move(xgboost).value());
+#endif
 
   auto server = server::Server::Create(std::move(options), std::move(runtimes));
   if (!server.ok()) {

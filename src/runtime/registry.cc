@@ -15,13 +15,20 @@ Result<Runtime*> RuntimeRegistry::Find(const inference::ModelConfig& config,
   std::error_code ec;
   std::string tried;
   for (const auto& r : runtimes_) {
-    std::string file = config.default_model_filename().empty() ? std::string(r->default_filename())
-                                                               : config.default_model_filename();
-    if (std::filesystem::exists(version_dir / file, ec)) return r.get();
-    tried += (tried.empty() ? "" : ", ") + std::string(r->default_filename());
+    if (std::filesystem::exists(ModelFile(*r, config, version_dir), ec)) return r.get();
+    for (const auto& name : r->accepted_filenames()) tried += (tried.empty() ? "" : ", ") + name;
   }
   return NotFound("the config names no platform or backend and " + version_dir.string() +
                   " holds none of the model files: " + tried);
+}
+
+std::filesystem::path RuntimeRegistry::ModelFile(const Runtime& runtime, const inference::ModelConfig& config,
+                                                 const std::filesystem::path& version_dir) {
+  if (!config.default_model_filename().empty()) return version_dir / config.default_model_filename();
+  std::error_code ec;
+  for (const auto& name : runtime.accepted_filenames())
+    if (std::filesystem::exists(version_dir / name, ec)) return version_dir / name;
+  return version_dir / runtime.default_filename();
 }
 
 }  // namespace ferry::runtime

@@ -22,6 +22,13 @@ class RuntimeRegistry {
 
   const std::vector<std::unique_ptr<Runtime>>& runtimes() const { return runtimes_; }
 
+  // The model file `runtime` loads from `version_dir`: the config's
+  // default_model_filename when set, else the first of the runtime's
+  // accepted_filenames() that exists, else its default_filename() (which then does not
+  // exist, for the caller to report).
+  static std::filesystem::path ModelFile(const Runtime& runtime, const inference::ModelConfig& config,
+                                         const std::filesystem::path& version_dir);
+
  private:
   std::vector<std::unique_ptr<Runtime>> runtimes_;
 };

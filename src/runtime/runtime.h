@@ -60,6 +60,10 @@ class Runtime {
   virtual std::string_view platform() const = 0;
   // The model file looked for in a version folder ("model.onnx").
   virtual std::string_view default_filename() const = 0;
+  // Every model file name this runtime loads, in order of preference; a version folder
+  // holding any of them is this runtime's (the first one found is loaded). Default:
+  // default_filename() alone.
+  virtual std::vector<std::string> accepted_filenames() const { return {std::string(default_filename())}; }
   // Framework version, for logs and `ferry runtimes`.
   virtual std::string version() const = 0;
 

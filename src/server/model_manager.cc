@@ -181,8 +181,7 @@ Result<std::shared_ptr<ModelVersion>> ModelManager::LoadVersion(const std::strin
   fs::path vdir = model_dir / std::to_string(version);
   inference::ModelConfig config = base;
   FERRY_ASSIGN_OR_RETURN(runtime::Runtime * rt, runtimes_->Find(config, vdir));
-  fs::path file = vdir / (config.default_model_filename().empty() ? std::string(rt->default_filename())
-                                                                  : config.default_model_filename());
+  fs::path file = runtime::RuntimeRegistry::ModelFile(*rt, config, vdir);
   std::error_code ec;
   if (!fs::exists(file, ec)) return NotFound("model file " + file.string() + " does not exist");
   FERRY_RETURN_IF_ERROR(rt->AutoComplete(file, &config));
