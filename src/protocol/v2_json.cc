@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "core/bytes_tensor.h"
 #include "core/float16.h"
 
 namespace ferry::protocol {
@@ -143,19 +144,6 @@ const Value* Member(const Value& obj, const char* name) {
   return it == obj.MemberEnd() ? nullptr : &it->value;
 }
 
-// Checks a BYTES buffer is a well-formed sequence of `n` length-prefixed elements.
-bool BytesWellFormed(std::string_view b, uint64_t n) {
-  size_t pos = 0;
-  for (uint64_t i = 0; i < n; ++i) {
-    if (b.size() - pos < 4) return false;
-    uint32_t len;
-    std::memcpy(&len, b.data() + pos, 4);
-    pos += 4;
-    if (b.size() - pos < len) return false;
-    pos += len;
-  }
-  return pos == b.size();
-}
 
 }  // namespace
 
@@ -233,7 +221,7 @@ Result<InferRequest> DecodeInferRequest(std::shared_ptr<const std::string> body,
       std::string_view bytes(body->data() + tail, static_cast<size_t>(*size));
       tail += static_cast<size_t>(*size);
       if (t.datatype == DataType::kBytes) {
-        if (!BytesWellFormed(bytes, *count))
+        if (!BytesTensorWellFormed(bytes, *count))
           return InvalidArgument("input " + Quoted(t.name) + ": binary BYTES data does not hold " +
                                  std::to_string(*count) + " length-prefixed elements");
       } else if (*count * DataTypeSize(t.datatype) != bytes.size()) {

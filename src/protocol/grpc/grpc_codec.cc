@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/bytes_tensor.h"
+
 namespace ferry::protocol {
 namespace {
 
@@ -59,18 +61,6 @@ bool OtherFieldsSet(const inference::InferTensorContents& c, DataType type) {
          0;
 }
 
-bool BytesWellFormed(std::string_view b, uint64_t n) {
-  size_t pos = 0;
-  for (uint64_t i = 0; i < n; ++i) {
-    if (b.size() - pos < 4) return false;
-    uint32_t len;
-    std::memcpy(&len, b.data() + pos, 4);
-    pos += 4;
-    if (b.size() - pos < len) return false;
-    pos += len;
-  }
-  return pos == b.size();
-}
 
 }  // namespace
 
@@ -137,7 +127,7 @@ Result<InferRequest> DecodeModelInferRequest(std::shared_ptr<const inference::Mo
         return InvalidArgument("input " + Q(t.name) + ": contents must not be given together with raw_input_contents");
       const std::string& bytes = msg->raw_input_contents(i);
       if (t.datatype == DataType::kBytes) {
-        if (!BytesWellFormed(bytes, *count))
+        if (!BytesTensorWellFormed(bytes, *count))
           return InvalidArgument("input " + Q(t.name) + ": raw BYTES data does not hold " + std::to_string(*count) +
                                  " length-prefixed elements");
       } else if (*count * DataTypeSize(t.datatype) != bytes.size()) {
