@@ -56,7 +56,8 @@ int Serve(int argc, char** argv) {
       "Serves every model in the repository over REST and gRPC (Open Inference Protocol /\n"
       "KServe V2, Triton-compatible) and exports Prometheus metrics. Each option can also be set\n"
       "through the environment variable named in brackets; a flag wins over the variable.\n\n"
-      "options");
+      "options",
+      /*line_length=*/120, /*min_description_length=*/70);
   // clang-format off
   desc.add_options()
     ("help,h", "print this help")

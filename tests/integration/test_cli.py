@@ -1,0 +1,62 @@
+"""The command line: every flag has an environment variable, flags win, --help reads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import requests
+
+import ferry_helpers as fh
+
+
+def test_environment_variables_configure_the_server_and_flags_win(ferry_binary, model_repo, tmp_path):
+    http, grpc, metrics, other = fh.free_ports(4)
+    env = fh.child_env()
+    env.update({
+        "FERRY_MODEL_REPOSITORY": str(model_repo),
+        "FERRY_HTTP_ADDRESS": "127.0.0.1",
+        "FERRY_HTTP_PORT": str(other),  # overridden by the flag below
+        "FERRY_GRPC_PORT": str(grpc),
+        "FERRY_METRICS_PORT": str(metrics),
+        "FERRY_MODEL_CONTROL_MODE": "explicit",
+        "FERRY_LOAD_MODEL": "int_ops",
+        "FERRY_LOG_LEVEL": "warning",
+    })
+    log = open(tmp_path / "ferry.log", "wb")
+    proc = subprocess.Popen([str(ferry_binary), "serve", "--http-port", str(http)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        fh.wait_until(lambda: requests.get(f"http://127.0.0.1:{http}/v2/health/ready", timeout=1).status_code == 200,
+                      30, "ferry configured from the environment to become ready")
+        index = requests.post(f"http://127.0.0.1:{http}/v2/repository/index", timeout=5).json()
+        ready = {m["name"] for m in index if m.get("state") == "READY"}
+        assert ready == {"int_ops"}  # FERRY_MODEL_CONTROL_MODE and FERRY_LOAD_MODEL applied
+        assert requests.get(f"http://127.0.0.1:{metrics}/metrics", timeout=5).status_code == 200
+        try:
+            requests.get(f"http://127.0.0.1:{other}/v2/health/live", timeout=1)
+            raise AssertionError("the FERRY_HTTP_PORT port answered although --http-port was given")
+        except requests.ConnectionError:
+            pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        log.close()
+    # FERRY_LOG_LEVEL=warning: no info lines.
+    assert b"level=info" not in (tmp_path / "ferry.log").read_bytes()
+
+
+def test_help_and_bad_flags(ferry_binary):
+    out = subprocess.run([str(ferry_binary), "serve", "--help"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0
+    for flag in ("--model-repository", "--http-port", "--grpc-port", "--metrics-port", "--model-control-mode",
+                 "FERRY_HTTP_PORT", "FERRY_LOG_LEVEL"):
+        assert flag in out.stdout
+    bad = subprocess.run([str(ferry_binary), "serve", "--model-repository", "/nonexistent", "--model-control-mode",
+                          "sometimes"], capture_output=True, text=True, timeout=10)
+    assert bad.returncode == 2 and "none, poll or explicit" in bad.stderr
+    missing = subprocess.run([str(ferry_binary), "serve"], capture_output=True, text=True, timeout=10,
+                             env=fh.child_env())
+    assert missing.returncode == 2 and "--model-repository" in missing.stderr
