@@ -343,13 +343,6 @@ bool WantsBinary(const InferRequest& req, const std::string& output) {
 
 }  // namespace
 
-std::string TensorDataToJson(const Tensor& tensor) {
-  rapidjson::StringBuffer sb;
-  Writer w(sb);
-  WriteData(w, tensor);
-  return std::string(sb.GetString(), sb.GetSize());
-}
-
 EncodedBody EncodeInferResponse(const InferResponse& resp, const InferRequest& req) {
   rapidjson::StringBuffer sb;
   Writer w(sb);

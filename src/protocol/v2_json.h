@@ -37,8 +37,4 @@ EncodedBody EncodeInferResponse(const InferResponse& response, const InferReques
 // {"error":"<message>"} with proper escaping.
 std::string ErrorBody(std::string_view message);
 
-// Encodes tensor bytes as a flat JSON array of the element values (used for outputs
-// and tested directly). REQUIRES: tensor byte size is consistent with its shape.
-std::string TensorDataToJson(const Tensor& tensor);
-
 }  // namespace ferry::protocol

@@ -84,8 +84,6 @@ class ModelManager {
   // Stops polling and retires every version (in-flight requests finish first).
   void Stop();
 
-  ControlMode mode() const { return options_.mode; }
-
   // Called (under the lifecycle lock, so keep it quick) whenever a model gains its
   // first ready version or loses its last one. Replaces any earlier listener.
   using ReadyListener = std::function<void(const std::string& model, bool ready)>;
