@@ -180,6 +180,11 @@ if [[ $WITH_PYTHON == 1 ]]; then
     echo "$GRPCURL_VERSION" >"$ROOT/third_party/bin/.grpcurl-version"
   fi
   py_summary+="; grpcurl $GRPCURL_VERSION"
+
+  # perf_analyzer: Triton's load generator, for the gRPC/HTTP compatibility tests and
+  # bench/. Its wheel needs a newer glibc than bookworm's; install.sh explains the fix.
+  "$ROOT/tools/perf_analyzer/install.sh" "$VENV/bin/python"
+  [[ -x "$ROOT/third_party/perf_analyzer/bin/perf_analyzer" ]] && py_summary+="; perf_analyzer"
 fi
 
 log "done in ${SECONDS}s: apt $apt_summary; onnxruntime $ort_summary; python $py_summary"
