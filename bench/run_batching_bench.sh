@@ -48,8 +48,8 @@ PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 OUT_DIR="$ROOT/build/bench"
 ORT_DIR="$ROOT/third_party/onnxruntime"
 
-log() { printf '[batching] %s\n' "$*" >&2; }
-die() { printf '[batching] ERROR: %s\n' "$*" >&2; exit 1; }
+BENCH_TAG=batching
+source "$ROOT/bench/lib.sh"
 
 for tool in wrk taskset curl g++; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (wrk: apt-get install -y wrk)"
@@ -72,37 +72,11 @@ fi
 START_TS="$(date +%s)"
 LOAD_BEFORE="$(cut -d" " -f1-3 /proc/loadavg)"
 WORK="$(mktemp -d -t ferry-batching.XXXXXX)"
-FERRY_PID=""
-cleanup() {
-  local rc=$?
-  if [[ -n "$FERRY_PID" ]] && kill -0 "$FERRY_PID" 2>/dev/null; then
-    kill -TERM "$FERRY_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$FERRY_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$FERRY_PID" 2>/dev/null || true
-    wait "$FERRY_PID" 2>/dev/null || true
-  fi
-  if [[ $rc -ne 0 ]]; then
-    if [[ -f "$WORK/ferry.log" ]]; then
-      printf '[batching] --- last lines of ferry.log ---\n' >&2
-      tail -n 30 "$WORK/ferry.log" >&2 || true
-    fi
-    log "failed (exit $rc); work folder kept: $WORK"
-  elif [[ "${BENCH_KEEP_WORKDIR:-0}" == 1 ]]; then
-    log "work folder kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------------------- build
 mkdir -p "$OUT_DIR"
 if [[ -z "${FERRY_BIN:-}" ]]; then
-  log "building ferry (cmake dev preset)"
-  { cmake --preset dev && cmake --build --preset dev --target ferry; } >"$WORK/build.log" 2>&1 \
-    || { tail -n 40 "$WORK/build.log" >&2; die "ferry build failed"; }
-  FERRY_BIN="$ROOT/build/dev/ferry"
+  build_ferry
   FERRY_DESC="$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ modified)')"
 else
   FERRY_DESC="binary $FERRY_BIN, built $(date -u -r "$FERRY_BIN" '+%Y-%m-%d %H:%M UTC')${BENCH_FERRY_LABEL:+ ($BENCH_FERRY_LABEL)}; work tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -122,15 +96,7 @@ else
 fi
 MODEL="$WORK/repo/mlp_off/1/model.onnx"
 
-read -r HTTP_PORT GRPC_PORT < <("$PYTHON" - <<'EOF'
-import socket
-socks = []
-for _ in range(2):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(*[s.getsockname()[1] for s in socks])
-for s in socks: s.close()
-EOF
-)
+read -r HTTP_PORT GRPC_PORT < <(free_ports 2)
 BASE="http://127.0.0.1:$HTTP_PORT"
 
 # ---------------------------------------------------------------------------- ferry
@@ -139,14 +105,10 @@ BASE="http://127.0.0.1:$HTTP_PORT"
 FERRY_ARGS=(serve --model-repository "$WORK/repo" --http-address 127.0.0.1 --http-port "$HTTP_PORT"
   --grpc-port "$GRPC_PORT" --metrics-port 0 --http-threads 1 --intra-op-threads 1)
 log "starting ferry on 127.0.0.1:$HTTP_PORT (core $SERVER_CPU)"
-taskset -c "$SERVER_CPU" "$FERRY_BIN" "${FERRY_ARGS[@]}" </dev/null >"$WORK/ferry.log" 2>&1 &
-FERRY_PID=$!
+start_server "$WORK/ferry.log" taskset -c "$SERVER_CPU" "$FERRY_BIN" "${FERRY_ARGS[@]}"
+FERRY_PID=$SERVER_PID
 model_url() { echo "$BASE/v2/models/mlp_$1/versions/1"; }
-for _ in $(seq 300); do
-  kill -0 "$FERRY_PID" 2>/dev/null || die "ferry exited during startup"
-  [[ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v2/health/ready" || true)" == 200 ]] && break
-  sleep 0.1
-done
+wait_http "$BASE/v2/health/ready" "$FERRY_PID" ferry
 for m in $MODES; do
   if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$(model_url "$m")/ready" || true)" != 200 ]]; then
     index="$(curl -s -X POST "$BASE/v2/repository/index" -d '{}' || true)"
@@ -191,8 +153,6 @@ run_wrk() {  # MODE CONNECTIONS SECONDS -> prints the WRKRESULT line
 ferry_alive() {
   kill -0 "$FERRY_PID" 2>/dev/null || die "ferry died during the benchmark (see the log tail below)"
 }
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # utime + stime, all threads
 CLK_TCK="$(getconf CLK_TCK)"
 
 log "warm-up: ${WARMUP_SECONDS}s per configuration at 64 connections"
@@ -209,9 +169,9 @@ for c in $CONCURRENCY; do
   for m in $MODES; do  # back to back, so the configurations see the same machine weather
     log "$m c=$c (${SECONDS_PER_RUN}s)"
     curl -sf "$(model_url "$m")/stats" >"$WORK/stats/$m-$c-before.json" || die "stats of mlp_$m unavailable"
-    t0="$(cpu_ticks "$FERRY_PID")"
+    t0="$(tree_cpu_ticks "$FERRY_PID")"
     line="$(run_wrk "$m" "$c" "$SECONDS_PER_RUN")"
-    t1="$(cpu_ticks "$FERRY_PID")"
+    t1="$(tree_cpu_ticks "$FERRY_PID")"
     ferry_alive
     curl -sf "$(model_url "$m")/stats" >"$WORK/stats/$m-$c-after.json" || die "stats of mlp_$m unavailable"
     cpu="$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" -v n="$(field "$line" requests)" \

@@ -52,8 +52,8 @@ GHZ_BIN="$OUT_DIR/bin/ghz"
 INFER_PATH="/v2/models/add_sub/versions/1/infer"
 PROTO="protocol/grpc/grpc_service.proto"
 
-log() { printf '[grpc-bench] %s\n' "$*" >&2; }
-die() { printf '[grpc-bench] ERROR: %s\n' "$*" >&2; exit 1; }
+BENCH_TAG=grpc-bench
+source "$ROOT/bench/lib.sh"
 
 for tool in wrk taskset curl g++ protoc pkg-config; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (wrk: apt-get install -y wrk; protoc: protobuf-compiler)"
@@ -64,39 +64,10 @@ pkg-config --exists grpc++ protobuf || die "grpc++/protobuf development files no
 LOAD_BEFORE="$(cut -d" " -f1-3 /proc/loadavg)"
 START_TIME=$SECONDS
 WORK="$(mktemp -d -t ferry-grpc-bench.XXXXXX)"
-FERRY_PID=""
-cleanup() {
-  local rc=$?
-  if [[ -n "$FERRY_PID" ]] && kill -0 "$FERRY_PID" 2>/dev/null; then
-    kill -TERM "$FERRY_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$FERRY_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$FERRY_PID" 2>/dev/null || true
-    wait "$FERRY_PID" 2>/dev/null || true
-  fi
-  if [[ $rc -ne 0 ]]; then
-    if [[ -f "$WORK/ferry.log" ]]; then
-      printf '[grpc-bench] --- last lines of ferry.log ---\n' >&2
-      tail -n 30 "$WORK/ferry.log" >&2 || true
-    fi
-    log "failed (exit $rc); work folder kept: $WORK"
-  elif [[ "${BENCH_KEEP_WORKDIR:-0}" == 1 ]]; then
-    log "work folder kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------------------- build
 mkdir -p "$OUT_DIR" "$GEN_DIR" "$OUT_DIR/bin"
-if [[ -z "${FERRY_BIN:-}" ]]; then
-  log "building ferry (cmake dev preset)"
-  { cmake --preset dev && cmake --build --preset dev --target ferry; } >"$WORK/build.log" 2>&1 \
-    || { tail -n 40 "$WORK/build.log" >&2; die "ferry build failed"; }
-  FERRY_BIN="$ROOT/build/dev/ferry"
-fi
-[[ -x "$FERRY_BIN" ]] || die "ferry binary not executable: $FERRY_BIN"
+build_ferry
 
 # The load generator: protobuf C++ classes generated from ferry's own protos (protoc, no
 # gRPC stubs needed: it uses the generic ByteBuffer stub), compiled with plain g++ -O2
@@ -151,39 +122,15 @@ log "generating the model repository and request bodies in $WORK"
 MODEL="$WORK/repo/add_sub/1/model.onnx"
 "$PYTHON" "$ROOT/bench/make_bodies.py" bodies "$WORK" >&2
 
-read -r HTTP_PORT GRPC_PORT < <("$PYTHON" - <<'EOF'
-import socket
-socks = []
-for _ in range(2):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(*[s.getsockname()[1] for s in socks])
-for s in socks: s.close()
-EOF
-)
+read -r HTTP_PORT GRPC_PORT < <(free_ports 2)
 
-wait_http() {  # URL PID WHAT
-  for _ in $(seq 300); do
-    kill -0 "$2" 2>/dev/null || die "$3 exited during startup"
-    if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" == 200 ]]; then return 0; fi
-    sleep 0.1
-  done
-  die "$3 did not answer 200 on $1 within 30 s"
-}
-wait_port() {  # PORT PID WHAT
-  for _ in $(seq 300); do
-    kill -0 "$2" 2>/dev/null || die "$3 exited during startup"
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  die "$3 is not listening on port $1 after 30 s"
-}
 
 # ---------------------------------------------------------------------------- server
 FERRY_ARGS=(serve --model-repository "$WORK/repo" --http-address 127.0.0.1 --http-port "$HTTP_PORT"
   --grpc-port "$GRPC_PORT" --metrics-port 0 --http-threads 1 --intra-op-threads 1)
 log "starting ferry: HTTP 127.0.0.1:$HTTP_PORT, gRPC 127.0.0.1:$GRPC_PORT (core $SERVER_CPU)"
-taskset -c "$SERVER_CPU" "$FERRY_BIN" "${FERRY_ARGS[@]}" </dev/null >"$WORK/ferry.log" 2>&1 &
-FERRY_PID=$!
+start_server "$WORK/ferry.log" taskset -c "$SERVER_CPU" "$FERRY_BIN" "${FERRY_ARGS[@]}"
+FERRY_PID=$SERVER_PID
 wait_http "http://127.0.0.1:$HTTP_PORT/v2/health/ready" "$FERRY_PID" ferry
 wait_port "$GRPC_PORT" "$FERRY_PID" "ferry (gRPC)"
 
@@ -203,11 +150,8 @@ log "sanity check: ferry gRPC (tritonclient.grpc, unary and stream) vs onnxrunti
 "$OUT_DIR/grpc_load" --inputs "$WORK/grpc_inputs.bin" --write-request "$WORK/grpc_request.bin"
 
 # ---------------------------------------------------------------------------- runs
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
-calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 to_s() { awk -v t="$1" 'BEGIN { split(t, a, "m"); sub(/s$/, "", a[2]); printf "%.3f", a[1] * 60 + a[2] }'; }
 CLK_TCK="$(getconf CLK_TCK)"
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # utime + stime, all threads
 ferry_alive() {
   kill -0 "$FERRY_PID" 2>/dev/null || die "ferry died during the benchmark (see the log tail below)"
 }
@@ -306,9 +250,9 @@ for c in $CONCURRENCY; do
     [[ $conns == c ]] && conns=$c
     if [[ $key == *1 && $c == 1 ]]; then continue; fi  # one connection already
     log "$label ($client) c=$c conns=$conns (${SECONDS_PER_RUN}s)"
-    t0="$(cpu_ticks "$FERRY_PID")"
+    t0="$(tree_cpu_ticks "$FERRY_PID")"
     line="$(run_row "$key" "$c" "$SECONDS_PER_RUN")"
-    t1="$(cpu_ticks "$FERRY_PID")"
+    t1="$(tree_cpu_ticks "$FERRY_PID")"
     ferry_alive
     log "  -> $line"
     id="$key/$c"
@@ -332,7 +276,6 @@ LOG_ERRORS="$(grep -c 'level=error\|level=warn' "$WORK/ferry.log" || true)"
 ELAPSED=$((SECONDS - START_TIME))
 
 # ---------------------------------------------------------------------------- report
-fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN { printf "%.*f", d, x }'; }
 
 report() {
   echo "# ferry gRPC benchmark"

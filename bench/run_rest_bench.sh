@@ -36,8 +36,8 @@ OUT_DIR="$ROOT/build/bench"
 ORT_DIR="$ROOT/third_party/onnxruntime"
 INFER_PATH="/v2/models/add_sub/versions/1/infer"
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+BENCH_TAG=bench
+source "$ROOT/bench/lib.sh"
 
 for tool in wrk nginx taskset curl g++; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (wrk: apt-get install -y wrk; nginx: apt-get install -y nginx-light)"
@@ -47,46 +47,10 @@ done
 
 LOAD_BEFORE="$(cut -d" " -f1-3 /proc/loadavg)"
 WORK="$(mktemp -d -t ferry-bench.XXXXXX)"
-FERRY_PID=""
-NGINX_PID=""
-cleanup() {
-  local rc=$?
-  for pid in "$FERRY_PID" "$NGINX_PID"; do
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-    fi
-  done
-  for pid in "$FERRY_PID" "$NGINX_PID"; do
-    if [[ -n "$pid" ]]; then
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  if [[ $rc -ne 0 ]]; then
-    if [[ -f "$WORK/ferry.log" ]]; then
-      printf '[bench] --- last lines of ferry.log ---\n' >&2
-      tail -n 30 "$WORK/ferry.log" >&2 || true
-    fi
-    log "failed (exit $rc); work folder kept: $WORK"
-  elif [[ "${BENCH_KEEP_WORKDIR:-0}" == 1 ]]; then
-    log "work folder kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------------------- build
 mkdir -p "$OUT_DIR"
-if [[ -z "${FERRY_BIN:-}" ]]; then
-  log "building ferry (cmake dev preset)"
-  { cmake --preset dev && cmake --build --preset dev --target ferry; } >"$WORK/build.log" 2>&1 \
-    || { tail -n 40 "$WORK/build.log" >&2; die "ferry build failed"; }
-  FERRY_BIN="$ROOT/build/dev/ferry"
-fi
-[[ -x "$FERRY_BIN" ]] || die "ferry binary not executable: $FERRY_BIN"
+build_ferry
 
 log "compiling build/bench/inprocess_ort"
 g++ -O2 -std=c++17 -Wall -Wextra -I "$ORT_DIR/include" "$ROOT/bench/inprocess_ort.cc" \
@@ -99,41 +63,17 @@ log "generating the model repository and request bodies in $WORK"
 MODEL="$WORK/repo/add_sub/1/model.onnx"
 "$PYTHON" "$ROOT/bench/make_bodies.py" bodies "$WORK" >&2
 
-read -r FERRY_PORT METRICS_PORT NGINX_JSON_PORT NGINX_BIN_PORT < <("$PYTHON" - <<'EOF'
-import socket
-socks = []
-for _ in range(4):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(*[s.getsockname()[1] for s in socks])
-for s in socks: s.close()
-EOF
-)
+read -r FERRY_PORT METRICS_PORT NGINX_JSON_PORT NGINX_BIN_PORT < <(free_ports 4)
 
-wait_http() {  # URL PID WHAT
-  for _ in $(seq 300); do
-    kill -0 "$2" 2>/dev/null || die "$3 exited during startup"
-    if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" == 200 ]]; then return 0; fi
-    sleep 0.1
-  done
-  die "$3 did not answer 200 on $1 within 30 s"
-}
-wait_port() {  # PORT PID WHAT
-  for _ in $(seq 300); do
-    kill -0 "$2" 2>/dev/null || die "$3 exited during startup"
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  die "$3 is not listening on port $1 after 30 s"
-}
 
 # ---------------------------------------------------------------------------- servers
 # --intra-op-threads 1 explicitly, to match the in-process program whatever the default
 # (since 691caa8 the default follows CPU affinity and also resolves to 1 under taskset).
 log "starting ferry on 127.0.0.1:$FERRY_PORT (core $SERVER_CPU)"
-taskset -c "$SERVER_CPU" "$FERRY_BIN" serve --model-repository "$WORK/repo" \
+start_server "$WORK/ferry.log" taskset -c "$SERVER_CPU" "$FERRY_BIN" serve --model-repository "$WORK/repo" \
   --http-address 127.0.0.1 --http-port "$FERRY_PORT" --metrics-port "$METRICS_PORT" \
-  --http-threads 1 --intra-op-threads 1 </dev/null >"$WORK/ferry.log" 2>&1 &
-FERRY_PID=$!
+  --http-threads 1 --intra-op-threads 1
+FERRY_PID=$SERVER_PID
 wait_http "http://127.0.0.1:$FERRY_PORT/v2/health/ready" "$FERRY_PID" ferry
 
 log "sanity check: ferry vs onnxruntime (Python)"
@@ -143,9 +83,8 @@ log "starting nginx on 127.0.0.1:$NGINX_JSON_PORT (json) and :$NGINX_BIN_PORT (b
 "$PYTHON" "$ROOT/bench/make_bodies.py" nginx-conf "$WORK" "$NGINX_JSON_PORT" "$NGINX_BIN_PORT" "$INFER_PATH" \
   "$WORK/nginx.conf"
 nginx -t -q -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" 2>&1 >&2 | grep -v '^$' >&2 || true
-taskset -c "$SERVER_CPU" nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" \
-  </dev/null >"$WORK/nginx.out" 2>&1 &
-NGINX_PID=$!
+start_server "$WORK/nginx.out" taskset -c "$SERVER_CPU" nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf"
+NGINX_PID=$SERVER_PID
 wait_port "$NGINX_JSON_PORT" "$NGINX_PID" nginx
 wait_port "$NGINX_BIN_PORT" "$NGINX_PID" nginx
 "$PYTHON" "$ROOT/bench/make_bodies.py" check-static "$WORK" \
@@ -155,7 +94,6 @@ wait_port "$NGINX_BIN_PORT" "$NGINX_PID" nginx
 log "in-process ceiling: ${INPROC_SECONDS}s of ONNX Runtime calls on core $SERVER_CPU"
 INPROC_LINE="$(taskset -c "$SERVER_CPU" "$OUT_DIR/inprocess_ort" "$MODEL" "$INPROC_SECONDS")"
 log "$INPROC_LINE"
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
 INPROC_RATE="$(field "$INPROC_LINE" calls_per_s)"
 INPROC_MEAN="$(field "$INPROC_LINE" mean_us)"
 INPROC_P50="$(field "$INPROC_LINE" p50_us)"
@@ -194,8 +132,6 @@ for kind in json binary; do
 done
 ferry_alive
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # utime + stime, all threads
-calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 CLK_TCK="$(getconf CLK_TCK)"
 declare -A R
 for c in $CONCURRENCY; do
@@ -203,9 +139,9 @@ for c in $CONCURRENCY; do
     for target in ferry nginx; do  # back to back, so both see the same machine weather
       log "$target $kind c=$c (${SECONDS_PER_RUN}s)"
       pid="$FERRY_PID"; [[ $target == nginx ]] && pid="$NGINX_PID"
-      t0="$(cpu_ticks "$pid")"
+      t0="$(tree_cpu_ticks "$pid")"
       line="$(run_wrk "$target" "$kind" "$c" "$SECONDS_PER_RUN")"
-      t1="$(cpu_ticks "$pid")"
+      t1="$(tree_cpu_ticks "$pid")"
       log "  $line"
       # Server CPU time (user + system, all threads) per request: less sensitive to
       # other tenants than wall-clock rates, since time spent waiting is not counted.
@@ -227,7 +163,6 @@ ferry_ok="$(awk '/^ferry_inference_requests_total\{/ && /model="add_sub"/ && /ve
 ferry_failures="$(awk '/^ferry_inference_failures_total\{/ && /model="add_sub"/ {s += $NF} END {print s + 0}' <<<"$METRICS")"
 
 # ---------------------------------------------------------------------------- report
-fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN { printf "%.*f", d, x }'; }
 errors_of() {  # TARGET KIND C
   local e=0 k
   for k in err_connect err_read err_write err_status err_timeout; do

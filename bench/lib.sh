@@ -1,0 +1,118 @@
+# Shared pieces of the bench/run_*_bench.sh scripts. Source it after setting
+# BENCH_TAG (the log prefix) and ROOT (the repository root):
+#   log/die, free_ports, wait_http/wait_port, start_server/stop_servers (with a cleanup
+#   trap that stops every server started and keeps WORK on failure), build_ferry,
+#   run_wrk_post, field/calc/fmt, tree_cpu_ticks.
+# Bash only; uses set -euo pipefail semantics of the caller.
+
+log() { printf '[%s] %s\n' "${BENCH_TAG:-bench}" "$*" >&2; }
+die() { printf '[%s] ERROR: %s\n' "${BENCH_TAG:-bench}" "$*" >&2; exit 1; }
+
+require_tools() {  # TOOL... (a hint for each missing one comes from the caller's message)
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (scripts/setup.sh, or apt-get install -y $tool)"
+  done
+}
+
+# N free TCP ports on 127.0.0.1, space-separated (held open together so they differ).
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+PY
+}
+
+wait_http() {  # URL PID WHAT [SECONDS]: until URL answers 200
+  local i
+  for ((i = 0; i < ${4:-30} * 10; i++)); do
+    kill -0 "$2" 2>/dev/null || die "$3 exited during startup"
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" == 200 ]] && return 0
+    sleep 0.1
+  done
+  die "$3 did not answer 200 on $1 within ${4:-30} s"
+}
+wait_port() {  # PORT PID WHAT: until something listens on 127.0.0.1:PORT
+  local i
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$2" 2>/dev/null || die "$3 exited during startup"
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "$3 is not listening on port $1 after 30 s"
+}
+
+# Servers started with start_server are stopped (TERM, then KILL after 5 s) on exit;
+# on failure the tail of each one's log is shown and WORK is kept.
+declare -a BENCH_PIDS=() BENCH_LOGS=()
+start_server() {  # LOGFILE CMD... ; sets SERVER_PID
+  "${@:2}" </dev/null >"$1" 2>&1 &
+  SERVER_PID=$!
+  BENCH_PIDS+=("$SERVER_PID")
+  BENCH_LOGS+=("$1")
+}
+stop_servers() {
+  local pid i
+  for pid in "${BENCH_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${BENCH_PIDS[@]}"; do
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  BENCH_PIDS=()
+}
+bench_cleanup() {
+  local rc=$? f
+  stop_servers
+  if [[ $rc -ne 0 ]]; then
+    for f in "${BENCH_LOGS[@]}"; do
+      [[ -f "$f" ]] && { log "--- last lines of $f ---"; tail -n 30 "$f" >&2 || true; }
+    done
+    log "failed (exit $rc); work folder kept: ${WORK:-}"
+  elif [[ "${BENCH_KEEP_WORKDIR:-0}" == 1 ]]; then
+    log "work folder kept: ${WORK:-}"
+  elif [[ -n "${WORK:-}" ]]; then
+    rm -rf "$WORK"
+  fi
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# FERRY_BIN, or build/dev/ferry built with the dev preset (log in WORK/build.log).
+build_ferry() {
+  if [[ -z "${FERRY_BIN:-}" ]]; then
+    log "building ferry (cmake dev preset)"
+    { cmake --preset dev && cmake --build --preset dev --target ferry; } >"$WORK/build.log" 2>&1 \
+      || { tail -n 40 "$WORK/build.log" >&2; die "ferry build failed"; }
+    FERRY_BIN="$ROOT/build/dev/ferry"
+  fi
+  [[ -x "$FERRY_BIN" ]] || die "ferry binary not executable: $FERRY_BIN"
+}
+
+# One closed-loop wrk run posting BODY_FILE to URL; prints wrk_post.lua's WRKRESULT line.
+run_wrk_post() {  # URL BODY_FILE HEADERS LABEL CONNECTIONS SECONDS CPU
+  local out threads=1
+  (($5 >= 32)) && threads=2
+  out="$(BENCH_BODY="$2" BENCH_HEADERS="$3" BENCH_LABEL="$4" \
+    taskset -c "$7" wrk -t"$threads" -c"$5" -d"$6"s --timeout 10s -s "$ROOT/bench/wrk_post.lua" "$1" 2>&1)" \
+    || { printf '%s\n' "$out" >&2; die "wrk failed for $4"; }
+  grep '^WRKRESULT' <<<"$out" || { printf '%s\n' "$out" >&2; die "no result line from wrk for $4"; }
+}
+
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }          # LINE KEY -> value of KEY=value
+calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }              # EXPR [DECIMALS]
+fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN { printf "%.*f", d, x }'; }
+# User + system clock ticks used so far by PID and every live process below it (model
+# worker processes included); read before and after a run, divide by CLK_TCK.
+tree_cpu_ticks() {  # PID
+  local total=0 pid child
+  local -a todo=("$1")
+  while ((${#todo[@]})); do
+    pid="${todo[0]}"; todo=("${todo[@]:1}")
+    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    for child in $(pgrep -P "$pid" || true); do todo+=("$child"); done
+  done
+  echo "$total"
+}
