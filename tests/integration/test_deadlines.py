@@ -108,3 +108,27 @@ def test_client_that_leaves_frees_the_instance(slow_server):
     # The instance is free: the next request runs and succeeds.
     resp = _post(server)
     assert resp.status_code == 200, resp.text[:300]
+
+
+def test_grpc_client_deadline_frees_the_instance(slow_server):
+    """A gRPC client whose own deadline passes mid-execution cancels the call; the server
+    sees the cancellation and stops the run instead of finishing it for nobody."""
+    import grpc
+    import grpc_helpers as gh
+
+    server, expected_s = slow_server
+
+    def counts():
+        st = server.get("/v2/models/slow/stats").json()["model_stats"][0]["inference_stats"]
+        return st["success"]["count"], st["fail"]["count"]
+
+    ok0, fail0 = counts()
+    x = np.ones((N, N), np.float32)
+    with gh.channel(server, max_message_bytes=8 * N * N) as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            gh.stub(ch).ModelInfer(gh.infer_request("slow", {"x": x}), timeout=0.3)
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    fh.wait_until(lambda: counts() != (ok0, fail0), max(30, 4 * expected_s), "the abandoned request to end")
+    assert counts() == (ok0, fail0 + 1), "the execution ran to completion after the client's deadline"
+    resp = _post(server)
+    assert resp.status_code == 200, resp.text[:300]

@@ -8,9 +8,11 @@
 
 #include <chrono>
 
+#include "core/cpu.h"
 #include "core/log.h"
 #include "frontend/grpc/call_counter.h"
 #include "frontend/grpc/health_service.h"
+#include "frontend/grpc/infer_pollers.h"
 #include "frontend/grpc/stream_infer.h"
 #include "protocol/error_map.h"
 #include "protocol/grpc/grpc_codec.h"
@@ -37,7 +39,7 @@ g::ServerUnaryReactor* NotYet(g::CallbackServerContext* ctx, const char* what) {
   return Done(ctx, g::Status(g::StatusCode::UNIMPLEMENTED, std::string(what) + " is not supported by this server"));
 }
 
-class Service final : public GRPCInferenceService::CallbackService {
+class Service final : public InferAsyncService {
  public:
   Service(server::Server* server, GrpcServerOptions options) : server_(server), options_(std::move(options)) {}
   ~Service() override { control_.join(); }
@@ -98,27 +100,7 @@ class Service final : public GRPCInferenceService::CallbackService {
     return Done(ctx, g::Status::OK);
   }
 
-  g::ServerUnaryReactor* ModelInfer(g::CallbackServerContext* ctx, const inference::ModelInferRequest* req,
-                                    inference::ModelInferResponse* resp) override {
-    g::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    // gRPC owns `req` until Finish, and Finish comes after the request's tensors are
-    // released, so the tensors may borrow it through a non-owning pointer.
-    std::shared_ptr<const inference::ModelInferRequest> borrowed(std::shared_ptr<void>(), req);
-    auto decoded = protocol::DecodeModelInferRequest(borrowed);
-    if (!decoded.ok()) {
-      server_->CountFailure(req->model_name(), req->model_version(), decoded.status().code(), Frontend::kGrpc);
-      reactor->Finish(ToGrpc(decoded.status()));
-      return reactor;
-    }
-    decoded->frontend = Frontend::kGrpc;
-    decoded->cancelled = [ctx] { return ctx->IsCancelled(); };
-    server_->Infer(std::move(decoded).value(), [reactor, resp](Result<InferResponse> result) {
-      if (!result.ok()) return reactor->Finish(ToGrpc(result.status()));
-      protocol::EncodeModelInferResponse(*result, resp);
-      reactor->Finish(g::Status::OK);
-    });
-    return reactor;
-  }
+  // ModelInfer is served by InferPollers (completion-queue API).
 
   g::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* ModelStreamInfer(
       g::CallbackServerContext* ctx) override {
@@ -252,6 +234,7 @@ struct GrpcServer::Impl {
   GrpcServerOptions options;
   server::Server* server = nullptr;
   std::unique_ptr<Service> service;
+  std::unique_ptr<InferPollers> pollers;
   HealthService health;
   std::unique_ptr<g::Server> grpc_server;
   int port = 0;
@@ -284,8 +267,13 @@ Status GrpcServer::Start() {
   std::vector<std::unique_ptr<g::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<CallCounterFactory>(&s.server->metrics()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  s.pollers = std::make_unique<InferPollers>(&builder, s.service.get(), s.server, AvailableCores());
   s.grpc_server = builder.BuildAndStart();
-  if (!s.grpc_server || s.port == 0) return Unavailable("grpc: cannot listen on " + addr);
+  if (!s.grpc_server || s.port == 0) {
+    s.pollers.reset();
+    return Unavailable("grpc: cannot listen on " + addr);
+  }
+  s.pollers->Start();
 
   // Per-model statuses follow loads and unloads; seed them with what is ready now.
   HealthService* health = &s.health;
@@ -305,8 +293,10 @@ void GrpcServer::Shutdown(int grace_ms) {
   s.server->SetModelReadyListener(nullptr);
   s.health.Shutdown();
   s.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
+  s.pollers->Drain();
   s.grpc_server->Wait();
   s.grpc_server.reset();
+  s.pollers.reset();
   s.service.reset();
 }
 
