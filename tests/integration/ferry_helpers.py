@@ -614,3 +614,14 @@ def grpc_url(server: FerryServer) -> str:
 
 if not hasattr(FerryServer, "grpc_url"):
     FerryServer.grpc_url = property(grpc_url)
+
+
+# --------------------------------------------------------------------------- plugins
+
+
+def plugin_abi_version() -> tuple[int, int]:
+    """FERRY_PLUGIN_API_VERSION_MAJOR/MINOR as include/ferry/plugin.h defines them."""
+    text = (REPO_ROOT / "include" / "ferry" / "plugin.h").read_text()
+    major = re.search(r"#define FERRY_PLUGIN_API_VERSION_MAJOR (\d+)", text)
+    minor = re.search(r"#define FERRY_PLUGIN_API_VERSION_MINOR (\d+)", text)
+    return int(major.group(1)), int(minor.group(1))
