@@ -70,20 +70,9 @@ def repo(tmp_path_factory) -> Repo:
 @pytest.fixture(scope="module")
 def server(ferry_module_factory, repo):
     srv = ferry_module_factory.start(repos=repo.root, wait="live", name="mlserver")
-    c = httpclient.InferenceServerClient(srv.url)
-    try:
-        fh.wait_until(lambda: c.is_model_ready("income") and c.is_model_ready("minimal"), 30,
-                      "the MLServer models to be ready", on_timeout=srv.describe)
-    finally:
-        c.close()
+    fh.wait_models_ready(srv, ["income", "minimal"])
     return srv
 
-
-@pytest.fixture
-def http(server):
-    c = httpclient.InferenceServerClient(server.url, network_timeout=fh.HTTP_TIMEOUT_S)
-    yield c
-    c.close()
 
 
 def rows(n: int, seed: int) -> np.ndarray:
@@ -103,22 +92,18 @@ def test_settings_become_ferry_config(http):
     assert http.is_model_ready("minimal", "1")
 
 
-def test_answers_as_xgboost_over_rest_and_grpc(server, http, repo):
+def test_answers_as_xgboost_over_rest_and_grpc(http, grpc_client, repo):
     x = rows(9, seed=1)
     inp = httpclient.InferInput("features", list(x.shape), "FP32")
     inp.set_data_from_numpy(x)
     got = http.infer("income", [inp]).as_numpy("output__0")
     np.testing.assert_allclose(got.reshape(-1), repo.predict(x), rtol=RTOL, atol=ATOL)
 
-    g = grpcclient.InferenceServerClient(fh.grpc_url(server))
-    try:
-        x = rows(4, seed=2)
-        ginp = grpcclient.InferInput("input__0", list(x.shape), "FP32")
-        ginp.set_data_from_numpy(x)
-        got = g.infer("minimal", [ginp]).as_numpy("output__0")
-        np.testing.assert_allclose(got.reshape(-1), repo.predict(x), rtol=RTOL, atol=ATOL)
-    finally:
-        g.close()
+    x = rows(4, seed=2)
+    ginp = grpcclient.InferInput("input__0", list(x.shape), "FP32")
+    ginp.set_data_from_numpy(x)
+    got = grpc_client.infer("minimal", [ginp]).as_numpy("output__0")
+    np.testing.assert_allclose(got.reshape(-1), repo.predict(x), rtol=RTOL, atol=ATOL)
 
 
 def test_bad_settings_leave_the_model_unavailable_with_a_precise_reason(http):

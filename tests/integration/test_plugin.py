@@ -59,26 +59,9 @@ def server(ferry_module_factory, tmp_path_factory):
     _broken_model(repo, "failing_init", "broken_initialize", broken / "libferry_broken_initialize.so", False)
     _broken_model(repo, "no_library", "not_installed", None, False)
     srv = ferry_module_factory.start(repos=repo, args=["--plugin-dir", str(plugins)], wait="live", name="plugin")
-    c = httpclient.InferenceServerClient(srv.url)
-    try:
-        fh.wait_until(lambda: c.is_model_ready("add_one"), 30, "the plugin model to be ready", on_timeout=srv.describe)
-    finally:
-        c.close()
+    fh.wait_models_ready(srv, ["add_one"])
     return srv
 
-
-@pytest.fixture
-def http(server):
-    c = httpclient.InferenceServerClient(server.url, network_timeout=fh.HTTP_TIMEOUT_S)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def grpc_client(server):
-    c = grpcclient.InferenceServerClient(fh.grpc_url(server))
-    yield c
-    c.close()
 
 
 def inputs_for_every_dtype(seed: int) -> dict[str, np.ndarray]:
