@@ -120,6 +120,28 @@ TEST_F(PluginRuntimeTest, RefusesAnOutputOfAnotherDatatypeThanDeclared) {
       << out.status().message();
 }
 
+TEST(PluginAutoCompleteTest, TheConfigThePluginHandsBackReplacesTheDeclaredOne) {
+  auto lib = PluginLibrary::Open(kBroken / "libferry_autocomplete.so");
+  ASSERT_TRUE(lib.ok()) << lib.status().message();
+  PluginRuntime runtime("autocomplete", std::move(lib).value());
+  auto config = Config(R"(name: "m" backend: "autocomplete")");
+  ASSERT_TRUE(runtime.AutoComplete("/nonexistent/1/", &config).ok());
+  EXPECT_EQ(config.name(), "m");  // kept, though the plugin's JSON has no name
+  EXPECT_EQ(config.max_batch_size(), 4);
+  ASSERT_EQ(config.input_size(), 1);
+  EXPECT_EQ(config.input(0).name(), "IN");
+  EXPECT_EQ(config.output(0).data_type(), inference::TYPE_FP32);
+  EXPECT_TRUE(repository::ValidateModelConfig(config).ok());
+
+  // JSON that is not a model config: the load fails with protobuf's reason.
+  auto broken = Config(R"(name: "m" backend: "autocomplete" parameters { key: "broken" value { string_value: "1" } })");
+  Status s = runtime.AutoComplete("/nonexistent/1/", &broken);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("not a model config"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("no_such_field"), std::string::npos) << s.message();
+  EXPECT_EQ(broken.input_size(), 0);  // left as it was
+}
+
 class PluginFinderTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -161,9 +183,11 @@ TEST_F(PluginFinderTest, LooksInTheVersionFolderThenTheModelFolderThenThePluginD
 
 TEST(PluginFinderListTest, ListsEveryPluginWithItsVersionOrProblem) {
   auto found = PluginFinder::List(FERRY_TEST_BROKEN_PLUGIN_DIR);
-  ASSERT_EQ(found.size(), 3u);
-  EXPECT_EQ(found[0].backend, "broken_initialize");
-  EXPECT_NE(found[0].error.find("ferry_plugin_initialize failed"), std::string::npos);
+  ASSERT_EQ(found.size(), 4u);
+  EXPECT_EQ(found[0].backend, "autocomplete");
+  EXPECT_TRUE(found[0].error.empty()) << found[0].error;
+  EXPECT_EQ(found[1].backend, "broken_initialize");
+  EXPECT_NE(found[1].error.find("ferry_plugin_initialize failed"), std::string::npos);
   auto good = PluginFinder::List(FERRY_TEST_PLUGIN_DIR);
   ASSERT_EQ(good.size(), 1u);
   EXPECT_EQ(good[0].backend, "add_one");

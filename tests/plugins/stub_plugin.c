@@ -1,13 +1,19 @@
 /*
- * Plugins that the server must refuse, each built from this file with one define:
+ * Test plugins, each built from this file with one define:
  *   BROKEN_VERSION          reports an ABI major version one past the server's
  *   BROKEN_MISSING_EXECUTE  does not export ferry_plugin_instance_execute
  *   BROKEN_INITIALIZE       fails ferry_plugin_initialize
- * Everything else is a working stub, so the defect under test is the only one.
+ *   AUTOCOMPLETE            exports ferry_plugin_model_autocomplete, which declares one
+ *                           FP32 input IN and output OUT (dims [-1]) for any config or,
+ *                           when the config has a parameter "broken", hands back JSON
+ *                           that is not a model config
+ * Everything else is a working stub (execute answers UNIMPLEMENTED), so the feature or
+ * defect under test is the only one.
  */
 #include <ferry/plugin.h>
 
 #include <stdlib.h>
+#include <string.h>
 
 struct FerryPluginModel {
   int unused;
@@ -32,6 +38,19 @@ FerryPluginError* ferry_plugin_initialize(void) { return &no_device; }
 
 void ferry_plugin_error_release(FerryPluginError* error) { (void)error; }
 
+#ifdef AUTOCOMPLETE
+static FerryPluginError refused = {FERRY_ERROR_INVALID_ARGUMENT, "the server refused the completed config"};
+
+FerryPluginError* ferry_plugin_model_autocomplete(const FerryModelArgs* args, const FerryConfigSink* sink) {
+  const char* json = strstr(args->config_json, "\"broken\"")
+                         ? "{\"input\": [{\"name\": \"IN\", \"no_such_field\": 1}]}"
+                         : "{\"backend\": \"autocomplete\", \"max_batch_size\": 4,"
+                           " \"input\": [{\"name\": \"IN\", \"data_type\": \"TYPE_FP32\", \"dims\": [-1]}],"
+                           " \"output\": [{\"name\": \"OUT\", \"data_type\": \"TYPE_FP32\", \"dims\": [-1]}]}";
+  return sink->set_config(sink->context, json, strlen(json)) == 0 ? NULL : &refused;
+}
+#endif
+
 FerryPluginError* ferry_plugin_model_create(const FerryModelArgs* args, FerryPluginModel** model) {
   (void)args;
   *model = calloc(1, sizeof **model);
@@ -51,7 +70,7 @@ FerryPluginError* ferry_plugin_instance_create(FerryPluginModel* model, const Fe
 void ferry_plugin_instance_destroy(FerryPluginInstance* instance) { free(instance); }
 
 #ifndef BROKEN_MISSING_EXECUTE
-static FerryPluginError unsupported = {FERRY_ERROR_UNIMPLEMENTED, "broken test plugin"};
+static FerryPluginError unsupported = {FERRY_ERROR_UNIMPLEMENTED, "a test plugin that does not execute"};
 
 FerryPluginError* ferry_plugin_instance_execute(FerryPluginInstance* instance, const FerryTensor* inputs,
                                                 uint32_t input_count, const char* const* output_names,
