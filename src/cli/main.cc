@@ -1,6 +1,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "cli/runtimes.h"
 #include "cli/serve.h"
 
 namespace {
@@ -10,6 +11,7 @@ void Usage(std::ostream& out) {
          "usage: ferry <command> [options]\n\n"
          "commands:\n"
          "  serve      run the inference server on a model repository\n"
+         "  runtimes   list the runtimes built in and the plugins found\n"
          "  version    print the version\n\n"
          "Run 'ferry <command> --help' for the options of a command.\n";
 }
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!std::strcmp(argv[1], "serve")) return ferry::cli::Serve(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "runtimes")) return ferry::cli::Runtimes(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "version") || !std::strcmp(argv[1], "--version")) {
     std::cout << "ferry " << FERRY_VERSION << "\n";
     return 0;

@@ -6,14 +6,12 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "cli/builtin_runtimes.h"
 #include "core/log.h"
 #include "frontend/grpc/grpc_server.h"
 #include "frontend/http/http_server.h"
 #include "frontend/http/v2_handler.h"
-#include "runtime/onnx/onnx_runtime.h"
-#if FERRY_WITH_XGBOOST
-#include "runtime/xgboost/xgboost_runtime.h"
-#endif
+#include "runtime/plugin/plugin_finder.h"
 #include "server/server.h"
 
 namespace ferry::cli {
@@ -74,6 +72,7 @@ int Serve(int argc, char** argv) {
     ("load-model", po::value<std::vector<std::string>>()->composing(), "explicit mode: model to load at start; repeat; '*' for all [FERRY_LOAD_MODEL]")
     ("repository-poll-secs", po::value<int>()->default_value(15), "poll mode: seconds between repository scans [FERRY_REPOSITORY_POLL_SECS]")
     ("response-cache-bytes", po::value<uint64_t>()->default_value(128ull << 20), "response cache size in bytes, for models with response_cache { enable: true }; 0 disables [FERRY_RESPONSE_CACHE_BYTES]")
+    ("plugin-dir", po::value<std::string>(), "folder of plugin libraries libferry_<backend>.so, searched after the model's own folders [FERRY_PLUGIN_DIR]")
     ("intra-op-threads", po::value<int>()->default_value(0), "runtime threads per model instance, 0 = cores / instances [FERRY_INTRA_OP_THREADS]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
   // clang-format on
@@ -142,23 +141,17 @@ int Serve(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto runtimes = std::make_unique<runtime::RuntimeRegistry>();
-  auto onnx = runtime::CreateOnnxRuntime();
-  if (!onnx.ok()) {
-    FERRY_LOG(kError, "ONNX Runtime unavailable", ("error", onnx.status().message()));
+  auto builtin = BuiltinRuntimes();
+  if (!builtin.ok()) {
+    FERRY_LOG(kError, "cannot start a runtime", ("error", builtin.status().message()));
     return 1;
   }
-  FERRY_LOG(kInfo, "runtime registered", ("runtime", (*onnx)->name())("version", (*onnx)->version()));
-  runtimes->Register(std::move(onnx).value());
-#if FERRY_WITH_XGBOOST  // CMake option FERRY_WITH_XGBOOST
-  auto xgboost = runtime::CreateXgboostRuntime();
-  if (!xgboost.ok()) {
-    FERRY_LOG(kError, "XGBoost runtime unavailable", ("error", xgboost.status().message()));
-    return 1;
-  }
-  FERRY_LOG(kInfo, "runtime registered", ("runtime", (*xgboost)->name())("version", (*xgboost)->version()));
-  runtimes->Register(std::move(xgboost).value());
-#endif
+  std::unique_ptr<runtime::RuntimeRegistry> runtimes = std::move(builtin).value();
+  for (const auto& rt : runtimes->runtimes())
+    FERRY_LOG(kInfo, "runtime registered", ("runtime", rt->name())("version", rt->version()));
+  const std::string plugin_dir = vm.count("plugin-dir") ? vm["plugin-dir"].as<std::string>() : "";
+  runtimes->SetResolver(std::make_unique<runtime::plugin::PluginFinder>(plugin_dir));
+  if (!plugin_dir.empty()) FERRY_LOG(kInfo, "plugins folder", ("path", plugin_dir));
 
   auto server = server::Server::Create(std::move(options), std::move(runtimes));
   if (!server.ok()) {

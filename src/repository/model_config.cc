@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "core/data_type.h"
+#include "core/log.h"
+#include "repository/mlserver_settings.h"
 
 namespace ferry::repository {
 namespace fs = std::filesystem;
@@ -235,6 +237,20 @@ Result<ModelConfig> ReadModelConfig(const fs::path& model_dir) {
   } else if (fs::exists(model_dir / "model.yaml", ec)) {
     FERRY_ASSIGN_OR_RETURN(std::string text, ReadFile(model_dir / "model.yaml"));
     FERRY_ASSIGN_OR_RETURN(config, ParseFerryYaml(text));
+  } else if (fs::exists(model_dir / kMlserverSettingsFile, ec)) {
+    FERRY_ASSIGN_OR_RETURN(std::string text, ReadFile(model_dir / kMlserverSettingsFile));
+    FERRY_ASSIGN_OR_RETURN(MlserverSettings settings, ParseMlserverSettings(text));
+    for (const auto& why : settings.ignored)
+      FERRY_LOG(kInfo, "model-settings.json field ignored", ("model", name)("field", why));
+    config = std::move(settings.config);
+    // Without parameters.uri, MLServer's runtime takes the first of its well-known
+    // file names that exists; so does ferry, before its own runtime's names.
+    if (config.default_model_filename().empty())
+      for (const auto& file : MlserverModelFilenames(config.backend()))
+        if (fs::exists(model_dir / file, ec)) {
+          config.set_default_model_filename(file);
+          break;
+        }
   }
   if (!config.name().empty() && config.name() != name)
     return InvalidArgument("config name '" + config.name() + "' differs from the model folder name '" + name + "'");

@@ -6,11 +6,12 @@
 #include "core/result.h"
 #include "repository/model_config.pb.h"
 
-// Reading a model's configuration in any of its three forms into the one in-memory
-// form, Triton's wire-compatible `inference::ModelConfig`:
-//   1. <model>/config.pbtxt   Triton's protobuf text format
-//   2. <model>/model.yaml     ferry's own format (docs/model-config.md)
-//   3. neither                an empty config that the runtime auto-completes
+// Reading a model's configuration in any of its forms into the one in-memory form,
+// Triton's wire-compatible `inference::ModelConfig`, the first that exists:
+//   1. <model>/config.pbtxt         Triton's protobuf text format
+//   2. <model>/model.yaml           ferry's own format (docs/model-config.md)
+//   3. <model>/model-settings.json  MLServer's (repository/mlserver_settings.h)
+//   4. none                         an empty config that the runtime auto-completes
 namespace ferry::repository {
 
 using inference::ModelConfig;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "repository/mlserver_settings.h"
+
 namespace ferry::repository {
 namespace fs = std::filesystem;
 
@@ -34,6 +36,17 @@ std::vector<int64_t> ScanVersions(const fs::path& model_dir) {
   }
   std::sort(versions.begin(), versions.end());
   return versions;
+}
+
+std::map<int64_t, fs::path> VersionFolders(const fs::path& model_dir, const inference::ModelConfig& config) {
+  std::map<int64_t, fs::path> folders;
+  for (int64_t v : ScanVersions(model_dir)) folders.emplace(v, model_dir / std::to_string(v));
+  std::error_code ec;
+  if (folders.empty() && fs::exists(model_dir / kMlserverSettingsFile, ec)) {
+    const auto& specific = config.version_policy().specific().versions();
+    folders.emplace(specific.empty() ? 1 : specific[0], model_dir);
+  }
+  return folders;
 }
 
 std::vector<int64_t> SelectVersions(const inference::ModelVersionPolicy& policy,

@@ -22,6 +22,14 @@ Result<std::map<std::string, std::filesystem::path>> ScanRepositories(
 // zero or non-digits are ignored.
 std::vector<int64_t> ScanVersions(const std::filesystem::path& model_dir);
 
+// Where each version of a model keeps its files, by version number: the numeric
+// version folders (ScanVersions); or, when there are none and the model folder holds
+// MLServer's model-settings.json (MLServer's layout has no version folders), the model
+// folder itself as the single version that `config`'s specific version policy names
+// (as ReadModelConfig sets it from parameters.version), else version 1.
+std::map<int64_t, std::filesystem::path> VersionFolders(const std::filesystem::path& model_dir,
+                                                        const inference::ModelConfig& config);
+
 // The versions a policy serves out of `available` (ascending in and out). Default
 // (no policy set) is latest 1.
 std::vector<int64_t> SelectVersions(const inference::ModelVersionPolicy& policy,

@@ -2,11 +2,13 @@
 
 namespace ferry::runtime {
 
-Result<Runtime*> RuntimeRegistry::Find(const inference::ModelConfig& config,
-                                       const std::filesystem::path& version_dir) const {
+Result<Runtime*> RuntimeRegistry::Find(const inference::ModelConfig& config, const std::filesystem::path& version_dir,
+                                       const std::filesystem::path& model_dir) const {
   if (!config.backend().empty() || !config.platform().empty()) {
     for (const auto& r : runtimes_)
       if (config.backend() == r->name() || config.platform() == r->platform()) return r.get();
+    if (resolver_ && !config.backend().empty())
+      return resolver_->Resolve(config.backend(), version_dir, model_dir.empty() ? version_dir.parent_path() : model_dir);
     return NotFound("no runtime for " +
                     (config.backend().empty() ? "platform '" + config.platform() + "'"
                                               : "backend '" + config.backend() + "'") +

@@ -177,10 +177,10 @@ void ModelManager::SetReadyListener(ReadyListener listener) {
 }
 
 Result<std::shared_ptr<ModelVersion>> ModelManager::LoadVersion(const std::string& model, const fs::path& model_dir,
-                                                                 int64_t version, const inference::ModelConfig& base) {
-  fs::path vdir = model_dir / std::to_string(version);
+                                                                 int64_t version, const fs::path& vdir,
+                                                                 const inference::ModelConfig& base) {
   inference::ModelConfig config = base;
-  FERRY_ASSIGN_OR_RETURN(runtime::Runtime * rt, runtimes_->Find(config, vdir));
+  FERRY_ASSIGN_OR_RETURN(runtime::Runtime * rt, runtimes_->Find(config, vdir, model_dir));
   fs::path file = runtime::RuntimeRegistry::ModelFile(*rt, config, vdir);
   std::error_code ec;
   if (!fs::exists(file, ec)) return NotFound("model file " + file.string() + " does not exist");
@@ -247,7 +247,10 @@ Status ModelManager::LoadLocked(const std::string& model) {
   }
   auto config = repository::ReadModelConfig(dir);
   if (!config.ok()) return fail_model(config.status());
-  std::vector<int64_t> selected = repository::SelectVersions(config->version_policy(), repository::ScanVersions(dir));
+  const auto folders = repository::VersionFolders(dir, *config);
+  std::vector<int64_t> available;
+  for (const auto& [v, folder] : folders) available.push_back(v);
+  std::vector<int64_t> selected = repository::SelectVersions(config->version_policy(), available);
   if (selected.empty()) return fail_model(NotFound("model '" + model + "' has no version folder that its version policy selects"));
 
   auto snap = snapshot_.load();
@@ -257,7 +260,7 @@ Status ModelManager::LoadLocked(const std::string& model) {
   Status first_error;
   for (int64_t v : selected) {
     SetState(model, v, ModelState::kLoading, "");
-    auto loaded = LoadVersion(model, dir, v, *config);
+    auto loaded = LoadVersion(model, dir, v, folders.at(v), *config);
     if (loaded.ok()) {
       next[v] = std::move(loaded).value();
       SetState(model, v, ModelState::kReady, "");

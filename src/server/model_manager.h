@@ -106,8 +106,11 @@ class ModelManager {
 
   Status LoadLocked(const std::string& model);
   Status UnloadLocked(const std::string& model);
+  // Loads `version` of `model` from its files in `version_dir` (inside `model_dir`, or
+  // `model_dir` itself for an MLServer-layout model).
   Result<std::shared_ptr<ModelVersion>> LoadVersion(const std::string& model, const std::filesystem::path& model_dir,
-                                                    int64_t version, const inference::ModelConfig& config);
+                                                    int64_t version, const std::filesystem::path& version_dir,
+                                                    const inference::ModelConfig& config);
   Result<std::map<std::string, std::filesystem::path>> Scan() const;
   void Publish(const std::string& model, VersionMap versions);
   void SetState(const std::string& model, int64_t version, ModelState s, std::string reason);

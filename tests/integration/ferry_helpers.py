@@ -614,3 +614,25 @@ def grpc_url(server: FerryServer) -> str:
 
 if not hasattr(FerryServer, "grpc_url"):
     FerryServer.grpc_url = property(grpc_url)
+
+
+# --------------------------------------------------------------------------- readiness
+
+
+def wait_models_ready(server: "FerryServer", models: Iterable[str], timeout: float = START_TIMEOUT_S) -> None:
+    """Wait until every named model answers ready; for servers started with wait="live"
+    because their repository also holds models that are meant to fail."""
+    names = list(models)
+    wait_until(lambda: all(server.get(f"/v2/models/{m}/ready").status_code == 200 for m in names), timeout,
+               f"model(s) {', '.join(names)} to be ready", on_timeout=server.describe)
+
+
+# --------------------------------------------------------------------------- plugins
+
+
+def plugin_abi_version() -> tuple[int, int]:
+    """FERRY_PLUGIN_API_VERSION_MAJOR/MINOR as include/ferry/plugin.h defines them."""
+    text = (REPO_ROOT / "include" / "ferry" / "plugin.h").read_text()
+    major = re.search(r"#define FERRY_PLUGIN_API_VERSION_MAJOR (\d+)", text)
+    minor = re.search(r"#define FERRY_PLUGIN_API_VERSION_MINOR (\d+)", text)
+    return int(major.group(1)), int(minor.group(1))

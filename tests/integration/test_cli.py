@@ -60,3 +60,41 @@ def test_help_and_bad_flags(ferry_binary):
     missing = subprocess.run([str(ferry_binary), "serve"], capture_output=True, text=True, timeout=10,
                              env=fh.child_env())
     assert missing.returncode == 2 and "--model-repository" in missing.stderr
+
+
+def test_runtimes_lists_built_in_runtimes_and_plugins(ferry_binary):
+    import json
+
+    import onnxruntime
+    import xgboost
+
+    plugins = ferry_binary.parent / "plugins"
+    broken = ferry_binary.parent / "test_plugins"
+    out = subprocess.run([str(ferry_binary), "runtimes", "--json", "--plugin-dir", str(plugins)],
+                         capture_output=True, text=True, timeout=10, env=fh.child_env())
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    by_name = {r["name"]: r for r in doc["runtimes"]}
+    assert by_name["onnxruntime"]["platform"] == "onnxruntime_onnx"
+    assert "model.onnx" in by_name["onnxruntime"]["files"]
+    assert by_name["xgboost"]["files"][:2] == ["model.json", "model.ubj"]
+    # The C libraries are the same minor versions as the Python packages the tests pin.
+    minor = lambda v: v.split(".")[:2]  # noqa: E731
+    assert minor(by_name["onnxruntime"]["version"]) == minor(onnxruntime.__version__)
+    assert minor(by_name["xgboost"]["version"]) == minor(xgboost.__version__)
+    major, minor_abi = fh.plugin_abi_version()
+    assert [(p["backend"], p["abi_version"], p["error"]) for p in doc["plugins"]] == \
+        [("add_one", f"{major}.{minor_abi}", "")]
+
+    # The plugins folder from the environment; libraries that cannot load say why.
+    env = fh.child_env()
+    env["FERRY_PLUGIN_DIR"] = str(broken)
+    table = subprocess.run([str(ferry_binary), "runtimes"], capture_output=True, text=True, timeout=10, env=env)
+    assert table.returncode == 0, table.stderr
+    for text in ("onnxruntime", "xgboost", "model.onnx", "broken_version", f"was built for plugin ABI {major + 1}.0",
+                 "broken_missing_execute", "ferry_plugin_instance_execute", str(broken)):
+        assert text in table.stdout, f"{text!r} not in:\n{table.stdout}"
+
+    bad = subprocess.run([str(ferry_binary), "runtimes", "--plugin-dir", "/nonexistent"], capture_output=True,
+                         text=True, timeout=10, env=fh.child_env())
+    assert bad.returncode == 2 and "/nonexistent" in bad.stderr

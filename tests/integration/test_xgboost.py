@@ -161,27 +161,9 @@ def server(ferry_module_factory, models):
     # The failing models may keep the server from reporting ready: wait for live, then
     # for every model that should load.
     srv = ferry_module_factory.start(repos=models.repo, wait="live", name="xgboost")
-    c = httpclient.InferenceServerClient(srv.url)
-    try:
-        fh.wait_until(lambda: all(c.is_model_ready(m) for m in SERVED + ["xgb3_multi", "xgb3_regression"]), 30,
-                      "the XGBoost models to be ready", on_timeout=srv.describe)
-    finally:
-        c.close()
+    fh.wait_models_ready(srv, SERVED + ["xgb3_multi", "xgb3_regression"])
     return srv
 
-
-@pytest.fixture
-def http(server):
-    c = httpclient.InferenceServerClient(server.url, network_timeout=fh.HTTP_TIMEOUT_S)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def grpc_client(server):
-    c = grpcclient.InferenceServerClient(fh.grpc_url(server))
-    yield c
-    c.close()
 
 
 def http_infer(client, model: str, x: np.ndarray, in_name: str, out_name: str, binary: bool = True) -> np.ndarray:

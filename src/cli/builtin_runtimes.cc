@@ -1,0 +1,28 @@
+#include "cli/builtin_runtimes.h"
+
+#include "runtime/onnx/onnx_runtime.h"
+#if FERRY_WITH_XGBOOST
+#include "runtime/xgboost/xgboost_runtime.h"
+#endif
+
+namespace ferry::cli {
+namespace {
+
+Status Add(runtime::RuntimeRegistry* registry, Result<std::unique_ptr<runtime::Runtime>> created, const char* what) {
+  if (!created.ok()) return Unavailable(std::string(what) + " unavailable: " + created.status().message());
+  registry->Register(std::move(created).value());
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<runtime::RuntimeRegistry>> BuiltinRuntimes() {
+  auto registry = std::make_unique<runtime::RuntimeRegistry>();
+  FERRY_RETURN_IF_ERROR(Add(registry.get(), runtime::CreateOnnxRuntime(), "ONNX Runtime"));
+#if FERRY_WITH_XGBOOST  // CMake option FERRY_WITH_XGBOOST
+  FERRY_RETURN_IF_ERROR(Add(registry.get(), runtime::CreateXgboostRuntime(), "XGBoost runtime"));
+#endif
+  return registry;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,149 @@
+#include "cli/runtimes.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <boost/program_options.hpp>
+#include <algorithm>
+#include <cstdlib>
+#include <iomanip>
+#include <iostream>
+
+#include "cli/builtin_runtimes.h"
+#include "runtime/plugin/plugin_finder.h"
+
+namespace ferry::cli {
+namespace po = boost::program_options;
+
+namespace {
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+void PrintTable(const runtime::RuntimeRegistry& registry, const std::string& plugin_dir,
+                const std::vector<runtime::plugin::PluginFinder::Found>& plugins) {
+  std::vector<std::vector<std::string>> rows = {{"RUNTIME", "VERSION", "BACKEND / PLATFORM", "MODEL FILES"}};
+  for (const auto& rt : registry.runtimes())
+    rows.push_back({std::string(rt->name()), rt->version(), std::string(rt->name()) + " / " + std::string(rt->platform()),
+                    Join(rt->accepted_filenames())});
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  for (const auto& row : rows) {
+    for (size_t c = 0; c + 1 < row.size(); ++c) std::cout << std::left << std::setw(static_cast<int>(width[c] + 2)) << row[c];
+    std::cout << row.back() << "\n";
+  }
+  std::cout << "\nplugins (backend \"<name>\" -> libferry_<name>.so in the version folder, the model folder, "
+               "then the plugins folder)\n";
+  if (plugin_dir.empty()) {
+    std::cout << "  no plugins folder: set --plugin-dir or FERRY_PLUGIN_DIR\n";
+    return;
+  }
+  std::cout << "  plugins folder " << plugin_dir << (plugins.empty() ? ": none found\n" : "\n");
+  size_t name_width = 0;
+  for (const auto& p : plugins) name_width = std::max(name_width, p.backend.size());
+  for (const auto& p : plugins) {
+    std::cout << "  " << std::left << std::setw(static_cast<int>(name_width + 2)) << p.backend;
+    if (p.error.empty()) std::cout << "plugin ABI " << p.abi_version << "  " << p.path.filename().string() << "\n";
+    else std::cout << "cannot load: " << p.error << "\n";
+  }
+}
+
+void PrintJson(const runtime::RuntimeRegistry& registry, const std::string& plugin_dir,
+               const std::vector<runtime::plugin::PluginFinder::Found>& plugins) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  auto str = [&w](std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); };
+  w.StartObject();
+  w.Key("runtimes");
+  w.StartArray();
+  for (const auto& rt : registry.runtimes()) {
+    w.StartObject();
+    w.Key("name");
+    str(rt->name());
+    w.Key("version");
+    str(rt->version());
+    w.Key("backend");
+    str(rt->name());
+    w.Key("platform");
+    str(rt->platform());
+    w.Key("files");
+    w.StartArray();
+    for (const auto& f : rt->accepted_filenames()) str(f);
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("plugin_dir");
+  str(plugin_dir);
+  w.Key("plugins");
+  w.StartArray();
+  for (const auto& p : plugins) {
+    w.StartObject();
+    w.Key("backend");
+    str(p.backend);
+    w.Key("path");
+    str(p.path.string());
+    w.Key("abi_version");
+    str(p.abi_version);
+    w.Key("error");
+    str(p.error);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  std::cout << sb.GetString() << "\n";
+}
+
+}  // namespace
+
+int Runtimes(int argc, char** argv) {
+  po::options_description desc(
+      "usage: ferry runtimes [--plugin-dir DIR] [--json]\n\n"
+      "Lists the runtimes built into this server: version, backend/platform names a model config may\n"
+      "use, and the model file names each recognises; then the plugins in the plugins folder.\n\n"
+      "options",
+      /*line_length=*/120, /*min_description_length=*/70);
+  // clang-format off
+  desc.add_options()
+    ("help,h", "print this help")
+    ("plugin-dir", po::value<std::string>(), "plugins folder to list [FERRY_PLUGIN_DIR]")
+    ("json", "print JSON instead of a table");
+  // clang-format on
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "ferry runtimes: " << e.what() << "\n\n" << desc << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  std::string plugin_dir;
+  if (vm.count("plugin-dir")) plugin_dir = vm["plugin-dir"].as<std::string>();
+  else if (const char* env = std::getenv("FERRY_PLUGIN_DIR")) plugin_dir = env;
+
+  auto registry = BuiltinRuntimes();
+  if (!registry.ok()) {
+    std::cerr << "ferry runtimes: " << registry.status().message() << "\n";
+    return 1;
+  }
+  std::error_code ec;
+  if (!plugin_dir.empty() && !std::filesystem::is_directory(plugin_dir, ec)) {
+    std::cerr << "ferry runtimes: plugins folder " << plugin_dir << " is not a directory\n";
+    return 2;
+  }
+  const auto plugins = plugin_dir.empty() ? std::vector<runtime::plugin::PluginFinder::Found>()
+                                          : runtime::plugin::PluginFinder::List(plugin_dir);
+  if (vm.count("json")) PrintJson(**registry, plugin_dir, plugins);
+  else PrintTable(**registry, plugin_dir, plugins);
+  return 0;
+}
+
+}  // namespace ferry::cli
