@@ -11,6 +11,9 @@
 #include "frontend/http/http_server.h"
 #include "frontend/http/v2_handler.h"
 #include "runtime/onnx/onnx_runtime.h"
+#if FERRY_WITH_PYTHON
+#include "runtime/python/python_runtime.h"
+#endif
 #if FERRY_WITH_XGBOOST
 #include "runtime/xgboost/xgboost_runtime.h"
 #endif
@@ -75,6 +78,8 @@ int Serve(int argc, char** argv) {
     ("repository-poll-secs", po::value<int>()->default_value(15), "poll mode: seconds between repository scans [FERRY_REPOSITORY_POLL_SECS]")
     ("response-cache-bytes", po::value<uint64_t>()->default_value(128ull << 20), "response cache size in bytes, for models with response_cache { enable: true }; 0 disables [FERRY_RESPONSE_CACHE_BYTES]")
     ("intra-op-threads", po::value<int>()->default_value(0), "runtime threads per model instance, 0 = cores / instances [FERRY_INTRA_OP_THREADS]")
+    ("python-executable", po::value<std::string>()->default_value("python3"), "interpreter for Python models whose config names none (parameter python_executable or python_env) [FERRY_PYTHON_EXECUTABLE]")
+    ("python-sdk-path", po::value<std::string>()->default_value(""), "folder holding the ferry_sdk package for Python workers; default: found beside the binary or in its source checkout, 'none' to rely on the interpreter's own [FERRY_PYTHON_SDK_PATH]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
   // clang-format on
 
@@ -158,6 +163,20 @@ int Serve(int argc, char** argv) {
   }
   FERRY_LOG(kInfo, "runtime registered", ("runtime", (*xgboost)->name())("version", (*xgboost)->version()));
   runtimes->Register(std::move(xgboost).value());
+#endif
+
+#if FERRY_WITH_PYTHON  // CMake option FERRY_WITH_PYTHON
+  runtime::PythonRuntimeOptions python;
+  python.python_executable = vm["python-executable"].as<std::string>();
+  const std::string sdk = vm["python-sdk-path"].as<std::string>();
+  if (sdk.empty()) python.sdk_path = runtime::DefaultPythonSdkPath();
+  else if (sdk != "none") python.sdk_path = sdk;
+  for (auto& rt : runtime::CreatePythonRuntimes(python)) {
+    FERRY_LOG(kInfo, "runtime registered",
+              ("runtime", rt->name())("version", rt->version())("python", python.python_executable)(
+                  "sdk_path", python.sdk_path.empty() ? "(the interpreter's own)" : python.sdk_path.string()));
+    runtimes->Register(std::move(rt));
+  }
 #endif
 
   auto server = server::Server::Create(std::move(options), std::move(runtimes));
