@@ -21,7 +21,11 @@ class SKLearnModel(Model):
     def load(self) -> None:
         import joblib
 
-        self.estimator = joblib.load(self.context.model_file)
+        try:
+            self.estimator = joblib.load(self.context.model_file)
+        except Exception as exc:  # joblib's own reasons can be cryptic ("pop from empty list")
+            raise ValueError(f"joblib.load cannot read {self.context.model_file.name}: "
+                             f"{type(exc).__name__}: {exc}") from exc
         self.method = self.context.parameters.get("method", "predict") or "predict"
         if self.method not in METHODS:
             raise ValueError(f"config parameter method is '{self.method}'; it must be one of {', '.join(METHODS)}")
