@@ -52,8 +52,8 @@ def _load_user_class(path: Path, wanted: str) -> type:
     spec.loader.exec_module(module)
     if wanted:
         cls = getattr(module, wanted, None)
-        if not inspect.isclass(cls):
-            raise ImportError(f"{path.name} defines no class '{wanted}' (config parameter model_class)")
+        if not inspect.isclass(cls) or not issubclass(cls, Model):
+            raise ImportError(f"{path.name} defines no ferry_sdk.Model subclass '{wanted}' (config parameter model_class)")
         return cls
     found = [c for c in vars(module).values()
              if inspect.isclass(c) and issubclass(c, Model) and c is not Model and c.__module__ == module.__name__]

@@ -52,28 +52,18 @@ class Echo(Model):
                 "LENGTHS": np.array([len(w) for w in words.reshape(-1)], dtype=np.int32).reshape(words.shape)}
 '''
 
-# Crashes on purpose: 13 -> os._exit(3), 11 -> a segfault; otherwise doubles x.
-CRASH = '''
-import ctypes, os
+# Misbehaves on purpose: 13 -> os._exit(3), 11 -> a segfault, 7 -> hangs; otherwise doubles x.
+MISBEHAVE = '''
+import ctypes, os, time
 from ferry_sdk import Model
 
-class Crash(Model):
+class Misbehave(Model):
     def predict(self, inputs):
         x = inputs["X"]
         if x[0] == 13:
             os._exit(3)
         if x[0] == 11:
             ctypes.string_at(0)
-        return {"Y": x * 2}
-'''
-
-HANG = '''
-import time
-from ferry_sdk import Model
-
-class Hang(Model):
-    def predict(self, inputs):
-        x = inputs["X"]
         if x[0] == 7:
             time.sleep(60)
         return {"Y": x * 2}
@@ -135,10 +125,10 @@ input [ { name: "NUMBERS" data_type: TYPE_INT16 dims: [ -1 ] }, { name: "WORDS" 
 output [ { name: "NUMBERS_OUT" data_type: TYPE_INT16 dims: [ -1 ] }, { name: "UPPER" data_type: TYPE_STRING dims: [ -1 ] },
          { name: "LENGTHS" data_type: TYPE_INT32 dims: [ -1 ] } ]
 """)
-    write_model(repo, "py_crash", CRASH, ONE_IN_ONE_OUT.format(extra=""))
-    write_model(repo, "py_hang", HANG, ONE_IN_ONE_OUT.format(
+    write_model(repo, "py_crash", MISBEHAVE, ONE_IN_ONE_OUT.format(extra=""))
+    write_model(repo, "py_hang", MISBEHAVE, ONE_IN_ONE_OUT.format(
         extra='parameters { key: "execution_timeout_ms" value: { string_value: "1000" } }'))
-    write_model(repo, "py_slow_default", HANG, ONE_IN_ONE_OUT.format(extra=""))
+    write_model(repo, "py_slow_default", MISBEHAVE, ONE_IN_ONE_OUT.format(extra=""))
     write_model(repo, "py_raise", RAISE, ONE_IN_ONE_OUT.format(extra=""))
     write_model(repo, "py_load_fail", LOAD_FAIL, ONE_IN_ONE_OUT.format(extra=""))
     write_model(repo, "py_no_config", ARITH, 'backend: "python"\n')
@@ -153,14 +143,7 @@ SERVED = ["py_arith", "py_echo", "py_crash", "py_hang", "py_slow_default", "py_r
 @pytest.fixture(scope="module")
 def server(ferry_module_factory, tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("python") / "repo")
-    srv = ferry_module_factory.start(repos=repo, args=PYTHON_ARGS, wait="live", name="python")
-    c = httpclient.InferenceServerClient(srv.url)
-    try:
-        fh.wait_until(lambda: all(c.is_model_ready(m) for m in SERVED), 60, "the Python models to be ready",
-                      on_timeout=srv.describe)
-    finally:
-        c.close()
-    return srv
+    return fh.start_with_models(ferry_module_factory, repo, SERVED, "python", args=PYTHON_ARGS)
 
 
 @pytest.fixture

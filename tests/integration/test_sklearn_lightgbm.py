@@ -91,15 +91,8 @@ SERVED = ["sk_logreg", "sk_logreg_proba", "sk_regressor", "sk_pipeline", "lgb_re
 
 @pytest.fixture(scope="module")
 def server(ferry_module_factory, models):
-    srv = ferry_module_factory.start(repos=models.repo, args=["--python-executable", sys.executable],
-                                     wait="live", name="sklearn")
-    c = httpclient.InferenceServerClient(srv.url)
-    try:
-        fh.wait_until(lambda: all(c.is_model_ready(m) for m in SERVED), 90, "the sklearn/LightGBM models",
-                      on_timeout=srv.describe)
-    finally:
-        c.close()
-    return srv
+    return fh.start_with_models(ferry_module_factory, models.repo, SERVED, "sklearn",
+                                args=["--python-executable", sys.executable], timeout=90)
 
 
 @pytest.fixture
