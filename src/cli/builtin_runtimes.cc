@@ -16,11 +16,16 @@ Status Add(runtime::RuntimeRegistry* registry, Result<std::unique_ptr<runtime::R
 
 }  // namespace
 
-Result<std::unique_ptr<runtime::RuntimeRegistry>> BuiltinRuntimes() {
+Result<std::unique_ptr<runtime::RuntimeRegistry>> BuiltinRuntimes(const BuiltinRuntimeOptions& options) {
   auto registry = std::make_unique<runtime::RuntimeRegistry>();
   FERRY_RETURN_IF_ERROR(Add(registry.get(), runtime::CreateOnnxRuntime(), "ONNX Runtime"));
 #if FERRY_WITH_XGBOOST  // CMake option FERRY_WITH_XGBOOST
   FERRY_RETURN_IF_ERROR(Add(registry.get(), runtime::CreateXgboostRuntime(), "XGBoost runtime"));
+#endif
+#if FERRY_WITH_PYTHON  // CMake option FERRY_WITH_PYTHON; these need nothing at start
+  for (auto& rt : runtime::CreatePythonRuntimes(options.python)) registry->Register(std::move(rt));
+#else
+  (void)options;
 #endif
   return registry;
 }

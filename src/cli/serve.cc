@@ -74,6 +74,8 @@ int Serve(int argc, char** argv) {
     ("response-cache-bytes", po::value<uint64_t>()->default_value(128ull << 20), "response cache size in bytes, for models with response_cache { enable: true }; 0 disables [FERRY_RESPONSE_CACHE_BYTES]")
     ("plugin-dir", po::value<std::string>(), "folder of plugin libraries libferry_<backend>.so, searched after the model's own folders [FERRY_PLUGIN_DIR]")
     ("intra-op-threads", po::value<int>()->default_value(0), "runtime threads per model instance, 0 = cores / instances [FERRY_INTRA_OP_THREADS]")
+    ("python-executable", po::value<std::string>()->default_value("python3"), "interpreter for Python models whose config names none (parameter python_executable or python_env) [FERRY_PYTHON_EXECUTABLE]")
+    ("python-sdk-path", po::value<std::string>()->default_value(""), "folder holding the ferry_sdk package for Python workers; default: found beside the binary or in its source checkout, 'none' to rely on the interpreter's own [FERRY_PYTHON_SDK_PATH]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
   // clang-format on
 
@@ -141,7 +143,18 @@ int Serve(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto builtin = BuiltinRuntimes();
+  BuiltinRuntimeOptions runtime_options;
+#if FERRY_WITH_PYTHON  // CMake option FERRY_WITH_PYTHON
+  runtime_options.python.python_executable = vm["python-executable"].as<std::string>();
+  const std::string sdk = vm["python-sdk-path"].as<std::string>();
+  if (sdk.empty()) runtime_options.python.sdk_path = runtime::DefaultPythonSdkPath();
+  else if (sdk != "none") runtime_options.python.sdk_path = sdk;
+  FERRY_LOG(kInfo, "python workers",
+            ("python", runtime_options.python.python_executable)(
+                "sdk_path", runtime_options.python.sdk_path.empty() ? "(the interpreter's own)"
+                                                                    : runtime_options.python.sdk_path.string()));
+#endif
+  auto builtin = BuiltinRuntimes(runtime_options);
   if (!builtin.ok()) {
     FERRY_LOG(kError, "cannot start a runtime", ("error", builtin.status().message()));
     return 1;

@@ -403,6 +403,21 @@ class ServerPool:
         return problems
 
 
+def start_with_models(pool: ServerPool, repo: Path, ready: Iterable[str], name: str, args: Iterable[str] = (),
+                      timeout: float = 60.0) -> FerryServer:
+    """Start a server on `repo` (where some models may be meant to fail, so it waits for
+    live) and wait until every model in `ready` is ready."""
+    srv = pool.start(repos=repo, args=args, wait="live", name=name)
+    ready = list(ready)
+
+    def all_ready():
+        return all(http_request("GET", f"{srv.base}/v2/models/{m}/ready", timeout=2).status_code == 200
+                   for m in ready)
+
+    wait_until(all_ready, timeout, f"models {', '.join(ready)} to be ready", on_timeout=srv.describe)
+    return srv
+
+
 # --------------------------------------------------------------------------- models and reference
 
 

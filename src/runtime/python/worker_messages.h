@@ -1,0 +1,76 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "core/shape.h"
+#include "core/tensor.h"
+
+// The messages between the server and a Python worker (python/ferry_sdk/worker.py):
+// one JSON object per SOCK_SEQPACKET packet. Tensor bytes never travel in them; they
+// lie in the shared-memory region and messages name each tensor's place there.
+namespace ferry::runtime::python {
+
+// Tensors start at multiples of this in the region (numpy and SIMD like aligned data).
+inline constexpr uint64_t kTensorAlign = 64;
+// The largest message either side sends (error messages are cut to fit).
+inline constexpr size_t kMaxMessageBytes = 1 << 20;
+
+inline uint64_t AlignUp(uint64_t n) { return (n + kTensorAlign - 1) / kTensorAlign * kTensorAlign; }
+
+// One tensor's place in the region.
+struct TensorSlot {
+  std::string name;
+  DataType datatype = DataType::kInvalid;
+  Shape shape;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+// Where the inputs go: each at an aligned offset from 0, in order. `end` is where
+// the worker may start writing outputs.
+struct InputLayout {
+  std::vector<TensorSlot> slots;
+  uint64_t end = 0;
+};
+InputLayout LayoutInputs(const std::vector<Tensor>& inputs);
+
+// What the worker needs to load its model.
+struct LoadRequest {
+  std::string model;
+  int64_t version = 0;
+  std::string version_dir;
+  std::string model_file;
+  std::string model_class;  // "module:Class" of a ready runtime; empty: the user's model.py
+  int instance = 0;
+  std::string config_json;  // the completed config (repository::ModelConfigToJson)
+};
+std::string EncodeLoad(const LoadRequest& load);
+
+std::string EncodeInfer(uint64_t id, uint64_t shm_size, const InputLayout& layout,
+                        const std::vector<std::string>& outputs);
+
+// A worker's answer to a load or an infer message.
+struct WorkerReply {
+  uint64_t id = 0;
+  bool ok = false;
+  bool user_error = false;  // the request's fault (HTTP 400), not the model's (500)
+  std::string error;        // when !ok: the exception's last line
+  uint64_t shm_size = 0;    // the region's size after the worker wrote outputs
+  std::vector<TensorSlot> outputs;
+};
+
+// Parses a reply. Errors name what is malformed; they mean a broken worker.
+Result<WorkerReply> DecodeReply(std::string_view json);
+
+// Checks a successful infer reply before its tensors are read: it answers request
+// `id`, gives exactly the `requested` outputs in order, and every slot lies inside
+// `region_size` bytes and holds what its datatype and shape say. Errors name the
+// output.
+Status CheckOutputs(const WorkerReply& reply, uint64_t id, const std::vector<std::string>& requested,
+                    uint64_t region_size, const std::byte* region);
+
+}  // namespace ferry::runtime::python
