@@ -408,13 +408,7 @@ def start_with_models(pool: ServerPool, repo: Path, ready: Iterable[str], name: 
     """Start a server on `repo` (where some models may be meant to fail, so it waits for
     live) and wait until every model in `ready` is ready."""
     srv = pool.start(repos=repo, args=args, wait="live", name=name)
-    ready = list(ready)
-
-    def all_ready():
-        return all(http_request("GET", f"{srv.base}/v2/models/{m}/ready", timeout=2).status_code == 200
-                   for m in ready)
-
-    wait_until(all_ready, timeout, f"models {', '.join(ready)} to be ready", on_timeout=srv.describe)
+    wait_models_ready(srv, ready, timeout)
     return srv
 
 

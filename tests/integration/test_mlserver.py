@@ -1,21 +1,26 @@
 """MLServer compatibility: a model repository in MLServer's layout (model-settings.json
-beside the model file, no version folders) holding XGBoost models trained here by the
-xgboost package loads unchanged and answers what xgboost itself predicts, over REST
-(tritonclient.http) and gRPC (tritonclient.grpc); its batching and worker settings
-become ferry's; malformed settings and implementations ferry cannot serve leave their
-models UNAVAILABLE with a precise reason.
+beside the model file, no version folders) holding XGBoost, scikit-learn and LightGBM
+models trained here by those frameworks' own packages loads unchanged and answers what
+each framework itself predicts, over REST (tritonclient.http) and gRPC
+(tritonclient.grpc); its batching and worker settings become ferry's; malformed settings
+and implementations ferry cannot serve leave their models UNAVAILABLE with a precise
+reason.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import joblib
+import lightgbm as lgb
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 import xgboost as xgb
+from sklearn.linear_model import LogisticRegression
 
 import ferry_helpers as fh
 
@@ -52,6 +57,23 @@ class Repo:
         # its runtime's well-known names (model.bst: XGBoost's legacy binary format).
         _settings(root / "minimal", {"implementation": "mlserver_xgboost.XGBoostModel"})
         self.booster.save_model(str(root / "minimal" / "model.bst"))
+        # scikit-learn and LightGBM as MLServer's docs write them (served by ferry's
+        # Python worker runtimes; inputs and outputs auto-completed with MLServer's names).
+        self.classifier = LogisticRegression(max_iter=500).fit(x, y > 0)
+        # Without declared outputs ferry offers predict only (as MLServer answers by
+        # default); declaring both lets a client ask for predict_proba too.
+        _settings(root / "sk_classifier", {
+            "name": "sk_classifier", "implementation": "mlserver_sklearn.SKLearnModel",
+            "parameters": {"uri": "./model.joblib", "version": "v0.1.0"},
+            "outputs": [{"name": "predict", "datatype": "INT64", "shape": [-1]},
+                        {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 2]}]})
+        joblib.dump(self.classifier, root / "sk_classifier" / "model.joblib")
+        self.lgb_booster = lgb.train({"objective": "regression", "num_leaves": 8, "verbose": -1},
+                                     lgb.Dataset(x, label=y), 10)
+        _settings(root / "lgb_regressor", {
+            "name": "lgb_regressor", "implementation": "mlserver_lightgbm.LightGBMModel",
+            "parameters": {"uri": "./model.bst"}})
+        self.lgb_booster.save_model(str(root / "lgb_regressor" / "model.bst"))
         # Failures.
         _settings(root / "broken_json", '{"implementation": "mlserver_xgboost.XGBoostModel",\n  "parameters": {]}')
         _settings(root / "unknown_impl", {"implementation": "mlserver_mllib.MLlibModel"})
@@ -69,9 +91,8 @@ def repo(tmp_path_factory) -> Repo:
 
 @pytest.fixture(scope="module")
 def server(ferry_module_factory, repo):
-    srv = ferry_module_factory.start(repos=repo.root, wait="live", name="mlserver")
-    fh.wait_models_ready(srv, ["income", "minimal"])
-    return srv
+    return fh.start_with_models(ferry_module_factory, repo.root, ["income", "minimal", "sk_classifier", "lgb_regressor"],
+                                name="mlserver", args=["--python-executable", sys.executable], timeout=90)
 
 
 
@@ -119,3 +140,20 @@ def test_bad_settings_leave_the_model_unavailable_with_a_precise_reason(http):
         assert entry is not None and entry.get("state") == "UNAVAILABLE", entry
         for m in mentions:
             assert m in entry.get("reason", ""), f"{model}: {m!r} not in {entry.get('reason')!r}"
+
+
+def test_sklearn_and_lightgbm_answer_as_their_frameworks(http, grpc_client, repo):
+    x = rows(6, seed=3).astype(np.float64)
+    # scikit-learn: each output is the estimator method of that name.
+    inp = httpclient.InferInput("input-0", list(x.shape), "FP64")
+    inp.set_data_from_numpy(x)
+    got = http.infer("sk_classifier", [inp], outputs=[httpclient.InferRequestedOutput("predict")]).as_numpy("predict")
+    np.testing.assert_array_equal(got.reshape(-1), repo.classifier.predict(x))
+    ginp = grpcclient.InferInput("input-0", list(x.shape), "FP64")
+    ginp.set_data_from_numpy(x)
+    out = grpcclient.InferRequestedOutput("predict_proba")
+    got = grpc_client.infer("sk_classifier", [ginp], outputs=[out]).as_numpy("predict_proba")
+    np.testing.assert_allclose(got, repo.classifier.predict_proba(x), rtol=RTOL, atol=ATOL)
+    # LightGBM.
+    got = grpc_client.infer("lgb_regressor", [ginp]).as_numpy("predict")
+    np.testing.assert_allclose(got.reshape(-1), repo.lgb_booster.predict(x), rtol=RTOL, atol=ATOL)
