@@ -14,6 +14,9 @@
 #if FERRY_WITH_XGBOOST
 #include "runtime/xgboost/xgboost_runtime.h"
 #endif
+#if FERRY_WITH_TORCH
+#include "runtime/torch/torch_runtime.h"
+#endif
 #include "server/server.h"
 
 namespace ferry::cli {
@@ -158,6 +161,15 @@ int Serve(int argc, char** argv) {
   }
   FERRY_LOG(kInfo, "runtime registered", ("runtime", (*xgboost)->name())("version", (*xgboost)->version()));
   runtimes->Register(std::move(xgboost).value());
+#endif
+#if FERRY_WITH_TORCH  // CMake option FERRY_WITH_TORCH
+  // Optional: a server whose libtorch cannot start still serves every other runtime.
+  if (auto torch = runtime::CreateTorchRuntime(); torch.ok()) {
+    FERRY_LOG(kInfo, "runtime registered", ("runtime", (*torch)->name())("version", (*torch)->version()));
+    runtimes->Register(std::move(torch).value());
+  } else {
+    FERRY_LOG(kError, "PyTorch runtime unavailable", ("error", torch.status().message()));
+  }
 #endif
 
   auto server = server::Server::Create(std::move(options), std::move(runtimes));
