@@ -76,6 +76,26 @@ def ferry_module_factory(ferry_binary, model_repo, tmp_path_factory):
     _close_pool(pool)
 
 
+@pytest.fixture
+def http(server):
+    """A tritonclient.http client of the module's own `server` fixture (runtime test modules)."""
+    import tritonclient.http as httpclient
+
+    c = httpclient.InferenceServerClient(server.url, network_timeout=fh.HTTP_TIMEOUT_S)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def grpc_client(server):
+    """A tritonclient.grpc client of the module's own `server` fixture."""
+    import tritonclient.grpc as grpcclient
+
+    c = grpcclient.InferenceServerClient(fh.grpc_url(server))
+    yield c
+    c.close()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     item._ferry_t0 = time.time()

@@ -607,6 +607,55 @@ def metric_samples(samples, name: str, **labels: str):
 # --------------------------------------------------------------------------- gRPC
 
 
+def start_serving(pool: ServerPool, repo: Path, models: Iterable[str], name: str,
+                  timeout: float = START_TIMEOUT_S) -> FerryServer:
+    """Starts a server on `repo` and waits until every one of `models` is ready.
+
+    Waits for live, not ready: a repository that also holds models meant to fail keeps
+    the server from reporting ready.
+    """
+    server = pool.start(repos=repo, wait="live", name=name)
+    models = list(models)
+
+    def all_ready() -> bool:
+        return all(server.get(f"/v2/models/{m}/ready").status_code == 200 for m in models)
+
+    wait_until(all_ready, timeout, f"models {', '.join(models)} to be ready", on_timeout=server.describe)
+    return server
+
+
+def concurrent_http_clients(server: FerryServer, clients: int, requests_each: int,
+                            check: Callable[[object, int, int], None]) -> list[str]:
+    """Runs check(client, i, j) for request j of client i, each client a thread with its
+    own tritonclient.http connection, all at once; returns what failed (assertion
+    messages, other exceptions) for the caller to assert empty."""
+    import threading
+
+    import tritonclient.http as httpclient
+
+    failures: list[str] = []
+
+    def worker(i: int) -> None:
+        c = httpclient.InferenceServerClient(server.url, network_timeout=HTTP_TIMEOUT_S)
+        try:
+            for j in range(requests_each):
+                try:
+                    check(c, i, j)
+                except AssertionError as exc:
+                    failures.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            failures.append(repr(exc))
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return failures
+
+
 def grpc_url(server: FerryServer) -> str:
     """host:port of a server's gRPC endpoint (GRPCInferenceService, health, reflection)."""
     return f"127.0.0.1:{server.grpc_port}"

@@ -10,7 +10,6 @@ and is not importable from the test venv, so torch_models.py runs under
 from __future__ import annotations
 
 import subprocess
-import threading
 from pathlib import Path
 
 import grpc
@@ -48,28 +47,7 @@ def reference(tmp_path_factory) -> dict[str, dict[str, np.ndarray]]:
 
 @pytest.fixture(scope="module")
 def server(ferry_module_factory, reference):
-    srv = ferry_module_factory.start(repos=reference["__repo__"], wait="live", name="torch")
-    c = httpclient.InferenceServerClient(srv.url)
-    try:
-        fh.wait_until(lambda: all(c.is_model_ready(m) for m in SERVED), 30, "the PyTorch models to be ready",
-                      on_timeout=srv.describe)
-    finally:
-        c.close()
-    return srv
-
-
-@pytest.fixture
-def http(server):
-    c = httpclient.InferenceServerClient(server.url, network_timeout=fh.HTTP_TIMEOUT_S)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def grpc_client(server):
-    c = grpcclient.InferenceServerClient(fh.grpc_url(server))
-    yield c
-    c.close()
+    return fh.start_serving(ferry_module_factory, reference["__repo__"], SERVED, "torch")
 
 
 def infer(client, module, model: str, inputs: dict[str, np.ndarray], outputs, binary: bool = True):
@@ -151,28 +129,13 @@ def test_mlp_over_json(http, reference):
 def test_concurrent_requests_are_batched_correctly(server, reference):
     """torch_mlp batches dynamically over two instances: each client gets its own rows."""
     ref = reference["torch_mlp"]
-    failures: list[str] = []
 
-    def worker(i: int):
-        c = httpclient.InferenceServerClient(server.url, network_timeout=fh.HTTP_TIMEOUT_S)
-        try:
-            for j in range(4):
-                start, n = (i * 4 + j) % 40, 1 + (i + j) % 4
-                got = infer(c, httpclient, "torch_mlp", {"INPUT__0": ref["INPUT__0"][start:start + n]}, ["OUTPUT__0"])
-                try:
-                    assert_same(got["OUTPUT__0"], ref["OUTPUT__0"][start:start + n], f"client {i} request {j}")
-                except AssertionError as exc:
-                    failures.append(str(exc))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            failures.append(repr(exc))
-        finally:
-            c.close()
+    def check(client, i: int, j: int) -> None:
+        start, n = (i * 4 + j) % 40, 1 + (i + j) % 4
+        got = infer(client, httpclient, "torch_mlp", {"INPUT__0": ref["INPUT__0"][start:start + n]}, ["OUTPUT__0"])
+        assert_same(got["OUTPUT__0"], ref["OUTPUT__0"][start:start + n], f"client {i} request {j}")
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    failures = fh.concurrent_http_clients(server, clients=6, requests_each=4, check=check)
     assert not failures, failures[:3]
 
 

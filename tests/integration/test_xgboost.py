@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import grpc
@@ -158,30 +157,7 @@ def models(tmp_path_factory) -> Models:
 
 @pytest.fixture(scope="module")
 def server(ferry_module_factory, models):
-    # The failing models may keep the server from reporting ready: wait for live, then
-    # for every model that should load.
-    srv = ferry_module_factory.start(repos=models.repo, wait="live", name="xgboost")
-    c = httpclient.InferenceServerClient(srv.url)
-    try:
-        fh.wait_until(lambda: all(c.is_model_ready(m) for m in SERVED + ["xgb3_multi", "xgb3_regression"]), 30,
-                      "the XGBoost models to be ready", on_timeout=srv.describe)
-    finally:
-        c.close()
-    return srv
-
-
-@pytest.fixture
-def http(server):
-    c = httpclient.InferenceServerClient(server.url, network_timeout=fh.HTTP_TIMEOUT_S)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def grpc_client(server):
-    c = grpcclient.InferenceServerClient(fh.grpc_url(server))
-    yield c
-    c.close()
+    return fh.start_serving(ferry_module_factory, models.repo, SERVED + ["xgb3_multi", "xgb3_regression"], "xgboost")
 
 
 def http_infer(client, model: str, x: np.ndarray, in_name: str, out_name: str, binary: bool = True) -> np.ndarray:
@@ -271,28 +247,13 @@ def test_models_written_by_xgboost3(http, grpc_client, models):
 
 def test_concurrent_requests_are_batched_correctly(server, models):
     """xgb_multiclass batches dynamically: each client still gets its own rows."""
-    failures: list[str] = []
 
-    def worker(i: int):
-        c = httpclient.InferenceServerClient(server.url, network_timeout=fh.HTTP_TIMEOUT_S)
-        try:
-            for j in range(5):
-                x = rows(1 + (i + j) % 4, seed=100 * i + j)
-                got = http_infer(c, "xgb_multiclass", x, "features", "probabilities")
-                try:
-                    assert_close(got, models.multi.inplace_predict(x), f"client {i} request {j}")
-                except AssertionError as exc:
-                    failures.append(str(exc))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            failures.append(repr(exc))
-        finally:
-            c.close()
+    def check(client, i: int, j: int) -> None:
+        x = rows(1 + (i + j) % 4, seed=100 * i + j)
+        got = http_infer(client, "xgb_multiclass", x, "features", "probabilities")
+        assert_close(got, models.multi.inplace_predict(x), f"client {i} request {j}")
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    failures = fh.concurrent_http_clients(server, clients=6, requests_each=5, check=check)
     assert not failures, failures[:3]
 
 

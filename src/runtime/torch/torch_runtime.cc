@@ -16,6 +16,7 @@
 
 #include "core/clock.h"
 #include "core/shape.h"
+#include "runtime/parameters.h"
 #include "runtime/torch/torch_binding.h"
 
 namespace ferry::runtime {
@@ -177,11 +178,7 @@ class TorchInstance : public ModelInstance {
     }));
     if (!unwrapped.ok()) return Status(unwrapped.code(), "model '" + model_ + "': " + unwrapped.message());
     const uint64_t t3 = NowNanos();
-    if (timings) {
-      timings->compute_input_ns = t1 - t0;
-      timings->compute_infer_ns = t2 - t1;
-      timings->compute_output_ns = t3 - t2;
-    }
+    RecordTimings(timings, t0, t1, t2, t3);
     return result;
   }
 
@@ -255,16 +252,6 @@ class TorchInstance : public ModelInstance {
   std::unordered_map<std::string, std::pair<int, DataType>> output_index_;  // output name -> config index, type
 };
 
-int ParamInt(const inference::ModelConfig& c, const std::string& key, int fallback) {
-  auto it = c.parameters().find(key);
-  if (it == c.parameters().end()) return fallback;
-  try {
-    return std::stoi(it->second.string_value());
-  } catch (...) {
-    return fallback;
-  }
-}
-
 template <typename List>
 std::vector<std::string> Names(const List& list) {
   std::vector<std::string> names;
@@ -335,7 +322,7 @@ class TorchRuntime : public Runtime {
                                                         const InstanceOptions& options) override {
     FERRY_ASSIGN_OR_RETURN(LoadedModule m, Load(file));
     FERRY_ASSIGN_OR_RETURN(auto plans, Plan(m, config));
-    const int threads = ParamInt(config, "intra_op_thread_count", options.intra_op_threads);
+    const int threads = IntParameter(config, "intra_op_thread_count", options.intra_op_threads);
     return std::unique_ptr<ModelInstance>(
         std::make_unique<TorchInstance>(config, std::move(m), std::move(plans.first), std::move(plans.second), threads));
   }
