@@ -198,5 +198,4 @@ def test_model_that_raises_is_400_with_torchs_message_and_the_server_goes_on(ser
 
 def test_failed_model_answers_unavailable(server):
     body = fh.json_request({"x": np.ones((1, 1), dtype=np.float32)})
-    resp = server.post("/v2/models/torch_corrupt/infer", json=body)
-    assert resp.status_code in (400, 404, 503), resp.content
+    fh.assert_error(server.post("/v2/models/torch_corrupt/infer", json=body), 503, "torch_corrupt")

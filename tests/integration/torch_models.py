@@ -57,7 +57,7 @@ class MultiIO(torch.nn.Module):
     """Two inputs bound by argument name, a tuple of two outputs of different types."""
 
     def forward(self, features: torch.Tensor, scale: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        scaled = features * scale
+        scaled = features / scale  # not symmetric: swapped inputs would show
         return scaled.sum(dim=1, keepdim=True), scaled.argmax(dim=1, keepdim=True)
 
 
