@@ -128,6 +128,8 @@ std::string TypeName(int scalar_type) {
   return c10::toString(static_cast<c10::ScalarType>(scalar_type));
 }
 
+// One instance: its own copy of the module. Execute runs on one thread at a time (the
+// instance's worker), as ModelInstance requires; nothing else touches the module.
 class TorchInstance : public ModelInstance {
  public:
   TorchInstance(const inference::ModelConfig& config, LoadedModule loaded, torchrt::InputPlan inputs,
