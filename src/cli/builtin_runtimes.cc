@@ -4,6 +4,10 @@
 #if FERRY_WITH_XGBOOST
 #include "runtime/xgboost/xgboost_runtime.h"
 #endif
+#if FERRY_WITH_TORCH
+#include "core/log.h"
+#include "runtime/torch/torch_runtime.h"
+#endif
 
 namespace ferry::cli {
 namespace {
@@ -21,6 +25,14 @@ Result<std::unique_ptr<runtime::RuntimeRegistry>> BuiltinRuntimes(const BuiltinR
   FERRY_RETURN_IF_ERROR(Add(registry.get(), runtime::CreateOnnxRuntime(), "ONNX Runtime"));
 #if FERRY_WITH_XGBOOST  // CMake option FERRY_WITH_XGBOOST
   FERRY_RETURN_IF_ERROR(Add(registry.get(), runtime::CreateXgboostRuntime(), "XGBoost runtime"));
+#endif
+#if FERRY_WITH_TORCH  // CMake option FERRY_WITH_TORCH
+  // Optional: a server whose libtorch cannot start still serves every other runtime.
+  if (auto torch = runtime::CreateTorchRuntime(); torch.ok()) {
+    registry->Register(std::move(torch).value());
+  } else {
+    FERRY_LOG(kError, "PyTorch runtime unavailable", ("error", torch.status().message()));
+  }
 #endif
 #if FERRY_WITH_PYTHON  // CMake option FERRY_WITH_PYTHON; these need nothing at start
   for (auto& rt : runtime::CreatePythonRuntimes(options.python)) registry->Register(std::move(rt));

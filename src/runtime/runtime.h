@@ -22,6 +22,16 @@ struct ExecTimings {
   uint64_t compute_output_ns = 0;
 };
 
+// Fills `timings` (when not null) from four instants of one execution: its start, inputs
+// ready, inference done, outputs ready.
+inline void RecordTimings(ExecTimings* timings, uint64_t start, uint64_t inputs_ready, uint64_t infer_done,
+                          uint64_t outputs_ready) {
+  if (timings == nullptr) return;
+  timings->compute_input_ns = inputs_ready - start;
+  timings->compute_infer_ns = infer_done - inputs_ready;
+  timings->compute_output_ns = outputs_ready - infer_done;
+}
+
 // One execution instance of a loaded model version.
 // Thread-safety: Execute is called by one worker thread at a time (the instance's
 // owner); different instances run concurrently.

@@ -616,6 +616,56 @@ def metric_samples(samples, name: str, **labels: str):
 # --------------------------------------------------------------------------- gRPC
 
 
+def assert_repository_index(client, ready: Iterable[str], unavailable: dict[str, Iterable[str]],
+                            absent_from_reason: dict[str, str] | None = None) -> None:
+    """Checks a tritonclient.http client's repository index: every model in `ready` is
+    READY; every model in `unavailable` is UNAVAILABLE with each given text in its
+    reason; `absent_from_reason` maps a model to text its reason must NOT hold (such as
+    a framework's stack trace)."""
+    by_name = {e["name"]: e for e in client.get_model_repository_index()}
+    for name in ready:
+        assert by_name.get(name, {}).get("state") == "READY", by_name.get(name)
+    for name, mentions in unavailable.items():
+        entry = by_name.get(name)
+        assert entry is not None and entry.get("state") == "UNAVAILABLE", entry
+        for text in mentions:
+            assert text in entry.get("reason", ""), f"{name}: {text!r} not in {entry.get('reason')!r}"
+    for name, text in (absent_from_reason or {}).items():
+        assert text not in by_name[name].get("reason", ""), by_name[name]
+
+
+def concurrent_http_clients(server: FerryServer, clients: int, requests_each: int,
+                            check: Callable[[object, int, int], None]) -> list[str]:
+    """Runs check(client, i, j) for request j of client i, each client a thread with its
+    own tritonclient.http connection, all at once; returns what failed (assertion
+    messages, other exceptions) for the caller to assert empty."""
+    import threading
+
+    import tritonclient.http as httpclient
+
+    failures: list[str] = []
+
+    def worker(i: int) -> None:
+        c = httpclient.InferenceServerClient(server.url, network_timeout=HTTP_TIMEOUT_S)
+        try:
+            for j in range(requests_each):
+                try:
+                    check(c, i, j)
+                except AssertionError as exc:
+                    failures.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            failures.append(repr(exc))
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return failures
+
+
 def grpc_url(server: FerryServer) -> str:
     """host:port of a server's gRPC endpoint (GRPCInferenceService, health, reflection)."""
     return f"127.0.0.1:{server.grpc_port}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import grpc
@@ -158,11 +157,8 @@ def models(tmp_path_factory) -> Models:
 
 @pytest.fixture(scope="module")
 def server(ferry_module_factory, models):
-    # The failing models may keep the server from reporting ready: wait for live, then
-    # for every model that should load.
-    srv = ferry_module_factory.start(repos=models.repo, wait="live", name="xgboost")
-    fh.wait_models_ready(srv, SERVED + ["xgb3_multi", "xgb3_regression"])
-    return srv
+    return fh.start_with_models(ferry_module_factory, models.repo, SERVED + ["xgb3_multi", "xgb3_regression"],
+                                name="xgboost")
 
 
 
@@ -190,17 +186,12 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
 
 
 def test_repository_index_shows_failures_with_reasons(server, http):
-    by_name = {e["name"]: e for e in http.get_model_repository_index()}
-    for name in SERVED + ["xgb3_multi", "xgb3_regression"]:
-        assert by_name[name].get("state") == "READY", by_name[name]
-    corrupt = by_name["xgb_corrupt"]
-    assert corrupt.get("state") == "UNAVAILABLE", corrupt
     # XGBoost's own parser message, without its stack trace.
-    assert "model.json" in corrupt["reason"] and "character position" in corrupt["reason"], corrupt
-    assert "Stack trace" not in corrupt["reason"], corrupt
-    wrong = by_name["xgb_wrong_width"]
-    assert wrong.get("state") == "UNAVAILABLE", wrong
-    assert "wide_input" in wrong["reason"] and str(N_FEATURES) in wrong["reason"], wrong
+    fh.assert_repository_index(
+        http, ready=SERVED + ["xgb3_multi", "xgb3_regression"],
+        unavailable={"xgb_corrupt": ["model.json", "character position"],
+                     "xgb_wrong_width": ["wide_input", str(N_FEATURES)]},
+        absent_from_reason={"xgb_corrupt": "Stack trace"})
 
 
 def test_autocompleted_config_and_metadata(server, http):
@@ -253,28 +244,13 @@ def test_models_written_by_xgboost3(http, grpc_client, models):
 
 def test_concurrent_requests_are_batched_correctly(server, models):
     """xgb_multiclass batches dynamically: each client still gets its own rows."""
-    failures: list[str] = []
 
-    def worker(i: int):
-        c = httpclient.InferenceServerClient(server.url, network_timeout=fh.HTTP_TIMEOUT_S)
-        try:
-            for j in range(5):
-                x = rows(1 + (i + j) % 4, seed=100 * i + j)
-                got = http_infer(c, "xgb_multiclass", x, "features", "probabilities")
-                try:
-                    assert_close(got, models.multi.inplace_predict(x), f"client {i} request {j}")
-                except AssertionError as exc:
-                    failures.append(str(exc))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            failures.append(repr(exc))
-        finally:
-            c.close()
+    def check(client, i: int, j: int) -> None:
+        x = rows(1 + (i + j) % 4, seed=100 * i + j)
+        got = http_infer(client, "xgb_multiclass", x, "features", "probabilities")
+        assert_close(got, models.multi.inplace_predict(x), f"client {i} request {j}")
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    failures = fh.concurrent_http_clients(server, clients=6, requests_each=5, check=check)
     assert not failures, failures[:3]
 
 

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/shape.h"
+#include "runtime/parameters.h"
 
 namespace ferry::runtime {
 namespace {
@@ -101,24 +102,14 @@ OrtEnv* Env() {
   return env;
 }
 
-int ParamInt(const inference::ModelConfig& c, const std::string& key, int fallback) {
-  auto it = c.parameters().find(key);
-  if (it == c.parameters().end()) return fallback;
-  try {
-    return std::stoi(it->second.string_value());
-  } catch (...) {
-    return fallback;
-  }
-}
-
 Result<OrtPtr<OrtSession>> OpenSession(const std::filesystem::path& file, const inference::ModelConfig& config,
                                        const InstanceOptions& options) {
   OrtSessionOptions* raw_opts = nullptr;
   ORT_CHECK(g_api->CreateSessionOptions(&raw_opts), "CreateSessionOptions");
   OrtPtr<OrtSessionOptions> opts(raw_opts);
-  ORT_CHECK(g_api->SetIntraOpNumThreads(opts.get(), ParamInt(config, "intra_op_thread_count", options.intra_op_threads)),
+  ORT_CHECK(g_api->SetIntraOpNumThreads(opts.get(), IntParameter(config, "intra_op_thread_count", options.intra_op_threads)),
             "SetIntraOpNumThreads");
-  ORT_CHECK(g_api->SetInterOpNumThreads(opts.get(), ParamInt(config, "inter_op_thread_count", options.inter_op_threads)),
+  ORT_CHECK(g_api->SetInterOpNumThreads(opts.get(), IntParameter(config, "inter_op_thread_count", options.inter_op_threads)),
             "SetInterOpNumThreads");
   GraphOptimizationLevel level = ORT_ENABLE_ALL;
   if (config.has_optimization() && config.optimization().has_graph()) {
@@ -271,11 +262,7 @@ class OnnxInstance : public ModelInstance {
       result.push_back(std::move(t));
     }
     uint64_t t3 = NowNanos();
-    if (timings) {
-      timings->compute_input_ns = t1 - t0;
-      timings->compute_infer_ns = t2 - t1;
-      timings->compute_output_ns = t3 - t2;
-    }
+    RecordTimings(timings, t0, t1, t2, t3);
     return result;
   }
 

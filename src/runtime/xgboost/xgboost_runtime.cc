@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/shape.h"
+#include "runtime/parameters.h"
 #include "runtime/xgboost/xgboost_model.h"
 
 namespace ferry::runtime {
@@ -80,16 +81,6 @@ Result<LoadedModel> Load(const std::filesystem::path& file, int nthread) {
                            " different values (written by XGBoost >= 3.0); libxgboost " + XgbVersion() +
                            " can serve per-class values of multi-class models only");
   return LoadedModel{std::move(booster), std::move(info)};
-}
-
-int ParamInt(const inference::ModelConfig& c, const std::string& key, int fallback) {
-  auto it = c.parameters().find(key);
-  if (it == c.parameters().end()) return fallback;
-  try {
-    return std::stoi(it->second.string_value());
-  } catch (...) {
-    return fallback;
-  }
 }
 
 // XGBoost's own output columns for a plan, before the transform.
@@ -201,11 +192,7 @@ class XgboostInstance : public ModelInstance {
       tensors.push_back(std::move(t));
     }
     uint64_t t3 = NowNanos();
-    if (timings) {
-      timings->compute_input_ns = t1 - t0;
-      timings->compute_infer_ns = t2 - t1;
-      timings->compute_output_ns = t3 - t2;
-    }
+    RecordTimings(timings, t0, t1, t2, t3);
     return tensors;
   }
 
@@ -329,7 +316,7 @@ class XgboostRuntime : public Runtime {
   Result<std::unique_ptr<ModelInstance>> CreateInstance(const std::filesystem::path& file,
                                                         const inference::ModelConfig& config,
                                                         const InstanceOptions& options) override {
-    const int nthread = ParamInt(config, "nthread", options.intra_op_threads);
+    const int nthread = IntParameter(config, "nthread", options.intra_op_threads);
     FERRY_ASSIGN_OR_RETURN(LoadedModel loaded, Load(file, nthread));
     FERRY_ASSIGN_OR_RETURN(xgb::OutputPlan plan, xgb::PlanOutput(loaded.info, config));
     return std::unique_ptr<ModelInstance>(
