@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command: set up, build, then run every test — the C++ unit
 # tests (ctest), the integration tests (pytest against the real server), and the
-# bad-input and lifecycle tests again against an AddressSanitizer build, whose
+# bad-input, lifecycle and runtime tests again against an AddressSanitizer build, whose
 # LeakSanitizer turns any leak into a non-zero exit that the tests check; and a short
 # libFuzzer run of every decoder of untrusted bytes (FUZZ_SECONDS each, default 20).
 set -euo pipefail
@@ -16,13 +16,17 @@ ctest --preset dev -j2 --timeout 120
 echo "== integration tests (pytest)"
 FERRY_BIN="$ROOT/build/dev/ferry" "${PYTEST[@]}" tests/integration
 
-echo "== bad input (REST and gRPC), shutdown and reload under AddressSanitizer (pytest)"
+echo "== bad input (REST and gRPC), shutdown, reload and the runtimes under AddressSanitizer (pytest)"
 [[ -f build/asan/build.ninja ]] || cmake --preset asan >/dev/null
-cmake --build --preset asan --target ferry
+# ferry, plus the example and test plugins that test_plugin.py loads into it.
+cmake --build --preset asan --target ferry ferry_plugin_add_one ferry_broken_version \
+  ferry_broken_missing_execute ferry_broken_initialize ferry_autocomplete
 FERRY_BIN="$ROOT/build/asan/ferry" \
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" \
   "${PYTEST[@]}" tests/integration/test_raw_http.py tests/integration/test_hostile_input.py tests/integration/test_grpc.py \
-  tests/integration/test_shutdown.py tests/integration/test_reload_under_load.py
+  tests/integration/test_shutdown.py tests/integration/test_reload_under_load.py tests/integration/test_deadlines.py \
+  tests/integration/test_python_models.py tests/integration/test_sklearn_lightgbm.py tests/integration/test_plugin.py \
+  tests/integration/test_torch.py tests/integration/test_mlserver.py
 
 echo "== fuzzing the decoders (libFuzzer, ${FUZZ_SECONDS:-20} s each)"
 [[ -f build/fuzz/build.ninja ]] || cmake --preset fuzz >/dev/null
