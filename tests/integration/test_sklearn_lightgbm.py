@@ -77,6 +77,13 @@ dynamic_batching {{ }}
 """)
         self.lgb_reg.save_model(str(folder("lgb_regressor") / "1" / "model.txt"))
         self.lgb_multi.save_model(str(folder("lgb_multiclass") / "1" / "model.bst"))
+        # Declared inputs narrower than what the estimator was fitted on: refused at load.
+        joblib.dump(self.logreg, folder("sk_wrong_width") / "1" / "model.joblib")
+        (repo / "sk_wrong_width" / "config.pbtxt").write_text(f"""
+backend: "sklearn"
+max_batch_size: 8
+input [ {{ name: "narrow" data_type: TYPE_FP64 dims: [ {N_FEATURES - 1} ] }} ]
+""")
         # A file that is not a pickle: the load error names it.
         (folder("sk_corrupt") / "1" / "model.joblib").write_bytes(b"definitely not a pickle")
 
@@ -177,3 +184,8 @@ def test_bad_requests_and_files_name_the_problem(http, models):
         reason = f"{type(exc).__name__}: {exc}"
     assert corrupt["state"] == "UNAVAILABLE", corrupt
     assert "model.joblib" in corrupt["reason"] and reason in corrupt["reason"], corrupt
+
+
+def test_declared_width_that_disagrees_with_the_estimator_is_refused_at_load(server, http):
+    fh.assert_repository_index(http, ready=[], unavailable={
+        "sk_wrong_width": ["'narrow'", f"declares {N_FEATURES - 1} features", f"takes {N_FEATURES}"]})

@@ -6,7 +6,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from ferry_sdk.model import InvalidInput
+from ferry_sdk.model import InvalidInput, ModelContext
 
 
 def feature_matrix(inputs: Dict[str, np.ndarray], order: List[str]) -> np.ndarray:
@@ -24,3 +24,23 @@ def feature_matrix(inputs: Dict[str, np.ndarray], order: List[str]) -> np.ndarra
     if len(rows) > 1:
         raise InvalidInput(f"inputs have different row counts: {sorted(rows)}")
     return cols[0] if len(cols) == 1 else np.hstack(cols)
+
+
+def check_declared_width(context: ModelContext, n_features, what: str) -> None:
+    """Refuses at load a config whose declared inputs cannot add up to the `n_features`
+    columns the model was fitted on (raises ValueError naming the inputs). Inputs with a
+    variable dimension are checked per request instead."""
+    if n_features is None:
+        return
+    inputs = context.config.get("input", [])
+    total = 0
+    for t in inputs:
+        dims = [int(d) for d in t.get("dims", [])]
+        if context.max_batch_size == 0 and len(dims) > 1:
+            dims = dims[1:]  # without batching the first dimension is the rows
+        if not dims or any(d < 0 for d in dims):
+            return
+        total += int(np.prod(dims))
+    if inputs and total != n_features:
+        names = ", ".join(f"'{t['name']}'" for t in inputs)
+        raise ValueError(f"input {names}: the config declares {total} features per row, {what} takes {n_features}")

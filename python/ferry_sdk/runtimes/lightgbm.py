@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from ferry_sdk.model import InvalidInput, Model
-from ferry_sdk.runtimes import feature_matrix
+from ferry_sdk.runtimes import check_declared_width, feature_matrix
 
 
 class LightGBMModel(Model):
@@ -23,6 +23,7 @@ class LightGBMModel(Model):
         self.booster = lightgbm.Booster(model_file=str(self.context.model_file), params=params)
         self.raw_score = self.context.parameters.get("raw_score", "").lower() in ("1", "true", "yes")
         self.n_features = self.booster.num_feature()
+        check_declared_width(self.context, self.n_features, "the booster")
 
     def execute(self, inputs: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, Any]:
         x = feature_matrix(inputs, self.context.input_names())

@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from ferry_sdk.model import InvalidInput, Model
-from ferry_sdk.runtimes import feature_matrix
+from ferry_sdk.runtimes import check_declared_width, feature_matrix
 
 METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform")
 
@@ -32,6 +32,7 @@ class SKLearnModel(Model):
         if not hasattr(self.estimator, self.method):
             raise ValueError(f"{type(self.estimator).__name__} has no method {self.method}")
         self.n_features = getattr(self.estimator, "n_features_in_", None)
+        check_declared_width(self.context, self.n_features, type(self.estimator).__name__)
 
     def execute(self, inputs: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, Any]:
         x = feature_matrix(inputs, self.context.input_names())
