@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <boost/program_options.hpp>
 #include <cstdlib>
 #include <iostream>
@@ -32,9 +34,6 @@ Result<server::ControlMode> ParseMode(const std::string& m) {
   if (m == "explicit") return server::ControlMode::kExplicit;
   return InvalidArgument("--model-control-mode must be none, poll or explicit, not '" + m + "'");
 }
-
-// How long connections get to finish their current request at shutdown.
-constexpr int kShutdownGraceMs = 10000;
 
 int WaitForSignal() {
   sigset_t set;
@@ -76,6 +75,7 @@ int Serve(int argc, char** argv) {
     ("intra-op-threads", po::value<int>()->default_value(0), "runtime threads per model instance, 0 = cores / instances [FERRY_INTRA_OP_THREADS]")
     ("python-executable", po::value<std::string>()->default_value("python3"), "interpreter for Python models whose config names none (parameter python_executable or python_env) [FERRY_PYTHON_EXECUTABLE]")
     ("python-sdk-path", po::value<std::string>()->default_value(""), "folder holding the ferry_sdk package for Python workers; default: found beside the binary or in its source checkout, 'none' to rely on the interpreter's own [FERRY_PYTHON_SDK_PATH]")
+    ("shutdown-grace-ms", po::value<int>()->default_value(10000), "at SIGTERM, how long requests in flight get to finish; then running executions are stopped [FERRY_SHUTDOWN_GRACE_MS]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
   // clang-format on
 
@@ -233,9 +233,17 @@ int Serve(int argc, char** argv) {
   // Order matters: connections finish the requests they are receiving while the server
   // still executes, then the server drains whatever is left.
   (*server)->BeginShutdown();
-  (*http)->Stop(kShutdownGraceMs);
-  if (grpc) grpc->Shutdown(kShutdownGraceMs);
-  (*server)->Shutdown();
+  // One grace period for both frontends together, not one each.
+  const auto grace_end = std::chrono::steady_clock::now() +
+                         std::chrono::milliseconds(std::max(0, vm["shutdown-grace-ms"].as<int>()));
+  auto grace_left_ms = [&grace_end] {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(grace_end - std::chrono::steady_clock::now());
+    return static_cast<int>(std::max<int64_t>(0, left.count()));
+  };
+  (*http)->Stop(grace_left_ms());
+  if (grpc) grpc->Shutdown(grace_left_ms());
+  // The frontends have had their grace: abandon whatever still runs (a hung model).
+  (*server)->Shutdown(0);
   if (metrics_http) metrics_http->Stop();
   handler.reset();
   FERRY_LOG(kInfo, "shutdown complete", );

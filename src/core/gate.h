@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -27,6 +28,13 @@ class Gate {
     std::unique_lock lock(mu_);
     closed_ = true;
     cv_.wait(lock, [this] { return count_ == 0; });
+  }
+  // Closes the gate and waits up to `timeout` for the holders to leave; true when
+  // every one has.
+  bool CloseAndDrainFor(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    closed_ = true;
+    return cv_.wait_for(lock, timeout, [this] { return count_ == 0; });
   }
   bool closed() const {
     std::lock_guard lock(mu_);

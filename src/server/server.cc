@@ -34,9 +34,15 @@ Status Server::Start() {
   return Status::Ok();
 }
 
-void Server::Shutdown() {
+void Server::Shutdown(int grace_ms) {
   if (!ready_.exchange(false) && inflight_.closed()) return;
-  inflight_.CloseAndDrain();
+  if (grace_ms < 0 || !inflight_.CloseAndDrainFor(std::chrono::milliseconds(grace_ms))) {
+    if (grace_ms >= 0) {
+      FERRY_LOG(kWarning, "stopping the requests still in flight after the shutdown grace period", );
+      abandoning_.store(true, std::memory_order_relaxed);
+    }
+    inflight_.CloseAndDrain();
+  }
   models_->Stop();
 }
 
@@ -99,7 +105,10 @@ void Server::Infer(InferRequest request, InferCallback done) {
   job.batch_size = validated->batch_size;
   job.priority = validated->priority;
   job.timeout_us = validated->timeout_us;
-  job.cancelled = std::move(request.cancelled);
+  // Unwanted once the client has gone, or once shutdown abandons what is left.
+  job.cancelled = [this, client_gone = std::move(request.cancelled)] {
+    return abandoning_.load(std::memory_order_relaxed) || (client_gone && client_gone());
+  };
   job.done = [this, handle, start, frontend, batch = validated->batch_size, id = std::move(request.id), reply,
               cache_key](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
     ModelVersion& v = **handle;

@@ -81,8 +81,12 @@ class Server {
 
   // Reports not-ready from now on (so load balancers stop sending) but keeps serving.
   void BeginShutdown() { ready_.store(false); }
-  // Refuses new requests, waits for in-flight ones to be answered, then unloads.
-  void Shutdown();
+  // Refuses new requests and waits for in-flight ones to be answered, then unloads.
+  // With `grace_ms` >= 0, requests still in flight after that long are abandoned: they
+  // count as unwanted from then on, so queued ones are dropped and running executions
+  // are stopped (ModelInstance::Terminate), instead of holding shutdown up for as long
+  // as a model may hang.
+  void Shutdown(int grace_ms = -1);
 
  private:
   Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes);
@@ -92,6 +96,7 @@ class Server {
   std::unique_ptr<ModelManager> models_;
   std::unique_ptr<ResponseCache> cache_;  // null when disabled
   std::atomic<bool> ready_{false};
+  std::atomic<bool> abandoning_{false};  // set by Shutdown once its grace is over
   Gate inflight_;
 };
 

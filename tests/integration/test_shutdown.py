@@ -177,3 +177,50 @@ def test_idle_keep_alive_connection_does_not_block_shutdown(ferry_factory):
         assert rc == 0, server.describe()
     finally:
         conn.close()
+
+
+HUNG_MODEL = '''
+import time
+from ferry_sdk import Model
+
+class Hung(Model):
+    def predict(self, inputs):
+        time.sleep(600)
+        return {"y": inputs["x"]}
+'''
+
+
+def test_shutdown_stops_an_execution_that_would_hang_it(ferry_factory, tmp_path):
+    """A model stuck in predict must not hold SIGTERM up: after --shutdown-grace-ms the
+    server stops the execution (the worker is killed) and exits 0."""
+    import sys
+
+    repo = tmp_path / "repo"
+    (repo / "hung" / "1").mkdir(parents=True)
+    (repo / "hung" / "1" / "model.py").write_text(HUNG_MODEL)
+    (repo / "hung" / "config.pbtxt").write_text(
+        'backend: "python"\n'
+        'input [ { name: "x" data_type: TYPE_FP32 dims: [ 2 ] } ]\n'
+        'output [ { name: "y" data_type: TYPE_FP32 dims: [ 2 ] } ]\n')
+    server = ferry_factory.start(repos=repo, name="hung",
+                                 args=["--python-executable", sys.executable, "--shutdown-grace-ms", "1000"])
+    body = {"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1, 2]}]}
+
+    def send():
+        try:
+            requests.post(f"{server.base}/v2/models/hung/infer", json=body, timeout=30)
+        except requests.RequestException:
+            pass  # the server goes away without answering: expected
+
+    def in_flight():
+        text = requests.get(f"http://{server.metrics_url}/metrics", timeout=5).text
+        return fh.metric_sum(fh.parse_metrics(text), "ferry_inflight_requests", model="hung") >= 1
+
+    threading.Thread(target=send, daemon=True).start()
+    fh.wait_until(in_flight, 10, "the request to reach the model")
+    t0 = time.monotonic()
+    server.terminate()
+    rc = server.wait_exit(timeout=10)
+    assert rc == 0, server.describe()
+    assert time.monotonic() - t0 < 8, "shutdown waited for the hung execution"
+    assert "stopping the requests still in flight" in server.log_path.read_text()
