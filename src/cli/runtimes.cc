@@ -102,7 +102,7 @@ void PrintJson(const runtime::RuntimeRegistry& registry, const std::string& plug
 
 int Runtimes(int argc, char** argv) {
   po::options_description desc(
-      "usage: ferry runtimes [--plugin-dir DIR] [--json]\n\n"
+      "usage: ferry runtimes [--plugin-dir DIR] [--python-executable PYTHON] [--json]\n\n"
       "Lists the runtimes built into this server: version, backend/platform names a model config may\n"
       "use, and the model file names each recognises; then the plugins in the plugins folder.\n\n"
       "options",
@@ -111,6 +111,7 @@ int Runtimes(int argc, char** argv) {
   desc.add_options()
     ("help,h", "print this help")
     ("plugin-dir", po::value<std::string>(), "plugins folder to list [FERRY_PLUGIN_DIR]")
+    ("python-executable", po::value<std::string>(), "interpreter whose scikit-learn / LightGBM versions to show (default python3) [FERRY_PYTHON_EXECUTABLE]")
     ("json", "print JSON instead of a table");
   // clang-format on
   po::variables_map vm;
@@ -129,7 +130,13 @@ int Runtimes(int argc, char** argv) {
   if (vm.count("plugin-dir")) plugin_dir = vm["plugin-dir"].as<std::string>();
   else if (const char* env = std::getenv("FERRY_PLUGIN_DIR")) plugin_dir = env;
 
-  auto registry = BuiltinRuntimes();
+  BuiltinRuntimeOptions options;
+#if FERRY_WITH_PYTHON
+  if (vm.count("python-executable")) options.python.python_executable = vm["python-executable"].as<std::string>();
+  else if (const char* env = std::getenv("FERRY_PYTHON_EXECUTABLE")) options.python.python_executable = env;
+  options.python.probe_versions = true;
+#endif
+  auto registry = BuiltinRuntimes(options);
   if (!registry.ok()) {
     std::cerr << "ferry runtimes: " << registry.status().message() << "\n";
     return 1;

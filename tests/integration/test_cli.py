@@ -98,3 +98,20 @@ def test_runtimes_lists_built_in_runtimes_and_plugins(ferry_binary):
     bad = subprocess.run([str(ferry_binary), "runtimes", "--plugin-dir", "/nonexistent"], capture_output=True,
                          text=True, timeout=10, env=fh.child_env())
     assert bad.returncode == 2 and "/nonexistent" in bad.stderr
+
+
+def test_runtimes_shows_the_python_frameworks_of_an_interpreter(ferry_binary):
+    import importlib.metadata as md
+    import json
+    import sys
+
+    out = subprocess.run([str(ferry_binary), "runtimes", "--json", "--python-executable", sys.executable],
+                         capture_output=True, text=True, timeout=60, env=fh.child_env())
+    assert out.returncode == 0, out.stderr
+    by_name = {r["name"]: r for r in json.loads(out.stdout)["runtimes"]}
+    assert f"scikit-learn {md.version('scikit-learn')} in {sys.executable}" in by_name["sklearn"]["version"]
+    assert f"lightgbm {md.version('lightgbm')} in {sys.executable}" in by_name["lightgbm"]["version"]
+    # An interpreter that cannot run says so instead of a version.
+    out = subprocess.run([str(ferry_binary), "runtimes", "--json", "--python-executable", "/nonexistent/python"],
+                         capture_output=True, text=True, timeout=60, env=fh.child_env())
+    assert "unknown (/nonexistent/python did not run)" in json.loads(out.stdout)["runtimes"][-1]["version"]

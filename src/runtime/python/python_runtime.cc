@@ -1,10 +1,16 @@
 #include "runtime/python/python_runtime.h"
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include "repository/model_config.h"
 #include "runtime/python/python_instance.h"
@@ -42,7 +48,57 @@ struct Flavor {
   std::string name;
   std::vector<std::string> files;
   std::string model_class;  // empty: the user's model.py
+  std::string package;      // the framework's Python distribution, e.g. "scikit-learn"
+  std::string version = kSdkVersion;
 };
+
+// Runs `argv` (no shell) and returns what it printed on stdout, or "" when it could not
+// run or failed. For short, trusted probes only: it waits for the process to exit.
+std::string Capture(const std::vector<std::string>& argv) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return "";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  std::string text;
+  if (rc == 0) {
+    char buf[1024];
+    ssize_t n;
+    while ((n = read(out[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+      if (n > 0) text.append(buf, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  int status = 0;
+  if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return "";
+  return text;
+}
+
+// "scikit-learn 1.7.2" for each flavor's package installed in `python` (or "not installed").
+void ProbeVersions(const std::string& python, std::vector<Flavor>* flavors) {
+  std::string script = "import importlib.metadata as m\nfor p in [";
+  for (const Flavor& f : *flavors)
+    if (!f.package.empty()) script += "'" + f.package + "',";
+  script +=
+      "]:\n  try: print(p, m.version(p))\n  except m.PackageNotFoundError: print(p, 'not installed')\n";
+  std::istringstream lines(Capture({python, "-c", script}));
+  std::string package, version;
+  std::map<std::string, std::string> found;
+  while (lines >> package && std::getline(lines >> std::ws, version)) found[package] = version;
+  for (Flavor& f : *flavors) {
+    if (f.package.empty()) continue;
+    auto it = found.find(f.package);
+    f.version += ", " + f.package + " " +
+                 (it == found.end() ? "unknown (" + python + " did not run)" : it->second + " in " + python);
+  }
+}
 
 // LightGBM's text model header, read to size the tensors a config leaves out.
 struct BoosterShape {
@@ -77,7 +133,7 @@ class PythonRuntime : public Runtime {
   std::string_view platform() const override { return flavor_.name; }
   std::string_view default_filename() const override { return flavor_.files.front(); }
   std::vector<std::string> accepted_filenames() const override { return flavor_.files; }
-  std::string version() const override { return kSdkVersion; }
+  std::string version() const override { return flavor_.version; }
 
   Status AutoComplete(const fs::path& file, inference::ModelConfig* config) override {
     if (config->platform().empty() && config->backend().empty()) config->set_backend(flavor_.name);
@@ -208,13 +264,15 @@ fs::path DefaultPythonSdkPath() {
 }
 
 std::vector<std::unique_ptr<Runtime>> CreatePythonRuntimes(const PythonRuntimeOptions& options) {
+  std::vector<Flavor> flavors = {
+      {"python", {"model.py"}, "", ""},
+      {"sklearn", {"model.joblib", "model.pkl", "model.pickle"}, "ferry_sdk.runtimes.sklearn:SKLearnModel",
+       "scikit-learn"},
+      {"lightgbm", {"model.bst", "model.txt"}, "ferry_sdk.runtimes.lightgbm:LightGBMModel", "lightgbm"},
+  };
+  if (options.probe_versions) ProbeVersions(options.python_executable, &flavors);
   std::vector<std::unique_ptr<Runtime>> runtimes;
-  runtimes.push_back(std::make_unique<PythonRuntime>(Flavor{"python", {"model.py"}, ""}, options));
-  runtimes.push_back(std::make_unique<PythonRuntime>(
-      Flavor{"sklearn", {"model.joblib", "model.pkl", "model.pickle"}, "ferry_sdk.runtimes.sklearn:SKLearnModel"},
-      options));
-  runtimes.push_back(std::make_unique<PythonRuntime>(
-      Flavor{"lightgbm", {"model.bst", "model.txt"}, "ferry_sdk.runtimes.lightgbm:LightGBMModel"}, options));
+  for (Flavor& f : flavors) runtimes.push_back(std::make_unique<PythonRuntime>(std::move(f), options));
   return runtimes;
 }
 

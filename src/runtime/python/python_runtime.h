@@ -17,6 +17,11 @@ struct PythonRuntimeOptions {
   // Folder holding the ferry_sdk package, put first on the workers' PYTHONPATH. Empty:
   // none is added (the interpreter must have ferry_sdk installed, e.g. by pip).
   std::filesystem::path sdk_path;
+  // Run python_executable once at creation to read the installed framework versions
+  // (scikit-learn, lightgbm) into version(), as `ferry runtimes` shows them. Off for
+  // `serve`: importing nothing at start keeps start-up fast, and each model may use
+  // another interpreter anyway.
+  bool probe_versions = false;
 };
 
 // The folder holding ferry_sdk that a server finds by itself: beside the binary
