@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <new>
@@ -108,6 +109,8 @@ class OutputBuffers {
     auto count = ElementCount(s);
     if (!count) return fail(where + ": the plugin gives an invalid shape " + ShapeToString(s));
     const size_t es = DataTypeSize(datatype);
+    if (es != 0 && static_cast<uint64_t>(*count) > UINT64_MAX / es)
+      return fail(where + ": shape " + ShapeToString(s) + " is too large to allocate");
     if (es != 0 && *count * es != byte_size)
       return fail(where + ": shape " + ShapeToString(s) + " of " + std::string(DataTypeName(datatype)) + " needs " +
                   std::to_string(*count * es) + " bytes, the plugin asked for " + std::to_string(byte_size));
