@@ -4,6 +4,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+
 #include "core/bytes_tensor.h"
 
 namespace ferry::runtime::python {
@@ -176,7 +178,8 @@ Status CheckOutputs(const WorkerReply& reply, uint64_t id, const std::vector<std
       if (!BytesTensorWellFormed(bytes, count))
         return Internal("output '" + s.name + "': its BYTES are not " + std::to_string(count) +
                         " length-prefixed elements");
-    } else if (count * DataTypeSize(s.datatype) != s.size) {
+    } else if (count > UINT64_MAX / std::max<uint64_t>(1, DataTypeSize(s.datatype)) ||
+               count * DataTypeSize(s.datatype) != s.size) {
       return Internal("output '" + s.name + "': shape " + ShapeToString(s.shape) + " of " +
                       std::string(DataTypeName(s.datatype)) + " needs " +
                       std::to_string(count * DataTypeSize(s.datatype)) + " bytes, the worker wrote " +

@@ -86,6 +86,9 @@ TEST(WorkerMessagesTest, ChecksOutputsAgainstTheRegionAndTheRequest) {
   // Size disagreeing with shape x datatype.
   Status size = CheckOutputs(OneOutput(DataType::kFp32, {3}, 0, 16), 1, {"y"}, region.size(), region.data());
   EXPECT_NE(size.message().find("needs 12 bytes"), std::string::npos);
+  // 2^62 FP32 elements: the byte count wraps to 0 in 64 bits; must not pass as 0 bytes.
+  EXPECT_FALSE(CheckOutputs(OneOutput(DataType::kFp32, {int64_t{1} << 62}, 0, 0), 1, {"y"}, region.size(),
+                            region.data()).ok());
   // Another request's reply, or other outputs.
   EXPECT_FALSE(CheckOutputs(OneOutput(DataType::kFp32, {1}, 0, 4), 2, {"y"}, region.size(), region.data()).ok());
   EXPECT_FALSE(CheckOutputs(OneOutput(DataType::kFp32, {1}, 0, 4), 1, {"z"}, region.size(), region.data()).ok());
