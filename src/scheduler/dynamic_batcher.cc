@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 
+#include "scheduler/stop_workers.h"
 #include "scheduler/tensor_batching.h"
 
 namespace ferry::scheduler {
@@ -47,17 +48,7 @@ Status DynamicBatcher::Submit(Job job) {
   return Status::Ok();
 }
 
-void DynamicBatcher::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    if (stopping_ && workers_.empty()) return;
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  for (auto& w : workers_)
-    if (w.joinable()) w.join();
-  workers_.clear();
-}
+void DynamicBatcher::Stop() { StopWorkers(mu_, cv_, stopping_, workers_); }
 
 size_t DynamicBatcher::queue_depth() const {
   std::lock_guard lock(mu_);

@@ -1,6 +1,7 @@
 #include "scheduler/instance_pool.h"
 
 #include "core/clock.h"
+#include "scheduler/stop_workers.h"
 
 namespace ferry::scheduler {
 
@@ -30,17 +31,7 @@ Status InstancePool::Submit(Job job) {
   return Status::Ok();
 }
 
-void InstancePool::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    if (stopping_ && workers_.empty()) return;
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  for (auto& w : workers_)
-    if (w.joinable()) w.join();
-  workers_.clear();
-}
+void InstancePool::Stop() { StopWorkers(mu_, cv_, stopping_, workers_); }
 
 size_t InstancePool::queue_depth() const {
   std::lock_guard lock(mu_);
