@@ -77,11 +77,13 @@ def ferry_module_factory(ferry_binary, model_repo, tmp_path_factory):
 
 
 @pytest.fixture
-def http(server):
-    """A tritonclient.http client of the `server` fixture that the requesting module defines."""
+def http(server, request):
+    """A tritonclient.http client of the `server` fixture that the requesting module defines;
+    its timeout is the module's HTTP_TIMEOUT_S when it sets one (slow models), else 10 s."""
     import tritonclient.http as httpclient
 
-    c = httpclient.InferenceServerClient(server.url, network_timeout=fh.HTTP_TIMEOUT_S)
+    timeout = getattr(request.module, "HTTP_TIMEOUT_S", fh.HTTP_TIMEOUT_S)
+    c = httpclient.InferenceServerClient(server.url, network_timeout=timeout)
     yield c
     c.close()
 

@@ -40,6 +40,22 @@ MODEL_OUTPUTS = {
     "int_ops": ("SUM", "PROD", "GREATER"),
 }
 
+# The example models' metadata: name -> (datatype, shape incl. the -1 batch dim).
+EXPECTED_METADATA = {
+    "mlp_classifier": {
+        "inputs": {"input": ("FP32", [-1, 4])},
+        "outputs": {"probabilities": ("FP32", [-1, 3]), "label": ("INT64", [-1, 1])},
+    },
+    "add_sub": {
+        "inputs": {"INPUT0": ("FP32", [-1, 16]), "INPUT1": ("FP32", [-1, 16])},
+        "outputs": {"OUTPUT0": ("FP32", [-1, 16]), "OUTPUT1": ("FP32", [-1, 16])},
+    },
+    "int_ops": {
+        "inputs": {"X": ("INT64", [-1, 4]), "Y": ("INT64", [-1, 4])},
+        "outputs": {"SUM": ("INT64", [-1, 4]), "PROD": ("INT64", [-1, 4]), "GREATER": ("BOOL", [-1, 4])},
+    },
+}
+
 NP_TO_V2 = {
     np.dtype(np.bool_): "BOOL",
     np.dtype(np.uint8): "UINT8",

@@ -33,20 +33,7 @@ HEALTH_SERVICE = "grpc.health.v1.Health"
 REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 WAIT_S = 20.0
 
-EXPECTED_METADATA = {
-    "mlp_classifier": {
-        "inputs": {"input": ("FP32", [-1, 4])},
-        "outputs": {"probabilities": ("FP32", [-1, 3]), "label": ("INT64", [-1, 1])},
-    },
-    "add_sub": {
-        "inputs": {"INPUT0": ("FP32", [-1, 16]), "INPUT1": ("FP32", [-1, 16])},
-        "outputs": {"OUTPUT0": ("FP32", [-1, 16]), "OUTPUT1": ("FP32", [-1, 16])},
-    },
-    "int_ops": {
-        "inputs": {"X": ("INT64", [-1, 4]), "Y": ("INT64", [-1, 4])},
-        "outputs": {"SUM": ("INT64", [-1, 4]), "PROD": ("INT64", [-1, 4]), "GREATER": ("BOOL", [-1, 4])},
-    },
-}
+EXPECTED_METADATA = fh.EXPECTED_METADATA
 EXPECTED_MAX_BATCH = {"mlp_classifier": 4, "add_sub": 8, "int_ops": 8}
 
 

@@ -140,24 +140,13 @@ output [ { name: "NUMBERS_OUT" data_type: TYPE_INT16 dims: [ -1 ] }, { name: "UP
 SERVED = ["py_arith", "py_echo", "py_crash", "py_hang", "py_slow_default", "py_raise"]
 
 
+HTTP_TIMEOUT_S = 30  # the conftest http client's timeout: workers may be (re)starting
+
+
 @pytest.fixture(scope="module")
 def server(ferry_module_factory, tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("python") / "repo")
     return fh.start_with_models(ferry_module_factory, repo, SERVED, "python", args=PYTHON_ARGS)
-
-
-@pytest.fixture
-def http(server):
-    c = httpclient.InferenceServerClient(server.url, network_timeout=30)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def grpc_client(server):
-    c = grpcclient.InferenceServerClient(fh.grpc_url(server))
-    yield c
-    c.close()
 
 
 def int_input(module, x: np.ndarray, name: str = "X"):

@@ -88,6 +88,9 @@ input [ {{ name: "narrow" data_type: TYPE_FP64 dims: [ {N_FEATURES - 1} ] }} ]
         (folder("sk_corrupt") / "1" / "model.joblib").write_bytes(b"definitely not a pickle")
 
 
+HTTP_TIMEOUT_S = 30  # the conftest http client's timeout: workers may be (re)starting
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Models:
     return Models(tmp_path_factory.mktemp("sk") / "repo")
@@ -100,13 +103,6 @@ SERVED = ["sk_logreg", "sk_logreg_proba", "sk_regressor", "sk_pipeline", "lgb_re
 def server(ferry_module_factory, models):
     return fh.start_with_models(ferry_module_factory, models.repo, SERVED, "sklearn",
                                 args=["--python-executable", sys.executable], timeout=90)
-
-
-@pytest.fixture
-def http(server):
-    c = httpclient.InferenceServerClient(server.url, network_timeout=30)
-    yield c
-    c.close()
 
 
 def infer(client, module, model: str, x: np.ndarray, out: str, in_name: str = "input-0"):

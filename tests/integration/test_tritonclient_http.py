@@ -13,21 +13,7 @@ import ferry_helpers as fh
 
 MODELS = fh.MODEL_NAMES
 
-# name -> (datatype, shape incl. the -1 batch dim) as reported by model metadata
-EXPECTED_METADATA = {
-    "mlp_classifier": {
-        "inputs": {"input": ("FP32", [-1, 4])},
-        "outputs": {"probabilities": ("FP32", [-1, 3]), "label": ("INT64", [-1, 1])},
-    },
-    "add_sub": {
-        "inputs": {"INPUT0": ("FP32", [-1, 16]), "INPUT1": ("FP32", [-1, 16])},
-        "outputs": {"OUTPUT0": ("FP32", [-1, 16]), "OUTPUT1": ("FP32", [-1, 16])},
-    },
-    "int_ops": {
-        "inputs": {"X": ("INT64", [-1, 4]), "Y": ("INT64", [-1, 4])},
-        "outputs": {"SUM": ("INT64", [-1, 4]), "PROD": ("INT64", [-1, 4]), "GREATER": ("BOOL", [-1, 4])},
-    },
-}
+EXPECTED_METADATA = fh.EXPECTED_METADATA
 
 # Version each infer test addresses explicitly, and whose ONNX file is the reference.
 TEST_VERSION = {"mlp_classifier": "1", "add_sub": "1", "int_ops": "1"}
