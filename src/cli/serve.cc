@@ -9,6 +9,8 @@
 #include <iostream>
 
 #include "cli/builtin_runtimes.h"
+#include "cli/options.h"
+#include "cli/shutdown_signals.h"
 #include "core/log.h"
 #include "frontend/grpc/grpc_server.h"
 #include "frontend/http/http_server.h"
@@ -21,28 +23,11 @@ namespace po = boost::program_options;
 
 namespace {
 
-// Every flag `--foo-bar` may also come from the environment as FERRY_FOO_BAR.
-std::string EnvName(const std::string& flag) {
-  std::string env = "FERRY_";
-  for (char c : flag) env += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return env;
-}
-
 Result<server::ControlMode> ParseMode(const std::string& m) {
   if (m == "none") return server::ControlMode::kNone;
   if (m == "poll") return server::ControlMode::kPoll;
   if (m == "explicit") return server::ControlMode::kExplicit;
   return InvalidArgument("--model-control-mode must be none, poll or explicit, not '" + m + "'");
-}
-
-int WaitForSignal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
 }
 
 }  // namespace
@@ -79,31 +64,9 @@ int Serve(int argc, char** argv) {
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
   // clang-format on
 
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    po::store(po::parse_environment(desc,
-                                    [&desc](const std::string& env) -> std::string {
-                                      for (const auto& opt : desc.options())
-                                        if (EnvName(opt->long_name()) == env) return opt->long_name();
-                                      return "";
-                                    }),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "ferry serve: " << e.what() << "\n\n" << desc << "\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
-  LogLevel level;
-  if (!ParseLogLevel(vm["log-level"].as<std::string>(), &level)) {
-    std::cerr << "ferry serve: --log-level must be debug, info, warning or error\n";
-    return 2;
-  }
-  SetLogLevel(level);
+  ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_", "serve");
+  if (parsed.exit_code >= 0) return parsed.exit_code;
+  const po::variables_map& vm = parsed.vm;
 
   server::ServerOptions options;
   if (vm.count("model-repository")) {
@@ -136,12 +99,7 @@ int Serve(int argc, char** argv) {
 
   // Signals are taken synchronously by the main thread; block them before any thread
   // starts so every thread inherits the mask.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  BlockShutdownSignals();
 
   BuiltinRuntimeOptions runtime_options;
 #if FERRY_WITH_PYTHON  // CMake option FERRY_WITH_PYTHON
@@ -228,7 +186,7 @@ int Serve(int argc, char** argv) {
   }
   FERRY_LOG(kInfo, "server ready", ("http_port", (*http)->port())("grpc_port", grpc ? grpc->port() : 0));
 
-  int sig = WaitForSignal();
+  int sig = WaitForShutdownSignal();
   FERRY_LOG(kInfo, "shutting down: finishing in-flight requests", ("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
   // Order matters: connections finish the requests they are receiving while the server
   // still executes, then the server drains whatever is left.

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 
@@ -23,6 +24,9 @@ using ClientGone = std::function<bool()>;
 // Handles one request. Runs on an IO thread: must not block; hand slow work elsewhere
 // and answer through the responder later.
 using Handler = std::function<void(Request&&, Responder, ClientGone)>;
+
+// Decodes %XX escapes in a path segment; false on a malformed escape.
+bool PercentDecode(std::string_view in, std::string* out);
 
 struct HttpServerOptions {
   std::string address = "0.0.0.0";

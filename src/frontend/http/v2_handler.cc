@@ -86,23 +86,6 @@ Result<rapidjson::Document> BodyObject(const std::string& body) {
 
 }  // namespace
 
-bool PercentDecode(std::string_view in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out->push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    unsigned v = 0;
-    auto [p, ec] = std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16);
-    if (ec != std::errc() || p != in.data() + i + 3) return false;
-    out->push_back(static_cast<char>(v));
-    i += 2;
-  }
-  return true;
-}
-
 Response ErrorResponse(int status, std::string_view message) { return Json(status, protocol::ErrorBody(message)); }
 
 Response StatusResponse(const Status& s) {

@@ -44,7 +44,4 @@ Handler MetricsHandler(server::Server* server);
 Response ErrorResponse(int status, std::string_view message);
 Response StatusResponse(const Status& status);
 
-// Decodes %XX escapes in a path segment; false on a malformed escape.
-bool PercentDecode(std::string_view in, std::string* out);
-
 }  // namespace ferry::frontend::http

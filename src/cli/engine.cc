@@ -1,0 +1,82 @@
+#include "cli/engine.h"
+
+#include <boost/program_options.hpp>
+#include <iostream>
+
+#include "cli/options.h"
+#include "cli/shutdown_signals.h"
+#include "core/log.h"
+#include "engine/engine.h"
+
+namespace ferry::cli {
+namespace po = boost::program_options;
+
+int Engine(int argc, char** argv) {
+  po::options_description desc(
+      "usage: ferry engine --state-dir DIR [--config spec.yaml] [options]\n\n"
+      "Runs the deployments of a spec as supervised `ferry serve` replicas on loopback ports, behind\n"
+      "an Open Inference Protocol REST gateway that routes by model name. Without --config, the\n"
+      "deployments stored in DIR come back. Each option can also be set through the environment\n"
+      "variable named in brackets; a flag wins over the variable. See docs/engine.md.\n\n"
+      "options",
+      /*line_length=*/120, /*min_description_length=*/70);
+  // clang-format off
+  desc.add_options()
+    ("help,h", "print this help")
+    ("config", po::value<std::string>(), "deployment spec (YAML); becomes the stored desired state [FERRY_ENGINE_CONFIG]")
+    ("state-dir", po::value<std::string>(), "folder of the state database, replica logs and status.json [FERRY_ENGINE_STATE_DIR]")
+    ("http-address", po::value<std::string>()->default_value("0.0.0.0"), "gateway address [FERRY_ENGINE_HTTP_ADDRESS]")
+    ("http-port", po::value<uint16_t>()->default_value(8080), "gateway REST port [FERRY_ENGINE_HTTP_PORT]")
+    ("http-threads", po::value<int>()->default_value(0), "gateway event loops (and as many upstream loops), 0 = one per available core [FERRY_ENGINE_HTTP_THREADS]")
+    ("http-max-input-size", po::value<uint64_t>()->default_value(64ull << 20), "largest request body in bytes [FERRY_ENGINE_HTTP_MAX_INPUT_SIZE]")
+    ("tick-ms", po::value<int>()->default_value(100), "control loop period: autoscaler samples, readiness probes [FERRY_ENGINE_TICK_MS]")
+    ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_ENGINE_LOG_LEVEL]");
+  // clang-format on
+  // FERRY_ENGINE_*: the prefix keeps the engine's variables apart from `ferry serve`'s
+  // (which replicas never inherit).
+  ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_ENGINE_", "engine");
+  if (parsed.exit_code >= 0) return parsed.exit_code;
+  const po::variables_map& vm = parsed.vm;
+  if (!vm.count("state-dir")) {
+    std::cerr << "ferry engine: --state-dir is required\n\n" << desc << "\n";
+    return 2;
+  }
+  if (vm["tick-ms"].as<int>() < 10) {
+    std::cerr << "ferry engine: --tick-ms must be at least 10\n";
+    return 2;
+  }
+
+  // Signals are taken by this thread; block them before any thread starts. Replicas get
+  // an empty mask (LaunchChild), so this does not reach them.
+  BlockShutdownSignals();
+
+  engine::EngineOptions options;
+  options.state_dir = vm["state-dir"].as<std::string>();
+  if (vm.count("config")) options.config_path = vm["config"].as<std::string>();
+  options.gateway.address = vm["http-address"].as<std::string>();
+  options.gateway.port = vm["http-port"].as<uint16_t>();
+  options.gateway.threads = vm["http-threads"].as<int>();
+  options.gateway.max_body_bytes = vm["http-max-input-size"].as<uint64_t>();
+  options.gateway.version = FERRY_VERSION;
+  options.tick = std::chrono::milliseconds(vm["tick-ms"].as<int>());
+
+  auto engine = engine::Engine::Create(options);
+  if (!engine.ok()) {
+    std::cerr << "ferry engine: " << engine.status().message() << "\n";
+    return engine.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  Status s = (*engine)->Start();
+  if (!s.ok()) {
+    FERRY_LOG(kError, "cannot start the engine", ("error", s.message()));
+    return 1;
+  }
+  FERRY_LOG(kInfo, "engine running", ("gateway_port", (*engine)->gateway_port())("state_dir", options.state_dir));
+  const int sig = WaitForShutdownSignal();
+  FERRY_LOG(kInfo, "engine stopping: draining the gateway, then the replicas",
+            ("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+  (*engine)->Stop();
+  FERRY_LOG(kInfo, "engine stopped", );
+  return 0;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/result.h"
+#include "engine/autoscaler.h"
+#include "engine/http_gateway.h"
+#include "engine/router.h"
+#include "engine/spec.h"
+#include "engine/state_store.h"
+#include "engine/supervisor.h"
+
+namespace ferry::engine {
+
+struct EngineOptions {
+  std::string state_dir;    // required: engine.db, logs/, revisions/, status.json
+  std::string config_path;  // a spec file; empty: run the deployments stored in state_dir
+  HttpGatewayOptions gateway;
+  std::chrono::milliseconds tick{100};  // control loop period (autoscaler sampling, probes)
+  std::string binary = "/proc/self/exe";
+};
+
+// `ferry engine`: the deployments of a spec, run as supervised `ferry serve` replicas
+// behind the REST gateway, autoscaled, with their state in SQLite.
+// Threads: the caller's (Create, Start, Stop); the control thread (supervisor, autoscalers,
+// route table, status file: every replica is launched from it, so their PR_SET_PDEATHSIG
+// follows it); the gateway's HTTP and upstream loops; the supervisor's log pump.
+// With a config file, the file is the desired state: stored deployments it lacks are
+// deleted from the store. Without one, the stored deployments come back (an engine restart,
+// after kill -9 too). Replicas are never re-adopted: a dead engine's replicas died with it
+// (PDEATHSIG), so a restarted engine starts fresh ones.
+// Thread-safety: Create, Start and Stop are called by one owner thread.
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> Create(EngineOptions options);
+  ~Engine();
+
+  Status Start();
+  // Stops the gateway (requests in flight finish), then drains and stops every replica.
+  void Stop();
+  uint16_t gateway_port() const { return gateway_->port(); }
+
+ private:
+  struct Scaled {
+    std::shared_ptr<const DeploymentSpec> deployment;
+    std::string revision;
+    std::unique_ptr<Autoscaler> autoscaler;
+    uint64_t last_arrivals = 0;
+  };
+  Engine(EngineOptions options, std::unique_ptr<StateStore> store, EngineSpec spec);
+  void ControlLoop();
+  void PublishRoutes();
+  void WriteStatusFile();
+
+  const EngineOptions options_;
+  std::unique_ptr<StateStore> store_;
+  std::vector<std::shared_ptr<const DeploymentSpec>> deployments_;
+  std::map<std::string, std::shared_ptr<DeploymentLoad>> loads_;  // by deployment, across route tables
+  Router router_;
+  std::unique_ptr<Supervisor> supervisor_;  // control thread only, once started
+  std::vector<Scaled> scaled_;              // control thread only
+  std::unique_ptr<HttpGateway> gateway_;
+  std::thread control_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace ferry::engine

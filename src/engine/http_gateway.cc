@@ -1,0 +1,338 @@
+#include "engine/http_gateway.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "core/cpu.h"
+#include "core/log.h"
+#include "frontend/http/http_server.h"
+#include "protocol/v2_json.h"
+
+namespace ferry::engine {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using frontend::http::Request;
+using frontend::http::Responder;
+using frontend::http::Response;
+
+namespace {
+
+Response Json(int status, std::string body) {
+  Response r{static_cast<bhttp::status>(status), 11};
+  r.set(bhttp::field::content_type, "application/json");
+  r.body() = std::move(body);
+  return r;
+}
+
+Response Error(int status, std::string_view message) { return Json(status, protocol::ErrorBody(message)); }
+
+Response Busy(std::string_view message) {
+  Response r = Error(503, message);
+  r.set(bhttp::field::retry_after, "1");
+  return r;
+}
+
+std::minstd_rand& Rng() {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  return rng;
+}
+
+// Hop-by-hop fields (RFC 9110 7.6.1) and framing: each side of the gateway has its own.
+bool HopByHop(bhttp::field f) {
+  switch (f) {
+    case bhttp::field::connection:
+    case bhttp::field::keep_alive:
+    case bhttp::field::proxy_connection:
+    case bhttp::field::te:
+    case bhttp::field::trailer:
+    case bhttp::field::transfer_encoding:
+    case bhttp::field::upgrade:
+    case bhttp::field::content_length:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// What an exchange needs of the gateway.
+struct GatewayCore {
+  explicit GatewayCore(int threads) : upstream(threads) {}
+  HttpGatewayOptions options;
+  Router* router = nullptr;
+  asio::io_context upstream;  // the connections to replicas
+  std::atomic<uint64_t> requests{0}, retries{0}, upstream_errors{0};
+};
+
+struct HttpGateway::Impl : GatewayCore {
+  using GatewayCore::GatewayCore;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+  std::vector<std::thread> upstream_threads;
+  std::unique_ptr<frontend::http::HttpServer> server;
+  void Handle(Request&& req, Responder respond);
+  Response Index(const RouteTable& table) const;
+  static bool Ready(const RouteTable& table);
+};
+
+// One request on its way to a replica and back. Owned by the callbacks of the operation
+// in progress (one at a time), so every member is touched by one thread at a time.
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(GatewayCore* gw, Request req, Responder respond, std::shared_ptr<const RouteTable> table,
+           const DeploymentRoute* dep)
+      : gw_(gw), req_(std::move(req)), respond_(std::move(respond)), table_(std::move(table)), dep_(dep),
+        deadline_(std::chrono::steady_clock::now() + std::chrono::milliseconds(dep->request_timeout_ms)) {
+    req_.keep_alive(true);
+    req_.prepare_payload();
+  }
+  ~Exchange() { dep_->load->in_flight.fetch_sub(1, std::memory_order_relaxed); }
+
+  void Start() {
+    const RevisionRoute* rev = nullptr;
+    ep_ = Router::Pick(*dep_, nullptr, Rng(), &rev);
+    if (!ep_) return respond_(Busy("deployment '" + dep_->name + "' has no ready replica"));
+    rev->load->arrivals.fetch_add(1, std::memory_order_relaxed);
+    Send(/*pooled=*/true);
+  }
+
+ private:
+  void Send(bool pooled) {
+    ep_->outstanding.fetch_add(1, std::memory_order_relaxed);
+    conn_ = pooled ? ep_->pool.Take() : nullptr;
+    if (conn_) return Write();
+    conn_ = std::make_unique<beast::tcp_stream>(gw_->upstream);
+    conn_->expires_at(deadline_);
+    conn_->async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), ep_->port),
+                         [self = shared_from_this()](beast::error_code ec) {
+                           if (ec) return self->Failed(ec, "connect", false);
+                           beast::error_code ignored;
+                           self->conn_->socket().set_option(tcp::no_delay(true), ignored);
+                           self->Write();
+                         });
+  }
+
+  void Write() {
+    conn_->expires_at(deadline_);
+    bhttp::async_write(*conn_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->Failed(ec, "send", false);
+      self->Read();
+    });
+  }
+
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(gw_->options.max_body_bytes * 2);
+    parser_->header_limit(64 * 1024);
+    buffer_.clear();
+    bhttp::async_read(*conn_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->Failed(ec, "receive", self->parser_->got_some());
+      self->Done();
+    });
+  }
+
+  void Failed(beast::error_code ec, const char* stage, bool got_bytes) {
+    ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
+    conn_.reset();
+    const bool timeout = ec == beast::error::timeout;
+    if (!got_bytes && !timeout && !retried_) {
+      // Nothing came back, so the replica did not answer: safe to send again.
+      retried_ = true;
+      gw_->retries.fetch_add(1, std::memory_order_relaxed);
+      FERRY_LOG(kDebug, "upstream failed before responding; retrying",
+                ("replica", ep_->id)("stage", stage)("error", ec.message()));
+      std::shared_ptr<ReplicaEndpoint> next = Router::Pick(*dep_, ep_.get(), Rng());
+      if (next) {
+        ep_ = std::move(next);
+        return Send(/*pooled=*/false);
+      }
+    }
+    gw_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+    if (timeout)
+      return respond_(Error(504, "deployment '" + dep_->name + "': replica " + ep_->id + " did not answer within " +
+                                     std::to_string(dep_->request_timeout_ms) + " ms"));
+    respond_(Error(502, "deployment '" + dep_->name + "': replica " + ep_->id + " failed (" + stage +
+                            "): " + ec.message()));
+  }
+
+  void Done() {
+    auto& res = parser_->get();
+    const bool reuse = res.keep_alive() && parser_->is_done() && buffer_.size() == 0;
+    Response out;
+    out.version(11);
+    out.result(res.result_int());
+    for (const auto& f : res)
+      if (!HopByHop(f.name())) out.insert(f.name_string(), f.value());
+    out.body() = std::move(res.body());
+    ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
+    if (reuse) ep_->pool.Put(std::move(conn_));
+    conn_.reset();
+    respond_(std::move(out));
+  }
+
+  GatewayCore* gw_;
+  Request req_;
+  Responder respond_;
+  std::shared_ptr<const RouteTable> table_;  // keeps dep_ and the endpoints alive
+  const DeploymentRoute* dep_;
+  const std::chrono::steady_clock::time_point deadline_;
+  std::shared_ptr<ReplicaEndpoint> ep_;
+  std::unique_ptr<beast::tcp_stream> conn_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+  bool retried_ = false;
+};
+
+bool HttpGateway::Impl::Ready(const RouteTable& table) {
+  for (const auto& d : table.deployments) {
+    if (d->min_replicas == 0) continue;
+    bool any = false;
+    for (const auto& r : d->revisions)
+      for (const auto& e : r.replicas) any = any || e->routable.load(std::memory_order_relaxed);
+    if (!any) return false;
+  }
+  return true;
+}
+
+Response HttpGateway::Impl::Index(const RouteTable& table) const {
+  std::vector<std::pair<std::string, bool>> models;
+  for (const auto& [name, d] : table.by_model) {
+    bool any = false;
+    for (const auto& r : d->revisions)
+      for (const auto& e : r.replicas) any = any || e->routable.load(std::memory_order_relaxed);
+    models.emplace_back(name, any);
+  }
+  std::sort(models.begin(), models.end());
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartArray();
+  for (const auto& [name, ready] : models) {
+    w.StartObject();
+    w.Key("name");
+    w.String(name.c_str());
+    w.Key("state");
+    w.String(ready ? "READY" : "UNAVAILABLE");
+    if (!ready) {
+      w.Key("reason");
+      w.String("no ready replica");
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  return Json(200, std::string(sb.GetString(), sb.GetSize()));
+}
+
+void HttpGateway::Impl::Handle(Request&& req, Responder respond) {
+  requests.fetch_add(1, std::memory_order_relaxed);
+  std::string_view target(req.target().data(), req.target().size());
+  std::string_view path = target.substr(0, target.find('?'));
+  const bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
+  const bool post = req.method() == bhttp::verb::post;
+  auto table = router->Snapshot();
+
+  constexpr std::string_view kModels = "/v2/models/";
+  if (path.substr(0, kModels.size()) == kModels) {
+    std::string_view rest = path.substr(kModels.size());
+    std::string model;
+    if (!frontend::http::PercentDecode(rest.substr(0, rest.find('/')), &model))
+      return respond(Error(400, "malformed percent-encoding in the URL path"));
+    if (model == "stats" && rest.find('/') == std::string_view::npos)
+      return respond(Error(501, "the gateway does not aggregate statistics; ask for one model: /v2/models/{name}/stats"));
+    auto it = table->by_model.find(model);
+    if (it == table->by_model.end())
+      return respond(Error(404, "Request for unknown model: '" + model + "' is not found"));
+    const DeploymentRoute* dep = it->second.get();
+    if (dep->load->in_flight.fetch_add(1, std::memory_order_relaxed) >= dep->max_in_flight) {
+      dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      dep->load->rejected.fetch_add(1, std::memory_order_relaxed);
+      return respond(Busy("deployment '" + dep->name + "' has " + std::to_string(dep->max_in_flight) +
+                          " requests in flight, its limit (gateway.max_in_flight)"));
+    }
+    auto ex = std::make_shared<Exchange>(this, std::move(req), std::move(respond), std::move(table), dep);
+    // Off the HTTP loop: the exchange runs on the upstream loops.
+    asio::post(upstream, [ex] { ex->Start(); });
+    return;
+  }
+  if (path == "/v2/health/live") {
+    if (!get) return respond(Error(405, "Method Not Allowed"));
+    return respond(Json(200, R"({"live":true})"));
+  }
+  if (path == "/v2/health/ready") {
+    if (!get) return respond(Error(405, "Method Not Allowed"));
+    if (Ready(*table)) return respond(Json(200, R"({"ready":true})"));
+    return respond(Error(503, "a deployment has no ready replica"));
+  }
+  if (path == "/v2" || path == "/v2/") {
+    if (!get) return respond(Error(405, "Method Not Allowed"));
+    return respond(Json(200, R"({"name":"ferry-engine","version":")" + options.version + R"(","extensions":[]})"));
+  }
+  if (path == "/v2/repository/index") {
+    if (!post) return respond(Error(405, "Method Not Allowed"));
+    return respond(Index(*table));
+  }
+  respond(Error(404, "Not Found"));
+}
+
+HttpGateway::HttpGateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpGateway::~HttpGateway() { Stop(0); }
+
+Result<std::unique_ptr<HttpGateway>> HttpGateway::Create(HttpGatewayOptions options, Router* router) {
+  if (options.threads <= 0) options.threads = AvailableCores();
+  if (options.upstream_threads <= 0) options.upstream_threads = options.threads;
+  auto impl = std::make_unique<Impl>(options.upstream_threads);
+  impl->options = options;
+  impl->router = router;
+  frontend::http::HttpServerOptions http;
+  http.address = options.address;
+  http.port = options.port;
+  http.threads = options.threads;
+  http.max_body_bytes = options.max_body_bytes;
+  http.name = "gateway";
+  Impl* raw = impl.get();
+  FERRY_ASSIGN_OR_RETURN(impl->server,
+                         frontend::http::HttpServer::Create(
+                             http, [raw](Request&& r, Responder done, frontend::http::ClientGone) {
+                               raw->Handle(std::move(r), std::move(done));
+                             }));
+  return std::unique_ptr<HttpGateway>(new HttpGateway(std::move(impl)));
+}
+
+Status HttpGateway::Start() {
+  impl_->guard.emplace(impl_->upstream.get_executor());
+  for (int i = 0; i < impl_->options.upstream_threads; ++i)
+    impl_->upstream_threads.emplace_back([this] { impl_->upstream.run(); });
+  return impl_->server->Start();
+}
+
+uint16_t HttpGateway::port() const { return impl_->server->port(); }
+
+void HttpGateway::Stop(int grace_ms) {
+  if (impl_->server) impl_->server->Stop(grace_ms);
+  impl_->guard.reset();
+  impl_->upstream.stop();
+  for (auto& t : impl_->upstream_threads)
+    if (t.joinable()) t.join();
+  impl_->upstream_threads.clear();
+  // Pooled sockets belong to the upstream loop: close them while it still exists.
+  auto table = impl_->router->Snapshot();
+  for (const auto& d : table->deployments)
+    for (const auto& r : d->revisions)
+      for (const auto& e : r.replicas) e->pool.Clear();
+}
+
+HttpGateway::Counters HttpGateway::counters() const {
+  return {impl_->requests.load(), impl_->retries.load(), impl_->upstream_errors.load()};
+}
+
+}  // namespace ferry::engine

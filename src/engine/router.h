@@ -1,0 +1,83 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/upstream_pool.h"
+
+namespace ferry::engine {
+
+// One replica as the gateway sees it. Shared by the supervisor (which flips `routable`)
+// and the gateway (which counts requests and pools connections); lives until both let go.
+// Thread-safety: the atomics and the pool are thread-safe; the rest is immutable.
+struct ReplicaEndpoint {
+  ReplicaEndpoint(std::string id, uint16_t port) : id(std::move(id)), port(port) {}
+  const std::string id;  // "deployment/revision/index", for logs and errors
+  const uint16_t port;   // the replica's REST port on 127.0.0.1
+  std::atomic<bool> routable{false};  // ready and not draining
+  std::atomic<int> outstanding{0};    // requests forwarded and not yet answered
+  UpstreamPool pool;                  // idle keep-alive connections to it
+};
+
+// Load counters of one revision, read by the autoscaler loop.
+struct RevisionLoad {
+  std::atomic<uint64_t> arrivals{0};  // requests routed to the revision, ever
+};
+
+struct RevisionRoute {
+  std::string name;
+  int weight = 0;  // share of the deployment's traffic (static split)
+  std::vector<std::shared_ptr<ReplicaEndpoint>> replicas;
+  std::shared_ptr<RevisionLoad> load;
+};
+
+// Admission counters of a deployment at the gateway.
+struct DeploymentLoad {
+  std::atomic<int> in_flight{0};
+  std::atomic<uint64_t> rejected{0};  // answered 503 for the concurrency limit
+};
+
+struct DeploymentRoute {
+  std::string name;
+  std::vector<RevisionRoute> revisions;
+  int min_replicas = 1;  // per revision; 0: may scale to zero (still "ready" at zero)
+  int max_in_flight = 1000;
+  int64_t request_timeout_ms = 60000;
+  std::shared_ptr<DeploymentLoad> load;
+};
+
+// What the gateway routes by: model name -> deployment. Immutable once published.
+struct RouteTable {
+  std::unordered_map<std::string, std::shared_ptr<const DeploymentRoute>> by_model;
+  std::vector<std::shared_ptr<const DeploymentRoute>> deployments;
+};
+
+// Holds the current RouteTable. The control loop publishes a new one when replicas come
+// or go; request threads take a snapshot (a shared_ptr copy under a short lock) and
+// decide on it, so a request never sees a half-updated table.
+// Thread-safety: all methods are thread-safe.
+class Router {
+ public:
+  Router();
+  void Publish(std::shared_ptr<const RouteTable> table);
+  std::shared_ptr<const RouteTable> Snapshot() const;
+
+  // Picks a replica of `d` for one request: a revision by traffic weight among those
+  // with a routable replica, then the less loaded of two random routable replicas (power
+  // of two choices on outstanding requests). `avoid` (may be null) is skipped unless it is
+  // the only routable replica left. Null when nothing is routable.
+  static std::shared_ptr<ReplicaEndpoint> Pick(const DeploymentRoute& d, const ReplicaEndpoint* avoid,
+                                               std::minstd_rand& rng, const RevisionRoute** revision = nullptr);
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const RouteTable> table_;  // guarded by mu_
+};
+
+}  // namespace ferry::engine

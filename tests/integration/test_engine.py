@@ -1,0 +1,290 @@
+"""`ferry engine` with real `ferry serve` replicas, through its REST gateway with tritonclient.
+
+Each test starts its own engine (own state folder, gateway on a free 127.0.0.1 port) on
+the example repository, and reads the engine's status.json for replica pids and states.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+
+import ferry_helpers as fh
+
+REPLICA_START_TIMEOUT_S = 60.0
+
+
+class FerryEngine(fh.FerryServer):
+    """A `ferry engine` process; http_port is its gateway's."""
+
+    def __init__(self, binary: Path, state_dir: Path, spec: Path | None, log_path: Path, extra_args=()):
+        super().__init__(binary, [], extra_args, log_path)
+        self.state_dir = Path(state_dir)
+        self.spec = spec
+
+    @property
+    def command(self) -> list[str]:
+        cmd = [str(self.binary), "engine", "--state-dir", str(self.state_dir),
+               "--http-address", "127.0.0.1", "--http-port", str(self.http_port),
+               "--http-threads", "2", "--log-level", "info"]
+        if self.spec is not None:
+            cmd += ["--config", str(self.spec)]
+        return cmd + self.extra_args
+
+    def status(self) -> dict:
+        return json.loads((self.state_dir / "status.json").read_text())
+
+    def revision(self, deployment: str, revision: str = "v1") -> dict:
+        for r in self.status()["revisions"]:
+            if r["deployment"] == deployment and r["revision"] == revision:
+                return r
+        raise AssertionError(f"{deployment}/{revision} not in status.json")
+
+    def wait_ready_replicas(self, deployment: str, count: int, revision: str = "v1",
+                            timeout: float = REPLICA_START_TIMEOUT_S) -> list[dict]:
+        def ready():
+            r = self.revision(deployment, revision)
+            reps = [x for x in r["replicas"] if x["state"] == "ready"]
+            return reps if len(reps) == count and r["ready"] == count else None
+        return fh.wait_until(ready, timeout, f"{count} ready replicas of {deployment}/{revision}",
+                             on_timeout=lambda: self.describe(30))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes; it only waits for its parent to reap it.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def write_spec(path: Path, body: str) -> Path:
+    path.write_text(body)
+    return path
+
+
+def two_replica_spec(tmp_path: Path, repo: Path, extra: str = "") -> Path:
+    return write_spec(tmp_path / "spec.yaml", f"""\
+deployments:
+- name: examples
+  revisions:
+  - name: v1
+    model_repository: {repo}
+    serve: {{http-threads: 1, intra-op-threads: 1}}
+  replicas: {{min: 2, max: 2}}
+  restart: {{initial_backoff: 100ms}}
+{extra}""")
+
+
+@pytest.fixture
+def engines(ferry_binary, tmp_path):
+    started: list[FerryEngine] = []
+
+    def start(spec: Path | None, state_dir: Path, wait: str = "live", name: str = "engine") -> FerryEngine:
+        e = FerryEngine(ferry_binary, state_dir, spec, tmp_path / f"{name}-{len(started)}.log")
+        started.append(e)
+        return e.start(wait=wait)
+
+    yield start
+    for e in started:
+        if e.is_running():
+            e.stop_and_check(timeout=40)
+
+
+def assert_add_sub_answers(client, repo: Path, batch: int = 1) -> None:
+    """One add_sub inference through `client` matches onnxruntime on the same file."""
+    inputs = fh.make_inputs("add_sub", batch)
+    got = infer_add_sub(client, inputs)
+    fh.assert_outputs_match({n: got.as_numpy(n) for n in fh.MODEL_OUTPUTS["add_sub"]},
+                            fh.reference(repo, "add_sub", 1, inputs))
+
+
+def infer_add_sub(client, inputs):
+    infer_inputs = []
+    for name, arr in inputs.items():
+        inp = httpclient.InferInput(name, list(arr.shape), np_to_triton_dtype(arr.dtype))
+        inp.set_data_from_numpy(arr, binary_data=True)
+        infer_inputs.append(inp)
+    outputs = [httpclient.InferRequestedOutput(n, binary_data=True) for n in fh.MODEL_OUTPUTS["add_sub"]]
+    return client.infer("add_sub", infer_inputs, model_version="1", outputs=outputs)
+
+
+def test_gateway_routes_by_model_and_heals_a_killed_replica_without_errors(engines, model_repo, tmp_path):
+    engine = engines(two_replica_spec(tmp_path, model_repo), tmp_path / "state")
+    before = engine.wait_ready_replicas("examples", 2)
+    client = httpclient.InferenceServerClient(engine.url, network_timeout=fh.HTTP_TIMEOUT_S)
+    try:
+        assert client.is_server_ready()
+        index = {m["name"]: m["state"] for m in client.get_model_repository_index()}
+        assert index == {m: "READY" for m in fh.MODEL_NAMES}
+        md = client.get_model_metadata("add_sub")
+        assert md["name"] == "add_sub" and md["versions"] == ["1", "2"]
+        assert_add_sub_answers(client, model_repo, batch=4)
+        with pytest.raises(InferenceServerException) as exc:
+            client.get_model_metadata("no_such_model")
+        assert exc.value.status() == "404" or "unknown model" in str(exc.value)
+    finally:
+        client.close()
+
+    # Closed-loop load, 8 clients, for 3 s; replica 0 gets SIGKILL after 1 s.
+    inputs = fh.make_inputs("add_sub", 2, seed=3)
+    expected = fh.reference(model_repo, "add_sub", 1, inputs)
+    failures: list[str] = []
+    done = {"total": 0, "after_kill": 0}
+    lock = threading.Lock()
+    stop = threading.Event()
+    killed = threading.Event()
+
+    def worker():
+        c = httpclient.InferenceServerClient(engine.url, network_timeout=fh.HTTP_TIMEOUT_S)
+        try:
+            while not stop.is_set():
+                was_killed = killed.is_set()
+                try:
+                    r = infer_add_sub(c, inputs)
+                    fh.assert_outputs_match({n: r.as_numpy(n) for n in fh.MODEL_OUTPUTS["add_sub"]}, expected)
+                except Exception as exc:  # noqa: BLE001 - every failure is the test's business
+                    with lock:
+                        failures.append(repr(exc))
+                    continue
+                with lock:
+                    done["total"] += 1
+                    done["after_kill"] += was_killed
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    victim = before[0]["pid"]
+    time.sleep(1.0)
+    os.kill(victim, signal.SIGKILL)
+    killed.set()
+    time.sleep(2.0)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert failures == [], f"{len(failures)} of {done['total'] + len(failures)} requests failed: {failures[:5]}"
+    assert done["after_kill"] > 0, "no request ran after the kill"
+
+    # Replaced: two ready replicas again, the victim's slot with a new process.
+    after = engine.wait_ready_replicas("examples", 2)
+    pids = {r["pid"] for r in after}
+    assert victim not in pids and not pid_alive(victim)
+    assert sum(r["restarts"] for r in after) == 1
+    with sqlite3.connect(engine.state_dir / "engine.db") as db:
+        rows = db.execute("SELECT deployment, pid, exit FROM restarts").fetchall()
+    assert rows == [("examples", victim, "killed by signal 9 (Killed)")]
+    print(f"\nengine kill test: {done['total']} requests, {done['after_kill']} after the kill, "
+          f"{engine.status()['gateway']['retries']} retried")
+
+
+def test_engine_kill9_takes_its_replicas_and_a_restart_brings_the_deployment_back(engines, model_repo, tmp_path):
+    state = tmp_path / "state"
+    engine = engines(two_replica_spec(tmp_path, model_repo), state)
+    pids = [r["pid"] for r in engine.wait_ready_replicas("examples", 2)]
+    assert all(pid_alive(p) for p in pids)
+    engine.proc.send_signal(signal.SIGKILL)
+    engine.proc.wait(10)
+    fh.wait_until(lambda: not any(pid_alive(p) for p in pids), 10, f"replicas {pids} to exit with the engine")
+
+    # Without --config the stored deployment comes back, on fresh replicas.
+    again = engines(None, state, name="restarted")
+    new = again.wait_ready_replicas("examples", 2)
+    assert not {r["pid"] for r in new} & set(pids)
+    c = httpclient.InferenceServerClient(again.url, network_timeout=fh.HTTP_TIMEOUT_S)
+    try:
+        assert_add_sub_answers(c, model_repo)
+    finally:
+        c.close()
+    # A graceful stop drains and stops every replica, and exits 0.
+    new_pids = [r["pid"] for r in new]
+    again.stop_and_check(timeout=40)
+    assert not any(pid_alive(p) for p in new_pids)
+
+
+def test_crash_looping_revision_is_degraded_while_another_deployment_serves(engines, model_repo, tmp_path):
+    broken = tmp_path / "broken_repo"
+    (broken / "broken" / "1").mkdir(parents=True)
+    config = (model_repo / "add_sub" / "config.pbtxt").read_text().replace('name: "add_sub"', 'name: "broken"')
+    (broken / "broken" / "config.pbtxt").write_text(config)
+    (broken / "broken" / "1" / "model.onnx").write_bytes(b"this is not an ONNX model")
+    spec = write_spec(tmp_path / "spec.yaml", f"""\
+deployments:
+- name: good
+  revisions:
+  - name: v1
+    models: [{model_repo / 'add_sub'}]
+    serve: {{http-threads: 1, intra-op-threads: 1}}
+- name: bad
+  revisions:
+  - name: v1
+    model_repository: {broken}
+    serve: {{http-threads: 1}}
+  health: {{ready_timeout: 5s}}
+  restart: {{initial_backoff: 100ms, max_backoff: 400ms, crash_loop_failures: 2}}
+""")
+    engine = engines(spec, tmp_path / "state")
+    engine.wait_ready_replicas("good", 1)
+
+    def degraded():
+        r = engine.revision("bad")
+        return r if r["degraded"] else None
+    bad = fh.wait_until(degraded, 60, "deployment 'bad' to be degraded", on_timeout=lambda: engine.describe(30))
+    assert "broken" in bad["degraded_reason"], bad["degraded_reason"]
+    assert bad["ready"] == 0
+
+    c = httpclient.InferenceServerClient(engine.url, network_timeout=fh.HTTP_TIMEOUT_S)
+    try:
+        assert_add_sub_answers(c, model_repo)
+        with pytest.raises(InferenceServerException) as exc:
+            c.get_model_metadata("broken")
+        assert "no ready replica" in str(exc.value)
+    finally:
+        c.close()
+    assert engine.revision("good")["degraded"] is False
+
+
+def test_bad_spec_names_field_and_line(ferry_binary, model_repo, tmp_path):
+    spec = write_spec(tmp_path / "spec.yaml", f"""\
+deployments:
+- name: examples
+  revisions:
+  - name: v1
+    model_repository: {model_repo}
+  replicas: {{min: 3, max: 2}}
+""")
+    proc = subprocess.run([str(ferry_binary), "engine", "--config", str(spec), "--state-dir", str(tmp_path / "s"),
+                           "--http-address", "127.0.0.1", "--http-port", "0"],
+                          capture_output=True, text=True, timeout=30, env=fh.child_env())
+    assert proc.returncode == 2, proc.stderr
+    assert f"{spec}:6:27: deployments[0].replicas.max: must be at least min (3), got 2" in proc.stderr
+
+
+def test_second_engine_on_the_same_state_dir_is_refused(engines, ferry_binary, model_repo, tmp_path):
+    spec = write_spec(tmp_path / "spec.yaml", f"""\
+deployments:
+- name: one
+  revisions: [{{name: v1, models: [{model_repo / 'int_ops'}]}}]
+""")
+    engines(spec, tmp_path / "state")
+    proc = subprocess.run([str(ferry_binary), "engine", "--config", str(spec), "--state-dir", str(tmp_path / "state"),
+                           "--http-address", "127.0.0.1", "--http-port", "0"],
+                          capture_output=True, text=True, timeout=30, env=fh.child_env())
+    assert proc.returncode == 1
+    assert "is in use by another ferry engine" in proc.stderr, proc.stderr
