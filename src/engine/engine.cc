@@ -112,7 +112,11 @@ void Engine::ControlLoop() {
     for (auto& s : scaled_) {
       auto load = supervisor_->Load(s.deployment->name, s.revision);
       const uint64_t arrivals = load ? load->arrivals.load() : 0;
-      s.autoscaler->Observe(supervisor_->InFlight(s.deployment->name, s.revision), arrivals - s.last_arrivals);
+      // Requests held at the gateway for want of a replica count for every revision with
+      // traffic: that is what wakes a revision scaled to zero.
+      auto w = s.deployment->traffic.find(s.revision);
+      const int waiting = w != s.deployment->traffic.end() && w->second > 0 ? loads_[s.deployment->name]->waiting.load() : 0;
+      s.autoscaler->Observe(supervisor_->InFlight(s.deployment->name, s.revision) + waiting, arrivals - s.last_arrivals);
       s.last_arrivals = arrivals;
       const int current = supervisor_->Desired(s.deployment->name, s.revision);
       ScaleDecision d = s.autoscaler->Decide(current, supervisor_->ReadyCount(s.deployment->name, s.revision));
@@ -153,6 +157,7 @@ void Engine::PublishRoutes() {
     route->min_replicas = d->replicas.min;
     route->max_in_flight = d->gateway.max_in_flight;
     route->request_timeout_ms = d->gateway.request_timeout.count();
+    route->cold_start_timeout_ms = d->gateway.cold_start_timeout.count();
     route->load = loads_[d->name];
     for (const auto& r : d->revisions) {
       RevisionRoute rr;

@@ -96,17 +96,63 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     req_.keep_alive(true);
     req_.prepare_payload();
   }
-  ~Exchange() { dep_->load->in_flight.fetch_sub(1, std::memory_order_relaxed); }
+  ~Exchange() {
+    StopWaiting();
+    dep_->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
 
   void Start() {
+    if (waiting_) Refresh();
     const RevisionRoute* rev = nullptr;
     ep_ = Router::Pick(*dep_, nullptr, Rng(), &rev);
-    if (!ep_) return respond_(Busy("deployment '" + dep_->name + "' has no ready replica"));
-    rev->load->arrivals.fetch_add(1, std::memory_order_relaxed);
-    Send(/*pooled=*/true);
+    if (ep_) {
+      StopWaiting();
+      rev->load->arrivals.fetch_add(1, std::memory_order_relaxed);
+      return Send(/*pooled=*/true);
+    }
+    // No ready replica (scaled to zero, all restarting): wait here, bounded by the
+    // deployment's admission limit and cold_start_timeout, while the control loop sees
+    // the waiting request and starts one. Polled: a cold start takes ~1 s, a 10 ms poll
+    // costs nothing next to it and needs no wake-up plumbing from the supervisor.
+    const auto now = std::chrono::steady_clock::now();
+    if (!waiting_) {
+      waiting_ = true;
+      wait_start_ = now;
+      dep_->load->waiting.fetch_add(1, std::memory_order_relaxed);
+    }
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - wait_start_).count();
+    if (!dep_->CanStartReplica())
+      return respond_(Busy("deployment '" + dep_->name + "' has no ready replica: its revisions are degraded"));
+    if (waited >= dep_->cold_start_timeout_ms || now >= deadline_)
+      return respond_(Busy("deployment '" + dep_->name + "' has no ready replica (waited " + std::to_string(waited) +
+                           " ms, gateway.cold_start_timeout)"));
+    if (!timer_) timer_.emplace(gw_->upstream);
+    timer_->expires_after(std::chrono::milliseconds(10));
+    timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->respond_(Error(503, "the gateway is stopping"));
+      self->Start();
+    });
   }
 
  private:
+  // A waiting request looks for replicas in the newest route table: the one it was
+  // admitted with predates the replica being started for it.
+  void Refresh() {
+    auto table = gw_->router->Snapshot();
+    for (const auto& d : table->deployments)
+      if (d->name == dep_->name && d->load == dep_->load) {
+        dep_ = d.get();
+        table_ = std::move(table);
+        return;
+      }
+  }
+
+  void StopWaiting() {
+    if (!waiting_) return;
+    waiting_ = false;
+    dep_->load->waiting.fetch_sub(1, std::memory_order_relaxed);
+  }
+
   void Send(bool pooled) {
     ep_->outstanding.fetch_add(1, std::memory_order_relaxed);
     conn_ = pooled ? ep_->pool.Take() : nullptr;
@@ -191,6 +237,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
   bool retried_ = false;
+  bool waiting_ = false;  // counted in dep_->load->waiting
+  std::chrono::steady_clock::time_point wait_start_;
+  std::optional<asio::steady_timer> timer_;
 };
 
 bool HttpGateway::Impl::Ready(const RouteTable& table) {

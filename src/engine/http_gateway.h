@@ -23,6 +23,9 @@ struct HttpGatewayOptions {
 // bytes as they are (path, headers, body; no tensor decoding). Per request:
 //  1. admission: over the deployment's max_in_flight -> 503 with Retry-After;
 //  2. Router::Pick (weighted revision, power of two choices on outstanding requests);
+//     with no ready replica (scaled to zero, all restarting) the request waits at the
+//     gateway, counted as demand for the autoscaler, up to gateway.cold_start_timeout;
+//     then, or at once when every revision with traffic is degraded, 503 + Retry-After;
 //  3. a pooled keep-alive connection to the replica, or a new one;
 //  4. a failure before any response byte (refused, reset, closed: a replica died, or a
 //     pooled connection went stale) is retried once on another replica when there is one,

@@ -28,6 +28,7 @@ struct ReplicaEndpoint {
 // Load counters of one revision, read by the autoscaler loop.
 struct RevisionLoad {
   std::atomic<uint64_t> arrivals{0};  // requests routed to the revision, ever
+  std::atomic<bool> degraded{false};  // crash-looping: waiting for it to start is futile
 };
 
 struct RevisionRoute {
@@ -39,7 +40,8 @@ struct RevisionRoute {
 
 // Admission counters of a deployment at the gateway.
 struct DeploymentLoad {
-  std::atomic<int> in_flight{0};
+  std::atomic<int> in_flight{0};  // admitted at the gateway, waiting ones included
+  std::atomic<int> waiting{0};    // held for want of a ready replica
   std::atomic<uint64_t> rejected{0};  // answered 503 for the concurrency limit
 };
 
@@ -49,7 +51,15 @@ struct DeploymentRoute {
   int min_replicas = 1;  // per revision; 0: may scale to zero (still "ready" at zero)
   int max_in_flight = 1000;
   int64_t request_timeout_ms = 60000;
+  int64_t cold_start_timeout_ms = 30000;
   std::shared_ptr<DeploymentLoad> load;
+
+  // False when every revision with traffic is degraded: no replica is coming.
+  bool CanStartReplica() const {
+    for (const auto& r : revisions)
+      if (r.weight > 0 && !(r.load && r.load->degraded.load(std::memory_order_relaxed))) return true;
+    return false;
+  }
 };
 
 // What the gateway routes by: model name -> deployment. Immutable once published.

@@ -350,7 +350,8 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
   if (YAML::Node g = n["gateway"]) {
     const std::string p = path + ".gateway";
     FERRY_RETURN_IF_ERROR(r.ExpectMap(g, p));
-    FERRY_RETURN_IF_ERROR(r.CheckKeys(g, p, {"max_in_flight", "request_timeout"}));
+    FERRY_RETURN_IF_ERROR(r.CheckKeys(g, p, {"max_in_flight", "request_timeout", "cold_start_timeout"}));
+    FERRY_RETURN_IF_ERROR(r.Duration(g, "cold_start_timeout", p, &d->gateway.cold_start_timeout));
     FERRY_RETURN_IF_ERROR(r.Int(g, "max_in_flight", p, 1, &d->gateway.max_in_flight));
     FERRY_RETURN_IF_ERROR(r.Duration(g, "request_timeout", p, &d->gateway.request_timeout));
     if (d->gateway.request_timeout.count() <= 0)

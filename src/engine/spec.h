@@ -71,6 +71,9 @@ struct RestartPolicy {
 struct GatewayPolicy {
   int max_in_flight = 1000;  // per deployment; beyond it the gateway answers 503 + Retry-After
   Millis request_timeout{60000};  // an upstream exchange that takes longer fails with 504
+  // How long a request waits at the gateway when no replica is ready (scaling from zero,
+  // every replica restarting) before 503 + Retry-After; never past request_timeout.
+  Millis cold_start_timeout{30000};
 };
 
 struct DeploymentSpec {

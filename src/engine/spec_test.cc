@@ -70,7 +70,7 @@ TEST_F(SpecTest, FullDeploymentParses) {
   health: {ready_timeout: 20s, probe_interval: 100ms}
   drain: {grace: 5s, kill_after: 2s}
   restart: {initial_backoff: 250ms, max_backoff: 8s, crash_loop_failures: 3, crash_loop_window: 30s}
-  gateway: {max_in_flight: 64, request_timeout: 15s}
+  gateway: {max_in_flight: 64, request_timeout: 15s, cold_start_timeout: 4s}
 - name: second
   revisions: [{name: r, models: [repo/add_sub]}]
   replicas: 3
@@ -95,6 +95,7 @@ TEST_F(SpecTest, FullDeploymentParses) {
   EXPECT_EQ(d.drain.kill_after, Millis(2000));
   EXPECT_EQ(d.restart.crash_loop_failures, 3);
   EXPECT_EQ(d.gateway.max_in_flight, 64);
+  EXPECT_EQ(d.gateway.cold_start_timeout, Millis(4000));
   const DeploymentSpec& s = spec->deployments[1];
   EXPECT_EQ(s.replicas.min, 3);
   EXPECT_EQ(s.replicas.max, 3);

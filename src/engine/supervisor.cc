@@ -216,6 +216,7 @@ void Supervisor::Fail(Revision& rev, Replica& r, const std::string& why) {
       FERRY_LOG(kError, "revision degraded: crash loop",
                 ("deployment", d.name)("revision", rev.spec->name)("failures", rev.failures.size())("last", why));
     rev.degraded = true;
+    rev.load->degraded = true;
     rev.degraded_reason = std::to_string(rev.failures.size()) + " replica failures within " +
                           std::to_string(d.restart.crash_loop_window.count() / 1000) + " s; last: " + why +
                           (tail.empty() ? "" : "; last log lines:\n" + tail);
@@ -280,6 +281,7 @@ bool Supervisor::TickRevision(Revision& rev) {
           r.endpoint->routable = true;
           if (rev.degraded) FERRY_LOG(kInfo, "revision recovered", ("deployment", d.name)("revision", rev.spec->name));
           rev.degraded = false;
+          rev.load->degraded = false;
           rev.degraded_reason.clear();
           r.log->Note("replica pid " + std::to_string(r.pid) + " is ready");
           FERRY_LOG(kInfo, "replica ready", ("replica", r.endpoint->id)("pid", r.pid)("port", r.http_port)

@@ -260,6 +260,42 @@ deployments:
     assert engine.revision("good")["degraded"] is False
 
 
+def test_scale_to_zero_after_idle_then_the_first_request_succeeds(engines, model_repo, tmp_path):
+    spec = write_spec(tmp_path / "spec.yaml", f"""\
+deployments:
+- name: lazy
+  revisions:
+  - name: v1
+    models: [{model_repo / 'add_sub'}]
+    serve: {{http-threads: 1, intra-op-threads: 1}}
+  replicas: {{min: 0, max: 1}}
+  autoscaling: {{stable_window: 2s, panic_window: 1s, scale_to_zero_after: 2s}}
+""")
+    engine = engines(spec, tmp_path / "state")
+    first = engine.wait_ready_replicas("lazy", 1)[0]["pid"]
+
+    def at_zero():
+        r = engine.revision("lazy")
+        return r["desired"] == 0 and r["replicas"] == []
+    fh.wait_until(at_zero, 30, "the idle deployment to scale to zero", on_timeout=lambda: engine.describe(30))
+    assert not pid_alive(first)
+    assert fh.http_request("GET", f"{engine.base}/v2/health/ready").status_code == 200, \
+        "a deployment at zero by design does not make the gateway unready"
+
+    # The first request waits at the gateway while a replica starts, then succeeds.
+    c = httpclient.InferenceServerClient(engine.url, network_timeout=30)
+    try:
+        t0 = time.monotonic()
+        assert_add_sub_answers(c, model_repo)
+        print(f"\nfirst request from zero replicas: {(time.monotonic() - t0) * 1000:.0f} ms")
+    finally:
+        c.close()
+    assert engine.revision("lazy")["desired"] == 1
+    with sqlite3.connect(engine.state_dir / "engine.db") as db:
+        steps = db.execute("SELECT from_replicas, to_replicas FROM scale_events ORDER BY id").fetchall()
+    assert steps[:2] == [(1, 0), (0, 1)], steps
+
+
 def test_bad_spec_names_field_and_line(ferry_binary, model_repo, tmp_path):
     spec = write_spec(tmp_path / "spec.yaml", f"""\
 deployments:
