@@ -105,6 +105,7 @@ Result<HttpReply> LoopbackHttp(uint16_t port, const std::string& method, const s
   HttpReply reply;
   reply.status = std::atoi(resp.c_str() + 9);
   size_t head_end = resp.find("\r\n\r\n");
+  reply.head = resp.substr(0, head_end);
   if (head_end != std::string::npos) reply.body = resp.substr(head_end + 4);
   return reply;
 }

@@ -11,6 +11,7 @@ namespace ferry::engine {
 
 struct HttpReply {
   int status = 0;
+  std::string head;  // status line and header fields, as received
   std::string body;
 };
 
