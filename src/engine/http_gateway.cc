@@ -107,6 +107,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     ep_ = Router::Pick(*dep_, nullptr, Rng(), &rev);
     if (ep_) {
       StopWaiting();
+      revision_ = rev;
       rev->load->arrivals.fetch_add(1, std::memory_order_relaxed);
       return Send(/*pooled=*/true);
     }
@@ -197,7 +198,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       gw_->retries.fetch_add(1, std::memory_order_relaxed);
       FERRY_LOG(kDebug, "upstream failed before responding; retrying",
                 ("replica", ep_->id)("stage", stage)("error", ec.message()));
-      std::shared_ptr<ReplicaEndpoint> next = Router::Pick(*dep_, ep_.get(), Rng());
+      std::shared_ptr<ReplicaEndpoint> next = Router::Pick(*dep_, ep_.get(), Rng(), &revision_);
       if (next) {
         ep_ = std::move(next);
         return Send(/*pooled=*/false);
@@ -220,6 +221,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     for (const auto& f : res)
       if (!HopByHop(f.name())) out.insert(f.name_string(), f.value());
     out.body() = std::move(res.body());
+    // Which revision answered: for clients and tests of a traffic split (as Seldon's
+    // x-seldon-route); also what a sticky route will send back later.
+    out.set("Ferry-Revision", revision_->name);
     ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
     if (reuse) ep_->pool.Put(std::move(conn_));
     conn_.reset();
@@ -233,6 +237,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   const DeploymentRoute* dep_;
   const std::chrono::steady_clock::time_point deadline_;
   std::shared_ptr<ReplicaEndpoint> ep_;
+  const RevisionRoute* revision_ = nullptr;  // ep_'s revision, inside table_
   std::unique_ptr<beast::tcp_stream> conn_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;

@@ -31,6 +31,7 @@ struct HttpGatewayOptions {
 //     pooled connection went stale) is retried once on another replica when there is one,
 //     else on a new connection to the same one; inference is idempotent, so this costs a
 //     killed replica no client-visible error. A timeout (request_timeout) is 504, not retried.
+// Responses carry `Ferry-Revision: <revision>`, the revision that answered.
 // Its own endpoints: /v2/health/live, /v2/health/ready (every deployment whose minimum is
 // above zero has a routable replica), GET /v2, POST /v2/repository/index (the models of
 // every deployment, READY when routable). Unknown models get 404 as in `ferry serve`.

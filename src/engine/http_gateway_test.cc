@@ -124,6 +124,7 @@ TEST_F(GatewayTest, ForwardsBodyAndHeadersAndAnswersUnknownModelsWith404) {
   EXPECT_EQ(ok->status, 200);
   EXPECT_EQ(ok->body, "echo:payload");
   EXPECT_NE(ok->head.find("X-Replica: up"), std::string::npos) << ok->head;
+  EXPECT_NE(ok->head.find("Ferry-Revision: v1"), std::string::npos) << ok->head;
   EXPECT_EQ(ok->head.find("keep-alive"), std::string::npos) << "hop-by-hop fields stay on their hop";
   auto missing = Post("/v2/models/nope/infer", "{}");
   EXPECT_EQ(missing.status, 404);

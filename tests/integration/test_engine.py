@@ -296,6 +296,98 @@ deployments:
     assert steps[:2] == [(1, 0), (0, 1)], steps
 
 
+def test_a_90_10_split_lands_within_3_percent_over_10000_requests(engines, model_repo, tmp_path):
+    import http.client
+
+    spec = write_spec(tmp_path / "spec.yaml", f"""\
+deployments:
+- name: split
+  revisions:
+  - {{name: stable, models: [{model_repo / 'add_sub'}], serve: {{http-threads: 1}}}}
+  - {{name: canary, models: [{model_repo / 'add_sub'}], serve: {{http-threads: 1}}}}
+  traffic: {{stable: 90, canary: 10}}
+""")
+    engine = engines(spec, tmp_path / "state")
+    engine.wait_ready_replicas("split", 1, revision="stable")
+    engine.wait_ready_replicas("split", 1, revision="canary")
+    counts: dict[str, int] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", engine.http_port, timeout=fh.HTTP_TIMEOUT_S)
+        mine: dict[str, int] = {}
+        try:
+            for _ in range(n):
+                conn.request("GET", "/v2/models/add_sub/ready")
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    errors.append(str(resp.status))
+                rev = resp.getheader("Ferry-Revision", "none")
+                mine[rev] = mine.get(rev, 0) + 1
+        finally:
+            conn.close()
+            with lock:
+                for k, v in mine.items():
+                    counts[k] = counts.get(k, 0) + v
+
+    threads = [threading.Thread(target=worker, args=(2500,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert sum(counts.values()) == 10000 and set(counts) == {"stable", "canary"}, counts
+    assert abs(counts["canary"] / 10000 - 0.10) <= 0.03, counts
+    print(f"\n90/10 split over 10,000 requests: {counts}")
+
+
+def test_scales_up_under_load_and_down_when_idle(engines, model_repo, tmp_path):
+    spec = write_spec(tmp_path / "spec.yaml", f"""\
+deployments:
+- name: elastic
+  revisions:
+  - name: v1
+    models: [{model_repo / 'add_sub'}]
+    serve: {{http-threads: 1, intra-op-threads: 1}}
+  replicas: {{min: 1, max: 2}}
+  autoscaling: {{target_in_flight: 1, stable_window: 2s, panic_window: 1s, scale_down_delay: 1s}}
+""")
+    engine = engines(spec, tmp_path / "state")
+    engine.wait_ready_replicas("elastic", 1)
+    inputs = fh.make_inputs("add_sub", 2)
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def worker():
+        c = httpclient.InferenceServerClient(engine.url, network_timeout=fh.HTTP_TIMEOUT_S)
+        try:
+            while not stop.is_set():
+                try:
+                    infer_add_sub(c, inputs)
+                except Exception as exc:  # noqa: BLE001
+                    failures.append(repr(exc))
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        engine.wait_ready_replicas("elastic", 2, timeout=60)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert failures == []
+    fh.wait_until(lambda: engine.revision("elastic")["desired"] == 1 and len(engine.revision("elastic")["replicas"]) == 1,
+                  60, "the idle deployment to scale back to 1", on_timeout=lambda: engine.describe(30))
+    with sqlite3.connect(engine.state_dir / "engine.db") as db:
+        steps = db.execute("SELECT from_replicas, to_replicas FROM scale_events ORDER BY id").fetchall()
+    assert steps == [(1, 2), (2, 1)], steps
+
+
 def test_bad_spec_names_field_and_line(ferry_binary, model_repo, tmp_path):
     spec = write_spec(tmp_path / "spec.yaml", f"""\
 deployments:
