@@ -93,12 +93,47 @@ Status Engine::Start() {
   PublishRoutes();
   FERRY_ASSIGN_OR_RETURN(gateway_, HttpGateway::Create(options_.gateway, &router_));
   FERRY_RETURN_IF_ERROR(gateway_->Start());
+  if (options_.metrics_port != 0) {
+    // Read on every scrape: gauges of the gateway's counters and the supervisor's report
+    // (thread-safe); scrapes are serialised by the endpoint's single loop.
+    metrics_.SetCollectHook([this] {
+      for (const auto& [name, load] : loads_) metrics_.SetDeploymentLoad(name, load->in_flight, load->waiting);
+      for (const auto& r : supervisor_->StatusReport())
+        metrics_.SetRevision(r.deployment, r.revision, r.desired, r.ready, r.degraded, r.restarts_total);
+    });
+    frontend::http::HttpServerOptions m;
+    m.address = options_.gateway.address;
+    m.port = options_.metrics_port;
+    m.threads = 1;
+    m.max_body_bytes = 1 << 20;
+    m.name = "engine-metrics";
+    FERRY_ASSIGN_OR_RETURN(metrics_http_,
+                           frontend::http::HttpServer::Create(
+                               m, [this](frontend::http::Request&& req, frontend::http::Responder respond,
+                                         frontend::http::ClientGone) {
+                                 std::string_view target(req.target().data(), req.target().size());
+                                 frontend::http::Response r{boost::beast::http::status::ok, 11};
+                                 if (target.substr(0, target.find('?')) != "/metrics") {
+                                   r.result(boost::beast::http::status::not_found);
+                                   r.set(boost::beast::http::field::content_type, "application/json");
+                                   r.body() = R"({"error":"Not Found"})";
+                                   return respond(std::move(r));
+                                 }
+                                 r.set(boost::beast::http::field::content_type,
+                                       "text/plain; version=0.0.4; charset=utf-8");
+                                 r.body() = metrics_.Serialize();
+                                 respond(std::move(r));
+                               }));
+    FERRY_RETURN_IF_ERROR(metrics_http_->Start());
+  }
   control_ = std::thread([this] { ControlLoop(); });
   return Status::Ok();
 }
 
 void Engine::Stop() {
   if (!control_.joinable()) return;
+  // Its collect hook reads the supervisor, which the control thread ends with.
+  if (metrics_http_) metrics_http_->Stop(1000);
   // Clients first: requests in flight finish while every replica still runs.
   if (gateway_) gateway_->Stop(10000);
   stop_ = true;
@@ -126,6 +161,7 @@ void Engine::ControlLoop() {
         Status st = store_->RecordScaleEvent({0, s.deployment->name, s.revision, current, d.desired, d.reason});
         if (!st.ok()) FERRY_LOG(kWarning, "cannot record a scale event", ("error", st.message()));
         supervisor_->SetDesired(s.deployment->name, s.revision, d.desired);
+        metrics_.ScaleEvent(s.deployment->name, s.revision);
       }
     }
     const bool changed = supervisor_->Tick();
@@ -159,6 +195,7 @@ void Engine::PublishRoutes() {
     route->request_timeout_ms = d->gateway.request_timeout.count();
     route->cold_start_timeout_ms = d->gateway.cold_start_timeout.count();
     route->load = loads_[d->name];
+    route->metrics = metrics_.ForDeployment(d->name);
     for (const auto& r : d->revisions) {
       RevisionRoute rr;
       rr.name = r.name;

@@ -9,6 +9,8 @@
 #include "core/clock.h"
 #include "core/result.h"
 #include "engine/autoscaler.h"
+#include "engine/engine_metrics.h"
+#include "frontend/http/http_server.h"
 #include "engine/http_gateway.h"
 #include "engine/router.h"
 #include "engine/spec.h"
@@ -21,13 +23,14 @@ struct EngineOptions {
   std::string state_dir;    // required: engine.db, logs/, revisions/, status.json
   std::string config_path;  // a spec file; empty: run the deployments stored in state_dir
   HttpGatewayOptions gateway;
+  uint16_t metrics_port = 8092;  // Prometheus metrics on the gateway's address; 0 disables
   std::chrono::milliseconds tick{100};  // control loop period (autoscaler sampling, probes)
   std::string binary = "/proc/self/exe";
 };
 
 // `ferry engine`: the deployments of a spec, run as supervised `ferry serve` replicas
 // behind the REST gateway, autoscaled, with their state in SQLite.
-// Threads: the caller's (Create, Start, Stop); the control thread (supervisor, autoscalers,
+// Threads: the caller's (Create, Start, Stop); the metrics endpoint's loop; the control thread (supervisor, autoscalers,
 // route table, status file: every replica is launched from it, so their PR_SET_PDEATHSIG
 // follows it); the gateway's HTTP and upstream loops; the supervisor's log pump.
 // With a config file, the file is the desired state: stored deployments it lacks are
@@ -44,6 +47,7 @@ class Engine {
   // Stops the gateway (requests in flight finish), then drains and stops every replica.
   void Stop();
   uint16_t gateway_port() const { return gateway_->port(); }
+  uint16_t metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
 
  private:
   struct Scaled {
@@ -64,7 +68,9 @@ class Engine {
   Router router_;
   std::unique_ptr<Supervisor> supervisor_;  // control thread only, once started
   std::vector<Scaled> scaled_;              // control thread only
+  EngineMetrics metrics_;
   std::unique_ptr<HttpGateway> gateway_;
+  std::unique_ptr<frontend::http::HttpServer> metrics_http_;
   std::thread control_;
   std::atomic<bool> stop_{false};
 };

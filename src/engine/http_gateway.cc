@@ -13,6 +13,7 @@
 
 #include "core/cpu.h"
 #include "core/log.h"
+#include "engine/engine_metrics.h"
 #include "frontend/http/http_server.h"
 #include "protocol/v2_json.h"
 
@@ -106,7 +107,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     const RevisionRoute* rev = nullptr;
     ep_ = Router::Pick(*dep_, nullptr, Rng(), &rev);
     if (ep_) {
-      StopWaiting();
+      StopWaiting(/*routed=*/true);
       revision_ = rev;
       rev->load->arrivals.fetch_add(1, std::memory_order_relaxed);
       return Send(/*pooled=*/true);
@@ -122,15 +123,17 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       dep_->load->waiting.fetch_add(1, std::memory_order_relaxed);
     }
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - wait_start_).count();
-    if (!dep_->CanStartReplica())
-      return respond_(Busy("deployment '" + dep_->name + "' has no ready replica: its revisions are degraded"));
-    if (waited >= dep_->cold_start_timeout_ms || now >= deadline_)
-      return respond_(Busy("deployment '" + dep_->name + "' has no ready replica (waited " + std::to_string(waited) +
-                           " ms, gateway.cold_start_timeout)"));
+    const bool degraded = !dep_->CanStartReplica();
+    if (degraded || waited >= dep_->cold_start_timeout_ms || now >= deadline_) {
+      if (dep_->metrics) dep_->metrics->rejected_no_replica->Increment();
+      return Reply(Busy("deployment '" + dep_->name + "' has no ready replica" +
+                        (degraded ? ": its revisions are degraded"
+                                  : " (waited " + std::to_string(waited) + " ms, gateway.cold_start_timeout)")));
+    }
     if (!timer_) timer_.emplace(gw_->upstream);
     timer_->expires_after(std::chrono::milliseconds(10));
     timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec) return self->respond_(Error(503, "the gateway is stopping"));
+      if (ec) return self->Reply(Error(503, "the gateway is stopping"));
       self->Start();
     });
   }
@@ -148,10 +151,22 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       }
   }
 
-  void StopWaiting() {
+  void StopWaiting(bool routed = false) {
     if (!waiting_) return;
     waiting_ = false;
     dep_->load->waiting.fetch_sub(1, std::memory_order_relaxed);
+    if (routed && dep_->metrics)
+      dep_->metrics->cold_start_wait->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start_).count());
+  }
+
+  // Every answer of an admitted request goes through here (counted once: an exchange
+  // answers exactly once).
+  void Reply(Response r) {
+    if (dep_->metrics)
+      dep_->metrics->Answered(r.result_int(),
+                              std::chrono::duration<double>(std::chrono::steady_clock::now() - admitted_).count());
+    respond_(std::move(r));
   }
 
   void Send(bool pooled) {
@@ -196,6 +211,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       // Nothing came back, so the replica did not answer: safe to send again.
       retried_ = true;
       gw_->retries.fetch_add(1, std::memory_order_relaxed);
+      if (dep_->metrics) dep_->metrics->retries->Increment();
       FERRY_LOG(kDebug, "upstream failed before responding; retrying",
                 ("replica", ep_->id)("stage", stage)("error", ec.message()));
       std::shared_ptr<ReplicaEndpoint> next = Router::Pick(*dep_, ep_.get(), Rng(), &revision_);
@@ -206,9 +222,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     }
     gw_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
     if (timeout)
-      return respond_(Error(504, "deployment '" + dep_->name + "': replica " + ep_->id + " did not answer within " +
+      return Reply(Error(504, "deployment '" + dep_->name + "': replica " + ep_->id + " did not answer within " +
                                      std::to_string(dep_->request_timeout_ms) + " ms"));
-    respond_(Error(502, "deployment '" + dep_->name + "': replica " + ep_->id + " failed (" + stage +
+    Reply(Error(502, "deployment '" + dep_->name + "': replica " + ep_->id + " failed (" + stage +
                             "): " + ec.message()));
   }
 
@@ -227,7 +243,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
     if (reuse) ep_->pool.Put(std::move(conn_));
     conn_.reset();
-    respond_(std::move(out));
+    Reply(std::move(out));
   }
 
   GatewayCore* gw_;
@@ -235,6 +251,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   Responder respond_;
   std::shared_ptr<const RouteTable> table_;  // keeps dep_ and the endpoints alive
   const DeploymentRoute* dep_;
+  const std::chrono::steady_clock::time_point admitted_ = std::chrono::steady_clock::now();
   const std::chrono::steady_clock::time_point deadline_;
   std::shared_ptr<ReplicaEndpoint> ep_;
   const RevisionRoute* revision_ = nullptr;  // ep_'s revision, inside table_
@@ -309,6 +326,10 @@ void HttpGateway::Impl::Handle(Request&& req, Responder respond) {
     if (dep->load->in_flight.fetch_add(1, std::memory_order_relaxed) >= dep->max_in_flight) {
       dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
       dep->load->rejected.fetch_add(1, std::memory_order_relaxed);
+      if (dep->metrics) {
+        dep->metrics->rejected_limit->Increment();
+        dep->metrics->Answered(503, 0);
+      }
       return respond(Busy("deployment '" + dep->name + "' has " + std::to_string(dep->max_in_flight) +
                           " requests in flight, its limit (gateway.max_in_flight)"));
     }

@@ -13,6 +13,8 @@
 
 namespace ferry::engine {
 
+struct DeploymentMetrics;  // engine_metrics.h
+
 // One replica as the gateway sees it. Shared by the supervisor (which flips `routable`)
 // and the gateway (which counts requests and pools connections); lives until both let go.
 // Thread-safety: the atomics and the pool are thread-safe; the rest is immutable.
@@ -53,6 +55,7 @@ struct DeploymentRoute {
   int64_t request_timeout_ms = 60000;
   int64_t cold_start_timeout_ms = 30000;
   std::shared_ptr<DeploymentLoad> load;
+  std::shared_ptr<DeploymentMetrics> metrics;  // may be null (tests)
 
   // False when every revision with traffic is degraded: no replica is coming.
   bool CanStartReplica() const {

@@ -86,6 +86,7 @@ struct Supervisor::Revision {
   int desired = 0;
   std::vector<std::unique_ptr<Replica>> replicas;  // ordered by index
   std::deque<uint64_t> failures;                   // times, within the crash-loop window
+  uint64_t restarts_total = 0;
   bool degraded = false;
   std::string degraded_reason;
   std::shared_ptr<RevisionLoad> load = std::make_shared<RevisionLoad>();
@@ -207,6 +208,7 @@ void Supervisor::Fail(Revision& rev, Replica& r, const std::string& why) {
   }
   if (r.log) r.log->Note("replica pid " + std::to_string(r.pid) + " failed: " + why);
   ++r.restarts;
+  ++rev.restarts_total;
   ++r.consecutive_failures;
   rev.failures.push_back(now);
   while (!rev.failures.empty() && now - rev.failures.front() > Nanos(d.restart.crash_loop_window))
@@ -436,6 +438,7 @@ void Supervisor::Publish() {
     s.revision = rev->spec->name;
     s.desired = rev->desired;
     s.degraded = rev->degraded;
+    s.restarts_total = rev->restarts_total;
     s.degraded_reason = rev->degraded_reason;
     for (const auto& r : rev->replicas) {
       ReplicaStatus rs;

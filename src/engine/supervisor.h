@@ -54,6 +54,7 @@ struct RevisionStatus {
   std::string revision;
   int desired = 0;
   int ready = 0;
+  uint64_t restarts_total = 0;  // failures of its replicas since the engine started
   bool degraded = false;
   std::string degraded_reason;  // exit status and last log lines of the last failure
   std::vector<ReplicaStatus> replicas;

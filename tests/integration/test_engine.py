@@ -37,7 +37,7 @@ class FerryEngine(fh.FerryServer):
     def command(self) -> list[str]:
         cmd = [str(self.binary), "engine", "--state-dir", str(self.state_dir),
                "--http-address", "127.0.0.1", "--http-port", str(self.http_port),
-               "--http-threads", "2", "--log-level", "info"]
+               "--http-threads", "2", "--metrics-port", str(self.metrics_port), "--log-level", "info"]
         if self.spec is not None:
             cmd += ["--config", str(self.spec)]
         return cmd + self.extra_args
@@ -190,6 +190,16 @@ def test_gateway_routes_by_model_and_heals_a_killed_replica_without_errors(engin
     with sqlite3.connect(engine.state_dir / "engine.db") as db:
         rows = db.execute("SELECT deployment, pid, exit FROM restarts").fetchall()
     assert rows == [("examples", victim, "killed by signal 9 (Killed)")]
+
+    # The engine's metrics saw the same: every request answered 2xx, the retries, the restart.
+    samples = fh.parse_metrics(fh.http_request("GET", f"http://{engine.metrics_url}/metrics").text)
+    answered = fh.metric_sum(samples, "ferry_engine_requests_total", deployment="examples", code="2xx")
+    assert answered >= done["total"]
+    assert fh.metric_sum(samples, "ferry_engine_requests_total", deployment="examples", code="5xx") == 0
+    assert fh.metric_sum(samples, "ferry_engine_upstream_retries_total", deployment="examples") == \
+        engine.status()["gateway"]["retries"]
+    assert fh.metric_sum(samples, "ferry_engine_replica_restarts_total", deployment="examples") == 1
+    assert fh.metric_sum(samples, "ferry_engine_replicas", deployment="examples", state="ready") == 2
     print(f"\nengine kill test: {done['total']} requests, {done['after_kill']} after the kill, "
           f"{engine.status()['gateway']['retries']} retried")
 
@@ -294,6 +304,9 @@ deployments:
     with sqlite3.connect(engine.state_dir / "engine.db") as db:
         steps = db.execute("SELECT from_replicas, to_replicas FROM scale_events ORDER BY id").fetchall()
     assert steps[:2] == [(1, 0), (0, 1)], steps
+    samples = fh.parse_metrics(fh.http_request("GET", f"http://{engine.metrics_url}/metrics").text)
+    assert fh.metric_sum(samples, "ferry_engine_cold_start_wait_seconds_count", deployment="lazy") == 1
+    assert fh.metric_sum(samples, "ferry_engine_scale_events_total", deployment="lazy") >= 2
 
 
 def test_a_90_10_split_lands_within_3_percent_over_10000_requests(engines, model_repo, tmp_path):

@@ -1,0 +1,109 @@
+#include "engine/engine_metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+namespace ferry::engine {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const prometheus::Histogram::BucketBoundaries b = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                            0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
+                                                            5,      10,      30};
+  return b;
+}
+
+const prometheus::Histogram::BucketBoundaries& ColdStartBuckets() {
+  static const prometheus::Histogram::BucketBoundaries b = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60};
+  return b;
+}
+
+}  // namespace
+
+void DeploymentMetrics::Answered(int http_status, double seconds) {
+  if (http_status >= 500) answered_5xx->Increment();
+  else if (http_status >= 400) answered_4xx->Increment();
+  else answered_2xx->Increment();
+  latency->Observe(seconds);
+}
+
+EngineMetrics::EngineMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(BuildCounter().Name("ferry_engine_requests_total")
+                    .Help("Requests the gateway answered for a deployment, by status class").Register(*registry_)),
+      retries_(BuildCounter().Name("ferry_engine_upstream_retries_total")
+                   .Help("Requests sent again after a replica failed before any response byte").Register(*registry_)),
+      rejected_(BuildCounter().Name("ferry_engine_rejected_total")
+                    .Help("Requests answered 503 by the gateway itself, by reason").Register(*registry_)),
+      latency_(BuildHistogram().Name("ferry_engine_request_duration_seconds")
+                   .Help("Time from admission at the gateway to the answer").Register(*registry_)),
+      cold_start_(BuildHistogram().Name("ferry_engine_cold_start_wait_seconds")
+                      .Help("Time a request waited at the gateway for a ready replica, for requests then routed")
+                      .Register(*registry_)),
+      in_flight_(BuildGauge().Name("ferry_engine_in_flight")
+                     .Help("Requests admitted at the gateway and not answered yet").Register(*registry_)),
+      waiting_(BuildGauge().Name("ferry_engine_waiting")
+                   .Help("Requests waiting at the gateway for a ready replica").Register(*registry_)),
+      replicas_(BuildGauge().Name("ferry_engine_replicas")
+                    .Help("Replicas of a revision: desired, ready").Register(*registry_)),
+      degraded_(BuildGauge().Name("ferry_engine_revision_degraded")
+                    .Help("1 while a revision crash-loops").Register(*registry_)),
+      restarts_(BuildCounter().Name("ferry_engine_replica_restarts_total")
+                    .Help("Replica failures (exits, failed starts) followed by a restart").Register(*registry_)),
+      scale_events_(BuildCounter().Name("ferry_engine_scale_events_total")
+                        .Help("Autoscaler changes of a revision's replica count").Register(*registry_)) {}
+
+std::shared_ptr<DeploymentMetrics> EngineMetrics::ForDeployment(const std::string& deployment) {
+  std::lock_guard lock(mu_);
+  auto& m = deployments_[deployment];
+  if (m) return m;
+  m = std::make_shared<DeploymentMetrics>();
+  m->answered_2xx = &requests_.Add({{"deployment", deployment}, {"code", "2xx"}});
+  m->answered_4xx = &requests_.Add({{"deployment", deployment}, {"code", "4xx"}});
+  m->answered_5xx = &requests_.Add({{"deployment", deployment}, {"code", "5xx"}});
+  m->retries = &retries_.Add({{"deployment", deployment}});
+  m->rejected_limit = &rejected_.Add({{"deployment", deployment}, {"reason", "max_in_flight"}});
+  m->rejected_no_replica = &rejected_.Add({{"deployment", deployment}, {"reason", "no_ready_replica"}});
+  m->latency = &latency_.Add({{"deployment", deployment}}, LatencyBuckets());
+  m->cold_start_wait = &cold_start_.Add({{"deployment", deployment}}, ColdStartBuckets());
+  return m;
+}
+
+void EngineMetrics::ScaleEvent(const std::string& deployment, const std::string& revision) {
+  scale_events_.Add({{"deployment", deployment}, {"revision", revision}}).Increment();
+}
+
+void EngineMetrics::SetDeploymentLoad(const std::string& deployment, int in_flight, int waiting) {
+  in_flight_.Add({{"deployment", deployment}}).Set(in_flight);
+  waiting_.Add({{"deployment", deployment}}).Set(waiting);
+}
+
+void EngineMetrics::SetRevision(const std::string& deployment, const std::string& revision, int desired, int ready,
+                                bool degraded, uint64_t restarts_total) {
+  replicas_.Add({{"deployment", deployment}, {"revision", revision}, {"state", "desired"}}).Set(desired);
+  replicas_.Add({{"deployment", deployment}, {"revision", revision}, {"state", "ready"}}).Set(ready);
+  degraded_.Add({{"deployment", deployment}, {"revision", revision}}).Set(degraded ? 1 : 0);
+  prometheus::Counter& c = restarts_.Add({{"deployment", deployment}, {"revision", revision}});
+  const double have = c.Value();
+  if (static_cast<double>(restarts_total) > have) c.Increment(static_cast<double>(restarts_total) - have);
+}
+
+void EngineMetrics::SetCollectHook(std::function<void()> hook) {
+  std::lock_guard lock(mu_);
+  hook_ = std::move(hook);
+}
+
+std::string EngineMetrics::Serialize() {
+  std::function<void()> hook;
+  {
+    std::lock_guard lock(mu_);
+    hook = hook_;
+  }
+  if (hook) hook();
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace ferry::engine

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace ferry::engine {
+
+// The gateway's metric handles of one deployment, resolved once so the request path
+// only touches atomics (and a histogram's lock).
+// Thread-safety: every member is safe to update from any thread.
+struct DeploymentMetrics {
+  prometheus::Counter* answered_2xx = nullptr;  // 1xx-3xx too
+  prometheus::Counter* answered_4xx = nullptr;
+  prometheus::Counter* answered_5xx = nullptr;
+  prometheus::Counter* retries = nullptr;
+  prometheus::Counter* rejected_limit = nullptr;       // over gateway.max_in_flight
+  prometheus::Counter* rejected_no_replica = nullptr;  // none ready within cold_start_timeout
+  prometheus::Histogram* latency = nullptr;            // admission to answer, seconds
+  prometheus::Histogram* cold_start_wait = nullptr;    // waited for a replica, then routed
+
+  void Answered(int http_status, double seconds);
+};
+
+// The engine's Prometheus metrics (names in docs/metrics.md, prefix ferry_engine_),
+// served on its metrics port.
+// Thread-safety: all methods are thread-safe.
+class EngineMetrics {
+ public:
+  EngineMetrics();
+
+  // Handles for a deployment (created on first use, shared afterwards).
+  std::shared_ptr<DeploymentMetrics> ForDeployment(const std::string& deployment);
+  void ScaleEvent(const std::string& deployment, const std::string& revision);
+
+  // Gauges and counters read from the engine's state, set by the collect hook.
+  void SetDeploymentLoad(const std::string& deployment, int in_flight, int waiting);
+  void SetRevision(const std::string& deployment, const std::string& revision, int desired, int ready,
+                   bool degraded, uint64_t restarts_total);
+
+  // Runs before every Serialize, to refresh what is read rather than pushed.
+  void SetCollectHook(std::function<void()> hook);
+  // The registry in the Prometheus text format.
+  std::string Serialize();
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Counter>& retries_;
+  prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Family<prometheus::Histogram>& latency_;
+  prometheus::Family<prometheus::Histogram>& cold_start_;
+  prometheus::Family<prometheus::Gauge>& in_flight_;
+  prometheus::Family<prometheus::Gauge>& waiting_;
+  prometheus::Family<prometheus::Gauge>& replicas_;
+  prometheus::Family<prometheus::Gauge>& degraded_;
+  prometheus::Family<prometheus::Counter>& restarts_;
+  prometheus::Family<prometheus::Counter>& scale_events_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<DeploymentMetrics>> deployments_;  // guarded by mu_
+  std::function<void()> hook_;                                            // guarded by mu_
+};
+
+}  // namespace ferry::engine

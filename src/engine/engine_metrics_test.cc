@@ -1,0 +1,43 @@
+#include "engine/engine_metrics.h"
+
+#include <gtest/gtest.h>
+
+namespace ferry::engine {
+namespace {
+
+bool Has(const std::string& text, const std::string& line) { return text.find(line + "\n") != std::string::npos; }
+
+TEST(EngineMetricsTest, CountsAnswersByClassAndReadsStateAtScrape) {
+  EngineMetrics m;
+  auto d = m.ForDeployment("dep");
+  EXPECT_EQ(d, m.ForDeployment("dep")) << "one set of handles per deployment";
+  d->Answered(200, 0.001);
+  d->Answered(404, 0.001);
+  d->Answered(503, 0.002);
+  d->retries->Increment();
+  m.ScaleEvent("dep", "v1");
+  uint64_t restarts = 2;
+  m.SetCollectHook([&] {
+    m.SetDeploymentLoad("dep", 3, 1);
+    m.SetRevision("dep", "v1", 2, 1, true, restarts);
+  });
+  std::string text = m.Serialize();
+  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="2xx",deployment="dep"} 1)")) << text;
+  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="4xx",deployment="dep"} 1)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="5xx",deployment="dep"} 1)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_upstream_retries_total{deployment="dep"} 1)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_request_duration_seconds_count{deployment="dep"} 3)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_in_flight{deployment="dep"} 3)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_waiting{deployment="dep"} 1)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_replicas{deployment="dep",revision="v1",state="desired"} 2)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_replicas{deployment="dep",revision="v1",state="ready"} 1)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_revision_degraded{deployment="dep",revision="v1"} 1)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_replica_restarts_total{deployment="dep",revision="v1"} 2)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_scale_events_total{deployment="dep",revision="v1"} 1)"));
+  restarts = 5;
+  EXPECT_TRUE(Has(m.Serialize(), R"(ferry_engine_replica_restarts_total{deployment="dep",revision="v1"} 5)"))
+      << "the counter follows the supervisor's total";
+}
+
+}  // namespace
+}  // namespace ferry::engine
