@@ -150,7 +150,7 @@ void Engine::ControlLoop() {
       // Requests held at the gateway for want of a replica count for every revision with
       // traffic: that is what wakes a revision scaled to zero.
       auto w = s.deployment->traffic.find(s.revision);
-      const int waiting = w != s.deployment->traffic.end() && w->second > 0 ? loads_[s.deployment->name]->waiting.load() : 0;
+      const int waiting = w != s.deployment->traffic.end() && w->second > 0 ? loads_.at(s.deployment->name)->waiting.load() : 0;
       s.autoscaler->Observe(supervisor_->InFlight(s.deployment->name, s.revision) + waiting, arrivals - s.last_arrivals);
       s.last_arrivals = arrivals;
       const int current = supervisor_->Desired(s.deployment->name, s.revision);
@@ -194,7 +194,7 @@ void Engine::PublishRoutes() {
     route->max_in_flight = d->gateway.max_in_flight;
     route->request_timeout_ms = d->gateway.request_timeout.count();
     route->cold_start_timeout_ms = d->gateway.cold_start_timeout.count();
-    route->load = loads_[d->name];
+    route->load = loads_.at(d->name);
     route->metrics = metrics_.ForDeployment(d->name);
     for (const auto& r : d->revisions) {
       RevisionRoute rr;

@@ -95,6 +95,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       : gw_(gw), req_(std::move(req)), respond_(std::move(respond)), table_(std::move(table)), dep_(dep),
         deadline_(std::chrono::steady_clock::now() + std::chrono::milliseconds(dep->request_timeout_ms)) {
     req_.keep_alive(true);
+    // The gateway has read the whole body already; the replica must not wait for a 100.
+    req_.erase(bhttp::field::expect);
     req_.prepare_payload();
   }
   ~Exchange() {
@@ -194,6 +196,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   void Read() {
     parser_.emplace();
+    // An answer to HEAD announces a body it does not send.
+    if (req_.method() == bhttp::verb::head) parser_->skip(true);
     parser_->body_limit(gw_->options.max_body_bytes * 2);
     parser_->header_limit(64 * 1024);
     buffer_.clear();
@@ -230,7 +234,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   void Done() {
     auto& res = parser_->get();
-    const bool reuse = res.keep_alive() && parser_->is_done() && buffer_.size() == 0;
+    // After HEAD the connection is not reused: a replica that sends the body anyway
+    // (ferry serve does) would leave it to be read as the next answer.
+    const bool reuse = res.keep_alive() && parser_->is_done() && buffer_.size() == 0 &&
+                       req_.method() != bhttp::verb::head;
     Response out;
     out.version(11);
     out.result(res.result_int());

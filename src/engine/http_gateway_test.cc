@@ -126,6 +126,10 @@ TEST_F(GatewayTest, ForwardsBodyAndHeadersAndAnswersUnknownModelsWith404) {
   EXPECT_NE(ok->head.find("X-Replica: up"), std::string::npos) << ok->head;
   EXPECT_NE(ok->head.find("Ferry-Revision: v1"), std::string::npos) << ok->head;
   EXPECT_EQ(ok->head.find("keep-alive"), std::string::npos) << "hop-by-hop fields stay on their hop";
+  auto head = LoopbackHttp(gateway_->port(), "HEAD", "/v2/models/m/ready", "", 5000ms);
+  ASSERT_TRUE(head.ok()) << head.status().message();
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(Post("/v2/models/m/infer", "after-head").body, "echo:after-head") << "no stray bytes after HEAD";
   auto missing = Post("/v2/models/nope/infer", "{}");
   EXPECT_EQ(missing.status, 404);
   EXPECT_NE(missing.body.find("Request for unknown model: 'nope' is not found"), std::string::npos);
