@@ -27,7 +27,7 @@ int Engine(int argc, char** argv) {
     ("state-dir", po::value<std::string>(), "folder of the state database, replica logs and status.json [FERRY_ENGINE_STATE_DIR]")
     ("http-address", po::value<std::string>()->default_value("0.0.0.0"), "gateway address [FERRY_ENGINE_HTTP_ADDRESS]")
     ("http-port", po::value<uint16_t>()->default_value(8080), "gateway REST port [FERRY_ENGINE_HTTP_PORT]")
-    ("http-threads", po::value<int>()->default_value(0), "gateway event loops (and as many upstream loops), 0 = one per available core [FERRY_ENGINE_HTTP_THREADS]")
+    ("http-threads", po::value<int>()->default_value(0), "gateway event loops, 0 = one per available core [FERRY_ENGINE_HTTP_THREADS]")
     ("http-max-input-size", po::value<uint64_t>()->default_value(64ull << 20), "largest request body in bytes [FERRY_ENGINE_HTTP_MAX_INPUT_SIZE]")
     ("metrics-port", po::value<uint16_t>()->default_value(8092), "Prometheus metrics of the engine (gateway, replicas, scaling), 0 disables [FERRY_ENGINE_METRICS_PORT]")
     ("tick-ms", po::value<int>()->default_value(100), "control loop period: autoscaler samples, readiness probes [FERRY_ENGINE_TICK_MS]")

@@ -32,7 +32,7 @@ struct EngineOptions {
 // behind the REST gateway, autoscaled, with their state in SQLite.
 // Threads: the caller's (Create, Start, Stop); the metrics endpoint's loop; the control thread (supervisor, autoscalers,
 // route table, status file: every replica is launched from it, so their PR_SET_PDEATHSIG
-// follows it); the gateway's HTTP and upstream loops; the supervisor's log pump.
+// follows it); the gateway's HTTP loops; the supervisor's log pump.
 // With a config file, the file is the desired state: stored deployments it lacks are
 // deleted from the store. Without one, the stored deployments come back (an engine restart,
 // after kill -9 too). Replicas are never re-adopted: a dead engine's replicas died with it

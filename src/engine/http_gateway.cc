@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <optional>
 #include <random>
-#include <thread>
 
 #include "core/cpu.h"
 #include "core/log.h"
@@ -69,30 +68,26 @@ bool HopByHop(bhttp::field f) {
 
 // What an exchange needs of the gateway.
 struct GatewayCore {
-  explicit GatewayCore(int threads) : upstream(threads) {}
   HttpGatewayOptions options;
   Router* router = nullptr;
-  asio::io_context upstream;  // the connections to replicas
   std::atomic<uint64_t> requests{0}, retries{0}, upstream_errors{0};
 };
 
 struct HttpGateway::Impl : GatewayCore {
-  using GatewayCore::GatewayCore;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
-  std::vector<std::thread> upstream_threads;
   std::unique_ptr<frontend::http::HttpServer> server;
   void Handle(Request&& req, Responder respond);
   Response Index(const RouteTable& table) const;
   static bool Ready(const RouteTable& table);
 };
 
-// One request on its way to a replica and back. Owned by the callbacks of the operation
-// in progress (one at a time), so every member is touched by one thread at a time.
+// One request on its way to a replica and back, on the event loop of the client's
+// connection (its upstream connection, timer and answer all stay on that thread). Owned
+// by the callbacks of the operation in progress (one at a time).
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
-  Exchange(GatewayCore* gw, Request req, Responder respond, std::shared_ptr<const RouteTable> table,
-           const DeploymentRoute* dep)
-      : gw_(gw), req_(std::move(req)), respond_(std::move(respond)), table_(std::move(table)), dep_(dep),
+  Exchange(GatewayCore* gw, asio::io_context* loop, Request req, Responder respond,
+           std::shared_ptr<const RouteTable> table, const DeploymentRoute* dep)
+      : gw_(gw), loop_(loop), req_(std::move(req)), respond_(std::move(respond)), table_(std::move(table)), dep_(dep),
         deadline_(std::chrono::steady_clock::now() + std::chrono::milliseconds(dep->request_timeout_ms)) {
     req_.keep_alive(true);
     // The gateway has read the whole body already; the replica must not wait for a 100.
@@ -132,7 +127,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
                         (degraded ? ": its revisions are degraded"
                                   : " (waited " + std::to_string(waited) + " ms, gateway.cold_start_timeout)")));
     }
-    if (!timer_) timer_.emplace(gw_->upstream);
+    if (!timer_) timer_.emplace(*loop_);
     timer_->expires_after(std::chrono::milliseconds(10));
     timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->Reply(Error(503, "the gateway is stopping"));
@@ -173,9 +168,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   void Send(bool pooled) {
     ep_->outstanding.fetch_add(1, std::memory_order_relaxed);
-    conn_ = pooled ? ep_->pool.Take() : nullptr;
+    conn_ = pooled ? ep_->pool.Take(loop_) : nullptr;
     if (conn_) return Write();
-    conn_ = std::make_unique<beast::tcp_stream>(gw_->upstream);
+    conn_ = std::make_unique<beast::tcp_stream>(*loop_);
     conn_->expires_at(deadline_);
     conn_->async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), ep_->port),
                          [self = shared_from_this()](beast::error_code ec) {
@@ -248,12 +243,13 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     // x-seldon-route); also what a sticky route will send back later.
     out.set("Ferry-Revision", revision_->name);
     ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
-    if (reuse) ep_->pool.Put(std::move(conn_));
+    if (reuse) ep_->pool.Put(loop_, std::move(conn_));
     conn_.reset();
     Reply(std::move(out));
   }
 
   GatewayCore* gw_;
+  asio::io_context* loop_;  // the client connection's loop: not owned
   Request req_;
   Responder respond_;
   std::shared_ptr<const RouteTable> table_;  // keeps dep_ and the endpoints alive
@@ -340,9 +336,10 @@ void HttpGateway::Impl::Handle(Request&& req, Responder respond) {
       return respond(Busy("deployment '" + dep->name + "' has " + std::to_string(dep->max_in_flight) +
                           " requests in flight, its limit (gateway.max_in_flight)"));
     }
-    auto ex = std::make_shared<Exchange>(this, std::move(req), std::move(respond), std::move(table), dep);
-    // Off the HTTP loop: the exchange runs on the upstream loops.
-    asio::post(upstream, [ex] { ex->Start(); });
+    asio::io_context* loop = frontend::http::HttpServer::CurrentLoop();  // Handle runs on one
+    auto ex = std::make_shared<Exchange>(this, loop, std::move(req), std::move(respond), std::move(table), dep);
+    // Start does not block (a pick, then asynchronous operations), so it runs right here.
+    ex->Start();
     return;
   }
   if (path == "/v2/health/live") {
@@ -371,8 +368,7 @@ HttpGateway::~HttpGateway() { Stop(0); }
 
 Result<std::unique_ptr<HttpGateway>> HttpGateway::Create(HttpGatewayOptions options, Router* router) {
   if (options.threads <= 0) options.threads = AvailableCores();
-  if (options.upstream_threads <= 0) options.upstream_threads = options.threads;
-  auto impl = std::make_unique<Impl>(options.upstream_threads);
+  auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->router = router;
   frontend::http::HttpServerOptions http;
@@ -390,23 +386,13 @@ Result<std::unique_ptr<HttpGateway>> HttpGateway::Create(HttpGatewayOptions opti
   return std::unique_ptr<HttpGateway>(new HttpGateway(std::move(impl)));
 }
 
-Status HttpGateway::Start() {
-  impl_->guard.emplace(impl_->upstream.get_executor());
-  for (int i = 0; i < impl_->options.upstream_threads; ++i)
-    impl_->upstream_threads.emplace_back([this] { impl_->upstream.run(); });
-  return impl_->server->Start();
-}
+Status HttpGateway::Start() { return impl_->server->Start(); }
 
 uint16_t HttpGateway::port() const { return impl_->server->port(); }
 
 void HttpGateway::Stop(int grace_ms) {
   if (impl_->server) impl_->server->Stop(grace_ms);
-  impl_->guard.reset();
-  impl_->upstream.stop();
-  for (auto& t : impl_->upstream_threads)
-    if (t.joinable()) t.join();
-  impl_->upstream_threads.clear();
-  // Pooled sockets belong to the upstream loop: close them while it still exists.
+  // Pooled sockets belong to the HTTP loops: close them while the loops still exist.
   auto table = impl_->router->Snapshot();
   for (const auto& d : table->deployments)
     for (const auto& r : d->revisions)

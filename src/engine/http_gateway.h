@@ -12,8 +12,8 @@ namespace ferry::engine {
 struct HttpGatewayOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
-  int threads = 0;           // client-side event loops (the HTTP server's); 0 = one per core
-  int upstream_threads = 0;  // event loops of the connections to replicas; 0 = as threads
+  int threads = 0;           // event loops (the HTTP server's); 0 = one per core. A request's
+                             // upstream exchange runs on its client connection's loop
   uint64_t max_body_bytes = 64ull << 20;
   std::string version;       // for GET /v2
 };
@@ -36,7 +36,7 @@ struct HttpGatewayOptions {
 // above zero has a routable replica), GET /v2, POST /v2/repository/index (the models of
 // every deployment, READY when routable). Unknown models get 404 as in `ferry serve`.
 // Thread-safety: Start and Stop are called by one owner thread; requests run on the
-// HTTP loops and the upstream loops.
+// HTTP loops, each wholly on the loop of its client connection.
 class HttpGateway {
  public:
   // router: not owned, must outlive the gateway.

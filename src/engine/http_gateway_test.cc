@@ -92,7 +92,6 @@ class GatewayTest : public ::testing::Test {
     o.address = "127.0.0.1";
     o.port = 0;
     o.threads = 1;
-    o.upstream_threads = 1;
     gateway_ = std::move(HttpGateway::Create(o, &router_)).value();
     ASSERT_TRUE(gateway_->Start().ok());
   }

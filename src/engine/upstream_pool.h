@@ -1,42 +1,51 @@
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace ferry::engine {
 
 // Idle keep-alive connections to one replica, reused newest first (the likeliest to be
-// still open). A connection taken is owned by one exchange until it is put back.
+// still open), kept per event loop: a connection's completions run on the loop it was
+// made on, so an exchange takes one of its own loop and never hops threads.
+// A connection taken is owned by one exchange until it is put back.
 // Thread-safety: thread-safe.
 class UpstreamPool {
  public:
   using Connection = boost::beast::tcp_stream;
   static constexpr size_t kMaxIdle = 256;
 
-  std::unique_ptr<Connection> Take() {
+  using Loop = boost::asio::io_context;
+
+  std::unique_ptr<Connection> Take(Loop* loop) {
     std::lock_guard lock(mu_);
-    if (idle_.empty()) return nullptr;
-    auto c = std::move(idle_.back());
-    idle_.pop_back();
-    return c;
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it)
+      if (it->first == loop) {
+        auto c = std::move(it->second);
+        idle_.erase(std::next(it).base());
+        return c;
+      }
+    return nullptr;
   }
-  void Put(std::unique_ptr<Connection> c) {
+  void Put(Loop* loop, std::unique_ptr<Connection> c) {
     std::lock_guard lock(mu_);
-    if (idle_.size() < kMaxIdle) idle_.push_back(std::move(c));
+    if (idle_.size() < kMaxIdle) idle_.emplace_back(loop, std::move(c));
   }
   // Closes every idle connection (a replica going away; the gateway stopping).
   void Clear() {
-    std::vector<std::unique_ptr<Connection>> drop;
+    std::vector<std::pair<Loop*, std::unique_ptr<Connection>>> drop;
     std::lock_guard lock(mu_);
     drop.swap(idle_);
   }
 
  private:
   std::mutex mu_;
-  std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mu_
+  std::vector<std::pair<Loop*, std::unique_ptr<Connection>>> idle_;  // guarded by mu_
 };
 
 }  // namespace ferry::engine

@@ -27,6 +27,8 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+thread_local asio::io_context* current_loop = nullptr;
+
 struct Loop {
   asio::io_context ioc{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
@@ -224,7 +226,10 @@ Status HttpServer::Start() {
   s.Accept();
   for (auto& loop : s.loops) {
     loop->guard.emplace(loop->ioc.get_executor());
-    loop->thread = std::thread([l = loop.get()] { l->ioc.run(); });
+    loop->thread = std::thread([l = loop.get()] {
+      current_loop = &l->ioc;
+      l->ioc.run();
+    });
   }
   FERRY_LOG(kInfo, "listening", ("server", s.options.name)("address", s.options.address)("port", s.bound_port)
                                     ("threads", s.loops.size()));
@@ -232,6 +237,8 @@ Status HttpServer::Start() {
 }
 
 uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+asio::io_context* HttpServer::CurrentLoop() { return current_loop; }
 
 void HttpServer::StopAccepting() {
   Impl& s = *impl_;

@@ -10,6 +10,10 @@
 
 #include "core/result.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace ferry::frontend::http {
 
 namespace beast_http = boost::beast::http;
@@ -49,6 +53,10 @@ class HttpServer {
   Status Start();
   // The bound port (useful when options.port was 0).
   uint16_t port() const;
+  // The event loop running the calling thread when that is a loop of an HttpServer (as
+  // in a Handler), else null. A handler may start its own asynchronous work on it, so
+  // that the work and the answer stay on the connection's thread.
+  static boost::asio::io_context* CurrentLoop();
   // Stops accepting connections; open connections finish their current request.
   void StopAccepting();
   // Stops accepting, closes idle connections, lets every connection finish the request
