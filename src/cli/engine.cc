@@ -30,6 +30,8 @@ int Engine(int argc, char** argv) {
     ("http-threads", po::value<int>()->default_value(0), "gateway event loops, 0 = one per available core [FERRY_ENGINE_HTTP_THREADS]")
     ("http-max-input-size", po::value<uint64_t>()->default_value(64ull << 20), "largest request body in bytes [FERRY_ENGINE_HTTP_MAX_INPUT_SIZE]")
     ("metrics-port", po::value<uint16_t>()->default_value(8092), "Prometheus metrics of the engine (gateway, replicas, scaling), 0 disables [FERRY_ENGINE_METRICS_PORT]")
+    ("admin-address", po::value<std::string>()->default_value("127.0.0.1"), "admin API address (loopback by default) [FERRY_ENGINE_ADMIN_ADDRESS]")
+    ("admin-port", po::value<uint16_t>()->default_value(8090), "admin API port (REST/JSON, read-only for now), 0 disables [FERRY_ENGINE_ADMIN_PORT]")
     ("tick-ms", po::value<int>()->default_value(100), "control loop period: autoscaler samples, readiness probes [FERRY_ENGINE_TICK_MS]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_ENGINE_LOG_LEVEL]");
   // clang-format on
@@ -61,6 +63,8 @@ int Engine(int argc, char** argv) {
   options.gateway.version = FERRY_VERSION;
   options.tick = std::chrono::milliseconds(vm["tick-ms"].as<int>());
   options.metrics_port = vm["metrics-port"].as<uint16_t>();
+  options.admin.address = vm["admin-address"].as<std::string>();
+  options.admin.port = vm["admin-port"].as<uint16_t>();
 
   auto engine = engine::Engine::Create(options);
   if (!engine.ok()) {
@@ -73,7 +77,7 @@ int Engine(int argc, char** argv) {
     return 1;
   }
   FERRY_LOG(kInfo, "engine running", ("gateway_port", (*engine)->gateway_port())(
-                                          "metrics_port", (*engine)->metrics_port())("state_dir", options.state_dir));
+                                          "metrics_port", (*engine)->metrics_port())("admin_port", (*engine)->admin_port())("state_dir", options.state_dir));
   const int sig = WaitForShutdownSignal();
   FERRY_LOG(kInfo, "engine stopping: draining the gateway, then the replicas",
             ("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));

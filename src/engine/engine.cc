@@ -112,13 +112,9 @@ Status Engine::Start() {
                                m, [this](frontend::http::Request&& req, frontend::http::Responder respond,
                                          frontend::http::ClientGone) {
                                  std::string_view target(req.target().data(), req.target().size());
+                                 if (target.substr(0, target.find('?')) != "/metrics")
+                                   return respond(frontend::http::JsonError(404, "Not Found"));
                                  frontend::http::Response r{boost::beast::http::status::ok, 11};
-                                 if (target.substr(0, target.find('?')) != "/metrics") {
-                                   r.result(boost::beast::http::status::not_found);
-                                   r.set(boost::beast::http::field::content_type, "application/json");
-                                   r.body() = R"({"error":"Not Found"})";
-                                   return respond(std::move(r));
-                                 }
                                  r.set(boost::beast::http::field::content_type,
                                        "text/plain; version=0.0.4; charset=utf-8");
                                  r.body() = metrics_.Serialize();
@@ -126,14 +122,19 @@ Status Engine::Start() {
                                }));
     FERRY_RETURN_IF_ERROR(metrics_http_->Start());
   }
+  if (options_.admin.port != 0) {
+    FERRY_ASSIGN_OR_RETURN(admin_, AdminApi::Create(options_.admin, [this] { return StatusJson(); }, store_.get()));
+    FERRY_RETURN_IF_ERROR(admin_->Start());
+  }
   control_ = std::thread([this] { ControlLoop(); });
   return Status::Ok();
 }
 
 void Engine::Stop() {
   if (!control_.joinable()) return;
-  // Its collect hook reads the supervisor, which the control thread ends with.
+  // Both read the supervisor, which the control thread ends with.
   if (metrics_http_) metrics_http_->Stop(1000);
+  if (admin_) admin_->Stop();
   // Clients first: requests in flight finish while every replica still runs.
   if (gateway_) gateway_->Stop(10000);
   stop_ = true;
@@ -215,7 +216,7 @@ void Engine::PublishRoutes() {
   router_.Publish(std::move(table));
 }
 
-void Engine::WriteStatusFile() {
+std::string Engine::StatusJson() const {
   rapidjson::StringBuffer sb;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
   w.StartObject();
@@ -276,12 +277,17 @@ void Engine::WriteStatusFile() {
     w.EndObject();
   }
   w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+void Engine::WriteStatusFile() {
+  const std::string json = StatusJson();
   // Written aside and renamed, so a reader never sees half a file.
   const fs::path path = fs::path(options_.state_dir) / "status.json";
   const fs::path tmp = fs::path(options_.state_dir) / "status.json.tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << sb.GetString() << "\n";
+    out << json << "\n";
     if (!out) return;
   }
   std::error_code ec;

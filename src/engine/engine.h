@@ -8,6 +8,7 @@
 
 #include "core/clock.h"
 #include "core/result.h"
+#include "engine/admin_api.h"
 #include "engine/autoscaler.h"
 #include "engine/engine_metrics.h"
 #include "frontend/http/http_server.h"
@@ -24,13 +25,14 @@ struct EngineOptions {
   std::string config_path;  // a spec file; empty: run the deployments stored in state_dir
   HttpGatewayOptions gateway;
   uint16_t metrics_port = 8092;  // Prometheus metrics on the gateway's address; 0 disables
+  AdminApiOptions admin;         // port 0 disables
   std::chrono::milliseconds tick{100};  // control loop period (autoscaler sampling, probes)
   std::string binary = "/proc/self/exe";
 };
 
 // `ferry engine`: the deployments of a spec, run as supervised `ferry serve` replicas
 // behind the REST gateway, autoscaled, with their state in SQLite.
-// Threads: the caller's (Create, Start, Stop); the metrics endpoint's loop; the control thread (supervisor, autoscalers,
+// Threads: the caller's (Create, Start, Stop); the metrics and admin endpoints' loops; the control thread (supervisor, autoscalers,
 // route table, status file: every replica is launched from it, so their PR_SET_PDEATHSIG
 // follows it); the gateway's HTTP loops; the supervisor's log pump.
 // With a config file, the file is the desired state: stored deployments it lacks are
@@ -48,6 +50,7 @@ class Engine {
   void Stop();
   uint16_t gateway_port() const { return gateway_->port(); }
   uint16_t metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
+  uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
 
  private:
   struct Scaled {
@@ -60,6 +63,9 @@ class Engine {
   void ControlLoop();
   void PublishRoutes();
   void WriteStatusFile();
+  // Every revision and replica as JSON (status.json, GET /v1/status). Thread-safe while
+  // the control thread runs.
+  std::string StatusJson() const;
 
   const EngineOptions options_;
   std::unique_ptr<StateStore> store_;
@@ -71,6 +77,7 @@ class Engine {
   EngineMetrics metrics_;
   std::unique_ptr<HttpGateway> gateway_;
   std::unique_ptr<frontend::http::HttpServer> metrics_http_;
+  std::unique_ptr<AdminApi> admin_;
   std::thread control_;
   std::atomic<bool> stop_{false};
 };

@@ -27,14 +27,8 @@ using frontend::http::Response;
 
 namespace {
 
-Response Json(int status, std::string body) {
-  Response r{static_cast<bhttp::status>(status), 11};
-  r.set(bhttp::field::content_type, "application/json");
-  r.body() = std::move(body);
-  return r;
-}
-
-Response Error(int status, std::string_view message) { return Json(status, protocol::ErrorBody(message)); }
+Response Json(int status, std::string body) { return frontend::http::JsonResponse(status, std::move(body)); }
+Response Error(int status, std::string_view message) { return frontend::http::JsonError(status, message); }
 
 Response Busy(std::string_view message) {
   Response r = Error(503, message);

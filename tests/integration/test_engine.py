@@ -37,10 +37,15 @@ class FerryEngine(fh.FerryServer):
     def command(self) -> list[str]:
         cmd = [str(self.binary), "engine", "--state-dir", str(self.state_dir),
                "--http-address", "127.0.0.1", "--http-port", str(self.http_port),
-               "--http-threads", "2", "--metrics-port", str(self.metrics_port), "--log-level", "info"]
+               "--http-threads", "2", "--metrics-port", str(self.metrics_port),
+               "--admin-address", "127.0.0.1", "--admin-port", str(self.admin_port), "--log-level", "info"]
         if self.spec is not None:
             cmd += ["--config", str(self.spec)]
         return cmd + self.extra_args
+
+    @property
+    def admin_port(self) -> int:
+        return self.grpc_port  # the engine has no gRPC port yet: the third free port is the admin API's
 
     def status(self) -> dict:
         return json.loads((self.state_dir / "status.json").read_text())
@@ -190,6 +195,10 @@ def test_gateway_routes_by_model_and_heals_a_killed_replica_without_errors(engin
     with sqlite3.connect(engine.state_dir / "engine.db") as db:
         rows = db.execute("SELECT deployment, pid, exit FROM restarts").fetchall()
     assert rows == [("examples", victim, "killed by signal 9 (Killed)")]
+    events = fh.http_request("GET", f"http://127.0.0.1:{engine.admin_port}/v1/deployments/examples/events").json()
+    assert [(e["pid"], e["exit"]) for e in events["restarts"]] == [(victim, "killed by signal 9 (Killed)")]
+    live = fh.http_request("GET", f"http://127.0.0.1:{engine.admin_port}/v1/status").json()
+    assert sorted(r["pid"] for r in live["revisions"][0]["replicas"]) == sorted(pids)
 
     # The engine's metrics saw the same: every request answered 2xx, the retries, the restart.
     samples = fh.parse_metrics(fh.http_request("GET", f"http://{engine.metrics_url}/metrics").text)

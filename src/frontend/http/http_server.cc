@@ -195,6 +195,15 @@ bool PercentDecode(std::string_view in, std::string* out) {
   return true;
 }
 
+Response JsonResponse(int status, std::string body) {
+  Response r{static_cast<beast_http::status>(status), 11};
+  r.set(beast_http::field::content_type, "application/json");
+  r.body() = std::move(body);
+  return r;
+}
+
+Response JsonError(int status, std::string_view message) { return JsonResponse(status, protocol::ErrorBody(message)); }
+
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() { Stop(0); }

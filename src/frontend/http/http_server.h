@@ -32,6 +32,10 @@ using Handler = std::function<void(Request&&, Responder, ClientGone)>;
 // Decodes %XX escapes in a path segment; false on a malformed escape.
 bool PercentDecode(std::string_view in, std::string* out);
 
+// A response with a JSON body; and one with {"error": message}.
+Response JsonResponse(int status, std::string body);
+Response JsonError(int status, std::string_view message);
+
 struct HttpServerOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8000;
