@@ -93,7 +93,13 @@ struct Supervisor::Revision {
 };
 
 Supervisor::Supervisor(SupervisorOptions options, StateStore* store, const Clock* clock)
-    : options_(std::move(options)), store_(store), clock_(clock) {}
+    : options_(std::move(options)), store_(store), clock_(clock) {
+  // argv[0] is the binary's real path, for a replica that finds files beside itself
+  // (runtime modules, the Python SDK) from it.
+  std::error_code ec;
+  fs::path real = fs::canonical(options_.binary, ec);
+  argv0_ = ec ? options_.binary : real.string();
+}
 
 Supervisor::~Supervisor() {
   for (auto& rev : revisions_)
@@ -161,7 +167,7 @@ void Supervisor::Spawn(Revision& rev, Replica& r) {
   if (!ports.ok()) return Fail(rev, r, ports.status().message());
   LaunchSpec launch;
   launch.binary = options_.binary;
-  launch.argv = {"ferry", "serve"};
+  launch.argv = {argv0_, "serve"};
   for (const auto& repo : rev.repositories) launch.argv.push_back("--model-repository=" + repo);
   launch.argv.push_back("--http-address=127.0.0.1");
   launch.argv.push_back("--http-port=" + std::to_string((*ports)[0]));

@@ -118,6 +118,7 @@ class Supervisor {
   void Publish();
 
   const SupervisorOptions options_;
+  std::string argv0_;  // the binary's resolved path
   StateStore* store_;
   const Clock* clock_;
   LogPump pump_;
