@@ -195,9 +195,51 @@ def main() -> int:
                     add(label, f"torch_{k}", v)
         print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
 
-    print(json.dumps({label: {k: summarise(v) for k, v in metrics.items()} for label, metrics in samples.items()},
-                     indent=1))
+    result = {label: {k: summarise(v) for k, v in metrics.items()} for label, metrics in samples.items()}
+    (args.work / "startup.json").write_text(json.dumps(result, indent=1))
+    print(markdown(result, args.runs))
     return 0
+
+
+# (metric, what, unit, goal or None); goals from the runtimes-as-modules issue.
+ROWS = [
+    ("help_ms", "`ferry --help`", "ms", 20),
+    ("runtimes_ms", "`ferry runtimes`", "ms", 20),
+    ("serve_1_ready_ms", "1 ONNX model: exec to first inference", "ms", 150),
+    ("serve_1_rss_mb", "1 ONNX model: idle RSS", "MB", 50),
+    ("serve_1_anon_mb", "1 ONNX model: idle RSS, anonymous", "MB", None),
+    ("serve_1_file_mb", "1 ONNX model: idle RSS, file-backed", "MB", None),
+    ("serve_1_threads", "1 ONNX model: idle threads", "", None),
+    ("serve_100_ready_ms", "100 ONNX models: exec to all ready", "ms", 1000),
+    ("serve_100_rss_mb", "100 ONNX models: idle RSS", "MB", 120),
+    ("serve_100_threads", "100 ONNX models: idle threads", "", None),
+    ("torch_ready_ms", "1 TorchScript model: exec to first inference", "ms", None),
+    ("torch_torch_module_load_ms", "PyTorch module load (dlopen + libtorch init), as logged", "ms", None),
+    ("torch_rss_mb", "1 TorchScript model: idle RSS", "MB", None),
+]
+
+
+def markdown(result: dict, runs: int) -> str:
+    labels = list(result)
+    head = "| measure | " + " | ".join(labels) + (f" | {labels[1]} ÷ {labels[0]} |" if len(labels) == 2 else " |") + " goal |"
+    lines = [head, "|" + " --- |" * (len(labels) + (3 if len(labels) == 2 else 2))]
+    for key, what, unit, goal in ROWS:
+        cells = []
+        values = []
+        for label in labels:
+            m = result[label].get(key)
+            values.append(m["median"] if m else None)
+            cells.append("—" if not m else f"{m['median']:.1f} {unit} ({m['min']:.1f}–{m['max']:.1f})".strip())
+        row = f"| {what} | " + " | ".join(cells)
+        if len(labels) == 2:
+            a, b = values
+            row += " | " + (f"{b / a:.1f}×" if a and b else "—")
+        row += " | " + (f"≤ {goal} {unit}".strip() if goal else "") + " |"
+        lines.append(row)
+    lines.append("")
+    lines.append(f"Medians (min–max) over {runs} runs per binary, run alternately; `--help` and `runtimes` "
+                 f"are {10 * runs} runs each.")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
