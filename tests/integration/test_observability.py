@@ -18,7 +18,8 @@ The tests check that
       must still parse. The load drives the conditions that some operands
       need (a full queue for the rejection ratio, a failed load for the load-failure
       increase);
-  (c) an alert of the shipped rules reaches a webhook receiver through Alertmanager.
+  (c) an alert of the shipped rules reaches a webhook receiver through Alertmanager,
+      routed by the shipped example routing (deploy/alertmanager/alertmanager.yml).
 
 Every server listens on 127.0.0.1, on free ports, and is stopped by the test. Nothing
 passes or fails on timing: waits poll for a state with a generous deadline.
@@ -47,6 +48,7 @@ import ferry_helpers as fh
 
 RULES = sorted((fh.REPO_ROOT / "deploy" / "prometheus").glob("*.yml"))
 DASHBOARDS = sorted((fh.REPO_ROOT / "deploy" / "grafana").glob("*.json"))
+AM_CONFIG = fh.REPO_ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 METRICS_DOC = fh.REPO_ROOT / "docs" / "metrics.md"
 JOB = "ferry"  # the job name the shipped rules select
 STARTUP_MODELS = ("mlp_classifier", "add_sub", "int_ops", "obs_slow")
@@ -128,7 +130,8 @@ class Daemon:
 
 
 class WebhookReceiver:
-    """Alertmanager's webhook receiver: keeps every notification it is sent."""
+    """Alertmanager's webhook receiver: keeps every notification it is sent, with the
+    path it was posted to (one path per Alertmanager receiver)."""
 
     def __init__(self):
         self.notifications: list[dict] = []
@@ -137,7 +140,7 @@ class WebhookReceiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.append(json.loads(body))
+                received.append(dict(json.loads(body), path=self.path))
                 self.send_response(200)
                 self.end_headers()
 
@@ -145,7 +148,7 @@ class WebhookReceiver:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -154,7 +157,23 @@ class WebhookReceiver:
         self.server.server_close()
 
     def alerts(self) -> list[dict]:
-        return [a for n in list(self.notifications) for a in n.get("alerts", [])]
+        """Every alert received, each with the path of the notification that carried it."""
+        return [dict(a, path=n["path"]) for n in list(self.notifications) for a in n.get("alerts", [])]
+
+
+def alertmanager_config(hook: WebhookReceiver) -> dict:
+    """The shipped routing (deploy/alertmanager/alertmanager.yml), its inhibit rules
+    included, with each receiver's webhook pointed at the test's receiver under the
+    receiver's name, and its waits shortened to a second."""
+    import yaml
+
+    config = yaml.safe_load(AM_CONFIG.read_text())
+    for receiver in config["receivers"]:
+        for hook_config in receiver["webhook_configs"]:
+            hook_config["url"] = f"{hook.url}/{receiver['name']}"
+            hook_config["send_resolved"] = True
+    config["route"].update(group_wait="1s", group_interval="1s")
+    return config
 
 
 # --------------------------------------------------------------------------- models
@@ -286,19 +305,7 @@ def stack(ferry_module_factory, tmp_path_factory):
     daemons: list[Daemon] = []
     try:
         am_port, prom_port, vm_port, vmalert_port = fh.free_ports(4)
-        (work / "alertmanager.yml").write_text(f"""\
-route:
-  receiver: test
-  group_by: [alertname, model]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: test
-    webhook_configs:
-      - url: {hook.url}
-        send_resolved: true
-""")
+        (work / "alertmanager.yml").write_text(json.dumps(alertmanager_config(hook)))
         Daemon("alertmanager", [
             _tool("prometheus-alertmanager"), f"--config.file={work / 'alertmanager.yml'}",
             f"--storage.path={work / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
@@ -601,8 +608,9 @@ def test_every_shipped_expression_parses_and_returns_series(stack, tsdb_name):
 def test_failed_load_alert_fires_and_reaches_alertmanager_webhook(stack):
     """FerryModelLoadFailed (no `for`) fires in Prometheus and in vmalert (the fixture saw
     both write it as an ALERTS series), and reaches the webhook through Alertmanager with
-    its labels and annotations. Each evaluator's own alerts API is asked too, since the
-    webhook would be satisfied by either."""
+    its labels and annotations, at the receiver the shipped routing picks for warnings.
+    Each evaluator's own alerts API is asked too, since the webhook would be satisfied by
+    either."""
     hook = stack["hook"]
     for evaluator, path in ((stack["prometheus"], "/api/v1/alerts"), (stack["vmalert"], "/api/v1/alerts")):
         def firing():
@@ -618,6 +626,8 @@ def test_failed_load_alert_fires_and_reaches_alertmanager_webhook(stack):
                         on_timeout=lambda: json.dumps(hook.notifications)[:2000])
     labels = got[0]["labels"]
     assert labels["severity"] == "warning" and labels["job"] == JOB, labels
+    # The shipped routing sends warnings to the chat receiver.
+    assert {a["path"] for a in got} == {"/ferry-chat"}, [a["path"] for a in got]
     assert got[0]["annotations"]["summary"] == f"loading {BROKEN_MODEL} failed on {stack['server'].metrics_url}", got[0]
     assert "docs/observability.md#ferrymodelloadfailed" in got[0]["annotations"]["runbook"], got[0]
 

@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# Checks the shipped Prometheus rules (deploy/prometheus/*.yml) three ways and fails
-# loudly on the first problem:
+# Checks the shipped Prometheus rules (deploy/prometheus/*.yml) and the example
+# Alertmanager routing (deploy/alertmanager/alertmanager.yml); fails loudly on the first
+# problem:
 #   1. promtool check rules      - Prometheus parses every rule and expression;
 #   2. promtool test rules       - the unit tests in deploy/prometheus/tests/ pass, and
 #                                  every alert has at least one test case where it fires;
-#   3. vmalert -dryRun           - VictoriaMetrics' rule evaluator accepts the same files.
-# Before trusting 1 and 3 it feeds both tools a broken rule, which each must refuse.
-# Tools come from PATH (scripts/setup.sh installs the Debian packages prometheus and
-# victoria-metrics); PROMTOOL and VMALERT override them.
+#   3. vmalert -dryRun           - VictoriaMetrics' rule evaluator accepts the same files;
+#   4. amtool check-config       - Alertmanager accepts the routing, every alert of the
+#      and config routes test      rules reaches the receiver of its severity, and every
+#                                  alert an inhibit rule names exists.
+# Before trusting 1, 3 and 4 it feeds each tool a broken file, which it must refuse.
+# Tools come from PATH (scripts/setup.sh installs the Debian packages prometheus,
+# victoria-metrics and prometheus-alertmanager); PROMTOOL, VMALERT, AMTOOL override them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PROMTOOL="${PROMTOOL:-promtool}"
 VMALERT="${VMALERT:-vmalert}"
+AMTOOL="${AMTOOL:-amtool}"
 RULES_DIR="$ROOT/deploy/prometheus"
+AM_CONFIG="$ROOT/deploy/alertmanager/alertmanager.yml"
 PY="$ROOT/.venv/bin/python"; [[ -x "$PY" ]] || PY=python3
 
 fail() { echo "check_rules: FAILED: $*" >&2; exit 1; }
-for tool in "$PROMTOOL" "$VMALERT"; do
+for tool in "$PROMTOOL" "$VMALERT" "$AMTOOL"; do
   command -v "$tool" >/dev/null || fail "$tool not found (run scripts/setup.sh)"
 done
 
@@ -40,6 +46,10 @@ if "$PROMTOOL" check rules "$TMP/broken.yml" >"$TMP/out" 2>&1; then
 fi
 if "$VMALERT" -dryRun -rule="$TMP/broken.yml" >"$TMP/out" 2>&1; then
   cat "$TMP/out"; fail "vmalert -dryRun accepted a broken rule, so its verdict on ours means nothing"
+fi
+printf 'route:\n  receiver: nobody\nreceivers: []\n' >"$TMP/broken-am.yml"
+if "$AMTOOL" check-config "$TMP/broken-am.yml" >"$TMP/out" 2>&1; then
+  cat "$TMP/out"; fail "amtool accepted a route to an undefined receiver, so its verdict on ours means nothing"
 fi
 
 echo "== promtool check rules"
@@ -68,4 +78,30 @@ for f in "${rule_files[@]}"; do
   "$VMALERT" -dryRun -loggerLevel=ERROR -rule="$f" || fail "vmalert -dryRun -rule=$f"
   echo "$(basename "$f"): accepted by vmalert"
 done
+echo "== amtool check-config, config routes test"
+"$AMTOOL" check-config "$AM_CONFIG" >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "amtool check-config $AM_CONFIG"; }
+# One line per alert: its name, its severity and the receiver that severity must reach;
+# and a failure for an inhibit rule that names an alert the rules do not have.
+"$PY" - "$AM_CONFIG" "${rule_files[@]}" >"$TMP/routes" <<'PYEOF' || fail "alert names in $AM_CONFIG"
+import re, sys, yaml
+receiver = {"critical": "ferry-pager", "warning": "ferry-chat", "ticket": "ferry-tickets"}
+alerts = {r["alert"]: r["labels"]["severity"] for f in sys.argv[2:] for g in yaml.safe_load(open(f))["groups"]
+          for r in g["rules"] if "alert" in r}
+for name, severity in sorted(alerts.items()):
+    if severity not in receiver:
+        sys.exit(f"{name}: severity {severity!r} has no receiver in the example routing")
+    print(name, severity, receiver[severity])
+am = yaml.safe_load(open(sys.argv[1]))
+named = {m for rule in am.get("inhibit_rules", []) for key in ("source_matchers", "target_matchers")
+         for matcher in rule[key] for m in re.findall(r'alertname="([^"]+)"', matcher)}
+unknown = sorted(named - set(alerts))
+if unknown:
+    sys.exit(f"inhibit rules name alerts the rules do not have: {', '.join(unknown)}")
+PYEOF
+while read -r alert severity receiver; do
+  "$AMTOOL" config routes test --config.file="$AM_CONFIG" --verify.receivers="$receiver" \
+    alertname="$alert" severity="$severity" job=ferry model=m >"$TMP/out" 2>&1 \
+    || { cat "$TMP/out"; fail "$alert (severity $severity) does not reach $receiver"; }
+done <"$TMP/routes"
+echo "$(wc -l <"$TMP/routes") alerts reach the receiver of their severity"
 echo "check_rules: OK"
