@@ -15,9 +15,10 @@ The tests check that
       at its top-level comparisons and set operators (`>`, `and`, `or`, `unless`, ...)
       and each operand must return series (`absent(x)` is checked as `x`, and a trailing
       `x offset 30m` as `x`: the TSDBs hold a minute of history); the whole expression
-      must still parse. The load drives the conditions that some operands
-      need (a full queue for the rejection ratio, a failed load for the load-failure
-      increase);
+      must still parse, and the operands that shape the result must carry every label
+      a panel's legend or an alert's annotations show. The load drives the conditions
+      that some operands need (a full queue for the rejection ratio, a failed load for
+      the load-failure increase);
   (c) an alert of the shipped rules reaches a webhook receiver through Alertmanager,
       routed by the shipped example routing (deploy/alertmanager/alertmanager.yml).
 
@@ -509,22 +510,29 @@ _SCALAR = re.compile(r"^[\d\s.*+/()eE-]+$")
 _LEVELS = (("or",), ("and", "unless"), ("==", "!=", ">=", "<=", ">", "<"))
 
 
-def signal_operands(expr: str) -> list[str]:
+def signal_operands(expr: str, labelling: bool = False) -> list[str]:
     """The operands of expr's top-level comparisons and set operators, recursively:
-    the parts that must return series while the system is healthy."""
+    the parts that must return series while the system is healthy.
+
+    labelling=True keeps only the operands whose labels the result carries: every arm of
+    `or`, the left side of `and`/`unless`, the non-constant side of a comparison (and
+    not `absent(x)`, whose labels come from x's matchers)."""
     expr = expr.strip()
-    for ops in _LEVELS:
+    for level, ops in enumerate(_LEVELS):
         parts = _top_level_split(expr, ops)
         if parts:
-            return [o for p in parts for o in signal_operands(_MODIFIER.sub("", p, count=1))]
+            parts = [_MODIFIER.sub("", p, count=1) for p in parts]
+            if labelling and level > 0:
+                parts = [next((p for p in parts if not _SCALAR.match(p.strip())), parts[0])]
+            return [o for p in parts for o in signal_operands(p, labelling)]
     if expr.startswith("(") and expr.endswith(")") and _balanced(expr[1:-1]):
-        return signal_operands(expr[1:-1])
+        return signal_operands(expr[1:-1], labelling)
     m = re.match(r"^absent(_over_time)?\s*\((.*)\)$", expr, re.S)
     if m:
-        return signal_operands(m.group(2))
+        return [] if labelling else signal_operands(m.group(2))
     m = re.match(r"^(.*\S)\s+offset\s+\d+[smhdwy]$", expr, re.S)
     if m:  # "x offset 30m" asks for history a minute-long test does not have: x now
-        return signal_operands(m.group(1))
+        return signal_operands(m.group(1), labelling)
     if _SCALAR.match(expr):
         return []
     return [expr]
@@ -540,8 +548,10 @@ def _balanced(s: str) -> bool:
     return depth == 0
 
 
-def shipped_expressions() -> list[tuple[str, str]]:
-    """(where, expr) for every rule and every dashboard query and variable."""
+def shipped_expressions() -> list[tuple[str, str, set[str]]]:
+    """(where, expr, labels) for every rule and every dashboard query and variable, with
+    the labels its result must carry: those an alert's annotations name
+    ({{ $labels.x }}), a panel's legend names ({{x}}), or a variable lists."""
     import yaml
 
     found = []
@@ -549,7 +559,8 @@ def shipped_expressions() -> list[tuple[str, str]]:
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
                 name = rule.get("alert") or rule.get("record")
-                found.append((f"{path.name}: {name}", rule["expr"]))
+                text = " ".join((rule.get("annotations") or {}).values())
+                found.append((f"{path.name}: {name}", rule["expr"], set(re.findall(r"\$labels\.(\w+)", text))))
     for path in DASHBOARDS:
         dash = json.loads(path.read_text())
         panels = list(dash["panels"])
@@ -557,13 +568,15 @@ def shipped_expressions() -> list[tuple[str, str]]:
             p = panels.pop()
             panels += p.get("panels", [])
             for t in p.get("targets", []):
-                found.append((f"{path.name}: panel {p['title']!r} {t['refId']}", t["expr"]))
+                found.append((f"{path.name}: panel {p['title']!r} {t['refId']}", t["expr"],
+                              set(re.findall(r"\{\{\s*(\w+)\s*\}\}", t.get("legendFormat", "")))))
         for v in dash["templating"]["list"]:
             if v["type"] == "query":
                 q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
                 m = re.match(r"^label_values\((.*),\s*(\w+)\)$", q, re.S)
                 assert m, f"{path.name}: variable {v['name']}: unexpected query {q!r}"
-                found.append((f"{path.name}: variable {v['name']}", f"group by ({m.group(2)}) ({m.group(1)})"))
+                found.append((f"{path.name}: variable {v['name']}", f"group by ({m.group(2)}) ({m.group(1)})",
+                              {m.group(2)}))
     return found
 
 
@@ -586,23 +599,34 @@ def test_signal_operands_split():
     assert signal_operands("band_or_orange") == ["band_or_orange"]
     assert signal_operands("(x > 0) unless on (m) (x offset 30m)") == ["x", "x"]
     assert signal_operands("max without () (x unless x offset 15m)") == ["max without () (x unless x offset 15m)"]
+    assert signal_operands("(a > 0) unless on (m) (b > 1) or c < 2 and d", labelling=True) == ["a", "c"]
+    assert signal_operands('x or absent(up{job="ferry"})', labelling=True) == ["x"]
+    assert signal_operands("1 < x", labelling=True) == ["x"]
 
 
 SHIPPED = shipped_expressions()
 
 
 @pytest.mark.parametrize("tsdb_name", ["prometheus", "vm"])
-def test_every_shipped_expression_parses_and_returns_series(stack, tsdb_name):
+def test_every_shipped_expression_parses_and_returns_labelled_series(stack, tsdb_name):
     tsdb = stack[tsdb_name]
     assert len(SHIPPED) > 60, len(SHIPPED)
-    empty = []
-    for where, raw in SHIPPED:
+    empty, unlabelled = [], []
+    for where, raw, labels in SHIPPED:
         expr = expand_grafana(raw)
         tsdb.query(expr)  # parses and evaluates, empty or not
         for operand in signal_operands(expr):
             if not tsdb.query(operand):
                 empty.append(f"{where}:\n    {operand}")
+        # The labels a legend or an annotation shows must survive the aggregations.
+        for operand in signal_operands(expr, labelling=True):
+            for series in tsdb.query(operand):
+                if not labels <= set(series["metric"]):
+                    unlabelled.append(f"{where}: shows {sorted(labels - set(series['metric']))}, which\n"
+                                      f"    {operand}\n    does not return ({series['metric']})")
+                    break
     assert not empty, f"{len(empty)} operands return no series in {tsdb.name}:\n" + "\n".join(empty)
+    assert not unlabelled, f"{len(unlabelled)} results lack labels they show, in {tsdb.name}:\n" + "\n".join(unlabelled)
 
 
 def test_failed_load_alert_fires_and_reaches_alertmanager_webhook(stack):
