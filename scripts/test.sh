@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's second command: set up, build, then run every test — the C++ unit
-# tests (ctest), the integration tests (pytest against the real server), and the
+# tests (ctest), the shipped Prometheus rules (promtool check and unit tests, vmalert
+# -dryRun), the integration tests (pytest against the real server; test_observability.py
+# also runs real Prometheus, VictoriaMetrics, vmalert and Alertmanager), and the
 # bad-input, lifecycle, runtime and runtime-module tests again against an AddressSanitizer build, whose
 # LeakSanitizer turns any leak into a non-zero exit that the tests check; and a short
 # libFuzzer run of every decoder of untrusted bytes (FUZZ_SECONDS each, default 20).
@@ -12,6 +14,9 @@ PYTEST=("$ROOT/.venv/bin/python" -m pytest -q -p no:cacheprovider)
 
 echo "== unit tests (ctest)"
 ctest --preset dev -j2 --timeout 120
+
+echo "== Prometheus rules (promtool check rules, promtool test rules, vmalert -dryRun)"
+tests/observability/check_rules.sh
 
 echo "== integration tests (pytest)"
 FERRY_BIN="$ROOT/build/dev/ferry" "${PYTEST[@]}" tests/integration
