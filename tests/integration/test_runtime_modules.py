@@ -177,3 +177,27 @@ def test_without_the_framework_libraries_their_models_are_unavailable_naming_the
         assert srv.is_running()
     finally:
         assert srv.stop() == 0, srv.describe()
+
+
+def test_an_installed_ferry_finds_its_modules_under_the_prefix(ferry_binary, model_repo, tmp_path):
+    prefix = tmp_path / "prefix"
+    inst = subprocess.run(["cmake", "--install", str(ferry_binary.parent), "--prefix", str(prefix)],
+                          capture_output=True, text=True, timeout=120)
+    assert inst.returncode == 0, inst.stdout + inst.stderr
+    installed = prefix / "bin" / "ferry"
+    out = subprocess.run([str(installed), "runtimes", "--json"], capture_output=True, text=True, timeout=10,
+                         env=fh.child_env())
+    assert out.returncode == 0, out.stderr
+    by_name = {r["name"]: r for r in json.loads(out.stdout)["runtimes"]}
+    for name in ("onnxruntime", "xgboost", "pytorch"):
+        assert by_name[name]["status"] == "available", by_name[name]
+        assert by_name[name]["module"] == str(prefix / "lib" / "ferry" / "runtimes" / f"libferry_runtime_{name}.so")
+    srv = fh.FerryServer(installed, [model_repo], [], tmp_path / "ferry-installed.log")
+    try:
+        srv.start()
+        resp = srv.post("/v2/models/add_sub/versions/1/infer", json={"inputs": [
+            {"name": "INPUT0", "shape": [1, 16], "datatype": "FP32", "data": [1.0] * 16},
+            {"name": "INPUT1", "shape": [1, 16], "datatype": "FP32", "data": [2.0] * 16}]})
+        assert resp.status_code == 200 and resp.json()["outputs"][0]["data"] == [3.0] * 16, resp.text
+    finally:
+        assert srv.stop() == 0, srv.describe()
