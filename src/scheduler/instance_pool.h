@@ -11,10 +11,10 @@
 
 #include "core/result.h"
 #include "core/tensor.h"
+#include "core/worker_pool.h"
 #include "runtime/runtime.h"
 #include "scheduler/execution_watch.h"
 #include "scheduler/scheduler.h"
-#include "scheduler/worker_pool.h"
 
 namespace ferry::scheduler {
 

@@ -114,7 +114,7 @@ Response StatusResponse(const Status& s) {
 
 V2Handler::V2Handler(server::Server* server, V2HandlerOptions options) : server_(server), options_(std::move(options)) {}
 
-V2Handler::~V2Handler() { control_.join(); }
+V2Handler::~V2Handler() = default;  // control_ finishes its queued work first
 
 void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone) {
   std::vector<std::string> seg;
@@ -404,7 +404,7 @@ void V2Handler::Repository(Request&& req, const std::string& action, std::string
     }
   }
   // Loading can take seconds: run it on the control thread, answer from there.
-  boost::asio::post(control_, [this, action, model = std::move(model), respond = std::move(respond)] {
+  control_.Run([this, action, model = std::move(model), respond = std::move(respond)]() mutable {
     Status s = action == "load" ? server_->LoadModel(model) : server_->UnloadModel(model);
     if (!s.ok()) return respond(StatusResponse(s));
     respond(Json(200, ""));

@@ -1,8 +1,8 @@
-#include "scheduler/worker_pool.h"
+#include "core/worker_pool.h"
 
 #include <thread>
 
-namespace ferry::scheduler {
+namespace ferry {
 
 WorkerPool::WorkerPool(WorkerPoolOptions options) : options_(options) {}
 
@@ -70,4 +70,4 @@ void WorkerPool::Loop() {
   exit_cv_.notify_all();
 }
 
-}  // namespace ferry::scheduler
+}  // namespace ferry

@@ -7,7 +7,7 @@
 #include <functional>
 #include <mutex>
 
-namespace ferry::scheduler {
+namespace ferry {
 
 struct WorkerPoolOptions {
   // At most this many threads; 0: no limit. A task that finds every thread busy at the
@@ -19,7 +19,8 @@ struct WorkerPoolOptions {
 
 // Threads that start when work arrives and no thread is free, and exit after a while
 // without work. The shared pool runs the executions of every model whose instances do
-// not need a thread of their own, so an idle server holds no execution thread whatever
+// not need a thread of their own (scheduler::InstancePool); one-thread pools run the
+// frontends' repository control requests, so an idle server holds no execution thread whatever
 // the number of models, while a busy one has one per execution in progress (never a
 // queue behind a busy thread: a task gets an idle thread or a new one).
 // Thread-safety: Run and threads() may be called from any thread, including from a task.
@@ -54,4 +55,4 @@ class WorkerPool {
   bool stopping_ = false;                    // guarded by mu_
 };
 
-}  // namespace ferry::scheduler
+}  // namespace ferry
