@@ -325,6 +325,10 @@ void V2Handler::Infer(Request&& req, std::string model, std::string version, Res
   }
   auto decoded = protocol::DecodeInferRequest(std::move(body), header_length);
   if (!decoded.ok()) {
+    // A request for a model this server does not have is 404 whatever its body: the
+    // client's first mistake is the model name. Looked up only here, off the fast path.
+    if (auto known = server_->ModelReady(model, version); !known.ok() && known.status().code() == StatusCode::kNotFound)
+      return respond(StatusResponse(known.status()));
     server_->CountFailure(model, version, decoded.status().code(), Frontend::kHttp);
     return respond(StatusResponse(decoded.status()));
   }
