@@ -40,3 +40,52 @@ function(ferry_proto)
   # Generated code is not ours to warn about.
   target_compile_options(${ARG_TARGET} PRIVATE -w)
 endfunction()
+
+# ferry_runtime_module(BACKEND name OBJECTS objlib LIBS framework libs...
+#                      VERSION v PROVIDED_BY text)
+# Builds the runtime in OBJECTS (an OBJECT library whose sources include the module's
+# entry point, FERRY_RUNTIME_MODULE) as build/runtimes/libferry_runtime_<name>.so, linked
+# to the framework LIBS only: ferry's own code comes from the executable, which exports
+# it, so a module holds no second copy of ferry's state (protobuf descriptors, the log
+# level). Records what the binary must know of the module without loading it in the
+# global property FERRY_RUNTIME_MODULES (cli/ turns it into compile definitions).
+function(ferry_runtime_module)
+  cmake_parse_arguments(ARG "" "BACKEND;OBJECTS;VERSION;PROVIDED_BY" "LIBS" ${ARGN})
+  set(target ferry_runtime_module_${ARG_BACKEND})
+  add_library(${target} MODULE $<TARGET_OBJECTS:${ARG_OBJECTS}>)
+  target_link_libraries(${target} PRIVATE ${ARG_LIBS})
+  set_target_properties(${target} PROPERTIES
+    OUTPUT_NAME ferry_runtime_${ARG_BACKEND}
+    LINKER_LANGUAGE CXX
+    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/runtimes)
+  set_target_properties(${ARG_OBJECTS} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  set_property(GLOBAL APPEND PROPERTY FERRY_RUNTIME_MODULES ${target})
+  string(TOUPPER ${ARG_BACKEND} up)
+  set_property(GLOBAL PROPERTY FERRY_MODULE_${up}_VERSION "${ARG_VERSION}")
+  set_property(GLOBAL PROPERTY FERRY_MODULE_${up}_PROVIDED_BY "${ARG_PROVIDED_BY}")
+endfunction()
+
+# ferry_provided_by(OUT library fallback): "the Debian package <pkg>" when dpkg owns
+# `library` (symlinks resolved), else `fallback`. For messages naming what to install.
+function(ferry_provided_by out library fallback)
+  set(${out} "${fallback}" PARENT_SCOPE)
+  find_program(DPKG_QUERY dpkg-query)
+  if(NOT DPKG_QUERY)
+    return()
+  endif()
+  get_filename_component(real ${library} REALPATH)
+  execute_process(COMMAND ${DPKG_QUERY} -S ${real} OUTPUT_VARIABLE owner RESULT_VARIABLE rc ERROR_QUIET)
+  if(rc EQUAL 0)
+    string(REGEX REPLACE ":.*" "" owner "${owner}")
+    string(STRIP "${owner}" owner)
+    set(${out} "the Debian package ${owner}" PARENT_SCOPE)
+  endif()
+endfunction()
+
+# ferry_header_version(OUT header PREFIX): "M.m.p" from the header's
+# "#define <PREFIX>MAJOR M", "...MINOR m", "...PATCH p" lines.
+function(ferry_header_version out header prefix)
+  file(STRINGS ${header} defs REGEX "#define ${prefix}(MAJOR|MINOR|PATCH) ")
+  string(REGEX REPLACE ".*MAJOR ([0-9]+).*MINOR ([0-9]+).*PATCH ([0-9]+).*" "\\1.\\2.\\3" version "${defs}")
+  set(${out} "${version}" PARENT_SCOPE)
+endfunction()

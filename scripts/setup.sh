@@ -60,7 +60,13 @@ APT_PKGS=(build-essential cmake ninja-build ccache pkg-config git
   libsqlite3-dev
   # PyTorch runtime: libtorch 1.13 to link; Debian's torch of the same version writes
   # the tests' TorchScript models (PyPI's torch is 2.x, whose files 1.13 may not load).
-  libtorch-dev python3-torch)
+  libtorch-dev python3-torch
+  # The observability checks (tests/observability/check_rules.sh and
+  # tests/integration/test_observability.py) run the real systems: Prometheus and
+  # promtool, VictoriaMetrics and vmalert, Alertmanager and amtool. The tests start their
+  # own instances on 127.0.0.1; on a host with systemd, apt also enables the packages'
+  # services (`systemctl disable --now prometheus victoria-metrics prometheus-alertmanager`).
+  prometheus victoria-metrics prometheus-alertmanager)
 # mvn/go may come from non-Debian installs (e.g. /usr/local/go); any will do
 # for the one-off fetches below, so don't pull a second copy.
 command -v mvn >/dev/null || APT_PKGS+=(maven)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command: set up, build, then run every test — the C++ unit
-# tests (ctest), the integration tests (pytest against the real server), and the
-# bad-input, lifecycle and runtime tests again against an AddressSanitizer build, whose
+# tests (ctest), the shipped Prometheus rules (promtool check and unit tests, vmalert
+# -dryRun), the integration tests (pytest against the real server; test_observability.py
+# also runs real Prometheus, VictoriaMetrics, vmalert and Alertmanager), and the
+# bad-input, lifecycle, runtime and runtime-module tests again against an AddressSanitizer build, whose
 # LeakSanitizer turns any leak into a non-zero exit that the tests check; and a short
 # libFuzzer run of every decoder of untrusted bytes (FUZZ_SECONDS each, default 20).
 set -euo pipefail
@@ -12,6 +14,9 @@ PYTEST=("$ROOT/.venv/bin/python" -m pytest -q -p no:cacheprovider)
 
 echo "== unit tests (ctest)"
 ctest --preset dev -j2 --timeout 120
+
+echo "== Prometheus rules (promtool check rules, promtool test rules, vmalert -dryRun)"
+tests/observability/check_rules.sh
 
 echo "== integration tests (pytest)"
 FERRY_BIN="$ROOT/build/dev/ferry" "${PYTEST[@]}" tests/integration
@@ -26,7 +31,7 @@ FERRY_BIN="$ROOT/build/asan/ferry" \
   "${PYTEST[@]}" tests/integration/test_raw_http.py tests/integration/test_hostile_input.py tests/integration/test_grpc.py \
   tests/integration/test_shutdown.py tests/integration/test_reload_under_load.py tests/integration/test_deadlines.py \
   tests/integration/test_python_models.py tests/integration/test_sklearn_lightgbm.py tests/integration/test_plugin.py \
-  tests/integration/test_torch.py tests/integration/test_mlserver.py
+  tests/integration/test_torch.py tests/integration/test_mlserver.py tests/integration/test_runtime_modules.py
 
 echo "== fuzzing the decoders (libFuzzer, ${FUZZ_SECONDS:-20} s each)"
 [[ -f build/fuzz/build.ninja ]] || cmake --preset fuzz >/dev/null

@@ -56,6 +56,7 @@ int Serve(int argc, char** argv) {
     ("load-model", po::value<std::vector<std::string>>()->composing(), "explicit mode: model to load at start; repeat; '*' for all [FERRY_LOAD_MODEL]")
     ("repository-poll-secs", po::value<int>()->default_value(15), "poll mode: seconds between repository scans [FERRY_REPOSITORY_POLL_SECS]")
     ("response-cache-bytes", po::value<uint64_t>()->default_value(128ull << 20), "response cache size in bytes, for models with response_cache { enable: true }; 0 disables [FERRY_RESPONSE_CACHE_BYTES]")
+    ("runtime-dir", po::value<std::string>(), "folder of the runtime modules (libferry_runtime_<backend>.so), loaded when a model needs one; default: <bin>/runtimes, then <bin>/../lib/ferry/runtimes [FERRY_RUNTIME_DIR]")
     ("plugin-dir", po::value<std::string>(), "folder of plugin libraries libferry_<backend>.so, searched after the model's own folders [FERRY_PLUGIN_DIR]")
     ("intra-op-threads", po::value<int>()->default_value(0), "runtime threads per model instance, 0 = cores / instances [FERRY_INTRA_OP_THREADS]")
     ("python-executable", po::value<std::string>()->default_value("python3"), "interpreter for Python models whose config names none (parameter python_executable or python_env) [FERRY_PYTHON_EXECUTABLE]")
@@ -102,6 +103,7 @@ int Serve(int argc, char** argv) {
   BlockShutdownSignals();
 
   BuiltinRuntimeOptions runtime_options;
+  if (vm.count("runtime-dir")) runtime_options.module_dirs = {vm["runtime-dir"].as<std::string>()};
 #if FERRY_WITH_PYTHON  // CMake option FERRY_WITH_PYTHON
   runtime_options.python.python_executable = vm["python-executable"].as<std::string>();
   const std::string sdk = vm["python-sdk-path"].as<std::string>();

@@ -71,6 +71,14 @@ class DataDecoder {
         if (!v.IsNumber()) return Wrong("a JSON number");
         Put<double>(v.GetDouble());
         return Status::Ok();
+      case DataType::kFp16:
+        if (!v.IsNumber()) return Wrong("a JSON number");
+        Put<uint16_t>(DoubleToHalf(v.GetDouble()));
+        return Status::Ok();
+      case DataType::kBf16:
+        if (!v.IsNumber()) return Wrong("a JSON number");
+        Put<uint16_t>(DoubleToBf16(v.GetDouble()));
+        return Status::Ok();
       case DataType::kBytes: {
         if (!v.IsString()) return Wrong("a JSON string");
         uint32_t len = v.GetStringLength();
@@ -270,7 +278,11 @@ Result<InferRequest> DecodeInferRequest(std::shared_ptr<const std::string> body,
 
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+// NaN and infinities, which a model may well output, are written as NaN, Infinity and
+// -Infinity (as Python's json and tritonclient read them); the default writer would drop
+// them and leave the document malformed.
+using Writer = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::CrtAllocator,
+                                 rapidjson::kWriteNanAndInfFlag>;
 
 template <typename T>
 T Load(const std::byte* p) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/float16.h"
+
 #include <cstring>
 
 namespace ferry::protocol {
@@ -57,7 +59,7 @@ TEST(V2JsonTest, BadInputErrorsNameTheField) {
       {R"({"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2]}]})", "'x'"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":[1.5]}]})", "'x'"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[300]}]})", "out of range"},
-      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP16","data":[1]}]})", "binary"},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP16","data":["1"]}]})", "JSON number"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"UINT8","data":[-1]}]})", "non-negative"},
       {R"({"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[1]}]})", "shape"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]})", "exactly one"},
@@ -71,6 +73,18 @@ TEST(V2JsonTest, BadInputErrorsNameTheField) {
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.body;
     EXPECT_NE(r.status().message().find(c.needle), std::string::npos) << r.status().message();
   }
+}
+
+TEST(V2JsonTest, Fp16AndBf16FromJsonNumbersRoundToNearestEven) {
+  auto r = Decode(R"({"inputs":[{"name":"h","shape":[7],"datatype":"FP16","data":[1,-2.5,65504,70000,1e-8,1.00048828125,1.00146484375]},)"
+                  R"({"name":"b","shape":[4],"datatype":"BF16","data":[1,3.14159,1e39,-0.0]}]})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // 1.00048828125 is halfway between 1 and the next half (1 + 2^-10): ties to even (1);
+  // 1.00146484375 is halfway between 1+2^-10 and 1+2^-9: ties to even (1+2^-9).
+  EXPECT_EQ(Values<uint16_t>(r->inputs[0]),
+            (std::vector<uint16_t>{0x3c00, 0xc100, 0x7bff, 0x7c00, 0x0000, 0x3c00, 0x3c02}));
+  EXPECT_EQ(Values<uint16_t>(r->inputs[1]), (std::vector<uint16_t>{0x3f80, 0x4049, 0x7f80, 0x8000}));
+  EXPECT_EQ(HalfToFloat(DoubleToHalf(5.960464477539063e-08)), 5.960464477539063e-08f);  // smallest subnormal
 }
 
 TEST(V2JsonTest, BinaryTensorsBorrowTheBodyInInputOrder) {

@@ -50,12 +50,21 @@ class ModelInstance {
   // another thread, only while an Execute runs (the scheduler guarantees it); the next
   // Execute is unaffected. Runtimes that cannot stop a run leave this a no-op.
   virtual void Terminate() {}
+
+  // True when every Execute of this instance must run on the same thread (the plugin
+  // ABI promises plugins that). Otherwise the direct scheduler runs the instance on
+  // threads it shares with other models, so an idle model holds no thread.
+  virtual bool needs_own_thread() const { return false; }
 };
 
 // Per-load settings the server decides (thread budget), not the model config.
 struct InstanceOptions {
   int intra_op_threads = 1;  // 0: the runtime's default
   int inter_op_threads = 1;
+  // False when intra_op_threads is the server's even share of the cores rather than a
+  // number the operator asked for (--intra-op-threads): a runtime with a process-wide
+  // thread pool may then use that pool instead of starting threads per instance.
+  bool threads_explicit = true;
 };
 
 // A framework runtime: knows its model files and builds instances.

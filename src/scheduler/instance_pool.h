@@ -7,11 +7,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/result.h"
 #include "core/tensor.h"
+#include "core/worker_pool.h"
 #include "runtime/runtime.h"
 #include "scheduler/execution_watch.h"
 #include "scheduler/scheduler.h"
@@ -23,37 +23,51 @@ struct InstancePoolOptions {
   size_t max_queue_size = 0;
 };
 
-// The direct scheduler: a FIFO of jobs served by N model instances, each on its own
-// worker thread running one job (one request) at a time. No model work ever runs on
-// the caller. A job's timeout_us, when set, bounds its time in the queue.
+// The direct scheduler: a FIFO of jobs served by N model instances, each running one
+// job (one request) at a time. An instance runs on the process-wide WorkerPool while
+// it has jobs, so an idle model holds no thread; an instance that needs a thread of its
+// own (ModelInstance::needs_own_thread, a plugin's) gets a one-thread pool of its own,
+// started at its first job. No model work ever runs on the caller. A job's timeout_us,
+// when set, bounds its time in the queue.
 // Thread-safety: Submit is thread-safe; Stop is called once, by the owner.
 class InstancePool : public Scheduler {
  public:
-  // `watch` (not owned) stops executions nobody waits for; default: the process-wide one.
+  // `watch` (not owned) stops executions nobody waits for; default: the process-wide
+  // one. `pool` (not owned): where instances that share threads run; default the
+  // process-wide one.
   InstancePool(std::vector<std::unique_ptr<runtime::ModelInstance>> instances, InstancePoolOptions options,
-               std::string name, ExecutionWatch* watch = ExecutionWatch::Default());
+               std::string name, ExecutionWatch* watch = ExecutionWatch::Default(),
+               WorkerPool* pool = WorkerPool::Shared());
   ~InstancePool() override;  // calls Stop()
 
   InstancePool(const InstancePool&) = delete;
   InstancePool& operator=(const InstancePool&) = delete;
 
   Status Submit(Job job) override;
+  // Refuses new jobs, waits for every queued job to finish.
   void Stop() override;
   size_t queue_depth() const override;
 
  private:
-  void WorkerLoop(runtime::ModelInstance* instance);
+  struct Slot {
+    runtime::ModelInstance* instance;  // owned by instances_
+    WorkerPool* pool;                  // the shared pool, or own_thread (owned here)
+    std::unique_ptr<WorkerPool> own_thread;
+  };
+  // Runs queued jobs on `slot`'s instance until the queue is empty, then frees it.
+  void Drain(Slot* slot);
+  void RunJob(runtime::ModelInstance* instance, Job job);
 
   const InstancePoolOptions options_;
   const std::string name_;
   ExecutionWatch* watch_;
   std::vector<std::unique_ptr<runtime::ModelInstance>> instances_;
+  std::vector<Slot> slots_;  // one per instance; never resized after construction
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> queue_;  // guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
-  int idle_workers_ = 0;   // workers waiting on cv_; guarded by mu_
-  std::vector<std::thread> workers_;
+  std::condition_variable drained_cv_;  // every slot is free again
+  std::deque<Job> queue_;               // guarded by mu_
+  std::vector<Slot*> free_;             // slots with no Drain running; guarded by mu_
+  bool stopping_ = false;               // guarded by mu_
 };
 
 }  // namespace ferry::scheduler

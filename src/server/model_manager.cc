@@ -201,6 +201,7 @@ Result<std::shared_ptr<ModelVersion>> ModelManager::LoadVersion(const std::strin
   const int cores = AvailableCores();
   io.intra_op_threads = options_.intra_op_threads > 0 ? options_.intra_op_threads : std::max(1, cores / count);
   io.inter_op_threads = 1;
+  io.threads_explicit = options_.intra_op_threads > 0;
   std::vector<std::unique_ptr<runtime::ModelInstance>> instances;
   for (int i = 0; i < count; ++i) {
     FERRY_ASSIGN_OR_RETURN(auto inst, rt->CreateInstance(file, config, io));

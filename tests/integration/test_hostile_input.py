@@ -55,3 +55,13 @@ def test_oversized_headers_close_the_connection_only(ferry_server):
     reply = _raw(ferry_server, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 400"), reply[:80]
     _alive_and_correct(ferry_server)
+
+
+def test_an_unknown_model_is_404_whatever_the_body(ferry_server):
+    # The model name is the first thing wrong: 404 naming it, as for a valid body.
+    for body in (b'{"outputs": []}', b"not json", b'{"inputs": [{"name": "x"}]}'):
+        resp = ferry_server.post("/v2/models/no_such_model/infer", data=body)
+        fh.assert_error(resp, 404, "no_such_model")
+    # A known model with the same bad body still gets the body's own error.
+    fh.assert_error(ferry_server.post("/v2/models/add_sub/infer", data=b'{"outputs": []}'), 400, "inputs")
+    _alive_and_correct(ferry_server)

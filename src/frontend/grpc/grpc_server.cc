@@ -1,8 +1,6 @@
 #include "frontend/grpc/grpc_server.h"
 
 #include <absl/synchronization/mutex.h>
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 
@@ -10,6 +8,7 @@
 
 #include "core/cpu.h"
 #include "core/log.h"
+#include "core/worker_pool.h"
 #include "frontend/grpc/call_counter.h"
 #include "frontend/grpc/health_service.h"
 #include "frontend/grpc/infer_pollers.h"
@@ -42,7 +41,6 @@ g::ServerUnaryReactor* NotYet(g::CallbackServerContext* ctx, const char* what) {
 class Service final : public InferAsyncService {
  public:
   Service(server::Server* server, GrpcServerOptions options) : server_(server), options_(std::move(options)) {}
-  ~Service() override { control_.join(); }
 
   g::ServerUnaryReactor* ServerLive(g::CallbackServerContext* ctx, const inference::ServerLiveRequest*,
                                     inference::ServerLiveResponse* resp) override {
@@ -219,13 +217,15 @@ class Service final : public InferAsyncService {
   template <typename Op>
   g::ServerUnaryReactor* Control(g::CallbackServerContext* ctx, Op op) {
     g::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    boost::asio::post(control_, [reactor, op = std::move(op)] { reactor->Finish(ToGrpc(op())); });
+    control_.Run([reactor, op = std::move(op)] { reactor->Finish(ToGrpc(op())); });
     return reactor;
   }
 
   server::Server* server_;
   const GrpcServerOptions options_;
-  boost::asio::thread_pool control_{1};
+  // Repository load/unload, off the callback threads; its thread starts with the first
+  // such call and ends when idle. Last member: destroyed first, after queued work ran.
+  WorkerPool control_{WorkerPoolOptions{1, std::chrono::seconds(10)}};
 };
 
 }  // namespace

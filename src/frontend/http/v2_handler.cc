@@ -97,7 +97,7 @@ Response StatusResponse(const Status& s) {
 
 V2Handler::V2Handler(server::Server* server, V2HandlerOptions options) : server_(server), options_(std::move(options)) {}
 
-V2Handler::~V2Handler() { control_.join(); }
+V2Handler::~V2Handler() = default;  // control_ finishes its queued work first
 
 void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone) {
   std::vector<std::string> seg;
@@ -308,6 +308,10 @@ void V2Handler::Infer(Request&& req, std::string model, std::string version, Res
   }
   auto decoded = protocol::DecodeInferRequest(std::move(body), header_length);
   if (!decoded.ok()) {
+    // A request for a model this server does not have is 404 whatever its body: the
+    // client's first mistake is the model name. Looked up only here, off the fast path.
+    if (auto known = server_->ModelReady(model, version); !known.ok() && known.status().code() == StatusCode::kNotFound)
+      return respond(StatusResponse(known.status()));
     server_->CountFailure(model, version, decoded.status().code(), Frontend::kHttp);
     return respond(StatusResponse(decoded.status()));
   }
@@ -387,7 +391,7 @@ void V2Handler::Repository(Request&& req, const std::string& action, std::string
     }
   }
   // Loading can take seconds: run it on the control thread, answer from there.
-  boost::asio::post(control_, [this, action, model = std::move(model), respond = std::move(respond)] {
+  control_.Run([this, action, model = std::move(model), respond = std::move(respond)]() mutable {
     Status s = action == "load" ? server_->LoadModel(model) : server_->UnloadModel(model);
     if (!s.ok()) return respond(StatusResponse(s));
     respond(Json(200, ""));

@@ -1,9 +1,9 @@
 #pragma once
 
-#include <boost/asio/thread_pool.hpp>
 
 #include <memory>
 
+#include "core/worker_pool.h"
 #include "frontend/http/http_server.h"
 #include "server/server.h"
 
@@ -34,7 +34,9 @@ class V2Handler {
 
   server::Server* server_;
   const V2HandlerOptions options_;
-  boost::asio::thread_pool control_{1};
+  // Repository load/unload, off the IO threads; its thread starts with the first such
+  // request and ends when idle. Last member: destroyed first, after queued work ran.
+  WorkerPool control_{WorkerPoolOptions{1, std::chrono::seconds(10)}};
 };
 
 // The metrics endpoint: GET /metrics in the Prometheus text format.

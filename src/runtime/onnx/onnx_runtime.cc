@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/clock.h"
+#include "core/cpu.h"
 #include "core/shape.h"
 #include "runtime/parameters.h"
 
@@ -91,11 +92,27 @@ struct TensorInfo {
 };
 
 // Process-wide ORT environment, created on first use and never destroyed (ORT's
-// own advice: tearing the env down at exit races its thread pools).
+// own advice: tearing the env down at exit races its thread pools). It owns one
+// intra-op thread pool sized to the cores, shared by every session that was not given
+// a thread count of its own: a hundred models then share cores - 1 threads instead of
+// starting a pool each.
 OrtEnv* Env() {
   static OrtEnv* env = [] {
     OrtEnv* e = nullptr;
-    OrtStatus* s = g_api->CreateEnv(ORT_LOGGING_LEVEL_WARNING, "ferry", &e);
+    OrtThreadingOptions* threading = nullptr;
+    if (OrtStatus* s = g_api->CreateThreadingOptions(&threading)) {
+      g_api->ReleaseStatus(s);
+      threading = nullptr;
+    }
+    OrtStatus* s = nullptr;
+    if (threading != nullptr) {
+      if (OrtStatus* t = g_api->SetGlobalIntraOpNumThreads(threading, AvailableCores())) g_api->ReleaseStatus(t);
+      if (OrtStatus* t = g_api->SetGlobalInterOpNumThreads(threading, 1)) g_api->ReleaseStatus(t);
+      s = g_api->CreateEnvWithGlobalThreadPools(ORT_LOGGING_LEVEL_WARNING, "ferry", threading, &e);
+      g_api->ReleaseThreadingOptions(threading);
+    } else {
+      s = g_api->CreateEnv(ORT_LOGGING_LEVEL_WARNING, "ferry", &e);
+    }
     if (s) g_api->ReleaseStatus(s);
     return e;
   }();
@@ -107,10 +124,16 @@ Result<OrtPtr<OrtSession>> OpenSession(const std::filesystem::path& file, const 
   OrtSessionOptions* raw_opts = nullptr;
   ORT_CHECK(g_api->CreateSessionOptions(&raw_opts), "CreateSessionOptions");
   OrtPtr<OrtSessionOptions> opts(raw_opts);
-  ORT_CHECK(g_api->SetIntraOpNumThreads(opts.get(), IntParameter(config, "intra_op_thread_count", options.intra_op_threads)),
-            "SetIntraOpNumThreads");
-  ORT_CHECK(g_api->SetInterOpNumThreads(opts.get(), IntParameter(config, "inter_op_thread_count", options.inter_op_threads)),
-            "SetInterOpNumThreads");
+  const bool own_threads = options.threads_explicit || config.parameters().count("intra_op_thread_count") > 0 ||
+                           config.parameters().count("inter_op_thread_count") > 0;
+  if (own_threads) {
+    ORT_CHECK(g_api->SetIntraOpNumThreads(opts.get(), IntParameter(config, "intra_op_thread_count", options.intra_op_threads)),
+              "SetIntraOpNumThreads");
+    ORT_CHECK(g_api->SetInterOpNumThreads(opts.get(), IntParameter(config, "inter_op_thread_count", options.inter_op_threads)),
+              "SetInterOpNumThreads");
+  } else {
+    ORT_CHECK(g_api->DisablePerSessionThreads(opts.get()), "DisablePerSessionThreads");
+  }
   GraphOptimizationLevel level = ORT_ENABLE_ALL;
   if (config.has_optimization() && config.optimization().has_graph()) {
     int l = config.optimization().graph().level();

@@ -13,7 +13,9 @@ namespace ferry::runtime {
 //
 // Config parameters read (Triton's names): intra_op_thread_count,
 // inter_op_thread_count; optimization.graph.level (-1 basic, 1 extended, otherwise
-// all, as Triton's ORT backend).
+// all, as Triton's ORT backend). A session given neither parameter nor an explicit
+// --intra-op-threads runs on the environment's shared intra-op pool (one per process,
+// sized to the available cores) instead of a pool of its own.
 //
 // Returns nullptr-free errors: Create fails when the ORT library's API version is older
 // than the header's.

@@ -173,6 +173,9 @@ class PluginInstance : public ModelInstance {
     if (auto terminate = model_->library().api().instance_terminate) terminate(instance_);
   }
 
+  // The plugin ABI: each instance is owned by one worker thread (include/ferry/plugin.h).
+  bool needs_own_thread() const override { return true; }
+
  private:
   const std::shared_ptr<ModelHandle> model_;
   FerryPluginInstance* const instance_;  // owned by the plugin, destroyed through the ABI
