@@ -58,6 +58,7 @@ int Serve(int argc, char** argv) {
     ("response-cache-bytes", po::value<uint64_t>()->default_value(128ull << 20), "response cache size in bytes, for models with response_cache { enable: true }; 0 disables [FERRY_RESPONSE_CACHE_BYTES]")
     ("runtime-dir", po::value<std::string>(), "folder of the runtime modules (libferry_runtime_<backend>.so), loaded when a model needs one; default: <bin>/runtimes, then <bin>/../lib/ferry/runtimes [FERRY_RUNTIME_DIR]")
     ("plugin-dir", po::value<std::string>(), "folder of plugin libraries libferry_<backend>.so, searched after the model's own folders [FERRY_PLUGIN_DIR]")
+    ("default-max-batch-size", po::value<int>()->default_value(1024), "max_batch_size of a model without a config whose runtime finds it batches (every tensor with a dynamic first dimension); 0 keeps the runtime's own (ONNX Runtime: 4, as Triton) [FERRY_DEFAULT_MAX_BATCH_SIZE]")
     ("intra-op-threads", po::value<int>()->default_value(0), "runtime threads per model instance, 0 = cores / instances [FERRY_INTRA_OP_THREADS]")
     ("python-executable", po::value<std::string>()->default_value("python3"), "interpreter for Python models whose config names none (parameter python_executable or python_env) [FERRY_PYTHON_EXECUTABLE]")
     ("python-sdk-path", po::value<std::string>()->default_value(""), "folder holding the ferry_sdk package for Python workers; default: found beside the binary or in its source checkout, 'none' to rely on the interpreter's own [FERRY_PYTHON_SDK_PATH]")
@@ -96,6 +97,12 @@ int Serve(int argc, char** argv) {
   if (vm.count("load-model")) options.models.startup_models = vm["load-model"].as<std::vector<std::string>>();
   options.models.poll_seconds = vm["repository-poll-secs"].as<int>();
   options.models.intra_op_threads = vm["intra-op-threads"].as<int>();
+  options.models.default_max_batch_size = vm["default-max-batch-size"].as<int>();
+  if (options.models.default_max_batch_size < 0) {
+    std::cerr << "ferry serve: --default-max-batch-size must be 0 or more, not "
+              << options.models.default_max_batch_size << "\n";
+    return 2;
+  }
   options.response_cache_bytes = vm["response-cache-bytes"].as<uint64_t>();
 
   // Signals are taken synchronously by the main thread; block them before any thread

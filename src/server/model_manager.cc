@@ -184,7 +184,12 @@ Result<std::shared_ptr<ModelVersion>> ModelManager::LoadVersion(const std::strin
   fs::path file = runtime::RuntimeRegistry::ModelFile(*rt, config, vdir);
   std::error_code ec;
   if (!fs::exists(file, ec)) return NotFound("model file " + file.string() + " does not exist");
+  const bool configless = base.max_batch_size() == 0 && base.input().empty() && base.output().empty();
   FERRY_RETURN_IF_ERROR(rt->AutoComplete(file, &config));
+  // Users of a plain model file expect any batch size, not the runtime's guess (ONNX
+  // Runtime's 4, copied from Triton); one server-wide bound serves every runtime alike.
+  if (configless && config.max_batch_size() > 0 && options_.default_max_batch_size > 0)
+    config.set_max_batch_size(options_.default_max_batch_size);
   FERRY_RETURN_IF_ERROR(repository::ValidateModelConfig(config));
 
   int count = 0;

@@ -45,6 +45,9 @@ struct ModelManagerOptions {
   // Threads per instance; 0 divides the machine's cores among a model's instances.
   int intra_op_threads = 0;
   size_t max_queue_size = 0;
+  // max_batch_size of a model loaded without a config (no max_batch_size, inputs or
+  // outputs) that its runtime found to batch; 0 keeps the runtime's own choice.
+  int default_max_batch_size = 1024;
 };
 
 // Owns the loaded model versions and their lifecycle: scan, load, reload, unload,

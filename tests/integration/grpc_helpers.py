@@ -124,7 +124,7 @@ OPSET = 17
 IR_VERSION = 8
 
 # model name -> (input name, output name); every model takes [batch, N] and has no config
-# file, so ferry auto-completes it (max_batch_size 4, like Triton).
+# file, so ferry auto-completes it (max_batch_size 1024, --default-max-batch-size).
 DTYPE_MODELS = {
     "fp16_add": ("X", "Y"),      # FLOAT16 [-1,4]: Y = X + X
     "string_identity": ("S", "T"),  # STRING [-1,2]: T = S

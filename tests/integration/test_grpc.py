@@ -34,7 +34,7 @@ REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 WAIT_S = 20.0
 
 EXPECTED_METADATA = fh.EXPECTED_METADATA
-EXPECTED_MAX_BATCH = {"mlp_classifier": 4, "add_sub": 8, "int_ops": 8}
+EXPECTED_MAX_BATCH = {"mlp_classifier": 1024, "add_sub": 8, "int_ops": 8}  # mlp_classifier: no config, --default-max-batch-size
 
 
 # --------------------------------------------------------------------------- helpers
@@ -432,7 +432,7 @@ def test_dtype_metadata(dtype_server, model):
             [(in_name, DTYPE_DATATYPES[model], [-1, cols])]
         assert [(t.name, t.datatype, list(t.shape)) for t in md.outputs] == \
             [(out_name, DTYPE_DATATYPES[model], [-1, cols])]
-        assert c.get_model_config(model).config.max_batch_size == 4
+        assert c.get_model_config(model).config.max_batch_size == 1024  # --default-max-batch-size
     finally:
         c.close()
 

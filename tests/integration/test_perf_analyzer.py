@@ -64,7 +64,7 @@ def test_perf_analyzer_measures_ferry(ferry_server, args):
 
 
 def test_perf_analyzer_batched_model(ferry_server):
-    # mlp_classifier: no config file, auto-completed with max_batch_size 4.
+    # mlp_classifier: no config file, auto-completed as a batching model.
     out = _run(ferry_server, "mlp_classifier", "-i", "grpc", "-b", "4")
     assert "Batch size: 4" in out
     # No dynamic batching on this model: each execution is one request of 4 rows.

@@ -447,3 +447,18 @@ def test_zz_server_survived_the_battery(srv):
     check_add_sub(srv, srv.post(ADD_SUB_V1, json=fh.json_request(inputs)), inputs)
     body, headers = fh.binary_request(inputs, outputs={"OUTPUT0": True, "OUTPUT1": True})
     check_add_sub(srv, srv.post("/v2/models/add_sub/versions/2/infer", data=body, headers=headers), inputs, version=2)
+
+
+def test_a_configless_onnx_model_takes_any_batch_size_up_to_the_server_default(ferry_factory, model_repo):
+    # mlp_classifier has no config: rows up to --default-max-batch-size (1024) pass.
+    srv = ferry_factory.start(repos=model_repo, name="default-mbs")
+    rows = [[5.1, 3.5, 1.4, 0.2]] * 5
+    ok = srv.post("/v2/models/mlp_classifier/infer",
+                  json={"inputs": [{"name": "input", "shape": [5, 4], "datatype": "FP32", "data": rows}]})
+    assert ok.status_code == 200 and ok.json()["outputs"][0]["shape"][0] == 5, ok.text
+    assert srv.get("/v2/models/mlp_classifier/config").json()["max_batch_size"] == 1024
+    # The flag sets it; 0 keeps the runtime's own (4 for ONNX Runtime, as Triton).
+    small = ferry_factory.start(repos=model_repo, args=["--default-max-batch-size", "0"], name="runtime-mbs")
+    refused = small.post("/v2/models/mlp_classifier/infer",
+                         json={"inputs": [{"name": "input", "shape": [5, 4], "datatype": "FP32", "data": rows}]})
+    fh.assert_error(refused, 400, "batch size 5 is outside 1..4")
