@@ -119,6 +119,51 @@ def assert_add_sub_answers(client, repo: Path, batch: int = 1) -> None:
                             fh.reference(repo, "add_sub", 1, inputs))
 
 
+class ClosedLoop:
+    """`clients` threads, each with its own tritonclient.http connection, sending add_sub
+    requests back to back and checking every answer against onnxruntime, until stop().
+    `mark()` splits the count: requests started after it are counted in `after_mark`."""
+
+    def __init__(self, engine: FerryEngine, repo: Path, clients: int = 8):
+        self.inputs = fh.make_inputs("add_sub", 2, seed=3)
+        self.expected = fh.reference(repo, "add_sub", 1, self.inputs)
+        self.failures: list[str] = []
+        self.total = self.after_mark = 0
+        self._url = engine.url
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._marked = threading.Event()
+        self._threads = [threading.Thread(target=self._worker) for _ in range(clients)]
+        for t in self._threads:
+            t.start()
+
+    def _worker(self) -> None:
+        c = httpclient.InferenceServerClient(self._url, network_timeout=fh.HTTP_TIMEOUT_S)
+        try:
+            while not self._stop.is_set():
+                marked = self._marked.is_set()
+                try:
+                    r = infer_add_sub(c, self.inputs)
+                    fh.assert_outputs_match({n: r.as_numpy(n) for n in fh.MODEL_OUTPUTS["add_sub"]}, self.expected)
+                except Exception as exc:  # noqa: BLE001 - every failure is the test's business
+                    with self._lock:
+                        self.failures.append(repr(exc))
+                    continue
+                with self._lock:
+                    self.total += 1
+                    self.after_mark += marked
+        finally:
+            c.close()
+
+    def mark(self) -> None:
+        self._marked.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+
+
 def infer_add_sub(client, inputs):
     infer_inputs = []
     for name, arr in inputs.items():
@@ -147,45 +192,18 @@ def test_gateway_routes_by_model_and_heals_a_killed_replica_without_errors(engin
         client.close()
 
     # Closed-loop load, 8 clients, for 3 s; replica 0 gets SIGKILL after 1 s.
-    inputs = fh.make_inputs("add_sub", 2, seed=3)
-    expected = fh.reference(model_repo, "add_sub", 1, inputs)
-    failures: list[str] = []
-    done = {"total": 0, "after_kill": 0}
-    lock = threading.Lock()
-    stop = threading.Event()
-    killed = threading.Event()
-
-    def worker():
-        c = httpclient.InferenceServerClient(engine.url, network_timeout=fh.HTTP_TIMEOUT_S)
-        try:
-            while not stop.is_set():
-                was_killed = killed.is_set()
-                try:
-                    r = infer_add_sub(c, inputs)
-                    fh.assert_outputs_match({n: r.as_numpy(n) for n in fh.MODEL_OUTPUTS["add_sub"]}, expected)
-                except Exception as exc:  # noqa: BLE001 - every failure is the test's business
-                    with lock:
-                        failures.append(repr(exc))
-                    continue
-                with lock:
-                    done["total"] += 1
-                    done["after_kill"] += was_killed
-        finally:
-            c.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
+    load = ClosedLoop(engine, model_repo)
     victim = before[0]["pid"]
-    time.sleep(1.0)
-    os.kill(victim, signal.SIGKILL)
-    killed.set()
-    time.sleep(2.0)
-    stop.set()
-    for t in threads:
-        t.join(30)
-    assert failures == [], f"{len(failures)} of {done['total'] + len(failures)} requests failed: {failures[:5]}"
-    assert done["after_kill"] > 0, "no request ran after the kill"
+    try:
+        time.sleep(1.0)
+        os.kill(victim, signal.SIGKILL)
+        load.mark()
+        time.sleep(2.0)
+    finally:
+        load.stop()
+    assert load.failures == [], \
+        f"{len(load.failures)} of {load.total + len(load.failures)} requests failed: {load.failures[:5]}"
+    assert load.after_mark > 0, "no request ran after the kill"
 
     # Replaced: two ready replicas again, the victim's slot with a new process.
     after = engine.wait_ready_replicas("examples", 2)
@@ -203,13 +221,13 @@ def test_gateway_routes_by_model_and_heals_a_killed_replica_without_errors(engin
     # The engine's metrics saw the same: every request answered 2xx, the retries, the restart.
     samples = fh.parse_metrics(fh.http_request("GET", f"http://{engine.metrics_url}/metrics").text)
     answered = fh.metric_sum(samples, "ferry_engine_requests_total", deployment="examples", code="2xx")
-    assert answered >= done["total"]
+    assert answered >= load.total
     assert fh.metric_sum(samples, "ferry_engine_requests_total", deployment="examples", code="5xx") == 0
     assert fh.metric_sum(samples, "ferry_engine_upstream_retries_total", deployment="examples") == \
         engine.status()["gateway"]["retries"]
     assert fh.metric_sum(samples, "ferry_engine_replica_restarts_total", deployment="examples") == 1
     assert fh.metric_sum(samples, "ferry_engine_replicas", deployment="examples", state="ready") == 2
-    print(f"\nengine kill test: {done['total']} requests, {done['after_kill']} after the kill, "
+    print(f"\nengine kill test: {load.total} requests, {load.after_mark} after the kill, "
           f"{engine.status()['gateway']['retries']} retried")
 
 
@@ -378,31 +396,12 @@ deployments:
 """)
     engine = engines(spec, tmp_path / "state")
     engine.wait_ready_replicas("elastic", 1)
-    inputs = fh.make_inputs("add_sub", 2)
-    stop = threading.Event()
-    failures: list[str] = []
-
-    def worker():
-        c = httpclient.InferenceServerClient(engine.url, network_timeout=fh.HTTP_TIMEOUT_S)
-        try:
-            while not stop.is_set():
-                try:
-                    infer_add_sub(c, inputs)
-                except Exception as exc:  # noqa: BLE001
-                    failures.append(repr(exc))
-        finally:
-            c.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
+    load = ClosedLoop(engine, model_repo)
     try:
         engine.wait_ready_replicas("elastic", 2, timeout=60)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
-    assert failures == []
+        load.stop()
+    assert load.failures == [] and load.total > 0
     fh.wait_until(lambda: engine.revision("elastic")["desired"] == 1 and len(engine.revision("elastic")["replicas"]) == 1,
                   60, "the idle deployment to scale back to 1", on_timeout=lambda: engine.describe(30))
     with sqlite3.connect(engine.state_dir / "engine.db") as db:
