@@ -1,5 +1,6 @@
 #include "engine/spec.h"
 
+#include <sched.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -317,6 +318,16 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
       FERRY_ASSIGN_OR_RETURN(std::string s, r.Scalar(c[i], Reader::Index(p, i)));
       auto cpus = ParseCpuList(s);
       if (!cpus.ok()) return r.Error(c[i], Reader::Index(p, i), cpus.status().message());
+      // A CPU this process may not run on would fail every replica's start (a crash loop
+      // whose reason is far from the typo): refuse it here.
+      cpu_set_t allowed;
+      CPU_ZERO(&allowed);
+      if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+        for (int cpu : *cpus)
+          if (!CPU_ISSET(cpu, &allowed))
+            return r.Error(c[i], Reader::Index(p, i),
+                           "CPU " + std::to_string(cpu) + " is not one this engine may use (" +
+                               std::to_string(CPU_COUNT(&allowed)) + " CPUs allowed)");
       d->cpusets.push_back(std::move(cpus).value());
     }
   }

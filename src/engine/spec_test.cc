@@ -1,6 +1,7 @@
 #include "engine/spec.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <filesystem>
 #include <fstream>
@@ -52,7 +53,18 @@ TEST_F(SpecTest, MinimalDeploymentGetsDocumentedDefaults) {
   EXPECT_NE(d.source_yaml.find("model_repository"), std::string::npos);
 }
 
+// A CPU this process may run on, as text.
+std::string AllowedCpu() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ::sched_getaffinity(0, sizeof set, &set);
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) return std::to_string(c);
+  return "0";
+}
+
 TEST_F(SpecTest, FullDeploymentParses) {
+  const std::string cpu = AllowedCpu();
   auto spec = Parse(R"(deployments:
 - name: classifier
   revisions:
@@ -66,7 +78,7 @@ TEST_F(SpecTest, FullDeploymentParses) {
   replicas: {min: 0, max: 4}
   autoscaling: {target_in_flight: 2.5, stable_window: 30s, panic_window: 3s, scale_down_delay: 1m,
                 scale_to_zero_after: 90s}
-  cpusets: ["0-1", "2,3"]
+  cpusets: [")" + cpu + "-" + cpu + R"(", ")" + cpu + R"("]
   health: {ready_timeout: 20s, probe_interval: 100ms}
   drain: {grace: 5s, kill_after: 2s}
   restart: {initial_backoff: 250ms, max_backoff: 8s, crash_loop_failures: 3, crash_loop_window: 30s}
@@ -90,7 +102,7 @@ TEST_F(SpecTest, FullDeploymentParses) {
   EXPECT_DOUBLE_EQ(d.autoscaling.target_in_flight, 2.5);
   EXPECT_EQ(d.autoscaling.scale_down_delay, Millis(60000));
   EXPECT_EQ(d.autoscaling.scale_to_zero_after, Millis(90000));
-  EXPECT_EQ(d.cpusets, (std::vector<std::vector<int>>{{0, 1}, {2, 3}}));
+  EXPECT_EQ(d.cpusets, (std::vector<std::vector<int>>{{std::stoi(cpu)}, {std::stoi(cpu)}}));
   EXPECT_EQ(d.health.probe_interval, Millis(100));
   EXPECT_EQ(d.drain.kill_after, Millis(2000));
   EXPECT_EQ(d.restart.crash_loop_failures, 3);
@@ -139,6 +151,9 @@ TEST_F(SpecTest, RefusesInconsistentDeployments) {
             std::string::npos);
   EXPECT_NE(Error("deployments:\n- name: 'a b'\n" + rev).find("must be 1-63 letters"), std::string::npos);
   EXPECT_NE(Error("deployments:\n- name: d\n" + rev + "  cpusets: ['3-1']\n").find("cpusets[0]: '3-1' is not a CPU list"),
+            std::string::npos);
+  EXPECT_NE(Error("deployments:\n- name: d\n" + rev + "  cpusets: ['" + AllowedCpu() + "', '4095']\n")
+                .find("cpusets[1]: CPU 4095 is not one this engine may use"),
             std::string::npos);
   EXPECT_NE(Error("deployments:\n- name: d\n" + rev + "  replicas: {min: -1}\n").find("must be at least 0, got -1"),
             std::string::npos);
