@@ -331,6 +331,10 @@ void HttpGateway::Impl::Handle(Request&& req, Responder respond) {
                           " requests in flight, its limit (gateway.max_in_flight)"));
     }
     asio::io_context* loop = frontend::http::HttpServer::CurrentLoop();  // Handle runs on one
+    if (loop == nullptr) {
+      dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      return respond(Error(500, "gateway: request handled outside an HTTP loop"));
+    }
     auto ex = std::make_shared<Exchange>(this, loop, std::move(req), std::move(respond), std::move(table), dep);
     // Start does not block (a pick, then asynchronous operations), so it runs right here.
     ex->Start();
