@@ -409,6 +409,79 @@ deployments:
     assert steps == [(1, 2), (2, 1)], steps
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children, their children, ...), from /proc."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                continue
+            for k in kids:
+                if k not in found:
+                    found.add(k)
+                    todo.append(k)
+    return found
+
+
+def test_xgboost_and_python_models_through_the_engine_leave_no_worker_behind(engines, tmp_path):
+    import sys
+
+    import joblib
+    import xgboost as xgb
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 4)).astype(np.float32)
+    score = 2 * x[:, 0] - x[:, 1]
+    repo = tmp_path / "tabular"
+    (repo / "xgb_reg" / "1").mkdir(parents=True)
+    booster = xgb.train({"max_depth": 3, "objective": "reg:squarederror"}, xgb.DMatrix(x, label=score), 8)
+    booster.save_model(str(repo / "xgb_reg" / "1" / "model.json"))
+    (repo / "sk_logreg" / "1").mkdir(parents=True)
+    logreg = LogisticRegression(max_iter=500).fit(x.astype(np.float64), score > 0)
+    joblib.dump(logreg, repo / "sk_logreg" / "1" / "model.joblib")
+    (repo / "sk_logreg" / "config.pbtxt").write_text(
+        'backend: "sklearn"\noutput [ { name: "predict" data_type: TYPE_INT64 dims: [ -1 ] } ]\n')
+    spec = write_spec(tmp_path / "spec.yaml", f"""\
+deployments:
+- name: tabular
+  revisions:
+  - name: v1
+    model_repository: {repo}
+    serve: {{http-threads: 1, python-executable: {sys.executable}}}
+""")
+    engine = engines(spec, tmp_path / "state")
+    replica = engine.wait_ready_replicas("tabular", 1)[0]["pid"]
+
+    c = httpclient.InferenceServerClient(engine.url, network_timeout=30)
+    try:
+        for model, arr, want in (("xgb_reg", x[:5], booster.predict(xgb.DMatrix(x[:5]))),
+                                 ("sk_logreg", x[:5].astype(np.float64), logreg.predict(x[:5].astype(np.float64)))):
+            md = c.get_model_metadata(model)
+            inp = httpclient.InferInput(md["inputs"][0]["name"], list(arr.shape), np_to_triton_dtype(arr.dtype))
+            inp.set_data_from_numpy(arr)
+            out = md["outputs"][0]["name"]
+            got = c.infer(model, [inp], outputs=[httpclient.InferRequestedOutput(out)]).as_numpy(out)
+            np.testing.assert_allclose(np.asarray(got).reshape(-1), np.asarray(want).reshape(-1), rtol=1e-5,
+                                       err_msg=model)
+    finally:
+        c.close()
+
+    # The replica runs the scikit-learn model in a Python worker; SIGKILL of the replica
+    # must not leave that worker behind, and the engine replaces the replica.
+    below = descendants(replica)
+    assert below, "the scikit-learn model runs in a worker process below its replica"
+    os.kill(replica, signal.SIGKILL)
+    fh.wait_until(lambda: not any(pid_alive(p) for p in below | {replica}), 15,
+                  f"replica {replica} and its workers {sorted(below)} to exit")
+    again = engine.wait_ready_replicas("tabular", 1)
+    assert again[0]["pid"] != replica
+
+
 def test_bad_spec_names_field_and_line(ferry_binary, model_repo, tmp_path):
     spec = write_spec(tmp_path / "spec.yaml", f"""\
 deployments:
