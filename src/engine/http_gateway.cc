@@ -69,7 +69,7 @@ struct GatewayCore {
 
 struct HttpGateway::Impl : GatewayCore {
   std::unique_ptr<frontend::http::HttpServer> server;
-  void Handle(Request&& req, Responder respond);
+  void Handle(Request&& req, Responder respond, frontend::http::ClientGone client_gone);
   Response Index(const RouteTable& table) const;
   static bool Ready(const RouteTable& table);
 };
@@ -80,8 +80,9 @@ struct HttpGateway::Impl : GatewayCore {
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(GatewayCore* gw, asio::io_context* loop, Request req, Responder respond,
-           std::shared_ptr<const RouteTable> table, const DeploymentRoute* dep)
-      : gw_(gw), loop_(loop), req_(std::move(req)), respond_(std::move(respond)), table_(std::move(table)), dep_(dep),
+           frontend::http::ClientGone client_gone, std::shared_ptr<const RouteTable> table, const DeploymentRoute* dep)
+      : gw_(gw), loop_(loop), req_(std::move(req)), respond_(std::move(respond)),
+        client_gone_(std::move(client_gone)), table_(std::move(table)), dep_(dep),
         deadline_(std::chrono::steady_clock::now() + std::chrono::milliseconds(dep->request_timeout_ms)) {
     req_.keep_alive(true);
     // The gateway has read the whole body already; the replica must not wait for a 100.
@@ -114,6 +115,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       dep_->load->waiting.fetch_add(1, std::memory_order_relaxed);
     }
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - wait_start_).count();
+    // A client that gave up frees its place in the bounded wait at once.
+    if (client_gone_ && client_gone_()) return Reply(Error(499, "the client closed the connection"));
     const bool degraded = !dep_->CanStartReplica();
     if (degraded || waited >= dep_->cold_start_timeout_ms || now >= deadline_) {
       if (dep_->metrics) dep_->metrics->rejected_no_replica->Increment();
@@ -246,6 +249,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   asio::io_context* loop_;  // the client connection's loop: not owned
   Request req_;
   Responder respond_;
+  frontend::http::ClientGone client_gone_;  // may be empty
   std::shared_ptr<const RouteTable> table_;  // keeps dep_ and the endpoints alive
   const DeploymentRoute* dep_;
   const std::chrono::steady_clock::time_point admitted_ = std::chrono::steady_clock::now();
@@ -300,7 +304,7 @@ Response HttpGateway::Impl::Index(const RouteTable& table) const {
   return Json(200, std::string(sb.GetString(), sb.GetSize()));
 }
 
-void HttpGateway::Impl::Handle(Request&& req, Responder respond) {
+void HttpGateway::Impl::Handle(Request&& req, Responder respond, frontend::http::ClientGone client_gone) {
   requests.fetch_add(1, std::memory_order_relaxed);
   std::string_view target(req.target().data(), req.target().size());
   std::string_view path = target.substr(0, target.find('?'));
@@ -335,7 +339,8 @@ void HttpGateway::Impl::Handle(Request&& req, Responder respond) {
       dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
       return respond(Error(500, "gateway: request handled outside an HTTP loop"));
     }
-    auto ex = std::make_shared<Exchange>(this, loop, std::move(req), std::move(respond), std::move(table), dep);
+    auto ex = std::make_shared<Exchange>(this, loop, std::move(req), std::move(respond), std::move(client_gone),
+                                         std::move(table), dep);
     // Start does not block (a pick, then asynchronous operations), so it runs right here.
     ex->Start();
     return;
@@ -378,8 +383,8 @@ Result<std::unique_ptr<HttpGateway>> HttpGateway::Create(HttpGatewayOptions opti
   Impl* raw = impl.get();
   FERRY_ASSIGN_OR_RETURN(impl->server,
                          frontend::http::HttpServer::Create(
-                             http, [raw](Request&& r, Responder done, frontend::http::ClientGone) {
-                               raw->Handle(std::move(r), std::move(done));
+                             http, [raw](Request&& r, Responder done, frontend::http::ClientGone gone) {
+                               raw->Handle(std::move(r), std::move(done), std::move(gone));
                              }));
   return std::unique_ptr<HttpGateway>(new HttpGateway(std::move(impl)));
 }

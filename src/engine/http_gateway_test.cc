@@ -187,6 +187,30 @@ TEST_F(GatewayTest, NoReadyReplicaWaitsThenAnswers503WithRetryAfter) {
   EXPECT_NE(r.head.find("Retry-After: 1"), std::string::npos) << r.head;
 }
 
+TEST_F(GatewayTest, AClientThatLeavesWhileWaitingFreesItsPlace) {
+  auto starting = Ep("starting", DeadPort());
+  starting->routable = false;
+  Route({starting});
+  // A long cold-start wait: only the client's leaving can end it early.
+  auto table = std::make_shared<RouteTable>(*router_.Snapshot());
+  auto d = std::make_shared<DeploymentRoute>(*table->deployments[0]);
+  d->cold_start_timeout_ms = 60000;
+  table->by_model["m"] = d;
+  table->deployments[0] = d;
+  router_.Publish(table);
+  StartGateway();
+  {
+    auto gone = std::async(std::launch::async, [&] {
+      return LoopbackHttp(gateway_->port(), "POST", "/v2/models/m/infer", "x", 300ms);  // gives up after 300 ms
+    });
+    EXPECT_FALSE(gone.get().ok());
+  }
+  auto end = std::chrono::steady_clock::now() + 10s;
+  while (d->load->waiting.load() != 0 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(d->load->waiting.load(), 0) << "the abandoned request no longer waits";
+  EXPECT_EQ(d->load->in_flight.load(), 0);
+}
+
 TEST_F(GatewayTest, AWaitingRequestIsServedByAReplicaThatBecomesReady) {
   Upstream up;
   auto later = Ep("later", up.port());
