@@ -462,3 +462,20 @@ def test_a_configless_onnx_model_takes_any_batch_size_up_to_the_server_default(f
     refused = small.post("/v2/models/mlp_classifier/infer",
                          json={"inputs": [{"name": "input", "shape": [5, 4], "datatype": "FP32", "data": rows}]})
     fh.assert_error(refused, 400, "batch size 5 is outside 1..4")
+
+
+def test_head_answers_headers_only_and_the_connection_stays_usable(srv):
+    import socket
+
+    host, port = srv.url.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"HEAD /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\nGET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while data.count(b"\r\n\r\n") < 2 or not data.endswith(b'{"ready":true}'):
+            chunk = s.recv(4096)
+            assert chunk, f"connection closed early: {data!r}"
+            data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: 14" in head, head
+    # No body after the HEAD answer: the next bytes are the GET answer's status line.
+    assert rest.startswith(b"HTTP/1.1 200"), rest

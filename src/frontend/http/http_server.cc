@@ -114,6 +114,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     Request req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    head_ = req.method() == beast_http::verb::head;
     auto self = shared_from_this();
     // While the request is handled no read is pending on the socket, so a peek (from
     // any thread) tells whether the client has closed its side.
@@ -134,6 +135,10 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     r.version(version_);
     r.keep_alive(keep_alive_ && !closing_);
     r.prepare_payload();
+    // A HEAD answer has the headers of the GET answer, Content-Length included, and no
+    // body (RFC 9110 9.3.2); a body would be read as the start of the next response.
+    if (head_) r.body().clear();
+    head_ = false;
     auto sp = std::make_shared<Response>(std::move(r));
     beast_http::async_write(stream_, *sp, [self = shared_from_this(), sp](beast::error_code ec, size_t) {
       self->busy_ = false;
@@ -154,6 +159,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;     // a request is being handled or its response written
   bool closing_ = false;  // shutting down: close after the current response
   bool keep_alive_ = true;
+  bool head_ = false;  // the request being answered is a HEAD
   unsigned version_ = 11;
 };
 
