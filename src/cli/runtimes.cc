@@ -39,7 +39,7 @@ RuntimeState StateOf(runtime::Runtime& rt, bool load) {
   if (load) {
     auto loaded = module->Load();
     if (!loaded.ok()) return {"unavailable", loaded.status().message(), -1};
-    return {"loaded", module->Check().module.string(), module->load_time().count() / 1e6};
+    return {"loaded", module->FindModule().string(), module->load_time().count() / 1e6};
   }
   auto a = module->Check();
   if (!a.problem.empty()) return {"unavailable", a.problem, -1};

@@ -109,17 +109,24 @@ Result<ElfDynamic> ReadElfDynamic(const std::filesystem::path& file) {
   return out;
 }
 
-std::optional<std::filesystem::path> FindLibrary(const std::string& soname, const std::vector<std::string>& runpath) {
-  std::error_code ec;
-  if (soname.find('/') != std::string::npos) {
-    if (std::filesystem::exists(soname, ec)) return std::filesystem::path(soname);
-    return std::nullopt;
-  }
+namespace {
+
+// The folders ld.so would search for an object with `runpath`, in its order.
+std::vector<std::string> SearchDirs(const std::vector<std::string>& runpath) {
   std::vector<std::string> dirs;
   if (const char* env = std::getenv("LD_LIBRARY_PATH")) dirs = Split(env, ':');
   dirs.insert(dirs.end(), runpath.begin(), runpath.end());
   ConfDirs("/etc/ld.so.conf", 0, &dirs);
   for (const char* d : {"/lib", "/usr/lib", "/lib64", "/usr/lib64"}) dirs.emplace_back(d);
+  return dirs;
+}
+
+std::optional<std::filesystem::path> FindIn(const std::string& soname, const std::vector<std::string>& dirs) {
+  std::error_code ec;
+  if (soname.find('/') != std::string::npos) {
+    if (std::filesystem::exists(soname, ec)) return std::filesystem::path(soname);
+    return std::nullopt;
+  }
   for (const auto& d : dirs) {
     std::filesystem::path candidate = std::filesystem::path(d) / soname;
     if (std::filesystem::exists(candidate, ec)) return candidate;
@@ -127,11 +134,18 @@ std::optional<std::filesystem::path> FindLibrary(const std::string& soname, cons
   return std::nullopt;
 }
 
+}  // namespace
+
+std::optional<std::filesystem::path> FindLibrary(const std::string& soname, const std::vector<std::string>& runpath) {
+  return FindIn(soname, SearchDirs(runpath));
+}
+
 Result<std::vector<std::string>> MissingLibraries(const std::filesystem::path& file) {
   FERRY_ASSIGN_OR_RETURN(ElfDynamic dyn, ReadElfDynamic(file));
+  const auto dirs = SearchDirs(dyn.runpath);
   std::vector<std::string> missing;
   for (const auto& lib : dyn.needed)
-    if (!FindLibrary(lib, dyn.runpath)) missing.push_back(lib);
+    if (!FindIn(lib, dirs)) missing.push_back(lib);
   return missing;
 }
 

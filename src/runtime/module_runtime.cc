@@ -32,16 +32,18 @@ std::chrono::nanoseconds ModuleRuntime::load_time() const { return std::chrono::
 
 std::string ModuleRuntime::Unloadable(const std::string& why) const { return spec_.title + " unavailable: " + why; }
 
+fs::path ModuleRuntime::FindModule() const {
+  const std::string file = ModuleFileName(spec_.backend);
+  std::error_code ec;
+  for (const auto& dir : search_dirs_)
+    if (fs::is_regular_file(dir / file, ec)) return dir / file;
+  return {};
+}
+
 ModuleRuntime::Availability ModuleRuntime::Check() const {
   Availability a;
   const std::string file = ModuleFileName(spec_.backend);
-  std::error_code ec;
-  for (const auto& dir : search_dirs_) {
-    if (fs::is_regular_file(dir / file, ec)) {
-      a.module = dir / file;
-      break;
-    }
-  }
+  a.module = FindModule();
   if (a.module.empty()) {
     std::string where;
     for (const auto& dir : search_dirs_) where += (where.empty() ? "" : ", ") + dir.string();
@@ -64,8 +66,10 @@ Result<Runtime*> ModuleRuntime::Load() {
   if (Runtime* rt = loaded_.load(std::memory_order_acquire)) return rt;
   std::lock_guard lock(mu_);
   if (runtime_) return runtime_.get();
-  Availability where = Check();
-  if (where.module.empty()) return Unavailable(Unloadable(where.problem));
+  // Only the module's path is needed here: dlopen itself names a missing library, so
+  // Check()'s scan of the module's dependencies would be work done twice.
+  Availability where{FindModule(), ""};
+  if (where.module.empty()) return Unavailable(Unloadable(Check().problem));
   const uint64_t start = NowNanos();
   dlerror();
   // RTLD_LOCAL: the framework's symbols stay out of the global scope, so two modules

@@ -72,6 +72,8 @@ class ModuleRuntime : public Runtime {
     std::string problem;
   };
   Availability Check() const;
+  // The module file in the search folders, or empty (Check() without the library scan).
+  std::filesystem::path FindModule() const;
 
   const ModuleSpec& spec() const { return spec_; }
 
