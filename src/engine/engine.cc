@@ -152,7 +152,14 @@ void Engine::ControlLoop() {
       // traffic: that is what wakes a revision scaled to zero.
       auto w = s.deployment->traffic.find(s.revision);
       const int waiting = w != s.deployment->traffic.end() && w->second > 0 ? loads_.at(s.deployment->name)->waiting.load() : 0;
-      s.autoscaler->Observe(supervisor_->InFlight(s.deployment->name, s.revision) + waiting, arrivals - s.last_arrivals);
+      LatencyHistogram::Counts latency{};
+      if (load) {
+        const LatencyHistogram::Counts now = load->latency.Read();
+        for (int i = 0; i < LatencyHistogram::kBuckets; ++i) latency[i] = now[i] - s.last_latency[i];
+        s.last_latency = now;
+      }
+      s.autoscaler->Observe(supervisor_->InFlight(s.deployment->name, s.revision) + waiting, arrivals - s.last_arrivals,
+                            &latency);
       s.last_arrivals = arrivals;
       const int current = supervisor_->Desired(s.deployment->name, s.revision);
       ScaleDecision d = s.autoscaler->Decide(current, supervisor_->ReadyCount(s.deployment->name, s.revision));

@@ -58,6 +58,7 @@ class Engine {
     std::string revision;
     std::unique_ptr<Autoscaler> autoscaler;
     uint64_t last_arrivals = 0;
+    LatencyHistogram::Counts last_latency{};
   };
   Engine(EngineOptions options, std::unique_ptr<StateStore> store, EngineSpec spec);
   void ControlLoop();
