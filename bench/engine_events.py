@@ -9,7 +9,7 @@
                0 to 8 closed-loop connections (wrk -c8, so 8 requests are in flight); the time from the step to a second replica
                being ready (routable) is taken from the admin API, polled every 20 ms.
                A fresh engine per repeat (the panic mode holds scale-down for a stable
-               window, 60 s, after each step).
+               window, 60 s, after each step), idle for a whole panic window first.
   replacement  SIGKILL of a deployment's only replica -> a ready replica with another pid
                (admin API, polled every 20 ms); the restart back-off (500 ms) included.
 
@@ -22,27 +22,18 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from startup_bench import free_ports  # bench/, beside this script
+
 MLP_BODY = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4],
                                    "data": [0.1, 0.2, 0.3, 0.4]}]}).encode()
 ADD_BODY = json.dumps({"inputs": [{"name": n, "datatype": "FP32", "shape": [1, 16], "data": [1.0] * 16}
                                   for n in ("INPUT0", "INPUT1")]}).encode()
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 class Engine:
@@ -183,6 +174,7 @@ def main() -> int:
         wrk = None
         try:
             e.wait("the step replica", lambda: ready_count(e.revision("step")) == 1)
+            time.sleep(6.5)  # a whole panic window of idle samples before the step
             env = dict(os.environ, BENCH_BODY=str(body), BENCH_HEADERS="Content-Type: application/json",
                        BENCH_LABEL=f"step{i}")
             t0 = time.monotonic()
