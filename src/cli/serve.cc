@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "cli/alerting_options.h"
 #include "cli/builtin_runtimes.h"
 #include "cli/options.h"
 #include "cli/shutdown_signals.h"
@@ -65,10 +66,29 @@ int Serve(int argc, char** argv) {
     ("shutdown-grace-ms", po::value<int>()->default_value(10000), "at SIGTERM, how long requests in flight get to finish; then running executions are stopped [FERRY_SHUTDOWN_GRACE_MS]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
   // clang-format on
+  AddAlertingOptions(desc, "FERRY_");
 
   ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_", "serve");
   if (parsed.exit_code >= 0) return parsed.exit_code;
   const po::variables_map& vm = parsed.vm;
+
+  // Alert rules are checked before anything starts; the loop reads the server's metrics
+  // once it runs.
+  server::Server* alert_source = nullptr;
+  std::unique_ptr<monitoring::AlertLoop> alerting;
+  {
+    const std::string metrics_url =
+        vm["metrics-port"].as<uint16_t>() == 0
+            ? ""
+            : "http://" + vm["http-address"].as<std::string>() + ":" + std::to_string(vm["metrics-port"].as<uint16_t>()) +
+                  "/metrics";
+    auto created = CreateAlerting(vm, [&alert_source] { return alert_source->metrics().Serialize(); }, metrics_url);
+    if (!created.ok()) {
+      std::cerr << "ferry serve: " << created.status().message() << "\n";
+      return 2;
+    }
+    alerting = std::move(created).value();
+  }
 
   server::ServerOptions options;
   if (vm.count("model-repository")) {
@@ -138,6 +158,7 @@ int Serve(int argc, char** argv) {
     FERRY_LOG(kError, "cannot create server", ("error", server.status().message()));
     return 1;
   }
+  alert_source = server->get();
   Status started = (*server)->Start();
   if (!started.ok()) {
     FERRY_LOG(kError, "cannot start server", ("error", started.message()));
@@ -193,9 +214,11 @@ int Serve(int argc, char** argv) {
       return 1;
     }
   }
+  if (alerting) alerting->Start();
   FERRY_LOG(kInfo, "server ready", ("http_port", (*http)->port())("grpc_port", grpc ? grpc->port() : 0));
 
   int sig = WaitForShutdownSignal();
+  if (alerting) alerting->Stop();
   FERRY_LOG(kInfo, "shutting down: finishing in-flight requests", ("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
   // Order matters: connections finish the requests they are receiving while the server
   // still executes, then the server drains whatever is left.
