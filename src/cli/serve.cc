@@ -16,6 +16,8 @@
 #include "frontend/grpc/grpc_server.h"
 #include "frontend/http/http_server.h"
 #include "frontend/http/v2_handler.h"
+#include "monitoring/request_tracer.h"
+#include "monitoring/span_exporter.h"
 #include "runtime/plugin/plugin_finder.h"
 #include "server/server.h"
 
@@ -67,6 +69,12 @@ int Serve(int argc, char** argv) {
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
   // clang-format on
   AddAlertingOptions(desc, "FERRY_");
+  // clang-format off
+  desc.add_options()
+    ("trace-endpoint", po::value<std::string>()->default_value(""), "OTLP/HTTP traces URL (e.g. http://127.0.0.1:4318/v1/traces): export request spans there; empty disables [FERRY_TRACE_ENDPOINT]")
+    ("trace-sample-rate", po::value<double>()->default_value(0.01), "share of requests traced that carry no traceparent (one that does follows its sampled flag) [FERRY_TRACE_SAMPLE_RATE]")
+    ("trace-service-name", po::value<std::string>()->default_value("ferry"), "service.name of the exported spans [FERRY_TRACE_SERVICE_NAME]");
+  // clang-format on
 
   ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_", "serve");
   if (parsed.exit_code >= 0) return parsed.exit_code;
@@ -88,6 +96,17 @@ int Serve(int argc, char** argv) {
       return 2;
     }
     alerting = std::move(created).value();
+  }
+
+  const std::string trace_endpoint = vm["trace-endpoint"].as<std::string>();
+  const double trace_rate = vm["trace-sample-rate"].as<double>();
+  if (!trace_endpoint.empty() && trace_endpoint.rfind("http://", 0) != 0) {
+    std::cerr << "ferry serve: --trace-endpoint must be an http:// URL, got '" << trace_endpoint << "'\n";
+    return 2;
+  }
+  if (!(trace_rate >= 0 && trace_rate <= 1)) {
+    std::cerr << "ferry serve: --trace-sample-rate must be between 0 and 1, got " << trace_rate << "\n";
+    return 2;
   }
 
   server::ServerOptions options;
@@ -159,6 +178,20 @@ int Serve(int argc, char** argv) {
     return 1;
   }
   alert_source = server->get();
+  std::unique_ptr<monitoring::SpanExporter> span_exporter;
+  std::unique_ptr<monitoring::RequestTracer> tracer;
+  if (!trace_endpoint.empty()) {
+    monitoring::SpanExporterOptions t;
+    t.endpoint = trace_endpoint;
+    t.service_name = vm["trace-service-name"].as<std::string>();
+    t.service_version = FERRY_VERSION;
+    span_exporter = std::make_unique<monitoring::SpanExporter>(
+        t, [srv = server->get()](const char* result, uint64_t n) { srv->metrics().TraceSpans(result, n); });
+    span_exporter->Start();
+    tracer = std::make_unique<monitoring::RequestTracer>(trace_rate, span_exporter.get());
+    (*server)->SetTracer(tracer.get());
+    FERRY_LOG(kInfo, "tracing", ("endpoint", trace_endpoint)("sample_rate", trace_rate));
+  }
   Status started = (*server)->Start();
   if (!started.ok()) {
     FERRY_LOG(kError, "cannot start server", ("error", started.message()));
@@ -234,6 +267,7 @@ int Serve(int argc, char** argv) {
   if (grpc) grpc->Shutdown(grace_left_ms());
   // The frontends have had their grace: abandon whatever still runs (a hung model).
   (*server)->Shutdown(0);
+  if (span_exporter) span_exporter->Stop();  // exports the spans still queued
   if (metrics_http) metrics_http->Stop();
   handler.reset();
   FERRY_LOG(kInfo, "shutdown complete", );

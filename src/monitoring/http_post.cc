@@ -10,7 +10,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 
-Status HttpPostJson(const std::string& url, const std::string& body, std::chrono::milliseconds timeout) {
+Result<int> HttpPostJsonStatus(const std::string& url, const std::string& body, std::chrono::milliseconds timeout) {
   constexpr std::string_view kScheme = "http://";
   if (url.compare(0, kScheme.size(), kScheme) != 0)
     return InvalidArgument("URL '" + url + "' must start with http:// (TLS is not supported here)");
@@ -48,15 +48,16 @@ Status HttpPostJson(const std::string& url, const std::string& body, std::chrono
     bhttp::read(stream, buf, res, ec);
     if (ec) return Unavailable("POST " + url + ": receive: " + ec.message());
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    if (res.result_int() / 100 != 2) {
-      std::string snippet = res.body().substr(0, 200);
-      return Unavailable("POST " + url + " answered " + std::to_string(res.result_int()) +
-                         (snippet.empty() ? "" : ": " + snippet));
-    }
-    return Status::Ok();
+    return static_cast<int>(res.result_int());
   } catch (const std::exception& e) {
     return Unavailable("POST " + url + ": " + e.what());
   }
+}
+
+Status HttpPostJson(const std::string& url, const std::string& body, std::chrono::milliseconds timeout) {
+  FERRY_ASSIGN_OR_RETURN(int code, HttpPostJsonStatus(url, body, timeout));
+  if (code / 100 != 2) return Unavailable("POST " + url + " answered " + std::to_string(code));
+  return Status::Ok();
 }
 
 }  // namespace ferry::monitoring

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <string>
 
-#include "core/status.h"
+#include "core/result.h"
 
 namespace ferry::monitoring {
 
@@ -13,5 +13,9 @@ namespace ferry::monitoring {
 // notifications, never on a request path.
 // Thread-safety: thread-safe.
 Status HttpPostJson(const std::string& url, const std::string& body, std::chrono::milliseconds timeout);
+
+// The same exchange, answering the HTTP status code whatever it is (Unavailable only
+// when no answer came: resolve, connect, send or receive failed, or timed out).
+Result<int> HttpPostJsonStatus(const std::string& url, const std::string& body, std::chrono::milliseconds timeout);
 
 }  // namespace ferry::monitoring
