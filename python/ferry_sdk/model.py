@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Optional, Any, Dict, List
 
 import numpy as np
 
@@ -64,3 +64,10 @@ class Model:
 
     def execute(self, inputs: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, Any]:
         return self.predict(inputs)
+
+    def describe_outputs(self) -> Optional[List[Dict[str, Any]]]:
+        """After load(): the outputs this model answers, as [{"name", "datatype" (a
+        protocol name such as "INT64"), "shape" (-1 for a variable dimension, the batch
+        dimension included)}], the default one first; or None. The server asks only when
+        the config declares no outputs and a built-in runtime guessed them."""
+        return None

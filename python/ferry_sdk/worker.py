@@ -111,9 +111,17 @@ class Worker:
                     traceback.print_exc()
                     self.send({"ok": False, "error": _last_line(exc)})
                     return 1
-                for t in msg["config"].get("output", []):
-                    self.declared[t["name"]] = _tensors.CONFIG_TO_V2.get(t.get("data_type", ""), "")
-                self.send({"ok": True})
+                reply: Dict[str, Any] = {"ok": True}
+                described = self.model.describe_outputs() if msg.get("describe") else None
+                if described:
+                    # The config's outputs were a guess made before loading: the model's
+                    # own datatypes win (integer labels stay integers).
+                    reply["described_outputs"] = described
+                    self.declared = {d["name"]: d["datatype"] for d in described}
+                else:
+                    for t in msg["config"].get("output", []):
+                        self.declared[t["name"]] = _tensors.CONFIG_TO_V2.get(t.get("data_type", ""), "")
+                self.send(reply)
             elif op == "infer":
                 self.send(self.infer(msg))
             else:

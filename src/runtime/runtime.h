@@ -55,6 +55,14 @@ class ModelInstance {
   // ABI promises plugins that). Otherwise the direct scheduler runs the instance on
   // threads it shares with other models, so an idle model holds no thread.
   virtual bool needs_own_thread() const { return false; }
+
+  // Called on a model's first instance once it has loaded: a runtime that can only
+  // learn some of the config by loading the model (a pickled estimator's outputs and
+  // their datatypes) completes `config` here. The server validates the result again.
+  virtual Status RefineConfig(inference::ModelConfig* config) const {
+    (void)config;
+    return Status::Ok();
+  }
 };
 
 // Per-load settings the server decides (thread budget), not the model config.

@@ -210,6 +210,11 @@ Result<std::shared_ptr<ModelVersion>> ModelManager::LoadVersion(const std::strin
   std::vector<std::unique_ptr<runtime::ModelInstance>> instances;
   for (int i = 0; i < count; ++i) {
     FERRY_ASSIGN_OR_RETURN(auto inst, rt->CreateInstance(file, config, io));
+    if (i == 0) {
+      // What only the loaded model can tell (a pickled estimator's outputs).
+      FERRY_RETURN_IF_ERROR(inst->RefineConfig(&config));
+      FERRY_RETURN_IF_ERROR(repository::ValidateModelConfig(config));
+    }
     instances.push_back(std::move(inst));
   }
   std::unique_ptr<scheduler::Scheduler> sched;

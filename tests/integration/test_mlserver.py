@@ -60,14 +60,21 @@ class Repo:
         # scikit-learn and LightGBM as MLServer's docs write them (served by ferry's
         # Python worker runtimes; inputs and outputs auto-completed with MLServer's names).
         self.classifier = LogisticRegression(max_iter=500).fit(x, y > 0)
-        # Without declared outputs ferry offers predict only (as MLServer answers by
-        # default); declaring both lets a client ask for predict_proba too.
+        # Declared outputs are served as declared (sk_uri_only below shows what ferry
+        # declares when a folder declares none).
         _settings(root / "sk_classifier", {
             "name": "sk_classifier", "implementation": "mlserver_sklearn.SKLearnModel",
             "parameters": {"uri": "./model.joblib", "version": "v0.1.0"},
             "outputs": [{"name": "predict", "datatype": "INT64", "shape": [-1]},
                         {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 2]}]})
         joblib.dump(self.classifier, root / "sk_classifier" / "model.joblib")
+        # Only the uri, as most MLServer folders are: the loaded estimator tells its outputs
+        # (every method it has, by name) and predict's datatype (its integer labels).
+        labels = np.digitize(y, [-1.0, 1.0]).astype(np.int64)  # classes 0, 1, 2
+        self.labeller = LogisticRegression(max_iter=500).fit(x, labels)
+        _settings(root / "sk_uri_only", {"implementation": "mlserver_sklearn.SKLearnModel",
+                                         "parameters": {"uri": "./model.joblib"}})
+        joblib.dump(self.labeller, root / "sk_uri_only" / "model.joblib")
         self.lgb_booster = lgb.train({"objective": "regression", "num_leaves": 8, "verbose": -1},
                                      lgb.Dataset(x, label=y), 10)
         _settings(root / "lgb_regressor", {
@@ -91,7 +98,8 @@ def repo(tmp_path_factory) -> Repo:
 
 @pytest.fixture(scope="module")
 def server(ferry_module_factory, repo):
-    return fh.start_with_models(ferry_module_factory, repo.root, ["income", "minimal", "sk_classifier", "lgb_regressor"],
+    return fh.start_with_models(ferry_module_factory, repo.root, ["income", "minimal", "sk_classifier", "lgb_regressor",
+                                                                    "sk_uri_only"],
                                 name="mlserver", args=["--python-executable", sys.executable], timeout=90)
 
 
@@ -151,3 +159,31 @@ def test_sklearn_and_lightgbm_answer_as_their_frameworks(http, grpc_client, repo
     # LightGBM.
     got = grpc_client.infer("lgb_regressor", [ginp]).as_numpy("predict")
     np.testing.assert_allclose(got.reshape(-1), repo.lgb_booster.predict(x), rtol=RTOL, atol=ATOL)
+
+
+def test_uri_only_sklearn_answers_every_method_in_the_labels_datatype(http, grpc_client, repo):
+    """An MLServer folder with only a uri: predict comes back as the estimator's own
+    integer labels (not FP64), and predict_proba is there to be asked for by name, as
+    MLServer answers."""
+    md = http.get_model_metadata("sk_uri_only")
+    outs = {o["name"]: o for o in md["outputs"]}
+    assert md["outputs"][0]["name"] == "predict", md["outputs"]
+    assert outs["predict"]["datatype"] == "INT64" and outs["predict"]["shape"] == [-1], outs
+    assert outs["predict_proba"]["datatype"] == "FP64" and outs["predict_proba"]["shape"] == [-1, 3], outs
+    assert sorted(outs) == ["predict", "predict_proba"], sorted(outs)
+    x = rows(7, seed=5).astype(np.float64)
+    inp = httpclient.InferInput("input-0", list(x.shape), "FP64")
+    inp.set_data_from_numpy(x)
+    res = http.infer("sk_uri_only", [inp], outputs=[httpclient.InferRequestedOutput("predict"),
+                                                    httpclient.InferRequestedOutput("predict_proba")])
+    got = res.as_numpy("predict")
+    assert got.dtype == np.int64, got.dtype
+    np.testing.assert_array_equal(got.reshape(-1), repo.labeller.predict(x))
+    np.testing.assert_allclose(res.as_numpy("predict_proba"), repo.labeller.predict_proba(x), rtol=RTOL, atol=ATOL)
+    # Without outputs asked for: every declared one (the protocol's rule), over gRPC too.
+    ginp = grpcclient.InferInput("input-0", list(x.shape), "FP64")
+    ginp.set_data_from_numpy(x)
+    r = grpc_client.infer("sk_uri_only", [ginp])
+    assert [o.name for o in r.get_response().outputs] == ["predict", "predict_proba"]
+    np.testing.assert_array_equal(r.as_numpy("predict").reshape(-1), repo.labeller.predict(x))
+

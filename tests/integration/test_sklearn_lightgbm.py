@@ -129,7 +129,8 @@ def test_autocompleted_configs(http):
     assert meta["inputs"] == [{"name": "input-0", "datatype": "FP64", "shape": [-1, -1]}], meta
     assert meta["outputs"] == [{"name": "predict", "datatype": "FP64", "shape": [-1]}], meta
     proba = http.get_model_metadata("sk_logreg_proba")
-    assert proba["outputs"] == [{"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]}], proba
+    # The loaded estimator tells its class count (no predict: method names the default).
+    assert proba["outputs"] == [{"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]}], proba
     # LightGBM's text header gives the feature count and the classes.
     multi = http.get_model_metadata("lgb_multiclass")
     assert multi["platform"] == "lightgbm", multi

@@ -11,6 +11,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 
+from ferry_sdk import _tensors
 from ferry_sdk.model import InvalidInput, Model
 from ferry_sdk.runtimes import check_declared_width, feature_matrix
 
@@ -33,6 +34,34 @@ class SKLearnModel(Model):
             raise ValueError(f"{type(self.estimator).__name__} has no method {self.method}")
         self.n_features = getattr(self.estimator, "n_features_in_", None)
         check_declared_width(self.context, self.n_features, type(self.estimator).__name__)
+
+    def describe_outputs(self) -> List[Dict[str, Any]]:
+        """The configured method (default predict) and, for a classifier, predict_proba,
+        as outputs of those names (MLServer serves a method by the output's name); predict
+        keeps the labels' own datatype. Other methods: declare them in the config."""
+        est = self.estimator
+        classes = getattr(est, "classes_", None)
+        n_classes = len(classes) if classes is not None and np.ndim(classes) == 1 else -1
+        out = []
+        for method in dict.fromkeys([self.method, "predict_proba"]):
+            if not hasattr(est, method):
+                continue
+            if method == "predict":
+                if classes is not None and np.ndim(classes) == 1:
+                    dtype = np.asarray(classes).dtype
+                    datatype = "BYTES" if dtype.kind in "OUS" else _tensors.NP_TO_V2.get(dtype, "FP64")
+                else:
+                    datatype = "FP64"
+                n_out = getattr(est, "n_outputs_", 1)
+                shape = [-1] if n_out in (None, 1) else [-1, int(n_out)]
+            elif method in ("predict_proba", "predict_log_proba"):
+                datatype, shape = "FP64", [-1, n_classes]
+            elif method == "decision_function":
+                datatype, shape = "FP64", ([-1] if n_classes in (-1, 2) else [-1, n_classes])
+            else:  # transform
+                datatype, shape = "FP64", [-1, -1]
+            out.append({"name": method, "datatype": datatype, "shape": shape})
+        return out
 
     def execute(self, inputs: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, Any]:
         x = feature_matrix(inputs, self.context.input_names())

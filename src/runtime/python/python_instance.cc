@@ -69,7 +69,23 @@ Status PythonInstance::StartWorker() {
     return Unavailable("model '" + model + "': loading failed: " +
                        (reply.ok() ? reply->error : reply.status().message()));
   }
+  if (described_.empty()) described_ = std::move(reply->described_outputs);
   FERRY_LOG(kInfo, "python worker ready", ("model", model)("pid", worker_->pid()));
+  return Status::Ok();
+}
+
+Status PythonInstance::RefineConfig(inference::ModelConfig* config) const {
+  if (!options_.load.describe_outputs) return Status::Ok();
+  if (described_.empty())
+    return Unavailable("model '" + options_.model + "': the model described no outputs; declare them in config.pbtxt");
+  const bool batching = config->max_batch_size() > 0;
+  config->clear_output();
+  for (const auto& d : described_) {
+    auto* out = config->add_output();
+    out->set_name(d.name);
+    out->set_data_type(static_cast<inference::DataType>(d.datatype));
+    for (size_t i = batching && !d.shape.empty() ? 1 : 0; i < d.shape.size(); ++i) out->add_dims(d.shape[i]);
+  }
   return Status::Ok();
 }
 

@@ -45,6 +45,9 @@ class PythonInstance : public ModelInstance {
   Result<std::vector<Tensor>> Execute(const std::vector<Tensor>& inputs, const std::vector<std::string>& outputs,
                                       ExecTimings* timings) override;
   void Terminate() override;
+  // With load.describe_outputs: the config's outputs become what the loaded model
+  // described (names, datatypes, shapes).
+  Status RefineConfig(inference::ModelConfig* config) const override;
 
  private:
   PythonInstance(PythonInstanceOptions options, ShmRegion region, int wake_fd);
@@ -57,6 +60,7 @@ class PythonInstance : public ModelInstance {
   int wake_fd_;  // eventfd Terminate writes; Execute polls it
   std::unique_ptr<WorkerProcess> worker_;
   uint64_t next_id_ = 0;
+  std::vector<WorkerReply::Described> described_;  // from the first load
 };
 
 }  // namespace ferry::runtime::python

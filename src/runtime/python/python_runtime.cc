@@ -10,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <set>
 #include <sstream>
 
 #include "repository/model_config.h"
@@ -159,6 +161,12 @@ class PythonRuntime : public Runtime {
       if (!batching) in->add_dims(-1);
       in->add_dims(shape.features);
     }
+    {
+      std::lock_guard<std::mutex> lock(described_mu_);
+      // The loaded estimator tells its outputs better than this guess: ask for them.
+      if (config->output().empty() && flavor_.name == "sklearn") guessed_outputs_.insert(file.string());
+      else guessed_outputs_.erase(file.string());
+    }
     if (config->output().empty()) {
       std::string method = flavor_.name == "sklearn" ? Param(*config, "method") : "";
       if (method.empty()) method = "predict";
@@ -193,6 +201,10 @@ class PythonRuntime : public Runtime {
     o.load.model_class = flavor_.model_class;
     o.load.instance = next_instance_++;
     o.load.config_json = repository::ModelConfigToJson(config);
+    {
+      std::lock_guard<std::mutex> lock(described_mu_);
+      o.load.describe_outputs = guessed_outputs_.count(file.string()) > 0;
+    }
     FERRY_ASSIGN_OR_RETURN(o.load_timeout_ms, ParamMillis(config, "load_timeout_ms", 120000));
     FERRY_ASSIGN_OR_RETURN(o.execution_timeout_ms, ParamMillis(config, "execution_timeout_ms", 60000));
     FERRY_ASSIGN_OR_RETURN(auto instance, PythonInstance::Create(std::move(o)));
@@ -215,6 +227,9 @@ class PythonRuntime : public Runtime {
     std::string exe = Param(config, "python_executable");
     return exe.empty() ? options_.python_executable : exe;
   }
+
+  std::mutex described_mu_;
+  std::set<std::string> guessed_outputs_;  // model files whose outputs AutoComplete guessed; guarded by described_mu_
 
   std::vector<std::string> WorkerEnvironment(const InstanceOptions& options) const {
     std::vector<std::string> env;

@@ -80,6 +80,10 @@ std::string EncodeLoad(const LoadRequest& load) {
   w.Int(load.instance);
   w.Key("config");
   w.RawValue(load.config_json.data(), load.config_json.size(), rapidjson::kObjectType);
+  if (load.describe_outputs) {
+    w.Key("describe");
+    w.Bool(true);
+  }
   w.EndObject();
   return Done(sb);
 }
@@ -141,7 +145,30 @@ Result<WorkerReply> DecodeReply(std::string_view json) {
     return reply;
   }
   auto outputs = doc.FindMember("outputs");
-  if (outputs == doc.MemberEnd()) return reply;  // a load reply
+  if (outputs == doc.MemberEnd()) {  // a load reply
+    auto described = doc.FindMember("described_outputs");
+    if (described == doc.MemberEnd()) return reply;
+    if (!described->value.IsArray()) return Internal("the worker's load reply: 'described_outputs' is not a list");
+    for (const auto& o : described->value.GetArray()) {
+      auto name = o.FindMember("name"), dt = o.FindMember("datatype"), shape = o.FindMember("shape");
+      if (!o.IsObject() || name == o.MemberEnd() || !name->value.IsString() || dt == o.MemberEnd() ||
+          !dt->value.IsString() || shape == o.MemberEnd() || !shape->value.IsArray())
+        return Internal("the worker's load reply: a described output needs name, datatype and shape");
+      WorkerReply::Described d;
+      d.name = name->value.GetString();
+      auto t = DataTypeFromName(dt->value.GetString());
+      if (!t) return Internal("the worker's load reply: output '" + d.name + "' has unknown datatype '" +
+                              dt->value.GetString() + "'");
+      d.datatype = *t;
+      for (const auto& v : shape->value.GetArray()) {
+        if (!v.IsInt64() || v.GetInt64() < -1)
+          return Internal("the worker's load reply: output '" + d.name + "' has a bad shape");
+        d.shape.push_back(v.GetInt64());
+      }
+      reply.described_outputs.push_back(std::move(d));
+    }
+    return reply;
+  }
   if (!outputs->value.IsArray()) return Internal("the worker's reply: 'outputs' is not a list");
   FERRY_ASSIGN_OR_RETURN(reply.shm_size, Uint(doc, "shm_size", "the worker's reply"));
   size_t i = 0;

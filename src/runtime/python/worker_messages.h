@@ -47,6 +47,9 @@ struct LoadRequest {
   std::string model_class;  // "module:Class" of a ready runtime; empty: the user's model.py
   int instance = 0;
   std::string config_json;  // the completed config (repository::ModelConfigToJson)
+  // Ask the worker for the outputs the loaded model has (names, datatypes, shapes):
+  // set when the config's outputs were only guessed before loading.
+  bool describe_outputs = false;
 };
 std::string EncodeLoad(const LoadRequest& load);
 
@@ -61,6 +64,14 @@ struct WorkerReply {
   std::string error;        // when !ok: the exception's last line
   uint64_t shm_size = 0;    // the region's size after the worker wrote outputs
   std::vector<TensorSlot> outputs;
+  // A load reply to describe_outputs: what the model answers, in its preferred order
+  // (shape with -1 for variable dimensions, the batch dimension included).
+  struct Described {
+    std::string name;
+    DataType datatype;
+    std::vector<int64_t> shape;
+  };
+  std::vector<Described> described_outputs;
 };
 
 // Parses a reply. Errors name what is malformed; they mean a broken worker.
