@@ -1,11 +1,13 @@
 """Monitoring daemons for the integration tests: Prometheus, VictoriaMetrics and
-Alertmanager started on 127.0.0.1 (Debian packages), and a webhook receiver that keeps
-what Alertmanager (or ferry's own alerting) posts to it."""
+Alertmanager started on 127.0.0.1 (Debian packages), a webhook receiver that keeps
+what Alertmanager (or ferry's own alerting) posts to it, and the OpenTelemetry
+Collector that tools/otelcol/install.sh builds (OTLP/HTTP in, a JSON-lines file out)."""
 
 from __future__ import annotations
 
 import http.server
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -144,3 +146,102 @@ def start_alertmanager(work: Path, port: int, hook: WebhookReceiver, daemons: li
         f"--storage.path={work / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
         "--cluster.listen-address="], f"http://127.0.0.1:{port}", "/-/ready", work / "alertmanager.log",
         daemons).start()
+
+
+# --------------------------------------------------------------------------- OpenTelemetry Collector
+
+OTELCOL = fh.REPO_ROOT / "third_party" / "bin" / "otelcol"
+CONFIG = fh.REPO_ROOT / "tools" / "otelcol" / "test-config.yaml"
+START_TIMEOUT_S = 30.0
+SPAN_TIMEOUT_S = 10.0
+
+
+def otelcol_binary() -> Path:
+    if OTELCOL.is_file() and os.access(OTELCOL, os.X_OK):
+        return OTELCOL
+    msg = f"OpenTelemetry Collector not built ({OTELCOL}); run tools/otelcol/install.sh (scripts/setup.sh does)"
+    if os.environ.get("FERRY_REQUIRE_OTELCOL"):
+        pytest.fail(msg + " [FERRY_REQUIRE_OTELCOL is set]", pytrace=False)
+    pytest.skip(msg)
+
+
+class Collector:
+    """One collector on 127.0.0.1: OTLP/HTTP in (no gRPC), every trace out to a JSON-lines file."""
+
+    def __init__(self, workdir: Path):
+        self.port = fh.free_ports(1)[0]
+        self.output = workdir / "traces.jsonl"
+        self.log = workdir / "otelcol.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def traces_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/traces"
+
+    def start(self) -> "Collector":
+        env = dict(os.environ, OTELCOL_HTTP_ENDPOINT=f"127.0.0.1:{self.port}", OTELCOL_OUTPUT=str(self.output))
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(fh._orphan_guard() + [str(otelcol_binary()), "--config", str(CONFIG)],
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         env=env, cwd=str(self.log.parent))
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"otelcol exited with {self.proc.returncode}:\n{self.tail()}")
+            # An empty ExportTraceServiceRequest: the receiver answers 200 and exports nothing.
+            return fh.http_request("POST", self.traces_url, data=b"{}", timeout=1,
+                                   headers={"Content-Type": "application/json"}).status_code == 200
+
+        fh.wait_until(ready, START_TIMEOUT_S, "otelcol to accept OTLP/HTTP", on_timeout=self.tail)
+        return self
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"otelcol ignored SIGTERM for 20s:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def spans(self) -> list[dict]:
+        """Every span written so far, each with its resource's attributes as `_resource` (a dict)."""
+        out = []
+        try:
+            text = self.output.read_text()
+        except FileNotFoundError:
+            return out
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            for rs in json.loads(line).get("resourceSpans", []):
+                resource = attributes(rs.get("resource", {}).get("attributes", []))
+                for ss in rs.get("scopeSpans", []):
+                    for span in ss.get("spans", []):
+                        out.append(dict(span, _resource=resource))
+        return out
+
+    def wait_for_spans(self, predicate, timeout: float = SPAN_TIMEOUT_S) -> list[dict]:
+        """The spans that satisfy predicate, once there is at least one."""
+        return fh.wait_until(lambda: [s for s in self.spans() if predicate(s)], timeout,
+                             "the span in the file exporter's output",
+                             on_timeout=lambda: f"file: {self.spans()}\nlog:\n{self.tail()}")
+
+
+def attributes(kvs: list[dict]) -> dict:
+    """OTLP/JSON KeyValue list -> {key: value}, for the scalar value kinds."""
+    out = {}
+    for kv in kvs:
+        value = kv.get("value", {})
+        for kind in ("stringValue", "boolValue", "intValue", "doubleValue"):
+            if kind in value:
+                out[kv["key"]] = value[kind]
+    return out
