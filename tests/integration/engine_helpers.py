@@ -49,7 +49,11 @@ class FerryEngine(fh.FerryServer):
         return json.loads((self.state_dir / "status.json").read_text())
 
     def revision(self, deployment: str, revision: str = "v1") -> dict:
-        for r in self.status()["revisions"]:
+        status = self.status()
+        # An engine restarted on a state folder finds the last one's file until it writes its own.
+        if status["pid"] != self.proc.pid:
+            raise AssertionError(f"status.json is still engine {status['pid']}'s, not {self.proc.pid}'s")
+        for r in status["revisions"]:
             if r["deployment"] == deployment and r["revision"] == revision:
                 return r
         raise AssertionError(f"{deployment}/{revision} not in status.json")
