@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 from tritonclient.utils import np_to_triton_dtype
@@ -180,3 +182,20 @@ class ClosedLoop:
         self._stop.set()
         for t in self._threads:
             t.join(30)
+
+
+def kill_one_under_load(engine: FerryEngine, repo: Path, victim: int, protocol: str = "http") -> ClosedLoop:
+    """8 closed-loop clients for 3 s; `victim` (a replica's pid) gets SIGKILL after 1 s.
+    Asserts that no request failed and some ran after the kill; returns the load."""
+    load = ClosedLoop(engine, repo, clients=8, protocol=protocol)
+    try:
+        time.sleep(1.0)
+        os.kill(victim, signal.SIGKILL)
+        load.mark()
+        time.sleep(2.0)
+    finally:
+        load.stop()
+    assert load.failures == [], \
+        f"{len(load.failures)} of {load.total + len(load.failures)} requests failed: {load.failures[:5]}"
+    assert load.after_mark > 0, "no request ran after the kill"
+    return load

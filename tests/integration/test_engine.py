@@ -21,7 +21,8 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 import ferry_helpers as fh
-from engine_helpers import ClosedLoop, assert_add_sub_answers, pid_alive, two_replica_spec, write_spec
+from engine_helpers import (ClosedLoop, assert_add_sub_answers, kill_one_under_load, pid_alive, two_replica_spec,
+                            write_spec)
 
 
 def test_gateway_routes_by_model_and_heals_a_killed_replica_without_errors(engines, model_repo, tmp_path):
@@ -42,18 +43,8 @@ def test_gateway_routes_by_model_and_heals_a_killed_replica_without_errors(engin
         client.close()
 
     # Closed-loop load, 8 clients, for 3 s; replica 0 gets SIGKILL after 1 s.
-    load = ClosedLoop(engine, model_repo)
     victim = before[0]["pid"]
-    try:
-        time.sleep(1.0)
-        os.kill(victim, signal.SIGKILL)
-        load.mark()
-        time.sleep(2.0)
-    finally:
-        load.stop()
-    assert load.failures == [], \
-        f"{len(load.failures)} of {load.total + len(load.failures)} requests failed: {load.failures[:5]}"
-    assert load.after_mark > 0, "no request ran after the kill"
+    load = kill_one_under_load(engine, model_repo, victim)
 
     # Replaced: two ready replicas again, the victim's slot with a new process.
     after = engine.wait_ready_replicas("examples", 2)
