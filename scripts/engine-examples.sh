@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The examples of scripts/serve-examples.sh, run under `ferry engine` instead: set up,
 # build, generate the example models, write a one-deployment spec for them into the state
-# folder and start the engine on the default ports (gateway 8080, admin 8090, metrics
-# 8092), with 2 replicas autoscaled between 1 and 4. Extra arguments go to `ferry engine`
-# (for example --http-port 9080). See docs/engine.md.
+# folder and start the engine on the default ports (gateway REST 8080 and gRPC 8081,
+# admin 8090, metrics 8092), with 2 replicas autoscaled between 1 and 4. Extra arguments
+# go to `ferry engine` (for example --http-port 9080). See docs/engine.md.
 #
 # Env: FERRY_ENGINE_STATE_DIR  state folder (default build/engine-examples)
 set -euo pipefail

@@ -15,7 +15,7 @@ int Engine(int argc, char** argv) {
   po::options_description desc(
       "usage: ferry engine --state-dir DIR [--config spec.yaml] [options]\n\n"
       "Runs the deployments of a spec as supervised `ferry serve` replicas on loopback ports, behind\n"
-      "an Open Inference Protocol REST gateway that routes by model name. Without --config, the\n"
+      "Open Inference Protocol gateways (REST and gRPC) that route by model name. Without --config, the\n"
       "deployments stored in DIR come back. Each option can also be set through the environment\n"
       "variable named in brackets; a flag wins over the variable. See docs/engine.md.\n\n"
       "options",
@@ -29,6 +29,9 @@ int Engine(int argc, char** argv) {
     ("http-port", po::value<uint16_t>()->default_value(8080), "gateway REST port [FERRY_ENGINE_HTTP_PORT]")
     ("http-threads", po::value<int>()->default_value(0), "gateway event loops, 0 = one per available core [FERRY_ENGINE_HTTP_THREADS]")
     ("http-max-input-size", po::value<uint64_t>()->default_value(64ull << 20), "largest request body in bytes [FERRY_ENGINE_HTTP_MAX_INPUT_SIZE]")
+    ("grpc-port", po::value<uint16_t>()->default_value(8081), "gateway gRPC port (GRPCInferenceService, health, reflection) on --http-address, 0 disables [FERRY_ENGINE_GRPC_PORT]")
+    ("grpc-threads", po::value<int>()->default_value(0), "gRPC gateway completion queues (one thread each), 0 = one per available core [FERRY_ENGINE_GRPC_THREADS]")
+    ("grpc-max-message-size", po::value<int>()->default_value(64 << 20), "largest gRPC message in bytes, either direction [FERRY_ENGINE_GRPC_MAX_MESSAGE_SIZE]")
     ("metrics-port", po::value<uint16_t>()->default_value(8092), "Prometheus metrics of the engine (gateway, replicas, scaling), 0 disables [FERRY_ENGINE_METRICS_PORT]")
     ("admin-address", po::value<std::string>()->default_value("127.0.0.1"), "admin API address (loopback by default) [FERRY_ENGINE_ADMIN_ADDRESS]")
     ("admin-port", po::value<uint16_t>()->default_value(8090), "admin API port (REST/JSON, read-only for now), 0 disables [FERRY_ENGINE_ADMIN_PORT]")
@@ -61,6 +64,11 @@ int Engine(int argc, char** argv) {
   options.gateway.threads = vm["http-threads"].as<int>();
   options.gateway.max_body_bytes = vm["http-max-input-size"].as<uint64_t>();
   options.gateway.version = FERRY_VERSION;
+  options.grpc_gateway.address = options.gateway.address;
+  options.grpc_gateway.port = vm["grpc-port"].as<uint16_t>();
+  options.grpc_gateway.threads = vm["grpc-threads"].as<int>();
+  options.grpc_gateway.max_message_bytes = vm["grpc-max-message-size"].as<int>();
+  options.grpc_gateway.version = FERRY_VERSION;
   options.tick = std::chrono::milliseconds(vm["tick-ms"].as<int>());
   options.metrics_port = vm["metrics-port"].as<uint16_t>();
   options.admin.address = vm["admin-address"].as<std::string>();
@@ -76,7 +84,7 @@ int Engine(int argc, char** argv) {
     FERRY_LOG(kError, "cannot start the engine", ("error", s.message()));
     return 1;
   }
-  FERRY_LOG(kInfo, "engine running", ("gateway_port", (*engine)->gateway_port())(
+  FERRY_LOG(kInfo, "engine running", ("gateway_port", (*engine)->gateway_port())("grpc_port", (*engine)->grpc_port())(
                                           "metrics_port", (*engine)->metrics_port())("admin_port", (*engine)->admin_port())("state_dir", options.state_dir));
   const int sig = WaitForShutdownSignal();
   FERRY_LOG(kInfo, "engine stopping: draining the gateway, then the replicas",

@@ -93,6 +93,10 @@ Status Engine::Start() {
   PublishRoutes();
   FERRY_ASSIGN_OR_RETURN(gateway_, HttpGateway::Create(options_.gateway, &router_));
   FERRY_RETURN_IF_ERROR(gateway_->Start());
+  if (options_.grpc_gateway.port != 0) {
+    FERRY_ASSIGN_OR_RETURN(grpc_gateway_, GrpcGateway::Create(options_.grpc_gateway, &router_));
+    FERRY_RETURN_IF_ERROR(grpc_gateway_->Start());
+  }
   if (options_.metrics_port != 0) {
     // Read on every scrape: gauges of the gateway's counters and the supervisor's report
     // (thread-safe); scrapes are serialised by the endpoint's single loop.
@@ -135,8 +139,12 @@ void Engine::Stop() {
   // Both read the supervisor, which the control thread ends with.
   if (metrics_http_) metrics_http_->Stop(1000);
   if (admin_) admin_->Stop();
-  // Clients first: requests in flight finish while every replica still runs.
+  // Clients first: requests in flight finish while every replica still runs; both
+  // gateways drain at once.
+  std::thread grpc_stop;
+  if (grpc_gateway_) grpc_stop = std::thread([this] { grpc_gateway_->Stop(10000); });
   if (gateway_) gateway_->Stop(10000);
+  if (grpc_stop.joinable()) grpc_stop.join();
   stop_ = true;
   control_.join();
 }
@@ -221,6 +229,7 @@ void Engine::PublishRoutes() {
     table->deployments.push_back(route);
   }
   router_.Publish(std::move(table));
+  if (grpc_gateway_) grpc_gateway_->RefreshHealth();
 }
 
 std::string Engine::StatusJson() const {
@@ -257,6 +266,8 @@ std::string Engine::StatusJson() const {
       w.Int64(r.pid);
       w.Key("port");
       w.Uint(r.http_port);
+      w.Key("grpc_port");
+      w.Uint(r.grpc_port);
       w.Key("state");
       w.String(std::string(ReplicaStateName(r.state)).c_str());
       w.Key("in_flight");
@@ -275,6 +286,20 @@ std::string Engine::StatusJson() const {
     auto c = gateway_->counters();
     w.Key("gateway");
     w.StartObject();
+    w.Key("requests");
+    w.Uint64(c.requests);
+    w.Key("retries");
+    w.Uint64(c.retries);
+    w.Key("upstream_errors");
+    w.Uint64(c.upstream_errors);
+    w.EndObject();
+  }
+  if (grpc_gateway_) {
+    auto c = grpc_gateway_->counters();
+    w.Key("grpc_gateway");
+    w.StartObject();
+    w.Key("port");
+    w.Uint(grpc_gateway_->port());
     w.Key("requests");
     w.Uint64(c.requests);
     w.Key("retries");

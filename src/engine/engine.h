@@ -12,6 +12,7 @@
 #include "engine/autoscaler.h"
 #include "engine/engine_metrics.h"
 #include "frontend/http/http_server.h"
+#include "engine/grpc_gateway.h"
 #include "engine/http_gateway.h"
 #include "engine/router.h"
 #include "engine/spec.h"
@@ -24,6 +25,7 @@ struct EngineOptions {
   std::string state_dir;    // required: engine.db, logs/, revisions/, status.json
   std::string config_path;  // a spec file; empty: run the deployments stored in state_dir
   HttpGatewayOptions gateway;
+  GrpcGatewayOptions grpc_gateway;  // port 0 disables
   uint16_t metrics_port = 8092;  // Prometheus metrics on the gateway's address; 0 disables
   AdminApiOptions admin;         // port 0 disables
   std::chrono::milliseconds tick{100};  // control loop period (autoscaler sampling, probes)
@@ -31,10 +33,11 @@ struct EngineOptions {
 };
 
 // `ferry engine`: the deployments of a spec, run as supervised `ferry serve` replicas
-// behind the REST gateway, autoscaled, with their state in SQLite.
+// behind the REST and gRPC gateways, autoscaled, with their state in SQLite.
 // Threads: the caller's (Create, Start, Stop); the metrics and admin endpoints' loops; the control thread (supervisor, autoscalers,
 // route table, status file: every replica is launched from it, so their PR_SET_PDEATHSIG
-// follows it); the gateway's HTTP loops; the supervisor's log pump.
+// follows it); the gateway's HTTP loops; the gRPC gateway's queue threads; the
+// supervisor's log pump.
 // With a config file, the file is the desired state: stored deployments it lacks are
 // deleted from the store. Without one, the stored deployments come back (an engine restart,
 // after kill -9 too). Replicas are never re-adopted: a dead engine's replicas died with it
@@ -46,9 +49,10 @@ class Engine {
   ~Engine();
 
   Status Start();
-  // Stops the gateway (requests in flight finish), then drains and stops every replica.
+  // Stops the gateways (requests in flight finish), then drains and stops every replica.
   void Stop();
   uint16_t gateway_port() const { return gateway_->port(); }
+  uint16_t grpc_port() const { return grpc_gateway_ ? grpc_gateway_->port() : 0; }
   uint16_t metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
   uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
 
@@ -77,6 +81,7 @@ class Engine {
   std::vector<Scaled> scaled_;              // control thread only
   EngineMetrics metrics_;
   std::unique_ptr<HttpGateway> gateway_;
+  std::unique_ptr<GrpcGateway> grpc_gateway_;  // null when disabled
   std::unique_ptr<frontend::http::HttpServer> metrics_http_;
   std::unique_ptr<AdminApi> admin_;
   std::thread control_;

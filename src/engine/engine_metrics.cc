@@ -30,10 +30,31 @@ void DeploymentMetrics::Answered(int http_status, double seconds) {
   latency->Observe(seconds);
 }
 
+void DeploymentMetrics::AnsweredGrpc(int grpc_code, double seconds) {
+  switch (grpc_code) {
+    case 0:
+      grpc_answered_2xx->Increment();
+      break;
+    case 1:   // CANCELLED
+    case 3:   // INVALID_ARGUMENT
+    case 5:   // NOT_FOUND
+    case 6:   // ALREADY_EXISTS
+    case 7:   // PERMISSION_DENIED
+    case 9:   // FAILED_PRECONDITION
+    case 11:  // OUT_OF_RANGE
+    case 16:  // UNAUTHENTICATED
+      grpc_answered_4xx->Increment();
+      break;
+    default:
+      grpc_answered_5xx->Increment();
+  }
+  latency->Observe(seconds);
+}
+
 EngineMetrics::EngineMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       requests_(BuildCounter().Name("ferry_engine_requests_total")
-                    .Help("Requests the gateway answered for a deployment, by status class").Register(*registry_)),
+                    .Help("Requests the gateways answered for a deployment, by protocol and status class").Register(*registry_)),
       retries_(BuildCounter().Name("ferry_engine_upstream_retries_total")
                    .Help("Requests sent again after a replica failed before any response byte").Register(*registry_)),
       rejected_(BuildCounter().Name("ferry_engine_rejected_total")
@@ -61,9 +82,15 @@ std::shared_ptr<DeploymentMetrics> EngineMetrics::ForDeployment(const std::strin
   auto& m = deployments_[deployment];
   if (m) return m;
   m = std::make_shared<DeploymentMetrics>();
-  m->answered_2xx = &requests_.Add({{"deployment", deployment}, {"code", "2xx"}});
-  m->answered_4xx = &requests_.Add({{"deployment", deployment}, {"code", "4xx"}});
-  m->answered_5xx = &requests_.Add({{"deployment", deployment}, {"code", "5xx"}});
+  auto answered = [&](const char* protocol, const char* code) {
+    return &requests_.Add({{"deployment", deployment}, {"protocol", protocol}, {"code", code}});
+  };
+  m->answered_2xx = answered("rest", "2xx");
+  m->answered_4xx = answered("rest", "4xx");
+  m->answered_5xx = answered("rest", "5xx");
+  m->grpc_answered_2xx = answered("grpc", "2xx");
+  m->grpc_answered_4xx = answered("grpc", "4xx");
+  m->grpc_answered_5xx = answered("grpc", "5xx");
   m->retries = &retries_.Add({{"deployment", deployment}});
   m->rejected_limit = &rejected_.Add({{"deployment", deployment}, {"reason", "max_in_flight"}});
   m->rejected_no_replica = &rejected_.Add({{"deployment", deployment}, {"reason", "no_ready_replica"}});

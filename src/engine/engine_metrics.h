@@ -18,16 +18,24 @@ namespace ferry::engine {
 // only touches atomics (and a histogram's lock).
 // Thread-safety: every member is safe to update from any thread.
 struct DeploymentMetrics {
-  prometheus::Counter* answered_2xx = nullptr;  // 1xx-3xx too
+  prometheus::Counter* answered_2xx = nullptr;  // REST; 1xx-3xx too
   prometheus::Counter* answered_4xx = nullptr;
   prometheus::Counter* answered_5xx = nullptr;
+  prometheus::Counter* grpc_answered_2xx = nullptr;  // gRPC, by the class of the code
+  prometheus::Counter* grpc_answered_4xx = nullptr;
+  prometheus::Counter* grpc_answered_5xx = nullptr;
   prometheus::Counter* retries = nullptr;
   prometheus::Counter* rejected_limit = nullptr;       // over gateway.max_in_flight
   prometheus::Counter* rejected_no_replica = nullptr;  // none ready within cold_start_timeout
   prometheus::Histogram* latency = nullptr;            // admission to answer, seconds
   prometheus::Histogram* cold_start_wait = nullptr;    // waited for a replica, then routed
 
+  // A REST answer.
   void Answered(int http_status, double seconds);
+  // A gRPC answer: OK counts as 2xx; the codes of a client's mistake (CANCELLED,
+  // INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, FAILED_PRECONDITION,
+  // OUT_OF_RANGE, UNAUTHENTICATED) as 4xx; the others as 5xx.
+  void AnsweredGrpc(int grpc_code, double seconds);
 };
 
 // The engine's Prometheus metrics (names in docs/metrics.md, prefix ferry_engine_),

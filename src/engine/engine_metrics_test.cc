@@ -14,6 +14,10 @@ TEST(EngineMetricsTest, CountsAnswersByClassAndReadsStateAtScrape) {
   d->Answered(200, 0.001);
   d->Answered(404, 0.001);
   d->Answered(503, 0.002);
+  d->AnsweredGrpc(0, 0.001);       // OK
+  d->AnsweredGrpc(3, 0.001);       // INVALID_ARGUMENT
+  d->AnsweredGrpc(5, 0.001);       // NOT_FOUND
+  d->AnsweredGrpc(14, 0.001);      // UNAVAILABLE
   d->retries->Increment();
   m.ScaleEvent("dep", "v1");
   uint64_t restarts = 2;
@@ -22,11 +26,14 @@ TEST(EngineMetricsTest, CountsAnswersByClassAndReadsStateAtScrape) {
     m.SetRevision("dep", "v1", 2, 1, true, restarts);
   });
   std::string text = m.Serialize();
-  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="2xx",deployment="dep"} 1)")) << text;
-  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="4xx",deployment="dep"} 1)"));
-  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="5xx",deployment="dep"} 1)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="2xx",deployment="dep",protocol="rest"} 1)")) << text;
+  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="4xx",deployment="dep",protocol="rest"} 1)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="5xx",deployment="dep",protocol="rest"} 1)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="2xx",deployment="dep",protocol="grpc"} 1)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="4xx",deployment="dep",protocol="grpc"} 2)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_requests_total{code="5xx",deployment="dep",protocol="grpc"} 1)"));
   EXPECT_TRUE(Has(text, R"(ferry_engine_upstream_retries_total{deployment="dep"} 1)"));
-  EXPECT_TRUE(Has(text, R"(ferry_engine_request_duration_seconds_count{deployment="dep"} 3)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_request_duration_seconds_count{deployment="dep"} 7)"));
   EXPECT_TRUE(Has(text, R"(ferry_engine_in_flight{deployment="dep"} 3)"));
   EXPECT_TRUE(Has(text, R"(ferry_engine_waiting{deployment="dep"} 1)"));
   EXPECT_TRUE(Has(text, R"(ferry_engine_replicas{deployment="dep",revision="v1",state="desired"} 2)"));

@@ -71,7 +71,6 @@ struct HttpGateway::Impl : GatewayCore {
   std::unique_ptr<frontend::http::HttpServer> server;
   void Handle(Request&& req, Responder respond, frontend::http::ClientGone client_gone);
   Response Index(const RouteTable& table) const;
-  static bool Ready(const RouteTable& table);
 };
 
 // One request on its way to a replica and back, on the event loop of the client's
@@ -269,25 +268,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::optional<asio::steady_timer> timer_;
 };
 
-bool HttpGateway::Impl::Ready(const RouteTable& table) {
-  for (const auto& d : table.deployments) {
-    if (d->min_replicas == 0) continue;
-    bool any = false;
-    for (const auto& r : d->revisions)
-      for (const auto& e : r.replicas) any = any || e->routable.load(std::memory_order_relaxed);
-    if (!any) return false;
-  }
-  return true;
-}
-
 Response HttpGateway::Impl::Index(const RouteTable& table) const {
   std::vector<std::pair<std::string, bool>> models;
-  for (const auto& [name, d] : table.by_model) {
-    bool any = false;
-    for (const auto& r : d->revisions)
-      for (const auto& e : r.replicas) any = any || e->routable.load(std::memory_order_relaxed);
-    models.emplace_back(name, any);
-  }
+  for (const auto& [name, d] : table.by_model) models.emplace_back(name, HasRoutableReplica(*d));
   std::sort(models.begin(), models.end());
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
@@ -355,7 +338,7 @@ void HttpGateway::Impl::Handle(Request&& req, Responder respond, frontend::http:
   }
   if (path == "/v2/health/ready") {
     if (!get) return respond(Error(405, "Method Not Allowed"));
-    if (Ready(*table)) return respond(Json(200, R"({"ready":true})"));
+    if (GatewayReady(*table)) return respond(Json(200, R"({"ready":true})"));
     return respond(Error(503, "a deployment has no ready replica"));
   }
   if (path == "/v2" || path == "/v2/") {

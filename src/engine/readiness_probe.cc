@@ -47,6 +47,23 @@ class Fd {
   int fd_;
 };
 
+// Connects fd (non-blocking) to 127.0.0.1:port by the deadline.
+Status ConnectLoopback(int fd, uint16_t port, SteadyClock::time_point deadline, const std::string& where) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno != EINPROGRESS) return Unavailable(where + ": " + std::strerror(errno));
+    if (!WaitFor(fd, POLLOUT, deadline)) return DeadlineExceeded(where + ": connect timed out");
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err) return Unavailable(where + ": " + std::strerror(err));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<HttpReply> LoopbackHttp(uint16_t port, const std::string& method, const std::string& path,
@@ -55,18 +72,7 @@ Result<HttpReply> LoopbackHttp(uint16_t port, const std::string& method, const s
   const std::string where = "127.0.0.1:" + std::to_string(port) + path;
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return Internal("socket: " + std::string(std::strerror(errno)));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno != EINPROGRESS) return Unavailable(where + ": " + std::strerror(errno));
-    if (!WaitFor(fd.get(), POLLOUT, deadline)) return DeadlineExceeded(where + ": connect timed out");
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err) return Unavailable(where + ": " + std::strerror(err));
-  }
+  FERRY_RETURN_IF_ERROR(ConnectLoopback(fd.get(), port, deadline, where));
   std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
   if (!body.empty() || method == "POST")
     req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
@@ -110,7 +116,14 @@ Result<HttpReply> LoopbackHttp(uint16_t port, const std::string& method, const s
   return reply;
 }
 
-Readiness ProbeReplica(uint16_t port, const std::vector<std::string>& models, std::chrono::milliseconds timeout) {
+Status LoopbackAccepts(uint16_t port, std::chrono::milliseconds timeout) {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return Internal("socket: " + std::string(std::strerror(errno)));
+  return ConnectLoopback(fd.get(), port, SteadyClock::now() + timeout, "127.0.0.1:" + std::to_string(port));
+}
+
+Readiness ProbeReplica(uint16_t port, uint16_t grpc_port, const std::vector<std::string>& models,
+                       std::chrono::milliseconds timeout) {
   Readiness r;
   auto health = LoopbackHttp(port, "GET", "/v2/health/ready", "", timeout);
   if (!health.ok()) {
@@ -152,6 +165,14 @@ Readiness ProbeReplica(uint16_t port, const std::vector<std::string>& models, st
       r.detail = "model '" + m + "' is " + it->second.first;
       if (it->second.first == "UNAVAILABLE" && !it->second.second.empty())
         r.failure = "model '" + m + "' failed to load: " + it->second.second;
+      return r;
+    }
+  }
+  // `ferry serve` opens its gRPC port just after its REST port: a replica is not ready
+  // for the gRPC gateway until that one accepts too.
+  if (grpc_port != 0) {
+    if (Status s = LoopbackAccepts(grpc_port, timeout); !s.ok()) {
+      r.detail = "gRPC port: " + s.message();
       return r;
     }
   }

@@ -31,8 +31,12 @@ struct Readiness {
   std::string detail;  // why not ready yet, for logs
 };
 
-// Ready when GET /v2/health/ready answers 200 and POST /v2/repository/index lists every
-// one of `models` as READY.
-Readiness ProbeReplica(uint16_t port, const std::vector<std::string>& models, std::chrono::milliseconds timeout);
+// OK when 127.0.0.1:port accepts a TCP connection within `timeout` (closed at once).
+Status LoopbackAccepts(uint16_t port, std::chrono::milliseconds timeout);
+
+// Ready when GET /v2/health/ready answers 200 on `port`, POST /v2/repository/index lists
+// every one of `models` as READY, and `grpc_port` (unless 0) accepts connections.
+Readiness ProbeReplica(uint16_t port, uint16_t grpc_port, const std::vector<std::string>& models,
+                       std::chrono::milliseconds timeout);
 
 }  // namespace ferry::engine

@@ -56,4 +56,17 @@ std::shared_ptr<ReplicaEndpoint> Router::Pick(const DeploymentRoute& d, const Re
   return nullptr;
 }
 
+bool HasRoutableReplica(const DeploymentRoute& d) {
+  for (const auto& r : d.revisions)
+    for (const auto& e : r.replicas)
+      if (e->routable.load(std::memory_order_relaxed)) return true;
+  return false;
+}
+
+bool GatewayReady(const RouteTable& table) {
+  for (const auto& d : table.deployments)
+    if (d->min_replicas > 0 && !HasRoutableReplica(*d)) return false;
+  return true;
+}
+
 }  // namespace ferry::engine

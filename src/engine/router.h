@@ -12,20 +12,31 @@
 #include "engine/latency_histogram.h"
 #include "engine/upstream_pool.h"
 
+namespace grpc {
+class Channel;
+}
+
 namespace ferry::engine {
 
 struct DeploymentMetrics;  // engine_metrics.h
 
 // One replica as the gateway sees it. Shared by the supervisor (which flips `routable`)
 // and the gateway (which counts requests and pools connections); lives until both let go.
-// Thread-safety: the atomics and the pool are thread-safe; the rest is immutable.
+// Thread-safety: the atomics and the pool are thread-safe; grpc_channel is set once,
+// under grpc_channel_once; the rest is immutable.
 struct ReplicaEndpoint {
-  ReplicaEndpoint(std::string id, uint16_t port) : id(std::move(id)), port(port) {}
-  const std::string id;  // "deployment/revision/index", for logs and errors
-  const uint16_t port;   // the replica's REST port on 127.0.0.1
+  ReplicaEndpoint(std::string id, uint16_t port, uint16_t grpc_port = 0)
+      : id(std::move(id)), port(port), grpc_port(grpc_port) {}
+  const std::string id;     // "deployment/revision/index", for logs and errors
+  const uint16_t port;      // the replica's REST port on 127.0.0.1
+  const uint16_t grpc_port;  // its gRPC port on 127.0.0.1; 0: none
   std::atomic<bool> routable{false};  // ready and not draining
   std::atomic<int> outstanding{0};    // requests forwarded and not yet answered
   UpstreamPool pool;                  // idle keep-alive connections to it
+  // The gRPC gateway's channel to grpc_port (one HTTP/2 connection, multiplexed by every
+  // gateway thread), made on first use; closes when the endpoint goes.
+  std::once_flag grpc_channel_once;
+  std::shared_ptr<grpc::Channel> grpc_channel;
 };
 
 // Load counters of one revision, read by the autoscaler loop.
@@ -72,6 +83,12 @@ struct RouteTable {
   std::unordered_map<std::string, std::shared_ptr<const DeploymentRoute>> by_model;
   std::vector<std::shared_ptr<const DeploymentRoute>> deployments;
 };
+
+// True when a replica of `d` takes requests now.
+bool HasRoutableReplica(const DeploymentRoute& d);
+// The gateways' readiness: every deployment whose minimum is above zero has a routable
+// replica (one scaled to zero by design does not make the gateway unready).
+bool GatewayReady(const RouteTable& table);
 
 // Holds the current RouteTable. The control loop publishes a new one when replicas come
 // or go; request threads take a snapshot (a shared_ptr copy under a short lock) and

@@ -192,7 +192,7 @@ void Supervisor::Spawn(Revision& rev, Replica& r) {
   for (const auto& a : launch.argv) cmd += (cmd.empty() ? "" : " ") + a;
   r.log->Note("started pid " + std::to_string(r.pid) + ": " + cmd);
   pump_.Add(child->output_fd, r.log, r.output_eof);
-  r.endpoint = std::make_shared<ReplicaEndpoint>(id, r.http_port);
+  r.endpoint = std::make_shared<ReplicaEndpoint>(id, r.http_port, (*ports)[1]);
   r.state = ReplicaState::kStarting;
   r.since = now;
   r.next_probe = now;
@@ -279,7 +279,8 @@ bool Supervisor::TickRevision(Revision& rev) {
     switch (r.state) {
       case ReplicaState::kStarting: {
         if (now < r.next_probe || !r.kill_reason.empty()) break;
-        Readiness ready = ProbeReplica(r.http_port, rev.spec->model_names, options_.probe_timeout);
+        Readiness ready =
+            ProbeReplica(r.http_port, r.endpoint->grpc_port, rev.spec->model_names, options_.probe_timeout);
         r.next_probe = clock_->NowNanos() + Nanos(d.health.probe_interval);
         if (ready.ready) {
           const uint64_t start_ms = (now - r.since) / 1'000'000;
@@ -451,6 +452,7 @@ void Supervisor::Publish() {
       rs.index = r->index;
       rs.pid = r->pid;
       rs.http_port = r->http_port;
+      rs.grpc_port = r->endpoint ? r->endpoint->grpc_port : 0;
       rs.state = r->state;
       rs.outstanding = r->endpoint ? r->endpoint->outstanding.load() : 0;
       rs.restarts = r->restarts;

@@ -77,6 +77,26 @@ def ferry_module_factory(ferry_binary, model_repo, tmp_path_factory):
 
 
 @pytest.fixture
+def engines(ferry_binary, tmp_path):
+    """Start `ferry engine` processes: `engines(spec, state_dir, wait="live", name="engine")`
+    returns an engine_helpers.FerryEngine. Engines still running at the end of the test
+    get SIGTERM and must exit 0."""
+    from engine_helpers import FerryEngine
+
+    started: list[FerryEngine] = []
+
+    def start(spec, state_dir, wait: str = "live", name: str = "engine") -> FerryEngine:
+        e = FerryEngine(ferry_binary, state_dir, spec, tmp_path / f"{name}-{len(started)}.log")
+        started.append(e)
+        return e.start(wait=wait)
+
+    yield start
+    for e in started:
+        if e.is_running():
+            e.stop_and_check(timeout=40)
+
+
+@pytest.fixture
 def http(server, request):
     """A tritonclient.http client of the `server` fixture that the requesting module defines;
     its timeout is the module's HTTP_TIMEOUT_S when it sets one (slow models), else 10 s."""

@@ -231,7 +231,7 @@ class FerryServer:
         A start that dies because a picked port was taken meanwhile is retried.
         """
         for attempt in range(3):
-            self.http_port, self.grpc_port, self.metrics_port = free_ports(3)
+            self._pick_ports()
             self._spawn()
             try:
                 if wait != "none":
@@ -246,6 +246,9 @@ class FerryServer:
                 self.kill()
                 raise
         raise AssertionError("unreachable")
+
+    def _pick_ports(self) -> None:
+        self.http_port, self.grpc_port, self.metrics_port = free_ports(3)
 
     def _spawn(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -711,3 +714,50 @@ def plugin_abi_version() -> tuple[int, int]:
     major = re.search(r"#define FERRY_PLUGIN_API_VERSION_MAJOR (\d+)", text)
     minor = re.search(r"#define FERRY_PLUGIN_API_VERSION_MINOR (\d+)", text)
     return int(major.group(1)), int(minor.group(1))
+
+
+# --------------------------------------------------------------------------- a slow model
+
+SLOW_MODEL_N = 1024  # the `slow` model takes x: FP32 [N, N] and gives y: FP32 [N, N]
+
+
+def _slow_onnx(path: Path, repeats: int) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    n = SLOW_MODEL_N
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((n, n)) / np.sqrt(n)).astype(np.float32)
+    nodes, inits = [], [helper.make_tensor("W", TensorProto.FLOAT, [n, n], w.flatten().tolist())]
+    prev = "x"
+    for i in range(repeats):
+        nodes.append(helper.make_node("MatMul", [prev, "W"], [f"h{i}"]))
+        prev = f"h{i}"
+    nodes.append(helper.make_node("Identity", [prev], ["y"]))
+    graph = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+
+
+def write_slow_model(repo: Path, seconds: float = 2.5) -> float:
+    """Writes `repo/slow`: a chain of large matrix products, sized on this machine to take
+    about `seconds` (at least 8 products) on one thread. Returns the expected time."""
+    import onnxruntime as ort
+
+    probe = repo / "probe.onnx"
+    _slow_onnx(probe, 4)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(probe), opts, providers=["CPUExecutionProvider"])
+    x = np.ones((SLOW_MODEL_N, SLOW_MODEL_N), np.float32)
+    t0 = time.monotonic()
+    sess.run(None, {"x": x})
+    per_matmul = max((time.monotonic() - t0) / 4, 1e-3)
+    repeats = int(min(400, max(8, seconds / per_matmul)))
+    probe.unlink()
+    _slow_onnx(repo / "slow" / "1" / "model.onnx", repeats)
+    (repo / "slow" / "config.pbtxt").write_text('parameters { key: "intra_op_thread_count" value: { string_value: "1" } }\n')
+    return repeats * per_matmul

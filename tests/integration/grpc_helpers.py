@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import threading
+
 import grpc
 import numpy as np
+import tritonclient.grpc as grpcclient
 import onnx
 from onnx import TensorProto, helper
 from tritonclient.grpc import InferResult
@@ -19,6 +22,7 @@ from tritonclient.utils import np_to_triton_dtype, serialize_byte_tensor
 import ferry_helpers as fh
 
 RPC_TIMEOUT_S = 10.0
+STREAM_WAIT_S = 20.0
 
 # --------------------------------------------------------------------------- connections
 
@@ -41,6 +45,35 @@ def stub(ch: grpc.Channel) -> pb_grpc.GRPCInferenceServiceStub:
 
 
 # --------------------------------------------------------------------------- requests
+
+
+def infer_inputs(inputs: dict[str, np.ndarray]) -> list[grpcclient.InferInput]:
+    out = []
+    for name, arr in inputs.items():
+        inp = grpcclient.InferInput(name, list(arr.shape), np_to_triton_dtype(arr.dtype))
+        inp.set_data_from_numpy(arr)
+        out.append(inp)
+    return out
+
+
+class StreamCollector:
+    """A tritonclient stream callback that keeps (result, error) in arrival order."""
+
+    def __init__(self, expected: int):
+        self.items: list = []
+        self.expected = expected
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+
+    def __call__(self, result, error):
+        with self.lock:
+            self.items.append((result, error))
+            if len(self.items) >= self.expected:
+                self.done.set()
+
+    def wait(self, timeout=STREAM_WAIT_S):
+        assert self.done.wait(timeout), f"only {len(self.items)} of {self.expected} stream responses arrived"
+        return list(self.items)
 
 
 def tensor_bytes(arr: np.ndarray) -> bytes:

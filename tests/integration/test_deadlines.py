@@ -11,53 +11,20 @@ import socket
 import time
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 import ferry_helpers as fh
 
-N = 1024
-
-
-def _slow_model(path, repeats):
-    rng = np.random.default_rng(0)
-    w = (rng.standard_normal((N, N)) / np.sqrt(N)).astype(np.float32)
-    nodes, inits = [], [helper.make_tensor("W", TensorProto.FLOAT, [N, N], w.flatten().tolist())]
-    prev = "x"
-    for i in range(repeats):
-        nodes.append(helper.make_node("MatMul", [prev, "W"], [f"h{i}"]))
-        prev = f"h{i}"
-    nodes.append(helper.make_node("Identity", [prev], ["y"]))
-    graph = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [N, N])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [N, N])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
+N = fh.SLOW_MODEL_N
 
 
 @pytest.fixture(scope="module")
 def slow_server(ferry_module_factory, tmp_path_factory):
     """A server whose `slow` model takes >= 2 s per request on one thread."""
-    import onnxruntime as ort
-
     repo = tmp_path_factory.mktemp("slow") / "repo"
-    probe = repo / "probe.onnx"
-    _slow_model(probe, 4)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(probe), opts, providers=["CPUExecutionProvider"])
-    x = np.ones((N, N), np.float32)
-    t0 = time.monotonic()
-    sess.run(None, {"x": x})
-    per_matmul = max((time.monotonic() - t0) / 4, 1e-3)
-    repeats = int(min(400, max(8, 2.5 / per_matmul)))
-    probe.unlink()
-    _slow_model(repo / "slow" / "1" / "model.onnx", repeats)
-    (repo / "slow" / "config.pbtxt").write_text('parameters { key: "intra_op_thread_count" value: { string_value: "1" } }\n')
+    expected_s = fh.write_slow_model(repo)
     server = ferry_module_factory.start(repos=repo, name="slow")
-    return server, repeats * per_matmul
+    return server, expected_s
 
 
 def _body(timeout_us=None):

@@ -21,7 +21,7 @@ from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from tritonclient.grpc import service_pb2 as pb
-from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+from tritonclient.utils import InferenceServerException
 
 import ferry_helpers as fh
 import grpc_helpers as gh
@@ -63,13 +63,7 @@ def raw(raw_channel):
     return gh.stub(raw_channel)
 
 
-def infer_inputs(inputs: dict[str, np.ndarray]) -> list[grpcclient.InferInput]:
-    out = []
-    for name, arr in inputs.items():
-        inp = grpcclient.InferInput(name, list(arr.shape), np_to_triton_dtype(arr.dtype))
-        inp.set_data_from_numpy(arr)
-        out.append(inp)
-    return out
+infer_inputs = gh.infer_inputs
 
 
 def requested(names) -> list[grpcclient.InferRequestedOutput] | None:
@@ -507,33 +501,13 @@ def test_fp16_has_no_typed_contents(dtype_server):
 # --------------------------------------------------------------------------- 3. streaming
 
 
-class StreamCollector:
-    """A tritonclient stream callback that keeps (result, error) in arrival order."""
-
-    def __init__(self, expected: int):
-        self.items: list = []
-        self.expected = expected
-        self.done = threading.Event()
-        self.lock = threading.Lock()
-
-    def __call__(self, result, error):
-        with self.lock:
-            self.items.append((result, error))
-            if len(self.items) >= self.expected:
-                self.done.set()
-
-    def wait(self, timeout=WAIT_S):
-        assert self.done.wait(timeout), f"only {len(self.items)} of {self.expected} stream responses arrived"
-        return list(self.items)
-
-
 def _stream_add_sub(server, n: int, tag: str, seed: int, version: str = "1"):
     """n requests of batch 1 on add_sub over one tritonclient stream; checks every answer."""
     rng = np.random.default_rng(seed)
     x0 = rng.standard_normal((n, 16)).astype(np.float32)
     x1 = rng.standard_normal((n, 16)).astype(np.float32)
     x0[:, 0] = np.arange(n, dtype=np.float32)  # every request's input differs
-    collector = StreamCollector(n)
+    collector = gh.StreamCollector(n)
     c = make_client(server)
     try:
         c.start_stream(callback=collector)
@@ -623,7 +597,7 @@ def test_stream_stays_open_after_error(ferry_server, raw):
 def test_stream_errors_tritonclient(ferry_server):
     """The same mix through tritonclient: the errors come back in their request's slot."""
     items = _bad_stream_requests()
-    collector = StreamCollector(len(items))
+    collector = gh.StreamCollector(len(items))
     c = make_client(ferry_server)
     try:
         c.start_stream(callback=collector)

@@ -1,0 +1,723 @@
+#include "engine/grpc_forward.h"
+
+#include <grpcpp/alarm.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "core/log.h"
+#include "engine/engine_metrics.h"
+#include "engine/grpc_wire.h"
+#include "protocol/grpc/grpc_service.pb.h"
+
+namespace ferry::engine::grpc_forward {
+namespace g = ::grpc;
+using Clock = std::chrono::system_clock;  // gRPC deadlines are system_clock time points
+using std::chrono::milliseconds;
+
+namespace {
+
+// Requests a stream may have unanswered (read from the client, response not written
+// yet) before the gateway stops reading more: `ferry serve`'s own per-stream window.
+constexpr size_t kStreamWindow = 256;
+// A request without a ready replica looks again this often (as the REST gateway: a cold
+// start takes ~0.1-1 s, and polling needs no wake-up plumbing from the supervisor).
+constexpr milliseconds kWaitPoll{10};
+
+enum class Method { kUnknown, kInfer, kStreamInfer, kMetadata, kReady, kConfig, kStatistics };
+
+struct MethodInfo {
+  std::string_view path;
+  Method method;
+  ModelTargetFields fields;
+};
+
+constexpr MethodInfo kMethods[] = {
+    {"/inference.GRPCInferenceService/ModelInfer", Method::kInfer, kInferRequestFields},
+    {"/inference.GRPCInferenceService/ModelStreamInfer", Method::kStreamInfer, kInferRequestFields},
+    {"/inference.GRPCInferenceService/ModelMetadata", Method::kMetadata,
+     {"ModelMetadataRequest", "name", "version", ""}},
+    {"/inference.GRPCInferenceService/ModelReady", Method::kReady, {"ModelReadyRequest", "name", "version", ""}},
+    {"/inference.GRPCInferenceService/ModelConfig", Method::kConfig, {"ModelConfigRequest", "name", "version", ""}},
+    {"/inference.GRPCInferenceService/ModelStatistics", Method::kStatistics,
+     {"ModelStatisticsRequest", "name", "version", ""}},
+};
+
+const MethodInfo* FindMethod(std::string_view path) {
+  for (const auto& m : kMethods)
+    if (m.path == path) return &m;
+  return nullptr;
+}
+
+std::minstd_rand& Rng() {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  return rng;
+}
+
+// Metadata that belongs to one hop: HTTP/2 pseudo-headers and framing, gRPC's own keys
+// (deadline, encoding, status), and the user agent, which each side sets for itself.
+bool Forwardable(g::string_ref key) {
+  const std::string_view k(key.data(), key.size());
+  if (k.empty() || k[0] == ':' || k.substr(0, 5) == "grpc-") return false;
+  for (std::string_view hop : {"user-agent", "te", "content-type", "host", "connection", "keep-alive",
+                               "proxy-connection", "transfer-encoding", "upgrade"})
+    if (k == hop) return false;
+  return true;
+}
+
+std::string Str(g::string_ref s) { return std::string(s.data(), s.size()); }
+
+g::ByteBuffer Serialize(const google::protobuf::MessageLite& message) {
+  const std::string bytes = message.SerializeAsString();
+  g::Slice slice(bytes);
+  return g::ByteBuffer(&slice, 1);
+}
+
+Result<ModelTarget> Scan(const g::ByteBuffer& buffer, const ModelTargetFields& fields) {
+  // One slice is the common case (a message that arrived whole and uncompressed).
+  g::Slice one;
+  if (buffer.TrySingleSlice(&one).ok()) {
+    std::string_view view[] = {{reinterpret_cast<const char*>(one.begin()), one.size()}};
+    return ScanModelTarget(view, fields);
+  }
+  std::vector<g::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return Internal("cannot read the request message");
+  std::vector<std::string_view> views;
+  views.reserve(slices.size());
+  for (const auto& s : slices) views.emplace_back(reinterpret_cast<const char*>(s.begin()), s.size());
+  return ScanModelTarget(views, fields);
+}
+
+std::string UnknownModel(const std::string& name) {
+  return "Request for unknown model: '" + name + "' is not found";  // `ferry serve`'s words
+}
+
+// The replica's channel, made on first use. Shared by every gateway thread: one HTTP/2
+// connection per replica carries all their calls.
+std::shared_ptr<g::Channel> ChannelTo(const ForwardCore& core, ReplicaEndpoint& ep) {
+  std::call_once(ep.grpc_channel_once, [&] {
+    ep.grpc_channel = g::CreateCustomChannel("ipv4:127.0.0.1:" + std::to_string(ep.grpc_port),
+                                             g::InsecureChannelCredentials(), core.upstream_args);
+  });
+  return ep.grpc_channel;
+}
+
+// One call accepted by the generic service, and its upstream call(s). Every event comes
+// back on the call's completion queue and so runs on that queue's thread: no locks.
+// The call frees itself when no operation of it is pending any more.
+class Call final : public TagHandler {
+ public:
+  Call(ForwardCore* core, g::ServerCompletionQueue* cq) : core_(core), cq_(cq) {
+    for (int i = 0; i < kOps; ++i) tags_[i] = {this, i};
+    core_->calls.fetch_add(1, std::memory_order_relaxed);
+    ctx_.AsyncNotifyWhenDone(Arm(kDone));
+    core_->generic.RequestCall(&ctx_, &stream_, cq_, cq_, Arm(kAccepted));
+  }
+
+  ~Call() override {
+    StopWaiting(false);
+    if (ep_) ep_->outstanding.fetch_sub(held_, std::memory_order_relaxed);
+    if (dep_) {
+      Record(g::StatusCode::CANCELLED);  // a call that ends unanswered: the client left
+      dep_->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    }
+    core_->calls.fetch_sub(1, std::memory_order_release);
+  }
+
+  void OnEvent(int op, bool ok) override {
+    --pending_;
+    switch (op) {
+      case kAccepted:
+        if (!ok) {  // shutting down: the call never started, so its done event never comes
+          delete this;
+          return;
+        }
+        OnAccepted();
+        break;
+      case kDone:
+        OnDone();
+        break;
+      case kRead:
+        stream_state_ ? OnStreamRead(ok) : OnUnaryRead(ok);
+        break;
+      case kAlarm:
+        alarm_.reset();
+        if (ok && !cancelled_) Route();
+        break;
+      case kWrite:
+        OnClientWrite(ok);
+        break;
+      case kFinish:
+        break;
+      case kUpStart:
+        OnUpStart(ok);
+        break;
+      case kUpRead:
+        OnUpRead(ok);
+        break;
+      case kUpWrite:
+        stream_state_->up_writing = false;
+        if (ok) PumpUpstream();
+        MaybeUpstreamEnded();
+        break;
+      case kUpWritesDone:
+        stream_state_->up_writes_done_pending = false;
+        MaybeUpstreamEnded();
+        break;
+      case kUpFinish:
+        stream_state_ ? OnStreamUpFinish() : OnUnaryUpFinish();
+        break;
+    }
+    if (pending_ == 0) delete this;
+  }
+
+ private:
+  enum Op { kAccepted, kDone, kRead, kAlarm, kWrite, kFinish, kUpStart, kUpRead, kUpWrite, kUpWritesDone, kUpFinish,
+            kOps };
+
+  // What a ModelStreamInfer stream holds besides the common state.
+  struct Slot {  // one client request, in order: its answer, once known
+    bool filled = false;
+    g::ByteBuffer bytes;
+  };
+  struct StreamState {
+    std::deque<Slot> slots;               // answers not yet due to be written, in request order
+    std::deque<g::ByteBuffer> to_client;  // answers due, in order
+    std::deque<g::ByteBuffer> to_upstream;  // requests for the replica, not yet written to it
+    std::vector<g::ByteBuffer> sent;  // written to this upstream before any answer: replayed on a retry
+    g::ByteBuffer client_out, up_in, up_out;  // the operations in progress
+    std::unique_ptr<g::GenericClientAsyncReaderWriter> up;
+    int unanswered = 0;      // written upstream, answer not read yet (held in ep_->outstanding)
+    uint64_t responses = 0;  // read from the current upstream
+    bool reading = false, reads_done = false, writing = false, finishing = false, initial_sent = false;
+    bool up_open = false, up_reading = false, up_read_done = false, up_writing = false;
+    bool up_writes_done = false, up_writes_done_pending = false, up_finished = false;
+    bool ended = false;  // the stream's status is final_status; nothing more goes upstream
+    g::Status final_status;
+  };
+
+  void* Arm(Op op) {
+    ++pending_;
+    return &tags_[op];
+  }
+
+  void OnAccepted() {
+    AcceptOn(core_, cq_);
+    method_ = FindMethod(ctx_.method());
+    if (!method_)
+      return Finish(g::Status(g::StatusCode::UNIMPLEMENTED, "unknown method '" + ctx_.method() + "'"));
+    core_->requests.fetch_add(1, std::memory_order_relaxed);
+    if (method_->method == Method::kStreamInfer) {
+      stream_state_ = std::make_unique<StreamState>();
+      return ReadMore();
+    }
+    stream_.Read(&in_, Arm(kRead));
+  }
+
+  void OnDone() {
+    if (!ctx_.IsCancelled()) return;
+    // The client cancelled, its deadline passed, or the gateway is stopping: end the
+    // upstream call and any wait; the pending operations then come back and free the call.
+    cancelled_ = true;
+    if (uctx_) uctx_->TryCancel();
+    if (alarm_) alarm_->Cancel();
+  }
+
+  // ---- routing, shared by unary calls and streams
+
+  // Admission against max_in_flight; the call then counts in the deployment's load.
+  bool Admit(const DeploymentRoute* dep) {
+    if (dep->load->in_flight.fetch_add(1, std::memory_order_relaxed) >= dep->max_in_flight) {
+      dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      dep->load->rejected.fetch_add(1, std::memory_order_relaxed);
+      if (dep->metrics) {
+        dep->metrics->rejected_limit->Increment();
+        dep->metrics->AnsweredGrpc(static_cast<int>(g::StatusCode::RESOURCE_EXHAUSTED), 0);
+      }
+      return false;
+    }
+    dep_ = dep;
+    // The client's deadline; a unary call's is capped by gateway.request_timeout (a
+    // stream may rightly stay open longer than one request takes).
+    deadline_ = ctx_.deadline();
+    if (!stream_state_) {
+      const auto cap = Clock::now() + milliseconds(dep->request_timeout_ms);
+      if (cap < deadline_) {
+        deadline_ = cap;
+        gateway_deadline_ = true;
+      }
+    }
+    return true;
+  }
+
+  static g::Status OverLimit(const DeploymentRoute& d) {
+    return g::Status(g::StatusCode::RESOURCE_EXHAUSTED, "deployment '" + d.name + "' has " +
+                                                            std::to_string(d.max_in_flight) +
+                                                            " requests in flight, its limit (gateway.max_in_flight)");
+  }
+
+  // Picks a replica for the held request, or waits for one to become ready.
+  void Route() {
+    if (cancelled_ || (stream_state_ && stream_state_->ended)) return;
+    if (waiting_) Refresh();
+    const RevisionRoute* rev = nullptr;
+    std::shared_ptr<ReplicaEndpoint> ep = Router::Pick(*dep_, nullptr, Rng(), &rev);
+    if (ep) {
+      StopWaiting(true);
+      rev->load->arrivals.fetch_add(1, std::memory_order_relaxed);
+      ep_ = std::move(ep);
+      revision_ = rev;
+      routed_ = std::chrono::steady_clock::now();
+      return stream_state_ ? OpenUpstream() : SendUnary();
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!waiting_) {
+      waiting_ = true;
+      wait_start_ = now;
+      dep_->load->waiting.fetch_add(1, std::memory_order_relaxed);
+    }
+    const auto waited = std::chrono::duration_cast<milliseconds>(now - wait_start_).count();
+    const bool degraded = !dep_->CanStartReplica();
+    if (degraded || waited >= dep_->cold_start_timeout_ms || Clock::now() >= deadline_) {
+      StopWaiting(false);
+      if (dep_->metrics) dep_->metrics->rejected_no_replica->Increment();
+      return Fail(g::Status(g::StatusCode::UNAVAILABLE,
+                            "deployment '" + dep_->name + "' has no ready replica" +
+                                (degraded ? ": its revisions are degraded"
+                                          : " (waited " + std::to_string(waited) + " ms, gateway.cold_start_timeout)")));
+    }
+    alarm_ = std::make_unique<g::Alarm>();
+    alarm_->Set(cq_, std::min(Clock::now() + kWaitPoll, deadline_), Arm(kAlarm));
+  }
+
+  // A waiting call looks for replicas in the newest route table: the one it was admitted
+  // with predates the replica being started for it.
+  void Refresh() {
+    auto table = core_->router->Snapshot();
+    for (const auto& d : table->deployments)
+      if (d->name == dep_->name && d->load == dep_->load) {
+        dep_ = d.get();
+        table_ = std::move(table);
+        return;
+      }
+  }
+
+  void StopWaiting(bool routed) {
+    if (!waiting_) return;
+    waiting_ = false;
+    dep_->load->waiting.fetch_sub(1, std::memory_order_relaxed);
+    if (routed && dep_->metrics)
+      dep_->metrics->cold_start_wait->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start_).count());
+  }
+
+  // The upstream call's context: the deadline, and the client's metadata.
+  std::unique_ptr<g::ClientContext> NewUpstreamContext() const {
+    auto c = std::make_unique<g::ClientContext>();
+    if (deadline_ != Clock::time_point::max()) c->set_deadline(deadline_);
+    for (const auto& [k, v] : ctx_.client_metadata())
+      if (Forwardable(k)) c->AddMetadata(Str(k), Str(v));
+    return c;
+  }
+
+  // An upstream failure that is the gateway's to retry: UNAVAILABLE (refused, reset, the
+  // replica died) before any answer, once. Picks the replica for the second try.
+  bool RetryOnAnotherReplica(const g::Status& status, bool answered) {
+    if (retried_ || answered || status.error_code() != g::StatusCode::UNAVAILABLE || cancelled_) return false;
+    std::shared_ptr<ReplicaEndpoint> next = Router::Pick(*dep_, ep_.get(), Rng(), &revision_);
+    if (!next) return false;
+    retried_ = true;
+    core_->retries.fetch_add(1, std::memory_order_relaxed);
+    if (dep_->metrics) dep_->metrics->retries->Increment();
+    FERRY_LOG(kDebug, "upstream failed before responding; retrying",
+              ("replica", ep_->id)("next", next->id)("error", status.error_message()));
+    ep_ = std::move(next);
+    return true;
+  }
+
+  // What the client gets for a failed upstream call: the replica's own answers as they
+  // are; the gateway's failures (the replica unreachable after the retry, or over
+  // gateway.request_timeout) say which replica.
+  g::Status FromUpstream(const g::Status& s) {
+    if (s.error_code() == g::StatusCode::UNAVAILABLE) {
+      core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+      return g::Status(s.error_code(),
+                       "deployment '" + dep_->name + "': replica " + ep_->id + " failed: " + s.error_message(),
+                       s.error_details());
+    }
+    if (s.error_code() == g::StatusCode::DEADLINE_EXCEEDED && gateway_deadline_ && Clock::now() >= deadline_) {
+      core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+      return g::Status(s.error_code(), "deployment '" + dep_->name + "': replica " + ep_->id +
+                                           " did not answer within " + std::to_string(dep_->request_timeout_ms) +
+                                           " ms (gateway.request_timeout)");
+    }
+    return s;
+  }
+
+  void Hold() {
+    ep_->outstanding.fetch_add(1, std::memory_order_relaxed);
+    ++held_;
+  }
+  void Release() {
+    ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
+    --held_;
+  }
+
+  void Record(g::StatusCode code) {
+    if (recorded_ || !dep_) return;
+    recorded_ = true;
+    if (dep_->metrics)
+      dep_->metrics->AnsweredGrpc(static_cast<int>(code),
+                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - admitted_).count());
+  }
+
+  // Answers the call: a unary call's status, or a stream's end.
+  void Fail(const g::Status& s) { stream_state_ ? EndStream(s) : Finish(s); }
+
+  void Finish(const g::Status& s) {
+    Record(s.error_code());
+    stream_.Finish(s, Arm(kFinish));
+  }
+
+  // ---- unary calls: ModelInfer, ModelMetadata, ModelReady, ModelConfig, ModelStatistics
+
+  void OnUnaryRead(bool ok) {
+    if (!ok) return Finish(g::Status(g::StatusCode::INVALID_ARGUMENT, "the call carried no request message"));
+    auto target = Scan(in_, method_->fields);
+    if (!target.ok()) return Finish(g::Status(g::StatusCode::INVALID_ARGUMENT, target.status().message()));
+    table_ = core_->router->Snapshot();
+    auto it = table_->by_model.find(target->name);
+    if (it == table_->by_model.end()) {
+      // As `ferry serve`: an unknown model is not ready, rather than an error.
+      if (method_->method == Method::kReady) {
+        inference::ModelReadyResponse not_ready;
+        out_ = Serialize(not_ready);
+        stream_.WriteAndFinish(out_, g::WriteOptions(), g::Status::OK, Arm(kFinish));
+        return;
+      }
+      if (method_->method == Method::kStatistics && target->name.empty())
+        return Finish(g::Status(g::StatusCode::UNIMPLEMENTED,
+                                "the gateway does not aggregate statistics; ask for one model "
+                                "(ModelStatisticsRequest.name)"));
+      return Finish(g::Status(g::StatusCode::NOT_FOUND, UnknownModel(target->name)));
+    }
+    if (!Admit(it->second.get())) return Finish(OverLimit(*it->second));
+    Route();
+  }
+
+  void SendUnary() {
+    if (cancelled_) return;
+    uctx_ = NewUpstreamContext();
+    Hold();
+    g::GenericStub stub(ChannelTo(*core_, *ep_));
+    unary_ = stub.PrepareUnaryCall(uctx_.get(), ctx_.method(), in_, cq_);
+    unary_->StartCall();
+    unary_->Finish(&out_, &ustatus_, Arm(kUpFinish));
+  }
+
+  void OnUnaryUpFinish() {
+    Release();
+    if (cancelled_) return;
+    if (RetryOnAnotherReplica(ustatus_, false)) {
+      unary_.reset();
+      uctx_.reset();
+      return SendUnary();
+    }
+    for (const auto& [k, v] : uctx_->GetServerInitialMetadata())
+      if (Forwardable(k)) ctx_.AddInitialMetadata(Str(k), Str(v));
+    for (const auto& [k, v] : uctx_->GetServerTrailingMetadata())
+      if (Forwardable(k)) ctx_.AddTrailingMetadata(Str(k), Str(v));
+    // Which revision answered (as the REST gateway's Ferry-Revision header).
+    ctx_.AddInitialMetadata("ferry-revision", revision_->name);
+    // The replica answered: its latency counts for the latency objective (unary calls;
+    // a stream's messages have no single latency).
+    revision_->load->latency.Record(std::chrono::duration<double>(std::chrono::steady_clock::now() - routed_).count());
+    if (!ustatus_.ok()) return Finish(FromUpstream(ustatus_));
+    Record(g::StatusCode::OK);
+    stream_.WriteAndFinish(out_, g::WriteOptions(), g::Status::OK, Arm(kFinish));
+  }
+
+  // ---- ModelStreamInfer: one upstream stream, answers in request order
+
+  void ReadMore() {
+    StreamState& s = *stream_state_;
+    if (s.reading || s.reads_done || s.ended || s.slots.size() + s.to_client.size() >= kStreamWindow) return;
+    s.reading = true;
+    stream_.Read(&in_, Arm(kRead));
+  }
+
+  void OnStreamRead(bool ok) {
+    StreamState& s = *stream_state_;
+    s.reading = false;
+    if (!ok) {  // the client finished sending (or went away)
+      s.reads_done = true;
+      PumpUpstream();
+      return MaybeFinishStream();
+    }
+    if (s.ended) return;  // a request that came after the stream's end: dropped
+    g::ByteBuffer request;
+    request.Swap(&in_);
+    auto target = Scan(request, kInferRequestFields);
+    if (!target.ok()) {
+      AnswerLocally(target.status().message(), "");
+    } else {
+      // Looked up in the newest table: a model that arrived after the stream began counts.
+      auto table = core_->router->Snapshot();
+      auto it = table->by_model.find(target->name);
+      if (it == table->by_model.end()) {
+        AnswerLocally(UnknownModel(target->name), target->id);
+      } else if (!dep_) {
+        if (!Admit(it->second.get())) return EndStream(OverLimit(*it->second));
+        table_ = std::move(table);
+        Forward(std::move(request));
+        Route();
+      } else if (it->second->name != dep_->name) {
+        AnswerLocally("model '" + target->name + "' is served by deployment '" + it->second->name +
+                          "', and this stream goes to deployment '" + dep_->name +
+                          "' (chosen by its first request): send it on a stream of its own",
+                      target->id);
+      } else {
+        Forward(std::move(request));
+      }
+    }
+    ReadMore();
+  }
+
+  // An in-band error for one request, as `ferry serve` answers one it cannot serve.
+  void AnswerLocally(const std::string& message, const std::string& id) {
+    inference::ModelStreamInferResponse r;
+    r.set_error_message(message);
+    r.mutable_infer_response()->set_id(id);
+    stream_state_->slots.push_back({true, Serialize(r)});
+    Flush();
+  }
+
+  void Forward(g::ByteBuffer request) {
+    stream_state_->slots.push_back({});
+    stream_state_->to_upstream.push_back(std::move(request));
+    PumpUpstream();
+  }
+
+  void OpenUpstream() {
+    if (cancelled_) return;
+    StreamState& s = *stream_state_;
+    uctx_ = NewUpstreamContext();
+    g::GenericStub stub(ChannelTo(*core_, *ep_));
+    s.up = stub.PrepareCall(uctx_.get(), ctx_.method(), cq_);
+    s.responses = 0;
+    s.up_open = s.up_reading = s.up_read_done = s.up_writing = false;
+    s.up_writes_done = s.up_writes_done_pending = s.up_finished = false;
+    s.up->StartCall(Arm(kUpStart));
+  }
+
+  void OnUpStart(bool ok) {
+    StreamState& s = *stream_state_;
+    s.up_open = ok;
+    PumpUpstream();
+    // Read even when the start failed: that read fails at once, and Finish says why.
+    UpRead();
+  }
+
+  // Writes the next request upstream, one at a time; then half-closes once the client has.
+  void PumpUpstream() {
+    StreamState& s = *stream_state_;
+    if (!s.up_open || s.up_writing || s.up_writes_done || cancelled_) return;
+    if (!s.to_upstream.empty()) {
+      s.up_out = std::move(s.to_upstream.front());
+      s.to_upstream.pop_front();
+      if (s.responses == 0 && !retried_) s.sent.push_back(s.up_out);  // shares the slices
+      ++s.unanswered;
+      Hold();
+      s.up_writing = true;
+      s.up->Write(s.up_out, Arm(kUpWrite));
+    } else if (s.reads_done) {
+      s.up_writes_done = s.up_writes_done_pending = true;
+      s.up->WritesDone(Arm(kUpWritesDone));
+    }
+  }
+
+  void UpRead() {
+    StreamState& s = *stream_state_;
+    // Paused while the client is slower than the replica; OnClientWrite resumes it.
+    if (s.up_reading || s.up_read_done || s.to_client.size() >= kStreamWindow) return;
+    s.up_reading = true;
+    s.up->Read(&s.up_in, Arm(kUpRead));
+  }
+
+  void OnUpRead(bool ok) {
+    StreamState& s = *stream_state_;
+    s.up_reading = false;
+    if (!ok) {  // the replica ended the stream (or it broke): Finish has the status
+      s.up_read_done = true;
+      s.up->Finish(&ustatus_, Arm(kUpFinish));
+      return;
+    }
+    ++s.responses;
+    s.sent.clear();
+    if (s.unanswered > 0) {
+      --s.unanswered;
+      Release();
+    }
+    g::ByteBuffer answer;
+    answer.Swap(&s.up_in);
+    // Replicas answer in request order: this fills the oldest slot still waiting.
+    auto it = std::find_if(s.slots.begin(), s.slots.end(), [](const Slot& x) { return !x.filled; });
+    if (it != s.slots.end()) {
+      it->filled = true;
+      it->bytes = std::move(answer);
+    } else {
+      s.to_client.push_back(std::move(answer));
+    }
+    Flush();
+    UpRead();
+  }
+
+  void OnStreamUpFinish() {
+    stream_state_->up_finished = true;
+    MaybeUpstreamEnded();
+  }
+
+  // Once the upstream call is over (status received, no write of it pending): retry it,
+  // or end the client's stream with its status.
+  void MaybeUpstreamEnded() {
+    StreamState& s = *stream_state_;
+    if (!s.up_finished || s.up_writing || s.up_writes_done_pending) return;
+    s.up_finished = false;  // handled once
+    s.up_open = false;
+    while (s.unanswered > 0) {
+      --s.unanswered;
+      Release();
+    }
+    if (cancelled_) return;
+    if (RetryOnAnotherReplica(ustatus_, s.responses > 0)) {
+      for (auto it = s.sent.rbegin(); it != s.sent.rend(); ++it) s.to_upstream.push_front(std::move(*it));
+      s.sent.clear();
+      s.up.reset();
+      uctx_.reset();
+      return OpenUpstream();
+    }
+    for (const auto& [k, v] : uctx_->GetServerTrailingMetadata())
+      if (Forwardable(k)) ctx_.AddTrailingMetadata(Str(k), Str(v));
+    EndStream(ustatus_.ok() ? ustatus_ : FromUpstream(ustatus_));
+  }
+
+  // The stream's outcome is known: what is answered still goes out, then the status.
+  void EndStream(const g::Status& status) {
+    StreamState& s = *stream_state_;
+    if (s.ended) return;
+    s.ended = true;
+    s.final_status = status;
+    s.to_upstream.clear();
+    if (alarm_) alarm_->Cancel();
+    // Requests the replica never answered get no answer; the ones answered here still do.
+    s.slots.erase(std::remove_if(s.slots.begin(), s.slots.end(), [](const Slot& x) { return !x.filled; }),
+                  s.slots.end());
+    Flush();
+    MaybeFinishStream();
+  }
+
+  // Moves the answers now due (the filled slots at the front) to the client.
+  void Flush() {
+    StreamState& s = *stream_state_;
+    while (!s.slots.empty() && s.slots.front().filled) {
+      s.to_client.push_back(std::move(s.slots.front().bytes));
+      s.slots.pop_front();
+    }
+    WriteClient();
+  }
+
+  void WriteClient() {
+    StreamState& s = *stream_state_;
+    if (s.writing || s.to_client.empty() || s.finishing) return;
+    if (!s.initial_sent) {
+      s.initial_sent = true;
+      if (s.up && s.responses > 0)
+        for (const auto& [k, v] : uctx_->GetServerInitialMetadata())
+          if (Forwardable(k)) ctx_.AddInitialMetadata(Str(k), Str(v));
+      if (revision_) ctx_.AddInitialMetadata("ferry-revision", revision_->name);
+    }
+    s.client_out = std::move(s.to_client.front());
+    s.to_client.pop_front();
+    s.writing = true;
+    stream_.Write(s.client_out, Arm(kWrite));
+  }
+
+  void OnClientWrite(bool ok) {
+    StreamState& s = *stream_state_;
+    s.writing = false;
+    if (!ok) {  // the client is gone: drop the rest, stop the replica's work
+      s.to_client.clear();
+      s.slots.clear();
+      if (uctx_) uctx_->TryCancel();
+      if (!s.ended && !s.up) EndStream(g::Status(g::StatusCode::CANCELLED, "the client went away"));
+      return;
+    }
+    WriteClient();
+    ReadMore();
+    if (s.up && s.up_open) UpRead();
+    MaybeFinishStream();
+  }
+
+  void MaybeFinishStream() {
+    StreamState& s = *stream_state_;
+    // Without a route (every request so far named an unknown model) the stream ends
+    // when the client's requests do.
+    const bool over = s.ended || (s.reads_done && !dep_);
+    if (s.finishing || !over || s.writing || !s.to_client.empty() || !s.slots.empty()) return;
+    s.finishing = true;
+    if (revision_) ctx_.AddTrailingMetadata("ferry-revision", revision_->name);
+    Finish(s.ended ? s.final_status : g::Status::OK);
+  }
+
+  ForwardCore* const core_;
+  g::ServerCompletionQueue* const cq_;
+  Tag tags_[kOps];
+  int pending_ = 0;  // operations started whose event has not come back
+  g::GenericServerContext ctx_;
+  g::GenericServerAsyncReaderWriter stream_{&ctx_};
+  const MethodInfo* method_ = nullptr;
+  const std::chrono::steady_clock::time_point admitted_ = std::chrono::steady_clock::now();
+  bool cancelled_ = false;
+
+  std::shared_ptr<const RouteTable> table_;  // keeps dep_ and revision_ alive
+  const DeploymentRoute* dep_ = nullptr;     // set once admitted
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool gateway_deadline_ = false;  // deadline_ is gateway.request_timeout's, not the client's
+  bool waiting_ = false;           // counted in dep_->load->waiting
+  std::chrono::steady_clock::time_point wait_start_;
+  std::unique_ptr<g::Alarm> alarm_;
+
+  std::shared_ptr<ReplicaEndpoint> ep_;
+  const RevisionRoute* revision_ = nullptr;  // ep_'s revision, inside table_
+  std::chrono::steady_clock::time_point routed_;  // when a replica was picked (cold-start wait excluded)
+  int held_ = 0;                             // this call's share of ep_->outstanding
+  bool retried_ = false;
+  std::unique_ptr<g::ClientContext> uctx_;  // the upstream call's
+  g::Status ustatus_;
+
+  g::ByteBuffer in_, out_;  // a unary call's request and response
+  std::unique_ptr<g::GenericClientAsyncResponseReader> unary_;
+  std::unique_ptr<StreamState> stream_state_;  // ModelStreamInfer only
+  bool recorded_ = false;
+};
+
+}  // namespace
+
+void AcceptOn(ForwardCore* core, g::ServerCompletionQueue* cq) { new Call(core, cq); }
+
+void Poll(g::ServerCompletionQueue* cq) {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq->Next(&tag, &ok)) {
+    auto* t = static_cast<Tag*>(tag);
+    t->handler->OnEvent(t->op, ok);
+  }
+}
+
+}  // namespace ferry::engine::grpc_forward

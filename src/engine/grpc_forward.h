@@ -1,0 +1,45 @@
+#pragma once
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "engine/router.h"
+
+// Internal to the gRPC gateway (grpc_gateway.cc): the calls it forwards to replicas.
+namespace ferry::engine::grpc_forward {
+
+// What forwarded calls share: lives as long as the gateway's server.
+// Thread-safety: the counters are atomics; the rest is set before the first call.
+struct ForwardCore {
+  Router* router = nullptr;  // not owned
+  ::grpc::AsyncGenericService generic;
+  ::grpc::ChannelArguments upstream_args;  // for the channels to replicas
+  std::atomic<uint64_t> requests{0}, retries{0}, upstream_errors{0};
+  std::atomic<int> calls{0};  // calls alive: accepted (or armed) and not yet freed
+};
+
+// A completion-queue tag: operation `op` of the call `handler`.
+class TagHandler {
+ public:
+  virtual ~TagHandler() = default;
+  virtual void OnEvent(int op, bool ok) = 0;
+};
+struct Tag {
+  TagHandler* handler;
+  int op;
+};
+
+// Arms `cq` to accept one more call of the generic service (a forwarded method, or an
+// unknown one: answered UNIMPLEMENTED). Each accepted call re-arms its queue.
+// REQUIRES: the server is started and `cq` is not shut down.
+void AcceptOn(ForwardCore* core, ::grpc::ServerCompletionQueue* cq);
+
+// Runs the events of `cq` until it is shut down and drained. One thread per queue: every
+// event of a call (its client side and its upstream side) comes back on its queue, so a
+// call is only ever touched by that thread.
+void Poll(::grpc::ServerCompletionQueue* cq);
+
+}  // namespace ferry::engine::grpc_forward
