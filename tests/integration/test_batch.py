@@ -286,3 +286,42 @@ def test_another_command_does_not_resume_a_checkpoint(model_repo, data, tmp_path
     # A finished output is not overwritten by accident.
     proc3 = run_batch(model_repo, *changed, check=False)
     assert proc3.returncode == 2 and "exists and no checkpoint says it is unfinished" in proc3.stderr
+
+
+PICKY = '''
+import numpy as np
+from ferry_sdk import InvalidInput, Model
+
+class Picky(Model):
+    def predict(self, inputs):
+        x = inputs["X"]
+        if (x < 0).any():
+            raise InvalidInput("X must not be negative, got %d" % x.min())
+        return {"Y": x * 10}
+'''
+
+
+def test_a_batch_the_model_fails_is_retried_row_by_row(tmp_path):
+    import sys
+
+    repo = tmp_path / "repo"
+    (repo / "picky" / "1").mkdir(parents=True)
+    (repo / "picky" / "1" / "model.py").write_text(PICKY)
+    (repo / "picky" / "config.pbtxt").write_text("""
+backend: "python"
+max_batch_size: 8
+input [ { name: "X" data_type: TYPE_INT64 dims: [ 1 ] } ]
+output [ { name: "Y" data_type: TYPE_INT64 dims: [ 1 ] } ]
+""")
+    xs = [i if i % 13 else -i for i in range(1, 41)]  # rows 12, 25 and 38 hold -13, -26, -39
+    (tmp_path / "in.csv").write_text("key,X\n" + "".join(f"k{i},{x}\n" for i, x in enumerate(xs)))
+    out = tmp_path / "out.csv"
+    proc = run_batch(repo, "--model", "picky", "--input", str(tmp_path / "in.csv"), "--output", str(out),
+                     "--carry", "key", "--python-executable", sys.executable)
+    assert "37 rows ok, 3 failed" in proc.stderr
+    errors = [json.loads(line) for line in (tmp_path / "out.csv.errors.jsonl").read_text().splitlines()]
+    assert [e["row"] for e in errors] == [12, 25, 38]
+    assert "X must not be negative, got -13" in errors[0]["error"] and "model 'picky'" in errors[0]["error"]
+    header, rows = read_csv(out)
+    assert header == ["key", "Y"]
+    assert rows == [[f"k{i}", str(x * 10)] for i, x in enumerate(xs) if x > 0]
