@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "batch/batch_job.h"
+#include "batch/input_reader.h"
 #include "cli/options.h"
 #include "cli/server_setup.h"
 #include "cli/shutdown_signals.h"
@@ -129,6 +130,10 @@ int Batch(int argc, char** argv) {
   job.checkpoint_every = std::chrono::milliseconds(std::max(0, vm["checkpoint-ms"].as<int>()));
   job.log_every = std::chrono::seconds(std::max(1, vm["progress-secs"].as<int>()));
   job.progress_terminal = ::isatty(STDERR_FILENO) == 1;
+
+  // Refuse a file name of no known format before loading anything.
+  for (const auto& path : {job.input, job.output})
+    if (auto f = batch::FormatFromPath(path); !f.ok()) return usage(f.status().message());
 
   // The job stops at the signal's default action (a kill): the checkpoint makes that safe.
   signal(SIGPIPE, SIG_IGN);
