@@ -23,7 +23,7 @@ struct BatchJobOptions {
   std::vector<std::string> carry;    // input columns copied to the output, in this order
   std::vector<ColumnMapping> map;    // --map col:tensor
   std::vector<std::string> outputs;  // outputs to write; empty: all, in config order
-  // The job stops with ABORTED once more rows than this have failed; -1: never.
+  // The job stops with CANCELLED once more rows than this have failed; -1: never.
   int64_t max_errors = -1;
   uint64_t shard_index = 0;  // this job takes the input rows with index % shard_count == shard_index
   uint64_t shard_count = 1;
@@ -55,7 +55,7 @@ struct BatchJobSummary {
 // A batch the model fails is retried row by row, so only the rows that fail go to the
 // error file. Errors: INVALID_ARGUMENT before the first row for a schema or options that
 // do not fit the model, a checkpoint of another job, or an output that exists already;
-// ABORTED past max_errors; INTERNAL for I/O failures.
+// CANCELLED past max_errors; INTERNAL for I/O failures.
 // Thread-safety: call from one thread; it blocks until the job ends.
 Result<BatchJobSummary> RunBatchJob(server::Server& server, const BatchJobOptions& options);
 
