@@ -3,7 +3,7 @@
 # tests (ctest), the shipped Prometheus rules (promtool check and unit tests, vmalert
 # -dryRun), the integration tests (pytest against the real server; test_observability.py
 # also runs real Prometheus, VictoriaMetrics, vmalert and Alertmanager), and the
-# bad-input, lifecycle, runtime and runtime-module tests again against an AddressSanitizer build, whose
+# bad-input, lifecycle, runtime, runtime-module and batch tests again against an AddressSanitizer build, whose
 # LeakSanitizer turns any leak into a non-zero exit that the tests check; and a short
 # libFuzzer run of every decoder of untrusted bytes (FUZZ_SECONDS each, default 20).
 set -euo pipefail
@@ -29,7 +29,8 @@ cmake --build --preset asan --target ferry ferry_plugin_add_one ferry_broken_ver
   ferry_broken_missing_execute ferry_broken_initialize ferry_autocomplete
 FERRY_BIN="$ROOT/build/asan/ferry" \
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" \
-  "${PYTEST[@]}" tests/integration/test_raw_http.py tests/integration/test_hostile_input.py tests/integration/test_grpc.py \
+  "${PYTEST[@]}" tests/integration/test_batch.py tests/integration/test_raw_http.py tests/integration/test_hostile_input.py \
+  tests/integration/test_grpc.py \
   tests/integration/test_shutdown.py tests/integration/test_reload_under_load.py tests/integration/test_deadlines.py \
   tests/integration/test_python_models.py tests/integration/test_sklearn_lightgbm.py tests/integration/test_plugin.py \
   tests/integration/test_torch.py tests/integration/test_mlserver.py tests/integration/test_runtime_modules.py \

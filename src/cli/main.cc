@@ -1,6 +1,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "cli/batch.h"
 #include "cli/engine.h"
 #include "cli/runtimes.h"
 #include "cli/serve.h"
@@ -14,6 +15,7 @@ void Usage(std::ostream& out) {
          "  serve      run the inference server on a model repository\n"
          "  runtimes   list the runtimes built in and the plugins found\n"
          "  engine     run deployments of replicas behind a gateway (docs/engine.md)\n"
+         "  batch      run a model over a CSV, JSONL or .npy file, resumably (docs/batch.md)\n"
          "  version    print the version\n\n"
          "Run 'ferry <command> --help' for the options of a command.\n";
 }
@@ -27,6 +29,7 @@ int main(int argc, char** argv) {
   }
   if (!std::strcmp(argv[1], "serve")) return ferry::cli::Serve(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "runtimes")) return ferry::cli::Runtimes(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "batch")) return ferry::cli::Batch(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "engine")) return ferry::cli::Engine(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "version") || !std::strcmp(argv[1], "--version")) {
     std::cout << "ferry " << FERRY_VERSION << "\n";

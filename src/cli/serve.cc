@@ -9,8 +9,8 @@
 #include <iostream>
 
 #include "cli/alerting_options.h"
-#include "cli/builtin_runtimes.h"
 #include "cli/options.h"
+#include "cli/server_setup.h"
 #include "cli/shutdown_signals.h"
 #include "core/log.h"
 #include "frontend/grpc/grpc_server.h"
@@ -18,7 +18,6 @@
 #include "frontend/http/v2_handler.h"
 #include "monitoring/request_tracer.h"
 #include "monitoring/span_exporter.h"
-#include "runtime/plugin/plugin_finder.h"
 #include "server/server.h"
 
 namespace ferry::cli {
@@ -45,9 +44,9 @@ int Serve(int argc, char** argv) {
       /*line_length=*/120, /*min_description_length=*/70);
   // clang-format off
   desc.add_options()
-    ("help,h", "print this help")
-    ("model-repository", po::value<std::vector<std::string>>()->composing(),
-       "model repository folder; repeat for several [FERRY_MODEL_REPOSITORY, ':'-separated]")
+    ("help,h", "print this help");
+  AddModelOptions(desc, "FERRY_");
+  desc.add_options()
     ("http-address", po::value<std::string>()->default_value("0.0.0.0"), "address to listen on [FERRY_HTTP_ADDRESS]")
     ("http-port", po::value<uint16_t>()->default_value(8000), "REST port [FERRY_HTTP_PORT]")
     ("grpc-port", po::value<uint16_t>()->default_value(8001), "gRPC port (GRPCInferenceService, health, reflection), 0 disables [FERRY_GRPC_PORT]")
@@ -59,12 +58,6 @@ int Serve(int argc, char** argv) {
     ("load-model", po::value<std::vector<std::string>>()->composing(), "explicit mode: model to load at start; repeat; '*' for all [FERRY_LOAD_MODEL]")
     ("repository-poll-secs", po::value<int>()->default_value(15), "poll mode: seconds between repository scans [FERRY_REPOSITORY_POLL_SECS]")
     ("response-cache-bytes", po::value<uint64_t>()->default_value(128ull << 20), "response cache size in bytes, for models with response_cache { enable: true }; 0 disables [FERRY_RESPONSE_CACHE_BYTES]")
-    ("runtime-dir", po::value<std::string>(), "folder of the runtime modules (libferry_runtime_<backend>.so), loaded when a model needs one; default: <bin>/runtimes, then <bin>/../lib/ferry/runtimes [FERRY_RUNTIME_DIR]")
-    ("plugin-dir", po::value<std::string>(), "folder of plugin libraries libferry_<backend>.so, searched after the model's own folders [FERRY_PLUGIN_DIR]")
-    ("default-max-batch-size", po::value<int>()->default_value(1024), "max_batch_size of a model without a config whose runtime finds it batches (every tensor with a dynamic first dimension); 0 keeps the runtime's own (ONNX Runtime: 4, as Triton) [FERRY_DEFAULT_MAX_BATCH_SIZE]")
-    ("intra-op-threads", po::value<int>()->default_value(0), "runtime threads per model instance, 0 = cores / instances [FERRY_INTRA_OP_THREADS]")
-    ("python-executable", po::value<std::string>()->default_value("python3"), "interpreter for Python models whose config names none (parameter python_executable or python_env) [FERRY_PYTHON_EXECUTABLE]")
-    ("python-sdk-path", po::value<std::string>()->default_value(""), "folder holding the ferry_sdk package for Python workers; default: found beside the binary or in its source checkout, 'none' to rely on the interpreter's own [FERRY_PYTHON_SDK_PATH]")
     ("shutdown-grace-ms", po::value<int>()->default_value(10000), "at SIGTERM, how long requests in flight get to finish; then running executions are stopped [FERRY_SHUTDOWN_GRACE_MS]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
   // clang-format on
@@ -110,21 +103,8 @@ int Serve(int argc, char** argv) {
   }
 
   server::ServerOptions options;
-  if (vm.count("model-repository")) {
-    for (const auto& r : vm["model-repository"].as<std::vector<std::string>>()) {
-      // The environment form may list several folders separated by ':'.
-      size_t start = 0;
-      while (start <= r.size()) {
-        size_t colon = r.find(':', start);
-        std::string part = r.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-        if (!part.empty()) options.models.repositories.emplace_back(part);
-        if (colon == std::string::npos) break;
-        start = colon + 1;
-      }
-    }
-  }
-  if (options.models.repositories.empty()) {
-    std::cerr << "ferry serve: --model-repository is required\n\n" << desc << "\n";
+  if (Status flags = ModelOptionsFromFlags(vm, &options.models); !flags.ok()) {
+    std::cerr << "ferry serve: " << flags.message() << "\n\n" << desc << "\n";
     return 2;
   }
   auto mode = ParseMode(vm["model-control-mode"].as<std::string>());
@@ -135,42 +115,18 @@ int Serve(int argc, char** argv) {
   options.models.mode = *mode;
   if (vm.count("load-model")) options.models.startup_models = vm["load-model"].as<std::vector<std::string>>();
   options.models.poll_seconds = vm["repository-poll-secs"].as<int>();
-  options.models.intra_op_threads = vm["intra-op-threads"].as<int>();
-  options.models.default_max_batch_size = vm["default-max-batch-size"].as<int>();
-  if (options.models.default_max_batch_size < 0) {
-    std::cerr << "ferry serve: --default-max-batch-size must be 0 or more, not "
-              << options.models.default_max_batch_size << "\n";
-    return 2;
-  }
   options.response_cache_bytes = vm["response-cache-bytes"].as<uint64_t>();
 
   // Signals are taken synchronously by the main thread; block them before any thread
   // starts so every thread inherits the mask.
   BlockShutdownSignals();
 
-  BuiltinRuntimeOptions runtime_options;
-  if (vm.count("runtime-dir")) runtime_options.module_dirs = {vm["runtime-dir"].as<std::string>()};
-#if FERRY_WITH_PYTHON  // CMake option FERRY_WITH_PYTHON
-  runtime_options.python.python_executable = vm["python-executable"].as<std::string>();
-  const std::string sdk = vm["python-sdk-path"].as<std::string>();
-  if (sdk.empty()) runtime_options.python.sdk_path = runtime::DefaultPythonSdkPath();
-  else if (sdk != "none") runtime_options.python.sdk_path = sdk;
-  FERRY_LOG(kInfo, "python workers",
-            ("python", runtime_options.python.python_executable)(
-                "sdk_path", runtime_options.python.sdk_path.empty() ? "(the interpreter's own)"
-                                                                    : runtime_options.python.sdk_path.string()));
-#endif
-  auto builtin = BuiltinRuntimes(runtime_options);
-  if (!builtin.ok()) {
-    FERRY_LOG(kError, "cannot start a runtime", ("error", builtin.status().message()));
+  auto built = RuntimesFromFlags(vm);
+  if (!built.ok()) {
+    FERRY_LOG(kError, "cannot start a runtime", ("error", built.status().message()));
     return 1;
   }
-  std::unique_ptr<runtime::RuntimeRegistry> runtimes = std::move(builtin).value();
-  for (const auto& rt : runtimes->runtimes())
-    FERRY_LOG(kInfo, "runtime registered", ("runtime", rt->name())("version", rt->version()));
-  const std::string plugin_dir = vm.count("plugin-dir") ? vm["plugin-dir"].as<std::string>() : "";
-  runtimes->SetResolver(std::make_unique<runtime::plugin::PluginFinder>(plugin_dir));
-  if (!plugin_dir.empty()) FERRY_LOG(kInfo, "plugins folder", ("path", plugin_dir));
+  std::unique_ptr<runtime::RuntimeRegistry> runtimes = std::move(built).value();
 
   auto server = server::Server::Create(std::move(options), std::move(runtimes));
   if (!server.ok()) {

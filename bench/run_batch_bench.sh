@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Offline batch benchmark: rows/s of `ferry batch` (in-process) over a CSV and a .npy file,
+# for two models: the example mlp_classifier (FP32 [-1,4] -> probabilities [3], label [1]),
+# where reading and writing the files is nearly all the work, and the dynamic batching
+# benchmark's compute-bound MLP (x [-1,256] -> 1024 -> 1024 -> y [16]); each next to
+#   ceiling   the runtime alone on the same batches: build/dev/batch_inprocess (ONNX Runtime's
+#             C API, one Run() at a time, no parsing or formatting), and onnxruntime Python alone;
+#   peers     pandas.read_csv + onnxruntime + DataFrame.to_csv, and np.load + onnxruntime + np.save.
+# Every contender runs the model with BENCH_INTRA intra-op threads on batches of BENCH_BATCH rows;
+# each is run BENCH_REPEAT times and the best run counts (the machine is shared).
+# The outputs are checked: ferry's CSV and .npy must match the pandas and numpy peers'.
+#
+# Environment: BENCH_ROWS (1000000, tiny model), BENCH_HEAVY_ROWS (50000, compute-bound model), BENCH_BATCH (1024), BENCH_INTRA (1), BENCH_REPEAT (3),
+#   FERRY_BIN (build/dev/ferry), PYTHON (.venv/bin/python), BENCH_KEEP_WORKDIR=1 keeps the files.
+# Output: a Markdown table on stdout and in build/bench/batch_results.md; progress on stderr.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BENCH_TAG=batch-bench
+source bench/lib.sh
+
+ROWS="${BENCH_ROWS:-1000000}"
+BATCH="${BENCH_BATCH:-1024}"
+INTRA="${BENCH_INTRA:-1}"
+REPEAT="${BENCH_REPEAT:-3}"
+HEAVY_ROWS="${BENCH_HEAVY_ROWS:-50000}"
+FERRY="${FERRY_BIN:-$ROOT/build/dev/ferry}"
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+ORT_DIR="$ROOT/third_party/onnxruntime"
+OUT_DIR="$ROOT/build/bench"
+mkdir -p "$OUT_DIR"
+[[ -x "$FERRY" ]] || die "no ferry binary at $FERRY (cmake --build --preset dev)"
+WORK="$(mktemp -d /tmp/ferry-batch-bench.XXXXXX)"
+[[ "${BENCH_KEEP_WORKDIR:-0}" == 1 ]] || trap 'rm -rf "$WORK"' EXIT
+
+log "compiling build/bench/batch_inprocess"
+g++ -O2 -std=c++17 -Wall -Wextra -I "$ORT_DIR/include" bench/batch_inprocess.cc -o "$OUT_DIR/batch_inprocess" \
+  -L "$ORT_DIR/lib" -lonnxruntime -Wl,-rpath,"$ORT_DIR/lib"
+log "generating the models in $WORK"
+"$PY" examples/generate_models.py "$WORK/repo" >/dev/null
+# The compute-bound MLP of the dynamic batching benchmark (x [-1,256] -> 1024 -> 1024 -> y [16]).
+"$PY" bench/batching_tool.py prepare "$WORK/heavy" 500 "$BATCH" >/dev/null
+mkdir -p "$WORK/repo/mlp_256"
+cp -r "$WORK/heavy/repo/mlp_off/." "$WORK/repo/mlp_256/"
+sed -i 's/name: "mlp_off"/name: "mlp_256"/' "$WORK/repo/mlp_256/config.pbtxt"
+
+best() {  # CMD...: runs it REPEAT times, prints the best rows/s (from "rows_per_s=R" or ferry's summary)
+  local b=0 r out i
+  for ((i = 0; i < REPEAT; i++)); do
+    rm -f "$WORK"/out.*
+    out="$("$@" 2>&1)" || die "failed: $* -> $out"
+    r="$(grep -oE 'rows_per_s=[0-9]+|[0-9]+ rows/s' <<<"$out" | tail -1 | grep -oE '[0-9]+' | head -1)"
+    (( r > b )) && b=$r
+  done
+  echo "$b"
+}
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
+
+REPORT="$OUT_DIR/batch_results.md"
+: >"$REPORT"
+bench_model() {  # NAME ROWS FEATURES FIRST_OUTPUT TITLE
+  local name="$1" rows="$2" features="$3" first="$4" title="$5" data="$WORK/data-$1"
+  local model="$WORK/repo/$name/1/model.onnx"
+  log "$name: $rows rows x $features features"
+  "$PY" bench/batch_python.py make "$rows" "$features" "$data"
+  ferry_batch() {  # INPUT OUTPUT [ARGS...]
+    "$FERRY" batch --model-repository "$WORK/repo" --model "$name" --input "$1" --output "$2" \
+      --batch-size "$BATCH" --intra-op-threads "$INTRA" --log-level warning "${@:3}"
+  }
+  log "$name: ceilings"
+  local ceil ortpy f_npy f_csv f_jsonl p_npy p_csv
+  ceil="$(best "$OUT_DIR/batch_inprocess" "$model" "$data/in.npy" "$BATCH" "$INTRA")"
+  ortpy="$(best "$PY" bench/batch_python.py ort "$model" "$data/in.npy" "$BATCH" "$INTRA")"
+  log "$name: ferry batch"
+  f_npy="$(best ferry_batch "$data/in.npy" "$WORK/out.npy" --outputs "$first")"
+  f_csv="$(best ferry_batch "$data/in.csv" "$WORK/out.csv" --carry id)"
+  f_jsonl="$(best ferry_batch "$data/in.csv" "$WORK/out.jsonl" --carry id)"
+  log "$name: numpy and pandas"
+  p_npy="$(best "$PY" bench/batch_python.py numpy "$model" "$data/in.npy" "$WORK/out.npy" "$BATCH" "$INTRA")"
+  p_csv="$(best "$PY" bench/batch_python.py pandas "$model" "$data/in.csv" "$WORK/out.csv" "$BATCH" "$INTRA")"
+
+  log "$name: checking that ferry and the peers agree"
+  ferry_batch "$data/in.csv" "$WORK/ferry.csv" --carry id --restart >/dev/null 2>&1
+  "$PY" bench/batch_python.py pandas "$model" "$data/in.csv" "$WORK/pandas.csv" "$BATCH" "$INTRA" >/dev/null
+  ferry_batch "$data/in.npy" "$WORK/ferry.npy" --outputs "$first" --restart >/dev/null 2>&1
+  "$PY" bench/batch_python.py numpy "$model" "$data/in.npy" "$WORK/numpy.npy" "$BATCH" "$INTRA" >/dev/null
+  "$PY" - "$WORK" <<'PY'
+import sys, numpy as np, pandas as pd
+w = sys.argv[1]
+a, b = pd.read_csv(f"{w}/ferry.csv"), pd.read_csv(f"{w}/pandas.csv")
+assert list(a.columns) == list(b.columns), (a.columns, b.columns)
+assert (a["id"] == b["id"]).all(), "ids differ"
+np.testing.assert_allclose(a.iloc[:, 1:].to_numpy(float), b.iloc[:, 1:].to_numpy(float), rtol=1e-5, atol=1e-6)
+np.testing.assert_allclose(np.load(f"{w}/ferry.npy"), np.load(f"{w}/numpy.npy"), rtol=1e-5, atol=1e-6)
+PY
+  {
+    echo "**$title** — $rows rows, batches of $BATCH, $INTRA intra-op thread(s), best of $REPEAT"
+    echo
+    echo "| contender | rows/s | vs ceiling (C API) |"
+    echo "| --- | ---: | ---: |"
+    echo "| ceiling: ONNX Runtime C API alone, same batches | $ceil | 100% |"
+    echo "| onnxruntime Python alone, same batches | $ortpy | $(pct "$ortpy" "$ceil") |"
+    echo "| **ferry batch** npy -> npy | $f_npy | $(pct "$f_npy" "$ceil") |"
+    echo "| **ferry batch** csv -> csv (carry id) | $f_csv | $(pct "$f_csv" "$ceil") |"
+    echo "| **ferry batch** csv -> jsonl (carry id) | $f_jsonl | $(pct "$f_jsonl" "$ceil") |"
+    echo "| numpy + onnxruntime: np.load, run, np.save | $p_npy | $(pct "$p_npy" "$ceil") |"
+    echo "| pandas + onnxruntime: read_csv, run, to_csv | $p_csv | $(pct "$p_csv" "$ceil") |"
+    echo
+  } | tee -a "$REPORT"
+}
+
+bench_model mlp_classifier "$ROWS" 4 probabilities "mlp_classifier (4 -> 3 classes, tiny: the files are the work)"
+bench_model mlp_256 "$HEAVY_ROWS" 256 y "mlp_256 (256 -> 1024 -> 1024 -> 16, compute-bound)"
+echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), shared with other work." | tee -a "$REPORT"

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "batch/csv.h"
+#include "batch/npy.h"
+#include "core/result.h"
+
+namespace ferry::batch {
+
+// The file formats ferry batch reads and writes, by file name extension.
+enum class Format { kCsv, kJsonl, kNpy };
+std::string_view FormatName(Format f);
+// ".csv" -> kCsv, ".jsonl" / ".ndjson" -> kJsonl, ".npy" -> kNpy; INVALID_ARGUMENT
+// naming the file otherwise.
+Result<Format> FormatFromPath(const std::filesystem::path& path);
+
+// A named column of the input and how many values one row holds in it: 1 for a CSV
+// cell or a JSON scalar, the length of a JSON array (as in the first row), the row
+// width of a 2-D .npy array (whose one column is named "" ).
+struct Column {
+  std::string name;
+  size_t width = 1;
+};
+
+// One input row as its format frames it; decoding into tensors is RowDecoder's job.
+// Views point into the mapped file or the reader's buffers and stay valid until the
+// next call to Next.
+struct RawRow {
+  uint64_t index = 0;  // 0-based data row (the header and blank lines do not count)
+  uint64_t line = 0;   // 1-based line of the row's start (CSV, JSONL); 0 for .npy
+  const CsvRecord* csv = nullptr;  // kCsv
+  std::string_view text;           // kJsonl: the line; kNpy: the row's bytes
+  bool skipped = false;            // another shard's row: not framed, only counted
+};
+
+// Reads an input file row by row, in order, from a read-only memory map, and can
+// restart at a byte offset it reported earlier (the resume point of a checkpoint).
+// Thread-safety: one thread at a time.
+class InputReader {
+ public:
+  // Maps `path`, reads the CSV header / the .npy header / the first JSONL object's
+  // keys. Errors name the file.
+  static Result<std::unique_ptr<InputReader>> Open(const std::filesystem::path& path, Format format);
+  ~InputReader();
+
+  Format format() const { return format_; }
+  const std::vector<Column>& columns() const { return columns_; }
+  // The .npy element type; kInvalid for text formats.
+  DataType npy_datatype() const { return npy_.datatype; }
+  uint64_t size_bytes() const { return size_; }
+  // Rows in the file when known without reading it (.npy).
+  std::optional<uint64_t> row_count() const;
+
+  // Byte offset just past the last row returned (where Seek can resume).
+  uint64_t offset() const { return pos_; }
+  uint64_t next_index() const { return next_index_; }
+  // Continues at `offset`, which must be one offset() returned for row `index`
+  // (the next row read gets index `index`, its line `line`).
+  Status Seek(uint64_t offset, uint64_t index, uint64_t line);
+  uint64_t next_line() const { return next_line_; }
+
+  // Reads the next row into `row`; false at the end of the file. Rows for which
+  // `keep(index)` is false are only counted (row->skipped).
+  template <typename Keep>
+  bool Next(RawRow* row, const Keep& keep) {
+    return NextImpl(row, keep(next_index_));
+  }
+
+ private:
+  InputReader() = default;
+  bool NextImpl(RawRow* row, bool keep);
+
+  Format format_ = Format::kCsv;
+  const char* map_ = nullptr;
+  size_t size_ = 0;
+  std::string_view text_;
+  std::vector<Column> columns_;
+  NpyHeader npy_;
+  size_t npy_row_bytes_ = 0;
+  uint64_t data_start_ = 0;  // offset of the first data row
+  uint64_t pos_ = 0;
+  uint64_t next_index_ = 0;
+  uint64_t next_line_ = 1;
+  CsvRecord record_;
+};
+
+}  // namespace ferry::batch

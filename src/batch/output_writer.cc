@@ -1,0 +1,220 @@
+#include "batch/output_writer.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <rapidjson/document.h>
+
+#include "batch/csv.h"
+#include "batch/npy.h"
+#include "core/float16.h"
+
+namespace ferry::batch {
+namespace {
+
+template <typename T>
+T Load(const std::byte* data, size_t i) {
+  T v;
+  std::memcpy(&v, data + i * sizeof(T), sizeof(T));
+  return v;
+}
+
+template <typename T>
+void AppendNumber(T v, std::string* out) {
+  char buf[64];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, static_cast<size_t>(p - buf));
+}
+
+template <typename F>
+void AppendFloat(F v, bool json, std::string* out) {
+  if (std::isnan(v)) {
+    out->append(json ? "NaN" : "nan");
+  } else if (std::isinf(v)) {
+    out->append(v < 0 ? (json ? "-Infinity" : "-inf") : (json ? "Infinity" : "inf"));
+  } else {
+    AppendNumber(v, out);
+  }
+}
+
+void AppendJsonString(std::string_view s, std::string* out) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  out->append(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace
+
+void AppendElement(DataType type, const std::byte* data, size_t i, bool json, std::string* out) {
+  switch (type) {
+    case DataType::kBool: out->append(Load<uint8_t>(data, i) ? "true" : "false"); return;
+    case DataType::kUint8: AppendNumber(Load<uint8_t>(data, i), out); return;
+    case DataType::kUint16: AppendNumber(Load<uint16_t>(data, i), out); return;
+    case DataType::kUint32: AppendNumber(Load<uint32_t>(data, i), out); return;
+    case DataType::kUint64: AppendNumber(Load<uint64_t>(data, i), out); return;
+    case DataType::kInt8: AppendNumber(Load<int8_t>(data, i), out); return;
+    case DataType::kInt16: AppendNumber(Load<int16_t>(data, i), out); return;
+    case DataType::kInt32: AppendNumber(Load<int32_t>(data, i), out); return;
+    case DataType::kInt64: AppendNumber(Load<int64_t>(data, i), out); return;
+    case DataType::kFp16: AppendFloat(HalfToFloat(Load<uint16_t>(data, i)), json, out); return;
+    case DataType::kBf16: AppendFloat(Bf16ToFloat(Load<uint16_t>(data, i)), json, out); return;
+    case DataType::kFp32: AppendFloat(Load<float>(data, i), json, out); return;
+    case DataType::kFp64: AppendFloat(Load<double>(data, i), json, out); return;
+    default: out->append(json ? "null" : ""); return;
+  }
+}
+
+Result<std::unique_ptr<OutputWriter>> OutputWriter::Create(Format format, std::vector<std::string> carry_names,
+                                                           bool carried_is_json, std::vector<ModelOutput> outputs) {
+  std::unique_ptr<OutputWriter> w(new OutputWriter());
+  w->format_ = format;
+  if (outputs.empty()) return InvalidArgument("no output to write");
+  for (auto& o : outputs) {
+    if (o.datatype == DataType::kBytes || DataTypeSize(o.datatype) == 0)
+      return InvalidArgument("output '" + o.name + "': datatype " + std::string(DataTypeName(o.datatype)) +
+                             " cannot be written by ferry batch yet; leave it out with --outputs");
+    auto n = ElementCount(o.dims);
+    o.width = n ? static_cast<size_t>(*n) : 0;
+    if (o.width == 0 && format != Format::kJsonl)
+      return InvalidArgument("output '" + o.name + "': shape " + ShapeToString(o.dims) +
+                             " has a variable dimension; only a .jsonl output can hold it");
+  }
+  if (format == Format::kNpy) {
+    if (outputs.size() != 1) {
+      std::string names;
+      for (const auto& o : outputs) names += (names.empty() ? "" : ", ") + o.name;
+      return InvalidArgument("a .npy output holds one output and the model has " + std::to_string(outputs.size()) + " (" +
+                             names + "); choose one with --outputs NAME");
+    }
+    if (!carry_names.empty()) return InvalidArgument("--carry: a .npy output has no columns to carry values into");
+  }
+  for (const auto& c : carry_names)
+    for (const auto& o : outputs) {
+      bool clash = c == o.name;
+      if (format == Format::kCsv && o.width > 1 && c.rfind(o.name + "_", 0) == 0) {
+        const std::string rest = c.substr(o.name.size() + 1);
+        clash = !rest.empty() && rest.find_first_not_of("0123456789") == std::string::npos &&
+                std::stoull(rest) < o.width;
+      }
+      if (clash) return InvalidArgument("--carry: column '" + c + "' has the name of an output column of '" + o.name + "'");
+    }
+  w->carry_names_ = std::move(carry_names);
+  w->carried_is_json_ = carried_is_json;
+  w->outputs_ = std::move(outputs);
+  return w;
+}
+
+std::string OutputWriter::Header(uint64_t rows) const {
+  switch (format_) {
+    case Format::kCsv: {
+      std::string h;
+      bool first = true;
+      auto add = [&](std::string_view name) {
+        if (!first) h += ',';
+        first = false;
+        AppendCsvCell(name, &h);
+      };
+      for (const auto& c : carry_names_) add(c);
+      for (const auto& o : outputs_) {
+        if (o.width == 1) add(o.name);
+        else
+          for (size_t e = 0; e < o.width; ++e) add(o.name + "_" + std::to_string(e));
+      }
+      h += '\n';
+      return h;
+    }
+    case Format::kJsonl: return {};
+    case Format::kNpy: {
+      const ModelOutput& o = outputs_[0];
+      Shape shape{static_cast<int64_t>(rows)};
+      shape.insert(shape.end(), o.dims.begin(), o.dims.end());
+      // 128 bytes holds any row count with room to spare for a few dimensions.
+      auto h = FormatNpyHeader(o.datatype, shape, 128 + 64 * (o.dims.size() / 4));
+      return h.ok() ? *h : std::string();
+    }
+  }
+  return {};
+}
+
+Status OutputWriter::AppendRow(const std::string* carried, const std::vector<const Tensor*>& outs, size_t r,
+                               size_t batch, std::string* out) const {
+  const bool json = format_ == Format::kJsonl;
+  if (format_ == Format::kNpy) {
+    const ModelOutput& o = outputs_[0];
+    const size_t row_bytes = o.width * DataTypeSize(o.datatype);
+    if (outs[0]->byte_size() != row_bytes * batch)
+      return Internal("output '" + o.name + "': " + std::to_string(outs[0]->byte_size()) + " bytes for " +
+                      std::to_string(batch) + " rows, expected " + std::to_string(row_bytes) + " per row");
+    out->append(reinterpret_cast<const char*>(outs[0]->data()) + r * row_bytes, row_bytes);
+    return Status::Ok();
+  }
+  // Check every tensor before writing, so a bad one leaves `out` as it was.
+  std::vector<size_t> widths(outputs_.size());
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    const ModelOutput& o = outputs_[i];
+    const Tensor& t = *outs[i];
+    const size_t esz = DataTypeSize(o.datatype);
+    if (t.datatype != o.datatype)
+      return Internal("output '" + o.name + "': the model answered " + std::string(DataTypeName(t.datatype)) +
+                      ", its config declares " + std::string(DataTypeName(o.datatype)));
+    const size_t elems = t.byte_size() / esz;
+    if (batch == 0 || elems % batch != 0 || (o.width != 0 && elems / batch != o.width))
+      return Internal("output '" + o.name + "': " + std::to_string(elems) + " elements for " + std::to_string(batch) +
+                      " rows, expected " + std::to_string(o.width) + " per row");
+    widths[i] = elems / batch;
+  }
+  if (format_ == Format::kCsv) {
+    bool first = true;
+    for (size_t c = 0; c < carry_names_.size(); ++c) {
+      if (!first) *out += ',';
+      first = false;
+      std::string_view v = carried[c];
+      if (carried_is_json_ && v.size() >= 2 && v.front() == '"') {
+        rapidjson::Document d;
+        d.Parse(v.data(), v.size());
+        AppendCsvCell(d.IsString() ? std::string_view(d.GetString(), d.GetStringLength()) : v, out);
+      } else {
+        AppendCsvCell(v, out);
+      }
+    }
+    for (size_t i = 0; i < outputs_.size(); ++i)
+      for (size_t e = 0; e < widths[i]; ++e) {
+        if (!first) *out += ',';
+        first = false;
+        AppendElement(outputs_[i].datatype, outs[i]->data(), r * widths[i] + e, false, out);
+      }
+    *out += '\n';
+    return Status::Ok();
+  }
+  *out += '{';
+  bool first = true;
+  for (size_t c = 0; c < carry_names_.size(); ++c) {
+    if (!first) *out += ',';
+    first = false;
+    AppendJsonString(carry_names_[c], out);
+    *out += ':';
+    if (carried_is_json_) *out += carried[c];
+    else AppendJsonString(carried[c], out);
+  }
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    if (!first) *out += ',';
+    first = false;
+    AppendJsonString(outputs_[i].name, out);
+    *out += ':';
+    const bool scalar = outputs_[i].width == 1;
+    if (!scalar) *out += '[';
+    for (size_t e = 0; e < widths[i]; ++e) {
+      if (e) *out += ',';
+      AppendElement(outputs_[i].datatype, outs[i]->data(), r * widths[i] + e, json, out);
+    }
+    if (!scalar) *out += ']';
+  }
+  out->append("}\n");
+  return Status::Ok();
+}
+
+}  // namespace ferry::batch

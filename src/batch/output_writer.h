@@ -1,0 +1,64 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "batch/input_reader.h"
+#include "core/result.h"
+#include "core/tensor.h"
+
+namespace ferry::batch {
+
+// A model output the job writes, as the model config declares it.
+struct ModelOutput {
+  std::string name;
+  DataType datatype = DataType::kInvalid;
+  Shape dims;        // without the batch dimension
+  size_t width = 0;  // product(dims); 0 when a dimension is variable
+};
+
+// Formats result rows in one output format. Columns: the carried ones first (in --carry
+// order), then each output: a width-1 output is one column named after it, a wider one
+// is NAME_0 .. NAME_{w-1} (row-major). CSV writes them as cells (a header row first);
+// JSONL as one object per line {"carried": ..., "NAME": scalar or [array]}; .npy as the
+// raw elements of one output, behind a fixed-size header rewritten once the row count is
+// known. Numbers are written in their shortest form that reads back to the same value.
+// Thread-safety: immutable after Create; AppendRow may run on several threads.
+class OutputWriter {
+ public:
+  // INVALID_ARGUMENT when the outputs cannot be written in `format`: BYTES outputs,
+  // variable widths for CSV and .npy, several outputs or carried columns for .npy, or a
+  // carried column named like an output column.
+  static Result<std::unique_ptr<OutputWriter>> Create(Format format, std::vector<std::string> carry_names,
+                                                      bool carried_is_json, std::vector<ModelOutput> outputs);
+
+  Format format() const { return format_; }
+  const std::vector<ModelOutput>& outputs() const { return outputs_; }
+
+  // What a new file starts with: the CSV header row, the .npy header for `rows` rows
+  // (always the same length, whatever the count), nothing for JSONL.
+  std::string Header(uint64_t rows) const;
+
+  // Appends result row `r` to `out`: `carried` points at its carry_names().size()
+  // values; outputs[i] is the tensor for outputs()[i], of shape [batch, ...].
+  // INTERNAL when a tensor's elements per row do not match the declared width.
+  Status AppendRow(const std::string* carried, const std::vector<const Tensor*>& outputs, size_t r,
+                   size_t batch, std::string* out) const;
+
+ private:
+  OutputWriter() = default;
+
+  Format format_ = Format::kCsv;
+  std::vector<std::string> carry_names_;
+  bool carried_is_json_ = false;
+  std::vector<ModelOutput> outputs_;
+};
+
+// Appends element `i` of a tensor of `type` at `data` as text: shortest round-trip
+// numbers, integers as integers, booleans as true/false; non-finite floats as NaN,
+// Infinity, -Infinity (`json`) or nan, inf, -inf.
+void AppendElement(DataType type, const std::byte* data, size_t i, bool json, std::string* out);
+
+}  // namespace ferry::batch

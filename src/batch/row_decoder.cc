@@ -1,0 +1,401 @@
+#include "batch/row_decoder.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "core/float16.h"
+
+namespace ferry::batch {
+namespace {
+
+template <typename T>
+void Put(T v, char* dst) {
+  std::memcpy(dst, &v, sizeof(T));
+}
+
+template <typename T>
+bool PutIntegral(double d, char* dst) {
+  if (!(d == std::floor(d)) || d < static_cast<double>(std::numeric_limits<T>::min()) ||
+      d > static_cast<double>(std::numeric_limits<T>::max()))
+    return false;
+  Put(static_cast<T>(d), dst);
+  return true;
+}
+
+template <typename T>
+bool PutInt(int64_t v, char* dst) {
+  if constexpr (std::is_unsigned_v<T>) {
+    if (v < 0 || static_cast<uint64_t>(v) > std::numeric_limits<T>::max()) return false;
+  } else {
+    if (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) return false;
+  }
+  Put(static_cast<T>(v), dst);
+  return true;
+}
+
+// Stores a number given as an int64 (exact) into an element of `type`.
+bool PutInt64(DataType type, int64_t v, char* dst) {
+  switch (type) {
+    case DataType::kBool:
+      if (v != 0 && v != 1) return false;
+      Put<uint8_t>(static_cast<uint8_t>(v), dst);
+      return true;
+    case DataType::kUint8: return PutInt<uint8_t>(v, dst);
+    case DataType::kUint16: return PutInt<uint16_t>(v, dst);
+    case DataType::kUint32: return PutInt<uint32_t>(v, dst);
+    case DataType::kUint64: return PutInt<uint64_t>(v, dst);
+    case DataType::kInt8: return PutInt<int8_t>(v, dst);
+    case DataType::kInt16: return PutInt<int16_t>(v, dst);
+    case DataType::kInt32: return PutInt<int32_t>(v, dst);
+    case DataType::kInt64: return PutInt<int64_t>(v, dst);
+    case DataType::kFp16: Put(DoubleToHalf(static_cast<double>(v)), dst); return true;
+    case DataType::kBf16: Put(DoubleToBf16(static_cast<double>(v)), dst); return true;
+    case DataType::kFp32: Put(static_cast<float>(v), dst); return true;
+    case DataType::kFp64: Put(static_cast<double>(v), dst); return true;
+    default: return false;
+  }
+}
+
+bool PutDouble(DataType type, double d, char* dst) {
+  switch (type) {
+    case DataType::kBool:
+      if (d != 0 && d != 1) return false;
+      Put<uint8_t>(d != 0, dst);
+      return true;
+    case DataType::kUint8: return PutIntegral<uint8_t>(d, dst);
+    case DataType::kUint16: return PutIntegral<uint16_t>(d, dst);
+    case DataType::kUint32: return PutIntegral<uint32_t>(d, dst);
+    case DataType::kUint64: return PutIntegral<uint64_t>(d, dst);
+    case DataType::kInt8: return PutIntegral<int8_t>(d, dst);
+    case DataType::kInt16: return PutIntegral<int16_t>(d, dst);
+    case DataType::kInt32: return PutIntegral<int32_t>(d, dst);
+    case DataType::kInt64: return PutIntegral<int64_t>(d, dst);
+    case DataType::kFp16: Put(DoubleToHalf(d), dst); return true;
+    case DataType::kBf16: Put(DoubleToBf16(d), dst); return true;
+    case DataType::kFp32: Put(static_cast<float>(d), dst); return true;
+    case DataType::kFp64: Put(d, dst); return true;
+    default: return false;
+  }
+}
+
+// Reads element `i` of a .npy row of `type` as a double or int64 and stores it.
+bool ConvertNpy(DataType from, const char* src, DataType to, char* dst) {
+  auto get = [src](auto v) {
+    std::memcpy(&v, src, sizeof(v));
+    return v;
+  };
+  switch (from) {
+    case DataType::kBool: return PutInt64(to, get(uint8_t{}) != 0, dst);
+    case DataType::kUint8: return PutInt64(to, get(uint8_t{}), dst);
+    case DataType::kUint16: return PutInt64(to, get(uint16_t{}), dst);
+    case DataType::kUint32: return PutInt64(to, get(uint32_t{}), dst);
+    case DataType::kUint64: {
+      uint64_t v = get(uint64_t{});
+      if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return PutDouble(to, static_cast<double>(v), dst);
+      return PutInt64(to, static_cast<int64_t>(v), dst);
+    }
+    case DataType::kInt8: return PutInt64(to, get(int8_t{}), dst);
+    case DataType::kInt16: return PutInt64(to, get(int16_t{}), dst);
+    case DataType::kInt32: return PutInt64(to, get(int32_t{}), dst);
+    case DataType::kInt64: return PutInt64(to, get(int64_t{}), dst);
+    case DataType::kFp16: return PutDouble(to, HalfToFloat(get(uint16_t{})), dst);
+    case DataType::kFp32: return PutDouble(to, get(float{}), dst);
+    case DataType::kFp64: return PutDouble(to, get(double{}), dst);
+    default: return false;
+  }
+}
+
+std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+std::string Shown(std::string_view cell) {
+  if (cell.size() > 40) return Quote(std::string(cell.substr(0, 40)) + "...");
+  return Quote(cell);
+}
+
+std::string TypeWord(DataType t) {
+  if (t == DataType::kBool) return "a boolean (true, false, 1, 0)";
+  if (t == DataType::kFp16 || t == DataType::kBf16 || t == DataType::kFp32 || t == DataType::kFp64) return "a number";
+  return "an integer in the range of " + std::string(DataTypeName(t));
+}
+
+std::string RowName(const RawRow& row) {
+  std::string s = "row " + std::to_string(row.index);
+  if (row.line > 0) s += " (line " + std::to_string(row.line) + ")";
+  return s;
+}
+
+}  // namespace
+
+bool ParseElement(DataType type, std::string_view text, char* dst) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  if (text.empty()) return false;
+  const char* b = text.data();
+  const char* e = b + text.size();
+  switch (type) {
+    case DataType::kFp32: {
+      float f;
+      auto [p, ec] = std::from_chars(b, e, f);
+      if (ec != std::errc() || p != e) return false;
+      Put(f, dst);
+      return true;
+    }
+    case DataType::kFp64:
+    case DataType::kFp16:
+    case DataType::kBf16: {
+      double d;
+      auto [p, ec] = std::from_chars(b, e, d);
+      if (ec != std::errc() || p != e) return false;
+      return PutDouble(type, d, dst);
+    }
+    case DataType::kBool:
+      if (text == "true" || text == "True" || text == "TRUE" || text == "1") return PutInt64(type, 1, dst);
+      if (text == "false" || text == "False" || text == "FALSE" || text == "0") return PutInt64(type, 0, dst);
+      return false;
+    case DataType::kUint64: {
+      uint64_t u;
+      auto [p, ec] = std::from_chars(b, e, u);
+      if (ec == std::errc() && p == e) {
+        Put(u, dst);
+        return true;
+      }
+      break;
+    }
+    default: {
+      int64_t v;
+      auto [p, ec] = std::from_chars(b, e, v);
+      if (ec == std::errc() && p == e) return PutInt64(type, v, dst);
+      break;
+    }
+  }
+  // An integer column written as "3.0" is still an integer.
+  double d;
+  auto [p, ec] = std::from_chars(b, e, d);
+  if (ec != std::errc() || p != e) return false;
+  return PutDouble(type, d, dst);
+}
+
+Result<RowDecoder> RowDecoder::Create(const InputReader& reader, std::vector<ModelInput> inputs,
+                                      const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map) {
+  RowDecoder d;
+  d.format_ = reader.format();
+  d.npy_type_ = reader.npy_datatype();
+  d.columns_ = reader.columns();
+  d.targets_.assign(d.columns_.size(), Target{});
+  auto find = [&d](std::string_view name) -> int {
+    for (size_t i = 0; i < d.columns_.size(); ++i)
+      if (d.columns_[i].name == name) return static_cast<int>(i);
+    return -1;
+  };
+  auto column_list = [&d] {
+    std::string s;
+    for (size_t i = 0; i < d.columns_.size() && i < 12; ++i) s += (i ? ", " : "") + Quote(d.columns_[i].name);
+    if (d.columns_.size() > 12) s += ", ... (" + std::to_string(d.columns_.size()) + " in all)";
+    return s;
+  };
+  std::vector<bool> carried(d.columns_.size(), false);
+  for (const auto& c : carry) {
+    if (d.format_ == Format::kNpy) return InvalidArgument("--carry: a .npy input has no named columns to carry");
+    int i = find(c);
+    if (i < 0) return InvalidArgument("--carry: no column '" + c + "' in the input (columns: " + column_list() + ")");
+    carried[static_cast<size_t>(i)] = true;
+    d.carry_columns_.push_back(static_cast<size_t>(i));
+    d.carry_names_.push_back(c);
+  }
+  for (const auto& m : map) {
+    bool known = false;
+    for (const auto& in : inputs) known |= in.name == m.tensor;
+    if (!known) return InvalidArgument("--map " + m.column + ":" + m.tensor + ": the model has no input '" + m.tensor + "'");
+    if (find(m.column) < 0)
+      return InvalidArgument("--map " + m.column + ":" + m.tensor + ": no column '" + m.column +
+                             "' in the input (columns: " + column_list() + ")");
+  }
+  auto assign = [&d](size_t col, int input, size_t offset) -> Status {
+    if (d.targets_[col].input >= 0)
+      return InvalidArgument("column '" + d.columns_[col].name + "' would feed both input '" +
+                             d.inputs_[static_cast<size_t>(d.targets_[col].input)].name + "' and input '" +
+                             d.inputs_[static_cast<size_t>(input)].name + "'");
+    d.targets_[col] = Target{input, offset, d.columns_[col].width};
+    return Status::Ok();
+  };
+  d.inputs_ = std::move(inputs);
+  for (size_t k = 0; k < d.inputs_.size(); ++k) {
+    ModelInput& in = d.inputs_[k];
+    const int ki = static_cast<int>(k);
+    if (in.datatype == DataType::kBytes || DataTypeSize(in.datatype) == 0)
+      return InvalidArgument("input '" + in.name + "': datatype " + std::string(DataTypeName(in.datatype)) +
+                             " cannot be fed from files yet (numbers and booleans only)");
+    auto count = ElementCount(in.dims);
+    if (!count) return InvalidArgument("input '" + in.name + "': shape " + ShapeToString(in.dims) +
+                                       " has a variable dimension; ferry batch needs a fixed shape per row");
+    in.width = static_cast<size_t>(*count);
+    auto width_error = [&in](const std::string& what, size_t got) {
+      return InvalidArgument("input '" + in.name + "' needs " + std::to_string(in.width) + " values per row (shape " +
+                             ShapeToString(in.dims) + "); " + what + " hold" + (got == 1 ? "s " : " ") +
+                             std::to_string(got));
+    };
+    std::vector<size_t> cols;
+    std::string how;
+    for (const auto& m : map)
+      if (m.tensor == in.name) cols.push_back(static_cast<size_t>(find(m.column)));
+    if (!cols.empty()) {
+      how = "--map";
+    } else if (int c = find(in.name); c >= 0 && !carried[static_cast<size_t>(c)]) {
+      cols.push_back(static_cast<size_t>(c));
+      how = "column '" + in.name + "'";
+    } else if (in.width > 1 && find(in.name + "_0") >= 0) {
+      for (size_t e = 0; e < in.width; ++e) {
+        int c = find(in.name + "_" + std::to_string(e));
+        if (c < 0) return InvalidArgument("input '" + in.name + "': column '" + in.name + "_0' is there but '" + in.name +
+                                          "_" + std::to_string(e) + "' is missing (" + std::to_string(in.width) +
+                                          " columns " + in.name + "_0.." + in.name + "_" + std::to_string(in.width - 1) +
+                                          " are needed)");
+        cols.push_back(static_cast<size_t>(c));
+      }
+      how = "columns '" + in.name + "_0'..'" + in.name + "_" + std::to_string(in.width - 1) + "'";
+    } else if (d.inputs_.size() == 1 && map.empty()) {
+      for (size_t c = 0; c < d.columns_.size(); ++c)
+        if (!carried[c]) cols.push_back(c);
+      how = d.format_ == Format::kNpy ? "the .npy rows" : "the input's columns other than --carry ones";
+      if (cols.empty()) return InvalidArgument("input '" + in.name + "': the input has no column left to feed it");
+    } else {
+      return InvalidArgument("input '" + in.name + "': no column feeds it; expected a column '" + in.name + "'" +
+                             (in.width > 1 ? ", columns '" + in.name + "_0'..'" + in.name + "_" +
+                                                 std::to_string(in.width - 1) + "'"
+                                           : std::string()) +
+                             " or --map COLUMN:" + in.name + " (columns: " + column_list() + ")");
+    }
+    size_t offset = 0;
+    for (size_t c : cols) {
+      FERRY_RETURN_IF_ERROR(assign(c, ki, offset));
+      offset += d.columns_[c].width;
+    }
+    if (offset != in.width) {
+      std::string names;
+      if (d.format_ != Format::kNpy)
+        for (size_t i = 0; i < cols.size() && i < 12; ++i) names += (i ? ", " : " (") + d.columns_[cols[i]].name;
+      if (!names.empty()) names += cols.size() > 12 ? ", ...)" : ")";
+      return width_error(how + names, offset);
+    }
+  }
+  for (size_t c = 0; c < d.columns_.size(); ++c)
+    if (d.targets_[c].input >= 0) d.fed_columns_.push_back(c);
+  return d;
+}
+
+std::string RowDecoder::Describe() const {
+  std::string s;
+  for (size_t k = 0; k < inputs_.size(); ++k) {
+    if (k) s += "; ";
+    s += inputs_[k].name + " <- ";
+    bool first = true;
+    for (size_t c : fed_columns_) {
+      if (targets_[c].input != static_cast<int>(k)) continue;
+      s += (first ? "" : ", ") + (columns_[c].name.empty() ? std::string("npy rows") : columns_[c].name);
+      first = false;
+    }
+  }
+  if (!carry_names_.empty()) {
+    s += "; carried:";
+    for (const auto& c : carry_names_) s += " " + c;
+  }
+  return s;
+}
+
+Status RowDecoder::Decode(const RawRow& row, char* const* dst, std::vector<std::string>* carried) {
+  switch (format_) {
+    case Format::kCsv: {
+      const CsvRecord& r = *row.csv;
+      if (!r.error.empty()) return InvalidArgument(RowName(row) + ": " + r.error);
+      if (r.cells.size() != columns_.size())
+        return InvalidArgument(RowName(row) + ": " + std::to_string(r.cells.size()) + " cells, the header has " +
+                               std::to_string(columns_.size()));
+      for (size_t c : fed_columns_) {
+        const Target& t = targets_[c];
+        const ModelInput& in = inputs_[static_cast<size_t>(t.input)];
+        const size_t esz = DataTypeSize(in.datatype);
+        if (!ParseElement(in.datatype, r.cells[c], dst[t.input] + t.offset * esz))
+          return InvalidArgument(RowName(row) + ", column '" + columns_[c].name + "': " +
+                                 (r.cells[c].empty() ? std::string("empty") : Shown(r.cells[c])) + " is not " +
+                                 TypeWord(in.datatype));
+      }
+      for (size_t c : carry_columns_) carried->emplace_back(r.cells[c]);
+      return Status::Ok();
+    }
+    case Format::kJsonl: {
+      rapidjson::Document doc;
+      doc.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseNanAndInfFlag>(row.text.data(), row.text.size());
+      if (doc.HasParseError()) return InvalidArgument(RowName(row) + ": not valid JSON");
+      if (!doc.IsObject()) return InvalidArgument(RowName(row) + ": not a JSON object");
+      for (size_t c : fed_columns_) {
+        const Target& t = targets_[c];
+        const ModelInput& in = inputs_[static_cast<size_t>(t.input)];
+        const size_t esz = DataTypeSize(in.datatype);
+        const std::string& name = columns_[c].name;
+        auto m = doc.FindMember(rapidjson::StringRef(name.data(), name.size()));
+        if (m == doc.MemberEnd()) return InvalidArgument(RowName(row) + ": column '" + name + "' is missing");
+        const rapidjson::Value* values = &m->value;
+        size_t n = 1;
+        if (m->value.IsArray()) {
+          n = m->value.Size();
+          values = n ? &m->value[0] : nullptr;
+        }
+        if (n != t.width)
+          return InvalidArgument(RowName(row) + ", column '" + name + "': " + std::to_string(n) + " values, expected " +
+                                 std::to_string(t.width));
+        char* out = dst[t.input] + t.offset * esz;
+        for (size_t e = 0; e < n; ++e, out += esz) {
+          const rapidjson::Value& v = values[e];
+          bool ok;
+          if (v.IsBool()) ok = in.datatype == DataType::kBool && PutInt64(in.datatype, v.GetBool(), out);
+          else if (v.IsInt64()) ok = PutInt64(in.datatype, v.GetInt64(), out);
+          else if (v.IsNumber()) ok = PutDouble(in.datatype, v.GetDouble(), out);
+          else ok = false;
+          if (!ok)
+            return InvalidArgument(RowName(row) + ", column '" + name + "'" +
+                                   (t.width > 1 ? " [" + std::to_string(e) + "]" : std::string()) + ": not " +
+                                   TypeWord(in.datatype));
+        }
+      }
+      const size_t before = carried->size();
+      for (size_t c : carry_columns_) {
+        const std::string& name = columns_[c].name;
+        auto m = doc.FindMember(rapidjson::StringRef(name.data(), name.size()));
+        if (m == doc.MemberEnd()) {
+          carried->resize(before);
+          return InvalidArgument(RowName(row) + ": carried column '" + name + "' is missing");
+        }
+        rapidjson::StringBuffer sb;
+        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+        m->value.Accept(w);
+        carried->emplace_back(sb.GetString(), sb.GetSize());
+      }
+      return Status::Ok();
+    }
+    case Format::kNpy: {
+      const ModelInput& in = inputs_[0];
+      const size_t from = DataTypeSize(npy_type_);
+      const size_t to = DataTypeSize(in.datatype);
+      if (npy_type_ == in.datatype) {
+        std::memcpy(dst[0], row.text.data(), row.text.size());
+        return Status::Ok();
+      }
+      for (size_t e = 0; e < in.width; ++e)
+        if (!ConvertNpy(npy_type_, row.text.data() + e * from, in.datatype, dst[0] + e * to))
+          return InvalidArgument(RowName(row) + ", element " + std::to_string(e) + ": the value does not fit " +
+                                 std::string(DataTypeName(in.datatype)));
+      return Status::Ok();
+    }
+  }
+  return Internal("unknown format");
+}
+
+}  // namespace ferry::batch

@@ -1,0 +1,78 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "batch/input_reader.h"
+#include "core/data_type.h"
+#include "core/result.h"
+#include "core/shape.h"
+
+namespace ferry::batch {
+
+// A model input as the job feeds it: one row gives `width` = product(dims) elements.
+struct ModelInput {
+  std::string name;
+  DataType datatype = DataType::kInvalid;
+  Shape dims;  // without the batch dimension
+  size_t width = 1;
+};
+
+// "col:tensor" from --map; several entries for one tensor are concatenated in order.
+struct ColumnMapping {
+  std::string column;
+  std::string tensor;
+};
+
+// Turns the input's rows into the model's input tensors: which columns feed which
+// input (and where in its row), which are carried through to the output. The plan is
+// fixed before the first row, so a schema that does not fit the model is refused up
+// front, naming the column or input; a row that does not fit its plan (a non-numeric
+// cell, a missing key, a wrong cell count) fails alone, with a message naming the column.
+// Thread-safety: Decode keeps scratch state: one thread at a time.
+class RowDecoder {
+ public:
+  // Resolves each model input, in this order: the --map entries naming it; a column of
+  // its own name; columns NAME_0 .. NAME_{width-1}; and, for a model with one input, all
+  // the columns that are not carried (the ".npy" case). INVALID_ARGUMENT naming the
+  // input or column when none fits, when widths differ, or when a datatype cannot be fed
+  // (BYTES) or a dimension is variable.
+  static Result<RowDecoder> Create(const InputReader& reader, std::vector<ModelInput> inputs,
+                                   const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map);
+
+  const std::vector<ModelInput>& inputs() const { return inputs_; }
+  const std::vector<std::string>& carry_names() const { return carry_names_; }
+  // Carried values are JSON texts (JSONL input) rather than plain cell texts (CSV).
+  bool carried_is_json() const { return format_ == Format::kJsonl; }
+  // A readable line of the plan, e.g. "input <- a, b, c, d", for the log.
+  std::string Describe() const;
+
+  // Decodes `row`: input i's `width` elements go to dst[i]; carried values are appended
+  // to `carried` (carry_names().size() of them) only when the row decodes. On error,
+  // dst may hold part of the row.
+  Status Decode(const RawRow& row, char* const* dst, std::vector<std::string>* carried);
+
+ private:
+  struct Target {
+    int input = -1;     // -1: not fed
+    size_t offset = 0;  // first element within the input's row
+    size_t width = 1;   // elements this column gives
+  };
+  RowDecoder() = default;
+
+  Format format_ = Format::kCsv;
+  DataType npy_type_ = DataType::kInvalid;
+  std::vector<ModelInput> inputs_;
+  std::vector<Column> columns_;
+  std::vector<Target> targets_;      // per column
+  std::vector<size_t> fed_columns_;  // columns with a target, in column order
+  std::vector<size_t> carry_columns_;
+  std::vector<std::string> carry_names_;
+};
+
+// Stores one element of `type` parsed from `text` (a CSV cell) at `dst`. False when
+// the text is not a number of that type (or out of its range).
+bool ParseElement(DataType type, std::string_view text, char* dst);
+
+}  // namespace ferry::batch
