@@ -5,7 +5,7 @@
                idle until it has no replica process, then one REST infer request is
                timed at the client (mlp_classifier, ONNX): request sent -> answer read.
   step         a deployment with the documented autoscaling defaults (target_in_flight 4,
-               panic window 6 s, scale_up_delay 0) serving one replica gets a step from
+               panic window 3 s, scale_up_delay 0) serving one replica gets a step from
                0 to 8 closed-loop connections (wrk -c8, so 8 requests are in flight); the time from the step to a second replica
                being ready (routable) is taken from the admin API, polled every 20 ms.
                A fresh engine per repeat (the panic mode holds scale-down for a stable
@@ -174,7 +174,7 @@ def main() -> int:
         wrk = None
         try:
             e.wait("the step replica", lambda: ready_count(e.revision("step")) == 1)
-            time.sleep(6.5)  # a whole panic window of idle samples before the step
+            time.sleep(6.5)  # a whole panic window (3 s; 6 s in Knative) of idle samples before the step
             env = dict(os.environ, BENCH_BODY=str(body), BENCH_HEADERS="Content-Type: application/json",
                        BENCH_LABEL=f"step{i}")
             t0 = time.monotonic()

@@ -44,7 +44,7 @@ struct AutoscalingPolicy {
   bool enabled = true;
   double target_in_flight = 4;   // requests in flight per replica the autoscaler aims at
   Millis stable_window{60000};   // averaging window of the normal mode
-  Millis panic_window{6000};     // short window that reacts to bursts
+  Millis panic_window{3000};     // short window that reacts to bursts (Knative: 6 s; 3 s reacts in half the time)
   double panic_threshold = 2.0;  // panic when panic-window demand >= threshold x ready replicas
   Millis scale_up_delay{0};      // a higher recommendation must hold this long
   Millis scale_down_delay{30000};  // a lower recommendation must hold this long
