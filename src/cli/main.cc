@@ -1,6 +1,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "cli/admin_commands.h"
 #include "cli/engine.h"
 #include "cli/runtimes.h"
 #include "cli/serve.h"
@@ -14,6 +15,11 @@ void Usage(std::ostream& out) {
          "  serve      run the inference server on a model repository\n"
          "  runtimes   list the runtimes built in and the plugins found\n"
          "  engine     run deployments of replicas behind a gateway (docs/engine.md)\n"
+         "  deploy     create or update a running engine's deployments from a spec\n"
+         "  status     a running engine's deployments, revisions and replicas\n"
+         "  scale      pin a deployment's replicas, or autoscale it again\n"
+         "  delete     drain and stop a deployment\n"
+         "  logs       print or follow a replica's log\n"
          "  version    print the version\n\n"
          "Run 'ferry <command> --help' for the options of a command.\n";
 }
@@ -28,6 +34,11 @@ int main(int argc, char** argv) {
   if (!std::strcmp(argv[1], "serve")) return ferry::cli::Serve(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "runtimes")) return ferry::cli::Runtimes(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "engine")) return ferry::cli::Engine(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "deploy")) return ferry::cli::Deploy(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "status")) return ferry::cli::StatusCommand(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "scale")) return ferry::cli::Scale(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "delete")) return ferry::cli::Delete(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "logs")) return ferry::cli::Logs(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "version") || !std::strcmp(argv[1], "--version")) {
     std::cout << "ferry " << FERRY_VERSION << "\n";
     return 0;

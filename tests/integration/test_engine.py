@@ -6,7 +6,6 @@ the example repository, and reads the engine's status.json for replica pids and 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -22,65 +21,8 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 import ferry_helpers as fh
 
-REPLICA_START_TIMEOUT_S = 60.0
-
-
-class FerryEngine(fh.FerryServer):
-    """A `ferry engine` process; http_port is its gateway's."""
-
-    def __init__(self, binary: Path, state_dir: Path, spec: Path | None, log_path: Path, extra_args=()):
-        super().__init__(binary, [], extra_args, log_path)
-        self.state_dir = Path(state_dir)
-        self.spec = spec
-
-    @property
-    def command(self) -> list[str]:
-        cmd = [str(self.binary), "engine", "--state-dir", str(self.state_dir),
-               "--http-address", "127.0.0.1", "--http-port", str(self.http_port),
-               "--http-threads", "2", "--metrics-port", str(self.metrics_port),
-               "--admin-address", "127.0.0.1", "--admin-port", str(self.admin_port), "--log-level", "info"]
-        if self.spec is not None:
-            cmd += ["--config", str(self.spec)]
-        return cmd + self.extra_args
-
-    @property
-    def admin_port(self) -> int:
-        return self.grpc_port  # the engine has no gRPC port yet: the third free port is the admin API's
-
-    def status(self) -> dict:
-        return json.loads((self.state_dir / "status.json").read_text())
-
-    def revision(self, deployment: str, revision: str = "v1") -> dict:
-        for r in self.status()["revisions"]:
-            if r["deployment"] == deployment and r["revision"] == revision:
-                return r
-        raise AssertionError(f"{deployment}/{revision} not in status.json")
-
-    def wait_ready_replicas(self, deployment: str, count: int, revision: str = "v1",
-                            timeout: float = REPLICA_START_TIMEOUT_S) -> list[dict]:
-        def ready():
-            r = self.revision(deployment, revision)
-            reps = [x for x in r["replicas"] if x["state"] == "ready"]
-            return reps if len(reps) == count and r["ready"] == count else None
-        return fh.wait_until(ready, timeout, f"{count} ready replicas of {deployment}/{revision}",
-                             on_timeout=lambda: self.describe(30))
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes; it only waits for its parent to reap it.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def write_spec(path: Path, body: str) -> Path:
-    path.write_text(body)
-    return path
+from engine_helpers import (ClosedLoop, FerryEngine, assert_add_sub_answers, engines,  # noqa: F401 (a fixture)
+                            pid_alive, write_spec)
 
 
 def two_replica_spec(tmp_path: Path, repo: Path, extra: str = "") -> Path:
@@ -94,84 +36,6 @@ deployments:
   replicas: {{min: 2, max: 2}}
   restart: {{initial_backoff: 100ms}}
 {extra}""")
-
-
-@pytest.fixture
-def engines(ferry_binary, tmp_path):
-    started: list[FerryEngine] = []
-
-    def start(spec: Path | None, state_dir: Path, wait: str = "live", name: str = "engine") -> FerryEngine:
-        e = FerryEngine(ferry_binary, state_dir, spec, tmp_path / f"{name}-{len(started)}.log")
-        started.append(e)
-        return e.start(wait=wait)
-
-    yield start
-    for e in started:
-        if e.is_running():
-            e.stop_and_check(timeout=40)
-
-
-def assert_add_sub_answers(client, repo: Path, batch: int = 1) -> None:
-    """One add_sub inference through `client` matches onnxruntime on the same file."""
-    inputs = fh.make_inputs("add_sub", batch)
-    got = infer_add_sub(client, inputs)
-    fh.assert_outputs_match({n: got.as_numpy(n) for n in fh.MODEL_OUTPUTS["add_sub"]},
-                            fh.reference(repo, "add_sub", 1, inputs))
-
-
-class ClosedLoop:
-    """`clients` threads, each with its own tritonclient.http connection, sending add_sub
-    requests back to back and checking every answer against onnxruntime, until stop().
-    `mark()` splits the count: requests started after it are counted in `after_mark`."""
-
-    def __init__(self, engine: FerryEngine, repo: Path, clients: int = 8):
-        self.inputs = fh.make_inputs("add_sub", 2, seed=3)
-        self.expected = fh.reference(repo, "add_sub", 1, self.inputs)
-        self.failures: list[str] = []
-        self.total = self.after_mark = 0
-        self._url = engine.url
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._marked = threading.Event()
-        self._threads = [threading.Thread(target=self._worker) for _ in range(clients)]
-        for t in self._threads:
-            t.start()
-
-    def _worker(self) -> None:
-        c = httpclient.InferenceServerClient(self._url, network_timeout=fh.HTTP_TIMEOUT_S)
-        try:
-            while not self._stop.is_set():
-                marked = self._marked.is_set()
-                try:
-                    r = infer_add_sub(c, self.inputs)
-                    fh.assert_outputs_match({n: r.as_numpy(n) for n in fh.MODEL_OUTPUTS["add_sub"]}, self.expected)
-                except Exception as exc:  # noqa: BLE001 - every failure is the test's business
-                    with self._lock:
-                        self.failures.append(repr(exc))
-                    continue
-                with self._lock:
-                    self.total += 1
-                    self.after_mark += marked
-        finally:
-            c.close()
-
-    def mark(self) -> None:
-        self._marked.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(30)
-
-
-def infer_add_sub(client, inputs):
-    infer_inputs = []
-    for name, arr in inputs.items():
-        inp = httpclient.InferInput(name, list(arr.shape), np_to_triton_dtype(arr.dtype))
-        inp.set_data_from_numpy(arr, binary_data=True)
-        infer_inputs.append(inp)
-    outputs = [httpclient.InferRequestedOutput(n, binary_data=True) for n in fh.MODEL_OUTPUTS["add_sub"]]
-    return client.infer("add_sub", infer_inputs, model_version="1", outputs=outputs)
 
 
 def test_gateway_routes_by_model_and_heals_a_killed_replica_without_errors(engines, model_repo, tmp_path):
