@@ -422,7 +422,7 @@ int StatusCommand(int argc, char** argv) {
     lines.push_back({Int(e, "ts_ms"), Str(e, "kind"),
                      "generation " + std::to_string(Int(e, "generation")) + ": " + Str(e, "message")});
   for (const auto& e : (*ev)["scale_events"].GetArray())
-    lines.push_back({Int(e, "ts_ms"), "scaled",
+    lines.push_back({Int(e, "ts_ms"), "replicas",
                      Str(e, "revision") + " " + std::to_string(Int(e, "from")) + " -> " + std::to_string(Int(e, "to")) +
                          ": " + Str(e, "reason")});
   for (const auto& e : (*ev)["restarts"].GetArray())

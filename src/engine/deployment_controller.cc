@@ -322,7 +322,11 @@ void DeploymentController::Update(Live& d, std::shared_ptr<const DeploymentSpec>
       return;
     }
   }
-  d.message = "rolling out generation " + std::to_string(generation) + ": " + diff.Describe();
+  int wanted = 0;
+  for (const auto& i : d.instances)
+    if (i.role == Role::kIncoming) wanted += i.target;
+  d.message = "rolling out generation " + std::to_string(generation) + " (" + diff.Describe() + "): 0 of " +
+              std::to_string(wanted) + " replicas ready";
   Event(d, generation, retry ? "retrying" : "rolling", diff.Describe());
   out->change = retry ? "retrying" : "rolling";
 }

@@ -260,6 +260,21 @@ TEST_F(ControllerTest, AModelOfAnotherDeploymentIsAConflictAndADeleteDrains) {
   ASSERT_TRUE(Apply("deployments:\n- name: e\n  revisions:\n  - name: v1\n    models: [other/m1]\n").ok());
 }
 
+TEST_F(ControllerTest, PruneDeletesWhatTheSpecLacks) {
+  const std::string two = Spec("models/m1") + "- name: e\n  revisions:\n  - name: v1\n    models: [third/m3]\n";
+  ASSERT_TRUE(Apply(two).ok());
+  auto spec = ParseSpecIn(Spec("models/m1"), "spec.yaml", dir_.string());
+  ASSERT_TRUE(spec.ok());
+  std::vector<std::string> deleted;
+  auto r = controller_->Apply(std::move(spec->deployments), "spec.yaml", /*prune=*/true, &deleted);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)[0].change, "unchanged");
+  EXPECT_EQ(deleted, std::vector<std::string>{"e"});
+  EXPECT_EQ(controller_->Names(), std::vector<std::string>{"d"});
+  EXPECT_EQ(store_->Deployments()->size(), 1u);
+  ASSERT_TRUE(TickUntil([&] { return supervisor_->StatusReport().size() == 1; })) << "e's replica stops";
+}
+
 TEST_F(ControllerTest, AStoreErrorIsReportedAndChangesNothing) {
   ASSERT_TRUE(Apply(Spec("models/m1")).ok());
   // As a full disk would: SQLite cannot grow the file.

@@ -158,8 +158,8 @@ def test_a_spec_update_under_load_rolls_out_without_a_failed_request(engines, mo
     fh.wait_until(lambda: {r["revision"] for r in engine.status()["revisions"]} == {"v2"}, 20, "v1 to be gone")
     kinds = [e["kind"] for e in engine.admin("GET", "/v1/deployments/arith/events").json()["rollouts"]]
     assert kinds[:2] == ["rolled_out", "rolling"], kinds
-    print(f"\nrolling update under load: {load.total} requests, {load.after_mark} from the deploy on, 0 failed; "
-          f"`ferry deploy` returned after {rollout_s:.1f} s")
+    print(f"\nrolling update under load: {load.total} requests, {load.after_mark} from the deploy on, 0 failed, "
+          f"{engine.status()['gateway']['retries']} retried; `ferry deploy` returned after {rollout_s:.1f} s")
 
 
 def test_a_bad_update_leaves_the_old_revision_serving_and_says_why(engines, model_repo, tmp_path):
