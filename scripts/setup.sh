@@ -196,6 +196,7 @@ if [[ $WITH_PYTHON == 1 ]]; then
   # bench/. Its wheel needs a newer glibc than bookworm's; install.sh explains the fix.
   "$ROOT/tools/perf_analyzer/install.sh" "$VENV/bin/python"
   [[ -x "$ROOT/third_party/perf_analyzer/bin/perf_analyzer" ]] && py_summary+="; perf_analyzer"
+  "$ROOT/tools/otelcol/install.sh"  # OpenTelemetry Collector for the tracing tests (third_party/bin/otelcol)
 fi
 
 log "done in ${SECONDS}s: apt $apt_summary; onnxruntime $ort_summary; python $py_summary"

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "cli/alerting_options.h"
 #include "cli/builtin_runtimes.h"
 #include "cli/options.h"
 #include "cli/shutdown_signals.h"
@@ -15,6 +16,8 @@
 #include "frontend/grpc/grpc_server.h"
 #include "frontend/http/http_server.h"
 #include "frontend/http/v2_handler.h"
+#include "monitoring/request_tracer.h"
+#include "monitoring/span_exporter.h"
 #include "runtime/plugin/plugin_finder.h"
 #include "server/server.h"
 
@@ -65,10 +68,46 @@ int Serve(int argc, char** argv) {
     ("shutdown-grace-ms", po::value<int>()->default_value(10000), "at SIGTERM, how long requests in flight get to finish; then running executions are stopped [FERRY_SHUTDOWN_GRACE_MS]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
   // clang-format on
+  AddAlertingOptions(desc, "FERRY_");
+  // clang-format off
+  desc.add_options()
+    ("trace-endpoint", po::value<std::string>()->default_value(""), "OTLP/HTTP traces URL (e.g. http://127.0.0.1:4318/v1/traces): export request spans there; empty disables [FERRY_TRACE_ENDPOINT]")
+    ("trace-sample-rate", po::value<double>()->default_value(0.01), "share of requests traced that carry no traceparent (one that does follows its sampled flag) [FERRY_TRACE_SAMPLE_RATE]")
+    ("trace-service-name", po::value<std::string>()->default_value("ferry"), "service.name of the exported spans [FERRY_TRACE_SERVICE_NAME]");
+  // clang-format on
 
   ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_", "serve");
   if (parsed.exit_code >= 0) return parsed.exit_code;
   const po::variables_map& vm = parsed.vm;
+
+  // Alert rules are checked before anything starts; the loop reads the server's metrics
+  // once it runs.
+  server::Server* alert_source = nullptr;
+  std::unique_ptr<monitoring::AlertLoop> alerting;
+  {
+    const std::string metrics_url =
+        vm["metrics-port"].as<uint16_t>() == 0
+            ? ""
+            : "http://" + vm["http-address"].as<std::string>() + ":" + std::to_string(vm["metrics-port"].as<uint16_t>()) +
+                  "/metrics";
+    auto created = CreateAlerting(vm, [&alert_source] { return alert_source->metrics().Serialize(); }, metrics_url);
+    if (!created.ok()) {
+      std::cerr << "ferry serve: " << created.status().message() << "\n";
+      return 2;
+    }
+    alerting = std::move(created).value();
+  }
+
+  const std::string trace_endpoint = vm["trace-endpoint"].as<std::string>();
+  const double trace_rate = vm["trace-sample-rate"].as<double>();
+  if (!trace_endpoint.empty() && trace_endpoint.rfind("http://", 0) != 0) {
+    std::cerr << "ferry serve: --trace-endpoint must be an http:// URL, got '" << trace_endpoint << "'\n";
+    return 2;
+  }
+  if (!(trace_rate >= 0 && trace_rate <= 1)) {
+    std::cerr << "ferry serve: --trace-sample-rate must be between 0 and 1, got " << trace_rate << "\n";
+    return 2;
+  }
 
   server::ServerOptions options;
   if (vm.count("model-repository")) {
@@ -138,6 +177,21 @@ int Serve(int argc, char** argv) {
     FERRY_LOG(kError, "cannot create server", ("error", server.status().message()));
     return 1;
   }
+  alert_source = server->get();
+  std::unique_ptr<monitoring::SpanExporter> span_exporter;
+  std::unique_ptr<monitoring::RequestTracer> tracer;
+  if (!trace_endpoint.empty()) {
+    monitoring::SpanExporterOptions t;
+    t.endpoint = trace_endpoint;
+    t.service_name = vm["trace-service-name"].as<std::string>();
+    t.service_version = FERRY_VERSION;
+    span_exporter = std::make_unique<monitoring::SpanExporter>(
+        t, [srv = server->get()](const char* result, uint64_t n) { srv->metrics().TraceSpans(result, n); });
+    span_exporter->Start();
+    tracer = std::make_unique<monitoring::RequestTracer>(trace_rate, span_exporter.get());
+    (*server)->SetTracer(tracer.get());
+    FERRY_LOG(kInfo, "tracing", ("endpoint", trace_endpoint)("sample_rate", trace_rate));
+  }
   Status started = (*server)->Start();
   if (!started.ok()) {
     FERRY_LOG(kError, "cannot start server", ("error", started.message()));
@@ -193,9 +247,11 @@ int Serve(int argc, char** argv) {
       return 1;
     }
   }
+  if (alerting) alerting->Start();
   FERRY_LOG(kInfo, "server ready", ("http_port", (*http)->port())("grpc_port", grpc ? grpc->port() : 0));
 
   int sig = WaitForShutdownSignal();
+  if (alerting) alerting->Stop();
   FERRY_LOG(kInfo, "shutting down: finishing in-flight requests", ("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
   // Order matters: connections finish the requests they are receiving while the server
   // still executes, then the server drains whatever is left.
@@ -211,6 +267,7 @@ int Serve(int argc, char** argv) {
   if (grpc) grpc->Shutdown(grace_left_ms());
   // The frontends have had their grace: abandon whatever still runs (a hung model).
   (*server)->Shutdown(0);
+  if (span_exporter) span_exporter->Stop();  // exports the spans still queued
   if (metrics_http) metrics_http->Stop();
   handler.reset();
   FERRY_LOG(kInfo, "shutdown complete", );

@@ -1,12 +1,14 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/parameters.h"
 #include "core/result.h"
 #include "core/tensor.h"
+#include "core/trace_context.h"
 
 namespace ferry {
 
@@ -35,6 +37,8 @@ struct InferRequest {
   // is then dropped from the queue, and an execution nobody waits for is stopped.
   // Empty: never. Must be cheap and callable from any thread until the reply is sent.
   std::function<bool()> cancelled;
+  // The caller's W3C trace context (a `traceparent` header or gRPC metadata), if any.
+  std::optional<TraceContext> trace_parent;
 };
 
 struct InferResponse {

@@ -14,8 +14,17 @@ uint64_t Nanos(Millis m) { return static_cast<uint64_t>(m.count()) * 1'000'000; 
 Autoscaler::Autoscaler(AutoscalingPolicy policy, ReplicaBounds bounds, const Clock* clock)
     : policy_(policy), bounds_(bounds), clock_(clock), created_(clock->NowNanos()), last_activity_(created_) {}
 
-void Autoscaler::Observe(double in_flight, uint64_t arrivals) {
+void Autoscaler::Observe(double in_flight, uint64_t arrivals, const LatencyHistogram::Counts* latency) {
   const uint64_t now = clock_->NowNanos();
+  if (latency && policy_.target_p95.count() > 0) {
+    latency_.push_back({now, *latency});
+    for (int i = 0; i < LatencyHistogram::kBuckets; ++i) latency_sum_[i] += (*latency)[i];
+    const uint64_t lw = Nanos(policy_.latency_window);
+    while (!latency_.empty() && now - latency_.front().t > lw) {
+      for (int i = 0; i < LatencyHistogram::kBuckets; ++i) latency_sum_[i] -= latency_.front().counts[i];
+      latency_.pop_front();
+    }
+  }
   samples_.push_back({now, in_flight});
   last_sample_active_ = in_flight > 0 || arrivals > 0;
   if (last_sample_active_) last_activity_ = now;
@@ -31,6 +40,13 @@ double Autoscaler::Average(uint64_t now, uint64_t window_ns) const {
     ++n;
   }
   return n ? sum / static_cast<double>(n) : 0.0;
+}
+
+std::optional<double> Autoscaler::WindowP95() const {
+  uint64_t n = 0;
+  for (uint64_t c : latency_sum_) n += c;
+  if (n < kLatencyMinRequests) return std::nullopt;
+  return LatencyHistogram::Quantile(latency_sum_, 0.95);
 }
 
 int Autoscaler::Clamp(int n) const { return std::clamp(n, std::max(bounds_.min, 1), bounds_.max); }
@@ -110,6 +126,25 @@ ScaleDecision Autoscaler::Decide(int current, int ready) {
   } else if (down < current && down_ok && !d.panic) {
     d.desired = down;
     d.reason = why;
+  }
+
+  // The latency objective: a replica more while the p95 is over the target; no step down
+  // while it is near the target.
+  if (policy_.target_p95.count() > 0) {
+    const std::optional<double> p95 = WindowP95();
+    const double target_s = static_cast<double>(policy_.target_p95.count()) / 1000.0;
+    if (p95 && *p95 > target_s) {
+      const bool settled = ready >= current && (last_latency_step_ == 0 ||
+                                                now - last_latency_step_ >= Nanos(policy_.latency_window));
+      if (d.desired <= current && settled && current < bounds_.max) {
+        d.desired = current + 1;
+        last_latency_step_ = now;
+        char why[128];
+        std::snprintf(why, sizeof why, "latency: p95 %.1f ms over the target %.1f ms", *p95 * 1000, target_s * 1000);
+        d.reason = why;
+      }
+    }
+    if (p95 && *p95 > kLatencyHeadroom * target_s && d.desired < current) d.desired = current;
   }
 
   // Scale to zero: the only step below min(1), after a whole idle period.

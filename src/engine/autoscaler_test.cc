@@ -143,5 +143,96 @@ TEST_F(AutoscalerTest, DisabledKeepsTheCountWithinBounds) {
   EXPECT_EQ(a.Decide(7, 7).desired, 3);
 }
 
+// A latency feed: `per_tick` requests answered in `latency_s` every `every` 100 ms ticks,
+// with a fixed in-flight count; `ready` replicas (-1: all of them).
+struct LatencyFeed {
+  double in_flight;
+  double latency_s;
+  int per_tick;
+  int every = 1;
+  int ready = -1;
+};
+
+class LatencyObjectiveTest : public AutoscalerTest {
+ protected:
+  AutoscalingPolicy LatencyPolicy() {
+    AutoscalingPolicy p = Policy();
+    p.target_p95 = 50ms;
+    p.latency_window = 10s;
+    p.panic_threshold = 100;  // in-flight stays low here: only the latency objective acts
+    return p;
+  }
+  ScaleDecision RunLatency(Autoscaler& a, LatencyFeed f, std::chrono::milliseconds d, int* current) {
+    ScaleDecision last;
+    int tick = 0;
+    for (auto t = 0ms; t < d; t += 100ms, ++tick) {
+      clock_.Advance(100ms);
+      LatencyHistogram::Counts c{};
+      const int n = tick % f.every == 0 ? f.per_tick : 0;
+      c[LatencyHistogram::Bucket(f.latency_s)] = static_cast<uint64_t>(n);
+      a.Observe(f.in_flight, n, &c);
+      last = a.Decide(*current, f.ready < 0 ? *current : f.ready);
+      *current = last.desired;
+    }
+    return last;
+  }
+};
+
+TEST_F(LatencyObjectiveTest, SlowRequestsAddAReplicaPerWindow) {
+  Autoscaler a(LatencyPolicy(), {1, 4, 1}, &clock_);
+  int n = 1;
+  // 2 in flight over a target of 4 keeps the in-flight rule at 1 replica; a p95 of 80 ms
+  // over the 50 ms objective adds one at once, then one more per latency window.
+  ScaleDecision step;
+  for (int i = 0; i < 5 && n == 1; ++i) step = RunLatency(a, {2, 0.080, 5}, 100ms, &n);
+  EXPECT_EQ(n, 2) << step.reason;
+  EXPECT_NE(step.reason.find("latency: p95 8"), std::string::npos) << step.reason;
+  RunLatency(a, {2, 0.080, 5}, 9s, &n);
+  EXPECT_EQ(n, 2) << "one step per latency window";
+  RunLatency(a, {2, 0.080, 5}, 1500ms, &n);
+  EXPECT_EQ(n, 3);
+  RunLatency(a, {2, 0.080, 5}, 60s, &n);
+  EXPECT_EQ(n, 4) << "bounded by max";
+}
+
+TEST_F(LatencyObjectiveTest, WaitsForTheNewReplicaToBeReady) {
+  Autoscaler a(LatencyPolicy(), {1, 4, 1}, &clock_);
+  int n = 1;
+  RunLatency(a, {2, 0.080, 20}, 100ms, &n);
+  ASSERT_EQ(n, 2);
+  // The new replica is not ready: 20 s later there is still no third one.
+  RunLatency(a, {2, 0.080, 5, 1, /*ready=*/1}, 20s, &n);
+  EXPECT_EQ(n, 2);
+}
+
+TEST_F(LatencyObjectiveTest, FewRequestsOrFastOnesDoNothing) {
+  Autoscaler a(LatencyPolicy(), {1, 4, 1}, &clock_);
+  int n = 1;
+  // 1 slow request a second: 10 in the window, under kLatencyMinRequests.
+  RunLatency(a, {1, 0.5, 1, /*every=*/10}, 30s, &n);
+  EXPECT_EQ(n, 1);
+  RunLatency(a, {2, 0.010, 20}, 30s, &n);
+  EXPECT_EQ(n, 1) << "p95 10 ms is under the objective";
+}
+
+TEST_F(LatencyObjectiveTest, NoScaleDownNearTheObjective) {
+  Autoscaler a(LatencyPolicy(), {1, 4, 3}, &clock_);
+  int n = 3;
+  // The in-flight rule wants 1 replica, but the p95 (45 ms) is within the headroom
+  // (0.8 x 50 ms = 40 ms): the count holds.
+  RunLatency(a, {1, 0.045, 10}, 120s, &n);
+  EXPECT_EQ(n, 3);
+  // Fast again: the in-flight rule scales down after its delay.
+  RunLatency(a, {1, 0.005, 10}, 120s, &n);
+  EXPECT_EQ(n, 1);
+}
+
+TEST_F(LatencyObjectiveTest, OffByDefault) {
+  Autoscaler a(Policy(), {1, 4, 1}, &clock_);
+  int n = 1;
+  RunLatency(a, {2, 5.0, 50}, 60s, &n);
+  EXPECT_EQ(n, 1);
+}
+
 }  // namespace
 }  // namespace ferry::engine

@@ -432,7 +432,14 @@ void DeploymentController::Autoscale(Live& d) {
     // traffic: that is what wakes a revision scaled to zero.
     auto w = d.serving->traffic.find(i.revision);
     const int waiting = w != d.serving->traffic.end() && w->second > 0 ? d.load->waiting.load() : 0;
-    i.autoscaler->Observe(supervisor_->InFlight(d.name, i.key) + waiting, arrivals - i.last_arrivals);
+    // The latencies of the requests answered since the last tick (for the latency objective).
+    LatencyHistogram::Counts latency{};
+    if (load) {
+      const LatencyHistogram::Counts now = load->latency.Read();
+      for (int b = 0; b < LatencyHistogram::kBuckets; ++b) latency[b] = now[b] - i.last_latency[b];
+      i.last_latency = now;
+    }
+    i.autoscaler->Observe(supervisor_->InFlight(d.name, i.key) + waiting, arrivals - i.last_arrivals, &latency);
     i.last_arrivals = arrivals;
     const int current = supervisor_->Desired(d.name, i.key);
     ScaleDecision dec = i.autoscaler->Decide(current, supervisor_->ReadyCount(d.name, i.key));

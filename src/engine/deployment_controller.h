@@ -15,6 +15,7 @@
 #include "core/result.h"
 #include "engine/autoscaler.h"
 #include "engine/engine_metrics.h"
+#include "engine/latency_histogram.h"
 #include "engine/router.h"
 #include "engine/spec.h"
 #include "engine/spec_diff.h"
@@ -127,6 +128,7 @@ class DeploymentController {
     Role role = Role::kServing;
     std::unique_ptr<Autoscaler> autoscaler;  // serving and not pinned
     uint64_t last_arrivals = 0;
+    LatencyHistogram::Counts last_latency{};
     int target = 0;  // incoming: replicas to have ready before the cut-over
   };
   enum class State { kReady, kRolling, kFailed };

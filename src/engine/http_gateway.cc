@@ -100,6 +100,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     ep_ = Router::Pick(*dep_, nullptr, Rng(), &rev);
     if (ep_) {
       StopWaiting(/*routed=*/true);
+      routed_ = std::chrono::steady_clock::now();
       revision_ = rev;
       rev->load->arrivals.fetch_add(1, std::memory_order_relaxed);
       return Send(/*pooled=*/true);
@@ -243,6 +244,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     // x-seldon-route); also what a sticky route will send back later.
     out.set("Ferry-Revision", revision_->name);
     ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
+    revision_->load->latency.Record(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - routed_).count());
     if (reuse) ep_->pool.Put(loop_, std::move(conn_));
     conn_.reset();
     Reply(std::move(out));
@@ -257,6 +260,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   const DeploymentRoute* dep_;
   const std::chrono::steady_clock::time_point admitted_ = std::chrono::steady_clock::now();
   const std::chrono::steady_clock::time_point deadline_;
+  std::chrono::steady_clock::time_point routed_;  // first picked a replica (cold-start wait excluded)
   std::shared_ptr<ReplicaEndpoint> ep_;
   const RevisionRoute* revision_ = nullptr;  // ep_'s revision, inside table_
   std::unique_ptr<beast::tcp_stream> conn_;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/latency_histogram.h"
 #include "engine/upstream_pool.h"
 
 namespace ferry::engine {
@@ -31,6 +32,7 @@ struct ReplicaEndpoint {
 struct RevisionLoad {
   std::atomic<uint64_t> arrivals{0};  // requests routed to the revision, ever
   std::atomic<bool> degraded{false};  // crash-looping: waiting for it to start is futile
+  LatencyHistogram latency;           // routed to answered, of the requests its replicas answered
 };
 
 struct RevisionRoute {

@@ -299,7 +299,7 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
     FERRY_RETURN_IF_ERROR(r.CheckKeys(a, p,
                                       {"enabled", "target_in_flight", "stable_window", "panic_window",
                                        "panic_threshold", "scale_up_delay", "scale_down_delay",
-                                       "scale_to_zero_after"}));
+                                       "scale_to_zero_after", "target_p95", "latency_window"}));
     AutoscalingPolicy& as = d->autoscaling;
     FERRY_RETURN_IF_ERROR(r.Bool(a, "enabled", p, &as.enabled));
     FERRY_RETURN_IF_ERROR(r.Double(a, "target_in_flight", p, 0, &as.target_in_flight));
@@ -309,6 +309,10 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
     FERRY_RETURN_IF_ERROR(r.Duration(a, "scale_up_delay", p, &as.scale_up_delay));
     FERRY_RETURN_IF_ERROR(r.Duration(a, "scale_down_delay", p, &as.scale_down_delay));
     FERRY_RETURN_IF_ERROR(r.Duration(a, "scale_to_zero_after", p, &as.scale_to_zero_after));
+    FERRY_RETURN_IF_ERROR(r.Duration(a, "target_p95", p, &as.target_p95));
+    FERRY_RETURN_IF_ERROR(r.Duration(a, "latency_window", p, &as.latency_window));
+    if (as.latency_window.count() <= 0)
+      return r.Error(a["latency_window"], p + ".latency_window", "must be positive");
     if (as.stable_window.count() <= 0) return r.Error(a["stable_window"], p + ".stable_window", "must be positive");
     if (as.panic_window.count() <= 0 || as.panic_window > as.stable_window)
       return r.Error(a["panic_window"] ? a["panic_window"] : a, p + ".panic_window",

@@ -49,6 +49,10 @@ struct AutoscalingPolicy {
   Millis scale_up_delay{0};      // a higher recommendation must hold this long
   Millis scale_down_delay{30000};  // a lower recommendation must hold this long
   Millis scale_to_zero_after{300000};  // idle time before the last replica goes (min 0 only)
+  // Latency objective: keep the p95 of the gateway's request latency (routed to
+  // answered) over latency_window under target_p95, adding a replica at a time; 0 = off.
+  Millis target_p95{0};
+  Millis latency_window{10000};
 };
 
 struct HealthPolicy {

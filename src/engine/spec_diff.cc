@@ -25,7 +25,8 @@ bool SameAutoscaling(const AutoscalingPolicy& a, const AutoscalingPolicy& b) {
   return a.enabled == b.enabled && a.target_in_flight == b.target_in_flight && a.stable_window == b.stable_window &&
          a.panic_window == b.panic_window && a.panic_threshold == b.panic_threshold &&
          a.scale_up_delay == b.scale_up_delay && a.scale_down_delay == b.scale_down_delay &&
-         a.scale_to_zero_after == b.scale_to_zero_after;
+         a.scale_to_zero_after == b.scale_to_zero_after && a.target_p95 == b.target_p95 &&
+         a.latency_window == b.latency_window;
 }
 
 std::string JoinList(const std::vector<std::string>& v) {

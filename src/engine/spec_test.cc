@@ -77,7 +77,7 @@ TEST_F(SpecTest, FullDeploymentParses) {
   traffic: {blue: 90, green: 10}
   replicas: {min: 0, max: 4}
   autoscaling: {target_in_flight: 2.5, stable_window: 30s, panic_window: 3s, scale_down_delay: 1m,
-                scale_to_zero_after: 90s}
+                scale_to_zero_after: 90s, target_p95: 40ms, latency_window: 5s}
   cpusets: [")" + cpu + "-" + cpu + R"(", ")" + cpu + R"("]
   health: {ready_timeout: 20s, probe_interval: 100ms}
   drain: {grace: 5s, kill_after: 2s}
@@ -102,6 +102,9 @@ TEST_F(SpecTest, FullDeploymentParses) {
   EXPECT_DOUBLE_EQ(d.autoscaling.target_in_flight, 2.5);
   EXPECT_EQ(d.autoscaling.scale_down_delay, Millis(60000));
   EXPECT_EQ(d.autoscaling.scale_to_zero_after, Millis(90000));
+  EXPECT_EQ(d.autoscaling.target_p95, Millis(40));
+  EXPECT_EQ(d.autoscaling.latency_window, Millis(5000));
+  EXPECT_EQ(spec->deployments[1].autoscaling.target_p95, Millis(0)) << "the latency objective is off by default";
   EXPECT_EQ(d.cpusets, (std::vector<std::vector<int>>{{std::stoi(cpu)}, {std::stoi(cpu)}}));
   EXPECT_EQ(d.health.probe_interval, Millis(100));
   EXPECT_EQ(d.drain.kill_after, Millis(2000));
@@ -156,6 +159,12 @@ TEST_F(SpecTest, RefusesInconsistentDeployments) {
                 .find("cpusets[1]: CPU 4095 is not one this engine may use"),
             std::string::npos);
   EXPECT_NE(Error("deployments:\n- name: d\n" + rev + "  replicas: {min: -1}\n").find("must be at least 0, got -1"),
+            std::string::npos);
+  EXPECT_NE(Error("deployments:\n- name: d\n" + rev + "  autoscaling: {latency_window: 0s}\n")
+                .find("deployments[0].autoscaling.latency_window: must be positive"),
+            std::string::npos);
+  EXPECT_NE(Error("deployments:\n- name: d\n" + rev + "  autoscaling: {target_p95: fast}\n")
+                .find("deployments[0].autoscaling.target_p95"),
             std::string::npos);
 }
 

@@ -72,6 +72,12 @@ Metrics::Metrics()
                          .Help("Time to load a model (all its versions)").Register(*registry_)),
       grpc_calls_(BuildCounter().Name("ferry_grpc_requests_total")
                       .Help("Finished gRPC calls by method and status code").Register(*registry_)),
+      trace_spans_(BuildCounter().Name("ferry_trace_spans_total")
+                       .Help("OpenTelemetry spans by outcome: exported, dropped (queue full), failed (receiver)")
+                       .Register(*registry_)),
+      spans_exported_(trace_spans_.Add({{"result", "exported"}})),
+      spans_dropped_(trace_spans_.Add({{"result", "dropped"}})),
+      spans_failed_(trace_spans_.Add({{"result", "failed"}})),
       rss_(BuildGauge().Name("process_resident_memory_bytes").Help("Resident memory size in bytes").Register(*registry_).Add({})),
       vms_(BuildGauge().Name("process_virtual_memory_bytes").Help("Virtual memory size in bytes").Register(*registry_).Add({})),
       cpu_(BuildGauge().Name("process_cpu_seconds_total").Help("User and system CPU time in seconds").Register(*registry_).Add({})),
@@ -123,6 +129,12 @@ prometheus::Gauge& Metrics::QueueDepth(const std::string& model, const std::stri
 void Metrics::SetCollectHook(std::function<void()> hook) {
   std::lock_guard lock(hook_mu_);
   collect_hook_ = std::move(hook);
+}
+
+void Metrics::TraceSpans(const char* result, uint64_t n) {
+  const std::string_view r(result);
+  prometheus::Counter& c = r == "exported" ? spans_exported_ : r == "dropped" ? spans_dropped_ : spans_failed_;
+  c.Increment(static_cast<double>(n));
 }
 
 void Metrics::GrpcCall(const std::string& method, const std::string& code) {

@@ -66,6 +66,9 @@ class Metrics {
 
   // One finished gRPC call (any method), by method name and status code name.
   void GrpcCall(const std::string& method, const std::string& code);
+  // Trace spans by what became of them: "exported", "dropped" (the exporter's queue was
+  // full) or "failed" (the receiver refused them or could not be reached).
+  void TraceSpans(const char* result, uint64_t n);
 
   // The whole registry in Prometheus text format, with process metrics refreshed.
   std::string Serialize();
@@ -93,6 +96,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& unloads_;
   prometheus::Family<prometheus::Histogram>& load_duration_;
   prometheus::Family<prometheus::Counter>& grpc_calls_;
+  prometheus::Family<prometheus::Counter>& trace_spans_;
+  prometheus::Counter& spans_exported_;
+  prometheus::Counter& spans_dropped_;
+  prometheus::Counter& spans_failed_;
   std::mutex hook_mu_;
   std::function<void()> collect_hook_;  // guarded by hook_mu_
   prometheus::Gauge& rss_;

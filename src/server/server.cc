@@ -52,6 +52,19 @@ std::vector<std::string> Server::Extensions() {
 
 void Server::Infer(InferRequest request, InferCallback done) {
   const uint64_t start = NowNanos();
+  // A traced request reports its spans when it is answered, whichever path answers it.
+  std::shared_ptr<monitoring::TracedRequest> trace;
+  if (tracer_) {
+    if (auto t = tracer_->Begin(request.trace_parent)) {
+      trace = std::make_shared<monitoring::TracedRequest>(std::move(*t));
+      done = [tracer = tracer_, trace, model = request.model_name, version = request.model_version, id = request.id,
+              frontend = request.frontend, done = std::move(done)](Result<InferResponse> r) {
+        tracer->Finish(*trace, model, r.ok() ? r->model_version : version, id, FrontendName(frontend),
+                       r.ok() ? Status::Ok() : r.status());
+        done(std::move(r));
+      };
+    }
+  }
   if (!inflight_.TryEnter()) return done(Unavailable("the server is shutting down"));
   auto handle_or = models_->Acquire(request.model_name, request.model_version);
   if (!handle_or.ok()) {
@@ -110,8 +123,16 @@ void Server::Infer(InferRequest request, InferCallback done) {
     return abandoning_.load(std::memory_order_relaxed) || (client_gone && client_gone());
   };
   job.done = [this, handle, start, frontend, batch = validated->batch_size, id = std::move(request.id), reply,
-              cache_key](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
+              cache_key, trace](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
     ModelVersion& v = **handle;
+    if (trace) {
+      trace->queue_ns = report.queue_ns;
+      trace->compute_input_ns = report.timings.compute_input_ns;
+      trace->compute_infer_ns = report.timings.compute_infer_ns;
+      trace->compute_output_ns = report.timings.compute_output_ns;
+      trace->batch_size = batch;
+      trace->executed_batch_size = report.executed_batch_size;
+    }
     monitoring::FrontendMetrics& m = v.metrics().For(frontend);
     const runtime::ExecTimings& t = report.timings;
     m.inflight->Decrement();
@@ -148,6 +169,10 @@ void Server::Infer(InferRequest request, InferCallback done) {
     handle.reset();
     inflight_.Leave();
   };
+  if (trace) {
+    trace->submitted = true;
+    trace->submit_mono = NowNanos();
+  }
   Status submitted = mv.scheduler().Submit(std::move(job));
   if (!submitted.ok()) {
     metrics.inflight->Decrement();

@@ -8,6 +8,7 @@
 #include "core/gate.h"
 #include "core/infer_request.h"
 #include "monitoring/metrics.h"
+#include "monitoring/request_tracer.h"
 #include "repository/model_config.pb.h"
 #include "runtime/registry.h"
 #include "server/model_manager.h"
@@ -88,6 +89,10 @@ class Server {
   // as a model may hang.
   void Shutdown(int grace_ms = -1);
 
+  // Traces requests with `tracer` (not owned; must outlive the server); null: none.
+  // Call before Start.
+  void SetTracer(const monitoring::RequestTracer* tracer) { tracer_ = tracer; }
+
  private:
   Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes);
 
@@ -95,6 +100,7 @@ class Server {
   std::unique_ptr<runtime::RuntimeRegistry> runtimes_;
   std::unique_ptr<ModelManager> models_;
   std::unique_ptr<ResponseCache> cache_;  // null when disabled
+  const monitoring::RequestTracer* tracer_ = nullptr;
   std::atomic<bool> ready_{false};
   std::atomic<bool> abandoning_{false};  // set by Shutdown once its grace is over
   Gate inflight_;

@@ -374,3 +374,71 @@ deployments:
                           capture_output=True, text=True, timeout=30, env=fh.child_env())
     assert proc.returncode == 1
     assert "is in use by another ferry engine" in proc.stderr, proc.stderr
+
+
+SLOW_MODEL = '''
+import time
+from ferry_sdk import Model
+
+class Slow(Model):
+    def predict(self, inputs):
+        time.sleep(0.03)
+        return {"Y": inputs["X"] * 2}
+'''
+
+
+def test_latency_objective_adds_a_replica_when_the_p95_is_over_target(engines, tmp_path):
+    import sys
+
+    repo = tmp_path / "slow_repo"
+    (repo / "slow" / "1").mkdir(parents=True)
+    (repo / "slow" / "1" / "model.py").write_text(SLOW_MODEL)
+    (repo / "slow" / "config.pbtxt").write_text(
+        'backend: "python"\n'
+        'input [ { name: "X" data_type: TYPE_INT64 dims: [ -1 ] } ]\n'
+        'output [ { name: "Y" data_type: TYPE_INT64 dims: [ -1 ] } ]\n')
+    # The in-flight rule alone keeps one replica (2 in flight, target 100): only the
+    # latency objective (p95 of a 30 ms model over 10 ms) can add the second.
+    spec = write_spec(tmp_path / "spec.yaml", f"""\
+deployments:
+- name: slow
+  revisions:
+  - name: v1
+    model_repository: {repo}
+    serve: {{http-threads: 1, python-executable: {sys.executable}}}
+  replicas: {{min: 1, max: 2}}
+  autoscaling: {{target_in_flight: 100, target_p95: 10ms, latency_window: 1s}}
+""")
+    engine = engines(spec, tmp_path / "state")
+    engine.wait_ready_replicas("slow", 1)
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def client():
+        c = httpclient.InferenceServerClient(engine.url, network_timeout=30)
+        x = np.arange(3, dtype=np.int64)
+        try:
+            while not stop.is_set():
+                inp = httpclient.InferInput("X", [3], "INT64")
+                inp.set_data_from_numpy(x)
+                try:
+                    got = c.infer("slow", [inp]).as_numpy("Y")
+                    np.testing.assert_array_equal(got, x * 2)
+                except Exception as exc:  # noqa: BLE001
+                    failures.append(repr(exc))
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        engine.wait_ready_replicas("slow", 2, timeout=60)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert failures == []
+    with sqlite3.connect(engine.state_dir / "engine.db") as db:
+        reasons = [r for (r,) in db.execute("SELECT reason FROM scale_events WHERE to_replicas = 2")]
+    assert reasons and reasons[0].startswith("latency: p95"), reasons

@@ -21,6 +21,12 @@ namespace ferry::frontend::grpc {
 namespace g = ::grpc;
 using inference::GRPCInferenceService;
 
+std::optional<TraceContext> TraceParent(const std::multimap<g::string_ref, g::string_ref>& metadata) {
+  auto it = metadata.find("traceparent");
+  if (it == metadata.end()) return std::nullopt;
+  return TraceContext::Parse(std::string_view(it->second.data(), it->second.size()));
+}
+
 g::Status ToGrpc(const Status& s) {
   if (s.ok()) return g::Status::OK;
   return g::Status(static_cast<g::StatusCode>(protocol::GrpcCodeFor(s.code())), s.message());

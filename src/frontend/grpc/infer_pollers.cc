@@ -101,6 +101,7 @@ void InferPollers::Begin(Call* call) {
   }
   decoded->frontend = Frontend::kGrpc;
   decoded->cancelled = [flag = call->cancelled] { return flag->load(std::memory_order_acquire); };
+  decoded->trace_parent = TraceParent(call->ctx.client_metadata());
   in_server_.fetch_add(1, std::memory_order_relaxed);
   server_->Infer(std::move(decoded).value(), [this, call](Result<InferResponse> result) {
     if (!result.ok()) {

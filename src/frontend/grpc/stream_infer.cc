@@ -43,6 +43,7 @@ class StreamInferReactor final
     }
     decoded->frontend = Frontend::kGrpc;
     decoded->cancelled = [ctx = context_] { return ctx->IsCancelled(); };
+    decoded->trace_parent = TraceParent(context_->client_metadata());
     server_->Infer(std::move(decoded).value(), [this, seq, id = message->id()](Result<InferResponse> r) {
       Complete(seq, id, std::move(r));
     });

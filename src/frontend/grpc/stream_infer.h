@@ -2,6 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <map>
+#include <optional>
+
 #include "protocol/grpc/grpc_service.pb.h"
 #include "server/server.h"
 
@@ -9,6 +12,9 @@ namespace ferry::frontend::grpc {
 
 // ferry status -> gRPC status through protocol/error_map.h.
 ::grpc::Status ToGrpc(const Status& s);
+
+// The W3C trace context of a call's `traceparent` metadata, if it carries a valid one.
+std::optional<TraceContext> TraceParent(const std::multimap<::grpc::string_ref, ::grpc::string_ref>& metadata);
 
 // A reactor for one ModelStreamInfer stream: reads requests while earlier ones run,
 // answers each with a ModelStreamInferResponse (the response, or error_message with

@@ -319,6 +319,7 @@ void V2Handler::Infer(Request&& req, std::string model, std::string version, Res
   request.model_name = std::move(model);
   request.model_version = std::move(version);
   request.cancelled = std::move(client_gone);
+  if (std::string_view tp = Header(req, "traceparent"); !tp.empty()) request.trace_parent = TraceContext::Parse(tp);
 
   // The encoder needs the request's output choices after the request itself has been
   // handed to the server.

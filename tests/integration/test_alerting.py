@@ -1,0 +1,91 @@
+"""ferry's own alerting (`ferry serve --alert-rules`), against a real Alertmanager.
+
+ferry evaluates its rules over its own metrics and posts firing and resolved alerts to
+Alertmanager's v2 API (routed by the shipped deploy/alertmanager/alertmanager.yml with
+its waits shortened, to the test's webhook receiver) and, directly, to a webhook.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+import ferry_helpers as fh
+from monitoring_helpers import Daemon, WebhookReceiver, start_alertmanager
+
+RULES = """\
+rules:
+- alert: FerryTestModelFailing
+  metric: ferry_inference_failures_total
+  function: increase
+  window: 2s
+  by: [model]
+  condition: "> 0"
+  labels: {severity: critical}
+  annotations: {summary: "{{ $labels.model }} failed {{ $value }} requests in 2 s"}
+"""
+
+
+@pytest.fixture
+def alert_stack(ferry_binary, model_repo, tmp_path):
+    hook = WebhookReceiver()
+    daemons: list[Daemon] = []
+    server = None
+    try:
+        am_port, = fh.free_ports(1)
+        start_alertmanager(tmp_path, am_port, hook, daemons)
+        (tmp_path / "rules.yaml").write_text(RULES)
+        server = fh.FerryServer(ferry_binary, [model_repo], [
+            "--alert-rules", str(tmp_path / "rules.yaml"), "--alertmanager-url", f"http://127.0.0.1:{am_port}",
+            "--alert-webhook-url", f"{hook.url}/direct", "--alert-interval-ms", "200"], tmp_path / "ferry.log").start()
+        yield server, hook
+    finally:
+        if server is not None and server.is_running():
+            server.stop_and_check()
+        for d in daemons:
+            d.stop()
+        hook.close()
+
+
+def fail_requests(server: fh.FerryServer, n: int) -> None:
+    for _ in range(n):
+        resp = server.post("/v2/models/add_sub/infer", json={"inputs": [
+            {"name": "INPUT0", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]})
+        assert resp.status_code == 400, resp.text
+
+
+def test_a_rule_fires_and_resolves_through_alertmanager_and_the_webhook(alert_stack):
+    server, hook = alert_stack
+    fail_requests(server, 3)
+
+    def delivered(path: str, status: str):
+        return [a for a in hook.alerts() if a["path"] == path and a["status"] == status
+                and a["labels"].get("alertname") == "FerryTestModelFailing"]
+
+    # Alertmanager routes severity=critical to the pager receiver.
+    fired = fh.wait_until(lambda: delivered("/ferry-pager", "firing"), 30, "the alert through Alertmanager")
+    assert fired[0]["labels"]["model"] == "add_sub"
+    assert fired[0]["annotations"]["summary"] == "add_sub failed 3 requests in 2 s"
+    direct = fh.wait_until(lambda: delivered("/direct", "firing"), 10, "the alert on the direct webhook")
+    assert direct[0]["fingerprint"] and direct[0]["labels"]["severity"] == "critical"
+    assert fired[0]["fingerprint"], fired[0]
+
+    # No more failures: the 2 s window empties and the alert resolves, on both paths.
+    fh.wait_until(lambda: delivered("/direct", "resolved"), 20, "the resolution on the direct webhook")
+    fh.wait_until(lambda: delivered("/ferry-pager", "resolved"), 30, "the resolution through Alertmanager")
+    # One message per transition on the direct webhook: no repeats while it fired.
+    time.sleep(1.0)
+    direct_msgs = [n for n in hook.notifications if n["path"] == "/direct"]
+    assert [n["status"] for n in direct_msgs] == ["firing", "resolved"], direct_msgs
+    assert server.is_running()
+
+
+def test_bad_rules_are_refused_naming_the_field_and_line(ferry_binary, model_repo, tmp_path):
+    (tmp_path / "rules.yaml").write_text("rules:\n- alert: A\n  metric: m\n  condition: 'above 3'\n")
+    proc = subprocess.run([str(ferry_binary), "serve", "--model-repository", str(model_repo), "--alert-rules",
+                           str(tmp_path / "rules.yaml"), "--alert-webhook-url", "http://127.0.0.1:9/x"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'rules.yaml'}:4:14: rules[0].condition: 'above 3' is not a condition" in proc.stderr
