@@ -16,7 +16,7 @@ int Engine(int argc, char** argv) {
       "usage: ferry engine --state-dir DIR [--config spec.yaml] [options]\n\n"
       "Runs the deployments of a spec as supervised `ferry serve` replicas on loopback ports, behind\n"
       "Open Inference Protocol gateways (REST and gRPC) that route by model name. Without --config, the\n"
-      "deployments stored in DIR come back. Each option can also be set through the environment\n"
+      "deployments stored in DIR come back (none: add them with `ferry deploy`). Each option can also be set through the environment\n"
       "variable named in brackets; a flag wins over the variable. See docs/engine.md.\n\n"
       "options",
       /*line_length=*/120, /*min_description_length=*/70);
@@ -34,7 +34,7 @@ int Engine(int argc, char** argv) {
     ("grpc-max-message-size", po::value<int>()->default_value(64 << 20), "largest gRPC message in bytes, either direction [FERRY_ENGINE_GRPC_MAX_MESSAGE_SIZE]")
     ("metrics-port", po::value<uint16_t>()->default_value(8092), "Prometheus metrics of the engine (gateway, replicas, scaling), 0 disables [FERRY_ENGINE_METRICS_PORT]")
     ("admin-address", po::value<std::string>()->default_value("127.0.0.1"), "admin API address (loopback by default) [FERRY_ENGINE_ADMIN_ADDRESS]")
-    ("admin-port", po::value<uint16_t>()->default_value(8090), "admin API port (REST/JSON, read-only for now), 0 disables [FERRY_ENGINE_ADMIN_PORT]")
+    ("admin-port", po::value<uint16_t>()->default_value(8090), "admin API port (REST/JSON: ferry deploy, status, scale, delete, logs), 0 disables [FERRY_ENGINE_ADMIN_PORT]")
     ("tick-ms", po::value<int>()->default_value(100), "control loop period: autoscaler samples, readiness probes [FERRY_ENGINE_TICK_MS]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_ENGINE_LOG_LEVEL]");
   // clang-format on

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/batch.h"
+#include "cli/admin_commands.h"
 #include "cli/engine.h"
 #include "cli/runtimes.h"
 #include "cli/serve.h"
@@ -16,6 +17,11 @@ void Usage(std::ostream& out) {
          "  runtimes   list the runtimes built in and the plugins found\n"
          "  engine     run deployments of replicas behind a gateway (docs/engine.md)\n"
          "  batch      run a model over a CSV, JSONL or .npy file, resumably (docs/batch.md)\n"
+         "  deploy     create or update a running engine's deployments from a spec\n"
+         "  status     a running engine's deployments, revisions and replicas\n"
+         "  scale      pin a deployment's replicas, or autoscale it again\n"
+         "  delete     drain and stop a deployment\n"
+         "  logs       print or follow a replica's log\n"
          "  version    print the version\n\n"
          "Run 'ferry <command> --help' for the options of a command.\n";
 }
@@ -31,6 +37,11 @@ int main(int argc, char** argv) {
   if (!std::strcmp(argv[1], "runtimes")) return ferry::cli::Runtimes(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "batch")) return ferry::cli::Batch(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "engine")) return ferry::cli::Engine(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "deploy")) return ferry::cli::Deploy(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "status")) return ferry::cli::StatusCommand(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "scale")) return ferry::cli::Scale(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "delete")) return ferry::cli::Delete(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "logs")) return ferry::cli::Logs(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "version") || !std::strcmp(argv[1], "--version")) {
     std::cout << "ferry " << FERRY_VERSION << "\n";
     return 0;

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "engine/child_process.h"
+#include "engine/state_store.h"
 
 namespace ferry::engine {
 namespace fs = std::filesystem;
@@ -39,40 +40,61 @@ std::vector<std::string> ReplicaEnvironment() {
 Result<std::unique_ptr<Engine>> Engine::Create(EngineOptions options) {
   if (options.state_dir.empty()) return InvalidArgument("--state-dir is required");
   FERRY_ASSIGN_OR_RETURN(auto store, StateStore::Open(options.state_dir));
-  EngineSpec spec;
   if (!options.config_path.empty()) {
-    FERRY_ASSIGN_OR_RETURN(spec, LoadSpecFile(options.config_path));
+    FERRY_ASSIGN_OR_RETURN(EngineSpec spec, LoadSpecFile(options.config_path));
     std::error_code ec;
     const std::string file = fs::absolute(options.config_path, ec).string();
     std::set<std::string> names;
+    std::vector<DeploymentPut> puts;
     for (const auto& d : spec.deployments) {
-      FERRY_RETURN_IF_ERROR(store->PutDeployment(d.name, d.source_yaml, file));
+      puts.push_back({d.name, d.source_yaml, file});
       names.insert(d.name);
     }
     FERRY_ASSIGN_OR_RETURN(auto stored, store->Deployments());
+    std::vector<std::string> deletes;
     for (const auto& s : stored)
-      if (!names.count(s.name)) FERRY_RETURN_IF_ERROR(store->DeleteDeployment(s.name));
-  } else {
-    FERRY_ASSIGN_OR_RETURN(auto stored, store->Deployments());
-    if (stored.empty())
-      return FailedPrecondition("no --config given and no deployment stored in '" + store->path() + "'");
-    for (const auto& s : stored) {
-      auto one = ParseSpec(AsSpecDocument(s.spec_yaml), s.spec_file);
-      if (!one.ok())
-        return InvalidArgument("stored deployment '" + s.name + "' no longer validates: " + one.status().message());
-      for (auto& d : one->deployments) spec.deployments.push_back(std::move(d));
-    }
+      if (!names.count(s.name)) deletes.push_back(s.name);
+    FERRY_RETURN_IF_ERROR(store->WriteDeployments(puts, deletes).status());
   }
-  return std::unique_ptr<Engine>(new Engine(std::move(options), std::move(store), std::move(spec)));
+  FERRY_ASSIGN_OR_RETURN(auto stored, store->Deployments());
+  if (stored.empty())
+    FERRY_LOG(kInfo, "no deployment stored yet: deploy through the admin API (ferry deploy)", ("state", store->path()));
+  std::vector<DeploymentInit> inits;
+  for (const auto& s : stored) {
+    DeploymentInit init;
+    init.name = s.name;
+    init.generation = s.generation;
+    init.file = s.spec_file;
+    init.pinned = s.pinned;
+    if (!s.active_yaml.empty()) {
+      auto active = ParseSpec(AsSpecDocument(s.active_yaml), s.active_file);
+      if (active.ok() && active->deployments.size() == 1) {
+        init.active = std::make_shared<const DeploymentSpec>(std::move(active->deployments[0]));
+        init.active_generation = s.active_generation;
+        init.active_file = s.active_file;
+      } else if (!active.ok()) {
+        FERRY_LOG(kWarning, "the last rolled-out spec of a deployment no longer validates; starting its newest",
+                  ("deployment", s.name)("error", active.status().message()));
+      }
+    }
+    auto desired = ParseSpec(AsSpecDocument(s.spec_yaml), s.spec_file);
+    if (desired.ok() && desired->deployments.size() == 1) {
+      init.desired = std::make_shared<const DeploymentSpec>(std::move(desired->deployments[0]));
+    } else if (init.active) {
+      FERRY_LOG(kError, "stored deployment no longer validates; its last rolled-out spec serves",
+                ("deployment", s.name)("error", desired.status().message()));
+      init.desired = init.active;
+      init.generation = init.active_generation;
+    } else {
+      return InvalidArgument("stored deployment '" + s.name + "' no longer validates: " + desired.status().message());
+    }
+    inits.push_back(std::move(init));
+  }
+  return std::unique_ptr<Engine>(new Engine(std::move(options), std::move(store), std::move(inits)));
 }
 
-Engine::Engine(EngineOptions options, std::unique_ptr<StateStore> store, EngineSpec spec)
-    : options_(std::move(options)), store_(std::move(store)) {
-  for (auto& d : spec.deployments) {
-    loads_[d.name] = std::make_shared<DeploymentLoad>();
-    deployments_.push_back(std::make_shared<const DeploymentSpec>(std::move(d)));
-  }
-}
+Engine::Engine(EngineOptions options, std::unique_ptr<StateStore> store, std::vector<DeploymentInit> deployments)
+    : options_(std::move(options)), store_(std::move(store)), initial_(std::move(deployments)) {}
 
 Engine::~Engine() { Stop(); }
 
@@ -82,14 +104,9 @@ Status Engine::Start() {
   sup.state_dir = options_.state_dir;
   sup.base_env = ReplicaEnvironment();
   supervisor_ = std::make_unique<Supervisor>(sup, store_.get(), SystemClock::Get());
-  for (const auto& d : deployments_) {
-    for (const auto& r : d->revisions) {
-      FERRY_RETURN_IF_ERROR(supervisor_->AddRevision(d, r.name, d->replicas.initial));
-      scaled_.push_back({d, r.name, std::make_unique<Autoscaler>(d->autoscaling, d->replicas, SystemClock::Get()), 0});
-      FERRY_LOG(kInfo, "deployment revision", ("deployment", d->name)("revision", r.name)
-                                                  ("replicas", d->replicas.initial)("models", r.model_names.size()));
-    }
-  }
+  controller_ = std::make_unique<DeploymentController>(supervisor_.get(), store_.get(), &metrics_, SystemClock::Get(),
+                                                       options_.state_dir);
+  FERRY_RETURN_IF_ERROR(controller_->Init(std::move(initial_)));
   PublishRoutes();
   FERRY_ASSIGN_OR_RETURN(gateway_, HttpGateway::Create(options_.gateway, &router_));
   FERRY_RETURN_IF_ERROR(gateway_->Start());
@@ -101,9 +118,18 @@ Status Engine::Start() {
     // Read on every scrape: gauges of the gateway's counters and the supervisor's report
     // (thread-safe); scrapes are serialised by the endpoint's single loop.
     metrics_.SetCollectHook([this] {
-      for (const auto& [name, load] : loads_) metrics_.SetDeploymentLoad(name, load->in_flight, load->waiting);
-      for (const auto& r : supervisor_->StatusReport())
-        metrics_.SetRevision(r.deployment, r.revision, r.desired, r.ready, r.degraded, r.restarts_total);
+      for (const auto& d : router_.Snapshot()->deployments)
+        metrics_.SetDeploymentLoad(d->name, d->load->in_flight, d->load->waiting);
+      // A revision may run as two instances (old and new settings) during a rolling update.
+      std::map<std::pair<std::string, std::string>, RevisionStatus> sum;
+      for (const auto& r : supervisor_->StatusReport()) {
+        auto& s = sum[{r.deployment, r.revision}];
+        s.desired += r.desired;
+        s.ready += r.ready;
+        s.degraded = s.degraded || r.degraded;
+        s.restarts_total += r.restarts_total;
+      }
+      for (const auto& [k, r] : sum) metrics_.SetRevision(k.first, k.second, r.desired, r.ready, r.degraded, r.restarts_total);
     });
     frontend::http::HttpServerOptions m;
     m.address = options_.gateway.address;
@@ -127,7 +153,7 @@ Status Engine::Start() {
     FERRY_RETURN_IF_ERROR(metrics_http_->Start());
   }
   if (options_.admin.port != 0) {
-    FERRY_ASSIGN_OR_RETURN(admin_, AdminApi::Create(options_.admin, [this] { return StatusJson(); }, store_.get()));
+    FERRY_ASSIGN_OR_RETURN(admin_, AdminApi::Create(options_.admin, &backend_, store_.get()));
     FERRY_RETURN_IF_ERROR(admin_->Start());
   }
   control_ = std::thread([this] { ControlLoop(); });
@@ -136,6 +162,12 @@ Status Engine::Start() {
 
 void Engine::Stop() {
   if (!control_.joinable()) return;
+  {
+    // Changes asked for from now on are refused; queued ones are answered by the control
+    // thread before it stops.
+    std::lock_guard lock(commands_mu_);
+    accepting_ = false;
+  }
   // Both read the supervisor, which the control thread ends with.
   if (metrics_http_) metrics_http_->Stop(1000);
   if (admin_) admin_->Stop();
@@ -146,89 +178,84 @@ void Engine::Stop() {
   if (gateway_) gateway_->Stop(10000);
   if (grpc_stop.joinable()) grpc_stop.join();
   stop_ = true;
+  commands_cv_.notify_all();
   control_.join();
+}
+
+void Engine::Backend::Submit(AdminCommand command, std::function<void(Result<std::string>)> done) {
+  {
+    std::lock_guard lock(engine_->commands_mu_);
+    if (engine_->accepting_) {
+      engine_->commands_.push_back({std::move(command), std::move(done)});
+      engine_->commands_cv_.notify_all();
+      return;
+    }
+  }
+  done(Unavailable("the engine is stopping"));
+}
+
+std::optional<std::string> Engine::Backend::DeploymentJson(const std::string& name) {
+  return engine_->controller_->DeploymentJson(name, engine_->supervisor_->StatusReport());
+}
+
+Result<LogTarget> Engine::Backend::ResolveLogs(const std::string& name, const std::optional<std::string>& revision,
+                                               std::optional<int> replica) {
+  return engine_->controller_->ResolveLogs(name, revision, replica, engine_->supervisor_->StatusReport());
+}
+
+void Engine::RunCommands() {
+  std::deque<PendingCommand> batch;
+  {
+    std::lock_guard lock(commands_mu_);
+    batch.swap(commands_);
+  }
+  for (auto& p : batch) {
+    Result<std::string> r = stop_ ? Result<std::string>(Unavailable("the engine is stopping"))
+                                  : AdminApi::Execute(std::move(p.command), *controller_);
+    // Routed and in the status file before it is acknowledged.
+    PublishRoutes();
+    WriteStatusFile();
+    p.done(std::move(r));
+  }
 }
 
 void Engine::ControlLoop() {
   uint64_t last_status = 0;
   while (!stop_) {
     const uint64_t t0 = NowNanos();
-    for (auto& s : scaled_) {
-      auto load = supervisor_->Load(s.deployment->name, s.revision);
-      const uint64_t arrivals = load ? load->arrivals.load() : 0;
-      // Requests held at the gateway for want of a replica count for every revision with
-      // traffic: that is what wakes a revision scaled to zero.
-      auto w = s.deployment->traffic.find(s.revision);
-      const int waiting = w != s.deployment->traffic.end() && w->second > 0 ? loads_.at(s.deployment->name)->waiting.load() : 0;
-      LatencyHistogram::Counts latency{};
-      if (load) {
-        const LatencyHistogram::Counts now = load->latency.Read();
-        for (int i = 0; i < LatencyHistogram::kBuckets; ++i) latency[i] = now[i] - s.last_latency[i];
-        s.last_latency = now;
-      }
-      s.autoscaler->Observe(supervisor_->InFlight(s.deployment->name, s.revision) + waiting, arrivals - s.last_arrivals,
-                            &latency);
-      s.last_arrivals = arrivals;
-      const int current = supervisor_->Desired(s.deployment->name, s.revision);
-      ScaleDecision d = s.autoscaler->Decide(current, supervisor_->ReadyCount(s.deployment->name, s.revision));
-      if (d.desired != current) {
-        FERRY_LOG(kInfo, "scaling", ("deployment", s.deployment->name)("revision", s.revision)("from", current)
-                                        ("to", d.desired)("reason", d.reason));
-        Status st = store_->RecordScaleEvent({0, s.deployment->name, s.revision, current, d.desired, d.reason});
-        if (!st.ok()) FERRY_LOG(kWarning, "cannot record a scale event", ("error", st.message()));
-        supervisor_->SetDesired(s.deployment->name, s.revision, d.desired);
-        metrics_.ScaleEvent(s.deployment->name, s.revision);
-      }
-    }
-    const bool changed = supervisor_->Tick();
+    RunCommands();
+    bool changed = controller_->Tick();
     if (changed) PublishRoutes();
-    // The status file is for people and tests until the admin API exists: on every
-    // change, and once a second for the in-flight counts.
+    if (supervisor_->Tick()) {
+      changed = true;
+      PublishRoutes();
+    }
+    // The status file is for people and tests: on every change, and once a second for
+    // the in-flight counts.
     if (changed || NowNanos() - last_status > 1'000'000'000) {
       WriteStatusFile();
       last_status = NowNanos();
     }
     const uint64_t spent = NowNanos() - t0;
     const uint64_t period = static_cast<uint64_t>(options_.tick.count()) * 1'000'000;
-    if (spent < period) std::this_thread::sleep_for(std::chrono::nanoseconds(period - spent));
+    if (spent < period) {
+      // An admin command wakes the loop at once.
+      std::unique_lock lock(commands_mu_);
+      commands_cv_.wait_for(lock, std::chrono::nanoseconds(period - spent),
+                            [this] { return stop_.load() || !commands_.empty(); });
+    }
   }
-  Millis longest{0};
-  for (const auto& d : deployments_) longest = std::max(longest, d->drain.grace + d->drain.kill_after);
-  supervisor_->StopAll(longest + Millis(1000));
+  RunCommands();  // answers what is still queued: the engine is stopping
+  supervisor_->StopAll(controller_->LongestDrain() + Millis(1000));
   PublishRoutes();
   WriteStatusFile();
   // The replicas' pools must close on this side of the gateway's loops: they are stopped.
+  controller_.reset();
   supervisor_.reset();
 }
 
 void Engine::PublishRoutes() {
-  auto table = std::make_shared<RouteTable>();
-  for (const auto& d : deployments_) {
-    auto route = std::make_shared<DeploymentRoute>();
-    route->name = d->name;
-    route->min_replicas = d->replicas.min;
-    route->max_in_flight = d->gateway.max_in_flight;
-    route->request_timeout_ms = d->gateway.request_timeout.count();
-    route->cold_start_timeout_ms = d->gateway.cold_start_timeout.count();
-    route->load = loads_.at(d->name);
-    route->metrics = metrics_.ForDeployment(d->name);
-    for (const auto& r : d->revisions) {
-      RevisionRoute rr;
-      rr.name = r.name;
-      auto w = d->traffic.find(r.name);
-      rr.weight = w == d->traffic.end() ? 0 : w->second;
-      if (supervisor_) {
-        rr.replicas = supervisor_->Endpoints(d->name, r.name);
-        rr.load = supervisor_->Load(d->name, r.name);
-      }
-      if (!rr.load) rr.load = std::make_shared<RevisionLoad>();
-      route->revisions.push_back(std::move(rr));
-    }
-    for (const auto& r : d->revisions)
-      for (const auto& m : r.model_names) table->by_model[m] = route;
-    table->deployments.push_back(route);
-  }
-  router_.Publish(std::move(table));
+  router_.Publish(controller_->Routes());
   if (grpc_gateway_) grpc_gateway_->RefreshHealth();
 }
 
@@ -240,48 +267,7 @@ std::string Engine::StatusJson() const {
   w.Int64(::getpid());
   w.Key("gateway_port");
   w.Uint(gateway_ ? gateway_->port() : 0);
-  w.Key("revisions");
-  w.StartArray();
-  for (const auto& rev : supervisor_->StatusReport()) {
-    w.StartObject();
-    w.Key("deployment");
-    w.String(rev.deployment.c_str());
-    w.Key("revision");
-    w.String(rev.revision.c_str());
-    w.Key("desired");
-    w.Int(rev.desired);
-    w.Key("ready");
-    w.Int(rev.ready);
-    w.Key("degraded");
-    w.Bool(rev.degraded);
-    w.Key("degraded_reason");
-    w.String(rev.degraded_reason.c_str());
-    w.Key("replicas");
-    w.StartArray();
-    for (const auto& r : rev.replicas) {
-      w.StartObject();
-      w.Key("index");
-      w.Int(r.index);
-      w.Key("pid");
-      w.Int64(r.pid);
-      w.Key("port");
-      w.Uint(r.http_port);
-      w.Key("grpc_port");
-      w.Uint(r.grpc_port);
-      w.Key("state");
-      w.String(std::string(ReplicaStateName(r.state)).c_str());
-      w.Key("in_flight");
-      w.Int(r.outstanding);
-      w.Key("restarts");
-      w.Int(r.restarts);
-      w.Key("log");
-      w.String(r.log_path.c_str());
-      w.EndObject();
-    }
-    w.EndArray();
-    w.EndObject();
-  }
-  w.EndArray();
+  controller_->WriteStatus(w, supervisor_->StatusReport());
   if (gateway_) {
     auto c = gateway_->counters();
     w.Key("gateway");

@@ -1,8 +1,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -10,6 +13,7 @@
 #include "core/result.h"
 #include "engine/admin_api.h"
 #include "engine/autoscaler.h"
+#include "engine/deployment_controller.h"
 #include "engine/engine_metrics.h"
 #include "frontend/http/http_server.h"
 #include "engine/grpc_gateway.h"
@@ -40,8 +44,12 @@ struct EngineOptions {
 // supervisor's log pump.
 // With a config file, the file is the desired state: stored deployments it lacks are
 // deleted from the store. Without one, the stored deployments come back (an engine restart,
-// after kill -9 too). Replicas are never re-adopted: a dead engine's replicas died with it
-// (PDEATHSIG), so a restarted engine starts fresh ones.
+// after kill -9 too). Either way each deployment's last completely rolled-out spec starts,
+// then a newer desired one (a changed file) rolls out as a live update would
+// (DeploymentController). Replicas are never re-adopted: a dead engine's replicas died
+// with it (PDEATHSIG), so a restarted engine starts fresh ones.
+// Changes through the admin API are queued to the control thread, which applies them one
+// at a time between ticks.
 // Thread-safety: Create, Start and Stop are called by one owner thread.
 class Engine {
  public:
@@ -57,28 +65,44 @@ class Engine {
   uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
 
  private:
-  struct Scaled {
-    std::shared_ptr<const DeploymentSpec> deployment;
-    std::string revision;
-    std::unique_ptr<Autoscaler> autoscaler;
-    uint64_t last_arrivals = 0;
-    LatencyHistogram::Counts last_latency{};
+  // The admin API's view of the engine.
+  class Backend : public AdminBackend {
+   public:
+    explicit Backend(Engine* engine) : engine_(engine) {}
+    std::string StatusJson() override { return engine_->StatusJson(); }
+    std::optional<std::string> DeploymentJson(const std::string& name) override;
+    Result<LogTarget> ResolveLogs(const std::string& name, const std::optional<std::string>& revision,
+                                  std::optional<int> replica) override;
+    void Submit(AdminCommand command, std::function<void(Result<std::string>)> done) override;
+
+   private:
+    Engine* engine_;
   };
-  Engine(EngineOptions options, std::unique_ptr<StateStore> store, EngineSpec spec);
+  struct PendingCommand {
+    AdminCommand command;
+    std::function<void(Result<std::string>)> done;
+  };
+  Engine(EngineOptions options, std::unique_ptr<StateStore> store, std::vector<DeploymentInit> deployments);
   void ControlLoop();
+  // Applies the queued admin commands (control thread).
+  void RunCommands();
   void PublishRoutes();
   void WriteStatusFile();
-  // Every revision and replica as JSON (status.json, GET /v1/status). Thread-safe while
-  // the control thread runs.
+  // Every deployment, revision instance and replica as JSON (status.json, GET /v1/status).
+  // Thread-safe while the control thread runs.
   std::string StatusJson() const;
 
   const EngineOptions options_;
   std::unique_ptr<StateStore> store_;
-  std::vector<std::shared_ptr<const DeploymentSpec>> deployments_;
-  std::map<std::string, std::shared_ptr<DeploymentLoad>> loads_;  // by deployment, across route tables
+  std::vector<DeploymentInit> initial_;  // until Start
   Router router_;
   std::unique_ptr<Supervisor> supervisor_;  // control thread only, once started
-  std::vector<Scaled> scaled_;              // control thread only
+  std::unique_ptr<DeploymentController> controller_;  // control thread only, but its thread-safe reads
+  Backend backend_{this};
+  std::mutex commands_mu_;
+  std::condition_variable commands_cv_;
+  std::deque<PendingCommand> commands_;  // guarded by commands_mu_
+  bool accepting_ = true;                // guarded by commands_mu_
   EngineMetrics metrics_;
   std::unique_ptr<HttpGateway> gateway_;
   std::unique_ptr<GrpcGateway> grpc_gateway_;  // null when disabled

@@ -210,6 +210,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       if (dep_->metrics) dep_->metrics->retries->Increment();
       FERRY_LOG(kDebug, "upstream failed before responding; retrying",
                 ("replica", ep_->id)("stage", stage)("error", ec.message()));
+      // In the newest route table: the replica may have failed because a rolling update
+      // drained it, and the table it was picked from knows only its (draining) siblings.
+      Refresh();
       std::shared_ptr<ReplicaEndpoint> next = Router::Pick(*dep_, ep_.get(), Rng(), &revision_);
       if (next) {
         ep_ = std::move(next);

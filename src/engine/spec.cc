@@ -130,6 +130,10 @@ class Reader {
   // Resolves a path against the spec file's folder and checks that it is a folder.
   Result<std::string> Folder(const YAML::Node& at, const std::string& path, const std::string& value) const {
     if (value.empty()) return Error(at, path, "must not be empty");
+    if (!fs::path(value).is_absolute() && base_.empty())
+      return Error(at, path,
+                   "relative path '" + value + "' needs a base folder to resolve it (an absolute path, or the " +
+                       "spec's folder: query parameter 'base' of the admin API)");
     fs::path p = fs::path(value).is_absolute() ? fs::path(value) : base_ / value;
     std::error_code ec;
     if (!fs::is_directory(p, ec)) return Error(at, path, "folder '" + p.string() + "' does not exist");
@@ -166,24 +170,24 @@ std::vector<std::string> RepositoryModels(const std::string& repo) {
 Status ParseRevision(const Reader& r, const YAML::Node& n, const std::string& path, RevisionSpec* rev) {
   FERRY_RETURN_IF_ERROR(r.ExpectMap(n, path));
   FERRY_RETURN_IF_ERROR(r.CheckKeys(n, path, {"name", "model_repository", "models", "serve", "env"}));
-  if (!n["name"]) return r.Error(n, path + ".name", "is required");
-  FERRY_ASSIGN_OR_RETURN(rev->name, r.Scalar(n["name"], path + ".name"));
+  if (!n["name"]) return r.Error(n, Reader::Join(path, "name"), "is required");
+  FERRY_ASSIGN_OR_RETURN(rev->name, r.Scalar(n["name"], Reader::Join(path, "name")));
   if (!ValidName(rev->name))
-    return r.Error(n["name"], path + ".name", "'" + rev->name + "' must be 1-63 letters, digits, '-' or '_'");
+    return r.Error(n["name"], Reader::Join(path, "name"), "'" + rev->name + "' must be 1-63 letters, digits, '-' or '_'");
   if (YAML::Node m = n["model_repository"]) {
-    FERRY_ASSIGN_OR_RETURN(auto list, r.Strings(m, path + ".model_repository"));
+    FERRY_ASSIGN_OR_RETURN(auto list, r.Strings(m, Reader::Join(path, "model_repository")));
     for (size_t i = 0; i < list.size(); ++i) {
       const YAML::Node at = m.IsSequence() ? m[i] : m;
-      FERRY_ASSIGN_OR_RETURN(std::string dir, r.Folder(at, path + ".model_repository", list[i]));
+      FERRY_ASSIGN_OR_RETURN(std::string dir, r.Folder(at, Reader::Join(path, "model_repository"), list[i]));
       for (auto& name : RepositoryModels(dir)) rev->model_names.push_back(std::move(name));
       rev->model_repositories.push_back(std::move(dir));
     }
   }
   if (YAML::Node m = n["models"]) {
-    FERRY_ASSIGN_OR_RETURN(auto list, r.Strings(m, path + ".models"));
+    FERRY_ASSIGN_OR_RETURN(auto list, r.Strings(m, Reader::Join(path, "models")));
     for (size_t i = 0; i < list.size(); ++i) {
       const YAML::Node at = m.IsSequence() ? m[i] : m;
-      FERRY_ASSIGN_OR_RETURN(std::string dir, r.Folder(at, Reader::Index(path + ".models", i), list[i]));
+      FERRY_ASSIGN_OR_RETURN(std::string dir, r.Folder(at, Reader::Index(Reader::Join(path, "models"), i), list[i]));
       rev->model_names.push_back(fs::path(dir).filename().string());
       rev->model_folders.push_back(std::move(dir));
     }
@@ -223,27 +227,27 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
   FERRY_RETURN_IF_ERROR(r.ExpectMap(n, path));
   FERRY_RETURN_IF_ERROR(r.CheckKeys(n, path,
                                     {"name", "revisions", "traffic", "replicas", "autoscaling", "cpusets", "health",
-                                     "drain", "restart", "gateway"}));
-  if (!n["name"]) return r.Error(n, path + ".name", "is required");
-  FERRY_ASSIGN_OR_RETURN(d->name, r.Scalar(n["name"], path + ".name"));
+                                     "drain", "restart", "gateway", "rollout"}));
+  if (!n["name"]) return r.Error(n, Reader::Join(path, "name"), "is required");
+  FERRY_ASSIGN_OR_RETURN(d->name, r.Scalar(n["name"], Reader::Join(path, "name")));
   if (!ValidName(d->name))
-    return r.Error(n["name"], path + ".name", "'" + d->name + "' must be 1-63 letters, digits, '-' or '_'");
+    return r.Error(n["name"], Reader::Join(path, "name"), "'" + d->name + "' must be 1-63 letters, digits, '-' or '_'");
 
   YAML::Node revs = n["revisions"];
-  if (!revs) return r.Error(n, path + ".revisions", "is required");
-  if (!revs.IsSequence() || revs.size() == 0) return r.Error(revs, path + ".revisions", "must be a non-empty list");
+  if (!revs) return r.Error(n, Reader::Join(path, "revisions"), "is required");
+  if (!revs.IsSequence() || revs.size() == 0) return r.Error(revs, Reader::Join(path, "revisions"), "must be a non-empty list");
   for (size_t i = 0; i < revs.size(); ++i) {
     RevisionSpec rev;
-    FERRY_RETURN_IF_ERROR(ParseRevision(r, revs[i], Reader::Index(path + ".revisions", i), &rev));
+    FERRY_RETURN_IF_ERROR(ParseRevision(r, revs[i], Reader::Index(Reader::Join(path, "revisions"), i), &rev));
     for (const auto& other : d->revisions)
       if (other.name == rev.name)
-        return r.Error(revs[i]["name"], Reader::Index(path + ".revisions", i) + ".name",
+        return r.Error(revs[i]["name"], Reader::Index(Reader::Join(path, "revisions"), i) + ".name",
                        "revision '" + rev.name + "' is named twice");
     d->revisions.push_back(std::move(rev));
   }
 
   if (YAML::Node t = n["traffic"]) {
-    const std::string p = path + ".traffic";
+    const std::string p = Reader::Join(path, "traffic");
     FERRY_RETURN_IF_ERROR(r.ExpectMap(t, p));
     int sum = 0;
     for (auto it = t.begin(); it != t.end(); ++it) {
@@ -260,11 +264,11 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
   } else if (d->revisions.size() == 1) {
     d->traffic[d->revisions[0].name] = 100;
   } else {
-    return r.Error(n, path + ".traffic", "is required when a deployment has several revisions");
+    return r.Error(n, Reader::Join(path, "traffic"), "is required when a deployment has several revisions");
   }
 
   if (YAML::Node rep = n["replicas"]) {
-    const std::string p = path + ".replicas";
+    const std::string p = Reader::Join(path, "replicas");
     if (rep.IsScalar()) {  // "replicas: 3" is a fixed count
       int v = 0;
       FERRY_RETURN_IF_ERROR(r.Int(n, "replicas", path, 0, &v));
@@ -290,7 +294,7 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
   }
 
   if (YAML::Node a = n["autoscaling"]) {
-    const std::string p = path + ".autoscaling";
+    const std::string p = Reader::Join(path, "autoscaling");
     FERRY_RETURN_IF_ERROR(r.ExpectMap(a, p));
     FERRY_RETURN_IF_ERROR(r.CheckKeys(a, p,
                                       {"enabled", "target_in_flight", "stable_window", "panic_window",
@@ -316,7 +320,7 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
   }
 
   if (YAML::Node c = n["cpusets"]) {
-    const std::string p = path + ".cpusets";
+    const std::string p = Reader::Join(path, "cpusets");
     if (!c.IsSequence()) return r.Error(c, p, "must be a list of CPU lists such as \"0-3\"");
     for (size_t i = 0; i < c.size(); ++i) {
       FERRY_ASSIGN_OR_RETURN(std::string s, r.Scalar(c[i], Reader::Index(p, i)));
@@ -337,7 +341,7 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
   }
 
   if (YAML::Node h = n["health"]) {
-    const std::string p = path + ".health";
+    const std::string p = Reader::Join(path, "health");
     FERRY_RETURN_IF_ERROR(r.ExpectMap(h, p));
     FERRY_RETURN_IF_ERROR(r.CheckKeys(h, p, {"ready_timeout", "probe_interval"}));
     FERRY_RETURN_IF_ERROR(r.Duration(h, "ready_timeout", p, &d->health.ready_timeout));
@@ -345,14 +349,14 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
     if (d->health.probe_interval.count() <= 0) return r.Error(h["probe_interval"], p + ".probe_interval", "must be positive");
   }
   if (YAML::Node dr = n["drain"]) {
-    const std::string p = path + ".drain";
+    const std::string p = Reader::Join(path, "drain");
     FERRY_RETURN_IF_ERROR(r.ExpectMap(dr, p));
     FERRY_RETURN_IF_ERROR(r.CheckKeys(dr, p, {"grace", "kill_after"}));
     FERRY_RETURN_IF_ERROR(r.Duration(dr, "grace", p, &d->drain.grace));
     FERRY_RETURN_IF_ERROR(r.Duration(dr, "kill_after", p, &d->drain.kill_after));
   }
   if (YAML::Node rs = n["restart"]) {
-    const std::string p = path + ".restart";
+    const std::string p = Reader::Join(path, "restart");
     FERRY_RETURN_IF_ERROR(r.ExpectMap(rs, p));
     FERRY_RETURN_IF_ERROR(r.CheckKeys(rs, p, {"initial_backoff", "max_backoff", "crash_loop_failures", "crash_loop_window"}));
     FERRY_RETURN_IF_ERROR(r.Duration(rs, "initial_backoff", p, &d->restart.initial_backoff));
@@ -363,7 +367,7 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
       return r.Error(rs["max_backoff"] ? rs["max_backoff"] : rs, p + ".max_backoff", "must be at least initial_backoff");
   }
   if (YAML::Node g = n["gateway"]) {
-    const std::string p = path + ".gateway";
+    const std::string p = Reader::Join(path, "gateway");
     FERRY_RETURN_IF_ERROR(r.ExpectMap(g, p));
     FERRY_RETURN_IF_ERROR(r.CheckKeys(g, p, {"max_in_flight", "request_timeout", "cold_start_timeout"}));
     FERRY_RETURN_IF_ERROR(r.Duration(g, "cold_start_timeout", p, &d->gateway.cold_start_timeout));
@@ -371,6 +375,15 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
     FERRY_RETURN_IF_ERROR(r.Duration(g, "request_timeout", p, &d->gateway.request_timeout));
     if (d->gateway.request_timeout.count() <= 0)
       return r.Error(g["request_timeout"], p + ".request_timeout", "must be positive");
+  }
+
+  if (YAML::Node ro = n["rollout"]) {
+    const std::string p = Reader::Join(path, "rollout");
+    FERRY_RETURN_IF_ERROR(r.ExpectMap(ro, p));
+    FERRY_RETURN_IF_ERROR(r.CheckKeys(ro, p, {"progress_deadline"}));
+    FERRY_RETURN_IF_ERROR(r.Duration(ro, "progress_deadline", p, &d->rollout.progress_deadline));
+    if (d->rollout.progress_deadline.count() <= 0)
+      return r.Error(ro["progress_deadline"], p + ".progress_deadline", "must be positive");
   }
 
   YAML::Emitter out;
@@ -428,17 +441,42 @@ Result<std::vector<int>> ParseCpuList(const std::string& text) {
   return cpus;
 }
 
-Result<EngineSpec> ParseSpec(const std::string& text, const std::string& file) {
-  std::error_code ec;
-  fs::path base = fs::absolute(file, ec).parent_path();
-  Reader r(file, base);
-  YAML::Node root;
+namespace {
+
+Result<YAML::Node> LoadYaml(const std::string& text, const std::string& file) {
   try {
-    root = YAML::Load(text);
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
     return InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                            ": invalid YAML: " + e.msg);
   }
+}
+
+}  // namespace
+
+Result<EngineSpec> ParseSpec(const std::string& text, const std::string& file) {
+  std::error_code ec;
+  return ParseSpecIn(text, file, fs::absolute(file, ec).parent_path().string());
+}
+
+Result<DeploymentSpec> ParseDeploymentDocument(const std::string& text, const std::string& file,
+                                               const std::string& base) {
+  Reader r(file, base);
+  FERRY_ASSIGN_OR_RETURN(YAML::Node root, LoadYaml(text, file));
+  DeploymentSpec d;
+  try {
+    if (!root || root.IsNull()) return r.Error(root, "(document)", "is empty: expected one deployment");
+    if (!root.IsMap()) return r.Error(root, "(document)", "must be a mapping: one deployment");
+    FERRY_RETURN_IF_ERROR(ParseDeployment(r, root, "", &d));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return d;
+}
+
+Result<EngineSpec> ParseSpecIn(const std::string& text, const std::string& file, const std::string& base) {
+  Reader r(file, base);
+  FERRY_ASSIGN_OR_RETURN(YAML::Node root, LoadYaml(text, file));
   EngineSpec spec;
   try {
     if (!root || root.IsNull()) return r.Error(root, "deployments", "the spec is empty");
@@ -454,7 +492,7 @@ Result<EngineSpec> ParseSpec(const std::string& text, const std::string& file) {
       FERRY_RETURN_IF_ERROR(ParseDeployment(r, deps[i], path, &d));
       for (const auto& other : spec.deployments)
         if (other.name == d.name)
-          return r.Error(deps[i]["name"], path + ".name", "deployment '" + d.name + "' is named twice");
+          return r.Error(deps[i]["name"], Reader::Join(path, "name"), "deployment '" + d.name + "' is named twice");
       for (const auto& rev : d.revisions)
         for (const auto& m : rev.model_names) {
           auto [it, fresh] = model_owner.try_emplace(m, d.name, deps[i]);

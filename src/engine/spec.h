@@ -13,8 +13,8 @@ namespace ferry::engine {
 using Millis = std::chrono::milliseconds;
 
 // One revision of a deployment: what its replicas serve and how `ferry serve` runs.
-// A revision is immutable once deployed; a change of models or options is a new
-// revision (rollouts, a later issue, move traffic between revisions).
+// A change of its models, serve options or environment needs new processes: the engine
+// replaces the revision's replicas by a rolling update (spec_diff.h, deployment_controller.h).
 struct RevisionSpec {
   std::string name;
   // Model repositories (each a folder of model folders), passed to every replica as
@@ -80,6 +80,12 @@ struct GatewayPolicy {
   Millis cold_start_timeout{30000};
 };
 
+struct RolloutPolicy {
+  // A rolling update whose new replicas are not all ready by then fails; the replicas
+  // that served before it keep serving.
+  Millis progress_deadline{600000};
+};
+
 struct DeploymentSpec {
   std::string name;
   std::vector<RevisionSpec> revisions;
@@ -93,6 +99,7 @@ struct DeploymentSpec {
   DrainPolicy drain;
   RestartPolicy restart;
   GatewayPolicy gateway;
+  RolloutPolicy rollout;
   // The deployment's own YAML, as written, for the state store.
   std::string source_yaml;
 };
@@ -104,6 +111,14 @@ struct EngineSpec {
 // Parses and validates a spec. `file` names the file in error messages and is the base
 // of relative paths. Errors are InvalidArgument "FILE:LINE:COL: FIELD.PATH: problem".
 Result<EngineSpec> ParseSpec(const std::string& text, const std::string& file);
+// As ParseSpec, with relative paths resolved against `base` (an absolute folder) instead
+// of the file's folder; with an empty base a relative path is an error. For documents that
+// come over the admin API: `file` only names them in errors.
+Result<EngineSpec> ParseSpecIn(const std::string& text, const std::string& file, const std::string& base);
+// One deployment (a mapping, as one item of `deployments`), for PUT /v1/deployments/{name}.
+// Field paths in errors start at the deployment ("replicas.max").
+Result<DeploymentSpec> ParseDeploymentDocument(const std::string& text, const std::string& file,
+                                               const std::string& base);
 // Reads the file and parses it.
 Result<EngineSpec> LoadSpecFile(const std::string& path);
 

@@ -123,7 +123,7 @@ TEST_F(SpecTest, ErrorsNameTheFieldAndTheLine) {
             file_ + ":6:27: deployments[0].replicas.max: must be at least min (3), got 2");
   EXPECT_EQ(Error("deployments:\n- name: d\n  replica: 2\n"),
             file_ + ":3:3: deployments[0].replica: unknown field (expected one of: autoscaling, cpusets, drain, "
-                    "gateway, health, name, replicas, restart, revisions, traffic)");
+                    "gateway, health, name, replicas, restart, revisions, rollout, traffic)");
   EXPECT_EQ(Error("deployments:\n- name: d\n  revisions:\n  - name: v1\n    model_repository: nowhere\n"),
             file_ + ":5:23: deployments[0].revisions[0].model_repository: folder '" + (dir_ / "nowhere").string() +
                 "' does not exist");

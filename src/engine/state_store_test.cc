@@ -108,6 +108,66 @@ TEST_F(StateStoreTest, LockedDatabaseIsAClearError) {
   EXPECT_TRUE((*store)->PutDeployment("d", "name: d\n", "spec.yaml").ok()) << "works again once released";
 }
 
+TEST_F(StateStoreTest, PinsActiveSpecsAndRolloutEventsSurviveReopen) {
+  {
+    auto store = StateStore::Open(dir_.string());
+    ASSERT_TRUE(store.ok());
+    auto out = (*store)->WriteDeployments({{"a", "name: a\n", "/x/s.yaml"}, {"b", "name: b\n", "/x/s.yaml"}}, {});
+    ASSERT_TRUE(out.ok());
+    EXPECT_TRUE((*out)[0].created && (*out)[0].changed);
+    ASSERT_TRUE((*store)->SetActive("a", "name: a\n", "/x/s.yaml", 1).ok());
+    ASSERT_TRUE((*store)->SetReplicaPin("a", 3).ok());
+    ASSERT_TRUE((*store)->RecordRolloutEvent({0, "a", 1, "rolled_out", "ok"}).ok());
+    EXPECT_EQ((*store)->SetReplicaPin("nope", 1).code(), StatusCode::kNotFound);
+    auto again = (*store)->WriteDeployments({{"a", "name: a\nreplicas: 2\n", "/x/s.yaml"}}, {"b"});
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ((*again)[0].generation, 2);
+    EXPECT_TRUE((*again)[0].changed && !(*again)[0].created);
+    // All or nothing: a delete of an unknown name undoes the put before it.
+    auto bad = (*store)->WriteDeployments({{"a", "name: a\nreplicas: 3\n", "/x/s.yaml"}}, {"nope"});
+    EXPECT_EQ(bad.status().code(), StatusCode::kNotFound);
+  }
+  auto store = StateStore::Open(dir_.string());
+  ASSERT_TRUE(store.ok());
+  auto deps = (*store)->Deployments();
+  ASSERT_TRUE(deps.ok());
+  ASSERT_EQ(deps->size(), 1u);
+  const StoredDeployment& a = (*deps)[0];
+  EXPECT_EQ(a.spec_yaml, "name: a\nreplicas: 2\n") << "the failed transaction changed nothing";
+  EXPECT_EQ(a.generation, 2);
+  EXPECT_EQ(a.active_yaml, "name: a\n");
+  EXPECT_EQ(a.active_generation, 1);
+  EXPECT_EQ(a.pinned, 3);
+  ASSERT_TRUE((*store)->SetReplicaPin("a", std::nullopt).ok());
+  EXPECT_FALSE((*(*store)->Deployments())[0].pinned.has_value());
+  auto events = (*store)->RolloutEvents("a", 5);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].kind, "rolled_out");
+}
+
+TEST_F(StateStoreTest, AFirstSchemaDatabaseIsUpgradedWithItsSpecsActive) {
+  fs::create_directories(dir_);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "engine.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE deployments (name TEXT PRIMARY KEY, spec_yaml TEXT NOT NULL, spec_file TEXT NOT "
+                         "NULL, generation INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+                         "INSERT INTO deployments VALUES ('old', 'name: old\n', '/x/s.yaml', 4, 0);"
+                         "PRAGMA user_version=1;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = StateStore::Open(dir_.string());
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  auto deps = (*store)->Deployments();
+  ASSERT_TRUE(deps.ok()) << deps.status().message();
+  ASSERT_EQ(deps->size(), 1u);
+  EXPECT_EQ((*deps)[0].active_yaml, "name: old\n");
+  EXPECT_EQ((*deps)[0].active_generation, 4);
+  EXPECT_FALSE((*deps)[0].pinned.has_value());
+}
+
 TEST_F(StateStoreTest, UncreatableFolderIsAClearError) {
   fs::create_directories(dir_);
   std::ofstream(dir_ / "file") << "x";

@@ -82,6 +82,7 @@ struct Supervisor::Replica {
 struct Supervisor::Revision {
   std::shared_ptr<const DeploymentSpec> deployment;
   const RevisionSpec* spec = nullptr;  // inside *deployment
+  std::string key;                     // this instance's name: the revision's by default
   std::vector<std::string> repositories;  // --model-repository values
   int desired = 0;
   std::vector<std::unique_ptr<Replica>> replicas;  // ordered by index
@@ -113,21 +114,23 @@ Supervisor::~Supervisor() {
 
 Supervisor::Revision* Supervisor::Find(const std::string& deployment, const std::string& revision) const {
   for (const auto& r : revisions_)
-    if (r->deployment->name == deployment && r->spec->name == revision) return r.get();
+    if (r->deployment->name == deployment && r->key == revision) return r.get();
   return nullptr;
 }
 
 Status Supervisor::AddRevision(std::shared_ptr<const DeploymentSpec> deployment, const std::string& revision,
-                               int initial) {
-  if (Find(deployment->name, revision)) return Status(StatusCode::kAlreadyExists, deployment->name + "/" + revision + " is supervised");
+                               int initial, const std::string& key_arg) {
+  const std::string key = key_arg.empty() ? revision : key_arg;
+  if (Find(deployment->name, key)) return Status(StatusCode::kAlreadyExists, deployment->name + "/" + key + " is supervised");
   auto rev = std::make_unique<Revision>();
+  rev->key = key;
   for (const auto& r : deployment->revisions)
     if (r.name == revision) rev->spec = &r;
   if (!rev->spec) return NotFound("deployment '" + deployment->name + "' has no revision '" + revision + "'");
   rev->repositories = rev->spec->model_repositories;
   if (!rev->spec->model_folders.empty()) {
     // Single model folders are served through a repository of links to them.
-    fs::path repo = fs::path(options_.state_dir) / "revisions" / deployment->name / revision / "models";
+    fs::path repo = fs::path(options_.state_dir) / "revisions" / deployment->name / key / "models";
     std::error_code ec;
     fs::remove_all(repo, ec);
     fs::create_directories(repo, ec);
@@ -143,6 +146,34 @@ Status Supervisor::AddRevision(std::shared_ptr<const DeploymentSpec> deployment,
   revisions_.push_back(std::move(rev));
   Publish();
   return Status::Ok();
+}
+
+Status Supervisor::UpdateDeployment(const std::string& revision, std::shared_ptr<const DeploymentSpec> deployment) {
+  Revision* rev = Find(deployment->name, revision);
+  if (!rev) return NotFound(deployment->name + "/" + revision + " is not supervised");
+  const RevisionSpec* spec = nullptr;
+  for (const auto& r : deployment->revisions)
+    if (r.name == rev->spec->name) spec = &r;
+  if (!spec) return NotFound("deployment '" + deployment->name + "' has no revision '" + rev->spec->name + "'");
+  rev->deployment = std::move(deployment);
+  rev->spec = spec;
+  Publish();
+  return Status::Ok();
+}
+
+bool Supervisor::RemoveRevision(const std::string& deployment, const std::string& revision) {
+  auto it = std::find_if(revisions_.begin(), revisions_.end(), [&](const auto& r) {
+    return r->deployment->name == deployment && r->key == revision;
+  });
+  if (it == revisions_.end()) return true;
+  if (!(*it)->replicas.empty()) return false;
+  if (!(*it)->spec->model_folders.empty()) {
+    std::error_code ec;
+    fs::remove_all(fs::path(options_.state_dir) / "revisions" / deployment / revision, ec);
+  }
+  revisions_.erase(it);
+  Publish();
+  return true;
 }
 
 void Supervisor::SetDesired(const std::string& deployment, const std::string& revision, int replicas) {
@@ -351,8 +382,12 @@ bool Supervisor::TickRevision(Revision& rev) {
     }
   }
   while (active < rev.desired) {
+    // Indexes are unique across the instances of one revision (a rolling update runs two),
+    // so each replica has its own log file.
     std::set<int> used;
-    for (const auto& r : rev.replicas) used.insert(r->index);
+    for (const auto& other : revisions_)
+      if (other->deployment->name == d.name && other->spec->name == rev.spec->name)
+        for (const auto& r : other->replicas) used.insert(r->index);
     // A slot being retired may be revived rather than starting a new one beside it.
     auto revive = std::find_if(rev.replicas.begin(), rev.replicas.end(), [](const auto& r) { return r->retire; });
     if (revive != rev.replicas.end() && (*revive)->state == ReplicaState::kBackoff) {
@@ -443,6 +478,7 @@ void Supervisor::Publish() {
     RevisionStatus s;
     s.deployment = rev->deployment->name;
     s.revision = rev->spec->name;
+    s.key = rev->key;
     s.desired = rev->desired;
     s.degraded = rev->degraded;
     s.restarts_total = rev->restarts_total;

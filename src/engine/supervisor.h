@@ -53,6 +53,7 @@ struct ReplicaStatus {
 struct RevisionStatus {
   std::string deployment;
   std::string revision;
+  std::string key;  // as given to AddRevision (the revision's name by default)
   int desired = 0;
   int ready = 0;
   uint64_t restarts_total = 0;  // failures of its replicas since the engine started
@@ -86,7 +87,20 @@ class Supervisor {
   ~Supervisor();  // kills what still runs (SIGKILL) and reaps it; call StopAll first to drain
 
   // Supervises a revision of `deployment`, starting with `initial` replicas at the next Tick.
-  Status AddRevision(std::shared_ptr<const DeploymentSpec> deployment, const std::string& revision, int initial);
+  // `key` names this instance of the revision in every other call (default: the
+  // revision's name): two instances of one revision (old and new settings, during a
+  // rolling update) run side by side under different keys. Their replicas get different
+  // indexes, so their log files differ; the link repository is DIR/revisions/<deployment>/<key>/models.
+  // In the calls below, `revision` is that key.
+  Status AddRevision(std::shared_ptr<const DeploymentSpec> deployment, const std::string& revision, int initial,
+                     const std::string& key = "");
+  // Settings that need no new process (drain, health, restart policy, ...) change in place:
+  // the revision's instance now follows `deployment`, which must hold the same revision
+  // with the same processes (spec_diff.h SameProcesses).
+  Status UpdateDeployment(const std::string& revision, std::shared_ptr<const DeploymentSpec> deployment);
+  // Forgets an instance whose replicas are all gone (SetDesired 0 drains them); false
+  // while some still run.
+  bool RemoveRevision(const std::string& deployment, const std::string& revision);
   void SetDesired(const std::string& deployment, const std::string& revision, int replicas);
   int Desired(const std::string& deployment, const std::string& revision) const;
 

@@ -1,6 +1,8 @@
 """Helpers for the `ferry engine` tests (test_engine.py: REST gateway; test_engine_grpc.py:
-gRPC gateway): the engine process, spec files, and a closed-loop load of add_sub requests
-through either gateway with tritonclient. The `engines` fixture is in conftest.py.
+gRPC gateway; test_engine_admin.py: admin API and CLI): the engine process, spec files,
+the `ferry deploy / status / scale / delete / logs` commands, and a closed-loop load of
+add_sub requests through either gateway with tritonclient. The `engines` fixture is in
+conftest.py.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -51,14 +54,37 @@ class FerryEngine(fh.FerryServer):
         return json.loads((self.state_dir / "status.json").read_text())
 
     def revision(self, deployment: str, revision: str = "v1") -> dict:
+        """The revision's serving instance (during a rolling update a revision also has an
+        incoming or a retiring one)."""
         status = self.status()
         # An engine restarted on a state folder finds the last one's file until it writes its own.
         if status["pid"] != self.proc.pid:
             raise AssertionError(f"status.json is still engine {status['pid']}'s, not {self.proc.pid}'s")
-        for r in status["revisions"]:
-            if r["deployment"] == deployment and r["revision"] == revision:
+        found = [r for r in status["revisions"] if r["deployment"] == deployment and r["revision"] == revision]
+        for r in found:
+            if r.get("role", "serving") == "serving":
                 return r
-        raise AssertionError(f"{deployment}/{revision} not in status.json")
+        raise AssertionError(f"{deployment}/{revision} not serving in status.json: {found}")
+
+    # admin API and CLI ------------------------------------------------------
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def admin(self, method: str, path: str, **kw):
+        """One request to the admin API (a requests.Response)."""
+        return fh.http_request(method, self.admin_url + path, **kw)
+
+    def cli(self, *args: str, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """`ferry ARGS --admin URL`, output captured as text."""
+        return run_cli(self.binary, [*args, "--admin", self.admin_url], timeout=timeout, cwd=cwd)
+
+    def cli_json(self, *args: str, timeout: float = 120, cwd: Path | None = None) -> dict:
+        """`ferry ARGS --json`, which must exit 0; its parsed output."""
+        p = self.cli(*args, "--json", timeout=timeout, cwd=cwd)
+        assert p.returncode == 0, \
+            f"ferry {' '.join(args)} exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}\n{self.describe(30)}"
+        return json.loads(p.stdout)
 
     def wait_ready_replicas(self, deployment: str, count: int, revision: str = "v1",
                             timeout: float = REPLICA_START_TIMEOUT_S) -> list[dict]:
@@ -68,6 +94,12 @@ class FerryEngine(fh.FerryServer):
             return reps if len(reps) == count and r["ready"] == count else None
         return fh.wait_until(ready, timeout, f"{count} ready replicas of {deployment}/{revision}",
                              on_timeout=lambda: self.describe(30))
+
+
+def run_cli(binary: Path, args: list[str], timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Runs `ferry ARGS` (no FERRY_* variables from this process) and captures its output."""
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout, env=fh.child_env(),
+                          cwd=str(cwd) if cwd else None)
 
 
 def pid_alive(pid: int) -> bool:
