@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
+#include "cli/alerting_options.h"
 #include "cli/options.h"
 #include "cli/shutdown_signals.h"
 #include "core/log.h"
@@ -38,6 +39,7 @@ int Engine(int argc, char** argv) {
     ("tick-ms", po::value<int>()->default_value(100), "control loop period: autoscaler samples, readiness probes [FERRY_ENGINE_TICK_MS]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_ENGINE_LOG_LEVEL]");
   // clang-format on
+  AddAlertingOptions(desc, "FERRY_ENGINE_");
   // FERRY_ENGINE_*: the prefix keeps the engine's variables apart from `ferry serve`'s
   // (which replicas never inherit).
   ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_ENGINE_", "engine");
@@ -50,6 +52,21 @@ int Engine(int argc, char** argv) {
   if (vm["tick-ms"].as<int>() < 10) {
     std::cerr << "ferry engine: --tick-ms must be at least 10\n";
     return 2;
+  }
+
+  // Alert rules over the engine's own metrics, checked before anything starts.
+  engine::Engine* alert_source = nullptr;
+  std::unique_ptr<monitoring::AlertLoop> alerting;
+  {
+    const uint16_t mport = vm["metrics-port"].as<uint16_t>();
+    const std::string metrics_url =
+        mport == 0 ? "" : "http://" + vm["http-address"].as<std::string>() + ":" + std::to_string(mport) + "/metrics";
+    auto created = CreateAlerting(vm, [&alert_source] { return alert_source->MetricsText(); }, metrics_url);
+    if (!created.ok()) {
+      std::cerr << "ferry engine: " << created.status().message() << "\n";
+      return 2;
+    }
+    alerting = std::move(created).value();
   }
 
   // Signals are taken by this thread; block them before any thread starts. Replicas get
@@ -84,9 +101,12 @@ int Engine(int argc, char** argv) {
     FERRY_LOG(kError, "cannot start the engine", ("error", s.message()));
     return 1;
   }
+  alert_source = engine->get();
+  if (alerting) alerting->Start();
   FERRY_LOG(kInfo, "engine running", ("gateway_port", (*engine)->gateway_port())("grpc_port", (*engine)->grpc_port())(
                                           "metrics_port", (*engine)->metrics_port())("admin_port", (*engine)->admin_port())("state_dir", options.state_dir));
   const int sig = WaitForShutdownSignal();
+  if (alerting) alerting->Stop();
   FERRY_LOG(kInfo, "engine stopping: draining the gateway, then the replicas",
             ("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
   (*engine)->Stop();

@@ -277,6 +277,48 @@ Result<std::optional<int>> AdminApi::ParseScaleBody(std::string_view body) {
   return std::optional<int>(v.GetInt());
 }
 
+std::string ScrapeTargets(const std::string& status_json) {
+  rapidjson::Document doc;
+  doc.Parse(status_json.c_str());
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartArray();
+  auto group = [&w](uint64_t port, std::initializer_list<std::pair<const char*, std::string>> labels) {
+    w.StartObject();
+    w.Key("targets");
+    w.StartArray();
+    w.String(("127.0.0.1:" + std::to_string(port)).c_str());
+    w.EndArray();
+    w.Key("labels");
+    w.StartObject();
+    for (const auto& [k, v] : labels) {
+      w.Key(k);
+      w.String(v.c_str());
+    }
+    w.EndObject();
+    w.EndObject();
+  };
+  if (doc.IsObject()) {
+    if (doc.HasMember("metrics_port") && doc["metrics_port"].IsUint() && doc["metrics_port"].GetUint() > 0)
+      group(doc["metrics_port"].GetUint(), {{"ferry_role", "engine"}});
+    if (doc.HasMember("revisions") && doc["revisions"].IsArray())
+      for (const auto& rev : doc["revisions"].GetArray()) {
+        if (!rev.IsObject() || !rev.HasMember("replicas") || !rev["replicas"].IsArray()) continue;
+        const std::string dep = rev.HasMember("deployment") ? rev["deployment"].GetString() : "";
+        const std::string name = rev.HasMember("revision") ? rev["revision"].GetString() : "";
+        for (const auto& r : rev["replicas"].GetArray()) {
+          if (!r.IsObject() || !r.HasMember("metrics_port") || !r["metrics_port"].IsUint()) continue;
+          const unsigned port = r["metrics_port"].GetUint();
+          if (port == 0) continue;
+          group(port, {{"ferry_role", "replica"}, {"deployment", dep}, {"revision", name},
+                       {"replica", std::to_string(r.HasMember("index") ? r["index"].GetInt() : 0)}});
+        }
+      }
+  }
+  w.EndArray();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
 void AdminApi::Handle(const Request& req, AdminBackend* backend, StateStore* store, Responder respond) {
   std::string_view target(req.target().data(), req.target().size());
   const size_t q = target.find('?');
@@ -289,6 +331,10 @@ void AdminApi::Handle(const Request& req, AdminBackend* backend, StateStore* sto
   if (path == "/v1/status") {
     if (!get) return respond(NotAllowed("GET"));
     return respond(Json(200, backend->StatusJson()));
+  }
+  if (path == "/v1/targets") {
+    if (!get) return respond(NotAllowed("GET"));
+    return respond(Json(200, ScrapeTargets(backend->StatusJson())));
   }
   if (path == "/v1/apply") {
     if (method != bhttp::verb::post) return respond(NotAllowed("POST"));

@@ -47,8 +47,16 @@ class AdminBackend {
   virtual void Submit(AdminCommand command, std::function<void(Result<std::string>)> done) = 0;
 };
 
+// The body of GET /v1/targets from a status document (Engine::StatusJson): Prometheus's
+// http_sd_configs format, [{"targets": ["127.0.0.1:PORT"], "labels": {...}}], one group for
+// the engine (ferry_role=engine) and one per replica with a process (ferry_role=replica,
+// deployment, revision, replica). Pure; used by the handler and tests.
+std::string ScrapeTargets(const std::string& status_json);
+
 // The engine's admin API (REST/JSON, docs/engine.md has the table):
 //   GET    /v1/status                             every deployment, revision instance and replica
+//   GET    /v1/targets                            Prometheus HTTP service discovery: the engine's and every
+//                                                  running replica's metrics endpoint, labelled
 //   POST   /v1/apply[?base=DIR&file=F&prune=1]    a whole spec (YAML or JSON): create or update each deployment
 //   GET    /v1/deployments                        the stored deployments
 //   GET    /v1/deployments/{name}                 one deployment: generations, rollout, spec, replicas

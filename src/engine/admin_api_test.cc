@@ -195,5 +195,19 @@ TEST_F(AdminApiTest, BadRequestsNameWhatIsWrong) {
   EXPECT_TRUE(backend_.commands.empty()) << "nothing bad reaches the control thread";
 }
 
+TEST(ScrapeTargetsTest, OneGroupForTheEngineAndEachRunningReplica) {
+  const std::string status = R"({"pid": 1, "metrics_port": 8092, "revisions": [
+    {"deployment": "arith", "revision": "v1", "replicas": [
+      {"index": 0, "pid": 10, "metrics_port": 40001},
+      {"index": 1, "pid": -1, "metrics_port": 0}]},
+    {"deployment": "cls", "revision": "v2", "replicas": [{"index": 3, "pid": 12, "metrics_port": 40003}]}]})";
+  EXPECT_EQ(ScrapeTargets(status),
+            R"([{"targets":["127.0.0.1:8092"],"labels":{"ferry_role":"engine"}},)"
+            R"({"targets":["127.0.0.1:40001"],"labels":{"ferry_role":"replica","deployment":"arith","revision":"v1","replica":"0"}},)"
+            R"({"targets":["127.0.0.1:40003"],"labels":{"ferry_role":"replica","deployment":"cls","revision":"v2","replica":"3"}}])");
+  EXPECT_EQ(ScrapeTargets("not json"), "[]");
+  EXPECT_EQ(ScrapeTargets(R"({"metrics_port": 0, "revisions": []})"), "[]");
+}
+
 }  // namespace
 }  // namespace ferry::engine

@@ -71,6 +71,8 @@ void WriteRevision(W& w, const RevisionStatus& rev, const std::string& role, int
     w.Uint(r.http_port);
     w.Key("grpc_port");
     w.Uint(r.grpc_port);
+    w.Key("metrics_port");
+    w.Uint(r.metrics_port);
     w.Key("state");
     w.String(std::string(ReplicaStateName(r.state)).c_str());
     w.Key("in_flight");

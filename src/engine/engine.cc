@@ -267,6 +267,8 @@ std::string Engine::StatusJson() const {
   w.Int64(::getpid());
   w.Key("gateway_port");
   w.Uint(gateway_ ? gateway_->port() : 0);
+  w.Key("metrics_port");
+  w.Uint(metrics_port());
   controller_->WriteStatus(w, supervisor_->StatusReport());
   if (gateway_) {
     auto c = gateway_->counters();

@@ -61,6 +61,9 @@ class Engine {
   void Stop();
   uint16_t gateway_port() const { return gateway_->port(); }
   uint16_t grpc_port() const { return grpc_gateway_ ? grpc_gateway_->port() : 0; }
+  // The engine's metrics in the Prometheus text format (what GET /metrics answers);
+  // thread-safe.
+  std::string MetricsText() { return metrics_.Serialize(); }
   uint16_t metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
   uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
 

@@ -66,6 +66,7 @@ struct Supervisor::Replica {
   ReplicaState state = ReplicaState::kBackoff;
   pid_t pid = -1;
   uint16_t http_port = 0;
+  uint16_t metrics_port = 0;  // the replica's Prometheus endpoint
   std::shared_ptr<ReplicaEndpoint> endpoint;  // null while no process runs
   std::shared_ptr<RotatingLog> log;
   std::shared_ptr<std::atomic<bool>> output_eof;
@@ -218,6 +219,7 @@ void Supervisor::Spawn(Revision& rev, Replica& r) {
   if (!child.ok()) return Fail(rev, r, child.status().message());
   r.pid = child->pid;
   r.http_port = (*ports)[0];
+  r.metrics_port = (*ports)[2];
   r.output_eof = std::make_shared<std::atomic<bool>>(false);
   std::string cmd;
   for (const auto& a : launch.argv) cmd += (cmd.empty() ? "" : " ") + a;
@@ -489,6 +491,7 @@ void Supervisor::Publish() {
       rs.pid = r->pid;
       rs.http_port = r->http_port;
       rs.grpc_port = r->endpoint ? r->endpoint->grpc_port : 0;
+      rs.metrics_port = r->pid > 0 ? r->metrics_port : 0;
       rs.state = r->state;
       rs.outstanding = r->endpoint ? r->endpoint->outstanding.load() : 0;
       rs.restarts = r->restarts;

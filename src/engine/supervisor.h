@@ -44,6 +44,7 @@ struct ReplicaStatus {
   pid_t pid = -1;
   uint16_t http_port = 0;
   uint16_t grpc_port = 0;  // 0 while no process runs
+  uint16_t metrics_port = 0;  // 0 while no process runs
   ReplicaState state = ReplicaState::kStarting;
   int outstanding = 0;
   int restarts = 0;

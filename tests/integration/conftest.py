@@ -85,8 +85,8 @@ def engines(ferry_binary, tmp_path):
 
     started: list[FerryEngine] = []
 
-    def start(spec, state_dir, wait: str = "live", name: str = "engine") -> FerryEngine:
-        e = FerryEngine(ferry_binary, state_dir, spec, tmp_path / f"{name}-{len(started)}.log")
+    def start(spec, state_dir, wait: str = "live", name: str = "engine", extra_args=()) -> FerryEngine:
+        e = FerryEngine(ferry_binary, state_dir, spec, tmp_path / f"{name}-{len(started)}.log", extra_args)
         started.append(e)
         return e.start(wait=wait)
 

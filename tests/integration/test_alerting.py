@@ -89,3 +89,55 @@ def test_bad_rules_are_refused_naming_the_field_and_line(ferry_binary, model_rep
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert f"{tmp_path / 'rules.yaml'}:4:14: rules[0].condition: 'above 3' is not a condition" in proc.stderr
+
+
+def test_the_engine_alerts_on_its_own_metrics(engines, model_repo, tmp_path):
+    """`ferry engine --alert-rules`: a replica killed with SIGKILL drops the ready count
+    under the rule's threshold; the alert fires to the webhook, then resolves once the
+    supervisor has replaced the replica."""
+    import os
+    import signal
+
+    from engine_helpers import write_spec
+
+    hook = WebhookReceiver()
+    try:
+        (tmp_path / "rules.yaml").write_text("""\
+rules:
+- alert: FerryEngineReplicaMissing
+  metric: ferry_engine_replicas
+  match: {state: ready}
+  by: [deployment, revision]
+  condition: "< 2"
+  annotations: {summary: "{{ $labels.deployment }}/{{ $labels.revision }}: {{ $value }} of 2 replicas ready"}
+""")
+        spec = write_spec(tmp_path / "spec.yaml", f"""\
+deployments:
+- name: arith
+  revisions:
+  - name: v1
+    models: [{model_repo / 'add_sub'}]
+    serve: {{http-threads: 1, intra-op-threads: 1}}
+  replicas: 2
+  restart: {{initial_backoff: 1s}}
+""")
+        e = engines(spec, tmp_path / "state", extra_args=[
+            "--alert-rules", str(tmp_path / "rules.yaml"), "--alert-webhook-url", f"{hook.url}/engine",
+            "--alert-interval-ms", "100"])
+        replicas = e.wait_ready_replicas("arith", 2)
+        # While the replicas start, fewer than 2 are ready: that fires and resolves too.
+        fh.wait_until(lambda: len([a for a in hook.alerts() if a["status"] == "firing"]) ==
+                      len([a for a in hook.alerts() if a["status"] == "resolved"]), 10, "the start-up alert to resolve")
+        time.sleep(0.5)
+        hook.notifications.clear()
+        time.sleep(0.5)
+        assert not hook.notifications, "nothing fires while both replicas are ready"
+        os.kill(replicas[0]["pid"], signal.SIGKILL)
+        fired = fh.wait_until(lambda: [a for a in hook.alerts() if a["status"] == "firing"], 20, "the alert")
+        assert fired[0]["labels"] == {"alertname": "FerryEngineReplicaMissing", "deployment": "arith",
+                                      "revision": "v1"}, fired[0]
+        assert fired[0]["annotations"]["summary"] == "arith/v1: 1 of 2 replicas ready"
+        fh.wait_until(lambda: [a for a in hook.alerts() if a["status"] == "resolved"], 30, "the resolution",
+                      on_timeout=lambda: e.describe(30))
+    finally:
+        hook.close()

@@ -22,6 +22,7 @@ import tritonclient.http as httpclient
 
 import ferry_helpers as fh
 from engine_helpers import ClosedLoop, assert_add_sub_answers, pid_alive, run_cli, write_spec
+from monitoring_helpers import Daemon, tool
 
 
 def spec_text(name: str, revision: str, models: list[str], extra: str = "") -> str:
@@ -355,3 +356,52 @@ def test_a_changed_config_at_restart_rolls_out_as_a_live_update_would(engines, m
     kinds = [e["kind"] for e in third.admin("GET", "/v1/deployments/arith/events").json()["rollouts"]]
     # Newest first: this start's rollout, the second start's failed one, the first creation.
     assert kinds == ["rolled_out", "rolling", "failed", "rolling", "rolled_out"], kinds
+
+
+def test_prometheus_finds_the_engine_and_its_replicas_through_http_sd(engines, model_repo, tmp_path):
+    """GET /v1/targets is Prometheus's HTTP service discovery: a real Prometheus scrapes the
+    engine and each replica (ports the engine picked), labelled by deployment, revision and
+    replica, and follows a replica that is replaced on another port."""
+
+    spec = write_spec(tmp_path / "spec.yaml", spec_text("arith", "v1", [str(model_repo / "add_sub")],
+                                                        "  replicas: 2\n"))
+    engine = engines(spec, tmp_path / "state")
+    replicas = engine.wait_ready_replicas("arith", 2)
+    targets = engine.admin("GET", "/v1/targets").json()
+    assert {t["labels"]["ferry_role"] for t in targets} == {"engine", "replica"}
+    assert sorted(t["targets"][0] for t in targets if t["labels"]["ferry_role"] == "replica") == \
+        sorted(f"127.0.0.1:{r['metrics_port']}" for r in replicas)
+
+    prom_port, = fh.free_ports(1)
+    (tmp_path / "prometheus.yml").write_text(json.dumps({
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [{"job_name": "ferry-engine", "http_sd_configs": [
+            {"url": f"{engine.admin_url}/v1/targets", "refresh_interval": "1s"}]}]}))
+    daemons: list[Daemon] = []
+    try:
+        prom = Daemon("prometheus", [
+            tool("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'prom-data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
+            f"http://127.0.0.1:{prom_port}", "/-/ready", tmp_path / "prometheus.log", daemons).start()
+        for _ in range(5):
+            assert_add_sub_answers(httpclient.InferenceServerClient(engine.url), model_repo)
+
+        def up(expr: str):
+            return fh.http_request("GET", f"http://127.0.0.1:{prom_port}/api/v1/query",
+                                   params={"query": expr}).json()["data"]["result"]
+
+        fh.wait_until(lambda: len(up('up{ferry_role="replica",deployment="arith",revision="v1"} == 1')) == 2, 30,
+                      "Prometheus to scrape both replicas", on_timeout=prom.tail)
+        fh.wait_until(lambda: up('up{ferry_role="engine"} == 1'), 30, "Prometheus to scrape the engine")
+        got = fh.wait_until(lambda: up('sum(ferry_inference_requests_total{deployment="arith",model="add_sub"}) >= 5'),
+                            30, "the replicas' request counters with their deployment label")
+        assert got
+        # A replaced replica gets another metrics port; discovery follows it.
+        os.kill(replicas[0]["pid"], signal.SIGKILL)
+        again = engine.wait_ready_replicas("arith", 2)
+        new_port = next(r["metrics_port"] for r in again if r["pid"] != replicas[0]["pid"])
+        fh.wait_until(lambda: up(f'up{{instance="127.0.0.1:{new_port}",ferry_role="replica"}} == 1'), 30,
+                      "Prometheus to scrape the replacement")
+    finally:
+        for d in daemons:
+            d.stop()
