@@ -1,5 +1,7 @@
 #include "engine/spec.h"
 
+#include "core/yaml_reader.h"
+
 #include <sched.h>
 #include <yaml-cpp/yaml.h>
 
@@ -26,106 +28,11 @@ bool ValidName(const std::string& s) {
   });
 }
 
-// Walks a YAML document and turns every problem into "file:line:col: path: message".
-// The line and column come from the node's Mark (0-based in yaml-cpp, shown 1-based).
-class Reader {
+// The shared YAML field reader (core/yaml_reader.h: "file:line:col: path: message"
+// errors) plus what only specs need: folders resolved against the spec file's folder.
+class Reader : public YamlReader {
  public:
-  Reader(std::string file, fs::path base) : file_(std::move(file)), base_(std::move(base)) {}
-
-  Status Error(const YAML::Node& at, const std::string& path, const std::string& message) const {
-    std::ostringstream os;
-    os << file_;
-    if (at.IsDefined() && at.Mark().line >= 0) os << ":" << at.Mark().line + 1 << ":" << at.Mark().column + 1;
-    os << ": " << path << ": " << message;
-    return InvalidArgument(os.str());
-  }
-
-  Status ExpectMap(const YAML::Node& n, const std::string& path) const {
-    if (!n.IsMap()) return Error(n, path, "must be a mapping");
-    return Status::Ok();
-  }
-
-  // Refuses keys outside `allowed`, so a typo is an error rather than a silent default.
-  Status CheckKeys(const YAML::Node& map, const std::string& path, const std::set<std::string>& allowed) const {
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      if (!it->first.IsScalar()) return Error(it->first, path, "keys must be strings");
-      const std::string key = it->first.Scalar();
-      if (!allowed.count(key)) {
-        std::string list;
-        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        return Error(it->first, Join(path, key), "unknown field (expected one of: " + list + ")");
-      }
-    }
-    return Status::Ok();
-  }
-
-  Result<std::string> Scalar(const YAML::Node& n, const std::string& path) const {
-    if (!n.IsScalar()) return Error(n, path, "must be a scalar");
-    return n.Scalar();
-  }
-
-  Status Int(const YAML::Node& map, const std::string& key, const std::string& path, int lo, int* out) const {
-    YAML::Node n = map[key];
-    if (!n) return Status::Ok();
-    FERRY_ASSIGN_OR_RETURN(std::string s, Scalar(n, Join(path, key)));
-    long v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size() || v > 1000000)
-      return Error(n, Join(path, key), "must be an integer, got '" + s + "'");
-    if (v < lo) return Error(n, Join(path, key), "must be at least " + std::to_string(lo) + ", got " + s);
-    *out = static_cast<int>(v);
-    return Status::Ok();
-  }
-
-  Status Double(const YAML::Node& map, const std::string& key, const std::string& path, double lo_exclusive,
-                double* out) const {
-    YAML::Node n = map[key];
-    if (!n) return Status::Ok();
-    FERRY_ASSIGN_OR_RETURN(std::string s, Scalar(n, Join(path, key)));
-    char* end = nullptr;
-    double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v))
-      return Error(n, Join(path, key), "must be a number, got '" + s + "'");
-    if (v <= lo_exclusive)
-      return Error(n, Join(path, key), "must be greater than " + Format(lo_exclusive) + ", got " + s);
-    *out = v;
-    return Status::Ok();
-  }
-
-  Status Bool(const YAML::Node& map, const std::string& key, const std::string& path, bool* out) const {
-    YAML::Node n = map[key];
-    if (!n) return Status::Ok();
-    FERRY_ASSIGN_OR_RETURN(std::string s, Scalar(n, Join(path, key)));
-    if (s == "true") *out = true;
-    else if (s == "false") *out = false;
-    else return Error(n, Join(path, key), "must be true or false, got '" + s + "'");
-    return Status::Ok();
-  }
-
-  Status Duration(const YAML::Node& map, const std::string& key, const std::string& path, Millis* out) const {
-    YAML::Node n = map[key];
-    if (!n) return Status::Ok();
-    FERRY_ASSIGN_OR_RETURN(std::string s, Scalar(n, Join(path, key)));
-    auto d = ParseDuration(s);
-    if (!d.ok()) return Error(n, Join(path, key), d.status().message());
-    *out = *d;
-    return Status::Ok();
-  }
-
-  // A string or a list of strings.
-  Result<std::vector<std::string>> Strings(const YAML::Node& n, const std::string& path) const {
-    std::vector<std::string> out;
-    if (n.IsScalar()) {
-      out.push_back(n.Scalar());
-      return out;
-    }
-    if (!n.IsSequence()) return Error(n, path, "must be a string or a list of strings");
-    for (size_t i = 0; i < n.size(); ++i) {
-      FERRY_ASSIGN_OR_RETURN(std::string s, Scalar(n[i], Index(path, i)));
-      out.push_back(std::move(s));
-    }
-    return out;
-  }
+  Reader(std::string file, fs::path base) : YamlReader(std::move(file)), base_(std::move(base)) {}
 
   // Resolves a path against the spec file's folder and checks that it is a folder.
   Result<std::string> Folder(const YAML::Node& at, const std::string& path, const std::string& value) const {
@@ -140,18 +47,7 @@ class Reader {
     return fs::weakly_canonical(p, ec).string();
   }
 
-  static std::string Join(const std::string& path, const std::string& key) {
-    return path.empty() ? key : path + "." + key;
-  }
-  static std::string Index(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
-  static std::string Format(double v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  }
-
  private:
-  std::string file_;
   fs::path base_;
 };
 
@@ -393,26 +289,6 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
 }
 
 }  // namespace
-
-Result<Millis> ParseDuration(const std::string& text) {
-  const std::string s = text;
-  size_t i = 0;
-  while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
-  if (i == 0) return InvalidArgument("'" + text + "' is not a duration (such as 500ms, 2s, 1m)");
-  char* end = nullptr;
-  const std::string number = s.substr(0, i);
-  double v = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size()) return InvalidArgument("'" + text + "' is not a duration (such as 500ms, 2s, 1m)");
-  const std::string unit = s.substr(i);
-  double ms;
-  if (unit == "ms") ms = v;
-  else if (unit == "s" || unit.empty()) ms = v * 1000;
-  else if (unit == "m") ms = v * 60000;
-  else if (unit == "h") ms = v * 3600000;
-  else return InvalidArgument("'" + text + "': unknown unit '" + unit + "' (use ms, s, m or h)");
-  if (ms > 1e12) return InvalidArgument("'" + text + "' is too long");
-  return Millis(static_cast<int64_t>(std::llround(ms)));
-}
 
 Result<std::vector<int>> ParseCpuList(const std::string& text) {
   std::vector<int> cpus;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/yaml_reader.h"
 
 namespace ferry::engine {
 
@@ -122,8 +123,8 @@ Result<DeploymentSpec> ParseDeploymentDocument(const std::string& text, const st
 // Reads the file and parses it.
 Result<EngineSpec> LoadSpecFile(const std::string& path);
 
-// "500ms", "2s", "1.5m", "1h", or a bare number of seconds.
-Result<Millis> ParseDuration(const std::string& text);
+// ParseDuration ("500ms", "2s", ...): core/yaml_reader.h.
+using ferry::ParseDuration;
 // "0-3,8" -> {0,1,2,3,8}.
 Result<std::vector<int>> ParseCpuList(const std::string& text);
 
