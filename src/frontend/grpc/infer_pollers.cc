@@ -94,8 +94,8 @@ void InferPollers::Begin(Call* call) {
   std::shared_ptr<const inference::ModelInferRequest> borrowed(std::shared_ptr<void>(), &call->request);
   auto decoded = protocol::DecodeModelInferRequest(borrowed);
   if (!decoded.ok()) {
-    server_->CountFailure(call->request.model_name(), call->request.model_version(), decoded.status().code(),
-                          Frontend::kGrpc);
+    server_->CountFailure(call->request.model_name(), call->request.model_version(), decoded.status(),
+                          Frontend::kGrpc, call->request.id());
     call->responder.FinishWithError(ToGrpc(decoded.status()), &call->finished);
     return;
   }

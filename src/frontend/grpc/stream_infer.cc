@@ -37,8 +37,8 @@ class StreamInferReactor final
 
     auto decoded = protocol::DecodeModelInferRequest(message);
     if (!decoded.ok()) {
-      server_->CountFailure(message->model_name(), message->model_version(), decoded.status().code(),
-                            Frontend::kGrpc);
+      server_->CountFailure(message->model_name(), message->model_version(), decoded.status(), Frontend::kGrpc,
+                            message->id());
       return Complete(seq, message->id(), decoded.status());
     }
     decoded->frontend = Frontend::kGrpc;
