@@ -40,7 +40,8 @@ void FinishRecord(monitoring::InferenceTap* tap, std::shared_ptr<monitoring::Inf
 Server::Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes)
     : runtimes_(std::move(runtimes)),
       models_(std::make_unique<ModelManager>(std::move(options.models), runtimes_.get(), &metrics_)),
-      cache_(options.response_cache_bytes > 0 ? std::make_unique<ResponseCache>(options.response_cache_bytes) : nullptr) {}
+      cache_(options.response_cache_bytes > 0 ? std::make_unique<ResponseCache>(options.response_cache_bytes) : nullptr),
+      log_requests_(options.log_requests) {}
 
 Server::~Server() { Shutdown(); }
 
@@ -93,6 +94,26 @@ void Server::Infer(InferRequest request, InferCallback done) {
       };
     }
   }
+  std::shared_ptr<std::string> log_version;
+  if (log_requests_) {
+    // The trace the request is part of: ours when traced, else the caller's, if any.
+    std::string trace_id;
+    if (trace) trace_id = Hex(trace->context.trace_id.data(), trace->context.trace_id.size());
+    else if (request.trace_parent) trace_id = Hex(request.trace_parent->trace_id.data(), request.trace_parent->trace_id.size());
+    // The version that answers, once known (set below before any answer but a lookup failure).
+    log_version = std::make_shared<std::string>(request.model_version);
+    done = [start, model = request.model_name, version = log_version, id = request.id, frontend = request.frontend,
+            trace_id = std::move(trace_id), done = std::move(done)](Result<InferResponse> r) {
+      LogFields fields;
+      fields("model", model)("version", r.ok() ? r->model_version : *version)("id", id)(
+          "protocol", FrontendName(frontend))("status", r.ok() ? StatusCodeName(StatusCode::kOk) : StatusCodeName(r.status().code()))(
+          "duration_us", (NowNanos() - start) / 1000);
+      if (!trace_id.empty()) fields("trace_id", trace_id);
+      if (!r.ok()) fields("error", r.status().message());
+      LogLine(LogLevel::kInfo, "request", fields);
+      done(std::move(r));
+    };
+  }
   if (!inflight_.TryEnter()) return done(Unavailable("the server is shutting down"));
   auto handle_or = models_->Acquire(request.model_name, request.model_version);
   if (!handle_or.ok()) {
@@ -102,6 +123,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
   // Shared so the job's completion (a copyable std::function) can hold it.
   auto handle = std::make_shared<VersionHandle>(std::move(handle_or).value());
   ModelVersion& mv = **handle;
+  if (log_version) *log_version = mv.version_string();
   const Frontend frontend = request.frontend;
   monitoring::ModelVersionMetrics& version_metrics = mv.metrics();
   monitoring::FrontendMetrics& metrics = version_metrics.For(frontend);

@@ -36,6 +36,9 @@ struct ServerOptions {
   ModelManagerOptions models;
   // Bytes for the response cache shared by models that enable it; 0 disables it.
   size_t response_cache_bytes = 128u << 20;
+  // Logs one info line per answered request (model, version, id, protocol, status,
+  // duration, trace id): an access log, off by default (a write per request).
+  bool log_requests = false;
 };
 
 // The facade every frontend (REST today; gRPC, batch and streaming later) calls.
@@ -108,6 +111,7 @@ class Server {
   std::unique_ptr<ResponseCache> cache_;  // null when disabled
   const monitoring::RequestTracer* tracer_ = nullptr;
   monitoring::InferenceTap* tap_ = nullptr;
+  const bool log_requests_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> abandoning_{false};  // set by Shutdown once its grace is over
   Gate inflight_;
