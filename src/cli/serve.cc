@@ -61,7 +61,7 @@ int Serve(int argc, char** argv) {
     ("shutdown-grace-ms", po::value<int>()->default_value(10000), "at SIGTERM, how long requests in flight get to finish; then running executions are stopped [FERRY_SHUTDOWN_GRACE_MS]")
     ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]")
     ("log-format", po::value<std::string>()->default_value("text"), "text (logfmt key=value) | json (one object per line) [FERRY_LOG_FORMAT]")
-    ("log-requests", po::bool_switch(), "log one info line per answered request: model, version, id, protocol, status, duration, trace id [FERRY_LOG_REQUESTS]");
+    ("log-requests", po::value<bool>()->default_value(false)->implicit_value(true), "log one info line per answered request: model, version, id, protocol, status, duration, trace id; --log-requests or --log-requests=true [FERRY_LOG_REQUESTS]");
   // clang-format on
   AddAlertingOptions(desc, "FERRY_");
   // clang-format off

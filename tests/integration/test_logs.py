@@ -29,7 +29,8 @@ def request_lines(server: fh.FerryServer) -> list[dict]:
 
 
 def test_json_logs_carry_request_and_trace_ids(ferry_binary, model_repo, tmp_path):
-    server = fh.FerryServer(ferry_binary, [model_repo], ["--log-format", "json", "--log-requests"],
+    # "--log-requests=true" is the form an engine spec's serve map passes (log-requests: true).
+    server = fh.FerryServer(ferry_binary, [model_repo], ["--log-format", "json", "--log-requests=true"],
                             tmp_path / "ferry.log").start()
     try:
         trace_id = os.urandom(16).hex()
