@@ -606,6 +606,11 @@ std::shared_ptr<RouteTable> DeploymentController::Routes() const {
       auto w = spec.traffic.find(i.revision);
       rr.weight = w == spec.traffic.end() ? 0 : w->second;
       rr.replicas = supervisor_->Endpoints(d->name, i.key);
+      if (metrics_)
+        for (const auto& e : rr.replicas)
+          if (!e->errors.load(std::memory_order_acquire))  // the id ends with the replica's index
+            e->errors.store(metrics_->ForReplica(d->name, i.revision, e->id.substr(e->id.rfind('/') + 1)),
+                            std::memory_order_release);
       rr.load = supervisor_->Load(d->name, i.key);
       if (!rr.load) rr.load = std::make_shared<RevisionLoad>();
       if (const RevisionSpec* r = FindRevision(spec, i.revision))

@@ -75,7 +75,26 @@ EngineMetrics::EngineMetrics()
       restarts_(BuildCounter().Name("ferry_engine_replica_restarts_total")
                     .Help("Replica failures (exits, failed starts) followed by a restart").Register(*registry_)),
       scale_events_(BuildCounter().Name("ferry_engine_scale_events_total")
-                        .Help("Autoscaler changes of a revision's replica count").Register(*registry_)) {}
+                        .Help("Autoscaler changes of a revision's replica count").Register(*registry_)),
+      upstream_errors_(BuildCounter().Name("ferry_engine_upstream_errors_total")
+                           .Help("Requests a replica failed before answering, by reason (unavailable, timeout)")
+                           .Register(*registry_)) {}
+
+const ReplicaErrorCounters* EngineMetrics::ForReplica(const std::string& deployment, const std::string& revision,
+                                                      const std::string& replica) {
+  std::lock_guard lock(mu_);
+  auto& c = replicas_errors_[deployment + '\0' + revision + '\0' + replica];
+  if (!c) {
+    c = std::make_unique<ReplicaErrorCounters>();
+    auto add = [&](const char* reason) {
+      return &upstream_errors_.Add(
+          {{"deployment", deployment}, {"revision", revision}, {"replica", replica}, {"reason", reason}});
+    };
+    c->unavailable = add("unavailable");
+    c->timeout = add("timeout");
+  }
+  return c.get();
+}
 
 std::shared_ptr<DeploymentMetrics> EngineMetrics::ForDeployment(const std::string& deployment) {
   std::lock_guard lock(mu_);

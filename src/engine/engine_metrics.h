@@ -38,6 +38,15 @@ struct DeploymentMetrics {
   void AnsweredGrpc(int grpc_code, double seconds);
 };
 
+// One replica's upstream failures as the gateways saw them (REST and gRPC together):
+// `unavailable` (connection refused, reset or closed before the answer; gRPC
+// UNAVAILABLE) and `timeout` (no answer within gateway.request_timeout). Retried
+// failures count too: each is a replica failing a request.
+struct ReplicaErrorCounters {
+  prometheus::Counter* unavailable = nullptr;
+  prometheus::Counter* timeout = nullptr;
+};
+
 // The engine's Prometheus metrics (names in docs/metrics.md, prefix ferry_engine_),
 // served on its metrics port.
 // Thread-safety: all methods are thread-safe.
@@ -48,6 +57,9 @@ class EngineMetrics {
   // Handles for a deployment (created on first use, shared afterwards).
   std::shared_ptr<DeploymentMetrics> ForDeployment(const std::string& deployment);
   void ScaleEvent(const std::string& deployment, const std::string& revision);
+  // The counters of one replica (created at 0 on first use, stable afterwards).
+  const ReplicaErrorCounters* ForReplica(const std::string& deployment, const std::string& revision,
+                                         const std::string& replica);
 
   // Gauges and counters read from the engine's state, set by the collect hook.
   void SetDeploymentLoad(const std::string& deployment, int in_flight, int waiting);
@@ -72,7 +84,9 @@ class EngineMetrics {
   prometheus::Family<prometheus::Gauge>& degraded_;
   prometheus::Family<prometheus::Counter>& restarts_;
   prometheus::Family<prometheus::Counter>& scale_events_;
+  prometheus::Family<prometheus::Counter>& upstream_errors_;
   std::mutex mu_;
+  std::map<std::string, std::unique_ptr<ReplicaErrorCounters>> replicas_errors_;  // guarded by mu_
   std::map<std::string, std::shared_ptr<DeploymentMetrics>> deployments_;  // guarded by mu_
   std::function<void()> hook_;                                            // guarded by mu_
 };

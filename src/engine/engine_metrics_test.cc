@@ -46,5 +46,18 @@ TEST(EngineMetricsTest, CountsAnswersByClassAndReadsStateAtScrape) {
       << "the counter follows the supervisor's total";
 }
 
+TEST(EngineMetricsTest, ReplicaErrorCountersExistAtZeroAndAreStable) {
+  EngineMetrics m;
+  const ReplicaErrorCounters* c = m.ForReplica("dep", "v1", "0");
+  EXPECT_EQ(c, m.ForReplica("dep", "v1", "0"));
+  EXPECT_NE(c, m.ForReplica("dep", "v1", "1"));
+  c->unavailable->Increment();
+  std::string text = m.Serialize();
+  EXPECT_TRUE(Has(text, R"(ferry_engine_upstream_errors_total{deployment="dep",reason="unavailable",replica="0",revision="v1"} 1)"))
+      << text;
+  EXPECT_TRUE(Has(text, R"(ferry_engine_upstream_errors_total{deployment="dep",reason="timeout",replica="0",revision="v1"} 0)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_upstream_errors_total{deployment="dep",reason="timeout",replica="1",revision="v1"} 0)"));
+}
+
 }  // namespace
 }  // namespace ferry::engine

@@ -332,6 +332,7 @@ class Call final : public TagHandler {
     if (retried_ || answered || status.error_code() != g::StatusCode::UNAVAILABLE || cancelled_) return false;
     std::shared_ptr<ReplicaEndpoint> next = Router::Pick(*dep_, ep_.get(), Rng(), &revision_);
     if (!next) return false;
+    CountUpstreamError(/*timeout=*/false);
     retried_ = true;
     core_->retries.fetch_add(1, std::memory_order_relaxed);
     if (dep_->metrics) dep_->metrics->retries->Increment();
@@ -344,14 +345,21 @@ class Call final : public TagHandler {
   // What the client gets for a failed upstream call: the replica's own answers as they
   // are; the gateway's failures (the replica unreachable after the retry, or over
   // gateway.request_timeout) say which replica.
+  void CountUpstreamError(bool timeout) const {
+    if (const ReplicaErrorCounters* c = ep_->errors.load(std::memory_order_acquire))
+      (timeout ? c->timeout : c->unavailable)->Increment();
+  }
+
   g::Status FromUpstream(const g::Status& s) {
     if (s.error_code() == g::StatusCode::UNAVAILABLE) {
+      CountUpstreamError(/*timeout=*/false);
       core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
       return g::Status(s.error_code(),
                        "deployment '" + dep_->name + "': replica " + ep_->id + " failed: " + s.error_message(),
                        s.error_details());
     }
     if (s.error_code() == g::StatusCode::DEADLINE_EXCEEDED && gateway_deadline_ && Clock::now() >= deadline_) {
+      CountUpstreamError(/*timeout=*/true);
       core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
       return g::Status(s.error_code(), "deployment '" + dep_->name + "': replica " + ep_->id +
                                            " did not answer within " + std::to_string(dep_->request_timeout_ms) +

@@ -225,6 +225,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (watch_) watch_->cancel();
     if (abandoned_) return Reply(Error(499, "the client closed the connection"));
     const bool timeout = ec == beast::error::timeout;
+    if (const ReplicaErrorCounters* c = ep_->errors.load(std::memory_order_acquire))
+      (timeout ? c->timeout : c->unavailable)->Increment();
     if (!got_bytes && !timeout && !retried_) {
       // Nothing came back, so the replica did not answer: safe to send again.
       retried_ = true;

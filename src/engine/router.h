@@ -18,7 +18,8 @@ class Channel;
 
 namespace ferry::engine {
 
-struct DeploymentMetrics;  // engine_metrics.h
+struct DeploymentMetrics;     // engine_metrics.h
+struct ReplicaErrorCounters;  // engine_metrics.h
 
 // One replica as the gateway sees it. Shared by the supervisor (which flips `routable`)
 // and the gateway (which counts requests and pools connections); lives until both let go.
@@ -32,6 +33,9 @@ struct ReplicaEndpoint {
   const uint16_t grpc_port;  // its gRPC port on 127.0.0.1; 0: none
   std::atomic<bool> routable{false};  // ready and not draining
   std::atomic<int> outstanding{0};    // requests forwarded and not yet answered
+  // Its upstream-failure counters (owned by EngineMetrics), set once when it is first
+  // routed; null without metrics.
+  std::atomic<const ReplicaErrorCounters*> errors{nullptr};
   UpstreamPool pool;                  // idle keep-alive connections to it
   // The gRPC gateway's channel to grpc_port (one HTTP/2 connection, multiplexed by every
   // gateway thread), made on first use; closes when the endpoint goes.

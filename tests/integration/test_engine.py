@@ -66,6 +66,12 @@ def test_gateway_routes_by_model_and_heals_a_killed_replica_without_errors(engin
     assert fh.metric_sum(samples, "ferry_engine_requests_total", deployment="examples", code="5xx") == 0
     assert fh.metric_sum(samples, "ferry_engine_upstream_retries_total", deployment="examples") == \
         engine.status()["gateway"]["retries"]
+    # Each retry followed a failure of the killed replica, counted against it by index.
+    victim_index = str(next(r["index"] for r in before if r["pid"] == victim))
+    failed = fh.metric_sum(samples, "ferry_engine_upstream_errors_total", deployment="examples", revision="v1",
+                           replica=victim_index, reason="unavailable")
+    assert failed >= engine.status()["gateway"]["retries"], failed
+    assert fh.metric_sum(samples, "ferry_engine_upstream_errors_total", deployment="examples", reason="timeout") == 0
     assert fh.metric_sum(samples, "ferry_engine_replica_restarts_total", deployment="examples") == 1
     assert fh.metric_sum(samples, "ferry_engine_replicas", deployment="examples", state="ready") == 2
     print(f"\nengine kill test: {load.total} requests, {load.after_mark} after the kill, "

@@ -264,6 +264,10 @@ def test_kill9_of_a_replica_under_grpc_load_costs_no_request(engines, model_repo
     assert fh.metric_sum(samples, "ferry_engine_upstream_retries_total", deployment="examples") == \
         grpc_counters["retries"] + engine.status()["gateway"]["retries"]
     assert grpc_counters["upstream_errors"] == 0
+    # Each retry followed an UNAVAILABLE of the killed replica, counted against it.
+    victim_index = str(next(r["index"] for r in before if r["pid"] == victim))
+    assert fh.metric_sum(samples, "ferry_engine_upstream_errors_total", deployment="examples", replica=victim_index,
+                         reason="unavailable") >= grpc_counters["retries"]
     print(f"\ngRPC kill test: {load.total} requests, {load.after_mark} after the kill, "
           f"{grpc_counters['retries']} retried")
 
