@@ -186,9 +186,21 @@ bool ParseElement(DataType type, std::string_view text, char* dst) {
 Result<RowDecoder> RowDecoder::Create(const InputReader& reader, std::vector<ModelInput> inputs,
                                       const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map) {
   RowDecoder d;
-  d.format_ = reader.format();
   d.npy_type_ = reader.npy_datatype();
-  d.columns_ = reader.columns();
+  return Plan(std::move(d), reader.format(), reader.columns(), std::move(inputs), carry, map);
+}
+
+Result<RowDecoder> RowDecoder::Create(Format format, std::vector<Column> columns, std::vector<ModelInput> inputs,
+                                      const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map) {
+  if (format == Format::kNpy) return InvalidArgument("rows one by one are CSV or JSON, not .npy");
+  return Plan(RowDecoder(), format, std::move(columns), std::move(inputs), carry, map);
+}
+
+Result<RowDecoder> RowDecoder::Plan(RowDecoder d, Format format, std::vector<Column> columns,
+                                    std::vector<ModelInput> inputs, const std::vector<std::string>& carry,
+                                    const std::vector<ColumnMapping>& map) {
+  d.format_ = format;
+  d.columns_ = std::move(columns);
   d.targets_.assign(d.columns_.size(), Target{});
   auto find = [&d](std::string_view name) -> int {
     for (size_t i = 0; i < d.columns_.size(); ++i)

@@ -40,6 +40,11 @@ class RowDecoder {
   // (BYTES) or a dimension is variable.
   static Result<RowDecoder> Create(const InputReader& reader, std::vector<ModelInput> inputs,
                                    const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map);
+  // The same plan for rows that come one by one rather than from a file (ferry stream's
+  // messages: one CSV record or one JSON object each), over the columns given.
+  // `format` is kCsv or kJsonl.
+  static Result<RowDecoder> Create(Format format, std::vector<Column> columns, std::vector<ModelInput> inputs,
+                                   const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map);
 
   const std::vector<ModelInput>& inputs() const { return inputs_; }
   const std::vector<std::string>& carry_names() const { return carry_names_; }
@@ -60,6 +65,9 @@ class RowDecoder {
     size_t width = 1;   // elements this column gives
   };
   RowDecoder() = default;
+  static Result<RowDecoder> Plan(RowDecoder d, Format format, std::vector<Column> columns,
+                                 std::vector<ModelInput> inputs, const std::vector<std::string>& carry,
+                                 const std::vector<ColumnMapping>& map);
 
   Format format_ = Format::kCsv;
   DataType npy_type_ = DataType::kInvalid;
