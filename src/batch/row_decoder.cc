@@ -133,6 +133,13 @@ std::string RowName(const RawRow& row) {
 
 }  // namespace
 
+Result<ColumnMapping> ParseColumnMapping(const std::string& entry) {
+  const size_t colon = entry.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == entry.size())
+    return InvalidArgument("--map entries are COLUMN:INPUT, not '" + entry + "'");
+  return ColumnMapping{entry.substr(0, colon), entry.substr(colon + 1)};
+}
+
 bool ParseElement(DataType type, std::string_view text, char* dst) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);

@@ -25,6 +25,10 @@ struct ColumnMapping {
   std::string tensor;
 };
 
+// Parses one --map entry, "COLUMN:INPUT" (the last ':' splits, so a column name may
+// hold one). INVALID_ARGUMENT naming --map otherwise.
+Result<ColumnMapping> ParseColumnMapping(const std::string& entry);
+
 // Turns the input's rows into the model's input tensors: which columns feed which
 // input (and where in its row), which are carried through to the output. The plan is
 // fixed before the first row, so a schema that does not fit the model is refused up

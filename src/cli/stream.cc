@@ -17,25 +17,6 @@
 namespace ferry::cli {
 namespace po = boost::program_options;
 
-namespace {
-
-std::vector<std::string> SplitCommas(const std::vector<std::string>& values) {
-  std::vector<std::string> out;
-  for (const auto& v : values) {
-    size_t start = 0;
-    while (start <= v.size()) {
-      const size_t comma = v.find(',', start);
-      std::string part = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (!part.empty()) out.push_back(std::move(part));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 int Stream(int argc, char** argv) {
   po::options_description desc(
       "usage: ferry stream --model-repository DIR --brokers HOST:PORT --input-topic T --output-topic T [options]\n\n"
@@ -89,7 +70,7 @@ int Stream(int argc, char** argv) {
 
   stream::StreamOptions so;
   so.brokers = vm["brokers"].as<std::string>();
-  so.input_topics = SplitCommas(vm["input-topic"].as<std::vector<std::string>>());
+  so.input_topics = SplitCommaList(vm["input-topic"].as<std::vector<std::string>>());
   so.output_topic = vm["output-topic"].as<std::string>();
   so.dead_letter_topic = vm["dead-letter-topic"].as<std::string>();
   if (so.dead_letter_topic.empty()) so.dead_letter_topic = so.output_topic + ".dead-letter";
@@ -106,17 +87,16 @@ int Stream(int argc, char** argv) {
   so.model = {vm["model"].as<std::string>(), vm["model-version"].as<std::string>()};
   if (vm.count("columns")) {
     if (so.format == stream::MessageFormat::kV2Json) return usage("--columns applies to --format json or csv only");
-    auto cols = stream::ParseColumns(SplitCommas(vm["columns"].as<std::vector<std::string>>()));
+    auto cols = stream::ParseColumns(SplitCommaList(vm["columns"].as<std::vector<std::string>>()));
     if (!cols.ok()) return usage(cols.status().message());
     so.columns = std::move(cols).value();
   }
   if (vm.count("map")) {
     if (so.format == stream::MessageFormat::kV2Json) return usage("--map applies to --format json or csv only");
-    for (const auto& m : SplitCommas(vm["map"].as<std::vector<std::string>>())) {
-      const size_t colon = m.rfind(':');
-      if (colon == std::string::npos || colon == 0 || colon + 1 == m.size())
-        return usage("--map entries are COLUMN:INPUT, not '" + m + "'");
-      so.map.push_back({m.substr(0, colon), m.substr(colon + 1)});
+    for (const auto& m : SplitCommaList(vm["map"].as<std::vector<std::string>>())) {
+      auto mapping = batch::ParseColumnMapping(m);
+      if (!mapping.ok()) return usage(mapping.status().message());
+      so.map.push_back(std::move(mapping).value());
     }
   }
   so.batch_size = vm["batch-size"].as<int>();
@@ -158,11 +138,8 @@ int Stream(int argc, char** argv) {
     return 1;
   }
   if (!so.model.model.empty()) {
-    if (auto ready = (*server)->ModelReady(so.model.model, so.model.version); !ready.ok() || !*ready) {
-      std::string reason = ready.ok() ? "not ready" : ready.status().message();
-      for (const auto& e : (*server)->RepositoryIndex(false))
-        if (e.name == so.model.model && !e.reason.empty()) reason = e.reason;
-      std::cerr << "ferry stream: model '" << so.model.model << "' did not load: " << reason << "\n";
+    if (Status loaded = CheckModelLoaded(**server, so.model.model, so.model.version); !loaded.ok()) {
+      std::cerr << "ferry stream: " << loaded.message() << "\n";
       (*server)->Shutdown();
       return 1;
     }
