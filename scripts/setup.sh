@@ -66,7 +66,10 @@ APT_PKGS=(build-essential cmake ninja-build ccache pkg-config git
   # promtool, VictoriaMetrics and vmalert, Alertmanager and amtool. The tests start their
   # own instances on 127.0.0.1; on a host with systemd, apt also enables the packages'
   # services (`systemctl disable --now prometheus victoria-metrics prometheus-alertmanager`).
-  prometheus victoria-metrics prometheus-alertmanager)
+  prometheus victoria-metrics prometheus-alertmanager
+  # ferry stream (Kafka): Debian's librdkafka 2.0.2, with the transactional API; the test
+  # broker (tools/kafka/install.sh) runs on Java 17.
+  librdkafka-dev openjdk-17-jre-headless)
 # mvn/go may come from non-Debian installs (e.g. /usr/local/go); any will do
 # for the one-off fetches below, so don't pull a second copy.
 command -v mvn >/dev/null || APT_PKGS+=(maven)
@@ -197,6 +200,7 @@ if [[ $WITH_PYTHON == 1 ]]; then
   "$ROOT/tools/perf_analyzer/install.sh" "$VENV/bin/python"
   [[ -x "$ROOT/third_party/perf_analyzer/bin/perf_analyzer" ]] && py_summary+="; perf_analyzer"
   "$ROOT/tools/otelcol/install.sh"  # OpenTelemetry Collector for the tracing tests (third_party/bin/otelcol)
+  "$ROOT/tools/kafka/install.sh"    # Apache Kafka broker jars for the Kafka tests (third_party/kafka)
 fi
 
 log "done in ${SECONDS}s: apt $apt_summary; onnxruntime $ort_summary; python $py_summary"

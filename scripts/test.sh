@@ -19,8 +19,9 @@ echo "== Prometheus rules (promtool check rules, promtool test rules, vmalert -d
 tests/observability/check_rules.sh
 
 echo "== integration tests (pytest)"
-# setup.sh builds the OpenTelemetry Collector the tracing tests need: missing, they fail.
-FERRY_REQUIRE_OTELCOL=1 FERRY_BIN="$ROOT/build/dev/ferry" "${PYTEST[@]}" tests/integration
+# setup.sh builds the OpenTelemetry Collector the tracing tests need and fetches the Kafka
+# broker the stream tests need: missing, they fail.
+FERRY_REQUIRE_OTELCOL=1 FERRY_REQUIRE_KAFKA=1 FERRY_BIN="$ROOT/build/dev/ferry" "${PYTEST[@]}" tests/integration
 
 echo "== bad input (REST and gRPC), shutdown, reload and the runtimes under AddressSanitizer (pytest)"
 [[ -f build/asan/build.ninja ]] || cmake --preset asan >/dev/null

@@ -133,6 +133,13 @@ std::string RowName(const RawRow& row) {
 
 }  // namespace
 
+Result<ColumnMapping> ParseColumnMapping(const std::string& entry) {
+  const size_t colon = entry.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == entry.size())
+    return InvalidArgument("--map entries are COLUMN:INPUT, not '" + entry + "'");
+  return ColumnMapping{entry.substr(0, colon), entry.substr(colon + 1)};
+}
+
 bool ParseElement(DataType type, std::string_view text, char* dst) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
@@ -186,9 +193,21 @@ bool ParseElement(DataType type, std::string_view text, char* dst) {
 Result<RowDecoder> RowDecoder::Create(const InputReader& reader, std::vector<ModelInput> inputs,
                                       const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map) {
   RowDecoder d;
-  d.format_ = reader.format();
   d.npy_type_ = reader.npy_datatype();
-  d.columns_ = reader.columns();
+  return Plan(std::move(d), reader.format(), reader.columns(), std::move(inputs), carry, map);
+}
+
+Result<RowDecoder> RowDecoder::Create(Format format, std::vector<Column> columns, std::vector<ModelInput> inputs,
+                                      const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map) {
+  if (format == Format::kNpy) return InvalidArgument("rows one by one are CSV or JSON, not .npy");
+  return Plan(RowDecoder(), format, std::move(columns), std::move(inputs), carry, map);
+}
+
+Result<RowDecoder> RowDecoder::Plan(RowDecoder d, Format format, std::vector<Column> columns,
+                                    std::vector<ModelInput> inputs, const std::vector<std::string>& carry,
+                                    const std::vector<ColumnMapping>& map) {
+  d.format_ = format;
+  d.columns_ = std::move(columns);
   d.targets_.assign(d.columns_.size(), Target{});
   auto find = [&d](std::string_view name) -> int {
     for (size_t i = 0; i < d.columns_.size(); ++i)

@@ -25,6 +25,10 @@ struct ColumnMapping {
   std::string tensor;
 };
 
+// Parses one --map entry, "COLUMN:INPUT" (the last ':' splits, so a column name may
+// hold one). INVALID_ARGUMENT naming --map otherwise.
+Result<ColumnMapping> ParseColumnMapping(const std::string& entry);
+
 // Turns the input's rows into the model's input tensors: which columns feed which
 // input (and where in its row), which are carried through to the output. The plan is
 // fixed before the first row, so a schema that does not fit the model is refused up
@@ -39,6 +43,11 @@ class RowDecoder {
   // input or column when none fits, when widths differ, or when a datatype cannot be fed
   // (BYTES) or a dimension is variable.
   static Result<RowDecoder> Create(const InputReader& reader, std::vector<ModelInput> inputs,
+                                   const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map);
+  // The same plan for rows that come one by one rather than from a file (ferry stream's
+  // messages: one CSV record or one JSON object each), over the columns given.
+  // `format` is kCsv or kJsonl.
+  static Result<RowDecoder> Create(Format format, std::vector<Column> columns, std::vector<ModelInput> inputs,
                                    const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map);
 
   const std::vector<ModelInput>& inputs() const { return inputs_; }
@@ -60,6 +69,9 @@ class RowDecoder {
     size_t width = 1;   // elements this column gives
   };
   RowDecoder() = default;
+  static Result<RowDecoder> Plan(RowDecoder d, Format format, std::vector<Column> columns,
+                                 std::vector<ModelInput> inputs, const std::vector<std::string>& carry,
+                                 const std::vector<ColumnMapping>& map);
 
   Format format_ = Format::kCsv;
   DataType npy_type_ = DataType::kInvalid;

@@ -57,4 +57,19 @@ ParsedOptions ParseOptions(int argc, char** argv, const po::options_description&
   return out;
 }
 
+std::vector<std::string> SplitCommaList(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    size_t start = 0;
+    while (start <= v.size()) {
+      const size_t comma = v.find(',', start);
+      std::string part = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!part.empty()) out.push_back(std::move(part));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
 }  // namespace ferry::cli

@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 
 #include <string>
+#include <vector>
 
 namespace ferry::cli {
 
@@ -16,5 +17,9 @@ struct ParsedOptions {
 // help on bad usage. Applies --log-level and --log-format when `desc` has them.
 ParsedOptions ParseOptions(int argc, char** argv, const boost::program_options::options_description& desc,
                            const std::string& env_prefix, const std::string& command);
+
+// The values of a list flag that may be repeated and comma-separated ("--carry a,b
+// --carry c"), in order, empty entries dropped.
+std::vector<std::string> SplitCommaList(const std::vector<std::string>& values);
 
 }  // namespace ferry::cli

@@ -68,4 +68,13 @@ Result<std::unique_ptr<runtime::RuntimeRegistry>> RuntimesFromFlags(const po::va
   return runtimes;
 }
 
+Status CheckModelLoaded(const server::Server& server, const std::string& model, const std::string& version) {
+  auto ready = server.ModelReady(model, version);
+  if (ready.ok() && *ready) return Status::Ok();
+  std::string reason = ready.ok() ? "not ready" : ready.status().message();
+  for (const auto& e : server.RepositoryIndex(false))
+    if (e.name == model && !e.reason.empty()) reason = e.reason;
+  return Unavailable("model '" + model + "' did not load: " + reason);
+}
+
 }  // namespace ferry::cli

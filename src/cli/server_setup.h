@@ -25,4 +25,8 @@ Status ModelOptionsFromFlags(const boost::program_options::variables_map& vm, se
 // registered.
 Result<std::unique_ptr<runtime::RuntimeRegistry>> RuntimesFromFlags(const boost::program_options::variables_map& vm);
 
+// OK when `model` (at `version`, empty: the latest) is ready on `server`; otherwise
+// UNAVAILABLE saying why it did not load ("model 'm' did not load: <reason>").
+Status CheckModelLoaded(const server::Server& server, const std::string& model, const std::string& version);
+
 }  // namespace ferry::cli

@@ -76,6 +76,24 @@ def ferry_module_factory(ferry_binary, model_repo, tmp_path_factory):
     _close_pool(pool)
 
 
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """One single-node Kafka broker (KRaft, loopback, free ports) for the whole session:
+    a kafka_helpers.KafkaBroker. Skips when the jars are missing (tools/kafka/install.sh),
+    unless FERRY_REQUIRE_KAFKA is set (then it fails). Tests create their own topics
+    (`kafka_broker.create_topics([...], partitions=N)`) with names of their own."""
+    import kafka_helpers as kh
+
+    if not kh.kafka_available():
+        if os.environ.get("FERRY_REQUIRE_KAFKA"):
+            pytest.fail(kh.missing_kafka_message(), pytrace=False)
+        pytest.skip(kh.missing_kafka_message())
+    broker = kh.KafkaBroker(tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
 @pytest.fixture
 def engines(ferry_binary, tmp_path):
     """Start `ferry engine` processes: `engines(spec, state_dir, wait="live", name="engine")`
