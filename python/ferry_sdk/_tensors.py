@@ -1,13 +1,14 @@
 """Tensors between the server and a worker: numpy views over the shared-memory region.
 
 The server writes each input at an offset of the region and names it in the request
-message (name, datatype, shape, offset, size); the worker writes outputs from
+packet (name, datatype, shape, offset, size); the worker writes outputs from
 ``output_offset`` on, each at a 64-byte boundary, and names them in the reply. BYTES
 tensors use the protocol's layout (a 4-byte little-endian length before each element).
 """
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import struct
@@ -52,6 +53,7 @@ class Region:
         self.fd = fd
         self.size = 0
         self.map: Optional[mmap.mmap] = None
+        self.bytes: Optional[memoryview] = None  # the whole mapping, for writing outputs
 
     def ensure(self, size: int) -> None:
         """Maps at least `size` bytes, first growing the file itself when it is smaller."""
@@ -59,19 +61,25 @@ class Region:
             return
         if os.fstat(self.fd).st_size < size:
             os.ftruncate(self.fd, size)
-        old = self.map
+        old, old_bytes = self.map, self.bytes
         self.map = mmap.mmap(self.fd, size)
+        self.bytes = memoryview(self.map)
         self.size = size
+        if old_bytes is not None:
+            old_bytes.release()
         if old is not None:
             try:
                 old.close()
             except BufferError:
                 pass  # a model kept a view of an old input: the GC unmaps it later
 
-    def view(self, offset: int, size: int) -> memoryview:
+    def check(self, offset: int, size: int) -> None:
         if offset < 0 or size < 0 or offset + size > self.size:
             raise ValueError(f"tensor at [{offset}, {offset + size}) lies outside the {self.size}-byte region")
-        return memoryview(self.map)[offset:offset + size]
+
+    def view(self, offset: int, size: int) -> memoryview:
+        self.check(offset, size)
+        return self.bytes[offset:offset + size]
 
 
 def decode_bytes(buf: memoryview, count: int, name: str) -> np.ndarray:
@@ -106,20 +114,23 @@ def encode_bytes(arr: np.ndarray, name: str) -> bytes:
     return b"".join(parts)
 
 
-def read_inputs(region: Region, specs: List[Dict[str, Any]]) -> Dict[str, np.ndarray]:
-    """Numpy views (no copy) over the inputs the server wrote; BYTES become object arrays."""
+def read_inputs(region: Region, specs) -> Dict[str, np.ndarray]:
+    """Numpy views (no copy) over the inputs the server wrote, from (name, datatype,
+    shape, offset, size) specs; BYTES become object arrays."""
     inputs = {}
-    for s in specs:
-        name, dt, shape = s["name"], s["datatype"], tuple(s["shape"])
-        buf = region.view(s["offset"], s["size"])
-        count = int(np.prod(shape, dtype=np.int64))
+    for name, dt, shape, offset, size in specs:
+        count = math.prod(shape)
         if dt == "BYTES":
-            inputs[name] = decode_bytes(buf, count, name).reshape(shape)
+            inputs[name] = decode_bytes(region.view(offset, size), count, name).reshape(shape)
             continue
         np_dt = V2_TO_NP.get(dt)
         if np_dt is None:
             raise TypeError(f"input '{name}': datatype {dt} has no numpy equivalent")
-        inputs[name] = np.frombuffer(buf, dtype=np_dt, count=count).reshape(shape)
+        region.check(offset, size)
+        if count * np_dt.itemsize != size:
+            raise ValueError(f"input '{name}': shape {list(shape)} of {dt} needs {count * np_dt.itemsize} bytes, "
+                             f"the request holds {size}")
+        inputs[name] = np.frombuffer(region.map, dtype=np_dt, count=count, offset=offset).reshape(shape)
     return inputs
 
 
@@ -130,6 +141,9 @@ def to_output_array(name: str, value: Any, declared: Optional[str]) -> Tuple[np.
     allows (int64 labels to FP64, FP64 to FP32), anything else is an error naming the
     output. Undeclared outputs keep numpy's own type.
     """
+    if type(value) is np.ndarray and declared is not None and value.dtype == V2_TO_NP.get(declared) \
+            and value.flags.c_contiguous:
+        return value, declared  # the common case: already what the config declares
     arr = np.asarray(value)
     if declared == "BYTES" or (declared is None and arr.dtype.kind in "OSU"):
         return arr, "BYTES"
@@ -148,8 +162,9 @@ def to_output_array(name: str, value: Any, declared: Optional[str]) -> Tuple[np.
     return np.ascontiguousarray(arr), declared
 
 
-def write_outputs(region: Region, start: int, arrays: List[Tuple[str, np.ndarray, str]]) -> List[Dict[str, Any]]:
-    """Writes each array at the next 64-byte boundary from `start`, growing the region."""
+def write_outputs(region: Region, start: int, arrays: List[Tuple[str, np.ndarray, str]]) -> List[Tuple]:
+    """Writes each array at the next 64-byte boundary from `start`, growing the region;
+    returns each output's (name, datatype, shape, offset, size)."""
     specs = []
     offset = align(start)
     for name, arr, dt in arrays:
@@ -159,8 +174,7 @@ def write_outputs(region: Region, start: int, arrays: List[Tuple[str, np.ndarray
         if needed > region.size:
             region.ensure(max(needed, region.size * 2))
         if size:
-            dst = np.frombuffer(region.view(offset, size), dtype=np.uint8)
-            dst[:] = np.frombuffer(data, dtype=np.uint8) if data is not None else arr.reshape(-1).view(np.uint8)
-        specs.append({"name": name, "datatype": dt, "shape": list(arr.shape), "offset": offset, "size": size})
-        offset = align(offset + size)
+            region.bytes[offset:needed] = data if data is not None else arr.reshape(-1).view(np.uint8)
+        specs.append((name, dt, arr.shape, offset, size))
+        offset = align(needed)
     return specs

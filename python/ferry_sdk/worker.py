@@ -1,9 +1,10 @@
 """The worker process ferry starts for each instance of a Python model.
 
 Started as ``python -m ferry_sdk.worker --sock-fd 3 --shm-fd 4 --parent-pid PID``: fd 3
-is a Unix SOCK_SEQPACKET socket to the server (one JSON message per packet), fd 4 the
-shared-memory file holding tensors. The first message loads the model; then each
-"infer" message names inputs in the region and gets a reply naming outputs there.
+is a Unix SOCK_SEQPACKET socket to the server (one message per packet), fd 4 the
+shared-memory file holding tensors. The first message (JSON) loads the model; then each
+binary infer packet (_wire.py) names inputs in the region and gets a binary reply
+naming outputs there.
 Ends when the server closes the socket or dies (the worker watches its parent pid,
 since PR_SET_PDEATHSIG follows the spawning thread, not the server process).
 """
@@ -11,6 +12,7 @@ since PR_SET_PDEATHSIG follows the spawning thread, not the server process).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import importlib.util
 import inspect
@@ -24,7 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict
 
-from ferry_sdk import _tensors
+from ferry_sdk import _tensors, _wire
 from ferry_sdk.model import Model, ModelContext
 
 MAX_MESSAGE = 1 << 20
@@ -98,11 +100,18 @@ class Worker:
         self.sock.sendall(json.dumps(obj, separators=(",", ":")).encode())
 
     def serve(self) -> int:
+        buf = bytearray(MAX_MESSAGE)  # one receive buffer for the worker's life
+        view = memoryview(buf)
+        recv_into, send = self.sock.recv_into, self.sock.send
         while True:
-            data = self.sock.recv(MAX_MESSAGE)
-            if not data:
+            n = recv_into(buf)
+            if not n:
                 return 0  # the server closed the socket: unload
-            msg = json.loads(data)
+            packet = view[:n]
+            if _wire.is_request(packet):
+                send(self.infer(packet))
+                continue
+            msg = json.loads(bytes(packet))
             op = msg.get("op")
             if op == "load":
                 try:
@@ -111,7 +120,11 @@ class Worker:
                     traceback.print_exc()
                     self.send({"ok": False, "error": _last_line(exc)})
                     return 1
-                reply: Dict[str, Any] = {"ok": True}
+                # What load() built lives as long as the worker: keep the cyclic GC from
+                # walking it again on every collection of the per-request garbage.
+                gc.collect()
+                gc.freeze()
+                reply: Dict[str, Any] = {"ok": True, "wire": _wire.WIRE_VERSION}
                 described = self.model.describe_outputs() if msg.get("describe") else None
                 if described:
                     # The config's outputs were a guess made before loading: the model's
@@ -122,26 +135,26 @@ class Worker:
                     for t in msg["config"].get("output", []):
                         self.declared[t["name"]] = _tensors.CONFIG_TO_V2.get(t.get("data_type", ""), "")
                 self.send(reply)
-            elif op == "infer":
-                self.send(self.infer(msg))
             else:
                 self.send({"ok": False, "error": f"unknown message op {op!r}"})
 
-    def infer(self, msg: Dict[str, Any]) -> Dict[str, Any]:
-        rid = msg.get("id")
+    def infer(self, packet) -> bytes:
+        rid = 0
         try:
-            self.region.ensure(int(msg["shm_size"]))
-            inputs = _tensors.read_inputs(self.region, msg["inputs"])
-            wanted = list(msg["outputs"])
+            req = _wire.parse_request(packet)
+            rid = req.id
+            self.region.ensure(req.shm_size)
+            inputs = _tensors.read_inputs(self.region, req.inputs)
+            wanted = req.outputs
         except Exception as exc:  # noqa: BLE001 - a malformed message is the server's bug
-            return {"id": rid, "ok": False, "user_error": False, "error": f"bad request message: {_last_line(exc)}"}
+            return _wire.encode_error(rid, _wire.MODEL_ERROR, f"bad request message: {_last_line(exc)}")
         try:
             result = self.model.execute(inputs, wanted)
         except (ValueError, TypeError) as exc:  # the request's fault, by the SDK's rule
-            return {"id": rid, "ok": False, "user_error": True, "error": _last_line(exc)}
+            return _wire.encode_error(rid, _wire.USER_ERROR, _last_line(exc))
         except Exception as exc:  # noqa: BLE001 - the model's failure; the worker keeps serving
             traceback.print_exc()
-            return {"id": rid, "ok": False, "user_error": False, "error": _last_line(exc)}
+            return _wire.encode_error(rid, _wire.MODEL_ERROR, _last_line(exc))
         finally:
             inputs = None  # noqa: F841 - drop views of the region before it may be remapped
         try:
@@ -149,16 +162,17 @@ class Worker:
                 raise _tensors.OutputError(f"{type(self.model).__name__}.predict returned "
                                            f"{type(result).__name__}, not a dict of outputs")
             arrays = []
+            declared = self.declared
             for name in wanted:
                 if name not in result:
                     have = ", ".join(map(str, result)) or "nothing"
                     raise _tensors.OutputError(f"the model returned no output '{name}' (it returned: {have})")
-                arr, dt = _tensors.to_output_array(name, result[name], self.declared.get(name) or None)
+                arr, dt = _tensors.to_output_array(name, result[name], declared.get(name) or None)
                 arrays.append((name, arr, dt))
-            specs = _tensors.write_outputs(self.region, int(msg.get("output_offset", 0)), arrays)
+            specs = _tensors.write_outputs(self.region, req.output_offset, arrays)
         except Exception as exc:  # noqa: BLE001
-            return {"id": rid, "ok": False, "user_error": False, "error": _last_line(exc)}
-        return {"id": rid, "ok": True, "shm_size": self.region.size, "outputs": specs}
+            return _wire.encode_error(rid, _wire.MODEL_ERROR, _last_line(exc))
+        return _wire.encode_reply(rid, self.region.size, specs)
 
 
 def main(argv=None) -> int:

@@ -166,6 +166,34 @@ Status ValidateTensors(const pb::RepeatedPtrField<TensorMsg>& list, const char* 
   return Status::Ok();
 }
 
+// dynamic_batching: true | {} | {max_queue_delay_microseconds, preferred_batch_size,
+// preserve_ordering} (false or absent: none). Triton's other dynamic_batching fields
+// (priorities, queue policies) need config.pbtxt.
+Status YamlDynamicBatching(const YAML::Node& db, ModelConfig* c) {
+  if (db.IsScalar()) {
+    if (db.as<bool>()) c->mutable_dynamic_batching();
+    return Status::Ok();
+  }
+  if (!db.IsMap()) return InvalidArgument("model.yaml: 'dynamic_batching' must be true, false or a mapping");
+  auto* b = c->mutable_dynamic_batching();
+  for (const auto& kv : db) {
+    const std::string k = kv.first.as<std::string>();
+    if (k == "max_queue_delay_microseconds") {
+      b->set_max_queue_delay_microseconds(kv.second.as<uint64_t>());
+    } else if (k == "preferred_batch_size") {
+      if (!kv.second.IsSequence())
+        return InvalidArgument("model.yaml: dynamic_batching.preferred_batch_size must be a list of sizes");
+      for (const auto& v : kv.second) b->add_preferred_batch_size(v.as<int32_t>());
+    } else if (k == "preserve_ordering") {
+      b->set_preserve_ordering(kv.second.as<bool>());
+    } else {
+      return InvalidArgument("model.yaml: unknown key 'dynamic_batching." + k +
+                             "' (max_queue_delay_microseconds, preferred_batch_size, preserve_ordering)");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ModelConfig> ParseTritonConfig(const std::string& text) {
@@ -185,7 +213,7 @@ Result<ModelConfig> ParseFerryYaml(const std::string& text) {
     if (!y.IsMap()) return InvalidArgument("model.yaml: the top level must be a mapping");
     static const std::set<std::string> kKeys = {"name", "platform", "backend", "max_batch_size", "inputs", "outputs",
                                                 "version_policy", "instances", "parameters", "default_model_filename",
-                                                "graph_optimization_level"};
+                                                "graph_optimization_level", "dynamic_batching"};
     for (const auto& kv : y) {
       std::string k = kv.first.as<std::string>();
       if (!kKeys.count(k)) return InvalidArgument("model.yaml: unknown key '" + k + "'");
@@ -216,6 +244,7 @@ Result<ModelConfig> ParseFerryYaml(const std::string& text) {
     }
     if (y["graph_optimization_level"])
       c.mutable_optimization()->mutable_graph()->set_level(y["graph_optimization_level"].as<int32_t>());
+    if (const YAML::Node& db = y["dynamic_batching"]) FERRY_RETURN_IF_ERROR(YamlDynamicBatching(db, &c));
     if (const YAML::Node& p = y["parameters"]) {
       if (!p.IsMap()) return InvalidArgument("model.yaml: 'parameters' must be a mapping");
       for (const auto& kv : p)

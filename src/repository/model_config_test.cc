@@ -55,6 +55,28 @@ parameters: {intra_op_thread_count: 2}
   EXPECT_EQ(c->parameters().at("intra_op_thread_count").string_value(), "2");
 }
 
+TEST(ModelConfigTest, YamlTurnsOnDynamicBatching) {
+  auto on = ParseFerryYaml("max_batch_size: 8\ndynamic_batching: true\n");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->has_dynamic_batching());
+  EXPECT_EQ(on->dynamic_batching().max_queue_delay_microseconds(), 0u);
+  auto tuned = ParseFerryYaml(
+      "max_batch_size: 8\ndynamic_batching: {max_queue_delay_microseconds: 500, preferred_batch_size: [4, 8], "
+      "preserve_ordering: true}\n");
+  ASSERT_TRUE(tuned.ok()) << tuned.status().ToString();
+  EXPECT_EQ(tuned->dynamic_batching().max_queue_delay_microseconds(), 500u);
+  ASSERT_EQ(tuned->dynamic_batching().preferred_batch_size_size(), 2);
+  EXPECT_EQ(tuned->dynamic_batching().preferred_batch_size(1), 8);
+  EXPECT_TRUE(tuned->dynamic_batching().preserve_ordering());
+  auto off = ParseFerryYaml("max_batch_size: 8\ndynamic_batching: false\n");
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->has_dynamic_batching());
+  auto typo = ParseFerryYaml("dynamic_batching: {max_delay: 5}\n");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("dynamic_batching.max_delay"), std::string::npos) << typo.status().message();
+  EXPECT_FALSE(ParseFerryYaml("dynamic_batching: [1]\n").ok());
+}
+
 TEST(ModelConfigTest, YamlErrorsNameTheKey) {
   auto unknown = ParseFerryYaml("max_batch: 4\n");
   ASSERT_FALSE(unknown.ok());

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import joblib
@@ -81,6 +82,11 @@ class Repo:
             "name": "lgb_regressor", "implementation": "mlserver_lightgbm.LightGBMModel",
             "parameters": {"uri": "./model.bst"}})
         self.lgb_booster.save_model(str(root / "lgb_regressor" / "model.bst"))
+        # Adaptive batching as MLServer spells it: up to 8 requests or 50 ms.
+        _settings(root / "sk_batched", {"implementation": "mlserver_sklearn.SKLearnModel",
+                                        "parameters": {"uri": "./model.joblib"},
+                                        "max_batch_size": 8, "max_batch_time": 0.05})
+        joblib.dump(self.labeller, root / "sk_batched" / "model.joblib")
         # Failures.
         _settings(root / "broken_json", '{"implementation": "mlserver_xgboost.XGBoostModel",\n  "parameters": {]}')
         _settings(root / "unknown_impl", {"implementation": "mlserver_mllib.MLlibModel"})
@@ -99,7 +105,7 @@ def repo(tmp_path_factory) -> Repo:
 @pytest.fixture(scope="module")
 def server(ferry_module_factory, repo):
     return fh.start_with_models(ferry_module_factory, repo.root, ["income", "minimal", "sk_classifier", "lgb_regressor",
-                                                                    "sk_uri_only"],
+                                                                    "sk_uri_only", "sk_batched"],
                                 name="mlserver", args=["--python-executable", sys.executable], timeout=90)
 
 
@@ -187,3 +193,33 @@ def test_uri_only_sklearn_answers_every_method_in_the_labels_datatype(http, grpc
     assert [o.name for o in r.get_response().outputs] == ["predict", "predict_proba"]
     np.testing.assert_array_equal(r.as_numpy("predict").reshape(-1), repo.labeller.predict(x))
 
+
+
+def test_max_batch_size_and_time_batch_concurrent_sklearn_requests(http, server, repo):
+    """max_batch_size / max_batch_time in model-settings.json turn on dynamic batching
+    for a scikit-learn model: 8 concurrent one-row requests each get their own row's
+    answer, from fewer predict calls than requests (the statistics extension's
+    execution_count)."""
+    config = http.get_model_config("sk_batched")
+    assert config["max_batch_size"] == 8 and config["dynamic_batching"]["max_queue_delay_microseconds"] == 50000, config
+    x = rows(8, seed=9).astype(np.float64)
+    before = http.get_inference_statistics("sk_batched")["model_stats"][0]
+
+    def one(i):
+        c = httpclient.InferenceServerClient(server.url, network_timeout=60)
+        try:
+            inp = httpclient.InferInput("input-0", [1, N_FEATURES], "FP64")
+            inp.set_data_from_numpy(x[i:i + 1])
+            r = c.infer("sk_batched", [inp], outputs=[httpclient.InferRequestedOutput("predict_proba")])
+            return r.as_numpy("predict_proba")
+        finally:
+            c.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(one, range(8)))
+    np.testing.assert_allclose(np.concatenate(got), repo.labeller.predict_proba(x), rtol=RTOL, atol=ATOL)
+    after = http.get_inference_statistics("sk_batched")["model_stats"][0]
+    inferences = int(after["inference_count"]) - int(before["inference_count"])
+    executions = int(after["execution_count"]) - int(before["execution_count"])
+    assert inferences == 8, (before, after)
+    assert 1 <= executions < inferences, f"{inferences} requests ran as {executions} predict calls"

@@ -252,6 +252,46 @@ def test_dynamic_batching_across_two_worker_processes(server, http):
     assert {int(p[0]) for _, _, p in results} <= pids
 
 
+def execution_counts(http, model: str) -> tuple[int, int]:
+    """(inference_count, execution_count) from the statistics extension."""
+    stats = http.get_inference_statistics(model)["model_stats"][0]
+    return int(stats["inference_count"]), int(stats["execution_count"])
+
+
+def test_concurrent_requests_become_fewer_predict_calls(server, http):
+    """Dynamic batching for a Python model: concurrent single-row requests are answered
+    each with its own rows, from fewer executions (predict calls) than requests, as the
+    statistics extension counts them."""
+    rng = np.random.default_rng(1)
+    cases = [(rng.standard_normal((1, 3)).astype(np.float32), rng.standard_normal((1, 3)).astype(np.float32))
+             for _ in range(16)]
+    before = execution_counts(http, "py_arith")
+
+    def one(ab):
+        a, b = ab
+        c = grpcclient.InferenceServerClient(fh.grpc_url(server))
+        try:
+            ins = []
+            for name, v in (("A", a), ("B", b)):
+                i = grpcclient.InferInput(name, [1, 3], "FP32")
+                i.set_data_from_numpy(v)
+                ins.append(i)
+            r = c.infer("py_arith", ins, client_timeout=HTTP_TIMEOUT_S)
+            return r.as_numpy("SUM"), r.as_numpy("PRODUCT")
+        finally:
+            c.close()
+
+    with ThreadPoolExecutor(len(cases)) as pool:
+        results = list(pool.map(one, cases))
+    for (a, b), (total, product) in zip(cases, results):
+        np.testing.assert_allclose(total, a + b + 0.5, rtol=1e-6)
+        np.testing.assert_allclose(product, a * b, rtol=1e-6)
+    after = execution_counts(http, "py_arith")
+    inferences, executions = after[0] - before[0], after[1] - before[1]
+    assert inferences == len(cases), (before, after)
+    assert 1 <= executions < inferences, f"{inferences} requests ran as {executions} predict calls"
+
+
 # --------------------------------------------------------------------------- failures
 
 

@@ -69,6 +69,12 @@ Status PythonInstance::StartWorker() {
     return Unavailable("model '" + model + "': loading failed: " +
                        (reply.ok() ? reply->error : reply.status().message()));
   }
+  if (reply->wire_version != kWireVersion) {
+    worker_.reset();
+    return Unavailable("model '" + model + "': the worker's ferry_sdk speaks worker protocol " +
+                       std::to_string(reply->wire_version) + ", this server " + std::to_string(kWireVersion) +
+                       ": serve the SDK that came with this server (--python-sdk-path) or install it (pip install ./python)");
+  }
   if (described_.empty()) described_ = std::move(reply->described_outputs);
   FERRY_LOG(kInfo, "python worker ready", ("model", model)("pid", worker_->pid()));
   return Status::Ok();
@@ -118,11 +124,11 @@ Result<std::vector<Tensor>> PythonInstance::Execute(const std::vector<Tensor>& i
     if (inputs[i].byte_size() > 0) std::memcpy(region_.data() + layout.slots[i].offset, inputs[i].data(), inputs[i].byte_size());
   const uint64_t id = ++next_id_;
   const uint64_t t1 = NowNanos();
-  if (Status s = worker_->Send(EncodeInfer(id, region_.size(), layout, outputs)); !s.ok())
+  EncodeInfer(id, region_.size(), layout, outputs, &packet_);
+  if (Status s = worker_->Send(packet_); !s.ok())
     return EndWorker(StatusCode::kUnavailable, "could not be sent the request: " + s.message(), false);
 
-  std::string msg;
-  switch (worker_->Receive(options_.execution_timeout_ms > 0 ? options_.execution_timeout_ms : -1, wake_fd_, &msg)) {
+  switch (worker_->Receive(options_.execution_timeout_ms > 0 ? options_.execution_timeout_ms : -1, wake_fd_, &received_)) {
     case WorkerProcess::Wait::kMessage: break;
     case WorkerProcess::Wait::kInterrupted:
       return EndWorker(StatusCode::kCancelled, "was stopped: the request is no longer wanted", true);
@@ -135,24 +141,34 @@ Result<std::vector<Tensor>> PythonInstance::Execute(const std::vector<Tensor>& i
       return EndWorker(StatusCode::kInternal, "died while running this request", false);
   }
   const uint64_t t2 = NowNanos();
-  auto reply = DecodeReply(msg);
-  if (!reply.ok()) return EndWorker(StatusCode::kInternal, "sent a broken reply: " + reply.status().message(), true);
-  if (!reply->ok) {
-    std::string message = "model '" + options_.model + "': " + reply->error;
-    return reply->user_error ? InvalidArgument(std::move(message)) : Internal(std::move(message));
+  WorkerReply& reply = reply_;
+  if (Status s = DecodeInferReply(received_, &reply); !s.ok())
+    return EndWorker(StatusCode::kInternal, "sent a broken reply: " + s.message(), true);
+  if (!reply.ok) {
+    std::string message = "model '" + options_.model + "': " + reply.error;
+    return reply.user_error ? InvalidArgument(std::move(message)) : Internal(std::move(message));
   }
-  Status checked = region_.MapPeerSize(reply->shm_size);
-  if (checked.ok()) checked = CheckOutputs(*reply, id, outputs, region_.size(), region_.data());
+  Status checked = region_.MapPeerSize(reply.shm_size);
+  if (checked.ok()) checked = CheckOutputs(reply, id, outputs, region_.size(), region_.data());
   if (!checked.ok()) return EndWorker(StatusCode::kInternal, "sent a broken reply: " + checked.message(), true);
 
+  // One buffer holds every output (the region is reused by the next request, so the
+  // bytes are copied out once); each tensor borrows its slice of it.
+  size_t total = 0;
+  for (const TensorSlot& slot : reply.outputs) total += slot.size;
+  auto bytes = std::make_shared<std::string>();
+  bytes->resize(total);
   std::vector<Tensor> result;
-  result.reserve(reply->outputs.size());
-  for (const TensorSlot& slot : reply->outputs) {
+  result.reserve(reply.outputs.size());
+  size_t at = 0;
+  for (const TensorSlot& slot : reply.outputs) {
+    if (slot.size > 0) std::memcpy(bytes->data() + at, region_.data() + slot.offset, slot.size);
     Tensor t;
     t.name = slot.name;
     t.datatype = slot.datatype;
     t.shape = slot.shape;
-    t.Own(std::string(reinterpret_cast<const char*>(region_.data() + slot.offset), slot.size));
+    t.Borrow(bytes->data() + at, slot.size, bytes);
+    at += slot.size;
     result.push_back(std::move(t));
   }
   if (timings) {

@@ -21,9 +21,10 @@ struct PythonInstanceOptions {
 
 // One model instance served by one Python worker process (WorkerProcess).
 //
-// Execute copies the inputs into the instance's shared memory, sends an "infer"
-// message and waits for the reply, then copies the outputs out of shared memory into
-// tensors it owns (the region is reused by the next request, so nothing borrows it).
+// Execute copies the inputs into the instance's shared memory, sends a binary infer
+// packet (worker_messages.h) and waits for the reply, then copies the outputs out of
+// shared memory into one buffer its tensors share (the region is reused by the next
+// request, so nothing borrows it).
 // Failures stay with the request in flight:
 //   - the worker dies (os._exit, a segfault): INTERNAL naming the model, the pid and
 //     the exit status or signal;
@@ -60,6 +61,10 @@ class PythonInstance : public ModelInstance {
   int wake_fd_;  // eventfd Terminate writes; Execute polls it
   std::unique_ptr<WorkerProcess> worker_;
   uint64_t next_id_ = 0;
+  // Kept across calls so a request allocates nothing for the messages themselves.
+  std::string packet_;
+  std::string received_;
+  WorkerReply reply_;
   std::vector<WorkerReply::Described> described_;  // from the first load
 };
 

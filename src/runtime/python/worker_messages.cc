@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/bytes_tensor.h"
 
@@ -17,36 +18,51 @@ void String(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapi
 
 std::string Done(const rapidjson::StringBuffer& sb) { return std::string(sb.GetString(), sb.GetSize()); }
 
-Result<uint64_t> Uint(const rapidjson::Value& obj, const char* key, const std::string& where) {
-  auto it = obj.FindMember(key);
-  if (it == obj.MemberEnd() || !it->value.IsUint64())
-    return Internal(where + ": '" + key + "' is missing or not a non-negative integer");
-  return it->value.GetUint64();
+constexpr char kRequestMagic[4] = {'F', 'I', 'N', '2'};
+constexpr char kReplyMagic[4] = {'F', 'R', 'E', '2'};
+
+// Little-endian appends and reads (x86-64 and aarch64 Linux are little-endian; the
+// static_assert keeps a big-endian port from silently speaking another layout).
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the worker wire layout is little-endian");
+template <typename T>
+void Put(std::string& p, T v) {
+  p.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-Result<TensorSlot> DecodeSlot(const rapidjson::Value& v, size_t index) {
-  std::string where = "worker reply output " + std::to_string(index);
-  if (!v.IsObject()) return Internal(where + " is not an object");
-  TensorSlot slot;
-  auto name = v.FindMember("name");
-  if (name == v.MemberEnd() || !name->value.IsString()) return Internal(where + ": 'name' is missing");
-  slot.name = name->value.GetString();
-  where = "worker reply output '" + slot.name + "'";
-  auto dt = v.FindMember("datatype");
-  if (dt == v.MemberEnd() || !dt->value.IsString()) return Internal(where + ": 'datatype' is missing");
-  auto parsed = DataTypeFromName(dt->value.GetString());
-  if (!parsed) return Internal(where + ": unknown datatype '" + std::string(dt->value.GetString()) + "'");
-  slot.datatype = *parsed;
-  auto shape = v.FindMember("shape");
-  if (shape == v.MemberEnd() || !shape->value.IsArray()) return Internal(where + ": 'shape' is missing");
-  for (const auto& d : shape->value.GetArray()) {
-    if (!d.IsInt64() || d.GetInt64() < 0) return Internal(where + ": shape holds a value that is not a dimension");
-    slot.shape.push_back(d.GetInt64());
-  }
-  FERRY_ASSIGN_OR_RETURN(slot.offset, Uint(v, "offset", where));
-  FERRY_ASSIGN_OR_RETURN(slot.size, Uint(v, "size", where));
-  return slot;
+void PutSlot(std::string& p, const TensorSlot& s) {
+  const size_t name_len = std::min<size_t>(s.name.size(), UINT16_MAX);
+  Put<uint8_t>(p, static_cast<uint8_t>(s.datatype));
+  Put<uint8_t>(p, static_cast<uint8_t>(s.shape.size()));
+  Put<uint16_t>(p, static_cast<uint16_t>(name_len));
+  Put<uint32_t>(p, 0);
+  Put<uint64_t>(p, s.offset);
+  Put<uint64_t>(p, s.size);
+  for (int64_t d : s.shape) Put<int64_t>(p, d);
+  p.append(s.name.data(), name_len);
 }
+
+struct Reader {
+  std::string_view data;
+  size_t pos = 0;
+  bool ok = true;
+  template <typename T>
+  bool Get(T* v) {
+    if (!ok || data.size() - pos < sizeof(T)) return ok = false;
+    std::memcpy(v, data.data() + pos, sizeof(T));
+    pos += sizeof(T);
+    return true;
+  }
+  std::string_view Bytes(size_t n) {
+    if (!ok || data.size() - pos < n) {
+      ok = false;
+      return {};
+    }
+    std::string_view v = data.substr(pos, n);
+    pos += n;
+    return v;
+  }
+};
+
 }  // namespace
 
 InputLayout LayoutInputs(const std::vector<Tensor>& inputs) {
@@ -88,44 +104,70 @@ std::string EncodeLoad(const LoadRequest& load) {
   return Done(sb);
 }
 
-std::string EncodeInfer(uint64_t id, uint64_t shm_size, const InputLayout& layout,
-                        const std::vector<std::string>& outputs) {
-  rapidjson::StringBuffer sb;
-  Writer w(sb);
-  w.StartObject();
-  w.Key("op");
-  w.String("infer");
-  w.Key("id");
-  w.Uint64(id);
-  w.Key("shm_size");
-  w.Uint64(shm_size);
-  w.Key("output_offset");
-  w.Uint64(layout.end);
-  w.Key("inputs");
-  w.StartArray();
-  for (const TensorSlot& s : layout.slots) {
-    w.StartObject();
-    w.Key("name");
-    String(w, s.name);
-    w.Key("datatype");
-    String(w, DataTypeName(s.datatype));
-    w.Key("shape");
-    w.StartArray();
-    for (int64_t d : s.shape) w.Int64(d);
-    w.EndArray();
-    w.Key("offset");
-    w.Uint64(s.offset);
-    w.Key("size");
-    w.Uint64(s.size);
-    w.EndObject();
+void EncodeInfer(uint64_t id, uint64_t shm_size, const InputLayout& layout, const std::vector<std::string>& outputs,
+                 std::string* packet) {
+  std::string& p = *packet;
+  p.clear();
+  p.append(kRequestMagic, 4);
+  Put<uint32_t>(p, 0);
+  Put<uint64_t>(p, id);
+  Put<uint64_t>(p, shm_size);
+  Put<uint64_t>(p, layout.end);
+  Put<uint32_t>(p, static_cast<uint32_t>(layout.slots.size()));
+  Put<uint32_t>(p, static_cast<uint32_t>(outputs.size()));
+  for (const TensorSlot& s : layout.slots) PutSlot(p, s);
+  for (const auto& o : outputs) {
+    Put<uint16_t>(p, static_cast<uint16_t>(std::min<size_t>(o.size(), UINT16_MAX)));
+    p.append(o.data(), std::min<size_t>(o.size(), UINT16_MAX));
   }
-  w.EndArray();
-  w.Key("outputs");
-  w.StartArray();
-  for (const auto& o : outputs) String(w, o);
-  w.EndArray();
-  w.EndObject();
-  return Done(sb);
+}
+
+Status DecodeInferReply(std::string_view packet, WorkerReply* reply) {
+  Reader r{packet};
+  reply->outputs.clear();
+  reply->error.clear();
+  reply->described_outputs.clear();
+  std::string_view magic = r.Bytes(4);
+  uint32_t status = 0, count = 0;
+  if (!r.ok || magic != std::string_view(kReplyMagic, 4))
+    return Internal("the worker's reply is not a binary infer reply (an older ferry_sdk?)");
+  if (!r.Get(&status) || !r.Get(&reply->id) || !r.Get(&reply->shm_size) || !r.Get(&count))
+    return Internal("the worker's reply is cut short");
+  if (status != 0) {
+    reply->ok = false;
+    reply->user_error = status == 1;
+    reply->error = std::string(packet.substr(r.pos));
+    if (reply->error.empty()) reply->error = "unknown error";
+    return Status::Ok();
+  }
+  reply->ok = true;
+  reply->user_error = false;
+  if (count > packet.size()) return Internal("the worker's reply names more outputs than it holds");
+  reply->outputs.resize(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    TensorSlot& slot = reply->outputs[i];
+    uint8_t code = 0, rank = 0;
+    uint16_t name_len = 0;
+    uint32_t reserved = 0;
+    if (!r.Get(&code) || !r.Get(&rank) || !r.Get(&name_len) || !r.Get(&reserved) || !r.Get(&slot.offset) ||
+        !r.Get(&slot.size))
+      return Internal("worker reply output " + std::to_string(i) + " is cut short");
+    slot.shape.resize(rank);
+    for (uint8_t d = 0; d < rank; ++d) {
+      int64_t dim = 0;
+      if (!r.Get(&dim)) return Internal("worker reply output " + std::to_string(i) + " is cut short");
+      if (dim < 0) return Internal("worker reply output " + std::to_string(i) + ": shape holds a value that is not a dimension");
+      slot.shape[d] = dim;
+    }
+    std::string_view name = r.Bytes(name_len);
+    if (!r.ok) return Internal("worker reply output " + std::to_string(i) + " is cut short");
+    slot.name.assign(name.data(), name.size());
+    if (code == 0 || code > static_cast<uint8_t>(DataType::kBf16))
+      return Internal("worker reply output '" + slot.name + "': unknown datatype code " + std::to_string(code));
+    slot.datatype = static_cast<DataType>(code);
+  }
+  if (r.pos != packet.size()) return Internal("the worker's reply holds bytes past its last output");
+  return Status::Ok();
 }
 
 Result<WorkerReply> DecodeReply(std::string_view json) {
@@ -144,8 +186,9 @@ Result<WorkerReply> DecodeReply(std::string_view json) {
     reply.user_error = user != doc.MemberEnd() && user->value.IsBool() && user->value.GetBool();
     return reply;
   }
-  auto outputs = doc.FindMember("outputs");
-  if (outputs == doc.MemberEnd()) {  // a load reply
+  if (auto wire = doc.FindMember("wire"); wire != doc.MemberEnd() && wire->value.IsInt64())
+    reply.wire_version = wire->value.GetInt64();
+  {
     auto described = doc.FindMember("described_outputs");
     if (described == doc.MemberEnd()) return reply;
     if (!described->value.IsArray()) return Internal("the worker's load reply: 'described_outputs' is not a list");
@@ -167,14 +210,6 @@ Result<WorkerReply> DecodeReply(std::string_view json) {
       }
       reply.described_outputs.push_back(std::move(d));
     }
-    return reply;
-  }
-  if (!outputs->value.IsArray()) return Internal("the worker's reply: 'outputs' is not a list");
-  FERRY_ASSIGN_OR_RETURN(reply.shm_size, Uint(doc, "shm_size", "the worker's reply"));
-  size_t i = 0;
-  for (const auto& o : outputs->value.GetArray()) {
-    FERRY_ASSIGN_OR_RETURN(TensorSlot slot, DecodeSlot(o, i++));
-    reply.outputs.push_back(std::move(slot));
   }
   return reply;
 }

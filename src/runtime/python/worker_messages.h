@@ -9,15 +9,21 @@
 #include "core/shape.h"
 #include "core/tensor.h"
 
-// The messages between the server and a Python worker (python/ferry_sdk/worker.py):
-// one JSON object per SOCK_SEQPACKET packet. Tensor bytes never travel in them; they
-// lie in the shared-memory region and messages name each tensor's place there.
+// The messages between the server and a Python worker (python/ferry_sdk/worker.py), one
+// per SOCK_SEQPACKET packet. Loading (once per worker) is JSON; every infer request and
+// reply is a small fixed-layout binary packet (python/ferry_sdk/_wire.py holds the
+// worker's side and the layout), so a call costs the worker a few struct unpacks rather
+// than JSON parsing. Tensor bytes never travel in messages; they lie in the
+// shared-memory region and messages name each tensor's place there.
 namespace ferry::runtime::python {
 
 // Tensors start at multiples of this in the region (numpy and SIMD like aligned data).
 inline constexpr uint64_t kTensorAlign = 64;
 // The largest message either side sends (error messages are cut to fit).
 inline constexpr size_t kMaxMessageBytes = 1 << 20;
+// The binary infer layout's version; a worker reports it in its load reply ("wire") and
+// one from another SDK version is refused at load with a message saying so.
+inline constexpr int64_t kWireVersion = 2;
 
 inline uint64_t AlignUp(uint64_t n) { return (n + kTensorAlign - 1) / kTensorAlign * kTensorAlign; }
 
@@ -53,8 +59,10 @@ struct LoadRequest {
 };
 std::string EncodeLoad(const LoadRequest& load);
 
-std::string EncodeInfer(uint64_t id, uint64_t shm_size, const InputLayout& layout,
-                        const std::vector<std::string>& outputs);
+// Writes the binary infer request into `*packet` (an output parameter so the caller's
+// buffer, reused call after call, keeps its capacity).
+void EncodeInfer(uint64_t id, uint64_t shm_size, const InputLayout& layout, const std::vector<std::string>& outputs,
+                 std::string* packet);
 
 // A worker's answer to a load or an infer message.
 struct WorkerReply {
@@ -64,6 +72,7 @@ struct WorkerReply {
   std::string error;        // when !ok: the exception's last line
   uint64_t shm_size = 0;    // the region's size after the worker wrote outputs
   std::vector<TensorSlot> outputs;
+  int64_t wire_version = 0;  // a load reply's "wire"; 0 when the worker did not say
   // A load reply to describe_outputs: what the model answers, in its preferred order
   // (shape with -1 for variable dimensions, the batch dimension included).
   struct Described {
@@ -74,8 +83,11 @@ struct WorkerReply {
   std::vector<Described> described_outputs;
 };
 
-// Parses a reply. Errors name what is malformed; they mean a broken worker.
+// Parses a load reply (JSON). Errors name what is malformed; they mean a broken worker.
 Result<WorkerReply> DecodeReply(std::string_view json);
+// Parses a binary infer reply into `*reply` (reused across calls, like EncodeInfer's
+// buffer). Errors name what is malformed; they mean a broken worker.
+Status DecodeInferReply(std::string_view packet, WorkerReply* reply);
 
 // Checks a successful infer reply before its tensors are read: it answers request
 // `id`, gives exactly the `requested` outputs in order, and every slot lies inside

@@ -182,15 +182,17 @@ WorkerProcess::Wait WorkerProcess::Receive(int timeout_ms, int interrupt_fd, std
     if (n == 0) continue;  // the deadline check above decides
     if (interrupt_fd >= 0 && (fds[1].revents & POLLIN)) return Wait::kInterrupted;
     if (fds[0].revents & POLLIN) {
-      message->resize(kMaxMessageBytes);
-      ssize_t got = recv(sock_, message->data(), message->size(), MSG_TRUNC);
+      // Into a buffer kept across calls: a fresh 1 MiB string per call cost a zero-fill
+      // (and an mmap/munmap pair) on every request.
+      if (receive_buffer_.empty()) receive_buffer_.resize(kMaxMessageBytes);
+      ssize_t got = recv(sock_, receive_buffer_.data(), receive_buffer_.size(), MSG_TRUNC);
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) return Wait::kClosed;
       if (static_cast<size_t>(got) > kMaxMessageBytes) {
         message->assign("{\"ok\":false,\"error\":\"the worker sent a message over 1 MiB\"}");
         return Wait::kMessage;
       }
-      message->resize(static_cast<size_t>(got));
+      message->assign(receive_buffer_.data(), static_cast<size_t>(got));
       return Wait::kMessage;
     }
     if (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL)) return Wait::kClosed;

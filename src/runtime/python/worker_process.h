@@ -61,6 +61,7 @@ class WorkerProcess {
   int sock_;
   bool reaped_ = false;
   std::string how_ended_;
+  std::vector<char> receive_buffer_;  // kMaxMessageBytes once the first message arrives
   std::thread log_thread_;
 };
 
