@@ -68,10 +68,7 @@ int Batch(int argc, char** argv) {
     ("progress-secs", po::value<int>()->default_value(10), "when stderr is not a terminal: seconds between progress log lines [FERRY_BATCH_PROGRESS_SECS]");
   // clang-format on
   AddModelOptions(desc, "FERRY_BATCH_");
-  desc.add_options()("log-level", po::value<std::string>()->default_value("info"),
-                     "debug | info | warning | error [FERRY_BATCH_LOG_LEVEL]")(
-      "log-format", po::value<std::string>()->default_value("text"),
-      "text (logfmt key=value) | json (one object per line) [FERRY_BATCH_LOG_FORMAT]");
+  AddLogOptions(desc, "FERRY_BATCH_");
 
   ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_BATCH_", "batch");
   if (parsed.exit_code >= 0) return parsed.exit_code;

@@ -8,6 +8,13 @@
 namespace ferry::cli {
 namespace po = boost::program_options;
 
+void AddLogOptions(po::options_description& desc, const std::string& env_prefix) {
+  desc.add_options()("log-level", po::value<std::string>()->default_value("info"),
+                     ("debug | info | warning | error [" + env_prefix + "LOG_LEVEL]").c_str())(
+      "log-format", po::value<std::string>()->default_value("text"),
+      ("text (logfmt key=value) | json (one object per line) [" + env_prefix + "LOG_FORMAT]").c_str());
+}
+
 ParsedOptions ParseOptions(int argc, char** argv, const po::options_description& desc, const std::string& env_prefix,
                            const std::string& command) {
   auto env_name = [&env_prefix](const std::string& flag) {

@@ -12,6 +12,9 @@ struct ParsedOptions {
   int exit_code = -1;  // >= 0: stop and return it (0 after --help, 2 on a usage error)
 };
 
+// Adds --log-level and --log-format (environment: <env_prefix>LOG_LEVEL, LOG_FORMAT).
+void AddLogOptions(boost::program_options::options_description& desc, const std::string& env_prefix);
+
 // Parses a subcommand's flags, then the environment: `--foo-bar` may also come from
 // `<env_prefix>FOO_BAR` (a flag wins). Prints the help for --help and the error plus the
 // help on bad usage. Applies --log-level and --log-format when `desc` has them.

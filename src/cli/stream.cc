@@ -55,8 +55,7 @@ int Stream(int argc, char** argv) {
     ("metrics-port", po::value<uint16_t>()->default_value(8002), "Prometheus metrics port (/metrics), 0 disables [FERRY_STREAM_METRICS_PORT]");
   // clang-format on
   AddModelOptions(desc, "FERRY_STREAM_");
-  desc.add_options()("log-level", po::value<std::string>()->default_value("info"),
-                     "debug | info | warning | error [FERRY_STREAM_LOG_LEVEL]");
+  AddLogOptions(desc, "FERRY_STREAM_");
 
   ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_STREAM_", "stream");
   if (parsed.exit_code >= 0) return parsed.exit_code;
