@@ -84,7 +84,9 @@ int Batch(int argc, char** argv) {
   // clang-format on
   AddModelOptions(desc, "FERRY_BATCH_");
   desc.add_options()("log-level", po::value<std::string>()->default_value("info"),
-                     "debug | info | warning | error [FERRY_BATCH_LOG_LEVEL]");
+                     "debug | info | warning | error [FERRY_BATCH_LOG_LEVEL]")(
+      "log-format", po::value<std::string>()->default_value("text"),
+      "text (logfmt key=value) | json (one object per line) [FERRY_BATCH_LOG_FORMAT]");
 
   ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_BATCH_", "batch");
   if (parsed.exit_code >= 0) return parsed.exit_code;

@@ -37,7 +37,8 @@ int Engine(int argc, char** argv) {
     ("admin-address", po::value<std::string>()->default_value("127.0.0.1"), "admin API address (loopback by default) [FERRY_ENGINE_ADMIN_ADDRESS]")
     ("admin-port", po::value<uint16_t>()->default_value(8090), "admin API port (REST/JSON: ferry deploy, status, scale, delete, logs), 0 disables [FERRY_ENGINE_ADMIN_PORT]")
     ("tick-ms", po::value<int>()->default_value(100), "control loop period: autoscaler samples, readiness probes [FERRY_ENGINE_TICK_MS]")
-    ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_ENGINE_LOG_LEVEL]");
+    ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_ENGINE_LOG_LEVEL]")
+    ("log-format", po::value<std::string>()->default_value("text"), "text (logfmt key=value) | json (one object per line) [FERRY_ENGINE_LOG_FORMAT]");
   // clang-format on
   AddAlertingOptions(desc, "FERRY_ENGINE_");
   // FERRY_ENGINE_*: the prefix keeps the engine's variables apart from `ferry serve`'s

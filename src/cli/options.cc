@@ -45,6 +45,15 @@ ParsedOptions ParseOptions(int argc, char** argv, const po::options_description&
     }
     SetLogLevel(level);
   }
+  if (out.vm.count("log-format")) {
+    LogFormat format;
+    if (!ParseLogFormat(out.vm["log-format"].as<std::string>(), &format)) {
+      std::cerr << "ferry " << command << ": --log-format must be text or json\n";
+      out.exit_code = 2;
+      return out;
+    }
+    SetLogFormat(format);
+  }
   return out;
 }
 

@@ -13,7 +13,7 @@ struct ParsedOptions {
 
 // Parses a subcommand's flags, then the environment: `--foo-bar` may also come from
 // `<env_prefix>FOO_BAR` (a flag wins). Prints the help for --help and the error plus the
-// help on bad usage. Applies --log-level when `desc` has it.
+// help on bad usage. Applies --log-level and --log-format when `desc` has them.
 ParsedOptions ParseOptions(int argc, char** argv, const boost::program_options::options_description& desc,
                            const std::string& env_prefix, const std::string& command);
 

@@ -59,7 +59,9 @@ int Serve(int argc, char** argv) {
     ("repository-poll-secs", po::value<int>()->default_value(15), "poll mode: seconds between repository scans [FERRY_REPOSITORY_POLL_SECS]")
     ("response-cache-bytes", po::value<uint64_t>()->default_value(128ull << 20), "response cache size in bytes, for models with response_cache { enable: true }; 0 disables [FERRY_RESPONSE_CACHE_BYTES]")
     ("shutdown-grace-ms", po::value<int>()->default_value(10000), "at SIGTERM, how long requests in flight get to finish; then running executions are stopped [FERRY_SHUTDOWN_GRACE_MS]")
-    ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]");
+    ("log-level", po::value<std::string>()->default_value("info"), "debug | info | warning | error [FERRY_LOG_LEVEL]")
+    ("log-format", po::value<std::string>()->default_value("text"), "text (logfmt key=value) | json (one object per line) [FERRY_LOG_FORMAT]")
+    ("log-requests", po::value<bool>()->default_value(false)->implicit_value(true), "log one info line per answered request: model, version, id, protocol, status, duration, trace id; --log-requests or --log-requests=true [FERRY_LOG_REQUESTS]");
   // clang-format on
   AddAlertingOptions(desc, "FERRY_");
   // clang-format off
@@ -116,6 +118,7 @@ int Serve(int argc, char** argv) {
   if (vm.count("load-model")) options.models.startup_models = vm["load-model"].as<std::vector<std::string>>();
   options.models.poll_seconds = vm["repository-poll-secs"].as<int>();
   options.response_cache_bytes = vm["response-cache-bytes"].as<uint64_t>();
+  options.log_requests = vm["log-requests"].as<bool>();
 
   // Signals are taken synchronously by the main thread; block them before any thread
   // starts so every thread inherits the mask.

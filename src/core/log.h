@@ -3,6 +3,8 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace ferry {
 
@@ -13,32 +15,42 @@ void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();
 bool ParseLogLevel(std::string_view text, LogLevel* out);
 
-// Writes one structured line to stderr:
+// How lines are written. kText (default), logfmt:
 //   ts=2026-11-25T20:57:16.123Z level=info msg="model loaded" model=add_sub version=1
-// Thread-safe: each line is written with a single write().
-void LogLine(LogLevel level, std::string_view msg, std::string_view fields);
+// kJson, one object per line, every value a string:
+//   {"ts":"2026-11-25T20:57:16.123Z","level":"info","msg":"model loaded","model":"add_sub","version":"1"}
+// Process-wide; set it once at start-up, before other threads log.
+enum class LogFormat { kText = 0, kJson = 1 };
+void SetLogFormat(LogFormat format);
+bool ParseLogFormat(std::string_view text, LogFormat* out);
 
-// Builds the key=value field list of a log line; values with spaces are quoted.
+// The key/value fields of a log line, in order.
 class LogFields {
  public:
   template <typename T>
   LogFields& operator()(std::string_view key, const T& value) {
     std::ostringstream os;
     os << value;
-    Add(key, os.str());
+    fields_.emplace_back(std::string(key), os.str());
     return *this;
   }
-  const std::string& str() const { return s_; }
+  const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
 
  private:
-  void Add(std::string_view key, const std::string& value);
-  std::string s_;
+  std::vector<std::pair<std::string, std::string>> fields_;
 };
+
+// Writes one line to stderr in the process's format.
+// Thread-safe: each line is written with a single write().
+void LogLine(LogLevel level, std::string_view msg, const LogFields& fields);
+// The line LogLine writes, without the newline (for tests).
+std::string FormatLogLine(LogFormat format, std::string_view ts, LogLevel level, std::string_view msg,
+                          const LogFields& fields);
 
 }  // namespace ferry
 
 #define FERRY_LOG(level, msg, fields)                                              \
   do {                                                                             \
     if (::ferry::LogLevel::level >= ::ferry::GetLogLevel())                        \
-      ::ferry::LogLine(::ferry::LogLevel::level, msg, (::ferry::LogFields() fields).str()); \
+      ::ferry::LogLine(::ferry::LogLevel::level, msg, (::ferry::LogFields() fields)); \
   } while (0)

@@ -113,6 +113,9 @@ void EngineMetrics::SetRevision(const std::string& deployment, const std::string
   replicas_.Add({{"deployment", deployment}, {"revision", revision}, {"state", "desired"}}).Set(desired);
   replicas_.Add({{"deployment", deployment}, {"revision", revision}, {"state", "ready"}}).Set(ready);
   degraded_.Add({{"deployment", deployment}, {"revision", revision}}).Set(degraded ? 1 : 0);
+  // Exists at 0 from the revision's first report, so rate() and increase() see its
+  // first event (a series that appears with its first increment hides that event).
+  scale_events_.Add({{"deployment", deployment}, {"revision", revision}});
   prometheus::Counter& c = restarts_.Add({{"deployment", deployment}, {"revision", revision}});
   const double have = c.Value();
   if (static_cast<double>(restarts_total) > have) c.Increment(static_cast<double>(restarts_total) - have);

@@ -197,11 +197,33 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       if (ec) return self->Failed(ec, "receive", self->parser_->got_some());
       self->Done();
     });
+    WatchClient();
+  }
+
+  // While a replica works on the request, look every kClientWatchMs whether the client
+  // is still there; if it left, close the upstream connection, which is how the
+  // replica learns it too (it drops the request from its queue or stops the execution,
+  // as for any client of ferry serve that goes away). Quick answers never see a check.
+  static constexpr int kClientWatchMs = 50;
+  void WatchClient() {
+    if (!client_gone_) return;
+    if (!watch_) watch_.emplace(*loop_);
+    watch_->expires_after(std::chrono::milliseconds(kClientWatchMs));
+    watch_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || !self->conn_) return;  // answered (or failed) meanwhile
+      if (!self->client_gone_()) return self->WatchClient();
+      self->abandoned_ = true;
+      beast::error_code ignored;
+      self->conn_->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->conn_->socket().close(ignored);  // the pending read ends with operation_aborted
+    });
   }
 
   void Failed(beast::error_code ec, const char* stage, bool got_bytes) {
     ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
     conn_.reset();
+    if (watch_) watch_->cancel();
+    if (abandoned_) return Reply(Error(499, "the client closed the connection"));
     const bool timeout = ec == beast::error::timeout;
     if (!got_bytes && !timeout && !retried_) {
       // Nothing came back, so the replica did not answer: safe to send again.
@@ -243,6 +265,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     // x-seldon-route); also what a sticky route will send back later.
     out.set("Ferry-Revision", revision_->name);
     ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
+    if (watch_) watch_->cancel();
     revision_->load->latency.Record(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - routed_).count());
     if (reuse) ep_->pool.Put(loop_, std::move(conn_));
@@ -266,6 +289,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
   bool retried_ = false;
+  bool abandoned_ = false;  // the client left while a replica worked on the request
+  std::optional<asio::steady_timer> watch_;  // WatchClient's
   bool waiting_ = false;  // counted in dep_->load->waiting
   std::chrono::steady_clock::time_point wait_start_;
   std::optional<asio::steady_timer> timer_;

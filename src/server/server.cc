@@ -8,11 +8,40 @@
 #include "server/request_validation.h"
 
 namespace ferry::server {
+namespace {
+
+// The record of a request the tap wants, filled in as the request is answered.
+std::shared_ptr<monitoring::InferenceRecord> StartRecord(const ModelVersion& mv, const InferRequest& request,
+                                                         uint64_t start_wall_ms) {
+  auto r = std::make_shared<monitoring::InferenceRecord>();
+  r->model = mv.name();
+  r->version = mv.version_string();
+  r->request_id = request.id;
+  r->frontend = request.frontend;
+  r->received_wall_ms = start_wall_ms;
+  r->parameters = request.parameters;
+  r->inputs = request.inputs;
+  r->trace_parent = request.trace_parent;
+  return r;
+}
+
+void FinishRecord(monitoring::InferenceTap* tap, std::shared_ptr<monitoring::InferenceRecord> record, uint64_t start,
+                  const Status& status, const std::vector<Tensor>* outputs) {
+  if (!record) return;
+  record->duration_ns = NowNanos() - start;
+  record->code = status.code();
+  if (!status.ok()) record->error = status.message();
+  if (outputs) record->outputs = *outputs;
+  tap->Offer(std::move(*record));
+}
+
+}  // namespace
 
 Server::Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes)
     : runtimes_(std::move(runtimes)),
       models_(std::make_unique<ModelManager>(std::move(options.models), runtimes_.get(), &metrics_)),
-      cache_(options.response_cache_bytes > 0 ? std::make_unique<ResponseCache>(options.response_cache_bytes) : nullptr) {}
+      cache_(options.response_cache_bytes > 0 ? std::make_unique<ResponseCache>(options.response_cache_bytes) : nullptr),
+      log_requests_(options.log_requests) {}
 
 Server::~Server() { Shutdown(); }
 
@@ -65,6 +94,26 @@ void Server::Infer(InferRequest request, InferCallback done) {
       };
     }
   }
+  std::shared_ptr<std::string> log_version;
+  if (log_requests_) {
+    // The trace the request is part of: ours when traced, else the caller's, if any.
+    std::string trace_id;
+    if (trace) trace_id = Hex(trace->context.trace_id.data(), trace->context.trace_id.size());
+    else if (request.trace_parent) trace_id = Hex(request.trace_parent->trace_id.data(), request.trace_parent->trace_id.size());
+    // The version that answers, once known (set below before any answer but a lookup failure).
+    log_version = std::make_shared<std::string>(request.model_version);
+    done = [start, model = request.model_name, version = log_version, id = request.id, frontend = request.frontend,
+            trace_id = std::move(trace_id), done = std::move(done)](Result<InferResponse> r) {
+      LogFields fields;
+      fields("model", model)("version", r.ok() ? r->model_version : *version)("id", id)(
+          "protocol", FrontendName(frontend))("status", r.ok() ? StatusCodeName(StatusCode::kOk) : StatusCodeName(r.status().code()))(
+          "duration_us", (NowNanos() - start) / 1000);
+      if (!trace_id.empty()) fields("trace_id", trace_id);
+      if (!r.ok()) fields("error", r.status().message());
+      LogLine(LogLevel::kInfo, "request", fields);
+      done(std::move(r));
+    };
+  }
   if (!inflight_.TryEnter()) return done(Unavailable("the server is shutting down"));
   auto handle_or = models_->Acquire(request.model_name, request.model_version);
   if (!handle_or.ok()) {
@@ -74,17 +123,23 @@ void Server::Infer(InferRequest request, InferCallback done) {
   // Shared so the job's completion (a copyable std::function) can hold it.
   auto handle = std::make_shared<VersionHandle>(std::move(handle_or).value());
   ModelVersion& mv = **handle;
+  if (log_version) *log_version = mv.version_string();
   const Frontend frontend = request.frontend;
   monitoring::ModelVersionMetrics& version_metrics = mv.metrics();
   monitoring::FrontendMetrics& metrics = version_metrics.For(frontend);
+  std::shared_ptr<monitoring::InferenceRecord> record;
+  if (tap_ && tap_->Wants(mv.name(), mv.version_string())) record = StartRecord(mv, request, WallMillis());
   auto validated = ValidateRequest(mv.config(), &request);
   if (!validated.ok()) {
     version_metrics.Failure(validated.status().code(), frontend);
     mv.statistics().RecordFailure(NowNanos() - start, WallMillis());
+    FinishRecord(tap_, std::move(record), start, validated.status(), nullptr);
     handle.reset();
     inflight_.Leave();
     return done(validated.status());
   }
+  // Validation may have converted inputs (e.g. reshaped them): the record keeps what the model sees.
+  if (record) record->inputs = request.inputs;
   // The response cache, for models that enable it: a hit answers here, at once.
   std::optional<ResponseCache::Key> cache_key;
   if (cache_ && mv.config().response_cache().enable()) {
@@ -101,6 +156,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
       resp.model_version = mv.version_string();
       resp.id = std::move(request.id);
       resp.outputs = std::move(*hit);
+      FinishRecord(tap_, std::move(record), start, Status::Ok(), &resp.outputs);
       handle.reset();
       inflight_.Leave();
       return done(std::move(resp));
@@ -123,7 +179,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
     return abandoning_.load(std::memory_order_relaxed) || (client_gone && client_gone());
   };
   job.done = [this, handle, start, frontend, batch = validated->batch_size, id = std::move(request.id), reply,
-              cache_key, trace](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
+              cache_key, trace, record](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
     ModelVersion& v = **handle;
     if (trace) {
       trace->queue_ns = report.queue_ns;
@@ -141,6 +197,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
     if (!outputs.ok()) {
       v.metrics().Failure(outputs.status().code(), frontend);
       v.statistics().RecordFailure(request_ns, WallMillis());
+      FinishRecord(tap_, std::move(record), start, outputs.status(), nullptr);
       (*reply)(outputs.status());
     } else {
       m.compute_input->Observe(static_cast<double>(t.compute_input_ns) / 1e9);
@@ -164,6 +221,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
       v.statistics().RecordSuccess({static_cast<uint64_t>(batch), report.queue_ns, t.compute_input_ns,
                                     t.compute_infer_ns, t.compute_output_ns, request_ns, WallMillis(),
                                     report.counts_execution, static_cast<uint64_t>(report.executed_batch_size)});
+      FinishRecord(tap_, std::move(record), start, Status::Ok(), &resp.outputs);
       (*reply)(std::move(resp));
     }
     handle.reset();
@@ -177,17 +235,31 @@ void Server::Infer(InferRequest request, InferCallback done) {
   if (!submitted.ok()) {
     metrics.inflight->Decrement();
     version_metrics.Failure(submitted.code(), frontend);
+    FinishRecord(tap_, std::move(record), start, submitted, nullptr);
     handle.reset();
     inflight_.Leave();
     (*reply)(submitted);
   }
 }
 
-void Server::CountFailure(std::string_view model, std::string_view version, StatusCode code, Frontend frontend) {
+void Server::CountFailure(std::string_view model, std::string_view version, const Status& error, Frontend frontend,
+                          std::string_view id) {
   auto h = models_->Acquire(model, version);
   if (!h.ok()) return;
-  (*h)->metrics().Failure(code, frontend);
-  (*h)->statistics().RecordFailure(0, WallMillis());
+  ModelVersion& mv = **h;
+  mv.metrics().Failure(error.code(), frontend);
+  mv.statistics().RecordFailure(0, WallMillis());
+  if (tap_ && tap_->Wants(mv.name(), mv.version_string())) {
+    monitoring::InferenceRecord r;
+    r.model = mv.name();
+    r.version = mv.version_string();
+    r.request_id = std::string(id);
+    r.frontend = frontend;
+    r.received_wall_ms = WallMillis();
+    r.code = error.code();
+    r.error = error.message();
+    tap_->Offer(std::move(r));
+  }
 }
 
 Result<std::vector<StatisticsSnapshot>> Server::GetStatistics(std::string_view model, std::string_view version) const {

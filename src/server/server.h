@@ -7,6 +7,7 @@
 
 #include "core/gate.h"
 #include "core/infer_request.h"
+#include "monitoring/inference_tap.h"
 #include "monitoring/metrics.h"
 #include "monitoring/request_tracer.h"
 #include "repository/model_config.pb.h"
@@ -35,6 +36,9 @@ struct ServerOptions {
   ModelManagerOptions models;
   // Bytes for the response cache shared by models that enable it; 0 disables it.
   size_t response_cache_bytes = 128u << 20;
+  // Logs one info line per answered request (model, version, id, protocol, status,
+  // duration, trace id): an access log, off by default (a write per request).
+  bool log_requests = false;
 };
 
 // The facade every frontend (REST today; gRPC, batch and streaming later) calls.
@@ -56,7 +60,9 @@ class Server {
 
   // Counts a request for `model` that failed before reaching Infer (e.g. its body did
   // not decode) as a failure of that model, when the model is loaded.
-  void CountFailure(std::string_view model, std::string_view version, StatusCode code, Frontend frontend);
+  // `error` is the answer the client got. `id` is the request's id, when it decoded.
+  void CountFailure(std::string_view model, std::string_view version, const Status& error, Frontend frontend,
+                    std::string_view id = {});
 
   bool Live() const { return true; }
   // Ready once started and until shutdown begins.
@@ -92,6 +98,9 @@ class Server {
   // Traces requests with `tracer` (not owned; must outlive the server); null: none.
   // Call before Start.
   void SetTracer(const monitoring::RequestTracer* tracer) { tracer_ = tracer; }
+  // Hands every answered request of the models `tap` wants to it (payload log, drift,
+  // feedback). Not owned; must outlive the server; null: none. Call before Start.
+  void SetInferenceTap(monitoring::InferenceTap* tap) { tap_ = tap; }
 
  private:
   Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes);
@@ -101,6 +110,8 @@ class Server {
   std::unique_ptr<ModelManager> models_;
   std::unique_ptr<ResponseCache> cache_;  // null when disabled
   const monitoring::RequestTracer* tracer_ = nullptr;
+  monitoring::InferenceTap* tap_ = nullptr;
+  const bool log_requests_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> abandoning_{false};  // set by Shutdown once its grace is over
   Gate inflight_;

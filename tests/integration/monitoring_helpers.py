@@ -148,6 +148,40 @@ def start_alertmanager(work: Path, port: int, hook: WebhookReceiver, daemons: li
         daemons).start()
 
 
+def start_tsdbs(work: Path, scrape_configs: list[dict], rules: list[Path], am_port: int, daemons: list[Daemon],
+                vm_scrape_configs: list[dict] | None = None,
+                vm_flags: tuple[str, ...] = ()) -> tuple[Daemon, Daemon, Daemon]:
+    """Prometheus (scraping and evaluating `rules`, alerting to Alertmanager on am_port),
+    a VictoriaMetrics single node scraping the same targets (vm_scrape_configs when its
+    dialect differs), and vmalert evaluating `rules` against VictoriaMetrics; all on
+    127.0.0.1, every second, appended to `daemons`. Returns (prometheus, vm, vmalert)."""
+    prom_port, vm_port, vmalert_port = fh.free_ports(3)
+    (work / "prometheus.yml").write_text(json.dumps({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(p) for p in rules],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
+        "scrape_configs": scrape_configs}))
+    prom = Daemon("prometheus", [
+        tool("prometheus"), f"--config.file={work / 'prometheus.yml'}",
+        f"--storage.tsdb.path={work / 'prom-data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
+        f"http://127.0.0.1:{prom_port}", "/-/ready", work / "prometheus.log", daemons).start()
+    (work / "vm-scrape.yml").write_text(json.dumps({"global": {"scrape_interval": "1s"},
+                                                     "scrape_configs": vm_scrape_configs or scrape_configs}))
+    vm = Daemon("victoria-metrics", [
+        tool("victoria-metrics"), f"-promscrape.config={work / 'vm-scrape.yml'}",
+        f"-storageDataPath={work / 'vm-data'}", f"-httpListenAddr=127.0.0.1:{vm_port}",
+        "-search.latencyOffset=1s", "-search.disableCache", *vm_flags],
+        f"http://127.0.0.1:{vm_port}", "/health", work / "victoria-metrics.log", daemons).start()
+    vm_base = f"http://127.0.0.1:{vm_port}"
+    vmalert = Daemon("vmalert", [
+        tool("vmalert")] + [f"-rule={p}" for p in rules] + [
+        f"-datasource.url={vm_base}", f"-remoteWrite.url={vm_base}", f"-remoteRead.url={vm_base}",
+        f"-notifier.url=http://127.0.0.1:{am_port}", "-evaluationInterval=1s",
+        f"-httpListenAddr=127.0.0.1:{vmalert_port}"],
+        f"http://127.0.0.1:{vmalert_port}", "/health", work / "vmalert.log", daemons).start()
+    return prom, vm, vmalert
+
+
 # --------------------------------------------------------------------------- OpenTelemetry Collector
 
 OTELCOL = fh.REPO_ROOT / "third_party" / "bin" / "otelcol"

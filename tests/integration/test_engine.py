@@ -419,3 +419,63 @@ deployments:
     with sqlite3.connect(engine.state_dir / "engine.db") as db:
         reasons = [r for (r,) in db.execute("SELECT reason FROM scale_events WHERE to_replicas = 2")]
     assert reasons and reasons[0].startswith("latency: p95"), reasons
+
+
+def test_a_client_that_leaves_frees_the_replica_and_a_body_timeout_reaches_it(engines, tmp_path):
+    """Disconnects and deadlines propagate through the REST gateway: a client that closes
+    its connection while a replica runs its request makes the gateway close the upstream
+    connection, and the replica stops the execution (it ends as a failure, not a success
+    seconds later); a request's own `timeout` parameter travels in the forwarded body and
+    the replica enforces it (504)."""
+    import json
+    import socket
+
+    repo = tmp_path / "slow_repo"
+    expected_s = fh.write_slow_model(repo)
+    spec = write_spec(tmp_path / "spec.yaml", f"""\
+deployments:
+- name: slow
+  revisions:
+  - name: v1
+    models: [{repo / 'slow'}]
+    serve: {{http-threads: 1}}
+  replicas: 1
+  gateway: {{request_timeout: 120s}}
+""")
+    engine = engines(spec, tmp_path / "state")
+    [replica] = engine.wait_ready_replicas("slow", 1)
+    n = fh.SLOW_MODEL_N
+
+    def body(timeout_us=None):
+        doc = {"inputs": [{"name": "x", "shape": [n, n], "datatype": "FP32", "parameters": {"binary_data_size": n * n * 4}}]}
+        if timeout_us is not None:
+            doc["parameters"] = {"timeout": timeout_us}
+        header = json.dumps(doc).encode()
+        return header, header + np.ones((n, n), np.float32).tobytes()
+
+    def counts():  # asked of the replica itself: the gateway does not aggregate statistics
+        st = fh.http_request("GET", f"http://127.0.0.1:{replica['port']}/v2/models/slow/stats").json()
+        s = st["model_stats"][0]["inference_stats"]
+        return s["success"]["count"], s["fail"]["count"]
+
+    ok0, fail0 = counts()
+    header, data = body()
+    sock = socket.create_connection(("127.0.0.1", engine.http_port))
+    sock.sendall(b"POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nInference-Header-Content-Length: "
+                 + str(len(header)).encode() + b"\r\nContent-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data)
+    time.sleep(0.4)  # the replica is running it
+    sock.close()
+    fh.wait_until(lambda: counts() != (ok0, fail0), max(30, 4 * expected_s), "the abandoned request to end",
+                  on_timeout=lambda: engine.describe(30))
+    assert counts() == (ok0, fail0 + 1), "the replica ran the abandoned request to completion"
+
+    header, data = body(timeout_us=200_000)
+    t0 = time.monotonic()
+    resp = engine.post("/v2/models/slow/infer", data=data, headers={"Inference-Header-Content-Length": str(len(header))},
+                       timeout=60)
+    assert resp.status_code == 504 and "timeout" in resp.text.lower(), (resp.status_code, resp.text[:300])
+    assert time.monotonic() - t0 < expected_s / 2
+    header, data = body()
+    resp = engine.post("/v2/models/slow/infer", data=data, headers={"Inference-Header-Content-Length": str(len(header))},
+                       timeout=60)
+    assert resp.status_code == 200, resp.text[:300]

@@ -42,18 +42,19 @@ import requests
 from onnx import TensorProto, helper, numpy_helper
 
 import ferry_helpers as fh
-from monitoring_helpers import Daemon, WebhookReceiver, start_alertmanager, tool
+from monitoring_helpers import Daemon, WebhookReceiver, start_alertmanager, start_tsdbs, tool
+from promql_checks import (DEPLOY, GRAFANA_RANGES, check_dashboard_importable, check_expressions, documented_metrics,
+                           shipped_expressions, signal_operands)
 
-RULES = sorted((fh.REPO_ROOT / "deploy" / "prometheus").glob("*.yml"))
-DASHBOARDS = sorted((fh.REPO_ROOT / "deploy" / "grafana").glob("*.json"))
-METRICS_DOC = fh.REPO_ROOT / "docs" / "metrics.md"
+# `ferry serve`'s rules and dashboard; the engine's are checked by test_observability_engine.py.
+RULES = [DEPLOY / "prometheus" / "ferry-rules.yml"]
+DASHBOARDS = [DEPLOY / "grafana" / "ferry-server.json"]
 JOB = "ferry"  # the job name the shipped rules select
 STARTUP_MODELS = ("mlp_classifier", "add_sub", "int_ops", "obs_slow")
 BROKEN_MODEL = "obs_broken"
 WAIT_S = 60.0
 # Grafana's variables as a dashboard with every variable at "All" expands them.
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "5m",
-                     "$job": ".*", "$instance": ".*", "$model": ".*", "$version": ".*"}
+GRAFANA_VARIABLES = {**GRAFANA_RANGES, "$job": ".*", "$instance": ".*", "$model": ".*", "$version": ".*"}
 
 
 # --------------------------------------------------------------------------- the systems
@@ -187,34 +188,10 @@ def stack(ferry_module_factory, tmp_path_factory):
     hook = WebhookReceiver()
     daemons: list[Daemon] = []
     try:
-        am_port, prom_port, vm_port, vmalert_port = fh.free_ports(4)
+        am_port, = fh.free_ports(1)
         start_alertmanager(work, am_port, hook, daemons)
-
         scrape = {"job_name": JOB, "static_configs": [{"targets": [server.metrics_url]}]}
-        (work / "prometheus.yml").write_text(json.dumps({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(p) for p in RULES],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-            "scrape_configs": [scrape]}))
-        prom = Daemon("prometheus", [
-            tool("prometheus"), f"--config.file={work / 'prometheus.yml'}",
-            f"--storage.tsdb.path={work / 'prom-data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-            f"http://127.0.0.1:{prom_port}", "/-/ready", work / "prometheus.log", daemons).start()
-
-        (work / "vm-scrape.yml").write_text(json.dumps({"global": {"scrape_interval": "1s"},
-                                                         "scrape_configs": [scrape]}))
-        vm = Daemon("victoria-metrics", [
-            tool("victoria-metrics"), f"-promscrape.config={work / 'vm-scrape.yml'}",
-            f"-storageDataPath={work / 'vm-data'}", f"-httpListenAddr=127.0.0.1:{vm_port}",
-            "-search.latencyOffset=1s", "-search.disableCache"],
-            f"http://127.0.0.1:{vm_port}", "/health", work / "victoria-metrics.log", daemons).start()
-        vm_base = f"http://127.0.0.1:{vm_port}"
-        vmalert = Daemon("vmalert", [
-            tool("vmalert")] + [f"-rule={p}" for p in RULES] + [
-            f"-datasource.url={vm_base}", f"-remoteWrite.url={vm_base}", f"-remoteRead.url={vm_base}",
-            f"-notifier.url=http://127.0.0.1:{am_port}", "-evaluationInterval=1s",
-            f"-httpListenAddr=127.0.0.1:{vmalert_port}"],
-            f"http://127.0.0.1:{vmalert_port}", "/health", work / "vmalert.log", daemons).start()
+        prom, vm, vmalert = start_tsdbs(work, [scrape], RULES, am_port, daemons)
 
         # Both TSDBs scrape the server before the load, so that the failed load below
         # happens while they watch, as FerryModelLoadFailed needs.
@@ -259,23 +236,7 @@ def stack(ferry_module_factory, tmp_path_factory):
 # --------------------------------------------------------------------------- docs/metrics.md
 
 
-def documented_metrics() -> dict[str, tuple[str, set[str]]]:
-    """name -> (type, labels) from the `ferry serve` table of docs/metrics.md (the page's
-    first part; the `ferry engine` section that follows is scraped from the engine, which
-    this test does not start yet)."""
-    rows = {}
-    for line in METRICS_DOC.read_text().splitlines():
-        if line.startswith("## ") and "ferry engine" in line:
-            break
-        m = re.match(r"^\|\s*`([a-z_:]+)`\s*\|\s*(counter|gauge|histogram|summary)\s*\|([^|]*)\|", line)
-        if m:
-            labels = {l.strip() for l in m.group(3).split(",") if l.strip()}
-            rows[m.group(1)] = (m.group(2), labels)
-    assert len(rows) >= 20, f"only {len(rows)} metrics parsed from {METRICS_DOC}"
-    return rows
-
-
-DOCUMENTED = documented_metrics()
+DOCUMENTED = documented_metrics("serve")
 SCRAPE_LABELS = {"__name__", "job", "instance"}
 
 
@@ -359,133 +320,6 @@ def test_load_reached_both_tsdbs_with_its_failures(stack):
 # --------------------------------------------------------------------------- shipped PromQL
 
 
-def _top_level_split(expr: str, ops: tuple[str, ...]) -> list[str] | None:
-    """Split expr at the operators in ops that sit outside (), {}, [] and strings;
-    None when there are none. Word operators (and, or, unless) need word boundaries."""
-    parts, depth, quote, start, i = [], 0, "", 0, 0
-    while i < len(expr):
-        c = expr[i]
-        if quote:
-            if c == "\\":
-                i += 2
-                continue
-            if c == quote:
-                quote = ""
-        elif c in "\"'`":
-            quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif depth == 0:
-            for op in ops:
-                if not expr.startswith(op, i):
-                    continue
-                if op[0].isalpha():
-                    before = expr[i - 1] if i else " "
-                    after = expr[i + len(op)] if i + len(op) < len(expr) else " "
-                    if before.isalnum() or before in "_:" or after.isalnum() or after in "_:":
-                        continue
-                elif op in (">", "<") and expr.startswith(op + "=", i):
-                    continue
-                parts.append(expr[start:i])
-                i += len(op)
-                start = i
-                break
-            else:
-                i += 1
-                continue
-            continue
-        i += 1
-    if not parts:
-        return None
-    parts.append(expr[start:])
-    return parts
-
-
-_MODIFIER = re.compile(r"^\s*(bool\b)?\s*((on|ignoring)\s*\([^)]*\))?\s*((group_left|group_right)\s*(\([^)]*\))?)?")
-_SCALAR = re.compile(r"^[\d\s.*+/()eE-]+$")
-# Lowest precedence first, as PromQL binds them.
-_LEVELS = (("or",), ("and", "unless"), ("==", "!=", ">=", "<=", ">", "<"))
-
-
-def signal_operands(expr: str, labelling: bool = False) -> list[str]:
-    """The operands of expr's top-level comparisons and set operators, recursively:
-    the parts that must return series while the system is healthy.
-
-    labelling=True keeps only the operands whose labels the result carries: every arm of
-    `or`, the left side of `and`/`unless`, the non-constant side of a comparison (and
-    not `absent(x)`, whose labels come from x's matchers)."""
-    expr = expr.strip()
-    for level, ops in enumerate(_LEVELS):
-        parts = _top_level_split(expr, ops)
-        if parts:
-            parts = [_MODIFIER.sub("", p, count=1) for p in parts]
-            if labelling and level > 0:
-                parts = [next((p for p in parts if not _SCALAR.match(p.strip())), parts[0])]
-            return [o for p in parts for o in signal_operands(p, labelling)]
-    if expr.startswith("(") and expr.endswith(")") and _balanced(expr[1:-1]):
-        return signal_operands(expr[1:-1], labelling)
-    m = re.match(r"^absent(_over_time)?\s*\((.*)\)$", expr, re.S)
-    if m:
-        return [] if labelling else signal_operands(m.group(2))
-    m = re.match(r"^(.*\S)\s+offset\s+\d+[smhdwy]$", expr, re.S)
-    if m:  # "x offset 30m" asks for history a minute-long test does not have: x now
-        return signal_operands(m.group(1), labelling)
-    if _SCALAR.match(expr):
-        return []
-    return [expr]
-
-
-def _balanced(s: str) -> bool:
-    depth = 0
-    for c in s:
-        depth += c in "([{"
-        depth -= c in ")]}"
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def shipped_expressions() -> list[tuple[str, str, set[str]]]:
-    """(where, expr, labels) for every rule and every dashboard query and variable, with
-    the labels its result must carry: those an alert's annotations name
-    ({{ $labels.x }}), a panel's legend names ({{x}}), or a variable lists."""
-    import yaml
-
-    found = []
-    for path in RULES:
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                name = rule.get("alert") or rule.get("record")
-                text = " ".join((rule.get("annotations") or {}).values())
-                found.append((f"{path.name}: {name}", rule["expr"], set(re.findall(r"\$labels\.(\w+)", text))))
-    for path in DASHBOARDS:
-        dash = json.loads(path.read_text())
-        panels = list(dash["panels"])
-        while panels:
-            p = panels.pop()
-            panels += p.get("panels", [])
-            for t in p.get("targets", []):
-                found.append((f"{path.name}: panel {p['title']!r} {t['refId']}", t["expr"],
-                              set(re.findall(r"\{\{\s*(\w+)\s*\}\}", t.get("legendFormat", "")))))
-        for v in dash["templating"]["list"]:
-            if v["type"] == "query":
-                q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
-                m = re.match(r"^label_values\((.*),\s*(\w+)\)$", q, re.S)
-                assert m, f"{path.name}: variable {v['name']}: unexpected query {q!r}"
-                found.append((f"{path.name}: variable {v['name']}", f"group by ({m.group(2)}) ({m.group(1)})",
-                              {m.group(2)}))
-    return found
-
-
-def expand_grafana(expr: str) -> str:
-    for var in sorted(GRAFANA_VARIABLES, key=len, reverse=True):
-        expr = expr.replace(var, GRAFANA_VARIABLES[var])
-    assert "$" not in expr, f"unexpanded variable in {expr}"
-    return expr
-
-
 def test_signal_operands_split():
     """The splitter keeps what must return series and drops thresholds and modifiers."""
     assert signal_operands('up{job="ferry"} == 0') == ['up{job="ferry"}']
@@ -503,29 +337,13 @@ def test_signal_operands_split():
     assert signal_operands("1 < x", labelling=True) == ["x"]
 
 
-SHIPPED = shipped_expressions()
+SHIPPED = shipped_expressions(RULES, DASHBOARDS)
 
 
 @pytest.mark.parametrize("tsdb_name", ["prometheus", "vm"])
 def test_every_shipped_expression_parses_and_returns_labelled_series(stack, tsdb_name):
-    tsdb = stack[tsdb_name]
     assert len(SHIPPED) > 60, len(SHIPPED)
-    empty, unlabelled = [], []
-    for where, raw, labels in SHIPPED:
-        expr = expand_grafana(raw)
-        tsdb.query(expr)  # parses and evaluates, empty or not
-        for operand in signal_operands(expr):
-            if not tsdb.query(operand):
-                empty.append(f"{where}:\n    {operand}")
-        # The labels a legend or an annotation shows must survive the aggregations.
-        for operand in signal_operands(expr, labelling=True):
-            for series in tsdb.query(operand):
-                if not labels <= set(series["metric"]):
-                    unlabelled.append(f"{where}: shows {sorted(labels - set(series['metric']))}, which\n"
-                                      f"    {operand}\n    does not return ({series['metric']})")
-                    break
-    assert not empty, f"{len(empty)} operands return no series in {tsdb.name}:\n" + "\n".join(empty)
-    assert not unlabelled, f"{len(unlabelled)} results lack labels they show, in {tsdb.name}:\n" + "\n".join(unlabelled)
+    check_expressions(stack[tsdb_name], SHIPPED, GRAFANA_VARIABLES)
 
 
 def test_failed_load_alert_fires_and_reaches_alertmanager_webhook(stack):
@@ -557,29 +375,4 @@ def test_failed_load_alert_fires_and_reaches_alertmanager_webhook(stack):
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_dashboard_json_has_what_grafana_import_needs(path):
-    """What Grafana's importer relies on (Grafana itself is not in Debian, so not run here):
-    a uid of 8-40 characters, a title, an integer schemaVersion, the data source as the
-    template variable `datasource` used by every panel and query, unique panel ids, and
-    panels inside the 24-column grid without overlaps."""
-    dash = json.loads(path.read_text())
-    assert 8 <= len(dash["uid"]) <= 40 and dash["title"], (dash.get("uid"), dash.get("title"))
-    assert isinstance(dash["schemaVersion"], int)
-    variables = {v["name"]: v for v in dash["templating"]["list"]}
-    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
-    assert {"model", "version"} <= set(variables), sorted(variables)
-    ids, cells = set(), set()
-    for p in dash["panels"]:
-        assert p["id"] not in ids, f"panel id {p['id']} repeats"
-        ids.add(p["id"])
-        g = p["gridPos"]
-        assert g["x"] >= 0 and g["w"] > 0 and g["x"] + g["w"] <= 24, (p["title"], g)
-        for x in range(g["x"], g["x"] + g["w"]):
-            for y in range(g["y"], g["y"] + g["h"]):
-                assert (x, y) not in cells, f"panel {p['title']!r} overlaps another at {(x, y)}"
-                cells.add((x, y))
-        if p["type"] == "row":
-            continue
-        assert p["targets"], f"panel {p['title']!r} has no query"
-        for ds in [p["datasource"]] + [t["datasource"] for t in p["targets"]]:
-            assert ds == {"type": "prometheus", "uid": "${datasource}"}, (p["title"], ds)
-    assert len(ids) > 20, len(ids)
+    check_dashboard_importable(path, {"model", "version"}, min_panels=20)

@@ -65,8 +65,8 @@ class ModelInferCall final : public CqHandler {
     std::shared_ptr<const inference::ModelInferRequest> borrowed(std::shared_ptr<void>(), &request_);
     auto decoded = protocol::DecodeModelInferRequest(borrowed);
     if (!decoded.ok()) {
-      env_->server->CountFailure(request_.model_name(), request_.model_version(), decoded.status().code(),
-                                 Frontend::kGrpc);
+      env_->server->CountFailure(request_.model_name(), request_.model_version(), decoded.status(),
+                                 Frontend::kGrpc, request_.id());
       responder_.FinishWithError(ToGrpc(decoded.status()), &finished_);
       return;
     }

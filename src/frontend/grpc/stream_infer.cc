@@ -94,8 +94,8 @@ class StreamInferCall final : public CqHandler {
 
     auto decoded = protocol::DecodeModelInferRequest(message);
     if (!decoded.ok()) {
-      env_->server->CountFailure(message->model_name(), message->model_version(), decoded.status().code(),
-                                 Frontend::kGrpc);
+      env_->server->CountFailure(message->model_name(), message->model_version(), decoded.status(),
+                                 Frontend::kGrpc, message->id());
       Complete(seq, message->id(), decoded.status());
     } else {
       decoded->frontend = Frontend::kGrpc;

@@ -312,7 +312,7 @@ void V2Handler::Infer(Request&& req, std::string model, std::string version, Res
     // client's first mistake is the model name. Looked up only here, off the fast path.
     if (auto known = server_->ModelReady(model, version); !known.ok() && known.status().code() == StatusCode::kNotFound)
       return respond(StatusResponse(known.status()));
-    server_->CountFailure(model, version, decoded.status().code(), Frontend::kHttp);
+    server_->CountFailure(model, version, decoded.status(), Frontend::kHttp);
     return respond(StatusResponse(decoded.status()));
   }
   InferRequest request = std::move(decoded).value();

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "monitoring/inference_tap.h"
+
+namespace ferry::monitoring {
+
+// A loaded model version as monitoring sees it, handed to every consumer when the
+// version becomes ready.
+struct MonitoredModel {
+  std::string model;
+  std::string version;
+  // The model's folder (where e.g. its reference profile lives).
+  std::filesystem::path model_dir;
+  // Its monitoring settings: the config's parameters whose keys start with
+  // "monitoring.", with that prefix removed (e.g. "payload_log.sample_rate" -> "0.1"),
+  // laid over the server-wide defaults from the command line.
+  std::map<std::string, std::string, std::less<>> settings;
+};
+
+// One part of model monitoring (the payload log, drift, the feedback join) fed with
+// answered requests by the monitoring hub, which owns the bounded queue between the
+// request path and the consumers.
+// Thread-safety: Attach and Detach are called on model-load threads, Consume and Flush
+// on the hub's one background thread; an implementation synchronises between the two.
+// None of them runs on a request thread.
+class RecordConsumer {
+ public:
+  virtual ~RecordConsumer() = default;
+  // Starts monitoring a version with its settings; an error names the setting (the
+  // version then loads without this consumer, and the error is logged and shown).
+  virtual Status Attach(const MonitoredModel& model) = 0;
+  // Stops monitoring a version (unloaded or replaced); its state may be dropped.
+  virtual void Detach(std::string_view model, std::string_view version) = 0;
+  // Whether this consumer wants records of the version at all (cheap).
+  virtual bool Wants(std::string_view model, std::string_view version) const = 0;
+  // One answered request of a version it wants.
+  virtual void Consume(const InferenceRecord& record) = 0;
+  // Writes out whatever is buffered (on shutdown, after the last Consume).
+  virtual void Flush() {}
+};
+
+}  // namespace ferry::monitoring

@@ -1,0 +1,165 @@
+// The server hands every answered request of a wanted model to the inference tap:
+// successes with their outputs, failures with the error, on every path that answers.
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "monitoring/inference_tap.h"
+#include "server/server.h"
+
+namespace ferry::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Answers OUT = IN (FP32).
+class EchoInstance : public runtime::ModelInstance {
+ public:
+  Result<std::vector<Tensor>> Execute(const std::vector<Tensor>& inputs, const std::vector<std::string>&,
+                                      runtime::ExecTimings*) override {
+    Tensor out = inputs.at(0);
+    out.name = "OUT";
+    return std::vector<Tensor>{out};
+  }
+};
+
+class EchoRuntime : public runtime::Runtime {
+ public:
+  std::string_view name() const override { return "echo"; }
+  std::string_view platform() const override { return "echo_platform"; }
+  std::string_view default_filename() const override { return "model.echo"; }
+  std::string version() const override { return "1"; }
+  Status AutoComplete(const fs::path&, inference::ModelConfig*) override { return Status::Ok(); }
+  Result<std::unique_ptr<runtime::ModelInstance>> CreateInstance(const fs::path&, const inference::ModelConfig&,
+                                                                 const runtime::InstanceOptions&) override {
+    return std::unique_ptr<runtime::ModelInstance>(std::make_unique<EchoInstance>());
+  }
+};
+
+class RecordingTap : public monitoring::InferenceTap {
+ public:
+  bool Wants(std::string_view model, std::string_view) const override { return model == "watched"; }
+  void Offer(monitoring::InferenceRecord record) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    records_.push_back(std::move(record));
+  }
+  std::vector<monitoring::InferenceRecord> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::move(records_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<monitoring::InferenceRecord> records_;
+};
+
+void WriteModel(const fs::path& repo, const std::string& name) {
+  fs::create_directories(repo / name / "1");
+  std::ofstream(repo / name / "1" / "model.echo") << "x";
+  std::ofstream(repo / name / "config.pbtxt") << "name: \"" << name << "\"\nbackend: \"echo\"\n"
+      << "input [{ name: \"IN\" data_type: TYPE_FP32 dims: [2] }]\n"
+      << "output [{ name: \"OUT\" data_type: TYPE_FP32 dims: [2] }]\n";
+}
+
+Tensor Fp32(std::string name, std::vector<float> values) {
+  Tensor t;
+  t.name = std::move(name);
+  t.datatype = DataType::kFp32;
+  t.shape = {static_cast<int64_t>(values.size())};
+  t.Own(std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
+  return t;
+}
+
+class InferenceTapTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_ = fs::temp_directory_path() / ("ferry_tap_test_" + std::to_string(::getpid()));
+    fs::remove_all(repo_);
+    WriteModel(repo_, "watched");
+    WriteModel(repo_, "ignored");
+    auto runtimes = std::make_unique<runtime::RuntimeRegistry>();
+    runtimes->Register(std::make_unique<EchoRuntime>());
+    ServerOptions options;
+    options.models.repositories = {repo_};
+    auto server = Server::Create(std::move(options), std::move(runtimes));
+    ASSERT_TRUE(server.ok()) << server.status().message();
+    server_ = std::move(server).value();
+    server_->SetInferenceTap(&tap_);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  void TearDown() override {
+    server_.reset();
+    fs::remove_all(repo_);
+  }
+
+  Result<InferResponse> Infer(InferRequest request) {
+    std::promise<Result<InferResponse>> answered;
+    server_->Infer(std::move(request), [&answered](Result<InferResponse> r) { answered.set_value(std::move(r)); });
+    return answered.get_future().get();
+  }
+
+  fs::path repo_;
+  RecordingTap tap_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(InferenceTapTest, SuccessCarriesRequestAndResponseTensors) {
+  InferRequest request;
+  request.model_name = "watched";
+  request.id = "req-1";
+  request.inputs.push_back(Fp32("IN", {1.5f, -2.0f}));
+  ASSERT_TRUE(Infer(std::move(request)).ok());
+  server_->Shutdown();  // every answer is handed over before the callback, so nothing is pending
+  auto records = tap_.Take();
+  ASSERT_EQ(records.size(), 1u);
+  const auto& r = records[0];
+  EXPECT_EQ(r.model, "watched");
+  EXPECT_EQ(r.version, "1");
+  EXPECT_EQ(r.request_id, "req-1");
+  EXPECT_EQ(r.code, StatusCode::kOk);
+  EXPECT_TRUE(r.error.empty());
+  EXPECT_GT(r.received_wall_ms, 0u);
+  ASSERT_EQ(r.inputs.size(), 1u);
+  ASSERT_EQ(r.outputs.size(), 1u);
+  EXPECT_EQ(r.outputs[0].name, "OUT");
+  EXPECT_EQ(r.outputs[0].bytes(), r.inputs[0].bytes());
+}
+
+TEST_F(InferenceTapTest, FailuresCarryTheErrorAndUnwantedModelsAreSkipped) {
+  InferRequest bad;  // a wrong datatype fails validation
+  bad.model_name = "watched";
+  bad.id = "req-bad";
+  Tensor t = Fp32("IN", {1.0f, 2.0f});
+  t.datatype = DataType::kInt32;
+  bad.inputs.push_back(t);
+  auto answer = Infer(std::move(bad));
+  ASSERT_FALSE(answer.ok());
+
+  InferRequest other;
+  other.model_name = "ignored";
+  other.inputs.push_back(Fp32("IN", {1.0f, 2.0f}));
+  ASSERT_TRUE(Infer(std::move(other)).ok());
+
+  // A body that did not decode is reported by the frontend through CountFailure.
+  server_->CountFailure("watched", "", InvalidArgument("unexpected token at offset 3"), Frontend::kGrpc, "req-x");
+
+  auto records = tap_.Take();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].request_id, "req-bad");
+  EXPECT_EQ(records[0].code, answer.status().code());
+  EXPECT_EQ(records[0].error, answer.status().message());
+  EXPECT_EQ(records[0].inputs.size(), 1u);
+  EXPECT_TRUE(records[0].outputs.empty());
+  EXPECT_EQ(records[1].request_id, "req-x");
+  EXPECT_EQ(records[1].frontend, Frontend::kGrpc);
+  EXPECT_EQ(records[1].code, StatusCode::kInvalidArgument);
+  EXPECT_EQ(records[1].error, "unexpected token at offset 3");
+  EXPECT_TRUE(records[1].inputs.empty());
+}
+
+}  // namespace
+}  // namespace ferry::server
