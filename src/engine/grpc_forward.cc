@@ -719,13 +719,4 @@ class Call final : public TagHandler {
 
 void AcceptOn(ForwardCore* core, g::ServerCompletionQueue* cq) { new Call(core, cq); }
 
-void Poll(g::ServerCompletionQueue* cq) {
-  void* tag = nullptr;
-  bool ok = false;
-  while (cq->Next(&tag, &ok)) {
-    auto* t = static_cast<Tag*>(tag);
-    t->handler->OnEvent(t->op, ok);
-  }
-}
-
 }  // namespace ferry::engine::grpc_forward

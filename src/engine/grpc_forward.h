@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "engine/router.h"
+#include "frontend/grpc/cq_tag.h"
 
 // Internal to the gRPC gateway (grpc_gateway.cc): the calls it forwards to replicas.
 namespace ferry::engine::grpc_forward {
@@ -21,25 +22,18 @@ struct ForwardCore {
   std::atomic<int> calls{0};  // calls alive: accepted (or armed) and not yet freed
 };
 
-// A completion-queue tag: operation `op` of the call `handler`.
-class TagHandler {
- public:
-  virtual ~TagHandler() = default;
-  virtual void OnEvent(int op, bool ok) = 0;
-};
-struct Tag {
-  TagHandler* handler;
-  int op;
-};
+// A completion-queue tag: operation `op` of the call `handler`. The format `ferry serve`'s
+// queues use, so the gateway's queues also carry the shared health and reflection calls.
+using TagHandler = frontend::grpc::CqHandler;
+using Tag = frontend::grpc::CqTag;
 
 // Arms `cq` to accept one more call of the generic service (a forwarded method, or an
 // unknown one: answered UNIMPLEMENTED). Each accepted call re-arms its queue.
 // REQUIRES: the server is started and `cq` is not shut down.
 void AcceptOn(ForwardCore* core, ::grpc::ServerCompletionQueue* cq);
 
-// Runs the events of `cq` until it is shut down and drained. One thread per queue: every
-// event of a call (its client side and its upstream side) comes back on its queue, so a
+// Queues are polled with frontend::grpc::PollQueue, one thread per queue: every event of
+// a forwarded call (its client side and its upstream side) comes back on its queue, so a
 // call is only ever touched by that thread.
-void Poll(::grpc::ServerCompletionQueue* cq);
 
 }  // namespace ferry::engine::grpc_forward

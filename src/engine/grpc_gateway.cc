@@ -1,7 +1,6 @@
 #include "engine/grpc_gateway.h"
 
 #include <absl/synchronization/mutex.h>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include "core/log.h"
 #include "engine/grpc_forward.h"
 #include "frontend/grpc/health_service.h"
+#include "frontend/grpc/reflection_service.h"
 #include "protocol/grpc/grpc_service.grpc.pb.h"
 
 namespace ferry::engine {
@@ -27,8 +27,7 @@ constexpr int kArmedPerQueue = 16;
 
 using G = GRPCInferenceService;
 // The forwarded methods are generic: they reach the AsyncGenericService as bytes. The
-// others are answered here, on the callback API. That at least one method is not generic
-// is also what names the service to reflection (grpcurl list).
+// others are answered here, on the callback API.
 using GatewayService =
     G::WithCallbackMethod_ServerLive<
     G::WithCallbackMethod_ServerReady<
@@ -174,6 +173,9 @@ struct GrpcGateway::Impl {
   grpc_forward::ForwardCore core;
   std::unique_ptr<SelfAnswered> service;
   frontend::grpc::HealthService health;
+  frontend::grpc::ReflectionService reflection{{GRPCInferenceService::service_full_name(), "grpc.health.v1.Health",
+                                                "grpc.reflection.v1alpha.ServerReflection"}};
+  frontend::grpc::LiveCalls live;  // the health and reflection calls on the queues
   std::unique_ptr<g::Server> server;
   std::vector<std::unique_ptr<g::ServerCompletionQueue>> queues;
   std::vector<std::thread> threads;
@@ -209,13 +211,13 @@ Status GrpcGateway::Start() {
   // As in `ferry serve`: Debian's abseil runs mutex deadlock detection, cycle graphs on
   // every lock of gRPC's; 7% of the gateway's CPU in a profile.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  g::reflection::InitProtoReflectionServerBuilderPlugin();
   s.service = std::make_unique<SelfAnswered>(s.router, s.options.version);
   g::ServerBuilder builder;
   const std::string addr = s.options.address + ":" + std::to_string(s.options.port);
   builder.AddListeningPort(addr, g::InsecureServerCredentials(), &s.port);
   builder.RegisterService(s.service.get());
-  builder.RegisterService(&s.health);
+  builder.RegisterService(s.health.service());
+  builder.RegisterService(s.reflection.service());
   builder.RegisterAsyncGenericService(&s.core.generic);
   builder.SetMaxReceiveMessageSize(s.options.max_message_bytes);
   builder.SetMaxSendMessageSize(s.options.max_message_bytes);
@@ -225,14 +227,16 @@ Status GrpcGateway::Start() {
     s.server.reset();
     for (auto& q : s.queues) {
       q->Shutdown();
-      grpc_forward::Poll(q.get());
+      frontend::grpc::PollQueue(q.get());
     }
     s.queues.clear();
     return Unavailable("grpc gateway: cannot listen on " + addr);
   }
   for (auto& q : s.queues) {
     for (int i = 0; i < kArmedPerQueue; ++i) grpc_forward::AcceptOn(&s.core, q.get());
-    s.threads.emplace_back([cq = q.get()] { grpc_forward::Poll(cq); });
+    s.health.Arm(q.get(), &s.live);
+    s.reflection.Arm(q.get(), &s.live);
+    s.threads.emplace_back([cq = q.get()] { frontend::grpc::PollQueue(cq); });
   }
   RefreshHealth();
   FERRY_LOG(kInfo, "listening", ("server", "gateway-grpc")("address", s.options.address)("port", s.port)
@@ -252,6 +256,7 @@ void GrpcGateway::Stop(int grace_ms) {
   // A cancelled call still has its upstream call and timers to wind down, on its queue;
   // no new operation may start on a queue once it is shut down.
   while (s.core.calls.load(std::memory_order_acquire) > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  s.live.WaitForNone();
   for (auto& q : s.queues) q->Shutdown();
   for (auto& t : s.threads) t.join();
   s.server->Wait();

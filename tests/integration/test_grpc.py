@@ -12,12 +12,13 @@ import queue
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from google.protobuf import descriptor_pool
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from tritonclient.grpc import service_pb2 as pb
@@ -767,6 +768,61 @@ def test_reflection(raw_channel):
     assert {"ServerLive", "ModelInfer", "ModelStreamInfer", "ModelStatistics", "RepositoryModelLoad"} <= methods
     infer_req = pool.FindMessageTypeByName("inference.ModelInferRequest")
     assert "raw_input_contents" in infer_req.fields_by_name
+
+
+def test_reflection_answers_errors_in_band(raw_channel):
+    """Unknown names get an error_response on the same stream, which stays open."""
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    requests_ = [
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol="no.such.Service"),
+        reflection_pb2.ServerReflectionRequest(file_by_filename="no/such/file.proto"),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol="inference.ModelInferRequest"),
+    ]
+    stub = reflection_pb2_grpc.ServerReflectionStub(raw_channel)
+    answers = list(stub.ServerReflectionInfo(iter(requests_), timeout=gh.RPC_TIMEOUT_S))
+    assert len(answers) == 3
+    for a in answers[:2]:
+        assert a.WhichOneof("message_response") == "error_response", a
+        assert a.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+    assert "no.such.Service" in answers[0].error_response.error_message
+    files = answers[2].file_descriptor_response.file_descriptor_proto
+    names = [descriptor_pb2.FileDescriptorProto.FromString(f).name for f in files]
+    assert names[0] == "protocol/grpc/grpc_service.proto", names
+    assert "repository/model_config.proto" in names, names  # its import comes along
+
+
+def test_health_watch_ends_at_shutdown(ferry_factory):
+    """A Watch sees NOT_SERVING when the server starts shutting down, then ends cleanly."""
+    server = ferry_factory.start(name="watch-shutdown")
+    ch = gh.channel(server)
+    try:
+        watch = health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest(service=""), timeout=WAIT_S)
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        server.terminate()
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        with pytest.raises(StopIteration):
+            next(watch)
+        assert server.wait_exit() == 0
+    finally:
+        ch.close()
+
+
+def test_no_grpc_executor_threads(ferry_server, raw_channel):
+    """Every RPC runs on ferry's completion-queue threads: gRPC starts no callback-API
+    (nexting_thread) or sync-API (grpcpp_sync_ser*) threads, which would poll the same
+    sockets. Checked after each kind of call has been served."""
+    health_check(raw_channel, "")
+    list(ProtoReflectionDescriptorDatabase(raw_channel).get_services())
+    make_client(ferry_server).get_server_metadata()
+    names = []
+    for task in Path(f"/proc/{ferry_server.proc.pid}/task").iterdir():
+        try:
+            names.append((task / "comm").read_text().strip())
+        except FileNotFoundError:
+            continue
+    assert "nexting_thread" not in names, names
+    assert not [n for n in names if n.startswith("grpcpp_sync")], names
 
 
 # --------------------------------------------------------------------------- 6. bad input

@@ -1,7 +1,6 @@
 #include "frontend/grpc/grpc_server.h"
 
 #include <absl/synchronization/mutex.h>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -10,76 +9,179 @@
 #include "core/log.h"
 #include "core/worker_pool.h"
 #include "frontend/grpc/call_counter.h"
+#include "frontend/grpc/call_pollers.h"
 #include "frontend/grpc/health_service.h"
-#include "frontend/grpc/infer_pollers.h"
+#include "frontend/grpc/model_infer_call.h"
+#include "frontend/grpc/reflection_service.h"
 #include "frontend/grpc/stream_infer.h"
-#include "protocol/error_map.h"
+#include "frontend/grpc/unary_call.h"
 #include "protocol/grpc/grpc_codec.h"
-#include "protocol/grpc/grpc_service.grpc.pb.h"
 
 namespace ferry::frontend::grpc {
 namespace g = ::grpc;
 using inference::GRPCInferenceService;
 
-std::optional<TraceContext> TraceParent(const std::multimap<g::string_ref, g::string_ref>& metadata) {
-  auto it = metadata.find("traceparent");
-  if (it == metadata.end()) return std::nullopt;
-  return TraceContext::Parse(std::string_view(it->second.data(), it->second.size()));
-}
-
-g::Status ToGrpc(const Status& s) {
-  if (s.ok()) return g::Status::OK;
-  return g::Status(static_cast<g::StatusCode>(protocol::GrpcCodeFor(s.code())), s.message());
-}
-
 namespace {
 
-g::ServerUnaryReactor* Done(g::CallbackServerContext* ctx, const g::Status& s) {
-  g::ServerUnaryReactor* r = ctx->DefaultReactor();
-  r->Finish(s);
-  return r;
+// Calls each queue keeps armed for the inference RPCs; more concurrent new calls than
+// this wait in gRPC's own pending list until a slot is re-armed (at once, on accept).
+// The other methods keep one armed call per queue each.
+constexpr int kArmedInferPerQueue = 16;
+
+g::Status NotYet(const char* what) {
+  return g::Status(g::StatusCode::UNIMPLEMENTED, std::string(what) + " is not supported by this server");
 }
 
-g::ServerUnaryReactor* NotYet(g::CallbackServerContext* ctx, const char* what) {
-  return Done(ctx, g::Status(g::StatusCode::UNIMPLEMENTED, std::string(what) + " is not supported by this server"));
-}
-
-class Service final : public InferAsyncService {
+// A unary method of some async service, armable on any queue.
+class UnaryMethod {
  public:
-  Service(server::Server* server, GrpcServerOptions options) : server_(server), options_(std::move(options)) {}
+  virtual ~UnaryMethod() = default;
+  virtual void Arm(g::ServerCompletionQueue* cq, LiveCalls* live) const = 0;
+};
 
-  g::ServerUnaryReactor* ServerLive(g::CallbackServerContext* ctx, const inference::ServerLiveRequest*,
-                                    inference::ServerLiveResponse* resp) override {
-    resp->set_live(server_->Live());
-    return Done(ctx, g::Status::OK);
+template <typename Req, typename Resp>
+class TypedUnaryMethod final : public UnaryMethod {
+ public:
+  using Call = UnaryCall<Req, Resp>;
+  explicit TypedUnaryMethod(typename Call::Method method) : method_(std::move(method)) {}
+  void Arm(g::ServerCompletionQueue* cq, LiveCalls* live) const override { Call::Arm(&method_, live, cq); }
+
+ private:
+  typename Call::Method method_;
+};
+
+// The unary RPCs of GRPCInferenceService other than ModelInfer. Each answers on the
+// polling thread from the Server facade's in-memory state, except repository load and
+// unload, which block and run on a private control thread.
+class InferenceMethods {
+ public:
+  InferenceMethods(InferenceAsyncService* service, server::Server* server, GrpcServerOptions options)
+      : service_(service), server_(server), options_(std::move(options)) {
+    Answer(&InferenceAsyncService::RequestServerLive,
+           [this](const inference::ServerLiveRequest&, inference::ServerLiveResponse* resp) {
+             resp->set_live(server_->Live());
+             return g::Status::OK;
+           });
+    Answer(&InferenceAsyncService::RequestServerReady,
+           [this](const inference::ServerReadyRequest&, inference::ServerReadyResponse* resp) {
+             resp->set_ready(server_->Ready());
+             return g::Status::OK;
+           });
+    Answer(&InferenceAsyncService::RequestModelReady,
+           [this](const inference::ModelReadyRequest& req, inference::ModelReadyResponse* resp) {
+             auto ready = server_->ModelReady(req.name(), req.version());
+             if (!ready.ok() && ready.status().code() != StatusCode::kNotFound) return ToGrpc(ready.status());
+             resp->set_ready(ready.ok() && *ready);
+             return g::Status::OK;
+           });
+    Answer(&InferenceAsyncService::RequestServerMetadata,
+           [this](const inference::ServerMetadataRequest&, inference::ServerMetadataResponse* resp) {
+             resp->set_name(options_.server_name);
+             resp->set_version(options_.server_version);
+             for (const auto& e : server::Server::Extensions()) resp->add_extensions(e);
+             return g::Status::OK;
+           });
+    Answer(&InferenceAsyncService::RequestModelMetadata,
+           [this](const inference::ModelMetadataRequest& req, inference::ModelMetadataResponse* resp) {
+             return ModelMetadata(req, resp);
+           });
+    Answer(&InferenceAsyncService::RequestModelConfig,
+           [this](const inference::ModelConfigRequest& req, inference::ModelConfigResponse* resp) {
+             auto config = server_->GetModelConfig(req.name(), req.version());
+             if (!config.ok()) return ToGrpc(config.status());
+             *resp->mutable_config() = std::move(config).value();
+             return g::Status::OK;
+           });
+    Answer(&InferenceAsyncService::RequestModelStatistics,
+           [this](const inference::ModelStatisticsRequest& req, inference::ModelStatisticsResponse* resp) {
+             return ModelStatistics(req, resp);
+           });
+    Answer(&InferenceAsyncService::RequestRepositoryIndex,
+           [this](const inference::RepositoryIndexRequest& req, inference::RepositoryIndexResponse* resp) {
+             for (const auto& e : server_->RepositoryIndex(req.ready())) {
+               auto* m = resp->add_models();
+               m->set_name(e.name);
+               m->set_version(e.version);
+               if (e.state != server::ModelState::kUnknown) m->set_state(std::string(server::ModelStateName(e.state)));
+               m->set_reason(e.reason);
+             }
+             return g::Status::OK;
+           });
+    Add(&InferenceAsyncService::RequestRepositoryModelLoad,
+        [this](UnaryCall<inference::RepositoryModelLoadRequest, inference::RepositoryModelLoadResponse>* call) {
+          const auto& req = call->request();
+          if (!req.repository_name().empty())
+            return call->Finish(g::Status(g::StatusCode::UNIMPLEMENTED, "'repository_name' specification is not supported"));
+          for (const auto& [key, value] : req.parameters())
+            return call->Finish(g::Status(g::StatusCode::INVALID_ARGUMENT, "unrecognized load parameter '" + key + "'"));
+          Control(call, [this, model = req.model_name()] { return server_->LoadModel(model); });
+        });
+    Add(&InferenceAsyncService::RequestRepositoryModelUnload,
+        [this](UnaryCall<inference::RepositoryModelUnloadRequest, inference::RepositoryModelUnloadResponse>* call) {
+          const auto& req = call->request();
+          if (!req.repository_name().empty())
+            return call->Finish(g::Status(g::StatusCode::UNIMPLEMENTED, "'repository_name' specification is not supported"));
+          for (const auto& [key, value] : req.parameters())
+            if (key != "unload_dependents")
+              return call->Finish(
+                  g::Status(g::StatusCode::INVALID_ARGUMENT, "unrecognized unload parameter '" + key + "'"));
+          Control(call, [this, model = req.model_name()] { return server_->UnloadModel(model); });
+        });
+    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryStatus, "system shared memory");
+    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryRegister, "system shared memory");
+    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryUnregister, "system shared memory");
+    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryStatus, "CUDA shared memory");
+    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryRegister, "CUDA shared memory");
+    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryUnregister, "CUDA shared memory");
+    Refuse(&InferenceAsyncService::RequestTraceSetting, "TraceSetting (tracing)");
+    Refuse(&InferenceAsyncService::RequestLogSettings, "LogSettings");
   }
 
-  g::ServerUnaryReactor* ServerReady(g::CallbackServerContext* ctx, const inference::ServerReadyRequest*,
-                                     inference::ServerReadyResponse* resp) override {
-    resp->set_ready(server_->Ready());
-    return Done(ctx, g::Status::OK);
+  // Arms one call of every method on `cq`.
+  void Arm(g::ServerCompletionQueue* cq, LiveCalls* live) const {
+    for (const auto& m : methods_) m->Arm(cq, live);
   }
 
-  g::ServerUnaryReactor* ModelReady(g::CallbackServerContext* ctx, const inference::ModelReadyRequest* req,
-                                    inference::ModelReadyResponse* resp) override {
-    auto ready = server_->ModelReady(req->name(), req->version());
-    if (!ready.ok() && ready.status().code() != StatusCode::kNotFound) return Done(ctx, ToGrpc(ready.status()));
-    resp->set_ready(ready.ok() && *ready);
-    return Done(ctx, g::Status::OK);
+ private:
+  // How the generated AsyncService requests a unary method (`Base` is the generated
+  // WithAsyncMethod_* class that declares it).
+  template <typename Base, typename Req, typename Resp>
+  using RequestFn = void (Base::*)(g::ServerContext*, Req*, g::ServerAsyncResponseWriter<Resp>*, g::CompletionQueue*,
+                                   g::ServerCompletionQueue*, void*);
+
+  template <typename Base, typename Req, typename Resp, typename Handle>
+  void Add(RequestFn<Base, Req, Resp> request, Handle handle) {
+    typename UnaryCall<Req, Resp>::Method m;
+    m.request = [service = service_, request](g::ServerContext* ctx, Req* req, g::ServerAsyncResponseWriter<Resp>* w,
+                                              g::ServerCompletionQueue* cq, void* tag) {
+      (service->*request)(ctx, req, w, cq, cq, tag);
+    };
+    m.handle = std::move(handle);
+    methods_.push_back(std::make_unique<TypedUnaryMethod<Req, Resp>>(std::move(m)));
   }
 
-  g::ServerUnaryReactor* ServerMetadata(g::CallbackServerContext* ctx, const inference::ServerMetadataRequest*,
-                                        inference::ServerMetadataResponse* resp) override {
-    resp->set_name(options_.server_name);
-    resp->set_version(options_.server_version);
-    for (const auto& e : server::Server::Extensions()) resp->add_extensions(e);
-    return Done(ctx, g::Status::OK);
+  // A method answered at once: `answer(request, &response)` returns the status.
+  template <typename Base, typename Req, typename Resp, typename AnswerFn>
+  void Answer(RequestFn<Base, Req, Resp> request, AnswerFn answer) {
+    Add(request, [answer = std::move(answer)](UnaryCall<Req, Resp>* call) {
+      call->Finish(answer(call->request(), call->response()));
+    });
   }
 
-  g::ServerUnaryReactor* ModelMetadata(g::CallbackServerContext* ctx, const inference::ModelMetadataRequest* req,
-                                       inference::ModelMetadataResponse* resp) override {
-    auto md = server_->GetModelMetadata(req->name(), req->version());
-    if (!md.ok()) return Done(ctx, ToGrpc(md.status()));
+  template <typename Base, typename Req, typename Resp>
+  void Refuse(RequestFn<Base, Req, Resp> request, const char* what) {
+    Add(request, [what](UnaryCall<Req, Resp>* call) { call->Finish(NotYet(what)); });
+  }
+
+  // Runs a blocking repository operation off the polling threads and finishes the call.
+  template <typename Call, typename Op>
+  void Control(Call* call, Op op) {
+    control_.Run([call, op = std::move(op)] { call->Finish(ToGrpc(op())); });
+  }
+
+  g::Status ModelMetadata(const inference::ModelMetadataRequest& req, inference::ModelMetadataResponse* resp) {
+    auto md = server_->GetModelMetadata(req.name(), req.version());
+    if (!md.ok()) return ToGrpc(md.status());
     resp->set_name(md->name);
     for (const auto& v : md->versions) resp->add_versions(v);
     resp->set_platform(md->platform);
@@ -93,28 +195,12 @@ class Service final : public InferAsyncService {
     };
     add(md->inputs, resp->mutable_inputs());
     add(md->outputs, resp->mutable_outputs());
-    return Done(ctx, g::Status::OK);
+    return g::Status::OK;
   }
 
-  g::ServerUnaryReactor* ModelConfig(g::CallbackServerContext* ctx, const inference::ModelConfigRequest* req,
-                                     inference::ModelConfigResponse* resp) override {
-    auto config = server_->GetModelConfig(req->name(), req->version());
-    if (!config.ok()) return Done(ctx, ToGrpc(config.status()));
-    *resp->mutable_config() = std::move(config).value();
-    return Done(ctx, g::Status::OK);
-  }
-
-  // ModelInfer is served by InferPollers (completion-queue API).
-
-  g::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* ModelStreamInfer(
-      g::CallbackServerContext* ctx) override {
-    return NewStreamInferReactor(server_, ctx);
-  }
-
-  g::ServerUnaryReactor* ModelStatistics(g::CallbackServerContext* ctx, const inference::ModelStatisticsRequest* req,
-                                         inference::ModelStatisticsResponse* resp) override {
-    auto stats = server_->GetStatistics(req->name(), req->version());
-    if (!stats.ok()) return Done(ctx, ToGrpc(stats.status()));
+  g::Status ModelStatistics(const inference::ModelStatisticsRequest& req, inference::ModelStatisticsResponse* resp) {
+    auto stats = server_->GetStatistics(req.name(), req.version());
+    if (!stats.ok()) return ToGrpc(stats.status());
     auto set = [](inference::StatisticDuration* d, const server::Duration& from) {
       d->set_count(from.count);
       d->set_ns(from.ns);
@@ -143,93 +229,14 @@ class Service final : public InferAsyncService {
         set(bs->mutable_compute_output(), b.compute_output);
       }
     }
-    return Done(ctx, g::Status::OK);
+    return g::Status::OK;
   }
 
-  g::ServerUnaryReactor* RepositoryIndex(g::CallbackServerContext* ctx, const inference::RepositoryIndexRequest* req,
-                                         inference::RepositoryIndexResponse* resp) override {
-    for (const auto& e : server_->RepositoryIndex(req->ready())) {
-      auto* m = resp->add_models();
-      m->set_name(e.name);
-      m->set_version(e.version);
-      if (e.state != server::ModelState::kUnknown) m->set_state(std::string(server::ModelStateName(e.state)));
-      m->set_reason(e.reason);
-    }
-    return Done(ctx, g::Status::OK);
-  }
-
-  g::ServerUnaryReactor* RepositoryModelLoad(g::CallbackServerContext* ctx,
-                                             const inference::RepositoryModelLoadRequest* req,
-                                             inference::RepositoryModelLoadResponse*) override {
-    if (!req->repository_name().empty())
-      return Done(ctx, g::Status(g::StatusCode::UNIMPLEMENTED, "'repository_name' specification is not supported"));
-    for (const auto& [key, value] : req->parameters())
-      return Done(ctx, g::Status(g::StatusCode::INVALID_ARGUMENT, "unrecognized load parameter '" + key + "'"));
-    return Control(ctx, [this, model = req->model_name()] { return server_->LoadModel(model); });
-  }
-
-  g::ServerUnaryReactor* RepositoryModelUnload(g::CallbackServerContext* ctx,
-                                               const inference::RepositoryModelUnloadRequest* req,
-                                               inference::RepositoryModelUnloadResponse*) override {
-    if (!req->repository_name().empty())
-      return Done(ctx, g::Status(g::StatusCode::UNIMPLEMENTED, "'repository_name' specification is not supported"));
-    for (const auto& [key, value] : req->parameters())
-      if (key != "unload_dependents")
-        return Done(ctx, g::Status(g::StatusCode::INVALID_ARGUMENT, "unrecognized unload parameter '" + key + "'"));
-    return Control(ctx, [this, model = req->model_name()] { return server_->UnloadModel(model); });
-  }
-
-  g::ServerUnaryReactor* SystemSharedMemoryStatus(g::CallbackServerContext* ctx,
-                                                  const inference::SystemSharedMemoryStatusRequest*,
-                                                  inference::SystemSharedMemoryStatusResponse*) override {
-    return NotYet(ctx, "system shared memory");
-  }
-  g::ServerUnaryReactor* SystemSharedMemoryRegister(g::CallbackServerContext* ctx,
-                                                    const inference::SystemSharedMemoryRegisterRequest*,
-                                                    inference::SystemSharedMemoryRegisterResponse*) override {
-    return NotYet(ctx, "system shared memory");
-  }
-  g::ServerUnaryReactor* SystemSharedMemoryUnregister(g::CallbackServerContext* ctx,
-                                                      const inference::SystemSharedMemoryUnregisterRequest*,
-                                                      inference::SystemSharedMemoryUnregisterResponse*) override {
-    return NotYet(ctx, "system shared memory");
-  }
-  g::ServerUnaryReactor* CudaSharedMemoryStatus(g::CallbackServerContext* ctx,
-                                                const inference::CudaSharedMemoryStatusRequest*,
-                                                inference::CudaSharedMemoryStatusResponse*) override {
-    return NotYet(ctx, "CUDA shared memory");
-  }
-  g::ServerUnaryReactor* CudaSharedMemoryRegister(g::CallbackServerContext* ctx,
-                                                  const inference::CudaSharedMemoryRegisterRequest*,
-                                                  inference::CudaSharedMemoryRegisterResponse*) override {
-    return NotYet(ctx, "CUDA shared memory");
-  }
-  g::ServerUnaryReactor* CudaSharedMemoryUnregister(g::CallbackServerContext* ctx,
-                                                    const inference::CudaSharedMemoryUnregisterRequest*,
-                                                    inference::CudaSharedMemoryUnregisterResponse*) override {
-    return NotYet(ctx, "CUDA shared memory");
-  }
-  g::ServerUnaryReactor* TraceSetting(g::CallbackServerContext* ctx, const inference::TraceSettingRequest*,
-                                      inference::TraceSettingResponse*) override {
-    return NotYet(ctx, "TraceSetting (tracing)");
-  }
-  g::ServerUnaryReactor* LogSettings(g::CallbackServerContext* ctx, const inference::LogSettingsRequest*,
-                                     inference::LogSettingsResponse*) override {
-    return NotYet(ctx, "LogSettings");
-  }
-
- private:
-  // Runs a blocking repository operation off the gRPC threads and finishes the call.
-  template <typename Op>
-  g::ServerUnaryReactor* Control(g::CallbackServerContext* ctx, Op op) {
-    g::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    control_.Run([reactor, op = std::move(op)] { reactor->Finish(ToGrpc(op())); });
-    return reactor;
-  }
-
+  InferenceAsyncService* service_;
   server::Server* server_;
   const GrpcServerOptions options_;
-  // Repository load/unload, off the callback threads; its thread starts with the first
+  std::vector<std::unique_ptr<UnaryMethod>> methods_;
+  // Repository load/unload, off the polling threads; its thread starts with the first
   // such call and ends when idle. Last member: destroyed first, after queued work ran.
   WorkerPool control_{WorkerPoolOptions{1, std::chrono::seconds(10)}};
 };
@@ -239,9 +246,13 @@ class Service final : public InferAsyncService {
 struct GrpcServer::Impl {
   GrpcServerOptions options;
   server::Server* server = nullptr;
-  std::unique_ptr<Service> service;
-  std::unique_ptr<InferPollers> pollers;
+  InferenceAsyncService service;
   HealthService health;
+  ReflectionService reflection{{GRPCInferenceService::service_full_name(), "grpc.health.v1.Health",
+                                "grpc.reflection.v1alpha.ServerReflection"}};
+  std::unique_ptr<InferenceMethods> methods;
+  InferenceCallEnv env{};
+  std::unique_ptr<CallPollers> pollers;
   std::unique_ptr<g::Server> grpc_server;
   int port = 0;
 };
@@ -261,25 +272,36 @@ Status GrpcServer::Start() {
   // Debian's abseil is built with mutex deadlock detection on, which cost ~6% of the
   // gRPC path's CPU in a profile (cycle graphs on every lock); ferry does not need it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  g::reflection::InitProtoReflectionServerBuilderPlugin();
-  s.service = std::make_unique<Service>(s.server, s.options);
+  s.methods = std::make_unique<InferenceMethods>(&s.service, s.server, s.options);
   g::ServerBuilder builder;
   std::string addr = s.options.address + ":" + std::to_string(s.options.port);
   builder.AddListeningPort(addr, g::InsecureServerCredentials(), &s.port);
-  builder.RegisterService(s.service.get());
-  builder.RegisterService(&s.health);
+  builder.RegisterService(&s.service);
+  builder.RegisterService(s.health.service());
+  builder.RegisterService(s.reflection.service());
   builder.SetMaxReceiveMessageSize(s.options.max_message_bytes);
   builder.SetMaxSendMessageSize(s.options.max_message_bytes);
   std::vector<std::unique_ptr<g::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<CallCounterFactory>(&s.server->metrics()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  s.pollers = std::make_unique<InferPollers>(&builder, s.service.get(), s.server, AvailableCores());
+  s.pollers = std::make_unique<CallPollers>(&builder, AvailableCores());
+  s.env = InferenceCallEnv{&s.service, s.server, s.pollers->live()};
   s.grpc_server = builder.BuildAndStart();
   if (!s.grpc_server || s.port == 0) {
+    s.grpc_server.reset();
     s.pollers.reset();
     return Unavailable("grpc: cannot listen on " + addr);
   }
-  s.pollers->Start();
+  s.pollers->Start([&s](g::ServerCompletionQueue* cq) {
+    LiveCalls* live = s.pollers->live();
+    for (int i = 0; i < kArmedInferPerQueue; ++i) {
+      ArmModelInfer(&s.env, cq);
+      ArmModelStreamInfer(&s.env, cq);
+    }
+    s.methods->Arm(cq, live);
+    s.health.Arm(cq, live);
+    s.reflection.Arm(cq, live);
+  });
 
   // Per-model statuses follow loads and unloads; seed them with what is ready now.
   HealthService* health = &s.health;
@@ -303,7 +325,7 @@ void GrpcServer::Shutdown(int grace_ms) {
   s.grpc_server->Wait();
   s.grpc_server.reset();
   s.pollers.reset();
-  s.service.reset();
+  s.methods.reset();
 }
 
 }  // namespace ferry::frontend::grpc

@@ -19,10 +19,11 @@ struct GrpcServerOptions {
 
 // The Open Inference Protocol over gRPC (Triton's inference.GRPCInferenceService), plus
 // the standard grpc.health.v1.Health service (one status per model name and "" for the
-// server) and server reflection. ModelInfer runs on completion queues polled by ferry's
-// own threads (InferPollers), every other RPC on gRPC's callback API: handlers only
-// decode, hand the request to the Server facade and return; completions finish the
-// call from the worker thread. Repository load/unload run on a private control thread.
+// server) and server reflection (grpc.reflection.v1alpha). Every RPC runs on completion
+// queues polled by ferry's own threads (CallPollers, one per core), so gRPC runs no
+// callback or sync executor threads: handlers only decode, hand the request to the
+// Server facade and return; completions finish the call from the worker thread.
+// Repository load/unload run on a private control thread.
 // Thread-safety: Start/Shutdown are called by one owner thread.
 class GrpcServer {
  public:

@@ -4,77 +4,146 @@ namespace ferry::frontend::grpc {
 namespace hv1 = ::grpc::health::v1;
 
 // One Watch stream: writes the current status, then every change, one write at a time.
-class HealthService::Watcher final : public ::grpc::ServerWriteReactor<hv1::HealthCheckResponse> {
+// Lock order: owner_->mu_, then mu_.
+class HealthService::Watcher final : public CqHandler {
  public:
-  Watcher(HealthService* owner, std::string service) : owner_(owner), service_(std::move(service)) {
-    std::lock_guard lock(owner_->mu_);
-    owner_->watchers_.insert(this);
-    PushLocked(owner_->Get(service_));
+  Watcher(HealthService* owner, LiveCalls* live, ::grpc::ServerCompletionQueue* cq)
+      : owner_(owner), live_(live), cq_(cq) {
+    live_->Add();
+    ctx_.AsyncNotifyWhenDone(&done_tag_);
+    owner_->async_.RequestWatch(&ctx_, &request_, &writer_, cq, cq, &accepted_tag_);
   }
 
-  const std::string& service() const { return service_; }
+  const std::string& service() const { return request_.service(); }
 
   // Called with owner_->mu_ held.
   void PushLocked(Status s) {
     std::lock_guard lock(mu_);
-    if (done_) return;
+    if (done_ || ending_) return;
     pending_ = s;
     has_pending_ = true;
     WriteLocked();
   }
   void EndLocked() {
     std::lock_guard lock(mu_);
-    if (done_) return;
+    if (done_ || ending_) return;
     ending_ = true;
     if (!writing_) FinishLocked();
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mu_);
-    writing_ = false;
-    if (!ok) return FinishLocked();
-    if (has_pending_) return WriteLocked();
-    if (ending_) FinishLocked();
-  }
-  void OnCancel() override {
-    std::lock_guard lock(mu_);
-    if (!writing_) FinishLocked();
-    else ending_ = true;
-  }
-  void OnDone() override {
+  void OnEvent(int op, bool ok) override {
+    if (op == kAccepted) {
+      if (!ok) {  // shutting down: the call never started, so no other event comes
+        delete this;
+        return;
+      }
+      new Watcher(owner_, live_, cq_);
+      std::lock_guard owner_lock(owner_->mu_);
+      owner_->watchers_.insert(this);
+      if (owner_->shut_down_) {
+        PushLocked(hv1::HealthCheckResponse::NOT_SERVING);
+        EndLocked();
+      } else {
+        PushLocked(owner_->Get(service()));
+      }
+      return;
+    }
+    bool free_now;
     {
-      std::lock_guard lock(owner_->mu_);
+      std::lock_guard lock(mu_);
+      switch (op) {
+        case kWrite:
+          writing_ = false;
+          if (!ok) {
+            ending_ = true;  // the client is gone; the done notification follows
+            break;
+          }
+          WriteLocked();
+          if (!writing_ && ending_) FinishLocked();
+          break;
+        case kFinish:
+          finishing_ = false;
+          break;
+        case kDone:
+          done_ = true;
+          break;
+      }
+      free_now = done_ && !writing_ && !finishing_;
+    }
+    if (!free_now) return;
+    {
+      std::lock_guard owner_lock(owner_->mu_);
       owner_->watchers_.erase(this);
     }
-    { std::lock_guard lock(mu_); }
     delete this;
   }
 
  private:
+  enum Op { kAccepted, kWrite, kFinish, kDone };
+
+  ~Watcher() override { live_->Remove(); }
+
   void WriteLocked() {
-    if (writing_ || !has_pending_ || done_) return;
+    if (writing_ || finishing_ || !has_pending_ || done_) return;
     has_pending_ = false;
     if (sent_ && pending_ == last_) return;  // the protocol sends changes only
     last_ = pending_;
     sent_ = true;
     current_.set_status(pending_);
     writing_ = true;
-    StartWrite(&current_);
+    writer_.Write(current_, &write_tag_);
   }
   void FinishLocked() {
-    if (done_) return;
-    done_ = true;
-    Finish(::grpc::Status::OK);
+    if (finished_ || done_) return;
+    finished_ = finishing_ = true;
+    writer_.Finish(::grpc::Status::OK, &finish_tag_);
   }
 
   HealthService* owner_;
-  const std::string service_;
+  LiveCalls* live_;
+  ::grpc::ServerCompletionQueue* cq_;
+  ::grpc::ServerContext ctx_;
+  hv1::HealthCheckRequest request_;
+  ::grpc::ServerAsyncWriter<hv1::HealthCheckResponse> writer_{&ctx_};
+  CqTag accepted_tag_{this, kAccepted}, write_tag_{this, kWrite}, finish_tag_{this, kFinish},
+      done_tag_{this, kDone};
+
   std::mutex mu_;
   hv1::HealthCheckResponse current_;
   Status pending_ = hv1::HealthCheckResponse::UNKNOWN;
   Status last_ = hv1::HealthCheckResponse::UNKNOWN;
-  bool has_pending_ = false, sent_ = false, writing_ = false, ending_ = false, done_ = false;
+  bool has_pending_ = false, sent_ = false, writing_ = false, ending_ = false, finished_ = false,
+       finishing_ = false, done_ = false;
 };
+
+HealthService::HealthService() {
+  check_.request = [this](::grpc::ServerContext* ctx, hv1::HealthCheckRequest* req,
+                          ::grpc::ServerAsyncResponseWriter<hv1::HealthCheckResponse>* writer,
+                          ::grpc::ServerCompletionQueue* cq, void* tag) {
+    async_.RequestCheck(ctx, req, writer, cq, cq, tag);
+  };
+  check_.handle = [this](CheckCall* call) {
+    std::unique_lock lock(mu_);
+    auto it = statuses_.find(call->request().service());
+    if (it == statuses_.end()) {
+      lock.unlock();
+      call->Finish(::grpc::Status(::grpc::StatusCode::NOT_FOUND, "unknown service '" + call->request().service() + "'"));
+      return;
+    }
+    call->response()->set_status(it->second);
+    lock.unlock();
+    call->Finish(::grpc::Status::OK);
+  };
+}
+
+HealthService::~HealthService() = default;
+
+::grpc::Service* HealthService::service() { return &async_; }
+
+void HealthService::Arm(::grpc::ServerCompletionQueue* cq, LiveCalls* live) {
+  CheckCall::Arm(&check_, live, cq);
+  new Watcher(this, live, cq);
+}
 
 HealthService::Status HealthService::Get(const std::string& service) const {
   auto it = statuses_.find(service);
@@ -98,25 +167,6 @@ void HealthService::Shutdown() {
     w->PushLocked(hv1::HealthCheckResponse::NOT_SERVING);
     w->EndLocked();
   }
-}
-
-::grpc::ServerUnaryReactor* HealthService::Check(::grpc::CallbackServerContext* ctx, const hv1::HealthCheckRequest* req,
-                                                 hv1::HealthCheckResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  std::lock_guard lock(mu_);
-  auto it = statuses_.find(req->service());
-  if (it == statuses_.end()) {
-    reactor->Finish(::grpc::Status(::grpc::StatusCode::NOT_FOUND, "unknown service '" + req->service() + "'"));
-  } else {
-    resp->set_status(it->second);
-    reactor->Finish(::grpc::Status::OK);
-  }
-  return reactor;
-}
-
-::grpc::ServerWriteReactor<hv1::HealthCheckResponse>* HealthService::Watch(::grpc::CallbackServerContext*,
-                                                                           const hv1::HealthCheckRequest* req) {
-  return new Watcher(this, req->service());
 }
 
 }  // namespace ferry::frontend::grpc

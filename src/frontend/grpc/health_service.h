@@ -1,38 +1,50 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 
+#include "frontend/grpc/cq_tag.h"
+#include "frontend/grpc/unary_call.h"
 #include "protocol/grpc/health.grpc.pb.h"
 
 namespace ferry::frontend::grpc {
 
 // grpc.health.v1.Health with one status per service name: "" for the server, the
 // inference service's full name, and one per model name (SERVING while the model has a
-// ready version). Unknown names answer NOT_FOUND to Check, as the protocol says.
+// ready version). Unknown names answer NOT_FOUND to Check, as the protocol says; Watch
+// sends the current status (SERVICE_UNKNOWN for an unknown name), then every change.
+// Served on the completion-queue API: register service() with the ServerBuilder, then
+// Arm each of the server's queues once it is started.
 // Thread-safety: all methods are thread-safe.
-class HealthService final : public ::grpc::health::v1::Health::CallbackService {
+class HealthService {
  public:
   using Status = ::grpc::health::v1::HealthCheckResponse::ServingStatus;
+
+  HealthService();
+  ~HealthService();
+
+  ::grpc::Service* service();
+  // Arms `cq` to accept Check and Watch calls (each accepted call arms the next); the
+  // calls count in `live`, which must outlive them.
+  // REQUIRES: the server is started and `cq` is not shut down.
+  void Arm(::grpc::ServerCompletionQueue* cq, LiveCalls* live);
 
   void Set(const std::string& service, bool serving);
   // Every status becomes NOT_SERVING and stays so (shutdown); open watches end.
   void Shutdown();
 
-  ::grpc::ServerUnaryReactor* Check(::grpc::CallbackServerContext* ctx,
-                                    const ::grpc::health::v1::HealthCheckRequest* req,
-                                    ::grpc::health::v1::HealthCheckResponse* resp) override;
-  ::grpc::ServerWriteReactor<::grpc::health::v1::HealthCheckResponse>* Watch(
-      ::grpc::CallbackServerContext* ctx, const ::grpc::health::v1::HealthCheckRequest* req) override;
-
   class Watcher;
 
  private:
   friend class Watcher;
+  using CheckCall = UnaryCall<::grpc::health::v1::HealthCheckRequest, ::grpc::health::v1::HealthCheckResponse>;
   Status Get(const std::string& service) const;  // REQUIRES: mu_ held
 
+  ::grpc::health::v1::Health::AsyncService async_;
+  CheckCall::Method check_;
   mutable std::mutex mu_;
   std::map<std::string, Status> statuses_;  // guarded by mu_
   std::set<Watcher*> watchers_;             // guarded by mu_
