@@ -167,7 +167,7 @@ void MonitoringHub::Offer(InferenceRecord record) {
       queue_records_->Set(static_cast<double>(records_));
       queue_bytes_->Set(static_cast<double>(bytes_));
     }
-    notify = sleeping_;
+    notify = sleeping_ && queue_.size() >= options_.max_batch;
   }
   if (notify) cv_.notify_one();
 }
@@ -192,10 +192,15 @@ void MonitoringHub::Run() {
     size_t batch_bytes = 0;
     {
       std::unique_lock lock(mu_);
-      sleeping_ = true;
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      sleeping_ = false;
-      if (queue_.empty()) break;  // stopping, and everything is consumed
+      if (!stopping_ && queue_.size() < options_.max_batch) {
+        sleeping_ = true;
+        cv_.wait_for(lock, options_.max_delay, [this] { return stopping_ || queue_.size() >= options_.max_batch; });
+        sleeping_ = false;
+      }
+      if (queue_.empty()) {
+        if (stopping_) break;  // and everything is consumed
+        continue;
+      }
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch_bytes += queue_.front().bytes;
         batch.push_back(std::move(queue_.front()));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -30,8 +31,11 @@ struct MonitoringHubOptions {
   // Tensor bytes those records hold (inputs + outputs; a binary request's tensors keep
   // the whole request body alive, so this is a lower bound of the memory they pin).
   size_t max_bytes = 256u << 20;
-  // Records handed to the consumers per wake-up of the background thread.
+  // Records handed to the consumers per wake-up of the background thread. The thread
+  // is woken when this many wait, else it looks every `max_delay`: waking it for every
+  // record would cost a context switch per request on a busy core.
   size_t max_batch = 256;
+  std::chrono::milliseconds max_delay{10};
 };
 
 // The monitoring hub: the InferenceTap the server feeds, and the one background thread
