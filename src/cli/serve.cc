@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/alerting_options.h"
+#include "cli/monitoring_options.h"
 #include "cli/options.h"
 #include "cli/server_setup.h"
 #include "cli/shutdown_signals.h"
@@ -64,6 +65,7 @@ int Serve(int argc, char** argv) {
     ("log-requests", po::value<bool>()->default_value(false)->implicit_value(true), "log one info line per answered request: model, version, id, protocol, status, duration, trace id; --log-requests or --log-requests=true [FERRY_LOG_REQUESTS]");
   // clang-format on
   AddAlertingOptions(desc, "FERRY_");
+  AddMonitoringOptions(desc, "FERRY_");
   // clang-format off
   desc.add_options()
     ("trace-endpoint", po::value<std::string>()->default_value(""), "OTLP/HTTP traces URL (e.g. http://127.0.0.1:4318/v1/traces): export request spans there; empty disables [FERRY_TRACE_ENDPOINT]")
@@ -137,6 +139,15 @@ int Serve(int argc, char** argv) {
     return 1;
   }
   alert_source = server->get();
+  // Monitoring is fed by the server and outlives it: stopped after the server's shutdown,
+  // it sees every answer and flushes its sinks.
+  auto monitor = CreateMonitoring(vm, (*server)->metrics().registry());
+  if (!monitor.ok()) {
+    std::cerr << "ferry serve: " << monitor.status().message() << "\n";
+    return 2;
+  }
+  (*server)->SetMonitoringHub(monitor->hub.get(), monitor->defaults);
+  monitor->hub->Start();
   std::unique_ptr<monitoring::SpanExporter> span_exporter;
   std::unique_ptr<monitoring::RequestTracer> tracer;
   if (!trace_endpoint.empty()) {
@@ -226,6 +237,7 @@ int Serve(int argc, char** argv) {
   if (grpc) grpc->Shutdown(grace_left_ms());
   // The frontends have had their grace: abandon whatever still runs (a hung model).
   (*server)->Shutdown(0);
+  monitor->hub->Stop();  // logs what is queued, then flushes the sinks
   if (span_exporter) span_exporter->Stop();  // exports the spans still queued
   if (metrics_http) metrics_http->Stop();
   handler.reset();

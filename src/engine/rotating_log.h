@@ -6,16 +6,17 @@
 #include <string>
 #include <string_view>
 
+#include "core/rotating_file.h"
+
 namespace ferry::engine {
 
-// A replica's output: appended to a file that rotates by size (FILE, FILE.1 ... FILE.N,
-// oldest dropped), with the last lines kept in memory for crash reports.
+// A replica's output: appended to a file that rotates by size (a RotatingFile: FILE,
+// FILE.1 ... FILE.N, oldest dropped), with the last lines kept in memory for crash reports.
 // Thread-safety: all methods are thread-safe.
 class RotatingLog {
  public:
   // max_bytes: rotate once the file reaches it; keep: rotated files kept besides FILE.
   RotatingLog(std::string path, uint64_t max_bytes, int keep, size_t tail_lines = 20);
-  ~RotatingLog();
   RotatingLog(const RotatingLog&) = delete;
   RotatingLog& operator=(const RotatingLog&) = delete;
 
@@ -26,22 +27,13 @@ class RotatingLog {
   void Note(std::string_view line);
   // The last lines seen, oldest first, each ending in '\n' (a partial last line too).
   std::string Tail() const;
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
   uint64_t write_errors() const;
 
  private:
-  void OpenLocked();
-  void RotateLocked();
-  void WriteLocked(std::string_view bytes);
-
-  const std::string path_;
-  const uint64_t max_bytes_;
-  const int keep_;
   const size_t tail_lines_;
   mutable std::mutex mu_;
-  int fd_ = -1;            // guarded by mu_
-  uint64_t size_ = 0;      // guarded by mu_
-  uint64_t errors_ = 0;    // guarded by mu_
+  RotatingFile file_;             // guarded by mu_
   std::deque<std::string> tail_;  // complete lines; guarded by mu_
   std::string partial_;           // the line being written; guarded by mu_
 };

@@ -10,7 +10,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 
-Result<int> HttpPostJsonStatus(const std::string& url, const std::string& body, std::chrono::milliseconds timeout) {
+Result<int> HttpPostJsonStatus(const std::string& url, const std::string& body, std::chrono::milliseconds timeout,
+                               std::string_view content_type) {
   constexpr std::string_view kScheme = "http://";
   if (url.compare(0, kScheme.size(), kScheme) != 0)
     return InvalidArgument("URL '" + url + "' must start with http:// (TLS is not supported here)");
@@ -37,7 +38,7 @@ Result<int> HttpPostJsonStatus(const std::string& url, const std::string& body, 
     if (ec) return Unavailable("POST " + url + ": " + ec.message());
     bhttp::request<bhttp::string_body> req{bhttp::verb::post, target, 11};
     req.set(bhttp::field::host, authority);
-    req.set(bhttp::field::content_type, "application/json");
+    req.set(bhttp::field::content_type, std::string(content_type));
     req.set(bhttp::field::user_agent, "ferry");
     req.body() = body;
     req.prepare_payload();

@@ -72,6 +72,9 @@ class Metrics {
 
   // The whole registry in Prometheus text format, with process metrics refreshed.
   std::string Serialize();
+  // The registry itself, for parts that own their metric families (monitoring's hub and
+  // consumers); whatever they register is served with the rest.
+  prometheus::Registry* registry() { return registry_.get(); }
 
  private:
   friend struct ModelVersionMetrics;

@@ -5,7 +5,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "core/bytes_tensor.h"
 #include "core/float16.h"
@@ -291,11 +294,14 @@ T Load(const std::byte* p) {
   return x;
 }
 
-void WriteData(Writer& w, const Tensor& t) {
+// Writes the tensor's elements as a JSON array, stopping before the first element that
+// would take the raw bytes written past `max_bytes`. Returns {written, total} elements.
+std::pair<size_t, size_t> WriteData(Writer& w, const Tensor& t, size_t max_bytes = SIZE_MAX) {
   w.StartArray();
   const std::byte* p = t.data();
   size_t es = DataTypeSize(t.datatype);
-  size_t n = es ? t.byte_size() / es : 0;
+  size_t total = es ? t.byte_size() / es : 0;
+  size_t n = es ? std::min(total, max_bytes / es) : 0;
   switch (t.datatype) {
     case DataType::kBool: for (size_t i = 0; i < n; ++i) w.Bool(Load<uint8_t>(p + i) != 0); break;
     case DataType::kUint8: for (size_t i = 0; i < n; ++i) w.Uint(Load<uint8_t>(p + i)); break;
@@ -311,12 +317,20 @@ void WriteData(Writer& w, const Tensor& t) {
     case DataType::kFp32: for (size_t i = 0; i < n; ++i) w.Double(Load<float>(p + 4 * i)); break;
     case DataType::kFp64: for (size_t i = 0; i < n; ++i) w.Double(Load<double>(p + 8 * i)); break;
     case DataType::kBytes: {
-      size_t pos = 0;
+      size_t pos = 0, written = 0;
+      bool full = false;
       while (pos + 4 <= t.byte_size()) {
         uint32_t len = Load<uint32_t>(p + pos);
         pos += 4;
         if (pos + len > t.byte_size()) break;
-        w.String(reinterpret_cast<const char*>(p + pos), len);
+        ++total;
+        if (!full && written + len <= max_bytes) {
+          w.String(reinterpret_cast<const char*>(p + pos), len);
+          written += len;
+          ++n;
+        } else {
+          full = true;
+        }
         pos += len;
       }
       break;
@@ -324,6 +338,7 @@ void WriteData(Writer& w, const Tensor& t) {
     case DataType::kInvalid: break;
   }
   w.EndArray();
+  return {n, total};
 }
 
 void WriteParameters(Writer& w, const Parameters& params) {
@@ -411,6 +426,20 @@ EncodedBody EncodeInferResponse(const InferResponse& resp, const InferRequest& r
     for (const Tensor* t : binary) out.body.append(t->bytes());
   }
   return out;
+}
+
+std::string EncodeParametersJson(const Parameters& parameters) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  WriteParameters(w, parameters);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+TensorDataJson EncodeTensorDataJson(const Tensor& tensor, size_t max_bytes) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  auto [written, total] = WriteData(w, tensor, max_bytes);
+  return {std::string(sb.GetString(), sb.GetSize()), written, total};
 }
 
 std::string ErrorBody(std::string_view message) {

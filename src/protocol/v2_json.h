@@ -34,6 +34,20 @@ struct EncodedBody {
 // are written to JSON as numbers when JSON is asked for.
 EncodedBody EncodeInferResponse(const InferResponse& response, const InferRequest& request);
 
+// A tensor's elements as the V2 JSON "data" array (flattened, row-major; NaN and
+// infinities as NaN / Infinity / -Infinity), stopping before the first element that
+// would take the raw bytes written past `max_bytes` (a BYTES element counts its length):
+// what a payload log writes of a large tensor.
+struct TensorDataJson {
+  std::string json;
+  size_t elements_written = 0;
+  size_t elements_total = 0;
+};
+TensorDataJson EncodeTensorDataJson(const Tensor& tensor, size_t max_bytes);
+
+// Parameters as a V2 JSON "parameters" object.
+std::string EncodeParametersJson(const Parameters& parameters);
+
 // {"error":"<message>"} with proper escaping.
 std::string ErrorBody(std::string_view message);
 

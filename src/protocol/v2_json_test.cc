@@ -158,5 +158,24 @@ TEST(V2JsonTest, DeepNestingIsAnErrorNotACrash) {
 
 TEST(V2JsonTest, ErrorBodyEscapes) { EXPECT_EQ(ErrorBody("bad \"x\""), R"({"error":"bad \"x\""})"); }
 
+TEST(V2JsonTest, TensorDataJsonStopsAtTheByteLimit) {
+  auto r = Decode(R"({"inputs":[{"name":"f","shape":[5],"datatype":"FP32","data":[1,2.5,3,4,5]},
+                                {"name":"s","shape":[3],"datatype":"BYTES","data":["ab","cde","f"]}]})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto all = EncodeTensorDataJson(r->inputs[0], SIZE_MAX);
+  EXPECT_EQ(all.json, "[1.0,2.5,3.0,4.0,5.0]");
+  EXPECT_EQ(all.elements_written, 5u);
+  EXPECT_EQ(all.elements_total, 5u);
+  auto cut = EncodeTensorDataJson(r->inputs[0], 9);  // two FP32 fit in 9 bytes
+  EXPECT_EQ(cut.json, "[1.0,2.5]");
+  EXPECT_EQ(cut.elements_written, 2u);
+  EXPECT_EQ(cut.elements_total, 5u);
+  auto strings = EncodeTensorDataJson(r->inputs[1], 5);  // "ab" + "cde" = 5 bytes; "f" would pass it
+  EXPECT_EQ(strings.json, R"(["ab","cde"])");
+  EXPECT_EQ(strings.elements_written, 2u);
+  EXPECT_EQ(strings.elements_total, 3u);
+  EXPECT_EQ(EncodeTensorDataJson(r->inputs[1], 0).json, "[]");
+}
+
 }  // namespace
 }  // namespace ferry::protocol

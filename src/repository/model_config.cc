@@ -205,6 +205,19 @@ Result<ModelConfig> ParseTritonConfig(const std::string& text) {
   return config;
 }
 
+// model.yaml's `monitoring:` block, nested mappings of scalars, becomes the parameters
+// monitoring.<a>.<b> that config.pbtxt and model-settings.json spell out.
+static Status YamlMonitoring(const YAML::Node& node, const std::string& path, ModelConfig* c) {
+  if (node.IsScalar()) {
+    (*c->mutable_parameters())[path].set_string_value(node.as<std::string>());
+    return Status::Ok();
+  }
+  if (node.IsNull()) return Status::Ok();  // an empty block sets nothing
+  if (!node.IsMap()) return InvalidArgument("model.yaml: '" + path + "' must be a mapping of settings or a value, not a list");
+  for (const auto& kv : node) FERRY_RETURN_IF_ERROR(YamlMonitoring(kv.second, path + "." + kv.first.as<std::string>(), c));
+  return Status::Ok();
+}
+
 Result<ModelConfig> ParseFerryYaml(const std::string& text) {
   ModelConfig c;
   try {
@@ -213,7 +226,7 @@ Result<ModelConfig> ParseFerryYaml(const std::string& text) {
     if (!y.IsMap()) return InvalidArgument("model.yaml: the top level must be a mapping");
     static const std::set<std::string> kKeys = {"name", "platform", "backend", "max_batch_size", "inputs", "outputs",
                                                 "version_policy", "instances", "parameters", "default_model_filename",
-                                                "graph_optimization_level", "dynamic_batching"};
+                                                "graph_optimization_level", "dynamic_batching", "monitoring"};
     for (const auto& kv : y) {
       std::string k = kv.first.as<std::string>();
       if (!kKeys.count(k)) return InvalidArgument("model.yaml: unknown key '" + k + "'");
@@ -250,6 +263,7 @@ Result<ModelConfig> ParseFerryYaml(const std::string& text) {
       for (const auto& kv : p)
         (*c.mutable_parameters())[kv.first.as<std::string>()].set_string_value(kv.second.as<std::string>());
     }
+    if (const YAML::Node& m = y["monitoring"]) FERRY_RETURN_IF_ERROR(YamlMonitoring(m, "monitoring", &c));
   } catch (const YAML::Exception& e) {
     return InvalidArgument("model.yaml: line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }

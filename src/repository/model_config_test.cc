@@ -87,6 +87,26 @@ TEST(ModelConfigTest, YamlErrorsNameTheKey) {
   EXPECT_NE(bad_type.status().message().find("FLOAT"), std::string::npos);
 }
 
+TEST(ModelConfigTest, YamlMonitoringBlockBecomesMonitoringParameters) {
+  auto c = ParseFerryYaml(R"(
+parameters: {intra_op_thread_count: 1}
+monitoring:
+  payload_log:
+    sink: file:/var/log/ferry/iris.jsonl
+    sample_rate: 0.1
+  drift: {window: 500}
+)");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->parameters().at("monitoring.payload_log.sink").string_value(), "file:/var/log/ferry/iris.jsonl");
+  EXPECT_EQ(c->parameters().at("monitoring.payload_log.sample_rate").string_value(), "0.1");
+  EXPECT_EQ(c->parameters().at("monitoring.drift.window").string_value(), "500");
+  EXPECT_EQ(c->parameters().at("intra_op_thread_count").string_value(), "1");
+  auto list = ParseFerryYaml("monitoring:\n  payload_log:\n    sink: [a, b]\n");
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.status().message(),
+            "model.yaml: 'monitoring.payload_log.sink' must be a mapping of settings or a value, not a list");
+}
+
 TEST(ModelConfigTest, JsonUsesProtoNamesEnumNamesAndNumbers) {
   auto c = ParseTritonConfig(R"(name: "m" max_batch_size: 2
     input { name: "x" data_type: TYPE_FP32 dims: [ -1, 3 ] }

@@ -4,11 +4,13 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <map>
 #include <set>
 
 #include <gtest/gtest.h>
 
 #include "monitoring/inference_tap.h"
+#include "monitoring/monitoring_hub.h"
 #include "server/server.h"
 
 namespace ferry::server {
@@ -57,12 +59,12 @@ class RecordingTap : public monitoring::InferenceTap {
   std::vector<monitoring::InferenceRecord> records_;
 };
 
-void WriteModel(const fs::path& repo, const std::string& name) {
+void WriteModel(const fs::path& repo, const std::string& name, const std::string& extra = "") {
   fs::create_directories(repo / name / "1");
   std::ofstream(repo / name / "1" / "model.echo") << "x";
   std::ofstream(repo / name / "config.pbtxt") << "name: \"" << name << "\"\nbackend: \"echo\"\n"
       << "input [{ name: \"IN\" data_type: TYPE_FP32 dims: [2] }]\n"
-      << "output [{ name: \"OUT\" data_type: TYPE_FP32 dims: [2] }]\n";
+      << "output [{ name: \"OUT\" data_type: TYPE_FP32 dims: [2] }]\n" << extra;
 }
 
 Tensor Fp32(std::string name, std::vector<float> values) {
@@ -159,6 +161,116 @@ TEST_F(InferenceTapTest, FailuresCarryTheErrorAndUnwantedModelsAreSkipped) {
   EXPECT_EQ(records[1].code, StatusCode::kInvalidArgument);
   EXPECT_EQ(records[1].error, "unexpected token at offset 3");
   EXPECT_TRUE(records[1].inputs.empty());
+}
+
+// A consumer that keeps the settings it was attached with and the records it got.
+class KeepingConsumer : public monitoring::RecordConsumer {
+ public:
+  Status Attach(const monitoring::MonitoredModel& m) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    attached_[m.model + "/" + m.version] = m;
+    if (m.settings.count("test.bad")) return InvalidArgument("monitoring.test.bad: not a number");
+    return Status::Ok();
+  }
+  void Detach(std::string_view model, std::string_view version) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    attached_.erase(std::string(model) + "/" + std::string(version));
+  }
+  bool Wants(std::string_view model, std::string_view version) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = attached_.find(std::string(model) + "/" + std::string(version));
+    return it != attached_.end() && it->second.settings.count("test.on");
+  }
+  void Consume(const monitoring::InferenceRecord& r) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    records_.push_back(r);
+  }
+  std::map<std::string, monitoring::MonitoredModel> attached() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return attached_;
+  }
+  std::vector<monitoring::InferenceRecord> records() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return records_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, monitoring::MonitoredModel> attached_;
+  std::vector<monitoring::InferenceRecord> records_;
+};
+
+TEST(MonitoringHubWiringTest, VersionsReachTheHubWithTheirSettingsAndRequestsGetIds) {
+  const fs::path repo = fs::temp_directory_path() / ("ferry_hub_wiring_" + std::to_string(::getpid()));
+  fs::remove_all(repo);
+  WriteModel(repo, "watched",
+             "parameters [{ key: \"monitoring.test.on\" value: { string_value: \"yes\" } },\n"
+             "            { key: \"monitoring.test.window\" value: { string_value: \"50\" } },\n"
+             "            { key: \"intra_op_thread_count\" value: { string_value: \"1\" } }]\n");
+  WriteModel(repo, "plain");
+  WriteModel(repo, "broken", "parameters [{ key: \"monitoring.test.bad\" value: { string_value: \"x\" } }]\n");
+  monitoring::MonitoringHub hub({}, nullptr);
+  auto owned = std::make_unique<KeepingConsumer>();
+  KeepingConsumer* consumer = owned.get();
+  hub.AddConsumer(std::move(owned), "test");
+  hub.Start();
+  auto runtimes = std::make_unique<runtime::RuntimeRegistry>();
+  runtimes->Register(std::make_unique<EchoRuntime>());
+  ServerOptions options;
+  options.models.repositories = {repo};
+  options.models.mode = ControlMode::kExplicit;
+  auto server = Server::Create(std::move(options), std::move(runtimes));
+  ASSERT_TRUE(server.ok());
+  (*server)->SetMonitoringHub(&hub, {{"test.window", "10"}, {"test.default", "d"}});
+  ASSERT_TRUE((*server)->Start().ok());
+
+  auto attached = consumer->attached();
+  ASSERT_TRUE(attached.count("watched/1"));
+  const auto& m = attached["watched/1"];
+  EXPECT_EQ(m.model_dir, repo / "watched");
+  EXPECT_EQ(m.settings, (std::map<std::string, std::string, std::less<>>{
+                            {"test.on", "yes"}, {"test.window", "50"}, {"test.default", "d"}}))
+      << "the config's monitoring.* over the defaults; other parameters left out";
+  EXPECT_TRUE(hub.Wants("watched", "1"));
+  EXPECT_FALSE(hub.Wants("plain", "1"));
+  // A refused setting is shown in the index; the version serves all the same.
+  bool shown = false;
+  for (const auto& e : (*server)->RepositoryIndex(false))
+    if (e.name == "broken") {
+      EXPECT_EQ(e.state, ModelState::kReady);
+      EXPECT_EQ(e.reason, "model 'broken' version 1: monitoring: monitoring.test.bad: not a number");
+      shown = true;
+    }
+  EXPECT_TRUE(shown);
+
+  auto infer = [&](const std::string& model, const std::string& id) {
+    InferRequest request;
+    request.model_name = model;
+    request.id = id;
+    request.inputs.push_back(Fp32("IN", {1.0f, 2.0f}));
+    std::promise<Result<InferResponse>> answered;
+    (*server)->Infer(std::move(request), [&answered](Result<InferResponse> r) { answered.set_value(std::move(r)); });
+    return answered.get_future().get();
+  };
+  auto with_id = infer("watched", "mine");
+  auto without = infer("watched", "");
+  auto unmonitored = infer("plain", "");
+  ASSERT_TRUE(with_id.ok() && without.ok() && unmonitored.ok());
+  EXPECT_EQ(with_id->id, "mine");
+  EXPECT_EQ(without->id.size(), 36u) << "a generated UUID: " << without->id;
+  EXPECT_TRUE(unmonitored->id.empty()) << "ids are generated for monitored models only";
+
+  ASSERT_TRUE((*server)->UnloadModel("watched").ok());
+  EXPECT_FALSE(hub.Wants("watched", "1"));
+  EXPECT_FALSE(consumer->attached().count("watched/1"));
+  (*server)->Shutdown();
+  hub.Stop();
+  auto records = consumer->records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].request_id, "mine");
+  EXPECT_EQ(records[1].request_id, without->id);
+  server->reset();
+  fs::remove_all(repo);
 }
 
 }  // namespace

@@ -274,7 +274,15 @@ Status ModelManager::LoadLocked(const std::string& model) {
     auto loaded = LoadVersion(model, dir, v, folders.at(v), *config);
     if (loaded.ok()) {
       next[v] = std::move(loaded).value();
-      SetState(model, v, ModelState::kReady, "");
+      std::string note;
+      if (version_listener_) {
+        Status s = version_listener_(model, v, dir, &next[v]->config());
+        if (!s.ok()) {
+          note = s.message();
+          FERRY_LOG(kError, "model version serves with a problem", ("model", model)("version", v)("error", note));
+        }
+      }
+      SetState(model, v, ModelState::kReady, note);
       FERRY_LOG(kInfo, "model version ready", ("model", model)("version", v));
     } else {
       if (first_error.ok()) first_error = loaded.status();
@@ -294,7 +302,10 @@ Status ModelManager::LoadLocked(const std::string& model) {
     auto n = next.find(v);
     if (n != next.end() && n->second == mv) continue;
     mv->Retire();
-    if (n == next.end()) SetState(model, v, ModelState::kUnavailable, "unloaded");
+    if (n == next.end()) {
+      SetState(model, v, ModelState::kUnavailable, "unloaded");
+      if (version_listener_) (void)version_listener_(model, v, dir, nullptr);
+    }
   }
   double secs = static_cast<double>(NowNanos() - start) / 1e9;
   if (next.empty()) {
@@ -321,6 +332,7 @@ Status ModelManager::UnloadLocked(const std::string& model) {
   for (auto& [v, mv] : old) {
     mv->Retire();
     SetState(model, v, ModelState::kUnavailable, "unloaded");
+    if (version_listener_) (void)version_listener_(model, v, {}, nullptr);
   }
   metrics_->ModelUnloaded(model);
   FERRY_LOG(kInfo, "model unloaded", ("model", model));

@@ -92,6 +92,17 @@ class ModelManager {
   using ReadyListener = std::function<void(const std::string& model, bool ready)>;
   void SetReadyListener(ReadyListener listener);
 
+  // Called on the load thread, under the lifecycle lock, for each version that has
+  // loaded and is about to serve (`config` its completed config; also for a reload of
+  // a version already serving) and for each version that stopped serving (unloaded, or
+  // no longer selected; `config` null). A non-OK answer for a loaded version is shown
+  // as the version's reason in the repository index (it serves all the same).
+  // Replaces any earlier listener; set it before Start.
+  using VersionListener = std::function<Status(const std::string& model, int64_t version,
+                                               const std::filesystem::path& model_dir,
+                                               const inference::ModelConfig* config)>;
+  void SetVersionListener(VersionListener listener) { version_listener_ = std::move(listener); }
+
  private:
   using VersionMap = std::map<int64_t, std::shared_ptr<ModelVersion>>;
   using Snapshot = std::unordered_map<std::string, VersionMap>;
@@ -131,6 +142,7 @@ class ModelManager {
 
   std::mutex listener_mu_;
   ReadyListener listener_;  // guarded by listener_mu_
+  VersionListener version_listener_;  // set before Start; called under lifecycle_mu_
 
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;

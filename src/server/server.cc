@@ -5,6 +5,8 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/request_id.h"
+#include "monitoring/monitoring_hub.h"
 #include "server/request_validation.h"
 
 namespace ferry::server {
@@ -28,6 +30,12 @@ std::shared_ptr<monitoring::InferenceRecord> StartRecord(const ModelVersion& mv,
 void FinishRecord(monitoring::InferenceTap* tap, std::shared_ptr<monitoring::InferenceRecord> record, uint64_t start,
                   const Status& status, const std::vector<Tensor>* outputs) {
   if (!record) return;
+  // The unary gRPC path lends its tensors from the call's request message without a
+  // keepalive (the message dies with the call, once the answer is written), so a record
+  // that outlives the answer must own its inputs. HTTP bodies and gRPC streams are kept
+  // alive by the tensors themselves.
+  if (record->frontend == Frontend::kGrpc)
+    for (auto& t : record->inputs) t.Own(std::string(t.bytes()));
   record->duration_ns = NowNanos() - start;
   record->code = status.code();
   if (!status.ok()) record->error = status.message();
@@ -128,7 +136,10 @@ void Server::Infer(InferRequest request, InferCallback done) {
   monitoring::ModelVersionMetrics& version_metrics = mv.metrics();
   monitoring::FrontendMetrics& metrics = version_metrics.For(frontend);
   std::shared_ptr<monitoring::InferenceRecord> record;
-  if (tap_ && tap_->Wants(mv.name(), mv.version_string())) record = StartRecord(mv, request, WallMillis());
+  if (tap_ && tap_->Wants(mv.name(), mv.version_string())) {
+    if (request.id.empty()) request.id = NewRequestId();
+    record = StartRecord(mv, request, WallMillis());
+  }
   auto validated = ValidateRequest(mv.config(), &request);
   if (!validated.ok()) {
     version_metrics.Failure(validated.status().code(), frontend);
@@ -253,13 +264,26 @@ void Server::CountFailure(std::string_view model, std::string_view version, cons
     monitoring::InferenceRecord r;
     r.model = mv.name();
     r.version = mv.version_string();
-    r.request_id = std::string(id);
+    r.request_id = id.empty() ? NewRequestId() : std::string(id);
     r.frontend = frontend;
     r.received_wall_ms = WallMillis();
     r.code = error.code();
     r.error = error.message();
     tap_->Offer(std::move(r));
   }
+}
+
+void Server::SetMonitoringHub(monitoring::MonitoringHub* hub, MonitoringDefaults defaults) {
+  tap_ = hub;
+  models_->SetVersionListener([hub, defaults = std::move(defaults)](const std::string& model, int64_t version,
+                                                                     const std::filesystem::path& dir,
+                                                                     const inference::ModelConfig* config) {
+    if (!config) {
+      hub->VersionGone(model, std::to_string(version));
+      return Status::Ok();
+    }
+    return hub->VersionReady(MonitoredModelFor(model, version, dir, *config, defaults));
+  });
 }
 
 Result<std::vector<StatisticsSnapshot>> Server::GetStatistics(std::string_view model, std::string_view version) const {

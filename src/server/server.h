@@ -13,8 +13,13 @@
 #include "repository/model_config.pb.h"
 #include "runtime/registry.h"
 #include "server/model_manager.h"
+#include "server/monitored_model.h"
 #include "server/response_cache.h"
 #include "server/statistics.h"
+
+namespace ferry::monitoring {
+class MonitoringHub;
+}  // namespace ferry::monitoring
 
 namespace ferry::server {
 
@@ -101,6 +106,13 @@ class Server {
   // Hands every answered request of the models `tap` wants to it (payload log, drift,
   // feedback). Not owned; must outlive the server; null: none. Call before Start.
   void SetInferenceTap(monitoring::InferenceTap* tap) { tap_ = tap; }
+  // Monitors models through `hub` (not owned; must outlive the server; stop it after
+  // Shutdown so it sees every answer): the hub becomes the inference tap and hears of
+  // every version that becomes ready or goes, with its MonitoredModel (the config's
+  // monitoring.* parameters over `defaults`). Call before Start.
+  // A monitored request without an id gets a new one (a UUID), answered in the
+  // response's `id` so that feedback can name it later.
+  void SetMonitoringHub(monitoring::MonitoringHub* hub, MonitoringDefaults defaults);
 
  private:
   Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes);

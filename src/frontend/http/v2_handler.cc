@@ -68,6 +68,13 @@ std::string_view Header(const Request& req, std::string_view name) {
   return std::string_view(it->value().data(), it->value().size());
 }
 
+// An id that can be echoed in the X-Request-Id header: printable ASCII (no CR/LF, so no
+// header injection), at most 256 characters.
+bool HeaderSafe(std::string_view id) {
+  return !id.empty() && id.size() <= 256 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
 bool IsDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -312,10 +319,13 @@ void V2Handler::Infer(Request&& req, std::string model, std::string version, Res
     // client's first mistake is the model name. Looked up only here, off the fast path.
     if (auto known = server_->ModelReady(model, version); !known.ok() && known.status().code() == StatusCode::kNotFound)
       return respond(StatusResponse(known.status()));
-    server_->CountFailure(model, version, decoded.status(), Frontend::kHttp);
+    server_->CountFailure(model, version, decoded.status(), Frontend::kHttp, Header(req, "X-Request-Id"));
     return respond(StatusResponse(decoded.status()));
   }
   InferRequest request = std::move(decoded).value();
+  // The body's id wins; else the conventional header (what proxies and KServe's agent set).
+  if (request.id.empty()) request.id = std::string(Header(req, "X-Request-Id"));
+  std::string client_id = HeaderSafe(request.id) ? request.id : std::string();
   request.model_name = std::move(model);
   request.model_version = std::move(version);
   request.cancelled = std::move(client_gone);
@@ -328,10 +338,16 @@ void V2Handler::Infer(Request&& req, std::string model, std::string version, Res
   shape_of_reply.outputs = request.outputs;
   protocol::Encoding reply_encoding = protocol::ChooseResponseEncoding(Header(req, "Accept-Encoding"));
   server_->Infer(std::move(request), [respond = std::move(respond), shape_of_reply = std::move(shape_of_reply),
-                                      reply_encoding](Result<InferResponse> result) {
-    if (!result.ok()) return respond(StatusResponse(result.status()));
+                                      reply_encoding, client_id = std::move(client_id)](Result<InferResponse> result) {
+    if (!result.ok()) {
+      Response r = StatusResponse(result.status());
+      if (!client_id.empty()) r.set("X-Request-Id", client_id);
+      return respond(std::move(r));
+    }
     protocol::EncodedBody enc = protocol::EncodeInferResponse(*result, shape_of_reply);
     Response r{beast_http::status::ok, 11};
+    // The id answered (the client's, or one the server gave a monitored request).
+    if (HeaderSafe(result->id)) r.set("X-Request-Id", result->id);
     if (enc.json_length) {
       r.set(beast_http::field::content_type, "application/octet-stream");
       r.set("Inference-Header-Content-Length", std::to_string(*enc.json_length));

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <memory>
+#include <string>
+
+#include "core/result.h"
+#include "monitoring/monitoring_hub.h"
+#include "server/monitored_model.h"
+
+namespace ferry::cli {
+
+// The flags of in-server model monitoring for `ferry serve`: the hub's queue
+// (--monitoring-queue-records, --monitoring-queue-bytes) and payload logging
+// (--payload-log and --payload-log-*). docs/monitoring.md lists them.
+void AddMonitoringOptions(boost::program_options::options_description& desc, const std::string& env);
+
+struct Monitoring {
+  std::unique_ptr<monitoring::MonitoringHub> hub;  // not started
+  // Per-model defaults from the flags a user gave (a model's config overrides them).
+  server::MonitoringDefaults defaults;
+};
+
+// The hub with its consumers (the payload log), its metrics in `registry` (not owned;
+// must outlive the hub). InvalidArgument naming the flag for a bad value.
+Result<Monitoring> CreateMonitoring(const boost::program_options::variables_map& vm, prometheus::Registry* registry);
+
+}  // namespace ferry::cli

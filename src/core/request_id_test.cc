@@ -1,0 +1,43 @@
+#include "core/request_id.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+namespace ferry {
+namespace {
+
+TEST(RequestIdTest, IsACanonicalVersion4Uuid) {
+  for (int i = 0; i < 100; ++i) {
+    std::string id = NewRequestId();
+    ASSERT_EQ(id.size(), 36u) << id;
+    for (size_t p : {8u, 13u, 18u, 23u}) EXPECT_EQ(id[p], '-') << id;
+    EXPECT_EQ(id[14], '4') << id;
+    EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos) << id;
+    for (size_t p = 0; p < id.size(); ++p) {
+      if (id[p] == '-') continue;
+      EXPECT_NE(std::string("0123456789abcdef").find(id[p]), std::string::npos) << id;
+    }
+  }
+}
+
+TEST(RequestIdTest, DoesNotRepeatAcrossThreads) {
+  std::mutex mu;
+  std::set<std::string> seen;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      std::vector<std::string> mine;
+      for (int i = 0; i < 10000; ++i) mine.push_back(NewRequestId());
+      std::lock_guard lock(mu);
+      seen.insert(mine.begin(), mine.end());
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seen.size(), 40000u);
+}
+
+}  // namespace
+}  // namespace ferry

@@ -1,0 +1,229 @@
+#include "monitoring/monitoring_hub.h"
+
+#include "core/log.h"
+
+namespace ferry::monitoring {
+namespace {
+
+size_t RecordBytes(const InferenceRecord& r) {
+  size_t n = r.error.size();
+  for (const auto& t : r.inputs) n += t.byte_size();
+  for (const auto& t : r.outputs) n += t.byte_size();
+  return n;
+}
+
+}  // namespace
+
+MonitoringHub::MonitoringHub(MonitoringHubOptions options, prometheus::Registry* registry)
+    : options_(options), registry_(registry) {
+  snapshot_.store(std::make_shared<const Snapshot>());
+  if (!registry_) return;
+  consumed_family_ = &prometheus::BuildCounter()
+                          .Name("ferry_monitoring_records_total")
+                          .Help("Answered requests handed to the monitoring consumers (payload log, drift, feedback)")
+                          .Register(*registry_);
+  dropped_family_ = &prometheus::BuildCounter()
+                         .Name("ferry_monitoring_records_dropped_total")
+                         .Help("Answered requests of monitored models that monitoring dropped, by reason")
+                         .Register(*registry_);
+  queue_records_ = &prometheus::BuildGauge()
+                        .Name("ferry_monitoring_queue_records")
+                        .Help("Records waiting for (or being handled by) the monitoring consumers")
+                        .Register(*registry_)
+                        .Add({});
+  queue_bytes_ = &prometheus::BuildGauge()
+                      .Name("ferry_monitoring_queue_bytes")
+                      .Help("Tensor bytes held by the records waiting for the monitoring consumers")
+                      .Register(*registry_)
+                      .Add({});
+}
+
+MonitoringHub::~MonitoringHub() { Stop(); }
+
+void MonitoringHub::AddConsumer(std::unique_ptr<RecordConsumer> consumer, std::string settings_prefix) {
+  consumers_.push_back({std::move(consumer), std::move(settings_prefix)});
+}
+
+void MonitoringHub::Start() {
+  {
+    std::lock_guard lock(mu_);
+    running_ = true;
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+void MonitoringHub::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  else Run();  // never started: drain and flush here
+}
+
+std::shared_ptr<MonitoringHub::VersionCounters> MonitoringHub::CountersFor(const std::string& model,
+                                                                           const std::string& version) {
+  auto c = std::make_shared<VersionCounters>();
+  if (registry_) {
+    c->consumed = &consumed_family_->Add({{"model", model}, {"version", version}});
+    c->dropped_full = &dropped_family_->Add({{"model", model}, {"version", version}, {"reason", "queue_full"}});
+    c->dropped_stopped = &dropped_family_->Add({{"model", model}, {"version", version}, {"reason", "stopped"}});
+  }
+  return c;
+}
+
+void MonitoringHub::Republish(const std::string& model, const std::string& version) {
+  bool wanted = false;
+  if (attached_.count({model, version}))
+    for (const auto& c : consumers_) wanted = wanted || c.consumer->Wants(model, version);
+  auto prev = snapshot_.load();
+  auto next = std::make_shared<Snapshot>(*prev);
+  if (wanted) {
+    auto& versions = (*next)[model];
+    if (auto it = versions.find(version); it == versions.end()) versions.emplace(version, CountersFor(model, version));
+  } else if (auto it = next->find(model); it != next->end()) {
+    it->second.erase(version);
+    if (it->second.empty()) next->erase(it);
+  }
+  snapshot_.store(std::move(next));
+}
+
+Status MonitoringHub::VersionReady(const MonitoredModel& model) {
+  std::lock_guard lock(lifecycle_mu_);
+  std::string errors;
+  auto add_error = [&errors](const std::string& e) { errors += (errors.empty() ? "" : "; ") + e; };
+  for (const auto& [key, value] : model.settings) {
+    const std::string_view head = std::string_view(key).substr(0, key.find('.'));
+    bool owned = false;
+    for (const auto& c : consumers_) owned = owned || c.prefix == head;
+    if (owned) continue;
+    std::string known;
+    for (const auto& c : consumers_) known += (known.empty() ? "" : ", ") + c.prefix + ".*";
+    add_error("unknown setting 'monitoring." + key + "' (known: " + (known.empty() ? "none" : known) + ")");
+  }
+  const bool reload = attached_.count({model.model, model.version}) > 0;
+  for (const auto& c : consumers_) {
+    if (reload) c.consumer->Detach(model.model, model.version);
+    Status s = c.consumer->Attach(model);
+    if (!s.ok()) add_error(s.message());
+  }
+  attached_.insert({model.model, model.version});
+  Republish(model.model, model.version);
+  if (errors.empty()) return Status::Ok();
+  return InvalidArgument("model '" + model.model + "' version " + model.version + ": monitoring: " + errors);
+}
+
+void MonitoringHub::VersionGone(std::string_view model, std::string_view version) {
+  std::lock_guard lock(lifecycle_mu_);
+  const std::pair<std::string, std::string> key{std::string(model), std::string(version)};
+  if (!attached_.erase(key)) return;
+  Republish(key.first, key.second);  // Offer takes no more of its records
+  {
+    std::unique_lock lock(mu_);
+    const uint64_t target = enqueued_;
+    if (running_)
+      delivered_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return delivered_ >= target || !running_; });
+  }
+  for (const auto& c : consumers_) c.consumer->Detach(model, version);
+}
+
+bool MonitoringHub::Wants(std::string_view model, std::string_view version) const {
+  auto snap = snapshot_.load();
+  auto m = snap->find(model);
+  return m != snap->end() && m->second.count(version) > 0;
+}
+
+void MonitoringHub::Offer(InferenceRecord record) {
+  std::shared_ptr<VersionCounters> counters;
+  {
+    auto snap = snapshot_.load();
+    auto m = snap->find(record.model);
+    if (m == snap->end()) return;  // no longer monitored (unloaded meanwhile)
+    auto v = m->second.find(record.version);
+    if (v == m->second.end()) return;
+    counters = v->second;
+  }
+  const size_t bytes = RecordBytes(record);
+  bool notify = false;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      if (counters->dropped_stopped) counters->dropped_stopped->Increment();
+      return;
+    }
+    // One record larger than the byte bound is still taken when the queue is empty, so
+    // a model whose requests are all big is not silently never monitored.
+    if (records_ >= options_.max_records || (bytes_ + bytes > options_.max_bytes && records_ > 0)) {
+      if (counters->dropped_full) counters->dropped_full->Increment();
+      return;
+    }
+    ++records_;
+    ++enqueued_;
+    bytes_ += bytes;
+    queue_.push_back({std::move(record), bytes, std::move(counters)});
+    if (queue_records_) {
+      queue_records_->Set(static_cast<double>(records_));
+      queue_bytes_->Set(static_cast<double>(bytes_));
+    }
+    notify = sleeping_ && queue_.size() >= options_.max_batch;
+  }
+  if (notify) cv_.notify_one();
+}
+
+size_t MonitoringHub::pending() const {
+  std::lock_guard lock(mu_);
+  return records_;
+}
+
+void MonitoringHub::Deliver(std::vector<Item>& batch) {
+  for (const Item& item : batch) {
+    const InferenceRecord& r = item.record;
+    for (const auto& c : consumers_)
+      if (c.consumer->Wants(r.model, r.version)) c.consumer->Consume(r);
+    if (item.counters->consumed) item.counters->consumed->Increment();
+  }
+}
+
+void MonitoringHub::Run() {
+  std::vector<Item> batch;
+  for (;;) {
+    size_t batch_bytes = 0;
+    {
+      std::unique_lock lock(mu_);
+      if (!stopping_ && queue_.size() < options_.max_batch) {
+        sleeping_ = true;
+        cv_.wait_for(lock, options_.max_delay, [this] { return stopping_ || queue_.size() >= options_.max_batch; });
+        sleeping_ = false;
+      }
+      if (queue_.empty()) {
+        if (stopping_) break;  // and everything is consumed
+        continue;
+      }
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch_bytes += queue_.front().bytes;
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    Deliver(batch);
+    const size_t n = batch.size();
+    batch.clear();  // releases the tensors before the bound frees up
+    std::lock_guard lock(mu_);
+    records_ -= n;
+    bytes_ -= batch_bytes;
+    delivered_ += n;
+    delivered_cv_.notify_all();
+    if (queue_records_) {
+      queue_records_->Set(static_cast<double>(records_));
+      queue_bytes_->Set(static_cast<double>(bytes_));
+    }
+  }
+  for (const auto& c : consumers_) c.consumer->Flush();
+  std::lock_guard lock(mu_);
+  running_ = false;
+  delivered_cv_.notify_all();
+}
+
+}  // namespace ferry::monitoring

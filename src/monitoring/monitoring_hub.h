@@ -1,0 +1,142 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include "monitoring/inference_tap.h"
+#include "monitoring/record_consumer.h"
+
+namespace ferry::monitoring {
+
+struct MonitoringHubOptions {
+  // Records waiting for the consumers (queued or being consumed); beyond, new records
+  // are dropped and counted. 0 drops every record.
+  size_t max_records = 10000;
+  // Tensor bytes those records hold (inputs + outputs; a binary request's tensors keep
+  // the whole request body alive, so this is a lower bound of the memory they pin).
+  size_t max_bytes = 256u << 20;
+  // Records handed to the consumers per wake-up of the background thread. The thread
+  // is woken when this many wait, else it looks every `max_delay`: waking it for every
+  // record would cost a context switch per request on a busy core.
+  size_t max_batch = 256;
+  std::chrono::milliseconds max_delay{10};
+};
+
+// The monitoring hub: the InferenceTap the server feeds, and the one background thread
+// that feeds the RecordConsumers (payload log, drift, feedback).
+//
+// The request path calls Wants (one atomic snapshot load and two map lookups, no lock)
+// and Offer (one short lock; a full queue drops the record and counts it, never waits).
+// The model lifecycle calls VersionReady / VersionGone, which Attach / Detach the
+// consumers and republish the snapshot of wanted versions. Stop drains the queue and
+// Flushes every consumer.
+//
+// Settings: a consumer added with prefix "payload_log" owns the settings
+// "payload_log.*"; VersionReady refuses (names) a setting no consumer owns, so a typo
+// cannot silently switch monitoring off.
+//
+// Metrics (with a registry): ferry_monitoring_records_total{model,version},
+// ferry_monitoring_records_dropped_total{model,version,reason} (reason "queue_full" or
+// "stopped"), ferry_monitoring_queue_records and ferry_monitoring_queue_bytes.
+//
+// Thread-safety: Wants, Offer, VersionReady and VersionGone are thread-safe; AddConsumer
+// and Start before any of them, Stop once, by the owner.
+class MonitoringHub final : public InferenceTap {
+ public:
+  // `registry` (not owned; may be null) receives the hub's metrics and must outlive it.
+  MonitoringHub(MonitoringHubOptions options, prometheus::Registry* registry);
+  ~MonitoringHub() override;  // Stop()
+  MonitoringHub(const MonitoringHub&) = delete;
+  MonitoringHub& operator=(const MonitoringHub&) = delete;
+
+  // REQUIRES: before Start. `settings_prefix` names the consumer's settings (no dot).
+  void AddConsumer(std::unique_ptr<RecordConsumer> consumer, std::string settings_prefix);
+  // Starts the background thread.
+  void Start();
+  // Drains what is queued into the consumers, then Flushes them and joins the thread;
+  // records offered from now on are dropped (reason "stopped"). Idempotent.
+  void Stop();
+
+  // A version became ready, or was reloaded (an attached version is Detached first).
+  // Attaches it to every consumer; errors (unknown settings, a consumer's refusal) are
+  // joined into one INVALID_ARGUMENT naming the model, version and settings, and the
+  // version is then monitored by the consumers that did accept it.
+  Status VersionReady(const MonitoredModel& model);
+  // A version was unloaded: no more of its records are taken, the ones already queued
+  // are delivered (waiting up to 10 s for the thread), then it is Detached from every
+  // consumer, so the requests it answered before it went are not lost.
+  void VersionGone(std::string_view model, std::string_view version);
+
+  bool Wants(std::string_view model, std::string_view version) const override;
+  void Offer(InferenceRecord record) override;
+
+  // Records queued or being consumed now (for tests and gauges).
+  size_t pending() const;
+
+ private:
+  struct VersionCounters {
+    prometheus::Counter* consumed = nullptr;
+    prometheus::Counter* dropped_full = nullptr;
+    prometheus::Counter* dropped_stopped = nullptr;
+  };
+  // Model -> version -> counters, for the versions some consumer wants.
+  using Snapshot = std::map<std::string, std::map<std::string, std::shared_ptr<VersionCounters>, std::less<>>, std::less<>>;
+  struct Item {
+    InferenceRecord record;
+    size_t bytes = 0;
+    std::shared_ptr<VersionCounters> counters;
+  };
+  struct Consumer {
+    std::unique_ptr<RecordConsumer> consumer;
+    std::string prefix;
+  };
+
+  std::shared_ptr<VersionCounters> CountersFor(const std::string& model, const std::string& version);
+  void Republish(const std::string& model, const std::string& version);
+  void Run();
+  void Deliver(std::vector<Item>& batch);
+
+  const MonitoringHubOptions options_;
+  prometheus::Registry* registry_;  // not owned; may be null
+  std::vector<Consumer> consumers_;  // fixed after Start
+
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
+  std::mutex lifecycle_mu_;  // serialises VersionReady / VersionGone and Republish
+  std::set<std::pair<std::string, std::string>> attached_;  // guarded by lifecycle_mu_
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;  // guarded by mu_
+  size_t records_ = 0;      // queued + being consumed; guarded by mu_
+  size_t bytes_ = 0;        // their tensor bytes; guarded by mu_
+  bool sleeping_ = false;   // the thread waits on cv_; guarded by mu_
+  bool running_ = false;    // the thread runs; guarded by mu_
+  uint64_t enqueued_ = 0;   // records ever queued; guarded by mu_
+  uint64_t delivered_ = 0;  // of those, delivered to the consumers (in queue order); guarded by mu_
+  std::condition_variable delivered_cv_;
+  bool stopping_ = false;   // guarded by mu_
+  std::thread thread_;
+
+  prometheus::Family<prometheus::Counter>* consumed_family_ = nullptr;
+  prometheus::Family<prometheus::Counter>* dropped_family_ = nullptr;
+  prometheus::Gauge* queue_records_ = nullptr;
+  prometheus::Gauge* queue_bytes_ = nullptr;
+};
+
+}  // namespace ferry::monitoring

@@ -1,0 +1,245 @@
+#include "monitoring/monitoring_hub.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ferry::monitoring {
+namespace {
+
+// The value of a counter or gauge in `registry` with exactly these labels; -1 if absent.
+double Value(prometheus::Registry& registry, const std::string& name, const std::map<std::string, std::string>& labels) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& m : family.metric) {
+      std::map<std::string, std::string> got;
+      for (const auto& l : m.label) got[l.name] = l.value;
+      if (got != labels) continue;
+      return family.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+    }
+  }
+  return -1;
+}
+
+// Records what it is given; Consume can be held up until Release, to fill the queue.
+class TestConsumer : public RecordConsumer {
+ public:
+  Status Attach(const MonitoredModel& m) override {
+    std::lock_guard lock(mu_);
+    log_.push_back("attach " + m.model + "/" + m.version);
+    if (auto it = m.settings.find("test.fail"); it != m.settings.end()) return InvalidArgument("test.fail: refused");
+    if (m.settings.count("test.on")) wanted_.insert(m.model + "/" + m.version);
+    return Status::Ok();
+  }
+  void Detach(std::string_view model, std::string_view version) override {
+    std::lock_guard lock(mu_);
+    const std::string key = std::string(model) + "/" + std::string(version);
+    log_.push_back("detach " + key);
+    wanted_.erase(key);
+  }
+  bool Wants(std::string_view model, std::string_view version) const override {
+    std::lock_guard lock(mu_);
+    return wanted_.count(std::string(model) + "/" + std::string(version)) > 0;
+  }
+  void Consume(const InferenceRecord& r) override {
+    std::unique_lock lock(mu_);
+    ++entered_;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return released_; });
+    log_.push_back("consume " + r.request_id);
+  }
+  void Flush() override {
+    std::lock_guard lock(mu_);
+    log_.push_back("flush");
+  }
+
+  void Hold() {
+    std::lock_guard lock(mu_);
+    released_ = false;
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  // Waits until Consume has been entered n times in all.
+  bool WaitEntered(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return entered_ >= n; });
+  }
+  std::vector<std::string> log() const {
+    std::lock_guard lock(mu_);
+    return log_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> wanted_;
+  std::vector<std::string> log_;
+  bool released_ = true;
+  int entered_ = 0;
+};
+
+InferenceRecord Record(const std::string& model, const std::string& id, size_t tensor_bytes = 0) {
+  InferenceRecord r;
+  r.model = model;
+  r.version = "1";
+  r.request_id = id;
+  if (tensor_bytes) {
+    Tensor t;
+    t.name = "x";
+    t.datatype = DataType::kUint8;
+    t.shape = {static_cast<int64_t>(tensor_bytes)};
+    t.Own(std::string(tensor_bytes, 'x'));
+    r.inputs.push_back(t);
+  }
+  return r;
+}
+
+MonitoredModel Version(const std::string& model, std::map<std::string, std::string, std::less<>> settings) {
+  return MonitoredModel{model, "1", "/tmp", std::move(settings)};
+}
+
+struct HubFixture {
+  explicit HubFixture(MonitoringHubOptions o) : hub(o, &registry) {
+    auto c = std::make_unique<TestConsumer>();
+    consumer = c.get();
+    hub.AddConsumer(std::move(c), "test");
+    hub.Start();
+  }
+  prometheus::Registry registry;
+  TestConsumer* consumer;
+  MonitoringHub hub;
+};
+
+TEST(MonitoringHubTest, WantsFollowsWhatConsumersWantAsVersionsComeAndGo) {
+  HubFixture f({});
+  EXPECT_FALSE(f.hub.Wants("a", "1"));
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());
+  ASSERT_TRUE(f.hub.VersionReady(Version("b", {})).ok());  // attached, but its consumer does not want it
+  EXPECT_TRUE(f.hub.Wants("a", "1"));
+  EXPECT_FALSE(f.hub.Wants("a", "2"));
+  EXPECT_FALSE(f.hub.Wants("b", "1"));
+  f.hub.VersionGone("a", "1");
+  EXPECT_FALSE(f.hub.Wants("a", "1"));
+  f.hub.Offer(Record("a", "ignored"));  // no longer monitored: neither queued nor counted
+  EXPECT_EQ(f.hub.pending(), 0u);
+}
+
+TEST(MonitoringHubTest, AnUnloadedVersionsQueuedRecordsAreDeliveredBeforeItIsDetached) {
+  HubFixture f({});
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());
+  f.consumer->Hold();
+  for (int i = 0; i < 3; ++i) f.hub.Offer(Record("a", "r" + std::to_string(i)));
+  ASSERT_TRUE(f.consumer->WaitEntered(1));
+  std::thread unload([&f] { f.hub.VersionGone("a", "1"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(f.hub.Wants("a", "1")) << "no new records once it is gone";
+  f.consumer->Release();
+  unload.join();
+  EXPECT_EQ(f.consumer->log(),
+            (std::vector<std::string>{"attach a/1", "consume r0", "consume r1", "consume r2", "detach a/1"}));
+}
+
+TEST(MonitoringHubTest, AReloadDetachesTheOldSettingsFirst) {
+  HubFixture f({});
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {})).ok());
+  EXPECT_FALSE(f.hub.Wants("a", "1"));
+  EXPECT_EQ(f.consumer->log(), (std::vector<std::string>{"attach a/1", "detach a/1", "attach a/1"}));
+}
+
+TEST(MonitoringHubTest, UnknownSettingsAndRefusalsAreNamedAndTheRestStillAttaches) {
+  HubFixture f({});
+  Status s = f.hub.VersionReady(Version("a", {{"test.on", "1"}, {"drfit.window", "100"}}));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "model 'a' version 1: monitoring: unknown setting 'monitoring.drfit.window' (known: test.*)");
+  EXPECT_TRUE(f.hub.Wants("a", "1")) << "the consumer accepted its own settings";
+  Status refused = f.hub.VersionReady(Version("b", {{"test.fail", "1"}}));
+  EXPECT_EQ(refused.message(), "model 'b' version 1: monitoring: test.fail: refused");
+}
+
+TEST(MonitoringHubTest, AFullQueueDropsAndCountsWithoutBlocking) {
+  MonitoringHubOptions o;
+  o.max_records = 3;
+  o.max_batch = 1;
+  HubFixture f(o);
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());
+  f.consumer->Hold();
+  f.hub.Offer(Record("a", "r0"));
+  ASSERT_TRUE(f.consumer->WaitEntered(1));  // r0 is being consumed (and still counts)
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 1; i < 10; ++i) f.hub.Offer(Record("a", "r" + std::to_string(i)));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(1)) << "Offer must not wait for the consumer";
+  EXPECT_EQ(f.hub.pending(), 3u);
+  EXPECT_EQ(Value(f.registry, "ferry_monitoring_records_dropped_total",
+                  {{"model", "a"}, {"version", "1"}, {"reason", "queue_full"}}),
+            7);
+  EXPECT_EQ(Value(f.registry, "ferry_monitoring_queue_records", {}), 3);
+  f.consumer->Release();
+  f.hub.Stop();
+  EXPECT_EQ(Value(f.registry, "ferry_monitoring_records_total", {{"model", "a"}, {"version", "1"}}), 3);
+  EXPECT_EQ(f.consumer->log(), (std::vector<std::string>{"attach a/1", "consume r0", "consume r1", "consume r2", "flush"}));
+  EXPECT_EQ(Value(f.registry, "ferry_monitoring_queue_records", {}), 0);
+}
+
+TEST(MonitoringHubTest, TheByteBoundDropsTooButOneBigRecordStillPasses) {
+  MonitoringHubOptions o;
+  o.max_bytes = 100;
+  o.max_batch = 1;
+  HubFixture f(o);
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());
+  f.consumer->Hold();
+  f.hub.Offer(Record("a", "big", 500));  // larger than the bound, but the queue is empty
+  ASSERT_TRUE(f.consumer->WaitEntered(1));
+  f.hub.Offer(Record("a", "small", 10));  // 500 + 10 > 100 while "big" is held
+  EXPECT_EQ(Value(f.registry, "ferry_monitoring_queue_bytes", {}), 500);
+  EXPECT_EQ(Value(f.registry, "ferry_monitoring_records_dropped_total",
+                  {{"model", "a"}, {"version", "1"}, {"reason", "queue_full"}}),
+            1);
+  f.consumer->Release();
+  f.hub.Stop();
+  EXPECT_EQ(f.consumer->log(), (std::vector<std::string>{"attach a/1", "consume big", "flush"}));
+}
+
+TEST(MonitoringHubTest, StopDrainsEverythingThenFlushesAndLaterRecordsAreCounted) {
+  MonitoringHubOptions o;
+  o.max_batch = 2;
+  HubFixture f(o);
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());
+  f.consumer->Hold();
+  for (int i = 0; i < 5; ++i) f.hub.Offer(Record("a", "r" + std::to_string(i)));
+  ASSERT_TRUE(f.consumer->WaitEntered(1));
+  f.consumer->Release();
+  f.hub.Stop();
+  EXPECT_EQ(f.consumer->log(), (std::vector<std::string>{"attach a/1", "consume r0", "consume r1", "consume r2",
+                                                         "consume r3", "consume r4", "flush"}));
+  f.hub.Offer(Record("a", "late"));
+  EXPECT_EQ(Value(f.registry, "ferry_monitoring_records_dropped_total",
+                  {{"model", "a"}, {"version", "1"}, {"reason", "stopped"}}),
+            1);
+}
+
+TEST(MonitoringHubTest, StopWithoutStartStillDeliversAndFlushes) {
+  prometheus::Registry registry;
+  MonitoringHub hub({}, &registry);
+  auto c = std::make_unique<TestConsumer>();
+  TestConsumer* consumer = c.get();
+  hub.AddConsumer(std::move(c), "test");
+  ASSERT_TRUE(hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());
+  hub.Offer(Record("a", "r0"));
+  hub.Stop();
+  EXPECT_EQ(consumer->log(), (std::vector<std::string>{"attach a/1", "consume r0", "flush"}));
+}
+
+}  // namespace
+}  // namespace ferry::monitoring

@@ -1,0 +1,188 @@
+#include "monitoring/payload_log/payload_log.h"
+
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "core/log.h"
+
+namespace ferry::monitoring::payload_log {
+namespace {
+
+// FNV-1a over the id, then splitmix64's finaliser: ids that differ in one character
+// (req-1, req-2, ...) land far apart.
+uint64_t IdHash(std::string_view id) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  h ^= h >> 30;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 27;
+  h *= 0x94D049BB133111EBull;
+  return h ^ (h >> 31);
+}
+
+const std::string* Setting(const MonitoredModel& m, std::string_view name) {
+  auto it = m.settings.find("payload_log." + std::string(name));
+  return it == m.settings.end() ? nullptr : &it->second;
+}
+
+Status Bad(std::string_view name, const std::string& why) {
+  return InvalidArgument("monitoring.payload_log." + std::string(name) + ": " + why);
+}
+
+}  // namespace
+
+std::string_view EventResultName(EventResult r) {
+  switch (r) {
+    case EventResult::kWritten: return "written";
+    case EventResult::kDropped: return "dropped";
+    case EventResult::kFailed: return "failed";
+  }
+  return "failed";
+}
+
+bool Sampled(std::string_view request_id, double rate) {
+  if (rate >= 1) return true;
+  if (!(rate > 0)) return false;
+  // The top 53 bits as a uniform number in [0, 1).
+  return static_cast<double>(IdHash(request_id) >> 11) * 0x1.0p-53 < rate;
+}
+
+PayloadLog::PayloadLog(PayloadLogOptions options, prometheus::Registry* registry) : options_(std::move(options)) {
+  if (registry)
+    events_family_ = &prometheus::BuildCounter()
+                          .Name("ferry_payload_log_events_total")
+                          .Help("Payload log events (CloudEvents) by what became of them: written, dropped, failed")
+                          .Register(*registry);
+}
+
+PayloadLog::~PayloadLog() = default;
+
+void PayloadLog::Count(const CloudEvent& event, EventResult result) {
+  if (!events_family_) return;
+  std::lock_guard lock(counters_mu_);
+  auto key = std::make_tuple(event.model, event.version, result);
+  auto it = counters_.find(key);
+  if (it == counters_.end()) {
+    auto* c = &events_family_->Add(
+        {{"model", event.model}, {"version", event.version}, {"result", std::string(EventResultName(result))}});
+    it = counters_.emplace(std::move(key), c).first;
+  }
+  it->second->Increment();
+}
+
+Result<PayloadSink*> PayloadLog::SinkFor(const std::string& spec) {
+  // REQUIRES: mu_ held.
+  std::string key = spec;
+  std::unique_ptr<PayloadSink> sink;
+  auto counted = [this](const CloudEvent& e, EventResult r) { Count(e, r); };
+  if (spec.rfind("file:", 0) == 0) {
+    std::string path = spec.substr(5);
+    if (path.rfind("//", 0) == 0) path = path.substr(2);  // file:///var/log/x.jsonl
+    if (path.empty() || path.back() == '/') return Bad("sink", "'" + spec + "' names no file");
+    std::error_code ec;
+    std::filesystem::path p = std::filesystem::absolute(path, ec).lexically_normal();
+    key = "file:" + p.string();
+    if (auto it = sinks_.find(key); it != sinks_.end()) return it->second.get();
+    sink = std::make_unique<FileSink>(key, p.string(), options_.file, counted);
+  } else if (spec.rfind("http://", 0) == 0) {
+    if (spec.size() == 7) return Bad("sink", "'" + spec + "' names no host");
+    if (auto it = sinks_.find(key); it != sinks_.end()) return it->second.get();
+    sink = std::make_unique<HttpSink>(spec, options_.http, counted, options_.http_poster);
+  } else if (spec.rfind("https://", 0) == 0) {
+    return Bad("sink", "'" + spec + "': TLS is not supported; use http:// (e.g. to a local collector)");
+  } else if (spec.rfind("kafka:", 0) == 0) {
+    return Bad("sink", "'" + spec + "': the Kafka sink is not available in this build");
+  } else {
+    return Bad("sink", "'" + spec + "' is not file:PATH, http://HOST[:PORT]/PATH or none");
+  }
+  PayloadSink* raw = sink.get();
+  sinks_.emplace(key, std::move(sink));
+  FERRY_LOG(kInfo, "payload log sink", ("sink", key));
+  return raw;
+}
+
+Status PayloadLog::Attach(const MonitoredModel& m) {
+  static const std::set<std::string, std::less<>> kKnown = {"payload_log.sink", "payload_log.sample_rate",
+                                                             "payload_log.mode", "payload_log.max_tensor_bytes"};
+  for (const auto& [key, value] : m.settings)
+    if (key.rfind("payload_log.", 0) == 0 && !kKnown.count(key))
+      return InvalidArgument("unknown setting 'monitoring." + key +
+                             "' (payload_log takes sink, sample_rate, mode, max_tensor_bytes)");
+  auto log = std::make_shared<VersionLog>();
+  log->events.source = options_.source;
+  if (const std::string* v = Setting(m, "sample_rate")) {
+    double rate = -1;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), rate);
+    if (ec != std::errc() || p != v->data() + v->size() || !(rate >= 0 && rate <= 1))
+      return Bad("sample_rate", "must be a number from 0 to 1, not '" + *v + "'");
+    log->sample_rate = rate;
+    if (rate > 0 && rate < 1) log->events.sampled_rate = std::max<int64_t>(1, std::llround(1 / rate));
+  }
+  if (const std::string* v = Setting(m, "mode")) {
+    if (*v == "all") log->events.mode = LogMode::kAll;
+    else if (*v == "request") log->events.mode = LogMode::kRequest;
+    else if (*v == "response") log->events.mode = LogMode::kResponse;
+    else return Bad("mode", "must be all, request or response, not '" + *v + "'");
+  }
+  if (const std::string* v = Setting(m, "max_tensor_bytes")) {
+    uint64_t n = 0;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (ec != std::errc() || p != v->data() + v->size())
+      return Bad("max_tensor_bytes", "must be a whole number of bytes, not '" + *v + "'");
+    log->events.max_tensor_bytes = n;
+  }
+  const std::string* spec = Setting(m, "sink");
+  std::lock_guard lock(mu_);
+  if (spec && !spec->empty() && *spec != "none") {
+    FERRY_ASSIGN_OR_RETURN(log->sink, SinkFor(*spec));
+  } else if (Setting(m, "sample_rate") || Setting(m, "mode") || Setting(m, "max_tensor_bytes")) {
+    return Bad("sink", "not set, so the other payload_log settings have no effect (set it, or --payload-log)");
+  }
+  if (!log->sink || log->sample_rate <= 0) {
+    if (auto it = versions_.find(m.model); it != versions_.end()) {
+      it->second.erase(m.version);
+      if (it->second.empty()) versions_.erase(it);
+    }
+    return Status::Ok();
+  }
+  FERRY_LOG(kInfo, "payload log",
+            ("model", m.model)("version", m.version)("sink", log->sink->spec())("sample_rate", log->sample_rate));
+  versions_[m.model][m.version] = std::move(log);
+  return Status::Ok();
+}
+
+void PayloadLog::Detach(std::string_view model, std::string_view version) {
+  std::lock_guard lock(mu_);
+  auto it = versions_.find(model);
+  if (it == versions_.end()) return;
+  if (auto v = it->second.find(version); v != it->second.end()) it->second.erase(v);
+  if (it->second.empty()) versions_.erase(it);
+}
+
+std::shared_ptr<const PayloadLog::VersionLog> PayloadLog::Find(std::string_view model, std::string_view version) const {
+  std::lock_guard lock(mu_);
+  auto it = versions_.find(model);
+  if (it == versions_.end()) return nullptr;
+  auto v = it->second.find(version);
+  return v == it->second.end() ? nullptr : v->second;
+}
+
+bool PayloadLog::Wants(std::string_view model, std::string_view version) const { return Find(model, version) != nullptr; }
+
+void PayloadLog::Consume(const InferenceRecord& record) {
+  auto log = Find(record.model, record.version);
+  if (!log || !Sampled(record.request_id, log->sample_rate)) return;
+  log->sink->Write(RecordEvents(record, log->events));
+}
+
+void PayloadLog::Flush() {
+  std::lock_guard lock(mu_);
+  for (auto& [spec, sink] : sinks_) sink->Flush();
+}
+
+}  // namespace ferry::monitoring::payload_log
