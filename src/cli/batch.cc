@@ -20,21 +20,6 @@ namespace po = boost::program_options;
 
 namespace {
 
-std::vector<std::string> SplitList(const std::vector<std::string>& values) {
-  std::vector<std::string> out;
-  for (const auto& v : values) {
-    size_t start = 0;
-    while (start <= v.size()) {
-      size_t comma = v.find(',', start);
-      std::string part = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (!part.empty()) out.push_back(part);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  }
-  return out;
-}
-
 Result<std::pair<uint64_t, uint64_t>> ParseShard(const std::string& s) {
   const size_t slash = s.find('/');
   uint64_t i = 0, n = 0;
@@ -111,10 +96,10 @@ int Batch(int argc, char** argv) {
   job.errors = vm["errors"].as<std::string>();
   job.batch_size = vm["batch-size"].as<int64_t>();
   job.concurrency = vm["concurrency"].as<int>();
-  if (vm.count("carry")) job.carry = SplitList(vm["carry"].as<std::vector<std::string>>());
-  if (vm.count("outputs")) job.outputs = SplitList(vm["outputs"].as<std::vector<std::string>>());
+  if (vm.count("carry")) job.carry = SplitCommaList(vm["carry"].as<std::vector<std::string>>());
+  if (vm.count("outputs")) job.outputs = SplitCommaList(vm["outputs"].as<std::vector<std::string>>());
   if (vm.count("map")) {
-    for (const auto& m : SplitList(vm["map"].as<std::vector<std::string>>())) {
+    for (const auto& m : SplitCommaList(vm["map"].as<std::vector<std::string>>())) {
       const size_t colon = m.rfind(':');
       if (colon == std::string::npos || colon == 0 || colon + 1 == m.size())
         return usage("--map entries are COLUMN:INPUT, not '" + m + "'");

@@ -4,6 +4,7 @@
 #include "cli/batch.h"
 #include "cli/admin_commands.h"
 #include "cli/engine.h"
+#include "cli/profile.h"
 #include "cli/runtimes.h"
 #include "cli/serve.h"
 
@@ -17,6 +18,7 @@ void Usage(std::ostream& out) {
          "  runtimes   list the runtimes built in and the plugins found\n"
          "  engine     run deployments of replicas behind a gateway (docs/engine.md)\n"
          "  batch      run a model over a CSV, JSONL or .npy file, resumably (docs/batch.md)\n"
+         "  profile    build a model's reference profile from its training data (docs/monitoring.md)\n"
          "  deploy     create or update a running engine's deployments from a spec\n"
          "  status     a running engine's deployments, revisions and replicas\n"
          "  scale      pin a deployment's replicas, or autoscale it again\n"
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
   if (!std::strcmp(argv[1], "serve")) return ferry::cli::Serve(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "runtimes")) return ferry::cli::Runtimes(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "batch")) return ferry::cli::Batch(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "profile")) return ferry::cli::Profile(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "engine")) return ferry::cli::Engine(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "deploy")) return ferry::cli::Deploy(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "status")) return ferry::cli::StatusCommand(argc - 1, argv + 1);

@@ -48,4 +48,19 @@ ParsedOptions ParseOptions(int argc, char** argv, const po::options_description&
   return out;
 }
 
+std::vector<std::string> SplitCommaList(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    size_t start = 0;
+    for (;;) {
+      const size_t comma = v.find(',', start);
+      std::string part = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!part.empty()) out.push_back(part);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
 }  // namespace ferry::cli

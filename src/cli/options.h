@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 
 #include <string>
+#include <vector>
 
 namespace ferry::cli {
 
@@ -14,6 +15,10 @@ struct ParsedOptions {
 // Parses a subcommand's flags, then the environment: `--foo-bar` may also come from
 // `<env_prefix>FOO_BAR` (a flag wins). Prints the help for --help and the error plus the
 // help on bad usage. Applies --log-level when `desc` has it.
+// Repeated, comma-separated list flags ("--carry a,b --carry c") as one list; empty
+// parts dropped.
+std::vector<std::string> SplitCommaList(const std::vector<std::string>& values);
+
 ParsedOptions ParseOptions(int argc, char** argv, const boost::program_options::options_description& desc,
                            const std::string& env_prefix, const std::string& command);
 

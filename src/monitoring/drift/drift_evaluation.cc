@@ -32,7 +32,7 @@ DriftEvaluation EvaluateDrift(const std::vector<const ProfileFeature*>& referenc
     if (ref.kind == FeatureKind::kNumeric) {
       f.edges = ref.histogram.edges();
       f.reference_counts = ref.histogram.counts();
-      f.current_counts = cur.histogram.counts();
+      f.current_counts = ref.histogram.CountFromSketch(cur.quantiles);
       f.test = options.numeric_test;
     } else {
       f.categories = ref.categories.Keys();

@@ -25,7 +25,6 @@ void FeatureSketch::AddNumber(double x) {
     return;
   }
   quantiles.Add(x);
-  histogram.Add(x);
 }
 
 void FeatureSketch::AddCategory(std::string_view value) {

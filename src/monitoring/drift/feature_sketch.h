@@ -25,7 +25,9 @@ struct FeatureSketch {
   uint64_t rows = 0;     // values seen, missing ones included
   uint64_t missing = 0;  // NaN (numeric) or empty (categorical)
   KllSketch quantiles;   // numeric only
-  FixedHistogram histogram;  // numeric only
+  // Numeric only: the bin edges, and (in a profile) the counts. AddNumber does not bin;
+  // counts come from the sketch (FixedHistogram::CountFromSketch) when they are needed.
+  FixedHistogram histogram;
   CategoryCounts categories;  // categorical only
 
   // An empty sketch of the same kind whose histogram edges and category keys are this

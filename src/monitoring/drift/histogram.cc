@@ -41,6 +41,14 @@ void FixedHistogram::Add(double x) {
   ++counts_[bin];
 }
 
+std::vector<uint64_t> FixedHistogram::CountFromSketch(const KllSketch& sketch) const {
+  std::vector<uint64_t> counts(edges_.size() + 1, 0);
+  for (const auto& [v, w] : sketch.SortedItems()) {
+    counts[std::lower_bound(edges_.begin(), edges_.end(), v) - edges_.begin()] += w;
+  }
+  return counts;
+}
+
 Status FixedHistogram::Merge(const FixedHistogram& other) {
   if (other.edges_ != edges_) return InvalidArgument("histogram: merged histograms have different edges");
   for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];

@@ -29,12 +29,7 @@ ReferenceProfile ProfileBuilder::Finish(std::string source) {
       s.histogram = FixedHistogram::FromQuantiles(s.quantiles, std::max<uint32_t>(1, options_.bins));
       // The bins are counted from the sketch's items: exact while the sketch is, and
       // within its rank error after that.
-      std::vector<uint64_t> counts(s.histogram.edges().size() + 1, 0);
-      const auto& edges = s.histogram.edges();
-      for (const auto& [v, w] : s.quantiles.SortedItems()) {
-        counts[std::lower_bound(edges.begin(), edges.end(), v) - edges.begin()] += w;
-      }
-      (void)s.histogram.SetCounts(std::move(counts));
+      (void)s.histogram.SetCounts(s.histogram.CountFromSketch(s.quantiles));
       s.categories = CategoryCounts();
     } else {
       s.categories.Trim(options_.max_categories);
