@@ -81,9 +81,10 @@ def assert_numeric_matches(f: dict, values: np.ndarray) -> None:
     assert f["sketch"]["max"] == pytest.approx(float(values.max()))
     for q in (0.1, 0.25, 0.5, 0.75, 0.9):
         est = sketch_quantile(f, q)
-        rank = float(np.mean(values <= est))
-        # KLL k = 200: the rank error's standard deviation is about 0.3 % at this size.
-        assert abs(rank - q) < 0.02, f"{f['name']} q={q}: estimate {est} has rank {rank}"
+        below, upto = float(np.mean(values < est)), float(np.mean(values <= est))
+        # KLL k = 200: the rank error's standard deviation is about 0.3 % at this size; a
+        # tied value (the label) covers the ranks [below, upto].
+        assert below - 0.02 < q < upto + 0.02, f"{f['name']} q={q}: estimate {est} has ranks {below}..{upto}"
 
 
 def test_csv_with_model_records_inputs_and_predictions(repo, x, tmp_path):
