@@ -4,6 +4,7 @@
 #include "cli/batch.h"
 #include "cli/admin_commands.h"
 #include "cli/engine.h"
+#include "cli/profile.h"
 #include "cli/runtimes.h"
 #include "cli/serve.h"
 #include "cli/stream.h"
@@ -21,6 +22,7 @@ void Usage(std::ostream& out) {
 #ifdef FERRY_WITH_KAFKA
          "  stream     run a model over Kafka messages, exactly once (docs/streaming.md)\n"
 #endif
+         "  profile    build a model's reference profile from its training data (docs/monitoring.md)\n"
          "  deploy     create or update a running engine's deployments from a spec\n"
          "  status     a running engine's deployments, revisions and replicas\n"
          "  scale      pin a deployment's replicas, or autoscale it again\n"
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
 #ifdef FERRY_WITH_KAFKA
   if (!std::strcmp(argv[1], "stream")) return ferry::cli::Stream(argc - 1, argv + 1);
 #endif
+  if (!std::strcmp(argv[1], "profile")) return ferry::cli::Profile(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "engine")) return ferry::cli::Engine(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "deploy")) return ferry::cli::Deploy(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "status")) return ferry::cli::StatusCommand(argc - 1, argv + 1);

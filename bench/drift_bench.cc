@@ -1,0 +1,81 @@
+// ferry's side of bench/run_drift_bench.sh: the drift library (sketches + tests) on the
+// streams drift_quality.py wrote. Reads a reference (N x d) and R windows (R*n x d) of
+// float64, little-endian, row-major; builds the reference profile as `ferry profile
+// build` does (ProfileBuilder, KLL k = 200), then for each window adds its rows to fresh
+// window sketches (as DriftMonitor::Consume does) and evaluates them (EvaluateDrift, KS
+// per feature, Bonferroni). Prints one JSON object: per window the Bonferroni score
+// min(p)·d (capped at 1) and the drift flag at alpha 0.05, plus the seconds spent in
+// updates and in evaluations.
+//
+//   drift_bench REF.f64 N_REF D WINDOWS.f64 N R [K]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <vector>
+
+#include "monitoring/drift/drift_evaluation.h"
+#include "monitoring/drift/profile_builder.h"
+
+using namespace ferry::monitoring::drift;
+
+static std::vector<double> ReadF64(const char* path, size_t count) {
+  std::vector<double> v(count);
+  std::ifstream in(path, std::ios::binary);
+  if (!in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(count * sizeof(double)))) {
+    std::fprintf(stderr, "drift_bench: %s: cannot read %zu doubles\n", path, count);
+    std::exit(2);
+  }
+  return v;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 7) {
+    std::fprintf(stderr, "usage: drift_bench REF.f64 N_REF D WINDOWS.f64 N R [K]\n");
+    return 2;
+  }
+  const size_t n_ref = std::strtoul(argv[2], nullptr, 10), d = std::strtoul(argv[3], nullptr, 10);
+  const size_t n = std::strtoul(argv[5], nullptr, 10), reps = std::strtoul(argv[6], nullptr, 10);
+  const uint32_t k = argc > 7 ? static_cast<uint32_t>(std::strtoul(argv[7], nullptr, 10)) : 200;
+  const std::vector<double> ref = ReadF64(argv[1], n_ref * d);
+  const std::vector<double> win = ReadF64(argv[4], reps * n * d);
+
+  ProfileBuilder builder({k, 10, 64});
+  for (size_t j = 0; j < d; ++j) builder.AddFeature("f" + std::to_string(j), FeatureKind::kNumeric, "", j);
+  for (size_t i = 0; i < n_ref; ++i) {
+    for (size_t j = 0; j < d; ++j) builder.AddNumber(j, ref[i * d + j]);
+    builder.CountRow();
+  }
+  const ReferenceProfile profile = builder.Finish("bench");
+  std::vector<const ProfileFeature*> features;
+  for (const auto& f : profile.features) features.push_back(&f);
+  std::vector<FeatureSketch> empty;
+  for (const auto* f : features) empty.push_back(f->sketch.EmptyLike(k));
+
+  using Clock = std::chrono::steady_clock;
+  double update_s = 0, eval_s = 0;
+  std::printf("{\"k\": %u, \"scores\": [", k);
+  std::vector<int> flags;
+  for (size_t r = 0; r < reps; ++r) {
+    std::vector<FeatureSketch> window = empty;
+    const auto t0 = Clock::now();
+    const double* rows = win.data() + r * n * d;
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < d; ++j) window[j].AddNumber(rows[i * d + j]);
+    }
+    const auto t1 = Clock::now();
+    const DriftEvaluation ev = EvaluateDrift(features, window, DriftOptions{});
+    const auto t2 = Clock::now();
+    update_s += std::chrono::duration<double>(t1 - t0).count();
+    eval_s += std::chrono::duration<double>(t2 - t1).count();
+    double min_p = 1;
+    for (const auto& f : ev.features) min_p = std::min(min_p, f.p_value.value_or(1.0));
+    std::printf("%s%.17g", r ? ", " : "", std::min(1.0, min_p * static_cast<double>(d)));
+    flags.push_back(ev.drift ? 1 : 0);
+  }
+  std::printf("], \"drift\": [");
+  for (size_t r = 0; r < flags.size(); ++r) std::printf("%s%d", r ? ", " : "", flags[r]);
+  std::printf("], \"update_seconds\": %.9f, \"eval_seconds\": %.9f, \"rows\": %zu}\n", update_s, eval_s, reps * n);
+  return 0;
+}

@@ -1,0 +1,178 @@
+#include "monitoring/drift/drift_monitor.h"
+
+#include "core/log.h"
+#include "monitoring/drift/record_features.h"
+
+namespace ferry::monitoring::drift {
+
+struct DriftMonitor::VersionState {
+  VersionState(std::string m, std::string v, DriftSettings s, ReferenceProfile p)
+      : model(std::move(m)), version(std::move(v)), settings(std::move(s)), profile(std::move(p)) {}
+
+  const std::string model, version;
+  const DriftSettings settings;
+  const ReferenceProfile profile;
+  std::vector<const ProfileFeature*> features;  // into profile: inputs, then predictions
+  size_t inputs = 0;
+
+  std::mutex mu;
+  std::unique_ptr<SlidingWindow> window;  // guarded by mu
+  uint64_t step_started_ns = 0;           // guarded by mu (duration windows)
+  uint64_t rows_total = 0, unmapped_total = 0, evaluations = 0, alarms = 0;  // guarded by mu
+  uint64_t evaluated_wall_ms = 0;                                              // guarded by mu
+  std::optional<DriftEvaluation> last;                                         // guarded by mu
+};
+
+DriftMonitor::DriftMonitor(Options options) : options_(options) {
+  if (options_.registry != nullptr) metrics_ = std::make_unique<DriftMetrics>(*options_.registry);
+}
+
+DriftMonitor::~DriftMonitor() = default;
+
+Status DriftMonitor::Attach(const MonitoredModel& model) {
+  FERRY_ASSIGN_OR_RETURN(DriftSettings settings, ParseDriftSettings(model.settings, model.model_dir));
+  if (!settings.enabled) return Status::Ok();
+  auto profile = ReadProfile(settings.profile);
+  if (!profile.ok()) {
+    return InvalidArgument("monitoring.drift.profile: " + profile.status().message() +
+                           " (build one with 'ferry profile build')");
+  }
+  const size_t width = profile->features.size() + profile->predictions.size();
+  if (width == 0) return InvalidArgument("monitoring.drift.profile: " + settings.profile.string() + ": no features");
+  if (width > settings.max_features) {
+    return InvalidArgument("monitoring.drift.max_features: the profile has " + std::to_string(width) +
+                           " features and predictions, more than " + std::to_string(settings.max_features));
+  }
+  auto state = std::make_shared<VersionState>(model.model, model.version, std::move(settings), std::move(profile).value());
+  std::vector<FeatureSketch> empty;
+  for (const auto& f : state->profile.features) state->features.push_back(&f);
+  state->inputs = state->features.size();
+  for (const auto& f : state->profile.predictions) state->features.push_back(&f);
+  for (const ProfileFeature* f : state->features) empty.push_back(f->sketch.EmptyLike(state->settings.sketch_k));
+  state->window = std::make_unique<SlidingWindow>(std::move(empty), state->settings.buckets);
+  state->step_started_ns = options_.clock->NowNanos();
+  FERRY_LOG(kInfo, "drift monitoring attached",
+            ("model", model.model)("version", model.version)("profile", state->settings.profile.string())(
+                "features", width));
+  std::lock_guard lock(mu_);
+  versions_[{model.model, model.version}] = std::move(state);
+  return Status::Ok();
+}
+
+void DriftMonitor::Detach(std::string_view model, std::string_view version) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = versions_.find(Key{model, version});
+    if (it == versions_.end()) return;
+    versions_.erase(it);
+  }
+  if (metrics_) metrics_->Remove(std::string(model), std::string(version));
+}
+
+std::shared_ptr<DriftMonitor::VersionState> DriftMonitor::Find(std::string_view model, std::string_view version) const {
+  std::lock_guard lock(mu_);
+  auto it = versions_.find(Key{model, version});
+  return it == versions_.end() ? nullptr : it->second;
+}
+
+bool DriftMonitor::Wants(std::string_view model, std::string_view version) const {
+  return Find(model, version) != nullptr;
+}
+
+void DriftMonitor::Consume(const InferenceRecord& record) {
+  std::shared_ptr<VersionState> state = Find(record.model, record.version);
+  if (!state || record.code != StatusCode::kOk) return;
+  std::lock_guard lock(state->mu);
+  const uint64_t now = options_.clock->NowNanos();
+  // A duration step that ended before this record arrived closes first.
+  MaybeAdvance(*state, now);
+  const uint64_t rows = RecordFeatures::Add(state->features, state->inputs, record.inputs, record.outputs,
+                                            &state->window->open(), &state->unmapped_total);
+  state->window->CountRows(rows);
+  state->rows_total += rows;
+  if (metrics_ && rows > 0) metrics_->Rows(state->model, state->version, rows);
+  if (!state->settings.window_is_time) MaybeAdvance(*state, now);
+}
+
+void DriftMonitor::Tick() {
+  std::vector<std::shared_ptr<VersionState>> states;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, s] : versions_) states.push_back(s);
+  }
+  const uint64_t now = options_.clock->NowNanos();
+  for (const auto& s : states) {
+    std::lock_guard lock(s->mu);
+    MaybeAdvance(*s, now);
+  }
+}
+
+void DriftMonitor::MaybeAdvance(VersionState& s, uint64_t now) {
+  const DriftSettings& cfg = s.settings;
+  if (!cfg.window_is_time) {
+    const uint64_t step = (cfg.window_rows + cfg.buckets - 1) / cfg.buckets;
+    if (s.window->open_rows() < step) return;
+    s.window->Seal();
+    // A count window is judged once it is full (all its steps closed).
+    if (s.window->closed_steps() == cfg.buckets) Evaluate(s);
+    return;
+  }
+  const uint64_t step_ns = std::max<uint64_t>(1, cfg.window_ns / cfg.buckets);
+  if (now - s.step_started_ns < step_ns) return;
+  // After a long idle spell at most `buckets` empty steps matter: they empty the window.
+  uint64_t due = (now - s.step_started_ns) / step_ns;
+  s.step_started_ns += due * step_ns;
+  due = std::min<uint64_t>(due, cfg.buckets);
+  for (uint64_t i = 0; i < due; ++i) s.window->Seal();
+  if (s.window->rows() >= cfg.min_rows) Evaluate(s);
+}
+
+void DriftMonitor::Evaluate(VersionState& s) {
+  DriftEvaluation ev = EvaluateDrift(s.features, s.window->Merged(), s.settings.test);
+  for (size_t i = s.inputs; i < ev.features.size(); ++i) ev.features[i].prediction = true;
+  ++s.evaluations;
+  if (ev.drift) ++s.alarms;
+  s.evaluated_wall_ms = WallMillis();
+  if (metrics_) metrics_->Evaluated(s.model, s.version, ev, s.settings.test, s.settings.metrics_top_k);
+  s.last = std::move(ev);
+}
+
+Result<std::string> DriftMonitor::SnapshotJson(std::string_view model, std::string_view version) const {
+  std::vector<std::shared_ptr<VersionState>> states;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, s] : versions_) {
+      if (key.first == model && (version.empty() || key.second == version)) states.push_back(s);
+    }
+  }
+  if (states.empty()) {
+    return NotFound("model '" + std::string(model) + "'" +
+                    (version.empty() ? "" : " version '" + std::string(version) + "'") + " has no drift monitoring");
+  }
+  std::vector<DriftSnapshot> snaps;
+  for (const auto& s : states) {
+    std::lock_guard lock(s->mu);
+    DriftSnapshot snap;
+    snap.model = s->model;
+    snap.version = s->version;
+    snap.settings = s->settings;
+    snap.rows_total = s->rows_total;
+    snap.unmapped_total = s->unmapped_total;
+    snap.open_rows = s->window->open_rows();
+    snap.evaluations = s->evaluations;
+    snap.alarms = s->alarms;
+    snap.evaluated_wall_ms = s->evaluated_wall_ms;
+    snap.last = s->last;
+    snaps.push_back(std::move(snap));
+  }
+  return DriftSnapshotJson(std::string(model), snaps);
+}
+
+std::optional<DriftEvaluation> DriftMonitor::LastEvaluation(std::string_view model, std::string_view version) const {
+  std::shared_ptr<VersionState> s = Find(model, version);
+  if (!s) return std::nullopt;
+  std::lock_guard lock(s->mu);
+  return s->last;
+}
+
+}  // namespace ferry::monitoring::drift

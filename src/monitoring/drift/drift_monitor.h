@@ -1,0 +1,79 @@
+#pragma once
+
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "core/clock.h"
+#include "core/result.h"
+#include "monitoring/drift/drift_evaluation.h"
+#include "monitoring/drift/drift_metrics.h"
+#include "monitoring/drift/drift_settings.h"
+#include "monitoring/drift/drift_snapshot.h"
+#include "monitoring/drift/reference_profile.h"
+#include "monitoring/drift/sliding_window.h"
+#include "monitoring/record_consumer.h"
+
+namespace ferry::monitoring::drift {
+
+// Online drift of a model's inputs and predictions against its reference profile, as a
+// consumer of answered requests (docs/monitoring.md, "Reference profiles and drift").
+//
+// Attach reads the version's drift.* settings and, when drift.enabled is true, its
+// profile (drift.profile, default <model dir>/profile.json); a bad setting or profile
+// fails Attach with the setting or field named. Consume adds each successful request's
+// rows to the open step of the version's sliding window: per feature one sketch update
+// per row (O(1) amortised, O(log k) at a compaction). When a step closes (every
+// window/steps rows, or window/steps of time, checked on Consume and Tick) the window
+// is merged from its steps and evaluated (EvaluateDrift: one test per feature and a
+// correction across them), which costs O(features · k log k) once per step, not per
+// request. Results go to the metrics (when given a registry) and to SnapshotJson.
+//
+// Thread-safety: all methods are thread-safe. Attach/Detach (load threads), Consume/
+// Tick (the hub's thread) and SnapshotJson (HTTP threads) may run concurrently; a
+// version's state has its own lock, held only for its own updates.
+class DriftMonitor final : public RecordConsumer {
+ public:
+  struct Options {
+    const Clock* clock = SystemClock::Get();  // not owned; outlives the monitor
+    prometheus::Registry* registry = nullptr;  // not owned; null: no metrics
+  };
+  explicit DriftMonitor(Options options);
+  ~DriftMonitor() override;
+
+  Status Attach(const MonitoredModel& model) override;
+  void Detach(std::string_view model, std::string_view version) override;
+  bool Wants(std::string_view model, std::string_view version) const override;
+  void Consume(const InferenceRecord& record) override;
+
+  // Closes the time-window steps that are due and evaluates (for versions with a
+  // duration window, so an idle stream still slides); call it periodically.
+  void Tick();
+
+  // The JSON body for GET /v2/models/{model}[/versions/{version}]/monitoring; an empty
+  // version means every monitored version of the model. NOT_FOUND when none is.
+  Result<std::string> SnapshotJson(std::string_view model, std::string_view version) const;
+  // The version's last evaluation (none before the first window closes, or when the
+  // version is not monitored).
+  std::optional<DriftEvaluation> LastEvaluation(std::string_view model, std::string_view version) const;
+
+ private:
+  struct VersionState;
+  using Key = std::pair<std::string, std::string>;
+  std::shared_ptr<VersionState> Find(std::string_view model, std::string_view version) const;
+  void MaybeAdvance(VersionState& state, uint64_t now);  // REQUIRES: state.mu
+  void Evaluate(VersionState& state);                    // REQUIRES: state.mu
+
+  Options options_;
+  std::unique_ptr<DriftMetrics> metrics_;
+  mutable std::mutex mu_;
+  std::map<Key, std::shared_ptr<VersionState>, std::less<>> versions_;  // guarded by mu_
+};
+
+}  // namespace ferry::monitoring::drift

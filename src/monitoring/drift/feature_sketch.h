@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "monitoring/drift/category_counts.h"
+#include "monitoring/drift/histogram.h"
+#include "monitoring/drift/kll_sketch.h"
+
+namespace ferry::monitoring::drift {
+
+enum class FeatureKind { kNumeric, kCategorical };
+std::string_view FeatureKindName(FeatureKind kind);  // "numeric", "categorical"
+
+// Everything ferry keeps about one feature over a set of rows (a reference data set or
+// a window of requests): the row count, the missing (NaN or empty) count and, by kind,
+// a quantile sketch plus a fixed-edge histogram (numeric) or capped category counts
+// (categorical). Two sketches of the same feature with the same histogram edges merge
+// into the sketch of the union of their rows.
+// Thread-safety: a value; one thread at a time.
+struct FeatureSketch {
+  FeatureKind kind = FeatureKind::kNumeric;
+  uint64_t rows = 0;     // values seen, missing ones included
+  uint64_t missing = 0;  // NaN (numeric) or empty (categorical)
+  KllSketch quantiles;   // numeric only
+  // Numeric only: the bin edges, and (in a profile) the counts. AddNumber does not bin;
+  // counts come from the sketch (FixedHistogram::CountFromSketch) when they are needed.
+  FixedHistogram histogram;
+  CategoryCounts categories;  // categorical only
+
+  // An empty sketch of the same kind whose histogram edges and category keys are this
+  // one's (what a window of the live stream is compared against).
+  FeatureSketch EmptyLike(uint32_t k) const;
+
+  void AddNumber(double x);  // NaN counts as missing
+  void AddCategory(std::string_view value);  // "" counts as missing
+  void AddMissing() {
+    ++rows;
+    ++missing;
+  }
+  // REQUIRES: same kind and histogram edges (INVALID_ARGUMENT otherwise).
+  Status Merge(const FeatureSketch& other);
+
+  double missing_rate() const { return rows == 0 ? 0.0 : static_cast<double>(missing) / rows; }
+};
+
+}  // namespace ferry::monitoring::drift

@@ -1,0 +1,155 @@
+#include "monitoring/drift/record_features.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "core/float16.h"
+
+namespace ferry::monitoring::drift {
+
+namespace {
+
+template <typename T>
+double Load(const std::byte* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return static_cast<double>(v);
+}
+
+double ElementAsDouble(DataType t, const std::byte* p) {
+  switch (t) {
+    case DataType::kBool: return Load<uint8_t>(p) != 0 ? 1.0 : 0.0;
+    case DataType::kUint8: return Load<uint8_t>(p);
+    case DataType::kUint16: return Load<uint16_t>(p);
+    case DataType::kUint32: return Load<uint32_t>(p);
+    case DataType::kUint64: return Load<uint64_t>(p);
+    case DataType::kInt8: return Load<int8_t>(p);
+    case DataType::kInt16: return Load<int16_t>(p);
+    case DataType::kInt32: return Load<int32_t>(p);
+    case DataType::kInt64: return Load<int64_t>(p);
+    case DataType::kFp16: {
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      return HalfToFloat(h);
+    }
+    case DataType::kBf16: {
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      return Bf16ToFloat(h);
+    }
+    case DataType::kFp32: return Load<float>(p);
+    case DataType::kFp64: return Load<double>(p);
+    default: return std::nan("");
+  }
+}
+
+std::string NumberText(double v) {
+  if (std::isnan(v)) return "";
+  if (v == std::floor(v) && std::abs(v) < 1e15) return std::to_string(static_cast<int64_t>(v));
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::string();
+}
+
+// One tensor's layout, worked out once per request.
+struct View {
+  const Tensor* tensor = nullptr;
+  uint64_t rows = 0, width = 0;
+  std::vector<std::string_view> strings;  // BYTES elements
+  bool ok = false;
+};
+
+View MakeView(const Tensor& t) {
+  View v;
+  v.tensor = &t;
+  uint64_t elements = 1;
+  for (int64_t d : t.shape) {
+    if (d < 0) return v;
+    elements *= static_cast<uint64_t>(d);
+  }
+  v.rows = t.shape.empty() ? 1 : static_cast<uint64_t>(t.shape[0]);
+  if (v.rows == 0) return v;
+  v.width = elements / v.rows;
+  if (t.datatype == DataType::kBytes) {
+    std::string_view b = t.bytes();
+    size_t pos = 0;
+    v.strings.reserve(elements);
+    for (uint64_t i = 0; i < elements; ++i) {
+      if (b.size() - pos < 4) return v;
+      uint32_t len;
+      std::memcpy(&len, b.data() + pos, 4);
+      pos += 4;
+      if (b.size() - pos < len) return v;
+      v.strings.push_back(b.substr(pos, len));
+      pos += len;
+    }
+  } else {
+    const size_t es = DataTypeSize(t.datatype);
+    if (es == 0 || t.byte_size() != elements * es) return v;
+  }
+  v.ok = true;
+  return v;
+}
+
+}  // namespace
+
+uint64_t RecordFeatures::Add(const std::vector<const ProfileFeature*>& features, size_t inputs,
+                             const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
+                             std::vector<FeatureSketch>* sketches, uint64_t* unmapped) {
+  std::vector<View> in_views(input_tensors.size()), out_views(output_tensors.size());
+  uint64_t rows = 0;
+  for (size_t i = 0; i < features.size() && i < sketches->size(); ++i) {
+    const ProfileFeature& f = *features[i];
+    const bool is_input = i < inputs;
+    const std::vector<Tensor>& tensors = is_input ? input_tensors : output_tensors;
+    std::vector<View>& views = is_input ? in_views : out_views;
+    size_t pick = tensors.size();
+    const std::string& want = f.tensor.empty() ? f.name : f.tensor;
+    for (size_t t = 0; t < tensors.size(); ++t) {
+      if (tensors[t].name == want) {
+        pick = t;
+        break;
+      }
+    }
+    if (pick == tensors.size() && f.tensor.empty() && !tensors.empty()) pick = 0;
+    if (pick == tensors.size()) {
+      ++*unmapped;
+      continue;
+    }
+    View& v = views[pick];
+    if (v.tensor == nullptr) v = MakeView(tensors[pick]);
+    if (!v.ok || f.index >= v.width) {
+      ++*unmapped;
+      continue;
+    }
+    rows = std::max(rows, v.rows);
+    FeatureSketch& s = (*sketches)[i];
+    const Tensor& t = *v.tensor;
+    const bool bytes = t.datatype == DataType::kBytes;
+    const size_t es = bytes ? 0 : DataTypeSize(t.datatype);
+    for (uint64_t r = 0; r < v.rows; ++r) {
+      const uint64_t e = r * v.width + f.index;
+      if (s.kind == FeatureKind::kNumeric) {
+        double x;
+        if (bytes) {
+          std::string_view text = v.strings[e];
+          auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), x);
+          if (ec != std::errc() || end != text.data() + text.size()) x = std::nan("");
+        } else {
+          x = ElementAsDouble(t.datatype, t.data() + e * es);
+        }
+        s.AddNumber(x);
+      } else if (bytes) {
+        s.AddCategory(v.strings[e]);
+      } else {
+        s.AddCategory(NumberText(ElementAsDouble(t.datatype, t.data() + e * es)));
+      }
+    }
+  }
+  return rows;
+}
+
+}  // namespace ferry::monitoring::drift
