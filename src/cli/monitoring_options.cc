@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "core/clock.h"
 #include "monitoring/payload_log/payload_log.h"
 
 namespace ferry::cli {
@@ -82,6 +83,10 @@ Result<Monitoring> CreateMonitoring(const po::variables_map& vm, prometheus::Reg
   out.hub = std::make_unique<monitoring::MonitoringHub>(h, registry);
   out.hub->AddConsumer(std::make_unique<monitoring::payload_log::PayloadLog>(std::move(p), registry),
                        std::string(monitoring::payload_log::kSettingsPrefix));
+  auto drift = std::make_unique<monitoring::drift::DriftMonitor>(
+      monitoring::drift::DriftMonitor::Options{SystemClock::Get(), registry});
+  out.drift = drift.get();
+  out.hub->AddConsumer(std::move(drift), "drift");
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/result.h"
+#include "monitoring/drift/drift_monitor.h"
 #include "monitoring/monitoring_hub.h"
 #include "server/monitored_model.h"
 
@@ -18,11 +19,13 @@ void AddMonitoringOptions(boost::program_options::options_description& desc, con
 
 struct Monitoring {
   std::unique_ptr<monitoring::MonitoringHub> hub;  // not started
+  // The hub's drift consumer (owned by the hub): answers GET .../monitoring.
+  monitoring::drift::DriftMonitor* drift = nullptr;
   // Per-model defaults from the flags a user gave (a model's config overrides them).
   server::MonitoringDefaults defaults;
 };
 
-// The hub with its consumers (the payload log), its metrics in `registry` (not owned;
+// The hub with its consumers (the payload log, drift), its metrics in `registry` (not owned;
 // must outlive the hub). InvalidArgument naming the flag for a bad value.
 Result<Monitoring> CreateMonitoring(const boost::program_options::variables_map& vm, prometheus::Registry* registry);
 

@@ -188,7 +188,12 @@ void MonitoringHub::Deliver(std::vector<Item>& batch) {
 
 void MonitoringHub::Run() {
   std::vector<Item> batch;
+  auto next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   for (;;) {
+    if (const auto now = std::chrono::steady_clock::now(); now >= next_tick) {
+      for (const auto& c : consumers_) c.consumer->Tick();
+      next_tick = now + std::chrono::seconds(1);
+    }
     size_t batch_bytes = 0;
     {
       std::unique_lock lock(mu_);

@@ -26,8 +26,8 @@ struct MonitoredModel {
 // One part of model monitoring (the payload log, drift, the feedback join) fed with
 // answered requests by the monitoring hub, which owns the bounded queue between the
 // request path and the consumers.
-// Thread-safety: Attach and Detach are called on model-load threads, Consume and Flush
-// on the hub's one background thread; an implementation synchronises between the two.
+// Thread-safety: Attach and Detach are called on model-load threads, Consume, Tick and
+// Flush on the hub's one background thread; an implementation synchronises between the two.
 // None of them runs on a request thread.
 class RecordConsumer {
  public:
@@ -41,6 +41,9 @@ class RecordConsumer {
   virtual bool Wants(std::string_view model, std::string_view version) const = 0;
   // One answered request of a version it wants.
   virtual void Consume(const InferenceRecord& record) = 0;
+  // Called about once a second on the hub's thread, records or not (e.g. so that
+  // time windows slide while a model is idle).
+  virtual void Tick() {}
   // Writes out whatever is buffered (on shutdown, after the last Consume).
   virtual void Flush() {}
 };

@@ -313,6 +313,13 @@ Result<bool> Server::ModelReady(std::string_view model, std::string_view version
   return h.status();
 }
 
+Result<std::string> Server::MonitoringJson(std::string_view model, std::string_view version) const {
+  FERRY_ASSIGN_OR_RETURN(auto h, models_->Acquire(model, version));
+  if (!monitoring_report_)
+    return NotFound("model '" + std::string(model) + "' is not monitored (set monitoring.drift.enabled)");
+  return monitoring_report_(model, version);
+}
+
 Result<inference::ModelConfig> Server::GetModelConfig(std::string_view model, std::string_view version) const {
   FERRY_ASSIGN_OR_RETURN(auto h, models_->Acquire(model, version));
   return h->config();

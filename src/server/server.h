@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -113,6 +114,13 @@ class Server {
   // A monitored request without an id gets a new one (a UUID), answered in the
   // response's `id` so that feedback can name it later.
   void SetMonitoringHub(monitoring::MonitoringHub* hub, MonitoringDefaults defaults);
+  // What GET /v2/models/{m}[/versions/{v}]/monitoring answers for a loaded model: the
+  // JSON of its monitoring (drift today); NOT_FOUND when the model is not monitored.
+  // Called on HTTP threads; must be thread-safe. Call before Start.
+  using MonitoringReport = std::function<Result<std::string>(std::string_view model, std::string_view version)>;
+  void SetMonitoringReport(MonitoringReport report) { monitoring_report_ = std::move(report); }
+  // The report of a model (its precise NOT_FOUND / UNAVAILABLE when it is not loaded).
+  Result<std::string> MonitoringJson(std::string_view model, std::string_view version) const;
 
  private:
   Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes);
@@ -123,6 +131,7 @@ class Server {
   std::unique_ptr<ResponseCache> cache_;  // null when disabled
   const monitoring::RequestTracer* tracer_ = nullptr;
   monitoring::InferenceTap* tap_ = nullptr;
+  MonitoringReport monitoring_report_;
   const bool log_requests_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> abandoning_{false};  // set by Shutdown once its grace is over

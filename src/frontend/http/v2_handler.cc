@@ -158,7 +158,7 @@ void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone)
     if (!get) return not_allowed();
     return respond(Statistics("", ""));
   }
-  // /v2/models/{m}[/versions/{v}][/{ready,config,infer,stats}]
+  // /v2/models/{m}[/versions/{v}][/{ready,config,infer,stats,monitoring}]
   if (seg[1] == "models" && seg.size() >= 3) {
     std::string model = seg[2];
     std::string version;
@@ -171,7 +171,8 @@ void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone)
     }
     std::string action = i < seg.size() ? seg[i] : "";
     if (i + 1 < seg.size() ||
-        (i < seg.size() && action != "ready" && action != "config" && action != "infer" && action != "stats"))
+        (i < seg.size() && action != "ready" && action != "config" && action != "infer" && action != "stats" &&
+         action != "monitoring"))
       return respond(ErrorResponse(404, "Not Found"));
     if (action == "infer") {
       if (!post) return not_allowed();
@@ -193,6 +194,11 @@ void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone)
       return respond(Json(200, Finish(sb)));
     }
     if (action == "stats") return respond(Statistics(model, version));
+    if (action == "monitoring") {
+      auto report = server_->MonitoringJson(model, version);
+      if (!report.ok()) return respond(StatusResponse(report.status()));
+      return respond(Json(200, std::move(report).value()));
+    }
     if (action == "config") {
       auto config = server_->GetModelConfig(model, version);
       if (!config.ok()) return respond(StatusResponse(config.status()));

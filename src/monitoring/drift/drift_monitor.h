@@ -53,8 +53,8 @@ class DriftMonitor final : public RecordConsumer {
   void Consume(const InferenceRecord& record) override;
 
   // Closes the time-window steps that are due and evaluates (for versions with a
-  // duration window, so an idle stream still slides); call it periodically.
-  void Tick();
+  // duration window, so an idle stream still slides); the hub calls it every second.
+  void Tick() override;
 
   // The JSON body for GET /v2/models/{model}[/versions/{version}]/monitoring; an empty
   // version means every monitored version of the model. NOT_FOUND when none is.
