@@ -18,12 +18,13 @@ GRAFANA_RANGES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "5m
 
 
 def documented_metrics(section: str) -> dict[str, tuple[str, set[str]]]:
-    """name -> (type, labels) of one table of docs/metrics.md: section "serve" is the
-    page's first part, "engine" its "ferry engine" section."""
+    """name -> (type, labels) of one table of docs/metrics.md: "serve" is the table before
+    the page's first `## ` heading (what every `ferry serve` exports), "engine" the
+    `ferry engine` section's."""
     rows, current = {}, "serve"
     for line in METRICS_DOC.read_text().splitlines():
         if line.startswith("## "):
-            current = "engine" if "ferry engine" in line else ("serve" if current == "serve" else line)
+            current = "engine" if "ferry engine" in line else line
         if current != section:
             continue
         m = re.match(r"^\|\s*`([a-z_:]+)`\s*\|\s*(counter|gauge|histogram|summary)\s*\|([^|]*)\|", line)
