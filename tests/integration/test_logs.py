@@ -70,8 +70,11 @@ def test_default_is_text_without_request_lines(ferry_binary, model_repo, tmp_pat
         assert server.post("/v2/models/mlp_classifier/infer", json=dict(MLP, id="quiet")).status_code == 200
     finally:
         server.stop_and_check()
-    lines = [l for l in server.log_path.read_text().splitlines() if not l.startswith("$ ")]
-    assert lines and all(l.startswith("ts=") for l in lines) and not [l for l in lines if "id=quiet" in l]
+    # (After the exit, a sanitizer build may add its own report lines: only ferry's count.)
+    lines = server.log_path.read_text().splitlines()
+    logged = [l for l in lines if l.startswith("ts=")]
+    assert logged and not [l for l in lines if l.startswith("{")], "text is the default"
+    assert not [l for l in logged if "msg=request" in l or "id=quiet" in l], "no access lines by default"
 
 
 def test_bad_log_format_is_refused(ferry_binary, model_repo, tmp_path):
