@@ -143,6 +143,8 @@ class StreamProcessor::Impl {
   // At-least-once: waits for the batch's deliveries, then stores the offsets after them
   // (auto-commit sends them); on a failed delivery rewinds instead.
   void FinishAtLeastOnce();
+  void CountDelivered();
+  void ClearPending();
   void Rewind(const std::map<TopicPartition, int64_t>& first_offsets);
   bool Retriable(rd_kafka_error_t* e, const char* what);
   Status Fatal(rd_kafka_error_t* e, const char* what);
@@ -707,17 +709,27 @@ Status StreamProcessor::Impl::CommitTransaction() {
     PartitionList stored = ToList(txn_next_);
     rd_kafka_offsets_store(consumer_.get(), stored.get());
   }
+  CountDelivered();
+  ClearPending();
+  return Status::Ok();
+}
+
+// The outputs, dead letters and end-to-end latencies of the pending batch, once delivered.
+void StreamProcessor::Impl::CountDelivered() {
   for (const auto& [topic, n] : txn_out_) metrics_.MessagesOut(topic, n);
   for (const auto& [key, n] : txn_dead_) metrics_.DeadLettered(key.first, key.second, n);
   const double now = NowMs();
   for (int64_t ts : txn_timestamps_)
     if (ts > 0) metrics_.EndToEndSeconds(std::max(0.0, (now - static_cast<double>(ts)) / 1000.0));
+}
+
+// Forgets the pending batch (its offsets, first offsets, timestamps and counts).
+void StreamProcessor::Impl::ClearPending() {
   txn_next_.clear();
   txn_first_.clear();
   txn_timestamps_.clear();
   txn_out_.clear();
   txn_dead_.clear();
-  return Status::Ok();
 }
 
 Status StreamProcessor::Impl::AbortTransaction() {
@@ -730,11 +742,7 @@ Status StreamProcessor::Impl::AbortTransaction() {
   txn_open_ = false;
   metrics_.Transaction("aborted");
   Rewind(txn_first_);
-  txn_next_.clear();
-  txn_first_.clear();
-  txn_timestamps_.clear();
-  txn_out_.clear();
-  txn_dead_.clear();
+  ClearPending();
   deliveries_failed_ = 0;
   return Status::Ok();
 }
@@ -757,17 +765,9 @@ void StreamProcessor::Impl::FinishAtLeastOnce() {
   } else {
     PartitionList l = ToList(txn_next_);
     rd_kafka_offsets_store(consumer_.get(), l.get());
-    for (const auto& [topic, n] : txn_out_) metrics_.MessagesOut(topic, n);
-    for (const auto& [key, n] : txn_dead_) metrics_.DeadLettered(key.first, key.second, n);
-    const double now = NowMs();
-    for (int64_t ts : txn_timestamps_)
-      if (ts > 0) metrics_.EndToEndSeconds(std::max(0.0, (now - static_cast<double>(ts)) / 1000.0));
+    CountDelivered();
   }
-  txn_next_.clear();
-  txn_first_.clear();
-  txn_timestamps_.clear();
-  txn_out_.clear();
-  txn_dead_.clear();
+  ClearPending();
 }
 
 Status StreamProcessor::Impl::Run(const std::atomic<bool>& stop) {
