@@ -30,15 +30,7 @@ MVN_DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 log() { echo "[setup] kafka: $*"; }
 die() { echo "[setup] ERROR: kafka: $*" >&2; exit 1; }
 
-writable_dir() { mkdir -p "$1" 2>/dev/null && [[ -w "$1" ]]; }
-if [[ -n "${FERRY_CACHE_DIR:-}" ]]; then
-  CACHE_ROOT="$FERRY_CACHE_DIR"
-  writable_dir "$CACHE_ROOT" || die "FERRY_CACHE_DIR=$CACHE_ROOT is not a writable folder"
-else
-  CACHE_ROOT=/var/cache/ferry
-  writable_dir "$CACHE_ROOT" || CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/ferry"
-  writable_dir "$CACHE_ROOT" || die "no writable cache folder (tried /var/cache/ferry and $CACHE_ROOT); set FERRY_CACHE_DIR"
-fi
+source "$ROOT/tools/lib/cache_root.sh"
 DEST="$CACHE_ROOT/kafka-$VERSION"
 STAMP="$DEST/.complete"
 LINK="$ROOT/third_party/kafka"
