@@ -52,7 +52,12 @@ def kafka_available() -> bool:
 
 def _cluster_id() -> str:
     # What `StorageTool random-uuid` prints: 16 random bytes, URL-safe base64, no padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Like Kafka's own Uuid.randomUuid, never one that starts with "-": the storage tool's
+    # argument parser would read it as an option ("--cluster-id: expected one argument").
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 class KafkaBroker:
