@@ -17,10 +17,10 @@ DEPLOY = fh.REPO_ROOT / "deploy"
 GRAFANA_RANGES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "5m"}
 
 
-def documented_metrics(section: str) -> dict[str, tuple[str, set[str]]]:
+def documented_metrics(section: str, min_rows: int = 10) -> dict[str, tuple[str, set[str]]]:
     """name -> (type, labels) of one table of docs/metrics.md: "serve" is the table before
     the page's first `## ` heading (what every `ferry serve` exports), "engine" the
-    `ferry engine` section's."""
+    `ferry engine` section's, any other section by its heading line ("## Drift")."""
     rows, current = {}, "serve"
     for line in METRICS_DOC.read_text().splitlines():
         if line.startswith("## "):
@@ -32,8 +32,16 @@ def documented_metrics(section: str) -> dict[str, tuple[str, set[str]]]:
             cell = re.sub(r"\([^)]*\)", "", m.group(3))  # "reason (`a`, `b`)": the values, not labels
             labels = {l.strip() for l in cell.split(",") if l.strip()}
             rows[m.group(1)] = (m.group(2), labels)
-    assert len(rows) >= 10, f"only {len(rows)} metrics parsed from the {section} table of {METRICS_DOC}"
+    assert len(rows) >= min_rows, f"only {len(rows)} metrics parsed from the {section} table of {METRICS_DOC}"
     return rows
+
+
+def series_names(kind: str, metric: str) -> list[tuple[str, set[str]]]:
+    """The series a documented metric of this kind is exposed as, each with the labels it
+    adds: a histogram's _bucket (le), _sum and _count; any other kind, itself."""
+    if kind == "histogram":
+        return [(metric + "_bucket", {"le"}), (metric + "_sum", set()), (metric + "_count", set())]
+    return [(metric, set())]
 
 
 def check_expressions(tsdb: Daemon, shipped: list[tuple[str, str, set[str]]], variables: dict[str, str]) -> None:

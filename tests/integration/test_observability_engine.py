@@ -32,7 +32,7 @@ import ferry_helpers as fh
 from engine_helpers import FerryEngine, write_spec
 from monitoring_helpers import Daemon, WebhookReceiver, start_alertmanager, start_tsdbs
 from promql_checks import (DEPLOY, GRAFANA_RANGES, check_dashboard_importable, check_expressions, documented_metrics,
-                           shipped_expressions)
+                           series_names, shipped_expressions)
 
 RULES = [DEPLOY / "prometheus" / "ferry-engine-rules.yml"]
 DASHBOARDS = [DEPLOY / "grafana" / "ferry-engine.json"]
@@ -183,12 +183,6 @@ def check_label_sets(tsdb: Daemon, name: str, labels: set[str]) -> None:
         # The engine's target carries one discovery label, ferry_role.
         assert set(s) == labels | {"__name__", "job", "instance", "ferry_role"}, \
             f"{name} in {tsdb.name}: labels {sorted(s)}, documented {sorted(labels)}"
-
-
-def series_names(kind: str, metric: str) -> list[tuple[str, set[str]]]:
-    if kind == "histogram":
-        return [(metric + "_bucket", {"le"}), (metric + "_sum", set()), (metric + "_count", set())]
-    return [(metric, set())]
 
 
 @pytest.mark.parametrize("metric", sorted(DOCUMENTED))

@@ -57,6 +57,11 @@ DriftMetrics::VersionSeries& DriftMetrics::SeriesFor(const std::string& model, c
   return s;
 }
 
+void DriftMetrics::Attached(const std::string& model, const std::string& version) {
+  std::lock_guard lock(mu_);
+  SeriesFor(model, version);
+}
+
 void DriftMetrics::Rows(const std::string& model, const std::string& version, uint64_t rows) {
   std::lock_guard lock(mu_);
   SeriesFor(model, version).rows->Increment(static_cast<double>(rows));

@@ -26,6 +26,9 @@ class DriftMetrics {
  public:
   explicit DriftMetrics(prometheus::Registry& registry);
 
+  // Creates the version's series at 0 when it is attached, so that the first window's
+  // evaluation is an increase a rule's rate() or increase() can see.
+  void Attached(const std::string& model, const std::string& version);
   void Rows(const std::string& model, const std::string& version, uint64_t rows);
   void Evaluated(const std::string& model, const std::string& version, const DriftEvaluation& evaluation,
                  const DriftOptions& options, uint32_t top_k);

@@ -54,6 +54,7 @@ Status DriftMonitor::Attach(const MonitoredModel& model) {
   FERRY_LOG(kInfo, "drift monitoring attached",
             ("model", model.model)("version", model.version)("profile", state->settings.profile.string())(
                 "features", width));
+  if (metrics_) metrics_->Attached(model.model, model.version);
   std::lock_guard lock(mu_);
   versions_[{model.model, model.version}] = std::move(state);
   return Status::Ok();

@@ -264,6 +264,11 @@ TEST_F(DriftMonitorTest, MetricsKeepTheTopKFeaturesOnly) {
   prometheus::Registry registry;
   DriftMonitor m({&clock_, &registry});
   ASSERT_TRUE(m.Attach(Model({{"drift.metrics_top_k", "2"}, {"drift.window", "400"}})).ok());
+  // The counters exist at 0 from the attach on, before any row.
+  const std::string attached = prometheus::TextSerializer().Serialize(registry.Collect());
+  EXPECT_NE(attached.find("ferry_drift_evaluations_total{model=\"m\",version=\"1\"} 0"), std::string::npos)
+      << attached;
+  EXPECT_NE(attached.find("ferry_drift_alarms_total{model=\"m\",version=\"1\"} 0"), std::string::npos);
   Stream s(6);
   s.mean[1] = 1.0;
   Feed(m, s, 500);

@@ -68,9 +68,14 @@ void PayloadLog::Count(const CloudEvent& event, EventResult result) {
   auto key = std::make_tuple(event.model, event.version, result);
   auto it = counters_.find(key);
   if (it == counters_.end()) {
-    auto* c = &events_family_->Add(
-        {{"model", event.model}, {"version", event.version}, {"result", std::string(EventResultName(result))}});
-    it = counters_.emplace(std::move(key), c).first;
+    // A version's first event creates all three results' series at 0, so that a rule's
+    // rate() over `dropped` or `failed` sees their first increase rather than a new series.
+    for (EventResult r : {EventResult::kWritten, EventResult::kDropped, EventResult::kFailed})
+      counters_.emplace(std::make_tuple(event.model, event.version, r),
+                        &events_family_->Add({{"model", event.model},
+                                              {"version", event.version},
+                                              {"result", std::string(EventResultName(r))}}));
+    it = counters_.find(key);
   }
   it->second->Increment();
 }

@@ -28,7 +28,7 @@ double Counter(prometheus::Registry& registry, const std::map<std::string, std::
       if (got == labels) return m.counter.value;
     }
   }
-  return 0;
+  return -1;  // no such series
 }
 
 InferenceRecord Record(const std::string& model, const std::string& id) {
@@ -134,6 +134,9 @@ TEST_F(PayloadLogTest, LogsEachRecordAsTwoCloudEventLinesInTheModelsFile) {
     EXPECT_STREQ(d["type"].GetString(), i % 2 ? "org.ferry.inference.response" : "org.ferry.inference.request");
   }
   EXPECT_EQ(Counter(registry_, {{"model", "m"}, {"version", "1"}, {"result", "written"}}), 6);
+  // The other results exist at 0 from the first event on, for rate() in alert rules.
+  EXPECT_EQ(Counter(registry_, {{"model", "m"}, {"version", "1"}, {"result", "dropped"}}), 0);
+  EXPECT_EQ(Counter(registry_, {{"model", "m"}, {"version", "1"}, {"result", "failed"}}), 0);
   log.Detach("m", "1");
   EXPECT_FALSE(log.Wants("m", "1"));
 }
