@@ -13,6 +13,7 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "engine/engine_metrics.h"
+#include "engine/statistics_gather.h"
 #include "frontend/http/http_server.h"
 #include "protocol/v2_json.h"
 
@@ -58,6 +59,19 @@ bool HopByHop(bhttp::field f) {
   }
 }
 
+// "{model}/stats" or "{model}/versions/{v}/stats" (the path after /v2/models/).
+bool IsStatistics(std::string_view rest) {
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return false;
+  std::string_view tail = rest.substr(slash + 1);
+  if (tail == "stats") return true;
+  constexpr std::string_view kVersions = "versions/";
+  if (tail.substr(0, kVersions.size()) != kVersions) return false;
+  tail.remove_prefix(kVersions.size());
+  const size_t v = tail.find('/');
+  return v != std::string_view::npos && v > 0 && tail.substr(v + 1) == "stats";
+}
+
 }  // namespace
 
 // What an exchange needs of the gateway.
@@ -71,6 +85,9 @@ struct HttpGateway::Impl : GatewayCore {
   std::unique_ptr<frontend::http::HttpServer> server;
   void Handle(Request&& req, Responder respond, frontend::http::ClientGone client_gone);
   Response Index(const RouteTable& table) const;
+  // A model's statistics summed over every routable replica of its deployment (all
+  // revisions), not admitted against max_in_flight: a monitoring read, not inference.
+  void Statistics(std::string target, const DeploymentRoute& dep, Responder respond) const;
 };
 
 // One request on its way to a replica and back, on the event loop of the client's
@@ -321,6 +338,19 @@ Response HttpGateway::Impl::Index(const RouteTable& table) const {
   return Json(200, std::string(sb.GetString(), sb.GetSize()));
 }
 
+void HttpGateway::Impl::Statistics(std::string target, const DeploymentRoute& dep, Responder respond) const {
+  asio::io_context* loop = frontend::http::HttpServer::CurrentLoop();
+  if (loop == nullptr) return respond(Error(500, "gateway: request handled outside an HTTP loop"));
+  std::vector<std::shared_ptr<ReplicaEndpoint>> replicas;
+  for (const auto& r : dep.revisions)
+    for (const auto& e : r.replicas)
+      if (e->routable.load(std::memory_order_relaxed)) replicas.push_back(e);
+  GatherStatistics(loop, std::move(target), std::move(replicas), std::chrono::milliseconds(dep.request_timeout_ms),
+                   [respond = std::move(respond)](int status, std::string body) mutable {
+                     respond(Json(status, std::move(body)));
+                   });
+}
+
 void HttpGateway::Impl::Handle(Request&& req, Responder respond, frontend::http::ClientGone client_gone) {
   requests.fetch_add(1, std::memory_order_relaxed);
   std::string_view target(req.target().data(), req.target().size());
@@ -341,6 +371,10 @@ void HttpGateway::Impl::Handle(Request&& req, Responder respond, frontend::http:
     if (it == table->by_model.end())
       return respond(Error(404, "Request for unknown model: '" + model + "' is not found"));
     const DeploymentRoute* dep = it->second.get();
+    if (IsStatistics(rest)) {
+      if (!get) return respond(Error(405, "Method Not Allowed"));
+      return Statistics(std::string(target), *dep, std::move(respond));
+    }
     if (dep->load->in_flight.fetch_add(1, std::memory_order_relaxed) >= dep->max_in_flight) {
       dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
       dep->load->rejected.fetch_add(1, std::memory_order_relaxed);

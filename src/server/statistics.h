@@ -7,30 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "protocol/model_statistics.h"
+
 namespace ferry::server {
 
-// A count and the nanoseconds summed over it (Triton's StatisticDuration).
-struct Duration {
-  uint64_t count = 0;
-  uint64_t ns = 0;
-};
-
-struct BatchStatistics {
-  uint64_t batch_size = 0;
-  Duration compute_input, compute_infer, compute_output;
-};
-
-// A copy of one model version's statistics, in the shape of Triton's statistics
-// extension, for the REST and gRPC encoders.
-struct StatisticsSnapshot {
-  std::string name;
-  std::string version;
-  uint64_t last_inference_ms = 0;
-  uint64_t inference_count = 0;
-  uint64_t execution_count = 0;
-  Duration success, fail, queue, compute_input, compute_infer, compute_output, cache_hit, cache_miss;
-  std::vector<BatchStatistics> batches;  // ascending batch size
-};
+// The snapshot's value types live with their encoders (protocol/model_statistics.h).
+using protocol::BatchStatistics;
+using protocol::Duration;
+using protocol::StatisticsSnapshot;
 
 // Cumulative per-version statistics since the version was loaded.
 // Thread-safety: Record* are thread-safe and lock-free except the per-batch-size

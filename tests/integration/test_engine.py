@@ -485,3 +485,37 @@ deployments:
     resp = engine.post("/v2/models/slow/infer", data=data, headers={"Inference-Header-Content-Length": str(len(header))},
                        timeout=60)
     assert resp.status_code == 200, resp.text[:300]
+
+
+def test_gateway_statistics_sum_every_replica(engines, model_repo, tmp_path):
+    """GET /v2/models/{m}[/versions/{v}]/stats through the REST gateway asks every ready
+    replica and sums their answers (tritonclient's get_inference_statistics reads it), so
+    the counts cover all requests, not those of the one replica a forward reaches;
+    a replica's error (an unknown version) comes back as it is."""
+    engine = engines(two_replica_spec(tmp_path, model_repo), tmp_path / "state")
+    replicas = engine.wait_ready_replicas("examples", 2)
+    client = httpclient.InferenceServerClient(engine.url)
+    sent = 60
+    for _ in range(sent):
+        assert_add_sub_answers(client, model_repo)
+
+    def successes(stats, version="1"):
+        return sum(s["inference_stats"]["success"]["count"] for s in stats["model_stats"] if s["version"] == version)
+
+    direct = [fh.http_request("GET", f"http://127.0.0.1:{r['port']}/v2/models/add_sub/versions/1/stats").json()
+              for r in replicas]
+    per_replica = [successes(d) for d in direct]
+    assert sum(per_replica) == sent and min(per_replica) > 0, per_replica  # both replicas served some
+    total = client.get_inference_statistics("add_sub", "1")
+    assert successes(total) == sent, total
+    [merged] = total["model_stats"]
+    assert merged["inference_count"] == sum(d["model_stats"][0]["inference_count"] for d in direct)
+    assert merged["last_inference"] == max(d["model_stats"][0]["last_inference"] for d in direct)
+    assert sum(b["compute_infer"]["count"] for b in merged["batch_stats"]) == merged["execution_count"]
+    # Without a version: every version of the model, each summed.
+    every = fh.http_request("GET", f"{engine.base}/v2/models/add_sub/stats").json()
+    assert sorted(s["version"] for s in every["model_stats"]) == ["1", "2"], every
+    assert successes(every) == sent
+    bad = fh.http_request("GET", f"{engine.base}/v2/models/add_sub/versions/9/stats")
+    assert bad.status_code == 404 and "9" in bad.json()["error"], bad.text
+    assert fh.http_request("POST", f"{engine.base}/v2/models/add_sub/stats").status_code == 405

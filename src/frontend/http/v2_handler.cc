@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "protocol/compression.h"
 #include "protocol/error_map.h"
+#include "protocol/model_statistics.h"
 #include "protocol/v2_json.h"
 #include "repository/model_config.h"
 
@@ -228,66 +229,7 @@ void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone)
 Response V2Handler::Statistics(const std::string& model, const std::string& version) {
   auto stats = server_->GetStatistics(model, version);
   if (!stats.ok()) return StatusResponse(stats.status());
-  rapidjson::StringBuffer sb;
-  Writer w(sb);
-  auto duration = [&w](const char* key, const server::Duration& d) {
-    w.Key(key);
-    w.StartObject();
-    w.Key("count");
-    w.Uint64(d.count);
-    w.Key("ns");
-    w.Uint64(d.ns);
-    w.EndObject();
-  };
-  w.StartObject();
-  w.Key("model_stats");
-  w.StartArray();
-  for (const auto& s : *stats) {
-    w.StartObject();
-    w.Key("name");
-    w.String(s.name.c_str());
-    w.Key("version");
-    w.String(s.version.c_str());
-    w.Key("last_inference");
-    w.Uint64(s.last_inference_ms);
-    w.Key("inference_count");
-    w.Uint64(s.inference_count);
-    w.Key("execution_count");
-    w.Uint64(s.execution_count);
-    w.Key("inference_stats");
-    w.StartObject();
-    duration("success", s.success);
-    duration("fail", s.fail);
-    duration("queue", s.queue);
-    duration("compute_input", s.compute_input);
-    duration("compute_infer", s.compute_infer);
-    duration("compute_output", s.compute_output);
-    duration("cache_hit", s.cache_hit);
-    duration("cache_miss", s.cache_miss);
-    w.EndObject();
-    w.Key("response_stats");
-    w.StartObject();
-    w.EndObject();
-    w.Key("batch_stats");
-    w.StartArray();
-    for (const auto& b : s.batches) {
-      w.StartObject();
-      w.Key("batch_size");
-      w.Uint64(b.batch_size);
-      duration("compute_input", b.compute_input);
-      duration("compute_infer", b.compute_infer);
-      duration("compute_output", b.compute_output);
-      w.EndObject();
-    }
-    w.EndArray();
-    w.Key("memory_usage");
-    w.StartArray();
-    w.EndArray();
-    w.EndObject();
-  }
-  w.EndArray();
-  w.EndObject();
-  return Json(200, Finish(sb));
+  return Json(200, protocol::EncodeStatisticsJson(*stats));
 }
 
 void V2Handler::Infer(Request&& req, std::string model, std::string version, Responder respond,
