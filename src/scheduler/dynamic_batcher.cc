@@ -102,7 +102,7 @@ void DynamicBatcher::Run(runtime::ModelInstance* instance, std::vector<Job> batc
     batch = std::move(wanted);
     if (batch.empty()) return;
   }
-  // An explanation is not a prediction: it runs alone, after the batch it was queued with.
+  // An explanation is not a prediction: it runs alone, before the predictions queued with it.
   std::vector<Job> explains;
   if (std::any_of(batch.begin(), batch.end(), [](const Job& j) { return j.kind == JobKind::kExplain; })) {
     std::vector<Job> infers;
