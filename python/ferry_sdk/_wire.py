@@ -7,7 +7,7 @@ packet, little-endian, so a call costs a few struct unpacks instead of JSON pars
            then per input:  u8 datatype, u8 rank, u16 name_len, u32 0, u64 offset, u64 size,
                             rank x i64 dims, name (UTF-8)
            then per output: u16 name_len, name
-  reply    "FRE2" u32 status (0 ok, 1 the request's fault, 2 the model's), u64 id,
+  reply    "FRE2" u32 status (0 ok, 1 the request's fault, 2 the model's, 3 unsupported), u64 id,
            u64 shm_size, u32 n_outputs
            then per output as per input above; or, when status != 0, the error text.
 
@@ -22,11 +22,15 @@ from typing import Dict, List, Tuple
 
 # Bumped with any change to the layouts above; the load reply carries it so the server
 # can refuse a worker from another SDK version with a clear message.
-WIRE_VERSION = 2
+WIRE_VERSION = 3
 
 REQUEST_MAGIC = b"FIN2"
 REPLY_MAGIC = b"FRE2"
-OK, USER_ERROR, MODEL_ERROR = 0, 1, 2
+# UNSUPPORTED (since 3): the model lacks what the request asked of it (an explanation).
+OK, USER_ERROR, MODEL_ERROR, UNSUPPORTED = 0, 1, 2, 3
+# The one output name of an explain call (ModelInstance::Explain): the worker answers
+# it with Model.explain() instead of execute().
+EXPLAIN_OUTPUT = "__ferry_explain__"
 
 REQUEST_HEAD = struct.Struct("<4sIQQQII")
 REPLY_HEAD = struct.Struct("<4sIQQI")

@@ -65,6 +65,13 @@ class Model:
     def execute(self, inputs: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, Any]:
         return self.predict(inputs)
 
+    def explain(self, inputs: Dict[str, np.ndarray]) -> np.ndarray:
+        """Per-feature attributions computed by the framework itself (POST .../explain,
+        docs/explain.md): [rows, features + 1], or [rows, groups, features + 1] for
+        several classes, the bias (expected value) last, so a row sums to the raw
+        prediction. Default: none, and the server uses a model-agnostic method."""
+        raise NotImplementedError(f"{type(self).__name__} has no explanations of its own")
+
     def describe_outputs(self) -> Optional[List[Dict[str, Any]]]:
         """After load(): the outputs this model answers, as [{"name", "datatype" (a
         protocol name such as "INT64"), "shape" (-1 for a variable dimension, the batch

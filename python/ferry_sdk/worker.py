@@ -149,7 +149,12 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - a malformed message is the server's bug
             return _wire.encode_error(rid, _wire.MODEL_ERROR, f"bad request message: {_last_line(exc)}")
         try:
-            result = self.model.execute(inputs, wanted)
+            if wanted == [_wire.EXPLAIN_OUTPUT]:
+                result = {_wire.EXPLAIN_OUTPUT: self.model.explain(inputs)}
+            else:
+                result = self.model.execute(inputs, wanted)
+        except NotImplementedError as exc:
+            return _wire.encode_error(rid, _wire.UNSUPPORTED, _last_line(exc))
         except (ValueError, TypeError) as exc:  # the request's fault, by the SDK's rule
             return _wire.encode_error(rid, _wire.USER_ERROR, _last_line(exc))
         except Exception as exc:  # noqa: BLE001 - the model's failure; the worker keeps serving

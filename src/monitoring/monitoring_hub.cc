@@ -98,9 +98,11 @@ Status MonitoringHub::VersionReady(const MonitoredModel& model) {
     const std::string_view head = std::string_view(key).substr(0, key.find('.'));
     bool owned = false;
     for (const auto& c : consumers_) owned = owned || c.prefix == head;
+    for (const auto& p : accepted_prefixes_) owned = owned || p == head;
     if (owned) continue;
     std::string known;
     for (const auto& c : consumers_) known += (known.empty() ? "" : ", ") + c.prefix + ".*";
+    for (const auto& p : accepted_prefixes_) known += (known.empty() ? "" : ", ") + p + ".*";
     add_error("unknown setting 'monitoring." + key + "' (known: " + (known.empty() ? "none" : known) + ")");
   }
   const bool reload = attached_.count({model.model, model.version}) > 0;

@@ -67,6 +67,9 @@ class MonitoringHub final : public InferenceTap {
 
   // REQUIRES: before Start. `settings_prefix` names the consumer's settings (no dot).
   void AddConsumer(std::unique_ptr<RecordConsumer> consumer, std::string settings_prefix);
+  // Settings "<prefix>.*" that a part other than a consumer reads and checks (the
+  // server's explanations, "explain"): VersionReady lets them pass. REQUIRES: before Start.
+  void AcceptSettings(std::string prefix) { accepted_prefixes_.push_back(std::move(prefix)); }
   // Starts the background thread.
   void Start();
   // Drains what is queued into the consumers, then Flushes them and joins the thread;
@@ -115,6 +118,7 @@ class MonitoringHub final : public InferenceTap {
   const MonitoringHubOptions options_;
   prometheus::Registry* registry_;  // not owned; may be null
   std::vector<Consumer> consumers_;  // fixed after Start
+  std::vector<std::string> accepted_prefixes_;  // fixed after Start
 
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::mutex lifecycle_mu_;  // serialises VersionReady / VersionGone and Republish

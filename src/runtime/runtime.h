@@ -46,6 +46,20 @@ class ModelInstance {
                                               const std::vector<std::string>& outputs,
                                               ExecTimings* timings) = 0;
 
+  // Per-feature attributions of the model's prediction for each row of `inputs` (which
+  // hold every model input, checked as for Execute), computed by the framework itself
+  // (exact TreeSHAP for tree ensembles). Returns one tensor named "attributions" of
+  // shape [rows, n_features + 1] ([rows, groups, n_features + 1] for a model of several
+  // classes or targets): the last column is the bias, the expected value, so that a
+  // row's columns sum to the model's raw (margin) prediction. Called like Execute, by
+  // the instance's worker thread. Default: UNIMPLEMENTED, and the server falls back to
+  // a model-agnostic method that only needs Execute.
+  virtual Result<std::vector<Tensor>> Explain(const std::vector<Tensor>& inputs, ExecTimings* timings) {
+    (void)inputs;
+    (void)timings;
+    return Unimplemented("the runtime has no explanations of its own");
+  }
+
   // Asks the Execute in progress to stop early (it then returns CANCELLED). Called from
   // another thread, only while an Execute runs (the scheduler guarantees it); the next
   // Execute is unaffected. Runtimes that cannot stop a run leave this a no-op.

@@ -16,7 +16,8 @@
 namespace ferry::runtime {
 
 // Bumped whenever Runtime, ModelInstance, Tensor or Status change layout.
-inline constexpr int kRuntimeModuleInterface = 1;
+// 2: ModelInstance::Explain.
+inline constexpr int kRuntimeModuleInterface = 2;
 
 struct RuntimeModuleEntry {
   int interface_version;      // kRuntimeModuleInterface of the module's build

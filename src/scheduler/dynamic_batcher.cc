@@ -1,5 +1,6 @@
 #include "scheduler/dynamic_batcher.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -101,6 +102,15 @@ void DynamicBatcher::Run(runtime::ModelInstance* instance, std::vector<Job> batc
     batch = std::move(wanted);
     if (batch.empty()) return;
   }
+  // An explanation is not a prediction: it runs alone, before the predictions queued with it.
+  std::vector<Job> explains;
+  if (std::any_of(batch.begin(), batch.end(), [](const Job& j) { return j.kind == JobKind::kExplain; })) {
+    std::vector<Job> infers;
+    for (Job& j : batch) (j.kind == JobKind::kExplain ? explains : infers).push_back(std::move(j));
+    batch = std::move(infers);
+  }
+  for (Job& j : explains) RunExplain(instance, std::move(j));
+  if (batch.empty()) return;
   int64_t rows = 0;
   for (const Job& j : batch) rows += j.batch_size;
   runtime::ExecTimings timings;
@@ -152,6 +162,20 @@ void DynamicBatcher::Run(runtime::ModelInstance* instance, std::vector<Job> batc
     else if (!split_error.ok()) batch[i].done(split_error, report);
     else batch[i].done(std::move(per_job[i]), report);
   }
+}
+
+void DynamicBatcher::RunExplain(runtime::ModelInstance* instance, Job job) {
+  const uint64_t start = clock_->NowNanos();
+  JobReport report{start - job.enqueue_ns, {}, job.batch_size, true};
+  const uint64_t ticket = watch_->Begin(instance, std::span<const Job>(&job, 1));
+  Result<std::vector<Tensor>> result = instance->Explain(job.inputs, &report.timings);
+  watch_->End(ticket);
+  if (!result.ok() && result.status().code() == StatusCode::kCancelled) {
+    Status why = ExecutionWatch::Unwanted(job, clock_->NowNanos());
+    if (!why.ok()) result = Status(why.code(), "model '" + name_ + "': " + why.message());
+  }
+  job.inputs.clear();
+  job.done(std::move(result), report);
 }
 
 }  // namespace ferry::scheduler

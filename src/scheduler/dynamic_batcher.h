@@ -37,6 +37,8 @@ class DynamicBatcher : public Scheduler {
  private:
   void WorkerLoop(runtime::ModelInstance* instance);
   void Run(runtime::ModelInstance* instance, std::vector<Job> batch);
+  // Runs one JobKind::kExplain job (already checked as wanted) on its own.
+  void RunExplain(runtime::ModelInstance* instance, Job job);
 
   const std::string name_;
   const Clock* clock_;

@@ -30,7 +30,21 @@ class DoublingInstance : public runtime::ModelInstance {
     y.Own(std::string(reinterpret_cast<char*>(v.data()), x.byte_size()));
     return std::vector<Tensor>{y};
   }
+  // Triples "x" into "attributions", counting its calls (JobKind::kExplain).
+  Result<std::vector<Tensor>> Explain(const std::vector<Tensor>& inputs, runtime::ExecTimings*) override {
+    explained.push_back(inputs[0].shape[0]);
+    std::vector<float> v(inputs[0].byte_size() / 4);
+    std::memcpy(v.data(), inputs[0].data(), inputs[0].byte_size());
+    for (float& f : v) f *= 3;
+    Tensor y;
+    y.name = "attributions";
+    y.datatype = DataType::kFp32;
+    y.shape = inputs[0].shape;
+    y.Own(std::string(reinterpret_cast<char*>(v.data()), inputs[0].byte_size()));
+    return std::vector<Tensor>{y};
+  }
   std::vector<int64_t> batches;
+  std::vector<int64_t> explained;
 
  private:
   std::shared_future<void> gate_;
@@ -95,6 +109,36 @@ TEST(DynamicBatcherTest, RequestsQueuedBehindABusyInstanceRunAsOneBatch) {
   EXPECT_TRUE(oa.report.counts_execution);
   EXPECT_FALSE(ob.report.counts_execution);
   EXPECT_FALSE(oc.report.counts_execution);
+}
+
+TEST(DynamicBatcherTest, AnExplainJobRunsAloneThroughExplain) {
+  auto config = repository::ParseTritonConfig("name: \"m\" max_batch_size: 8 dynamic_batching { }");
+  ASSERT_TRUE(config.ok());
+  std::promise<void> gate;
+  auto instance = std::make_unique<DoublingInstance>(gate.get_future().share());
+  DoublingInstance* seen = instance.get();
+  std::vector<std::unique_ptr<runtime::ModelInstance>> instances;
+  instances.push_back(std::move(instance));
+  DynamicBatcher batcher(std::move(instances), *config, SystemClock::Get());
+
+  std::promise<Outcome> first, a, e, b;
+  ASSERT_TRUE(batcher.Submit(MakeJob({1}, &first)).ok());
+  while (batcher.queue_depth() != 0) std::this_thread::yield();
+  ASSERT_TRUE(batcher.Submit(MakeJob({10, 11}, &a)).ok());
+  Job explain = MakeJob({5, 6}, &e);
+  explain.kind = JobKind::kExplain;
+  ASSERT_TRUE(batcher.Submit(std::move(explain)).ok());
+  ASSERT_TRUE(batcher.Submit(MakeJob({20}, &b)).ok());
+  gate.set_value();
+
+  EXPECT_EQ(first.get_future().get().y, (std::vector<float>{2}));
+  EXPECT_EQ(a.get_future().get().y, (std::vector<float>{20, 22}));
+  EXPECT_EQ(e.get_future().get().y, (std::vector<float>{15, 18}));
+  EXPECT_EQ(b.get_future().get().y, (std::vector<float>{40}));
+  batcher.Stop();
+  // The two predictions still shared one execution; the explanation ran on its own.
+  EXPECT_EQ(seen->batches, (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(seen->explained, (std::vector<int64_t>{2}));
 }
 
 TEST(DynamicBatcherTest, StopRunsWhatIsQueuedAndRefusesMore) {

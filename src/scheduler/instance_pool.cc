@@ -84,7 +84,8 @@ void InstancePool::RunJob(runtime::ModelInstance* instance, Job job) {
     return;
   }
   uint64_t ticket = watch_->Begin(instance, std::span<const Job>(&job, 1));
-  auto result = instance->Execute(job.inputs, job.outputs, &report.timings);
+  auto result = job.kind == JobKind::kExplain ? instance->Explain(job.inputs, &report.timings)
+                                             : instance->Execute(job.inputs, job.outputs, &report.timings);
   watch_->End(ticket);
   if (!result.ok() && result.status().code() == StatusCode::kCancelled) {
     Status why = ExecutionWatch::Unwanted(job, NowNanos());

@@ -20,8 +20,15 @@ struct JobReport {
   bool counts_execution = true;     // true for exactly one job per execution
 };
 
+// What a job asks of the instance.
+enum class JobKind {
+  kInfer,    // ModelInstance::Execute; may share an execution with other jobs
+  kExplain,  // ModelInstance::Explain; always runs alone (its `outputs` are unused)
+};
+
 // One request's work: its validated inputs and the outputs it wants.
 struct Job {
+  JobKind kind = JobKind::kInfer;
   std::vector<Tensor> inputs;
   std::vector<std::string> outputs;
   int64_t batch_size = 1;    // rows along the batch dimension (1 for non-batching models)

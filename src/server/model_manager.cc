@@ -229,7 +229,7 @@ Result<std::shared_ptr<ModelVersion>> ModelManager::LoadVersion(const std::strin
   }
   std::string platform = config.platform().empty() ? std::string(rt->platform()) : config.platform();
   return std::make_shared<ModelVersion>(model, version, std::move(config), std::move(platform), std::move(sched),
-                                        metrics_->ForVersion(model, std::to_string(version)));
+                                        metrics_->ForVersion(model, std::to_string(version)), model_dir);
 }
 
 Status ModelManager::LoadLocked(const std::string& model) {

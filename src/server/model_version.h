@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "core/gate.h"
@@ -12,6 +14,8 @@
 #include "server/statistics.h"
 
 namespace ferry::server {
+
+struct ExplainSetup;  // server/explain_setup.h
 
 // One loaded, ready model version: its completed config and its scheduler, which owns
 // the execution instances.
@@ -23,7 +27,7 @@ class ModelVersion {
  public:
   ModelVersion(std::string name, int64_t version, inference::ModelConfig config, std::string platform,
                std::unique_ptr<scheduler::Scheduler> scheduler,
-               std::shared_ptr<monitoring::ModelVersionMetrics> metrics)
+               std::shared_ptr<monitoring::ModelVersionMetrics> metrics, std::filesystem::path model_dir = {})
       : name_(std::move(name)),
         version_(version),
         version_string_(std::to_string(version)),
@@ -31,6 +35,7 @@ class ModelVersion {
         platform_(std::move(platform)),
         scheduler_(std::move(scheduler)),
         metrics_(std::move(metrics)),
+        model_dir_(std::move(model_dir)),
         load_id_(NextLoadId()) {}
 
   const std::string& name() const { return name_; }
@@ -42,7 +47,19 @@ class ModelVersion {
   uint64_t load_id() const { return load_id_; }
   scheduler::Scheduler& scheduler() { return *scheduler_; }
   const scheduler::Scheduler& scheduler() const { return *scheduler_; }
+  // The model's folder (where its profile.json lies); empty when not known.
+  const std::filesystem::path& model_dir() const { return model_dir_; }
   Gate& gate() { return gate_; }
+  // What explanations keep for this version, built by the first explain request
+  // (null until then). Thread-safe.
+  std::shared_ptr<const ExplainSetup> explain_setup() const {
+    std::lock_guard lock(explain_mu_);
+    return explain_setup_;
+  }
+  void set_explain_setup(std::shared_ptr<const ExplainSetup> setup) {
+    std::lock_guard lock(explain_mu_);
+    explain_setup_ = std::move(setup);
+  }
   monitoring::ModelVersionMetrics& metrics() { return *metrics_; }
   VersionStatistics& statistics() { return statistics_; }
   const VersionStatistics& statistics() const { return statistics_; }
@@ -62,7 +79,10 @@ class ModelVersion {
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::shared_ptr<monitoring::ModelVersionMetrics> metrics_;
   VersionStatistics statistics_;
+  const std::filesystem::path model_dir_;
   const uint64_t load_id_;
+  mutable std::mutex explain_mu_;
+  std::shared_ptr<const ExplainSetup> explain_setup_;  // guarded by explain_mu_
   Gate gate_;
 
   static uint64_t NextLoadId() {

@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/request_id.h"
+#include "monitoring/explain/explain_settings.h"
 #include "monitoring/monitoring_hub.h"
 #include "server/request_validation.h"
 
@@ -275,6 +276,10 @@ void Server::CountFailure(std::string_view model, std::string_view version, cons
 
 void Server::SetMonitoringHub(monitoring::MonitoringHub* hub, MonitoringDefaults defaults) {
   tap_ = hub;
+  monitoring_defaults_ = defaults;
+  // Explanations read monitoring.explain.* themselves; a bad one is reported at load,
+  // with the hub's findings, and again by each explain request.
+  hub->AcceptSettings("explain");
   models_->SetVersionListener([hub, defaults = std::move(defaults)](const std::string& model, int64_t version,
                                                                      const std::filesystem::path& dir,
                                                                      const inference::ModelConfig* config) {
@@ -282,7 +287,14 @@ void Server::SetMonitoringHub(monitoring::MonitoringHub* hub, MonitoringDefaults
       hub->VersionGone(model, std::to_string(version));
       return Status::Ok();
     }
-    return hub->VersionReady(MonitoredModelFor(model, version, dir, *config, defaults));
+    const monitoring::MonitoredModel monitored = MonitoredModelFor(model, version, dir, *config, defaults);
+    Status hub_status = hub->VersionReady(monitored);
+    auto explain = monitoring::explain::ParseExplainSettings(monitored.settings, dir);
+    if (explain.ok()) return hub_status;
+    if (hub_status.ok())
+      return InvalidArgument("model '" + model + "' version " + std::to_string(version) + ": monitoring: " +
+                             explain.status().message());
+    return InvalidArgument(hub_status.message() + "; " + explain.status().message());
   });
 }
 

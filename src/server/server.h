@@ -119,11 +119,21 @@ class Server {
   // Called on HTTP threads; must be thread-safe. Call before Start.
   using MonitoringReport = std::function<Result<std::string>(std::string_view model, std::string_view version)>;
   void SetMonitoringReport(MonitoringReport report) { monitoring_report_ = std::move(report); }
+  // POST /v2/models/{m}[/versions/{v}]/explain: per-feature attributions of each row of
+  // `request`'s one input (docs/explain.md), answered through `done` as an
+  // InferResponse with outputs "attributions", "expected_value" and "feature_names"
+  // and the method in its parameters. Like Infer, never blocks on model work: the
+  // runtime's own explanation (ModelInstance::Explain) or the model-agnostic method's
+  // batches run through the version's scheduler. Errors name the field or setting.
+  void Explain(InferRequest request, InferCallback done);
+
   // The report of a model (its precise NOT_FOUND / UNAVAILABLE when it is not loaded).
   Result<std::string> MonitoringJson(std::string_view model, std::string_view version) const;
 
  private:
   Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes);
+  // The version's explanation setup, built on first use (server/explain_setup.h).
+  Result<std::shared_ptr<const ExplainSetup>> ExplainSetupOf(ModelVersion& mv) const;
 
   monitoring::Metrics metrics_;
   std::unique_ptr<runtime::RuntimeRegistry> runtimes_;
@@ -132,6 +142,7 @@ class Server {
   const monitoring::RequestTracer* tracer_ = nullptr;
   monitoring::InferenceTap* tap_ = nullptr;
   MonitoringReport monitoring_report_;
+  MonitoringDefaults monitoring_defaults_;  // set before Start; read by explanations
   const bool log_requests_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> abandoning_{false};  // set by Shutdown once its grace is over

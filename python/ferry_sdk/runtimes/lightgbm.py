@@ -31,3 +31,14 @@ class LightGBMModel(Model):
             raise InvalidInput(f"the request has {x.shape[1]} features per row, the booster takes {self.n_features}")
         y = self.booster.predict(x, raw_score=self.raw_score)
         return {name: y for name in outputs}
+
+    def explain(self, inputs: Dict[str, np.ndarray]) -> np.ndarray:
+        # LightGBM's own TreeSHAP: [rows, classes * (features + 1)], bias last per class.
+        x = feature_matrix(inputs, self.context.input_names())
+        if x.shape[1] != self.n_features:
+            raise InvalidInput(f"the request has {x.shape[1]} features per row, the booster takes {self.n_features}")
+        c = np.asarray(self.booster.predict(x, pred_contrib=True), dtype=np.float64)
+        width = self.n_features + 1
+        if c.shape[1] > width:
+            c = c.reshape(c.shape[0], c.shape[1] // width, width)
+        return c

@@ -159,7 +159,7 @@ void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone)
     if (!get) return not_allowed();
     return respond(Statistics("", ""));
   }
-  // /v2/models/{m}[/versions/{v}][/{ready,config,infer,stats,monitoring}]
+  // /v2/models/{m}[/versions/{v}][/{ready,config,infer,stats,monitoring,explain}]
   if (seg[1] == "models" && seg.size() >= 3) {
     std::string model = seg[2];
     std::string version;
@@ -173,11 +173,12 @@ void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone)
     std::string action = i < seg.size() ? seg[i] : "";
     if (i + 1 < seg.size() ||
         (i < seg.size() && action != "ready" && action != "config" && action != "infer" && action != "stats" &&
-         action != "monitoring"))
+         action != "monitoring" && action != "explain"))
       return respond(ErrorResponse(404, "Not Found"));
-    if (action == "infer") {
+    if (action == "infer" || action == "explain") {
       if (!post) return not_allowed();
-      return Infer(std::move(req), std::move(model), std::move(version), std::move(respond), std::move(client_gone));
+      return Infer(std::move(req), std::move(model), std::move(version), std::move(respond), std::move(client_gone),
+                   action == "explain" ? Call::kExplain : Call::kInfer);
     }
     if (!get) return not_allowed();
     if (action == "ready") {
@@ -233,7 +234,7 @@ Response V2Handler::Statistics(const std::string& model, const std::string& vers
 }
 
 void V2Handler::Infer(Request&& req, std::string model, std::string version, Responder respond,
-                      ClientGone client_gone) {
+                      ClientGone client_gone, Call call) {
   // Decompress first: Inference-Header-Content-Length counts uncompressed bytes.
   auto encoding = protocol::ParseContentEncoding(Header(req, "Content-Encoding"));
   if (!encoding.ok()) {
@@ -267,7 +268,7 @@ void V2Handler::Infer(Request&& req, std::string model, std::string version, Res
     // client's first mistake is the model name. Looked up only here, off the fast path.
     if (auto known = server_->ModelReady(model, version); !known.ok() && known.status().code() == StatusCode::kNotFound)
       return respond(StatusResponse(known.status()));
-    server_->CountFailure(model, version, decoded.status(), Frontend::kHttp, Header(req, "X-Request-Id"));
+    if (call == Call::kInfer) server_->CountFailure(model, version, decoded.status(), Frontend::kHttp, Header(req, "X-Request-Id"));
     return respond(StatusResponse(decoded.status()));
   }
   InferRequest request = std::move(decoded).value();
@@ -283,9 +284,11 @@ void V2Handler::Infer(Request&& req, std::string model, std::string version, Res
   // handed to the server.
   InferRequest shape_of_reply;
   shape_of_reply.parameters = request.parameters;
-  shape_of_reply.outputs = request.outputs;
+  // An explanation's outputs are its own, not the model's: each keeps the defaults.
+  if (call == Call::kInfer) shape_of_reply.outputs = request.outputs;
   protocol::Encoding reply_encoding = protocol::ChooseResponseEncoding(Header(req, "Accept-Encoding"));
-  server_->Infer(std::move(request), [respond = std::move(respond), shape_of_reply = std::move(shape_of_reply),
+  auto run = call == Call::kExplain ? &server::Server::Explain : &server::Server::Infer;
+  (server_->*run)(std::move(request), [respond = std::move(respond), shape_of_reply = std::move(shape_of_reply),
                                       reply_encoding, client_id = std::move(client_id)](Result<InferResponse> result) {
     if (!result.ok()) {
       Response r = StatusResponse(result.status());

@@ -28,7 +28,10 @@ class V2Handler {
   void Handle(Request&& request, Responder respond, ClientGone client_gone = {});
 
  private:
-  void Infer(Request&& req, std::string model, std::string version, Responder respond, ClientGone client_gone);
+  enum class Call { kInfer, kExplain };
+  // POST .../infer, or .../explain (the same body; answered by Server::Explain).
+  void Infer(Request&& req, std::string model, std::string version, Responder respond, ClientGone client_gone,
+             Call call);
   Response Statistics(const std::string& model, const std::string& version);
   void Repository(Request&& req, const std::string& action, std::string model, Responder respond);
 

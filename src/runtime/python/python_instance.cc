@@ -146,6 +146,7 @@ Result<std::vector<Tensor>> PythonInstance::Execute(const std::vector<Tensor>& i
     return EndWorker(StatusCode::kInternal, "sent a broken reply: " + s.message(), true);
   if (!reply.ok) {
     std::string message = "model '" + options_.model + "': " + reply.error;
+    if (reply.unsupported) return Unimplemented(std::move(message));
     return reply.user_error ? InvalidArgument(std::move(message)) : Internal(std::move(message));
   }
   Status checked = region_.MapPeerSize(reply.shm_size);
@@ -178,6 +179,12 @@ Result<std::vector<Tensor>> PythonInstance::Execute(const std::vector<Tensor>& i
     timings->compute_output_ns = t3 - t2;
   }
   return result;
+}
+
+Result<std::vector<Tensor>> PythonInstance::Explain(const std::vector<Tensor>& inputs, ExecTimings* timings) {
+  FERRY_ASSIGN_OR_RETURN(std::vector<Tensor> out, Execute(inputs, {kExplainOutput}, timings));
+  for (Tensor& t : out) t.name = "attributions";
+  return out;
 }
 
 }  // namespace ferry::runtime::python

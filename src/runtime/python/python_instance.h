@@ -45,6 +45,9 @@ class PythonInstance : public ModelInstance {
 
   Result<std::vector<Tensor>> Execute(const std::vector<Tensor>& inputs, const std::vector<std::string>& outputs,
                                       ExecTimings* timings) override;
+  // Model.explain() in the worker (LightGBM's pred_contrib); UNIMPLEMENTED when the
+  // model has none.
+  Result<std::vector<Tensor>> Explain(const std::vector<Tensor>& inputs, ExecTimings* timings) override;
   void Terminate() override;
   // With load.describe_outputs: the config's outputs become what the loaded model
   // described (names, datatypes, shapes).

@@ -136,12 +136,14 @@ Status DecodeInferReply(std::string_view packet, WorkerReply* reply) {
   if (status != 0) {
     reply->ok = false;
     reply->user_error = status == 1;
+    reply->unsupported = status == 3;
     reply->error = std::string(packet.substr(r.pos));
     if (reply->error.empty()) reply->error = "unknown error";
     return Status::Ok();
   }
   reply->ok = true;
   reply->user_error = false;
+  reply->unsupported = false;
   if (count > packet.size()) return Internal("the worker's reply names more outputs than it holds");
   reply->outputs.resize(count);
   for (uint32_t i = 0; i < count; ++i) {

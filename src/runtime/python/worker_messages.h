@@ -23,7 +23,10 @@ inline constexpr uint64_t kTensorAlign = 64;
 inline constexpr size_t kMaxMessageBytes = 1 << 20;
 // The binary infer layout's version; a worker reports it in its load reply ("wire") and
 // one from another SDK version is refused at load with a message saying so.
-inline constexpr int64_t kWireVersion = 2;
+// 3: the UNSUPPORTED reply status and the explain output (kExplainOutput).
+inline constexpr int64_t kWireVersion = 3;
+// The one output name of an explain call: the worker answers it with Model.explain().
+inline constexpr const char* kExplainOutput = "__ferry_explain__";
 
 inline uint64_t AlignUp(uint64_t n) { return (n + kTensorAlign - 1) / kTensorAlign * kTensorAlign; }
 
@@ -69,6 +72,7 @@ struct WorkerReply {
   uint64_t id = 0;
   bool ok = false;
   bool user_error = false;  // the request's fault (HTTP 400), not the model's (500)
+  bool unsupported = false;  // the model lacks what was asked (Model.explain)
   std::string error;        // when !ok: the exception's last line
   uint64_t shm_size = 0;    // the region's size after the worker wrote outputs
   std::vector<TensorSlot> outputs;

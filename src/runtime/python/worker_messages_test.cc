@@ -119,7 +119,13 @@ TEST(WorkerMessagesTest, DecodesBinaryInferReplies) {
   EXPECT_TRUE(reply.outputs.empty());
   ASSERT_TRUE(DecodeInferReply(ReplyPacket(2, 4, 0, {}, "RuntimeError: boom"), &reply).ok());
   EXPECT_FALSE(reply.user_error);
+  EXPECT_FALSE(reply.unsupported);
   EXPECT_EQ(reply.error, "RuntimeError: boom");
+  // 3: the model lacks what was asked (an explanation): the server falls back.
+  ASSERT_TRUE(DecodeInferReply(ReplyPacket(3, 4, 0, {}, "Model has no explanations of its own"), &reply).ok());
+  EXPECT_FALSE(reply.ok);
+  EXPECT_TRUE(reply.unsupported);
+  EXPECT_FALSE(reply.user_error);
 }
 
 TEST(WorkerMessagesTest, RefusesMalformedInferReplies) {
@@ -148,7 +154,7 @@ TEST(WorkerMessagesTest, DecodesLoadReplies) {
   EXPECT_FALSE(err->ok);
   EXPECT_EQ(err->error, "ImportError: no numpy");
 
-  auto ok = DecodeReply(R"({"ok":true,"wire":2,"described_outputs":[{"name":"predict","datatype":"INT64","shape":[-1]}]})");
+  auto ok = DecodeReply(R"({"ok":true,"wire":3,"described_outputs":[{"name":"predict","datatype":"INT64","shape":[-1]}]})");
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   EXPECT_EQ(ok->wire_version, kWireVersion);
   ASSERT_EQ(ok->described_outputs.size(), 1u);

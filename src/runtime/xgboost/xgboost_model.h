@@ -66,7 +66,10 @@ Result<OutputPlan> PlanOutput(const ModelInfo& info, const inference::ModelConfi
 // (FP32 or FP64, which XGBoost reads in place without a copy).
 std::string DenseArrayInterface(const void* data, int64_t rows, int64_t cols, DataType type);
 
-// The config JSON of XGBoosterPredictFromDense: all trees, missing = NaN, shapes as
+// XGBoost's prediction "type" for SHAP values (exact TreeSHAP, bias column last).
+inline constexpr int kPredictContributions = 2;
+
+// The config JSON of XGBoosterPredictFromDense (and FromDMatrix): all trees, missing = NaN, shapes as
 // XGBoost's non-strict rules ([rows] or [rows, groups]).
 std::string PredictConfig(int predict_type);
 

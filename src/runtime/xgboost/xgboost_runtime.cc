@@ -136,20 +136,16 @@ class XgboostInstance : public ModelInstance {
  public:
   XgboostInstance(std::string model, LoadedModel loaded, xgb::OutputPlan plan, int nthread)
       : model_(std::move(model)), booster_(std::move(loaded.booster)), info_(std::move(loaded.info)), plan_(plan),
-        nthread_(nthread), predict_config_(xgb::PredictConfig(plan.predict_type)) {}
+        nthread_(nthread), predict_config_(xgb::PredictConfig(plan.predict_type)),
+        contrib_config_(xgb::PredictConfig(xgb::kPredictContributions)) {}
 
   Result<std::vector<Tensor>> Execute(const std::vector<Tensor>& inputs, const std::vector<std::string>& outputs,
                                       ExecTimings* timings) override {
     uint64_t t0 = NowNanos();
     if (inputs.size() != 1) return Internal("model '" + model_ + "' takes one input, got " + std::to_string(inputs.size()));
     const Tensor& in = inputs[0];
-    if (in.datatype != DataType::kFp32 && in.datatype != DataType::kFp64)
-      return InvalidArgument("input '" + in.name + "': datatype " + std::string(DataTypeName(in.datatype)) +
-                             ", XGBoost takes FP32 or FP64");
-    const int64_t cols = in.shape.empty() ? 0 : in.shape.back();
-    if (cols != info_.num_feature)
-      return InvalidArgument("input '" + in.name + "': shape " + ShapeToString(in.shape) + " has " + std::to_string(cols) +
-                             " features per row, model '" + model_ + "' takes " + std::to_string(info_.num_feature));
+    FERRY_RETURN_IF_ERROR(CheckInput(in));
+    const int64_t cols = info_.num_feature;
     const size_t es = DataTypeSize(in.datatype);
     const int64_t rows = static_cast<int64_t>(in.byte_size() / es) / cols;
     Tensor out;
@@ -196,7 +192,77 @@ class XgboostInstance : public ModelInstance {
     return tensors;
   }
 
+  // libxgboost's own SHAP values (prediction type 2, exact TreeSHAP for tree boosters,
+  // w * x for gblinear): [rows, num_feature + 1] per group, bias last, in margin space.
+  Result<std::vector<Tensor>> Explain(const std::vector<Tensor>& inputs, ExecTimings* timings) override {
+    uint64_t t0 = NowNanos();
+    if (inputs.size() != 1) return Internal("model '" + model_ + "' takes one input, got " + std::to_string(inputs.size()));
+    const Tensor& in = inputs[0];
+    FERRY_RETURN_IF_ERROR(CheckInput(in));
+    const size_t es = DataTypeSize(in.datatype);
+    const int64_t cols = info_.num_feature;
+    const int64_t rows = static_cast<int64_t>(in.byte_size() / es) / cols;
+    const int64_t groups = info_.groups();
+    const int64_t width = cols + 1;
+    std::string result(static_cast<size_t>(rows * groups * width) * sizeof(float), '\0');
+    uint64_t t1 = NowNanos(), t2 = t1;
+    if (rows > 0) {
+      std::vector<double> aligned;
+      const void* data = in.data();
+      if (reinterpret_cast<uintptr_t>(data) % es != 0) {
+        aligned.resize((in.byte_size() + sizeof(double) - 1) / sizeof(double));
+        std::memcpy(aligned.data(), data, in.byte_size());
+        data = aligned.data();
+      }
+      const std::string array = xgb::DenseArrayInterface(data, rows, cols, in.datatype);
+      DMatrixHandle dm = nullptr;
+      const std::string dm_config = "{\"missing\":NaN,\"nthread\":" + std::to_string(nthread_) + "}";
+      XGB_CHECK(XGDMatrixCreateFromDense(array.c_str(), dm_config.c_str(), &dm), "model '" + model_ + "'");
+      DMatrixPtr owned(dm);
+      const bst_ulong* shape = nullptr;
+      bst_ulong dim = 0;
+      const float* raw = nullptr;
+      t1 = NowNanos();
+      XGB_CHECK(XGBoosterPredictFromDMatrix(booster_.get(), dm, contrib_config_.c_str(), &shape, &dim, &raw),
+                "model '" + model_ + "': contributions");
+      t2 = NowNanos();
+      uint64_t total = 1;
+      for (bst_ulong i = 0; i < dim; ++i) total *= shape[i];
+      if (total != static_cast<uint64_t>(rows * groups * width))
+        return Internal("model '" + model_ + "': XGBoost returned " + std::to_string(total) + " contributions for " +
+                        std::to_string(rows) + " rows, expected " + std::to_string(groups * width) + " per row");
+      float* out = reinterpret_cast<float*>(result.data());
+      std::memcpy(out, raw, result.size());
+      // Per-class intercepts the file was loaded without (see xgb::UpgradeBaseScore)
+      // belong to the bias, as they belong to the margins in Execute.
+      if (!info_.intercepts.empty())
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t g = 0; g < groups && g < static_cast<int64_t>(info_.intercepts.size()); ++g)
+            out[(r * groups + g) * width + cols] += info_.intercepts[g];
+    }
+    Tensor t;
+    t.name = "attributions";
+    t.datatype = DataType::kFp32;
+    t.shape = groups > 1 ? Shape{rows, groups, width} : Shape{rows, width};
+    t.Own(std::move(result));
+    std::vector<Tensor> tensors;
+    tensors.push_back(std::move(t));
+    RecordTimings(timings, t0, t1, t2, NowNanos());
+    return tensors;
+  }
+
  private:
+  Status CheckInput(const Tensor& in) const {
+    if (in.datatype != DataType::kFp32 && in.datatype != DataType::kFp64)
+      return InvalidArgument("input '" + in.name + "': datatype " + std::string(DataTypeName(in.datatype)) +
+                             ", XGBoost takes FP32 or FP64");
+    const int64_t cols = in.shape.empty() ? 0 : in.shape.back();
+    if (cols != info_.num_feature)
+      return InvalidArgument("input '" + in.name + "': shape " + ShapeToString(in.shape) + " has " + std::to_string(cols) +
+                             " features per row, model '" + model_ + "' takes " + std::to_string(info_.num_feature));
+    return Status::Ok();
+  }
+
   Status Predict(const std::string& array, const bst_ulong** shape, bst_ulong* dim, const float** raw) {
     if (info_.booster != "gblinear") {
       XGB_CHECK(XGBoosterPredictFromDense(booster_.get(), array.c_str(), predict_config_.c_str(), nullptr, shape, dim, raw),
@@ -219,6 +285,7 @@ class XgboostInstance : public ModelInstance {
   const xgb::OutputPlan plan_;
   const int nthread_;
   const std::string predict_config_;
+  const std::string contrib_config_;
 };
 
 // Checks the one declared tensor of a side, or returns its absence.
