@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "core/log.h"
+#include "frontend/http/feedback_handler.h"
 #include "protocol/compression.h"
 #include "protocol/error_map.h"
 #include "protocol/v2_json.h"
@@ -158,7 +159,7 @@ void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone)
     if (!get) return not_allowed();
     return respond(Statistics("", ""));
   }
-  // /v2/models/{m}[/versions/{v}][/{ready,config,infer,stats,monitoring}]
+  // /v2/models/{m}[/versions/{v}][/{ready,config,infer,stats,monitoring,feedback}]
   if (seg[1] == "models" && seg.size() >= 3) {
     std::string model = seg[2];
     std::string version;
@@ -172,11 +173,15 @@ void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone)
     std::string action = i < seg.size() ? seg[i] : "";
     if (i + 1 < seg.size() ||
         (i < seg.size() && action != "ready" && action != "config" && action != "infer" && action != "stats" &&
-         action != "monitoring"))
+         action != "monitoring" && action != "feedback"))
       return respond(ErrorResponse(404, "Not Found"));
     if (action == "infer") {
       if (!post) return not_allowed();
       return Infer(std::move(req), std::move(model), std::move(version), std::move(respond), std::move(client_gone));
+    }
+    if (action == "feedback") {
+      if (!post) return not_allowed();
+      return respond(FeedbackResponse(*server_, model, version, req.body()));
     }
     if (!get) return not_allowed();
     if (action == "ready") {
