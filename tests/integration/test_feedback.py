@@ -97,7 +97,24 @@ def output(doc: dict, name: str) -> np.ndarray:
     return np.array(out["data"], dtype=np.float64).reshape(out["shape"])
 
 
+def stored(server, model: str) -> int:
+    resp = server.get(f"/v2/models/{model}/monitoring")
+    assert resp.status_code == 200, resp.text
+    return sum(v["feedback"]["predictions_total"] for v in resp.json()["versions"])
+
+
+def answered(server, model: str) -> int:
+    resp = server.get(f"/v2/models/{model}/stats")
+    assert resp.status_code == 200, resp.text
+    return sum(m["inference_stats"]["success"]["count"] for m in resp.json()["model_stats"])
+
+
 def post_feedback(server, model: str, items: list[dict], version: str = ""):
+    """Posts once the monitoring thread has stored every answered prediction of the model
+    (it takes them from its queue within milliseconds; feedback that overtakes its own
+    prediction is "unknown", as documented)."""
+    if server.get(f"/v2/models/{model}/monitoring").status_code == 200:
+        fh.wait_until(lambda: stored(server, model) >= answered(server, model), 10, f"{model}'s predictions stored")
     path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/feedback"
     return server.post(path, json={"feedback": items})
 
