@@ -56,7 +56,8 @@ def ferry_step(work: Path, url: str) -> None:
     data = np.load(work / "rows.npz")
     nm = json.loads((work / "nannyml.json").read_text())
     p, y, y_pred = data["p"], data["y"], data["y_pred"]
-    mismatch = int(((p >= 0.5).astype(int) != y_pred).sum())
+    threshold = float(p[y_pred == 1].min())
+    mismatch = int(((p >= threshold).astype(int) != y_pred).sum())
     session = requests.Session()
     base = f"http://{url}/v2/models/car_loan"
 
@@ -103,7 +104,7 @@ def ferry_step(work: Path, url: str) -> None:
     assert mae(real_auc, ra) < 1e-9 and mae(real_acc, rc) < 1e-9, (real_auc, ra, real_acc, rc)
     print(f"NannyML {nm['nannyml_version']}; car-loan set: {nm['reference_rows']} reference rows (NannyML's "
           f"calibration and fit), {nm['analysis_rows']} analysis rows in {nm['chunks']} chunks of {CHUNK}; "
-          f"ferry's decision p >= 0.5 differs from the set's y_pred on {mismatch} rows; ferry's calibration on "
+          f"ferry's decision p >= {threshold} (feedback.threshold) differs from the set's y_pred on {mismatch} rows; ferry's calibration on "
           f"the reference rows: {calibration}.\n")
     print("| chunk | realised ROC AUC | NannyML CBPE | ferry CBPE | realised accuracy | NannyML CBPE | ferry CBPE |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -115,6 +116,10 @@ def ferry_step(work: Path, url: str) -> None:
     print(f"| max abs error | | {np.max(np.abs(np.asarray(nm['nannyml_roc_auc']) - ra)):.4f} | "
           f"{np.max(np.abs(np.asarray(est_auc) - ra)):.4f} | | "
           f"{np.max(np.abs(np.asarray(nm['nannyml_accuracy']) - rc)):.4f} | {np.max(np.abs(np.asarray(est_acc) - rc)):.4f} |")
+    print(f"\nMAE to 6 places: ROC AUC NannyML {mae(nm['nannyml_roc_auc'], ra):.6f}, ferry {mae(est_auc, ra):.6f}; "
+          f"accuracy NannyML {mae(nm['nannyml_accuracy'], rc):.6f}, ferry {mae(est_acc, rc):.6f}. Largest per-chunk "
+          f"difference between the two estimates: ROC AUC {np.max(np.abs(np.asarray(est_auc) - nm['nannyml_roc_auc'])):.2e}, "
+          f"accuracy {np.max(np.abs(np.asarray(est_acc) - nm['nannyml_accuracy'])):.2e}.")
 
 
 def write_model(repo: Path) -> None:
@@ -129,7 +134,11 @@ def write_model(repo: Path) -> None:
     model.ir_version = 8
     (repo / "car_loan" / "1").mkdir(parents=True)
     onnx.save(model, repo / "car_loan" / "1" / "model.onnx")
-    settings = {"feedback.enabled": "true", "feedback.task": "classification", "feedback.window": str(CHUNK),
+    # The set's y_pred is the model's decision: p >= 0.65 (its lowest positive score), not 0.5.
+    rows = np.load(repo.parent / "rows.npz")
+    threshold = float(rows["p"][rows["y_pred"] == 1].min())
+    assert ((rows["p"] >= threshold).astype(int) == rows["y_pred"]).all()
+    settings = {"feedback.threshold": repr(threshold), "feedback.enabled": "true", "feedback.task": "classification", "feedback.window": str(CHUNK),
                 "feedback.max_pending": "100000", "feedback.calibration": "calibration.json"}
     (repo / "car_loan" / "calibration.json").write_bytes((repo.parent / "calibration.json").read_bytes())
     (repo / "car_loan" / "config.pbtxt").write_text(

@@ -23,7 +23,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 NANNYML_VERSION=0.13.1
 VENV="${BENCH_CACHE:-/var/cache/ferry}/nannyml-$NANNYML_VERSION/venv"
-PKGS=(nannyml==$NANNYML_VERSION)
+# NannyML imports statsmodels (its plots) without declaring it.
+PKGS=(nannyml==$NANNYML_VERSION statsmodels==0.15.0)
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 OUT_DIR="$ROOT/build/bench"
 export NML_DISABLE_USAGE_LOGGING=1
@@ -38,7 +39,7 @@ if [[ "$(cat "$VENV/.pkgs" 2>/dev/null || true)" != "${PKGS[*]}" ]]; then
   log "installing ${PKGS[*]} into $VENV (a few minutes, once)"
   mkdir -p "$(dirname "$VENV")"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "${PKGS[@]}" >"$WORK/pip.log" 2>&1 \
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PKGS[@]}" >"$WORK/pip.log" 2>&1 \
     || { tail -n 30 "$WORK/pip.log" >&2; die "pip install of nannyml failed"; }
   echo "${PKGS[*]}" >"$VENV/.pkgs"
 fi
