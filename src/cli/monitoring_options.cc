@@ -104,7 +104,8 @@ Result<std::string> MonitoringReportJson(const Monitoring& monitoring, std::stri
   if (!quality.ok() && !drift.ok()) {
     return NotFound("model '" + std::string(model) + "'" +
                     (version.empty() ? "" : " version '" + std::string(version) + "'") +
-                    " is not monitored (set monitoring.drift.enabled or monitoring.feedback.enabled)");
+                    " has no drift monitoring and no feedback monitoring (set monitoring.drift.enabled or "
+                    "monitoring.feedback.enabled)");
   }
   if (!quality.ok()) return drift;
   if (!drift.ok()) return quality;

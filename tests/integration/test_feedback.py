@@ -109,12 +109,16 @@ def answered(server, model: str) -> int:
     return sum(m["inference_stats"]["success"]["count"] for m in resp.json()["model_stats"])
 
 
-def post_feedback(server, model: str, items: list[dict], version: str = ""):
-    """Posts once the monitoring thread has stored every answered prediction of the model
-    (it takes them from its queue within milliseconds; feedback that overtakes its own
+def wait_stored(server, model: str) -> None:
+    """Until the monitoring thread has stored every answered prediction of the model (it
+    takes them from its queue within milliseconds; feedback that overtakes its own
     prediction is "unknown", as documented)."""
     if server.get(f"/v2/models/{model}/monitoring").status_code == 200:
         fh.wait_until(lambda: stored(server, model) >= answered(server, model), 10, f"{model}'s predictions stored")
+
+
+def post_feedback(server, model: str, items: list[dict], version: str = ""):
+    wait_stored(server, model)
     path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/feedback"
     return server.post(path, json={"feedback": items})
 
@@ -196,6 +200,7 @@ def test_binary_classifier_quality_and_cbpe_estimate(server):
     pred = (p >= 0.5).astype(int)
 
     # Before any feedback: the estimate exists, realised quality has no rows.
+    wait_stored(server, "cancer")
     q = quality(server, "cancer")
     est = q["estimated"]
     assert q["rows"] == 0 and est["method"] == "cbpe" and est["rows"] == len(p)
