@@ -27,21 +27,27 @@ def pbtxt_settings(settings: dict[str, str]) -> str:
                    for k, v in settings.items())
 
 
-def write_binary_model(repo, settings: dict[str, str]) -> None:
+def write_binary_model(repo, settings: dict[str, str], name: str = "cancer") -> None:
     """A scikit-learn logistic regression on the bundled breast-cancer set, in the same
-    MLServer-style folder as examples' iris_sklearn."""
+    MLServer-style folder as examples' iris_sklearn (fitted on the even rows; with
+    feedback.calibration, the folder also gets calibration.json from the odd rows' first
+    half: the model's probabilities and the truth)."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     x, y = load_breast_cancer(return_X_y=True)
-    folder = repo / "cancer"
+    folder = repo / name
     folder.mkdir()
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.05)).fit(x[::2], y[::2])
     joblib.dump(model, folder / "model.joblib")
+    if settings.get("feedback.calibration") == "calibration.json":
+        ref_x, ref_y = x[1::2][:140], y[1::2][:140]
+        (folder / "calibration.json").write_text(json.dumps(
+            {"probability": model.predict_proba(ref_x)[:, 1].tolist(), "label": ref_y.tolist()}))
     (folder / "model-settings.json").write_text(json.dumps({
-        "name": "cancer", "implementation": "mlserver_sklearn.SKLearnModel",
+        "name": name, "implementation": "mlserver_sklearn.SKLearnModel",
         "parameters": {"uri": "./model.joblib", "version": "1",
                        "extra": {f"monitoring.{k}": v for k, v in settings.items()}},
         "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, 30]}],
@@ -66,12 +72,15 @@ def repo(tmp_path_factory):
             f.write(pbtxt_settings({"feedback.enabled": "true", "feedback.task": "regression"}))
     write_binary_model(repo, {"feedback.enabled": "true", "feedback.output": "predict_proba",
                               "feedback.ttl_s": "2"})
+    write_binary_model(repo, {"feedback.enabled": "true", "feedback.output": "predict_proba",
+                              "feedback.calibration": "calibration.json"}, name="cancer_calibrated")
+    write_binary_model(repo, {"feedback.enabled": "true", "feedback.calibration": "absent.json"}, name="cancer_bad")
     return repo
 
 
 @pytest.fixture(scope="module")
 def server(ferry_module_factory, repo):
-    models = ["mlp_classifier", "iris_sklearn", "cancer", "add_sub"] + \
+    models = ["mlp_classifier", "iris_sklearn", "cancer", "cancer_calibrated", "cancer_bad", "add_sub"] + \
         (["torch_linear"] if (repo / "torch_linear").is_dir() else [])
     return fh.start_with_models(ferry_module_factory, repo, models, name="feedback", timeout=90,
                                 args=["--python-executable", sys.executable])
@@ -317,3 +326,25 @@ def test_targets_that_do_not_fit_and_models_without_feedback(server):
     fh.assert_error(post_feedback(server, "no_such_model", [{"id": "x", "target": 1}]), 404, "no_such_model")
     resp = server.get("/v2/models/mlp_classifier/feedback")
     assert resp.status_code == 405, resp.text
+
+
+def test_calibration_from_a_reference_set_and_a_bad_one(server, repo):
+    from sklearn.datasets import load_breast_cancer
+    x = load_breast_cancer(return_X_y=True)[0][1::2][140:]  # after the calibration rows
+    p = np.concatenate([output(infer(server, "cancer_calibrated", "input-0", "FP64", x[i:i + 10], f"cal-{i}"),
+                               "predict_proba")[:, 1] for i in range(0, len(x), 10)])
+    wait_stored(server, "cancer_calibrated")
+    est = quality(server, "cancer_calibrated")["estimated"]
+    assert est["rows"] == len(p) and est["calibration"] in ("isotonic", "not_needed"), est
+    if est["calibration"] == "isotonic":
+        # The calibrated scores are a step function of the raw ones: the estimate moved.
+        raw = np.where(p >= 0.5, p, 1 - p).mean()
+        assert est["accuracy"] != pytest.approx(raw, abs=1e-12), (est, raw)
+    # A calibration file that is not there: the version serves without feedback
+    # monitoring and says why, naming the setting.
+    resp = server.post("/v2/repository/index", json={})
+    entry = next(e for e in resp.json() if e["name"] == "cancer_bad")
+    assert entry["state"] == "READY" and "monitoring.feedback.calibration" in entry.get("reason", ""), entry
+    assert "absent.json: cannot be read" in entry["reason"], entry
+    fh.assert_error(post_feedback(server, "cancer_bad", [{"id": "x", "target": 1}]), 400,
+                    "has no feedback monitoring")
