@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <sstream>
 
 #include "core/clock.h"
@@ -87,7 +91,48 @@ Result<Monitoring> CreateMonitoring(const po::variables_map& vm, prometheus::Reg
       monitoring::drift::DriftMonitor::Options{SystemClock::Get(), registry});
   out.drift = drift.get();
   out.hub->AddConsumer(std::move(drift), "drift");
+  auto feedback = std::make_unique<monitoring::quality::FeedbackMonitor>(
+      monitoring::quality::FeedbackMonitor::Options{SystemClock::Get(), registry});
+  out.feedback = feedback.get();
+  out.hub->AddConsumer(std::move(feedback), std::string(monitoring::quality::FeedbackMonitor::kSettingsPrefix));
   return out;
+}
+
+Result<std::string> MonitoringReportJson(const Monitoring& monitoring, std::string_view model, std::string_view version) {
+  auto drift = monitoring.drift->SnapshotJson(model, version);
+  auto quality = monitoring.feedback->SnapshotJson(model, version);
+  if (!quality.ok() && !drift.ok()) {
+    return NotFound("model '" + std::string(model) + "'" +
+                    (version.empty() ? "" : " version '" + std::string(version) + "'") +
+                    " has no drift monitoring and no feedback monitoring (set monitoring.drift.enabled or "
+                    "monitoring.feedback.enabled)");
+  }
+  if (!quality.ok()) return drift;
+  if (!drift.ok()) return quality;
+  // Both: the feedback consumer's sections join the drift report's version objects.
+  rapidjson::Document out, add;
+  out.Parse(drift->c_str());
+  add.Parse(quality->c_str());
+  auto& versions = out["versions"];
+  for (auto& v : add["versions"].GetArray()) {
+    rapidjson::Value* into = nullptr;
+    for (auto& d : versions.GetArray()) {
+      if (d["version"] == v["version"]) into = &d;
+    }
+    if (into == nullptr) {
+      versions.PushBack(rapidjson::Value(v, out.GetAllocator()), out.GetAllocator());
+      continue;
+    }
+    for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+      if (m->name == "version") continue;
+      into->AddMember(rapidjson::Value(m->name, out.GetAllocator()), rapidjson::Value(m->value, out.GetAllocator()),
+                      out.GetAllocator());
+    }
+  }
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  out.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
 }
 
 }  // namespace ferry::cli

@@ -147,8 +147,13 @@ int Serve(int argc, char** argv) {
     return 2;
   }
   (*server)->SetMonitoringHub(monitor->hub.get(), monitor->defaults);
-  (*server)->SetMonitoringReport([drift = monitor->drift](std::string_view m, std::string_view v) {
-    return drift->SnapshotJson(m, v);
+  (*server)->SetMonitoringReport([monitoring = &*monitor](std::string_view m, std::string_view v) {
+    return MonitoringReportJson(*monitoring, m, v);
+  });
+  (*server)->SetFeedbackHandler([feedback = monitor->feedback](std::string_view m, std::string_view v,
+                                                               std::string_view body) -> Result<server::Server::FeedbackAnswer> {
+    FERRY_ASSIGN_OR_RETURN(auto reply, feedback->Feedback(m, v, body));
+    return server::Server::FeedbackAnswer{std::move(reply.json), reply.all_joined};
   });
   monitor->hub->Start();
   std::unique_ptr<monitoring::SpanExporter> span_exporter;

@@ -332,6 +332,14 @@ Result<std::string> Server::MonitoringJson(std::string_view model, std::string_v
   return monitoring_report_(model, version);
 }
 
+Result<Server::FeedbackAnswer> Server::Feedback(std::string_view model, std::string_view version,
+                                                std::string_view body) const {
+  FERRY_ASSIGN_OR_RETURN(auto h, models_->Acquire(model, version));
+  if (!feedback_handler_)
+    return InvalidArgument("model '" + std::string(model) + "' has no feedback monitoring (set monitoring.feedback.enabled)");
+  return feedback_handler_(model, version, body);
+}
+
 Result<inference::ModelConfig> Server::GetModelConfig(std::string_view model, std::string_view version) const {
   FERRY_ASSIGN_OR_RETURN(auto h, models_->Acquire(model, version));
   return h->config();

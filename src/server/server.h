@@ -129,6 +129,20 @@ class Server {
 
   // The report of a model (its precise NOT_FOUND / UNAVAILABLE when it is not loaded).
   Result<std::string> MonitoringJson(std::string_view model, std::string_view version) const;
+  // What POST /v2/models/{m}[/versions/{v}]/feedback answers for a loaded model: the
+  // JSON reply, and whether every item joined its prediction (200) or some did not (400,
+  // the same body with its "error"). A malformed body, or a model without feedback
+  // monitoring, is an INVALID_ARGUMENT naming the field. Called on HTTP threads; must be
+  // thread-safe. Call before Start.
+  struct FeedbackAnswer {
+    std::string json;
+    bool all_joined = true;
+  };
+  using FeedbackHandler =
+      std::function<Result<FeedbackAnswer>(std::string_view model, std::string_view version, std::string_view body)>;
+  void SetFeedbackHandler(FeedbackHandler handler) { feedback_handler_ = std::move(handler); }
+  // Feedback for a model (its precise NOT_FOUND / UNAVAILABLE when it is not loaded).
+  Result<FeedbackAnswer> Feedback(std::string_view model, std::string_view version, std::string_view body) const;
 
  private:
   Server(ServerOptions options, std::unique_ptr<runtime::RuntimeRegistry> runtimes);
@@ -143,6 +157,7 @@ class Server {
   monitoring::InferenceTap* tap_ = nullptr;
   MonitoringReport monitoring_report_;
   MonitoringDefaults monitoring_defaults_;  // set before Start; read by explanations
+  FeedbackHandler feedback_handler_;
   const bool log_requests_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> abandoning_{false};  // set by Shutdown once its grace is over

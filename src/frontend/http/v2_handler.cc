@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "core/log.h"
+#include "frontend/http/feedback_handler.h"
 #include "protocol/compression.h"
 #include "protocol/error_map.h"
 #include "protocol/model_statistics.h"
@@ -159,7 +160,7 @@ void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone)
     if (!get) return not_allowed();
     return respond(Statistics("", ""));
   }
-  // /v2/models/{m}[/versions/{v}][/{ready,config,infer,stats,monitoring,explain}]
+  // /v2/models/{m}[/versions/{v}][/{ready,config,infer,stats,monitoring,explain,feedback}]
   if (seg[1] == "models" && seg.size() >= 3) {
     std::string model = seg[2];
     std::string version;
@@ -173,12 +174,16 @@ void V2Handler::Handle(Request&& req, Responder respond, ClientGone client_gone)
     std::string action = i < seg.size() ? seg[i] : "";
     if (i + 1 < seg.size() ||
         (i < seg.size() && action != "ready" && action != "config" && action != "infer" && action != "stats" &&
-         action != "monitoring" && action != "explain"))
+         action != "monitoring" && action != "explain" && action != "feedback"))
       return respond(ErrorResponse(404, "Not Found"));
     if (action == "infer" || action == "explain") {
       if (!post) return not_allowed();
       return Infer(std::move(req), std::move(model), std::move(version), std::move(respond), std::move(client_gone),
                    action == "explain" ? Call::kExplain : Call::kInfer);
+    }
+    if (action == "feedback") {
+      if (!post) return not_allowed();
+      return respond(FeedbackResponse(*server_, model, version, req.body()));
     }
     if (!get) return not_allowed();
     if (action == "ready") {

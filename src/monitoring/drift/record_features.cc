@@ -19,6 +19,8 @@ double Load(const std::byte* p) {
   return static_cast<double>(v);
 }
 
+}  // namespace
+
 double ElementAsDouble(DataType t, const std::byte* p) {
   switch (t) {
     case DataType::kBool: return Load<uint8_t>(p) != 0 ? 1.0 : 0.0;
@@ -53,6 +55,8 @@ std::string NumberText(double v) {
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   return ec == std::errc() ? std::string(buf, end) : std::string();
 }
+
+namespace {
 
 // One tensor's layout, worked out once per request.
 struct View {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -8,6 +9,13 @@
 #include "monitoring/drift/reference_profile.h"
 
 namespace ferry::monitoring::drift {
+
+// One element at `p` of a numeric (or BOOL) tensor of type `t` as a double; NaN for
+// BYTES and unknown types.
+double ElementAsDouble(DataType t, const std::byte* p);
+// A number as a label's text: integral values without a fraction ("2"), others in the
+// shortest form that reads back exactly; "" for NaN.
+std::string NumberText(double v);
 
 // Where each profile feature's values sit in a request's tensors, and how to read them.
 // A feature reads element `index` of every row of its tensor: the tensor named
