@@ -8,6 +8,7 @@
 #include "core/result.h"
 #include "monitoring/drift/drift_monitor.h"
 #include "monitoring/monitoring_hub.h"
+#include "monitoring/outliers/outlier_monitor.h"
 #include "server/monitored_model.h"
 
 namespace ferry::cli {
@@ -21,6 +22,9 @@ struct Monitoring {
   std::unique_ptr<monitoring::MonitoringHub> hub;  // not started
   // The hub's drift consumer (owned by the hub): answers GET .../monitoring.
   monitoring::drift::DriftMonitor* drift = nullptr;
+  // The hub's outlier consumer (owned by the hub): the server's response annotator, and
+  // its summary in GET .../monitoring.
+  monitoring::outliers::OutlierMonitor* outliers = nullptr;
   // Per-model defaults from the flags a user gave (a model's config overrides them).
   server::MonitoringDefaults defaults;
 };

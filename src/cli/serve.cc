@@ -147,9 +147,11 @@ int Serve(int argc, char** argv) {
     return 2;
   }
   (*server)->SetMonitoringHub(monitor->hub.get(), monitor->defaults);
-  (*server)->SetMonitoringReport([drift = monitor->drift](std::string_view m, std::string_view v) {
-    return drift->SnapshotJson(m, v);
-  });
+  (*server)->SetResponseAnnotator(monitor->outliers);
+  (*server)->SetMonitoringReport(
+      [drift = monitor->drift, outliers = monitor->outliers](std::string_view m, std::string_view v) {
+        return outliers->AddToReport(m, v, drift->SnapshotJson(m, v));
+      });
   monitor->hub->Start();
   std::unique_ptr<monitoring::SpanExporter> span_exporter;
   std::unique_ptr<monitoring::RequestTracer> tracer;
