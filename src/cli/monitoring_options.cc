@@ -7,6 +7,7 @@
 #include <rapidjson/writer.h>
 
 #include <sstream>
+#include <vector>
 
 #include "core/clock.h"
 #include "monitoring/payload_log/payload_log.h"
@@ -31,7 +32,11 @@ void AddMonitoringOptions(po::options_description& desc, const std::string& env)
     ("payload-log-http-delay-ms", po::value<int>()->default_value(1000), ("HTTP sinks: a partial batch is sent this long after its first event" + e("PAYLOAD_LOG_HTTP_DELAY_MS")).c_str())
     ("payload-log-http-timeout-ms", po::value<int>()->default_value(5000), ("HTTP sinks: per POST" + e("PAYLOAD_LOG_HTTP_TIMEOUT_MS")).c_str())
     ("payload-log-http-retries", po::value<int>()->default_value(5), ("HTTP sinks: retries of a failed POST (no answer, 408, 429, 5xx), with back-off from 200 ms doubling to 10 s" + e("PAYLOAD_LOG_HTTP_RETRIES")).c_str())
-    ("payload-log-http-buffer-bytes", po::value<uint64_t>()->default_value(64ull << 20), ("HTTP sinks: event bytes waiting to be sent; beyond, events are dropped and counted" + e("PAYLOAD_LOG_HTTP_BUFFER_BYTES")).c_str());
+    ("payload-log-http-buffer-bytes", po::value<uint64_t>()->default_value(64ull << 20), ("HTTP sinks: event bytes waiting to be sent; beyond, events are dropped and counted" + e("PAYLOAD_LOG_HTTP_BUFFER_BYTES")).c_str())
+    ("payload-log-kafka-buffer-messages", po::value<uint64_t>()->default_value(100000), ("Kafka sinks: events waiting in librdkafka's queue (queue.buffering.max.messages); beyond, events are dropped and counted" + e("PAYLOAD_LOG_KAFKA_BUFFER_MESSAGES")).c_str())
+    ("payload-log-kafka-buffer-kbytes", po::value<uint64_t>()->default_value(65536), ("Kafka sinks: KiB those events may hold (queue.buffering.max.kbytes)" + e("PAYLOAD_LOG_KAFKA_BUFFER_KBYTES")).c_str())
+    ("payload-log-kafka-timeout-ms", po::value<int>()->default_value(60000), ("Kafka sinks: an event not acknowledged this long after it was logged fails and is counted (message.timeout.ms)" + e("PAYLOAD_LOG_KAFKA_TIMEOUT_MS")).c_str())
+    ("payload-log-kafka", po::value<std::vector<std::string>>()->composing(), ("Kafka sinks: KEY=VALUE, a librdkafka producer property (security.protocol, sasl.*, compression.type, linger.ms...); repeatable" + e("PAYLOAD_LOG_KAFKA")).c_str());
   // clang-format on
 }
 
@@ -39,8 +44,18 @@ Result<Monitoring> CreateMonitoring(const po::variables_map& vm, prometheus::Reg
   auto given = [&vm](const char* flag) { return vm.count(flag) && !vm[flag].defaulted(); };
   Monitoring out;
   const std::string sink = vm["payload-log"].as<std::string>();
-  if (!sink.empty() && sink != "none" && sink.rfind("file:", 0) != 0 && sink.rfind("http://", 0) != 0)
-    return InvalidArgument("--payload-log must be file:PATH, http://HOST[:PORT]/PATH or none, not '" + sink + "'");
+  if (!sink.empty() && sink != "none" && sink.rfind("file:", 0) != 0 && sink.rfind("http://", 0) != 0 &&
+      sink.rfind("kafka://", 0) != 0)
+    return InvalidArgument("--payload-log must be file:PATH, http://HOST[:PORT]/PATH, kafka://BROKERS/TOPIC or none, not '" +
+                           sink + "'");
+  if (sink.rfind("kafka://", 0) == 0) {
+#ifdef FERRY_PAYLOAD_LOG_KAFKA
+    if (auto t = monitoring::payload_log::ParseKafkaSpec(sink); !t.ok())
+      return InvalidArgument("--payload-log: " + t.status().message());
+#else
+    return InvalidArgument("--payload-log " + sink + ": this ferry was built without Kafka (FERRY_WITH_KAFKA=OFF)");
+#endif
+  }
   if (!sink.empty()) out.defaults["payload_log.sink"] = sink;
   const double rate = vm["payload-log-sample-rate"].as<double>();
   if (!(rate >= 0 && rate <= 1))
@@ -80,6 +95,24 @@ Result<Monitoring> CreateMonitoring(const po::variables_map& vm, prometheus::Reg
   p.http.timeout = std::chrono::milliseconds(timeout);
   p.http.max_retries = retries;
   p.http.max_pending_bytes = vm["payload-log-http-buffer-bytes"].as<uint64_t>();
+  p.kafka.max_queued_messages = vm["payload-log-kafka-buffer-messages"].as<uint64_t>();
+  p.kafka.max_queued_kbytes = vm["payload-log-kafka-buffer-kbytes"].as<uint64_t>();
+  if (p.kafka.max_queued_messages == 0) return InvalidArgument("--payload-log-kafka-buffer-messages must be at least 1");
+  if (p.kafka.max_queued_kbytes == 0) return InvalidArgument("--payload-log-kafka-buffer-kbytes must be at least 1");
+  const int kafka_timeout = vm["payload-log-kafka-timeout-ms"].as<int>();
+  if (kafka_timeout <= 0) return InvalidArgument("--payload-log-kafka-timeout-ms must be more than 0");
+  p.kafka.message_timeout = std::chrono::milliseconds(kafka_timeout);
+  if (vm.count("payload-log-kafka"))
+    for (const std::string& kv : vm["payload-log-kafka"].as<std::vector<std::string>>()) {
+      const size_t eq = kv.find('=');
+      if (eq == 0 || eq == std::string::npos)
+        return InvalidArgument("--payload-log-kafka must be KEY=VALUE (a librdkafka property), not '" + kv + "'");
+      p.kafka.properties.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+#ifdef FERRY_PAYLOAD_LOG_KAFKA
+  if (Status s = monitoring::payload_log::CheckKafkaProperties(p.kafka); !s.ok())
+    return InvalidArgument("--payload-log-kafka: " + s.message());
+#endif
 
   monitoring::MonitoringHubOptions h;
   h.max_records = vm["monitoring-queue-records"].as<uint64_t>();
@@ -95,10 +128,16 @@ Result<Monitoring> CreateMonitoring(const po::variables_map& vm, prometheus::Reg
       monitoring::quality::FeedbackMonitor::Options{SystemClock::Get(), registry});
   out.feedback = feedback.get();
   out.hub->AddConsumer(std::move(feedback), std::string(monitoring::quality::FeedbackMonitor::kSettingsPrefix));
+  auto outliers = std::make_unique<monitoring::outliers::OutlierMonitor>(registry);
+  out.outliers = outliers.get();
+  out.hub->AddConsumer(std::move(outliers), "outliers");
   return out;
 }
 
-Result<std::string> MonitoringReportJson(const Monitoring& monitoring, std::string_view model, std::string_view version) {
+namespace {
+
+// Drift's report with the feedback consumer's sections joined into its version objects.
+Result<std::string> DriftAndQualityJson(const Monitoring& monitoring, std::string_view model, std::string_view version) {
   auto drift = monitoring.drift->SnapshotJson(model, version);
   auto quality = monitoring.feedback->SnapshotJson(model, version);
   if (!quality.ok() && !drift.ok()) {
@@ -133,6 +172,14 @@ Result<std::string> MonitoringReportJson(const Monitoring& monitoring, std::stri
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   out.Accept(w);
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace
+
+Result<std::string> MonitoringReportJson(const Monitoring& monitoring, std::string_view model, std::string_view version) {
+  // The outlier consumer adds its summary to each version that scores outliers (and
+  // answers for a version that has only those).
+  return monitoring.outliers->AddToReport(model, version, DriftAndQualityJson(monitoring, model, version));
 }
 
 }  // namespace ferry::cli

@@ -9,6 +9,7 @@
 #include "monitoring/drift/drift_monitor.h"
 #include "monitoring/monitoring_hub.h"
 #include "monitoring/quality/feedback_monitor.h"
+#include "monitoring/outliers/outlier_monitor.h"
 #include "server/monitored_model.h"
 
 namespace ferry::cli {
@@ -24,6 +25,9 @@ struct Monitoring {
   monitoring::drift::DriftMonitor* drift = nullptr;
   // The hub's feedback consumer (owned by the hub): answers POST .../feedback.
   monitoring::quality::FeedbackMonitor* feedback = nullptr;
+  // The hub's outlier consumer (owned by the hub): the server's response annotator, and
+  // its summary in GET .../monitoring.
+  monitoring::outliers::OutlierMonitor* outliers = nullptr;
   // Per-model defaults from the flags a user gave (a model's config overrides them).
   server::MonitoringDefaults defaults;
 };

@@ -147,6 +147,7 @@ int Serve(int argc, char** argv) {
     return 2;
   }
   (*server)->SetMonitoringHub(monitor->hub.get(), monitor->defaults);
+  (*server)->SetResponseAnnotator(monitor->outliers);
   (*server)->SetMonitoringReport([monitoring = &*monitor](std::string_view m, std::string_view v) {
     return MonitoringReportJson(*monitoring, m, v);
   });

@@ -11,6 +11,7 @@
 #include "monitoring/inference_tap.h"
 #include "monitoring/metrics.h"
 #include "monitoring/request_tracer.h"
+#include "monitoring/response_annotator.h"
 #include "repository/model_config.pb.h"
 #include "runtime/registry.h"
 #include "server/model_manager.h"
@@ -107,6 +108,10 @@ class Server {
   // Hands every answered request of the models `tap` wants to it (payload log, drift,
   // feedback). Not owned; must outlive the server; null: none. Call before Start.
   void SetInferenceTap(monitoring::InferenceTap* tap) { tap_ = tap; }
+  // Lets `annotator` add parameters to the successful answers of the versions it names
+  // (outlier scores), from the request's inputs. Not owned; must outlive the server;
+  // null: none. Call before Start.
+  void SetResponseAnnotator(monitoring::ResponseAnnotator* annotator) { annotator_ = annotator; }
   // Monitors models through `hub` (not owned; must outlive the server; stop it after
   // Shutdown so it sees every answer): the hub becomes the inference tap and hears of
   // every version that becomes ready or goes, with its MonitoredModel (the config's
@@ -155,6 +160,7 @@ class Server {
   std::unique_ptr<ResponseCache> cache_;  // null when disabled
   const monitoring::RequestTracer* tracer_ = nullptr;
   monitoring::InferenceTap* tap_ = nullptr;
+  monitoring::ResponseAnnotator* annotator_ = nullptr;
   MonitoringReport monitoring_report_;
   MonitoringDefaults monitoring_defaults_;  // set before Start; read by explanations
   FeedbackHandler feedback_handler_;

@@ -1,6 +1,7 @@
 """Model monitoring's metrics against the real systems: a `ferry serve` whose
 mlp_classifier has a reference profile (built by `ferry profile build`), drift on
-(windows of 200 rows) and a payload log to a file is sent rows with one feature shifted,
+(windows of 200 rows), outlier scores and a payload log to a file is sent rows with one
+feature shifted,
 while a real Prometheus and a real VictoriaMetrics single node scrape it every second;
 Prometheus and vmalert evaluate the shipped monitoring rules
 (deploy/prometheus/ferry-monitoring-rules.yml) and alert to a real Alertmanager with
@@ -51,7 +52,8 @@ def monitored_repo(factory, work: Path) -> Path:
                           capture_output=True, text=True, timeout=120, env=fh.child_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
     settings = {"monitoring.drift.enabled": "true", "monitoring.drift.window": str(WINDOW),
-                "monitoring.drift.buckets": "1", "monitoring.payload_log.sink": f"file:{work / 'payload.jsonl'}"}
+                "monitoring.drift.buckets": "1", "monitoring.payload_log.sink": f"file:{work / 'payload.jsonl'}",
+                "monitoring.outliers.enabled": "true"}
     with open(repo / MODEL / "config.pbtxt", "a") as f:
         for k, v in settings.items():
             f.write(f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}\n')

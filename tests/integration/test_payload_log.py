@@ -415,7 +415,8 @@ def test_bad_flags_are_named(ferry_binary, model_repo):
     import subprocess
 
     for flags, message in [
-        (["--payload-log", "ftp://x"], "--payload-log must be file:PATH, http://HOST[:PORT]/PATH or none, not 'ftp://x'"),
+        (["--payload-log", "ftp://x"], ("--payload-log must be file:PATH, http://HOST[:PORT]/PATH, kafka://BROKERS/TOPIC or none, "
+                                        "not 'ftp://x'")),
         (["--payload-log-sample-rate", "1.5"], "--payload-log-sample-rate must be between 0 and 1"),
         (["--payload-log-mode", "both"], "--payload-log-mode must be all, request or response, not 'both'"),
     ]:

@@ -100,12 +100,12 @@ View MakeView(const Tensor& t) {
 
 }  // namespace
 
-uint64_t RecordFeatures::Add(const std::vector<const ProfileFeature*>& features, size_t inputs,
-                             const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
-                             std::vector<FeatureSketch>* sketches, uint64_t* unmapped) {
+uint64_t RecordFeatures::Visit(const std::vector<const ProfileFeature*>& features, size_t inputs,
+                               const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
+                               const NumberFn& number, const TextFn& text, uint64_t* unmapped) {
   std::vector<View> in_views(input_tensors.size()), out_views(output_tensors.size());
   uint64_t rows = 0;
-  for (size_t i = 0; i < features.size() && i < sketches->size(); ++i) {
+  for (size_t i = 0; i < features.size(); ++i) {
     const ProfileFeature& f = *features[i];
     const bool is_input = i < inputs;
     const std::vector<Tensor>& tensors = is_input ? input_tensors : output_tensors;
@@ -130,30 +130,42 @@ uint64_t RecordFeatures::Add(const std::vector<const ProfileFeature*>& features,
       continue;
     }
     rows = std::max(rows, v.rows);
-    FeatureSketch& s = (*sketches)[i];
     const Tensor& t = *v.tensor;
     const bool bytes = t.datatype == DataType::kBytes;
     const size_t es = bytes ? 0 : DataTypeSize(t.datatype);
+    const bool numeric = f.sketch.kind == FeatureKind::kNumeric;
     for (uint64_t r = 0; r < v.rows; ++r) {
       const uint64_t e = r * v.width + f.index;
-      if (s.kind == FeatureKind::kNumeric) {
+      if (numeric) {
         double x;
         if (bytes) {
-          std::string_view text = v.strings[e];
-          auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), x);
-          if (ec != std::errc() || end != text.data() + text.size()) x = std::nan("");
+          std::string_view s = v.strings[e];
+          auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
+          if (ec != std::errc() || end != s.data() + s.size()) x = std::nan("");
         } else {
           x = ElementAsDouble(t.datatype, t.data() + e * es);
         }
-        s.AddNumber(x);
+        number(i, r, x);
       } else if (bytes) {
-        s.AddCategory(v.strings[e]);
+        text(i, r, v.strings[e]);
       } else {
-        s.AddCategory(NumberText(ElementAsDouble(t.datatype, t.data() + e * es)));
+        const std::string s = NumberText(ElementAsDouble(t.datatype, t.data() + e * es));
+        text(i, r, s);
       }
     }
   }
   return rows;
+}
+
+uint64_t RecordFeatures::Add(const std::vector<const ProfileFeature*>& features, size_t inputs,
+                             const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
+                             std::vector<FeatureSketch>* sketches, uint64_t* unmapped) {
+  const size_t n = std::min(features.size(), sketches->size());
+  const std::vector<const ProfileFeature*> used(features.begin(), features.begin() + static_cast<ptrdiff_t>(n));
+  return Visit(
+      used, inputs, input_tensors, output_tensors,
+      [sketches](size_t i, uint64_t, double x) { (*sketches)[i].AddNumber(x); },
+      [sketches](size_t i, uint64_t, std::string_view v) { (*sketches)[i].AddCategory(v); }, unmapped);
 }
 
 }  // namespace ferry::monitoring::drift

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/tensor.h"
@@ -27,6 +29,17 @@ std::string NumberText(double v);
 // numbers as their decimal text.
 // Thread-safety: stateless.
 struct RecordFeatures {
+  // Calls `number(feature, row, x)` (numeric features; NaN when missing) or
+  // `text(feature, row, value)` (categorical) for every row of every feature the
+  // request has, features [0, inputs) from `inputs`, the rest from `outputs`. Returns the
+  // rows seen (the largest row count of a feature's tensor); `unmapped` counts features
+  // whose tensor or column the request did not have.
+  using NumberFn = std::function<void(size_t feature, uint64_t row, double x)>;
+  using TextFn = std::function<void(size_t feature, uint64_t row, std::string_view value)>;
+  static uint64_t Visit(const std::vector<const ProfileFeature*>& features, size_t inputs,
+                        const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
+                        const NumberFn& number, const TextFn& text, uint64_t* unmapped);
+
   // Adds one request's rows of every feature to `sketches` (parallel to `features`);
   // features [0, inputs) read `inputs`, the rest read `outputs`. Returns the rows added
   // (the largest row count of a feature's tensor); `unmapped` counts features whose

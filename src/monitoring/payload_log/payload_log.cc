@@ -101,9 +101,19 @@ Result<PayloadSink*> PayloadLog::SinkFor(const std::string& spec) {
   } else if (spec.rfind("https://", 0) == 0) {
     return Bad("sink", "'" + spec + "': TLS is not supported; use http:// (e.g. to a local collector)");
   } else if (spec.rfind("kafka:", 0) == 0) {
-    return Bad("sink", "'" + spec + "': the Kafka sink is not available in this build");
+#ifdef FERRY_PAYLOAD_LOG_KAFKA
+    Result<KafkaTarget> target = ParseKafkaSpec(spec);
+    if (!target.ok()) return Bad("sink", target.status().message());
+    key = KafkaSpec(*target);
+    if (auto it = sinks_.find(key); it != sinks_.end()) return it->second.get();
+    Result<std::unique_ptr<KafkaSink>> kafka = KafkaSink::Create(*target, options_.kafka, counted);
+    if (!kafka.ok()) return Bad("sink", "'" + spec + "': " + kafka.status().message());
+    sink = std::move(*kafka);
+#else
+    return Bad("sink", "'" + spec + "': this ferry was built without Kafka (FERRY_WITH_KAFKA=OFF: no librdkafka)");
+#endif
   } else {
-    return Bad("sink", "'" + spec + "' is not file:PATH, http://HOST[:PORT]/PATH or none");
+    return Bad("sink", "'" + spec + "' is not file:PATH, http://HOST[:PORT]/PATH, kafka://BROKERS/TOPIC, kafka or none");
   }
   PayloadSink* raw = sink.get();
   sinks_.emplace(key, std::move(sink));
@@ -112,12 +122,14 @@ Result<PayloadSink*> PayloadLog::SinkFor(const std::string& spec) {
 }
 
 Status PayloadLog::Attach(const MonitoredModel& m) {
-  static const std::set<std::string, std::less<>> kKnown = {"payload_log.sink", "payload_log.sample_rate",
-                                                             "payload_log.mode", "payload_log.max_tensor_bytes"};
+  static const std::set<std::string, std::less<>> kKnown = {
+      "payload_log.sink",          "payload_log.sample_rate",   "payload_log.mode",
+      "payload_log.max_tensor_bytes", "payload_log.kafka.brokers", "payload_log.kafka.topic"};
   for (const auto& [key, value] : m.settings)
     if (key.rfind("payload_log.", 0) == 0 && !kKnown.count(key))
       return InvalidArgument("unknown setting 'monitoring." + key +
-                             "' (payload_log takes sink, sample_rate, mode, max_tensor_bytes)");
+                             "' (payload_log takes sink, sample_rate, mode, max_tensor_bytes, kafka.brokers, "
+                             "kafka.topic)");
   auto log = std::make_shared<VersionLog>();
   log->events.source = options_.source;
   if (const std::string* v = Setting(m, "sample_rate")) {
@@ -142,6 +154,19 @@ Status PayloadLog::Attach(const MonitoredModel& m) {
     log->events.max_tensor_bytes = n;
   }
   const std::string* spec = Setting(m, "sink");
+  // sink: kafka names its target in two settings of its own; any other sink takes none.
+  const std::string* brokers = Setting(m, "kafka.brokers");
+  const std::string* topic = Setting(m, "kafka.topic");
+  std::string kafka_spec;
+  if (spec && *spec == "kafka") {
+    if (!brokers || brokers->empty()) return Bad("kafka.brokers", "must be set (HOST:PORT[,HOST:PORT...]) with sink kafka");
+    if (!topic || topic->empty()) return Bad("kafka.topic", "must be set with sink kafka");
+    kafka_spec = "kafka://" + *brokers + "/" + *topic;
+    spec = &kafka_spec;
+  } else if (brokers || topic) {
+    return Bad(brokers ? "kafka.brokers" : "kafka.topic",
+               "only applies with sink kafka, not '" + (spec ? *spec : std::string()) + "'");
+  }
   std::lock_guard lock(mu_);
   if (spec && !spec->empty() && *spec != "none") {
     FERRY_ASSIGN_OR_RETURN(log->sink, SinkFor(*spec));

@@ -13,6 +13,7 @@
 
 #include "monitoring/payload_log/file_sink.h"
 #include "monitoring/payload_log/http_sink.h"
+#include "monitoring/payload_log/kafka_sink.h"
 #include "monitoring/payload_log/payload_events.h"
 #include "monitoring/payload_log/payload_sink.h"
 #include "monitoring/record_consumer.h"
@@ -28,6 +29,7 @@ struct PayloadLogOptions {
   std::string source = "ferry://localhost";  // CloudEvents source prefix
   FileSinkOptions file;
   HttpSinkOptions http;
+  KafkaSinkOptions kafka;  // used in builds with FERRY_WITH_KAFKA
   HttpPoster http_poster;  // tests; empty: a real POST
 };
 
@@ -42,7 +44,12 @@ bool Sampled(std::string_view request_id, double rate);
 // Settings (MonitoredModel::settings, from monitoring.payload_log.* in the config over
 // the command line's defaults):
 //   payload_log.sink              file:PATH (JSON Lines, rotated) | http://HOST[:PORT]/PATH
-//                                 (batched POSTs) | none. Unset or none: not logged.
+//                                 (batched POSTs) | kafka://BROKERS/TOPIC (CloudEvents'
+//                                 Kafka binding; builds with FERRY_WITH_KAFKA) | kafka
+//                                 (with the two settings below) | none. Unset or none:
+//                                 not logged.
+//   payload_log.kafka.brokers     with sink kafka: HOST:PORT[,HOST:PORT...]
+//   payload_log.kafka.topic       with sink kafka: the topic
 //   payload_log.sample_rate       0..1, default 1: the share of requests logged.
 //   payload_log.mode              all (default) | request | response.
 //   payload_log.max_tensor_bytes  raw bytes logged per tensor, default 65536; larger

@@ -80,13 +80,33 @@ TEST_F(PayloadLogTest, BadSettingsAreNamed) {
   EXPECT_EQ(attach({{"payload_log.sink", sink}, {"payload_log.max_tensor_bytes", "-1"}}),
             "monitoring.payload_log.max_tensor_bytes: must be a whole number of bytes, not '-1'");
   EXPECT_EQ(attach({{"payload_log.sink", sink}, {"payload_log.rate", "0.1"}}),
-            "unknown setting 'monitoring.payload_log.rate' (payload_log takes sink, sample_rate, mode, max_tensor_bytes)");
+            "unknown setting 'monitoring.payload_log.rate' (payload_log takes sink, sample_rate, mode, max_tensor_bytes, "
+            "kafka.brokers, kafka.topic)");
   EXPECT_EQ(attach({{"payload_log.sink", "ftp://host/x"}}),
-            "monitoring.payload_log.sink: 'ftp://host/x' is not file:PATH, http://HOST[:PORT]/PATH or none");
+            "monitoring.payload_log.sink: 'ftp://host/x' is not file:PATH, http://HOST[:PORT]/PATH, "
+            "kafka://BROKERS/TOPIC, kafka or none");
+  EXPECT_EQ(attach({{"payload_log.sink", "kafka"}, {"payload_log.kafka.topic", "t"}}),
+            "monitoring.payload_log.kafka.brokers: must be set (HOST:PORT[,HOST:PORT...]) with sink kafka");
+  EXPECT_EQ(attach({{"payload_log.sink", "kafka"}, {"payload_log.kafka.brokers", "b:9092"}}),
+            "monitoring.payload_log.kafka.topic: must be set with sink kafka");
+  EXPECT_EQ(attach({{"payload_log.sink", sink}, {"payload_log.kafka.topic", "t"}}),
+            "monitoring.payload_log.kafka.topic: only applies with sink kafka, not '" + sink + "'");
   EXPECT_EQ(attach({{"payload_log.sink", "https://host/x"}}),
             "monitoring.payload_log.sink: 'https://host/x': TLS is not supported; use http:// (e.g. to a local collector)");
+#ifdef FERRY_PAYLOAD_LOG_KAFKA
+  EXPECT_EQ(attach({{"payload_log.sink", "kafka://broker"}}),
+            "monitoring.payload_log.sink: 'kafka://broker' names no topic (kafka://BROKERS/TOPIC)");
+  // Both spellings name one sink.
+  EXPECT_TRUE(log.Attach(Version("k1", {{"payload_log.sink", "kafka://127.0.0.1:1/t"}})).ok());
+  EXPECT_TRUE(log.Attach(Version("k2", {{"payload_log.sink", "kafka"}, {"payload_log.kafka.brokers", "127.0.0.1:1"},
+                                        {"payload_log.kafka.topic", "t"}}))
+                  .ok());
+  EXPECT_TRUE(log.Wants("k1", "1") && log.Wants("k2", "1"));
+#else
   EXPECT_EQ(attach({{"payload_log.sink", "kafka://broker/topic"}}),
-            "monitoring.payload_log.sink: 'kafka://broker/topic': the Kafka sink is not available in this build");
+            "monitoring.payload_log.sink: 'kafka://broker/topic': this ferry was built without Kafka "
+            "(FERRY_WITH_KAFKA=OFF: no librdkafka)");
+#endif
   EXPECT_EQ(attach({{"payload_log.sink", "file:"}}), "monitoring.payload_log.sink: 'file:' names no file");
   EXPECT_EQ(attach({{"payload_log.sample_rate", "0.5"}}),
             "monitoring.payload_log.sink: not set, so the other payload_log settings have no effect (set it, or "
