@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything ferry needs to build and test: Debian packages, the
-# ONNX Runtime C library (third_party/onnxruntime) and the Python test venv.
+# ONNX Runtime C library (third_party/onnxruntime), Arrow C++ from the pyarrow wheel
+# (for FERRY_WITH_PARQUET, in the cache folder) and the Python test venv.
 # Idempotent: every step checks first, so a re-run takes a few seconds.
 #
 # Usage: scripts/setup.sh [--no-python]
@@ -159,7 +160,12 @@ else
   ort_summary="$ORT_VERSION in third_party/onnxruntime"
 fi
 
-# ---- 3. Python test venv --------------------------------------------------
+# ---- 3. Arrow C++ and Parquet (the pyarrow wheel) for FERRY_WITH_PARQUET ---
+# Bookworm packages neither; the wheel ships the headers and shared libraries. In a venv
+# of its own under the cache folder, so the build needs no .venv (--no-python too).
+"$ROOT/tools/pyarrow/install.sh"
+
+# ---- 4. Python test venv --------------------------------------------------
 py_summary="skipped (--no-python)"
 if [[ $WITH_PYTHON == 1 ]]; then
   VENV="$ROOT/.venv"
@@ -203,4 +209,4 @@ if [[ $WITH_PYTHON == 1 ]]; then
   "$ROOT/tools/kafka/install.sh"    # Apache Kafka broker jars for the Kafka tests (third_party/kafka)
 fi
 
-log "done in ${SECONDS}s: apt $apt_summary; onnxruntime $ort_summary; python $py_summary"
+log "done in ${SECONDS}s: apt $apt_summary; onnxruntime $ort_summary; pyarrow (Arrow C++) in the cache folder; python $py_summary"

@@ -193,7 +193,8 @@ Status Job::Prepare() {
   }
   for (const auto& out : outputs) requested_.push_back(out.name);
 
-  FERRY_ASSIGN_OR_RETURN(Format in_format, FormatFromPath(o_.input));
+  FERRY_ASSIGN_OR_RETURN(Format in_format,
+                         o_.input_format.empty() ? FormatFromPath(o_.input) : FormatFromName(o_.input_format));
   FERRY_ASSIGN_OR_RETURN(Format out_format, FormatFromPath(o_.output));
   FERRY_ASSIGN_OR_RETURN(reader_, InputReader::Open(o_.input, in_format));
   FERRY_ASSIGN_OR_RETURN(RowDecoder decoder, RowDecoder::Create(*reader_, std::move(inputs), o_.carry, o_.map));
@@ -222,6 +223,7 @@ Status Job::Prepare() {
       {"output", fs::absolute(o_.output).lexically_normal().string()},
       {"errors", fs::absolute(errors_path_).lexically_normal().string()},
   };
+  if (!o_.input_format.empty()) ckpt_.identity.push_back({"input_format", o_.input_format});
   return Status::Ok();
 }
 
@@ -498,6 +500,15 @@ Result<BatchJobSummary> Job::Run() {
       if (batch->rows.size() == static_cast<size_t>(batch_rows_) ||
           batch->errors.size() >= static_cast<size_t>(batch_rows_))
         ok = send();
+    }
+    if (ok && !reader_->read_error().ok()) {
+      // A part of the input that does not decode (a corrupt Parquet page): what came
+      // before it is written and checkpointed, the job stops naming it.
+      if (drain(0)) {
+        Status saved = SaveProgress(false);
+        failed = saved.ok() ? reader_->read_error() : saved;
+      }
+      ok = false;
     }
     if (ok && (!batch->rows.empty() || !batch->errors.empty())) ok = send();
     if (ok) ok = drain(0);

@@ -15,7 +15,8 @@ namespace ferry::batch {
 struct BatchJobOptions {
   std::string model;
   std::string version;  // empty: the latest ready version (recorded, so a resume uses the same)
-  std::filesystem::path input;   // .csv, .jsonl or .npy
+  std::filesystem::path input;   // .csv, .jsonl, .npy or .parquet
+  std::string input_format;      // "csv", "jsonl", "npy", "parquet"; empty: by the input's extension
   std::filesystem::path output;  // .csv, .jsonl or .npy
   std::filesystem::path errors;  // JSONL of failed rows; empty: <output>.errors.jsonl
   // Rows per request; 0: the model's max_batch_size (1 for a model that does not batch).

@@ -17,6 +17,7 @@ std::string_view FormatName(Format f) {
     case Format::kCsv: return "csv";
     case Format::kJsonl: return "jsonl";
     case Format::kNpy: return "npy";
+    case Format::kParquet: return "parquet";
   }
   return "?";
 }
@@ -26,14 +27,25 @@ Result<Format> FormatFromPath(const std::filesystem::path& path) {
   if (ext == ".csv") return Format::kCsv;
   if (ext == ".jsonl" || ext == ".ndjson") return Format::kJsonl;
   if (ext == ".npy") return Format::kNpy;
-  return InvalidArgument("'" + path.string() + "': unknown format; the file name must end in .csv, .jsonl or .npy");
+  if (ext == ".parquet") return Format::kParquet;
+  return InvalidArgument("'" + path.string() +
+                         "': unknown format; the file name must end in .csv, .jsonl, .npy or .parquet");
 }
+
+Result<Format> FormatFromName(std::string_view name) {
+  for (Format f : {Format::kCsv, Format::kJsonl, Format::kNpy, Format::kParquet})
+    if (FormatName(f) == name) return f;
+  return InvalidArgument("unknown format '" + std::string(name) + "'; expected csv, jsonl, npy or parquet");
+}
+
+Status InputReader::read_error() const { return parquet_ ? parquet_->error() : Status::Ok(); }
 
 InputReader::~InputReader() {
   if (map_ != nullptr) munmap(const_cast<char*>(map_), size_);
 }
 
 std::optional<uint64_t> InputReader::row_count() const {
+  if (format_ == Format::kParquet) return parquet_->num_rows();
   if (format_ != Format::kNpy) return std::nullopt;
   return npy_.shape.empty() ? 1 : static_cast<uint64_t>(npy_.shape[0]);
 }
@@ -42,6 +54,14 @@ Result<std::unique_ptr<InputReader>> InputReader::Open(const std::filesystem::pa
   std::unique_ptr<InputReader> r(new InputReader());
   r->format_ = format;
   const std::string name = "input '" + path.string() + "'";
+  if (format == Format::kParquet) {
+    // Arrow reads the file itself; positions are row numbers.
+    FERRY_ASSIGN_OR_RETURN(r->parquet_, ParquetInput::Open(path));
+    for (const auto& n : r->parquet_->column_names()) r->columns_.push_back({n, 1});
+    r->size_ = r->parquet_->num_rows();
+    r->next_line_ = 0;
+    return r;
+  }
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return InvalidArgument(name + ": " + std::strerror(errno));
   struct stat st;
@@ -125,6 +145,7 @@ Result<std::unique_ptr<InputReader>> InputReader::Open(const std::filesystem::pa
       r->next_line_ = 0;
       break;
     }
+    case Format::kParquet: break;  // opened above
   }
   r->pos_ = r->data_start_;
   return r;
@@ -133,6 +154,10 @@ Result<std::unique_ptr<InputReader>> InputReader::Open(const std::filesystem::pa
 Status InputReader::Seek(uint64_t offset, uint64_t index, uint64_t line) {
   if (offset < data_start_ || offset > size_)
     return InvalidArgument("resume offset " + std::to_string(offset) + " is outside the input's rows");
+  if (format_ == Format::kParquet) {
+    if (offset != index) return InvalidArgument("resume offset " + std::to_string(offset) + " is not Parquet row " + std::to_string(index));
+    FERRY_RETURN_IF_ERROR(parquet_->Seek(index));
+  }
   if (format_ == Format::kNpy && (offset - data_start_) != index * npy_row_bytes_)
     return InvalidArgument("resume offset " + std::to_string(offset) + " is not the start of .npy row " + std::to_string(index));
   pos_ = offset;
@@ -144,8 +169,16 @@ Status InputReader::Seek(uint64_t offset, uint64_t index, uint64_t line) {
 bool InputReader::NextImpl(RawRow* row, bool keep) {
   row->csv = nullptr;
   row->text = {};
+  row->nulls = nullptr;
   row->skipped = !keep;
   switch (format_) {
+    case Format::kParquet:
+      if (!parquet_->Next(&record_.cells, &nulls_)) return false;
+      row->line = 0;
+      row->csv = &record_;
+      row->nulls = &nulls_;
+      ++pos_;
+      break;
     case Format::kCsv:
       // Blank lines are not rows.
       while (pos_ < size_ && (text_[pos_] == '\n' || text_[pos_] == '\r')) {

@@ -10,16 +10,20 @@
 
 #include "batch/csv.h"
 #include "batch/npy.h"
+#include "batch/parquet_input.h"
 #include "core/result.h"
 
 namespace ferry::batch {
 
 // The file formats ferry batch reads and writes, by file name extension.
-enum class Format { kCsv, kJsonl, kNpy };
+// kParquet is read only (ParquetInput; built with FERRY_WITH_PARQUET).
+enum class Format { kCsv, kJsonl, kNpy, kParquet };
 std::string_view FormatName(Format f);
-// ".csv" -> kCsv, ".jsonl" / ".ndjson" -> kJsonl, ".npy" -> kNpy; INVALID_ARGUMENT
-// naming the file otherwise.
+// ".csv" -> kCsv, ".jsonl" / ".ndjson" -> kJsonl, ".npy" -> kNpy, ".parquet" ->
+// kParquet; INVALID_ARGUMENT naming the file otherwise.
 Result<Format> FormatFromPath(const std::filesystem::path& path);
+// "csv", "jsonl", "npy", "parquet" (what --input-format takes); INVALID_ARGUMENT otherwise.
+Result<Format> FormatFromName(std::string_view name);
 
 // A named column of the input and how many values one row holds in it: 1 for a CSV
 // cell or a JSON scalar, the length of a JSON array (as in the first row), the row
@@ -35,13 +39,16 @@ struct Column {
 struct RawRow {
   uint64_t index = 0;  // 0-based data row (the header and blank lines do not count)
   uint64_t line = 0;   // 1-based line of the row's start (CSV, JSONL); 0 for .npy
-  const CsvRecord* csv = nullptr;  // kCsv
+  const CsvRecord* csv = nullptr;  // kCsv, kParquet (the values as text)
+  const std::vector<uint8_t>* nulls = nullptr;  // kParquet: 1 where csv->cells[c] is a null
   std::string_view text;           // kJsonl: the line; kNpy: the row's bytes
   bool skipped = false;            // another shard's row: not framed, only counted
 };
 
 // Reads an input file row by row, in order, from a read-only memory map, and can
 // restart at a byte offset it reported earlier (the resume point of a checkpoint).
+// A Parquet file is read through ParquetInput instead, a record batch at a time; its
+// positions (offset(), size_bytes(), Seek) count rows, not bytes.
 // Thread-safety: one thread at a time.
 class InputReader {
  public:
@@ -65,6 +72,9 @@ class InputReader {
   // (the next row read gets index `index`, its line `line`).
   Status Seek(uint64_t offset, uint64_t index, uint64_t line);
   uint64_t next_line() const { return next_line_; }
+  // Why Next returned false before the end of the file (a Parquet page that does not
+  // decode); OK otherwise.
+  Status read_error() const;
 
   // Reads the next row into `row`; false at the end of the file. Rows for which
   // `keep(index)` is false are only counted (row->skipped).
@@ -89,6 +99,8 @@ class InputReader {
   uint64_t next_index_ = 0;
   uint64_t next_line_ = 1;
   CsvRecord record_;
+  std::unique_ptr<ParquetInput> parquet_;
+  std::vector<uint8_t> nulls_;
 };
 
 }  // namespace ferry::batch

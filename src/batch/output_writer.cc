@@ -72,6 +72,8 @@ Result<std::unique_ptr<OutputWriter>> OutputWriter::Create(Format format, std::v
                                                            bool carried_is_json, std::vector<ModelOutput> outputs) {
   std::unique_ptr<OutputWriter> w(new OutputWriter());
   w->format_ = format;
+  if (format == Format::kParquet)
+    return InvalidArgument("ferry batch reads Parquet but does not write it yet; write a .csv, .jsonl or .npy output");
   if (outputs.empty()) return InvalidArgument("no output to write");
   for (auto& o : outputs) {
     if (o.datatype == DataType::kBytes || DataTypeSize(o.datatype) == 0)
@@ -127,7 +129,8 @@ std::string OutputWriter::Header(uint64_t rows) const {
       h += '\n';
       return h;
     }
-    case Format::kJsonl: return {};
+    case Format::kJsonl:
+    case Format::kParquet: return {};
     case Format::kNpy: {
       const ModelOutput& o = outputs_[0];
       Shape shape{static_cast<int64_t>(rows)};

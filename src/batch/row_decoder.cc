@@ -331,7 +331,8 @@ std::string RowDecoder::Describe() const {
 
 Status RowDecoder::Decode(const RawRow& row, char* const* dst, std::vector<std::string>* carried) {
   switch (format_) {
-    case Format::kCsv: {
+    case Format::kCsv:
+    case Format::kParquet: {
       const CsvRecord& r = *row.csv;
       if (!r.error.empty()) return InvalidArgument(RowName(row) + ": " + r.error);
       if (r.cells.size() != columns_.size())
@@ -341,6 +342,8 @@ Status RowDecoder::Decode(const RawRow& row, char* const* dst, std::vector<std::
         const Target& t = targets_[c];
         const ModelInput& in = inputs_[static_cast<size_t>(t.input)];
         const size_t esz = DataTypeSize(in.datatype);
+        if (row.nulls != nullptr && (*row.nulls)[c])
+          return InvalidArgument(RowName(row) + ", column '" + columns_[c].name + "': null (a missing value; ferry batch does not fill them in)");
         if (!ParseElement(in.datatype, r.cells[c], dst[t.input] + t.offset * esz))
           return InvalidArgument(RowName(row) + ", column '" + columns_[c].name + "': " +
                                  (r.cells[c].empty() ? std::string("empty") : Shown(r.cells[c])) + " is not " +

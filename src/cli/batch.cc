@@ -42,7 +42,8 @@ int Batch(int argc, char** argv) {
       "usage: ferry batch --model-repository DIR --model NAME --input FILE --output FILE [options]\n\n"
       "Runs a model over every row of FILE in this process, through the same server and runtimes\n"
       "as `ferry serve` (dynamic batching included), and writes the results in input order. Formats\n"
-      "go by file name: .csv (header row), .jsonl (one object per line), .npy (a 2-D array).\n"
+      "go by file name: .csv (header row), .jsonl (one object per line), .npy (a 2-D array), and\n"
+      ".parquet for the input (read a record batch at a time).\n"
       "Killed at any point, the same command continues where it stopped, and the final output is\n"
       "byte-identical to an uninterrupted run's. Rows that fail go to the error file. Each option can\n"
       "also be set through the environment variable named in brackets. See docs/batch.md.\n\n"
@@ -53,7 +54,8 @@ int Batch(int argc, char** argv) {
     ("help,h", "print this help")
     ("model", po::value<std::string>(), "model to run [FERRY_BATCH_MODEL]")
     ("model-version", po::value<std::string>()->default_value(""), "version to run; default: the latest [FERRY_BATCH_MODEL_VERSION]")
-    ("input", po::value<std::string>(), "input file: .csv, .jsonl or .npy [FERRY_BATCH_INPUT]")
+    ("input", po::value<std::string>(), "input file: .csv, .jsonl, .npy or .parquet [FERRY_BATCH_INPUT]")
+    ("input-format", po::value<std::string>()->default_value(""), "csv, jsonl, npy or parquet; default: by the input's file name [FERRY_BATCH_INPUT_FORMAT]")
     ("output", po::value<std::string>(), "output file: .csv, .jsonl or .npy; written as OUTPUT.partial, renamed at the end [FERRY_BATCH_OUTPUT]")
     ("errors", po::value<std::string>()->default_value(""), "JSONL file of the rows that failed, {\"row\": N, \"error\": ...}; default: OUTPUT.errors.jsonl [FERRY_BATCH_ERRORS]")
     ("batch-size", po::value<int64_t>()->default_value(0), "rows per request; 0 = the model's max_batch_size [FERRY_BATCH_BATCH_SIZE]")
@@ -91,6 +93,7 @@ int Batch(int argc, char** argv) {
   job.model = vm["model"].as<std::string>();
   job.version = vm["model-version"].as<std::string>();
   job.input = vm["input"].as<std::string>();
+  job.input_format = vm["input-format"].as<std::string>();
   job.output = vm["output"].as<std::string>();
   job.errors = vm["errors"].as<std::string>();
   job.batch_size = vm["batch-size"].as<int64_t>();
@@ -115,8 +118,12 @@ int Batch(int argc, char** argv) {
   job.progress_terminal = ::isatty(STDERR_FILENO) == 1;
 
   // Refuse a file name of no known format before loading anything.
-  for (const auto& path : {job.input, job.output})
-    if (auto f = batch::FormatFromPath(path); !f.ok()) return usage(f.status().message());
+  if (!job.input_format.empty()) {
+    if (auto f = batch::FormatFromName(job.input_format); !f.ok()) return usage("--input-format: " + f.status().message());
+  } else if (auto f = batch::FormatFromPath(job.input); !f.ok()) {
+    return usage(f.status().message());
+  }
+  if (auto f = batch::FormatFromPath(job.output); !f.ok()) return usage(f.status().message());
 
   // The job stops at the signal's default action (a kill): the checkpoint makes that safe.
   signal(SIGPIPE, SIG_IGN);

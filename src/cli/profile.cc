@@ -76,7 +76,7 @@ struct FileSpec {
 Status ProfileFile(const FileSpec& spec, drift::ProfileBuilder* builder, uint64_t* rows) {
   FERRY_ASSIGN_OR_RETURN(batch::Format format, batch::FormatFromPath(spec.path));
   if (format == batch::Format::kJsonl) {
-    return InvalidArgument(spec.path.string() + ": ferry profile build reads .csv and .npy files");
+    return InvalidArgument(spec.path.string() + ": ferry profile build reads .csv, .parquet and .npy files");
   }
   FERRY_ASSIGN_OR_RETURN(auto reader, batch::InputReader::Open(spec.path, format));
   const std::string file = spec.path.string();
@@ -136,6 +136,8 @@ Status ProfileFile(const FileSpec& spec, drift::ProfileBuilder* builder, uint64_
       if (numeric[c] && !IsMissingText(cell) && !ParseNumber(cell)) numeric[c] = false;
     }
   }
+  // A Parquet page that does not decode ends the rows early: not a shorter profile.
+  if (Status s = reader->read_error(); !s.ok()) return InvalidArgument(file + ": " + s.message());
   struct Col {
     size_t column, slot;
     bool numeric;
@@ -180,6 +182,7 @@ Status ProfileFile(const FileSpec& spec, drift::ProfileBuilder* builder, uint64_
     }
     ++*rows;
   }
+  if (Status s = again->read_error(); !s.ok()) return InvalidArgument(file + ": " + s.message());
   return Status::Ok();
 }
 
@@ -231,12 +234,13 @@ int Profile(int argc, char** argv) {
       "the same rows (run in this process, as ferry batch does). Writes DIR/NAME/profile.json, or\n"
       "--output. The drift monitor compares live requests with it (docs/monitoring.md).\n\n"
       "Features: a .npy file's columns are input[0], input[1], ... (the model's first input, or\n"
-      "--tensor); a CSV's numeric columns (all of them, or --columns) are that input's columns in\n"
-      "order, and each categorical column (--categorical, or one whose cells are not numbers when\n"
-      "named in --columns) is an input tensor of its own name.\n\noptions");
+      "--tensor); a CSV's or Parquet file's numeric columns (all of them, or --columns) are that\n"
+      "input's columns in order (a Parquet null is a missing value), and each categorical column\n"
+      "(--categorical, or one whose cells are not numbers when named in --columns) is an input\n"
+      "tensor of its own name.\n\noptions");
   // clang-format off
   desc.add_options()
-    ("data", po::value<std::string>(), "training data: .csv (header row) or .npy (2-D) [FERRY_PROFILE_DATA]")
+    ("data", po::value<std::string>(), "training data: .csv (header row), .parquet or .npy (2-D) [FERRY_PROFILE_DATA]")
     ("output,o", po::value<std::string>(), "profile file to write; default: <repository>/<model>/profile.json [FERRY_PROFILE_OUTPUT]")
     ("model", po::value<std::string>(), "the model whose profile it is; its predictions are profiled too [FERRY_PROFILE_MODEL]")
     ("model-version", po::value<std::string>()->default_value(""), "version to run; default: the latest [FERRY_PROFILE_MODEL_VERSION]")

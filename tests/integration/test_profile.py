@@ -184,7 +184,7 @@ def test_bad_npy_files_and_usage(tmp_path, repo):
     jsonl = tmp_path / "d.jsonl"
     jsonl.write_text('{"a": 1}\n')
     proc = run_profile("--data", str(jsonl), "-o", str(tmp_path / "p.json"))
-    assert proc.returncode == 2 and "reads .csv and .npy" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "reads .csv, .parquet and .npy files" in proc.stderr, proc.stderr
     proc = run_profile("--data", str(fortran))
     assert proc.returncode == 2 and "--output, or --model-repository and --model, is required" in proc.stderr
     proc = run_profile("--model-repository", str(repo), "--model", "no_such_model", "--data", str(fortran))

@@ -1,0 +1,177 @@
+#include "batch/parquet_input.h"
+
+#include <algorithm>
+
+#include <arrow/api.h>
+#include <arrow/io/file.h>
+#include <parquet/arrow/reader.h>
+#include <parquet/exception.h>
+#include <parquet/file_reader.h>
+
+#include "batch/output_writer.h"
+
+namespace ferry::batch {
+namespace {
+
+template <typename A>
+const std::byte* Raw(const arrow::Array& a) {
+  return reinterpret_cast<const std::byte*>(static_cast<const A&>(a).raw_values());
+}
+
+// Appends value `i` of `a` (not null) as text: numbers as the output writer writes them.
+void AppendCell(const arrow::Array& a, int64_t i, std::string* out) {
+  const size_t k = static_cast<size_t>(i);
+  switch (a.type_id()) {
+    case arrow::Type::BOOL: out->append(static_cast<const arrow::BooleanArray&>(a).Value(i) ? "true" : "false"); return;
+    case arrow::Type::INT8: AppendElement(DataType::kInt8, Raw<arrow::Int8Array>(a), k, false, out); return;
+    case arrow::Type::INT16: AppendElement(DataType::kInt16, Raw<arrow::Int16Array>(a), k, false, out); return;
+    case arrow::Type::INT32: AppendElement(DataType::kInt32, Raw<arrow::Int32Array>(a), k, false, out); return;
+    case arrow::Type::INT64: AppendElement(DataType::kInt64, Raw<arrow::Int64Array>(a), k, false, out); return;
+    case arrow::Type::UINT8: AppendElement(DataType::kUint8, Raw<arrow::UInt8Array>(a), k, false, out); return;
+    case arrow::Type::UINT16: AppendElement(DataType::kUint16, Raw<arrow::UInt16Array>(a), k, false, out); return;
+    case arrow::Type::UINT32: AppendElement(DataType::kUint32, Raw<arrow::UInt32Array>(a), k, false, out); return;
+    case arrow::Type::UINT64: AppendElement(DataType::kUint64, Raw<arrow::UInt64Array>(a), k, false, out); return;
+    case arrow::Type::HALF_FLOAT: AppendElement(DataType::kFp16, Raw<arrow::HalfFloatArray>(a), k, false, out); return;
+    case arrow::Type::FLOAT: AppendElement(DataType::kFp32, Raw<arrow::FloatArray>(a), k, false, out); return;
+    case arrow::Type::DOUBLE: AppendElement(DataType::kFp64, Raw<arrow::DoubleArray>(a), k, false, out); return;
+    case arrow::Type::STRING: {
+      auto v = static_cast<const arrow::StringArray&>(a).GetView(i);
+      out->append(v.data(), v.size());
+      return;
+    }
+    case arrow::Type::LARGE_STRING: {
+      auto v = static_cast<const arrow::LargeStringArray&>(a).GetView(i);
+      out->append(v.data(), v.size());
+      return;
+    }
+    default: {
+      auto s = a.GetScalar(i);
+      out->append(s.ok() ? (*s)->ToString() : std::string());
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+struct ParquetInput::Impl {
+  std::unique_ptr<parquet::arrow::FileReader> reader;
+  std::vector<uint64_t> group_start;  // first row of each row group
+  std::unique_ptr<arrow::RecordBatchReader> batches;
+  std::shared_ptr<arrow::RecordBatch> batch;
+  int64_t batch_row = 0;  // next row in `batch`
+  uint64_t skip = 0;      // rows still to pass over after a Seek
+  std::vector<std::string> text;  // one cell's text per column
+};
+
+ParquetInput::~ParquetInput() = default;
+
+int ParquetInput::num_row_groups() const { return impl_->reader->num_row_groups(); }
+
+Result<std::unique_ptr<ParquetInput>> ParquetInput::Open(const std::filesystem::path& path) {
+  const std::string name = "input '" + path.string() + "'";
+  std::unique_ptr<ParquetInput> p(new ParquetInput());
+  p->impl_ = std::make_unique<Impl>();
+  auto file = arrow::io::ReadableFile::Open(path.string());
+  if (!file.ok()) return InvalidArgument(name + ": " + file.status().message());
+  std::unique_ptr<parquet::arrow::FileReader> reader;
+  try {
+    auto r = parquet::arrow::OpenFile(*file, arrow::default_memory_pool());
+    if (!r.ok()) return InvalidArgument(name + ": not a readable Parquet file: " + r.status().message());
+    reader = std::move(*r);
+  } catch (const parquet::ParquetException& e) {
+    return InvalidArgument(name + ": not a readable Parquet file: " + e.what());
+  }
+  reader->set_batch_size(kBatchRows);
+  std::shared_ptr<arrow::Schema> schema;
+  arrow::Status st = reader->GetSchema(&schema);
+  if (!st.ok()) return InvalidArgument(name + ": cannot map its schema to Arrow: " + st.message());
+  for (const auto& f : schema->fields()) {
+    for (const auto& n : p->names_)
+      if (n == f->name()) return InvalidArgument(name + ": column '" + n + "' appears twice");
+    p->names_.push_back(f->name());
+    p->types_.push_back(f->type()->ToString());
+  }
+  if (p->names_.empty()) return InvalidArgument(name + ": the Parquet schema has no columns");
+  auto meta = reader->parquet_reader()->metadata();
+  uint64_t start = 0;
+  for (int g = 0; g < meta->num_row_groups(); ++g) {
+    p->impl_->group_start.push_back(start);
+    start += static_cast<uint64_t>(meta->RowGroup(g)->num_rows());
+  }
+  p->num_rows_ = start;
+  p->impl_->text.resize(p->names_.size());
+  p->impl_->reader = std::move(reader);
+  FERRY_RETURN_IF_ERROR(p->Seek(0));
+  return p;
+}
+
+Status ParquetInput::Seek(uint64_t row) {
+  if (row > num_rows_)
+    return InvalidArgument("row " + std::to_string(row) + " is past the Parquet input's " + std::to_string(num_rows_) + " rows");
+  Impl& m = *impl_;
+  m.batches.reset();
+  m.batch.reset();
+  m.batch_row = 0;
+  error_ = Status::Ok();
+  // The row group holding `row`: the last one starting at or before it.
+  int g = 0;
+  while (g + 1 < static_cast<int>(m.group_start.size()) && m.group_start[static_cast<size_t>(g) + 1] <= row) ++g;
+  std::vector<int> groups;
+  for (int i = g; i < static_cast<int>(m.group_start.size()); ++i) groups.push_back(i);
+  m.skip = groups.empty() ? 0 : row - m.group_start[static_cast<size_t>(g)];
+  if (groups.empty()) return Status::Ok();
+  try {
+    auto r = m.reader->GetRecordBatchReader(groups);
+    if (!r.ok()) return InvalidArgument("Parquet input: " + r.status().message());
+    m.batches = std::move(*r);
+  } catch (const parquet::ParquetException& e) {
+    return InvalidArgument(std::string("Parquet input: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+bool ParquetInput::Next(std::vector<std::string_view>* cells, std::vector<uint8_t>* nulls) {
+  Impl& m = *impl_;
+  while (true) {
+    if (m.batch && m.batch_row < m.batch->num_rows()) {
+      if (m.skip > 0) {
+        const int64_t n = std::min<int64_t>(static_cast<int64_t>(m.skip), m.batch->num_rows() - m.batch_row);
+        m.batch_row += n;
+        m.skip -= static_cast<uint64_t>(n);
+        continue;
+      }
+      break;
+    }
+    if (!m.batches || !error_.ok()) return false;
+    arrow::Status st;
+    try {
+      st = m.batches->ReadNext(&m.batch);
+    } catch (const parquet::ParquetException& e) {
+      st = arrow::Status::IOError(e.what());
+    }
+    if (!st.ok()) {
+      error_ = InvalidArgument("Parquet input: " + st.message());
+      m.batch.reset();
+      return false;
+    }
+    m.batch_row = 0;
+    if (!m.batch) {
+      m.batches.reset();
+      return false;
+    }
+  }
+  const int64_t i = m.batch_row++;
+  cells->resize(names_.size());
+  nulls->assign(names_.size(), 0);
+  for (size_t c = 0; c < names_.size(); ++c) {
+    const arrow::Array& a = *m.batch->column(static_cast<int>(c));
+    m.text[c].clear();
+    if (a.IsNull(i)) (*nulls)[c] = 1;
+    else AppendCell(a, i, &m.text[c]);
+    (*cells)[c] = m.text[c];
+  }
+  return true;
+}
+
+}  // namespace ferry::batch

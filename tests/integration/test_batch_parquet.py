@@ -1,0 +1,198 @@
+"""Parquet input for `ferry batch` and `ferry profile build` (docs/batch.md, docs/monitoring.md).
+
+The files are written by pyarrow itself (several row groups, float32 feature columns, a
+string id column). ferry reads them with the Arrow C++ libraries of the same pyarrow
+release; its outputs are compared byte for byte with the same job run on the same rows
+as CSV, and row by row with onnxruntime's own predictions. The resume test SIGKILLs a
+Parquet-input job mid-way and checks the restarted job's output is identical; bad files
+(not Parquet, a missing column, a string where a number goes, nulls) get an exit code
+and a message naming the file, row and column, and the good rows are all written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import ferry_helpers as fh
+from test_batch import features, kill_9_mid_job, mlp_reference, read_csv, run_batch, sha256, write_csv
+
+ROWS = 30_000
+GROUP_ROWS = 7_000  # 5 row groups, the last one short
+
+
+def write_parquet(path: Path, x: np.ndarray, ids: bool = True, **columns) -> None:
+    cols = {}
+    if ids:
+        cols["id"] = pa.array([f"r{i}" for i in range(len(x))], pa.string())
+    for j in range(x.shape[1]):
+        cols[f"f{j}"] = pa.array(x[:, j], pa.float32())
+    cols.update(columns)
+    pq.write_table(pa.table(cols), path, row_group_size=GROUP_ROWS)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("parquet-data")
+    x = features(ROWS, seed=21)
+    write_parquet(d / "in.parquet", x)
+    write_csv(d / "in.csv", x)
+    assert pq.ParquetFile(d / "in.parquet").num_row_groups == 5
+    return d, x
+
+
+def test_parquet_input_matches_the_csv_job_and_onnxruntime(model_repo, data, tmp_path):
+    d, x = data
+    out = tmp_path / "from-parquet.csv"
+    proc = run_batch(model_repo, "--model", "mlp_classifier", "--input", str(d / "in.parquet"), "--output", str(out),
+                     "--carry", "id")
+    assert f"{ROWS} rows ok, 0 failed" in proc.stderr
+    header, rows = read_csv(out)
+    assert header == ["id", "probabilities_0", "probabilities_1", "probabilities_2", "label"]
+    assert [r[0] for r in rows] == [f"r{i}" for i in range(ROWS)]
+    ref = mlp_reference(model_repo, x)
+    fh.assert_tensor_equal(np.array([[np.float32(v) for v in r[1:4]] for r in rows], dtype=np.float32),
+                           ref["probabilities"], "probabilities")
+    np.testing.assert_array_equal(np.array([int(r[4]) for r in rows]), ref["label"][:, 0])
+    # The same rows as CSV give the same bytes: same values in, same order out.
+    csv_out = tmp_path / "from-csv.csv"
+    run_batch(model_repo, "--model", "mlp_classifier", "--input", str(d / "in.csv"), "--output", str(csv_out),
+              "--carry", "id")
+    assert sha256(out) == sha256(csv_out)
+    # JSONL output, and the format named by flag for a file without the extension.
+    plain = tmp_path / "features.bin"
+    plain.write_bytes((d / "in.parquet").read_bytes())
+    jl = tmp_path / "out.jsonl"
+    run_batch(model_repo, "--model", "mlp_classifier", "--input", str(plain), "--input-format", "parquet",
+              "--output", str(jl), "--carry", "id", "--outputs", "label")
+    objs = [json.loads(line) for line in jl.read_text().splitlines()]
+    assert [o["id"] for o in objs] == [f"r{i}" for i in range(ROWS)]
+    np.testing.assert_array_equal(np.array([o["label"] for o in objs]), ref["label"][:, 0])
+
+
+def test_parquet_shards_cover_every_row_once(model_repo, data, tmp_path):
+    d, _ = data
+    seen = []
+    for i in range(2):
+        out = tmp_path / f"part-{i}.csv"
+        run_batch(model_repo, "--model", "mlp_classifier", "--input", str(d / "in.parquet"), "--output", str(out),
+                  "--carry", "id", "--shard", f"{i}/2", "--outputs", "label")
+        ids = [r[0] for r in read_csv(out)[1]]
+        assert all(int(v[1:]) % 2 == i for v in ids)
+        seen += ids
+    assert sorted(seen) == sorted(f"r{i}" for i in range(ROWS))
+
+
+def test_kill_9_mid_parquet_job_then_the_same_command_gives_identical_output(model_repo, data, tmp_path):
+    d, _ = data
+    args = ["--model", "mlp_classifier", "--input", str(d / "in.parquet"), "--batch-size", "16", "--concurrency", "1",
+            "--checkpoint-ms", "20", "--carry", "id"]
+    ref_out = tmp_path / "ref.csv"
+    run_batch(model_repo, *args, "--output", str(ref_out))
+    out = tmp_path / "out.csv"
+    # Killed past the first row group, so the resume starts inside a later one.
+    done_at_kill = kill_9_mid_job(model_repo, [*args, "--output", str(out)], out, at_least=GROUP_ROWS + 1)
+    assert GROUP_ROWS < done_at_kill < ROWS
+    assert not out.exists() and Path(str(out) + ".partial").exists()
+    again = run_batch(model_repo, *args, "--output", str(out))
+    assert "resumed at row" in again.stderr, again.stderr
+    assert sha256(out) == sha256(ref_out)
+    assert sha256(Path(str(out) + ".errors.jsonl")) == sha256(Path(str(ref_out) + ".errors.jsonl"))
+
+
+def test_bad_parquet_input_is_named_and_the_good_rows_complete(model_repo, tmp_path):
+    # Not Parquet at all.
+    fake = tmp_path / "fake.parquet"
+    fake.write_text("f0,f1,f2,f3\n1,2,3,4\n")
+    proc = run_batch(model_repo, "--model", "mlp_classifier", "--input", str(fake), "--output",
+                     str(tmp_path / "o.csv"), check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert f"input '{fake}': not a readable Parquet file" in proc.stderr
+    # A column the model needs is missing: refused before the first row.
+    x = features(100, seed=5)
+    three = tmp_path / "three.parquet"
+    pq.write_table(pa.table({f"f{j}": pa.array(x[:, j]) for j in range(3)}), three)
+    proc = run_batch(model_repo, "--model", "mlp_classifier", "--input", str(three), "--output",
+                     str(tmp_path / "o.csv"), check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert ("input 'input' needs 4 values per row (shape [4]); the input's columns other than --carry ones "
+            "(f0, f1, f2) hold 3") in proc.stderr
+    assert not list(tmp_path.glob("o.csv*"))
+    # Strings where a number goes and nulls: those rows fail, naming row and column.
+    f1 = [str(v) for v in x[:, 1]]
+    f1[7] = "abc"
+    f1[8] = None
+    f3 = pa.array([None if i in (30, 99) else float(v) for i, v in enumerate(x[:, 3])], pa.float64())
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(100)], "f0": x[:, 0], "f1": f1, "f2": x[:, 2], "f3": f3}),
+                   bad, row_group_size=40)
+    out = tmp_path / "out.csv"
+    proc = run_batch(model_repo, "--model", "mlp_classifier", "--input", str(bad), "--output", str(out),
+                     "--carry", "id", "--batch-size", "16")
+    assert "96 rows ok, 4 failed" in proc.stderr
+    errors = [json.loads(line) for line in (tmp_path / "out.csv.errors.jsonl").read_text().splitlines()]
+    assert errors == [
+        {"row": 7, "error": "row 7, column 'f1': 'abc' is not a number"},
+        {"row": 8, "error": "row 8, column 'f1': null (a missing value; ferry batch does not fill them in)"},
+        {"row": 30, "error": "row 30, column 'f3': null (a missing value; ferry batch does not fill them in)"},
+        {"row": 99, "error": "row 99, column 'f3': null (a missing value; ferry batch does not fill them in)"},
+    ]
+    good = [i for i in range(100) if i not in (7, 8, 30, 99)]
+    _, rows = read_csv(out)
+    assert [r[0] for r in rows] == [f"r{i}" for i in good]
+    ref = mlp_reference(model_repo, x[good])
+    fh.assert_tensor_equal(np.array([[float(v) for v in r[1:4]] for r in rows], dtype=np.float32),
+                           ref["probabilities"], "probabilities")
+    # Parquet is read, not written (yet): said before anything runs.
+    proc = run_batch(model_repo, "--model", "mlp_classifier", "--input", str(bad), "--output",
+                     str(tmp_path / "o.parquet"), "--carry", "id", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "ferry batch reads Parquet but does not write it yet" in proc.stderr
+    assert not list(tmp_path.glob("o.parquet*"))
+
+
+def profile(*args: str) -> dict:
+    out = args[args.index("--output") + 1]
+    proc = subprocess.run([str(fh.ferry_bin()), "profile", "build", *args], capture_output=True, text=True,
+                          timeout=120, env=fh.child_env())
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(Path(out).read_text())
+
+
+def test_profile_build_from_parquet_equals_the_csv_profile(model_repo, tmp_path):
+    repo = fh.copy_repo(model_repo, tmp_path / "repo")
+    x = features(3000, seed=9)
+    write_parquet(tmp_path / "train.parquet", x, ids=False)
+    # The CSV twin holds each float32 in its shortest round-trip form, the text ferry makes of
+    # a Parquet float: the profile parses it as a double, so "%.9g" text would differ in the
+    # digits past float32's.
+    with open(tmp_path / "train.csv", "w") as f:
+        f.write("f0,f1,f2,f3\n")
+        for row in x:
+            f.write(",".join(str(v) for v in row) + "\n")
+    # With the model: features and the model's predictions over the same rows.
+    got = {ext: profile("--model-repository", str(repo), "--model", "mlp_classifier", "--data",
+                        str(tmp_path / f"train.{ext}"), "--output", str(tmp_path / f"{ext}.json"))
+           for ext in ("parquet", "csv")}
+    assert [f["name"] for f in got["parquet"]["features"]] == ["f0", "f1", "f2", "f3"]
+    assert got["parquet"]["features"] == got["csv"]["features"]
+    assert len(got["parquet"]["predictions"]) == 4
+    assert got["parquet"]["predictions"] == got["csv"]["predictions"]
+    # A categorical string column with nulls: a null is a missing value, as an empty CSV cell is.
+    seg = ["a" if i % 3 else None for i in range(3000)]
+    write_parquet(tmp_path / "seg.parquet", x, ids=False, segment=pa.array(seg, pa.string()))
+    lines = (tmp_path / "train.csv").read_text().splitlines()
+    (tmp_path / "seg.csv").write_text("\n".join([lines[0] + ",segment"] +
+                                                 [row + "," + (s or "") for row, s in zip(lines[1:], seg)]) + "\n")
+    got = {ext: profile("--data", str(tmp_path / f"seg.{ext}"), "--columns", "f0,segment", "--categorical", "segment",
+                        "--output", str(tmp_path / f"seg-{ext}.json"))
+           for ext in ("parquet", "csv")}
+    assert got["parquet"]["features"] == got["csv"]["features"]
+    segment = [f for f in got["parquet"]["features"] if f["name"] == "segment"][0]
+    assert segment["missing"] == 1000 and segment["rows"] == 3000, segment
