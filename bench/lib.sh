@@ -2,7 +2,8 @@
 # BENCH_TAG (the log prefix) and ROOT (the repository root):
 #   log/die, free_ports, wait_http/wait_port, start_server/stop_servers (with a cleanup
 #   trap that stops every server started and keeps WORK on failure), build_ferry,
-#   run_wrk_post, field/calc/fmt, tree_cpu_ticks.
+#   run_wrk_post, field/calc/fmt, tree_cpu_ticks, median, and run_rounds with
+#   median_of/rounds_of/errors_of for round-robin comparisons of configurations.
 # Bash only; uses set -euo pipefail semantics of the caller.
 
 log() { printf '[%s] %s\n' "${BENCH_TAG:-bench}" "$*" >&2; }
@@ -116,3 +117,68 @@ tree_cpu_ticks() {  # PID
   done
   echo "$total"
 }
+
+# Median of the numbers given as arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+# One single-core `ferry serve` per configuration, for a round-robin comparison: the
+# caller sets WORK, FERRY_BIN, SERVER_CPU, CLIENT_CPU, CONNECTIONS, INFER_PATH (posted
+# WORK/json.req as JSON) and defines `flags_for CONFIG` (extra serve flags) and
+# `repo_for CONFIG` (its model repository). Fills PORT, MPORT and PID (CONFIG -> value),
+# defines `run CONFIG SECONDS` for run_rounds, and warms every server up for 2 s.
+declare -A PORT MPORT PID
+start_config_servers() {  # CONFIG...
+  local cfg
+  for cfg in "$@"; do
+    read -r PORT[$cfg] MPORT[$cfg] < <(free_ports 2)
+    log "starting ferry ($cfg) on 127.0.0.1:${PORT[$cfg]} (core $SERVER_CPU) $(flags_for "$cfg")"
+    # shellcheck disable=SC2046
+    start_server "$WORK/ferry-$cfg.log" taskset -c "$SERVER_CPU" "$FERRY_BIN" serve --model-repository "$(repo_for "$cfg")" \
+      --http-address 127.0.0.1 --http-port "${PORT[$cfg]}" --metrics-port "${MPORT[$cfg]}" --grpc-port 0 \
+      --http-threads 1 --intra-op-threads 1 $(flags_for "$cfg")
+    PID[$cfg]=$SERVER_PID
+    wait_http "http://127.0.0.1:${PORT[$cfg]}/v2/health/ready" "${PID[$cfg]}" "ferry ($cfg)"
+  done
+  log "warm-up: 2 s per server"
+  for cfg in "$@"; do run "$cfg" 2 >/dev/null; done
+}
+run() {  # CONFIG SECONDS -> WRKRESULT line
+  run_wrk_post "http://127.0.0.1:${PORT[$1]}$INFER_PATH" "$WORK/json.req" "Content-Type: application/json" \
+    "$1/c$CONNECTIONS" "$CONNECTIONS" "$2" "$CLIENT_CPU"
+}
+# Sum of the samples of metric NAME whose line contains FILTER, scraped from a metrics port.
+metric_sum() {  # METRICS_PORT NAME FILTER
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" -v f="$3" '$1 ~ "^"n"[{ ]" && index($0, f) { s += $NF } END { print s + 0 }'
+}
+
+# Round-robin comparison of configurations under closed-loop wrk load, so that every
+# configuration sees the same machine weather. Needs `run` and PID (start_config_servers,
+# or the caller's own) and `declare -A R`; run_rounds fills R[CONFIG/ROUND/{rps,p50,p99,cpu,errors}]
+# (cpu: the server's user + system µs per request, all threads and children).
+run_rounds() {  # ROUNDS SECONDS CONFIG...
+  local rounds="$1" secs="$2" round cfg line t0 t1 errors k clk
+  shift 2
+  clk="$(getconf CLK_TCK)"
+  for ((round = 1; round <= rounds; round++)); do
+    for cfg in "$@"; do
+      log "round $round: $cfg (${secs}s)"
+      t0="$(tree_cpu_ticks "${PID[$cfg]}")"
+      line="$(run "$cfg" "$secs")"
+      t1="$(tree_cpu_ticks "${PID[$cfg]}")"
+      kill -0 "${PID[$cfg]}" 2>/dev/null || die "server ($cfg) died during the benchmark"
+      log "  $line"
+      R[$cfg/$round/rps]="$(field "$line" rps)"
+      R[$cfg/$round/p50]="$(field "$line" p50_us)"
+      R[$cfg/$round/p99]="$(field "$line" p99_us)"
+      R[$cfg/$round/cpu]="$(calc "($t1 - $t0) * 1000000 / $clk / $(field "$line" requests)" 1)"
+      errors=0
+      for k in err_connect err_read err_write err_status err_timeout; do errors=$((errors + $(field "$line" "$k"))); done
+      R[$cfg/$round/errors]=$errors
+    done
+  done
+}
+
+# Median over rounds 1..ROUNDS of R[CONFIG/round/KEY]; rounds_of lists them, errors_of sums errors.
+median_of() { local r v=(); for ((r = 1; r <= $1; r++)); do v+=("${R[$2/$r/$3]}"); done; median "${v[@]}"; }
+rounds_of() { local r s=""; for ((r = 1; r <= $1; r++)); do s+="$(fmt "${R[$2/$r/rps]}") "; done; echo "${s% }"; }
+errors_of() { local r e=0; for ((r = 1; r <= $1; r++)); do e=$((e + R[$2/$r/errors])); done; echo "$e"; }

@@ -1,15 +1,16 @@
 """Model monitoring's metrics against the real systems: a `ferry serve` whose
 mlp_classifier has a reference profile (built by `ferry profile build`), drift on
 (windows of 200 rows), outlier scores and a payload log to a file is sent rows with one
-feature shifted,
+feature shifted, and whose binary classifier `obs_binary` has ground-truth feedback (with
+the label-free CBPE estimate) is sent rows and then their true labels,
 while a real Prometheus and a real VictoriaMetrics single node scrape it every second;
 Prometheus and vmalert evaluate the shipped monitoring rules
 (deploy/prometheus/ferry-monitoring-rules.yml) and alert to a real Alertmanager with
 the shipped routing.
 
 The tests check that
-  (a) every metric of docs/metrics.md's "Model monitoring" and "Drift" tables arrives in
-      both TSDBs with the documented labels (and type, in Prometheus's metadata);
+  (a) every metric of docs/metrics.md's "Model monitoring", "Ground-truth feedback and
+      quality" and "Drift" tables arrives in both TSDBs with the documented labels (and type, in Prometheus's metadata);
   (b) every PromQL expression of the monitoring rules and of the models dashboard
       (deploy/grafana/ferry-models.json) parses and returns series with the labels it
       shows, in both TSDBs (promql_checks.check_expressions);
@@ -25,7 +26,9 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 import ferry_helpers as fh
 from monitoring_helpers import Daemon, WebhookReceiver, start_alertmanager, start_tsdbs
@@ -34,7 +37,8 @@ from promql_checks import (DEPLOY, GRAFANA_RANGES, check_dashboard_importable, c
 
 RULES = [DEPLOY / "prometheus" / "ferry-monitoring-rules.yml"]
 DASHBOARDS = [DEPLOY / "grafana" / "ferry-models.json"]
-DOCUMENTED = {**documented_metrics("## Model monitoring", min_rows=5), **documented_metrics("## Drift", min_rows=9)}
+DOCUMENTED = {**documented_metrics("## Model monitoring", min_rows=7), **documented_metrics("## Drift", min_rows=9),
+              **documented_metrics("## Ground-truth feedback and quality", min_rows=5)}
 SHIPPED = shipped_expressions(RULES, DASHBOARDS)
 VARIABLES = {**GRAFANA_RANGES, "$job": ".*", "$model": ".*", "$version": ".*"}
 JOB = "ferry"
@@ -60,6 +64,55 @@ def monitored_repo(factory, work: Path) -> Path:
     return repo
 
 
+BINARY = "obs_binary"
+
+
+def add_binary_classifier(repo: Path) -> None:
+    """obs_binary: logistic regression on two features, answering `probabilities`
+    [batch, 2] (1 - p, p), with feedback monitoring on."""
+    w = numpy_helper.from_array(np.array([[1.5], [-2.0]], np.float32), "W")
+    b = numpy_helper.from_array(np.array([0.25], np.float32), "B")
+    one = numpy_helper.from_array(np.array([1.0], np.float32), "One")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["z0"]), helper.make_node("Add", ["z0", "B"], ["z"]),
+             helper.make_node("Sigmoid", ["z"], ["p"]), helper.make_node("Sub", ["One", "p"], ["q"]),
+             helper.make_node("Concat", ["q", "p"], ["probabilities"], axis=1)]
+    graph = helper.make_graph(nodes, BINARY, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
+                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 2])],
+                              [w, b, one])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    (repo / BINARY / "1").mkdir(parents=True)
+    onnx.save(model, str(repo / BINARY / "1" / "model.onnx"))
+    with open(repo / BINARY / "config.pbtxt", "w") as f:
+        for k, v in (("monitoring.feedback.enabled", "true"), ("monitoring.feedback.output", "probabilities")):
+            f.write(f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}\n')
+
+
+def send_with_feedback(server, rows: int) -> None:
+    """Rows of obs_binary, then their true labels (drawn from the model's own
+    probabilities, so the estimate and the truth agree), and one unknown id."""
+    rng = np.random.default_rng(13)
+    items = []
+    for _ in range(rows // 20):
+        x = rng.standard_normal((20, 2)).astype(np.float32)
+        resp = server.post(f"/v2/models/{BINARY}/infer", json={"inputs": [
+            {"name": "x", "datatype": "FP32", "shape": [20, 2], "data": x.ravel().tolist()}]})
+        assert resp.status_code == 200, resp.text[:300]
+        answer = resp.json()
+        p = np.array(answer["outputs"][0]["data"], np.float64).reshape(20, 2)[:, 1]
+        items.append({"id": answer["id"], "target": (rng.random(20) < p).astype(int).tolist()})
+
+    def joined():  # a prediction is stored just after its answer: resend the ones not there yet
+        resp = server.post(f"/v2/models/{BINARY}/feedback", json={"feedback": items})
+        body = resp.json()
+        assert {r["result"] for r in body["rejected"]} <= {"unknown"}, body
+        items[:] = [items[r["index"]] for r in body["rejected"]]
+        return not items
+    fh.wait_until(joined, WAIT_S, "the feedback to join its predictions")
+    resp = server.post(f"/v2/models/{BINARY}/feedback", json={"feedback": [{"id": "no-such-request", "target": 1}]})
+    assert resp.status_code == 400 and resp.json()["unknown"] == 1, resp.text
+
+
 def send_drifted(server, rows: int) -> None:
     """Rows like the profile's, with feature 0 moved by three standard deviations."""
     x = np.random.default_rng(12).standard_normal((rows, 4)).astype(np.float32)
@@ -75,8 +128,10 @@ def send_drifted(server, rows: int) -> None:
 def stack(ferry_module_factory, tmp_path_factory):
     work = tmp_path_factory.mktemp("observability-monitoring")
     repo = monitored_repo(ferry_module_factory, work)
+    add_binary_classifier(repo)
     server = ferry_module_factory.start(repos=repo, args=["--model-control-mode", "explicit", "--load-model", MODEL,
-                                                          "--intra-op-threads", "1"], name="monitored")
+                                                          "--load-model", BINARY, "--intra-op-threads", "1"],
+                                        name="monitored")
     hook = WebhookReceiver()
     daemons: list[Daemon] = []
     try:
@@ -88,6 +143,7 @@ def stack(ferry_module_factory, tmp_path_factory):
             fh.wait_until(lambda: tsdb.query(f'up{{job="{JOB}"}} == 1'), WAIT_S, f"{tsdb.name} to scrape ferry",
                           on_timeout=tsdb.tail)
         send_drifted(server, 6 * WINDOW)
+        send_with_feedback(server, 400)
         evaluations = fh.wait_until(
             lambda: (lambda r: r if r["evaluations"] >= 6 else None)(
                 server.get(f"/v2/models/{MODEL}/monitoring").json()["versions"][0]["drift"]),
@@ -97,6 +153,9 @@ def stack(ferry_module_factory, tmp_path_factory):
                           WAIT_S, f"{tsdb.name} to hold {evaluations} drift evaluations", on_timeout=tsdb.tail)
             fh.wait_until(lambda: tsdb.query("model_version:ferry_drift_alarms:ratio_increase30m"), WAIT_S,
                           f"the rules to record into {tsdb.name}", on_timeout=tsdb.tail)
+            fh.wait_until(lambda: tsdb.query(f'ferry_model_quality_estimated{{model="{BINARY}", metric="accuracy"}}')
+                          and tsdb.query(f'ferry_feedback_total{{model="{BINARY}", result="unknown"}} >= 1'),
+                          WAIT_S, f"{tsdb.name} to hold the quality estimate and the feedback", on_timeout=tsdb.tail)
             fh.wait_until(lambda: tsdb.query(f'ALERTS{{alertname="FerryModelDrift", alertstate="firing", '
                                              f'model="{MODEL}"}}'),
                           WAIT_S, f"FerryModelDrift to fire into {tsdb.name}", on_timeout=tsdb.tail)
@@ -120,7 +179,7 @@ def test_documented_monitoring_metric_arrives_in_both_tsdbs(stack, metric):
                 assert set(s) == labels | extra | {"__name__", "job", "instance"}, \
                     f"{name} in {tsdb.name}: labels {sorted(s)}, documented {sorted(labels | extra)}"
                 if "model" in labels:
-                    assert s["model"] == MODEL, s
+                    assert s["model"] in (MODEL, BINARY), s
 
 
 @pytest.mark.parametrize("tsdb_name", ["prometheus", "vm"])

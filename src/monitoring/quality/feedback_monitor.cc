@@ -300,7 +300,7 @@ Status FeedbackMonitor::Attach(const MonitoredModel& model) {
   FERRY_LOG(kInfo, "feedback monitoring attached",
             ("model", model.model)("version", model.version)("output", state->settings.output)(
                 "max_pending", state->settings.max_pending));
-  if (series_) series_->Pending(model.model, model.version, 0);
+  if (series_) series_->Attached(model.model, model.version);
   std::lock_guard lock(mu_);
   versions_[{model.model, model.version}] = std::move(state);
   return Status::Ok();

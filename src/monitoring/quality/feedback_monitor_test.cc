@@ -80,6 +80,10 @@ TEST_F(FeedbackMonitorTest, JoinsTrueValuesAndComputesBinaryQualityAndTheEstimat
   monitor.Tick();
   const std::string m = Metrics();
   EXPECT_NE(m.find(R"(ferry_feedback_total{model="m",result="joined",version="1"} 5)"), std::string::npos) << m;
+  // The other results and the drop reasons exist at 0 from the attach on.
+  EXPECT_NE(m.find(R"(ferry_feedback_total{model="m",result="unknown",version="1"} 0)"), std::string::npos) << m;
+  EXPECT_NE(m.find(R"(ferry_feedback_predictions_dropped_total{model="m",reason="expired",version="1"} 0)"),
+            std::string::npos);
   EXPECT_NE(m.find(R"(ferry_model_quality{metric="accuracy",model="m",version="1"} 0.6)"), std::string::npos) << m;
   EXPECT_NE(m.find(R"(ferry_model_quality_estimated{metric="accuracy",model="m",version="1"})"), std::string::npos);
   EXPECT_NE(m.find(R"(ferry_feedback_pending{model="m",version="1"} 0)"), std::string::npos) << m;

@@ -25,6 +25,13 @@ QualitySeries::QualitySeries(prometheus::Registry& registry)
                      .Help("Label-free (CBPE) estimate of a binary classifier's quality over the window of predictions")
                      .Register(registry)) {}
 
+void QualitySeries::Attached(const std::string& model, const std::string& version) {
+  for (std::string_view result : {"joined", "unknown", "expired", "evicted", "duplicate"})
+    Feedback(model, version, result, 0);
+  for (std::string_view reason : {"evicted", "expired", "unreadable"}) Dropped(model, version, reason, 0);
+  Pending(model, version, 0);
+}
+
 void QualitySeries::Feedback(const std::string& model, const std::string& version, std::string_view result,
                              uint64_t n) {
   std::lock_guard lock(mu_);

@@ -22,6 +22,9 @@ class QualitySeries {
  public:
   explicit QualitySeries(prometheus::Registry& registry);
 
+  // Creates a version's counters at 0 (every result and reason) when it is attached, so
+  // that the first unknown id or eviction is an increase a rule's rate() sees.
+  void Attached(const std::string& model, const std::string& version);
   // result: joined | unknown | expired | evicted | duplicate.
   void Feedback(const std::string& model, const std::string& version, std::string_view result, uint64_t n);
   // reason: evicted | expired | unreadable.
