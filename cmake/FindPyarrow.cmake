@@ -50,4 +50,7 @@ endif()
 add_library(ferry::parquet INTERFACE IMPORTED)
 target_include_directories(ferry::parquet SYSTEM INTERFACE "${_pa_include}")
 target_link_libraries(ferry::parquet INTERFACE ${_pa_parquet} ${_pa_arrow} "-Wl,-rpath,${_pa_libdir}")
+# For targets that are installed (src/cli: `cmake --install`, which replaces the build
+# RPATH with INSTALL_RPATH): the wheel's libraries stay where install.sh put them.
+set(FERRY_PYARROW_LIBDIR "${_pa_libdir}")
 message(STATUS "Parquet: pyarrow ${_pa_version} (${_pa_libdir})")
