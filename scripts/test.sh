@@ -38,7 +38,8 @@ FERRY_BIN="$ROOT/build/asan/ferry" \
   tests/integration/test_engine.py tests/integration/test_engine_grpc.py tests/integration/test_engine_admin.py \
   tests/integration/test_json_fp16.py tests/integration/test_alerting.py tests/integration/test_tracing.py \
   tests/integration/test_logs.py tests/integration/test_payload_log.py tests/integration/test_drift_serving.py \
-  tests/integration/test_profile.py
+  tests/integration/test_profile.py tests/integration/test_explain.py tests/integration/test_feedback.py \
+  tests/integration/test_outliers.py tests/integration/test_payload_kafka.py
 
 echo "== fuzzing the decoders (libFuzzer, ${FUZZ_SECONDS:-20} s each)"
 [[ -f build/fuzz/build.ninja ]] || cmake --preset fuzz >/dev/null
