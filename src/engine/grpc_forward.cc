@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "engine/engine_metrics.h"
+#include "engine/grpc_statistics_gather.h"
 #include "engine/grpc_wire.h"
 #include "protocol/grpc/grpc_service.pb.h"
 
@@ -98,16 +99,6 @@ std::string UnknownModel(const std::string& name) {
   return "Request for unknown model: '" + name + "' is not found";  // `ferry serve`'s words
 }
 
-// The replica's channel, made on first use. Shared by every gateway thread: one HTTP/2
-// connection per replica carries all their calls.
-std::shared_ptr<g::Channel> ChannelTo(const ForwardCore& core, ReplicaEndpoint& ep) {
-  std::call_once(ep.grpc_channel_once, [&] {
-    ep.grpc_channel = g::CreateCustomChannel("ipv4:127.0.0.1:" + std::to_string(ep.grpc_port),
-                                             g::InsecureChannelCredentials(), core.upstream_args);
-  });
-  return ep.grpc_channel;
-}
-
 // One call accepted by the generic service, and its upstream call(s). Every event comes
 // back on the call's completion queue and so runs on that queue's thread: no locks.
 // The call frees itself when no operation of it is pending any more.
@@ -173,13 +164,18 @@ class Call final : public TagHandler {
       case kUpFinish:
         stream_state_ ? OnStreamUpFinish() : OnUnaryUpFinish();
         break;
+      case kGathered:
+        OnGathered();
+        break;
     }
     if (pending_ == 0) delete this;
   }
 
  private:
+  // kGathered is not a gRPC operation: the statistics gather's answer, which holds the
+  // call (pending) until it comes.
   enum Op { kAccepted, kDone, kRead, kAlarm, kWrite, kFinish, kUpStart, kUpRead, kUpWrite, kUpWritesDone, kUpFinish,
-            kOps };
+            kGathered, kOps };
 
   // What a ModelStreamInfer stream holds besides the common state.
   struct Slot {  // one client request, in order: its answer, once known
@@ -227,6 +223,7 @@ class Call final : public TagHandler {
     cancelled_ = true;
     if (uctx_) uctx_->TryCancel();
     if (alarm_) alarm_->Cancel();
+    if (gather_) gather_->Cancel();
   }
 
   // ---- routing, shared by unary calls and streams
@@ -415,8 +412,38 @@ class Call final : public TagHandler {
                                 "(ModelStatisticsRequest.name)"));
       return Finish(g::Status(g::StatusCode::NOT_FOUND, UnknownModel(target->name)));
     }
+    if (method_->method == Method::kStatistics) return GatherStatistics(*it->second);
     if (!Admit(it->second.get())) return Finish(OverLimit(*it->second));
     Route();
+  }
+
+  // ModelStatistics for one model: every ready replica of its deployment is asked and
+  // the answers summed. Not admitted against max_in_flight (nor counted in the
+  // deployment's request metrics), as the REST gateway's GET .../stats.
+  void GatherStatistics(const DeploymentRoute& dep) {
+    std::vector<std::shared_ptr<ReplicaEndpoint>> replicas;
+    for (const auto& r : dep.revisions)
+      for (const auto& e : r.replicas)
+        if (e->routable.load(std::memory_order_relaxed)) replicas.push_back(e);
+    if (replicas.empty())
+      return Finish(g::Status(g::StatusCode::UNAVAILABLE, "deployment '" + dep.name + "' has no ready replica"));
+    auto deadline = ctx_.deadline();
+    const auto cap = Clock::now() + milliseconds(dep.request_timeout_ms);
+    if (cap < deadline) deadline = cap;
+    Arm(kGathered);
+    gather_ = StatisticsGather::Start(*core_, cq_, ctx_.method(), in_, std::move(replicas), deadline, dep.name,
+                                      [this](g::Status status, g::ByteBuffer answer) {
+                                        gather_ = nullptr;
+                                        ustatus_ = std::move(status);
+                                        out_ = std::move(answer);
+                                        OnEvent(kGathered, true);
+                                      });
+  }
+
+  void OnGathered() {
+    if (cancelled_) return;
+    if (!ustatus_.ok()) return Finish(ustatus_);
+    stream_.WriteAndFinish(out_, g::WriteOptions(), g::Status::OK, Arm(kFinish));
   }
 
   void SendUnary() {
@@ -700,6 +727,7 @@ class Call final : public TagHandler {
   bool waiting_ = false;           // counted in dep_->load->waiting
   std::chrono::steady_clock::time_point wait_start_;
   std::unique_ptr<g::Alarm> alarm_;
+  StatisticsGather* gather_ = nullptr;  // a ModelStatistics gather out; frees itself once answered
 
   std::shared_ptr<ReplicaEndpoint> ep_;
   const RevisionRoute* revision_ = nullptr;  // ep_'s revision, inside table_
@@ -716,6 +744,14 @@ class Call final : public TagHandler {
 };
 
 }  // namespace
+
+std::shared_ptr<g::Channel> ChannelTo(const ForwardCore& core, ReplicaEndpoint& ep) {
+  std::call_once(ep.grpc_channel_once, [&] {
+    ep.grpc_channel = g::CreateCustomChannel("ipv4:127.0.0.1:" + std::to_string(ep.grpc_port),
+                                             g::InsecureChannelCredentials(), core.upstream_args);
+  });
+  return ep.grpc_channel;
+}
 
 void AcceptOn(ForwardCore* core, g::ServerCompletionQueue* cq) { new Call(core, cq); }
 

@@ -27,6 +27,10 @@ struct ForwardCore {
 using TagHandler = frontend::grpc::CqHandler;
 using Tag = frontend::grpc::CqTag;
 
+// The replica's channel, made on first use. Shared by every gateway thread: one HTTP/2
+// connection per replica carries all their calls.
+std::shared_ptr<::grpc::Channel> ChannelTo(const ForwardCore& core, ReplicaEndpoint& ep);
+
 // Arms `cq` to accept one more call of the generic service (a forwarded method, or an
 // unknown one: answered UNIMPLEMENTED). Each accepted call re-arms its queue.
 // REQUIRES: the server is started and `cq` is not shut down.

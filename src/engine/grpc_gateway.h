@@ -21,8 +21,9 @@ struct GrpcGatewayOptions {
 // plus grpc.health.v1.Health and server reflection, so tritonclient.grpc, perf_analyzer
 // and grpcurl work through it unchanged.
 //
-// ModelInfer, ModelStreamInfer, ModelMetadata, ModelReady, ModelConfig and
-// ModelStatistics are forwarded as bytes: the gateway reads the model name and version
+// ModelStatistics asks every ready replica of the model's deployment and sums their
+// answers (StatisticsGather). ModelInfer, ModelStreamInfer, ModelMetadata, ModelReady and
+// ModelConfig are forwarded as bytes: the gateway reads the model name and version
 // out of the serialized request (ScanModelTarget, no decoding), routes as the REST gateway
 // does (admission against gateway.max_in_flight -> RESOURCE_EXHAUSTED; Router::Pick; no
 // ready replica -> wait up to gateway.cold_start_timeout, counted as demand, then

@@ -22,7 +22,7 @@ rules:
   function: increase
   window: 2s
   by: [model]
-  condition: "> 0"
+  condition: "> 2"
   labels: {severity: critical}
   annotations: {summary: "{{ $labels.model }} failed {{ $value }} requests in 2 s"}
 """
@@ -58,6 +58,11 @@ def fail_requests(server: fh.FerryServer, n: int) -> None:
 
 def test_a_rule_fires_and_resolves_through_alertmanager_and_the_webhook(alert_stack):
     server, hook = alert_stack
+    # Counters present at the loop's first evaluation are its baseline, not an increase:
+    # let it run once (every 200 ms) before the first failure. The rule fires at the third
+    # failure: with "> 0" an evaluation between two requests (a loaded machine) fired with
+    # a value of 1 or 2, and the summary said so.
+    time.sleep(1.0)
     fail_requests(server, 3)
 
     def delivered(path: str, status: str):

@@ -148,6 +148,40 @@ def test_unknown_model_is_not_found_as_ferry_serve_says(client, direct):
         == expect_rpc_error(lambda: direct.infer("add_sub", inputs, model_version="7"), grpc.StatusCode.NOT_FOUND)
 
 
+def test_statistics_through_the_gateway_sum_every_replica(engine, client, model_repo):
+    """ModelStatistics through the gRPC gateway asks every ready replica and sums their
+    answers (as the REST gateway's GET .../stats), so tritonclient.grpc's
+    get_inference_statistics counts every request, not only the picked replica's."""
+    replicas = engine.wait_ready_replicas("arith", 2)
+    directs = [grpcclient.InferenceServerClient(f"127.0.0.1:{r['grpc_port']}") for r in replicas]
+    try:
+        def successes(c):
+            stats = c.get_inference_statistics("add_sub", "1", as_json=True)
+            return [int(s["inference_stats"]["success"].get("count", 0)) for s in stats["model_stats"]]
+
+        before = [successes(d)[0] for d in directs]
+        sent = 40
+        for _ in range(sent):
+            infer_add_sub(client, fh.make_inputs("add_sub", 1))
+        after = [successes(d)[0] for d in directs]
+        served = [a - b for a, b in zip(after, before)]
+        assert sum(served) == sent and min(served) > 0, served  # both replicas served some
+        assert successes(client) == [sum(after)], (successes(client), after)
+        total = client.get_inference_statistics("add_sub", "1", as_json=True)
+        [merged] = total["model_stats"]
+        parts = [d.get_inference_statistics("add_sub", "1", as_json=True)["model_stats"][0] for d in directs]
+        assert int(merged["inference_count"]) == sum(int(p["inference_count"]) for p in parts)
+        assert int(merged["last_inference"]) == max(int(p["last_inference"]) for p in parts)
+        # Every version, each summed; an unknown version is the replica's own NOT_FOUND.
+        every = client.get_inference_statistics("add_sub", as_json=True)
+        assert sorted(s["version"] for s in every["model_stats"]) == ["1", "2"], every
+        assert expect_rpc_error(lambda: client.get_inference_statistics("add_sub", "9"), grpc.StatusCode.NOT_FOUND) \
+            == expect_rpc_error(lambda: directs[0].get_inference_statistics("add_sub", "9"), grpc.StatusCode.NOT_FOUND)
+    finally:
+        for d in directs:
+            d.close()
+
+
 def test_stream_through_the_gateway_in_order_with_in_band_errors(engine, client, model_repo):
     n = 40
     rng = np.random.default_rng(5)

@@ -16,6 +16,7 @@
 #include "frontend/grpc/stream_infer.h"
 #include "frontend/grpc/unary_call.h"
 #include "protocol/grpc/grpc_codec.h"
+#include "protocol/grpc/statistics_proto.h"
 
 namespace ferry::frontend::grpc {
 namespace g = ::grpc;
@@ -201,34 +202,7 @@ class InferenceMethods {
   g::Status ModelStatistics(const inference::ModelStatisticsRequest& req, inference::ModelStatisticsResponse* resp) {
     auto stats = server_->GetStatistics(req.name(), req.version());
     if (!stats.ok()) return ToGrpc(stats.status());
-    auto set = [](inference::StatisticDuration* d, const server::Duration& from) {
-      d->set_count(from.count);
-      d->set_ns(from.ns);
-    };
-    for (const auto& s : *stats) {
-      auto* m = resp->add_model_stats();
-      m->set_name(s.name);
-      m->set_version(s.version);
-      m->set_last_inference(s.last_inference_ms);
-      m->set_inference_count(s.inference_count);
-      m->set_execution_count(s.execution_count);
-      auto* is = m->mutable_inference_stats();
-      set(is->mutable_success(), s.success);
-      set(is->mutable_fail(), s.fail);
-      set(is->mutable_queue(), s.queue);
-      set(is->mutable_compute_input(), s.compute_input);
-      set(is->mutable_compute_infer(), s.compute_infer);
-      set(is->mutable_compute_output(), s.compute_output);
-      set(is->mutable_cache_hit(), s.cache_hit);
-      set(is->mutable_cache_miss(), s.cache_miss);
-      for (const auto& b : s.batches) {
-        auto* bs = m->add_batch_stats();
-        bs->set_batch_size(b.batch_size);
-        set(bs->mutable_compute_input(), b.compute_input);
-        set(bs->mutable_compute_infer(), b.compute_infer);
-        set(bs->mutable_compute_output(), b.compute_output);
-      }
-    }
+    protocol::StatisticsToProto(*stats, resp);
     return g::Status::OK;
   }
 
