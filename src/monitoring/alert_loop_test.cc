@@ -1,7 +1,12 @@
 #include "monitoring/alert_loop.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 
 #include "monitoring/http_post.h"
@@ -38,6 +43,39 @@ TEST(HttpPostTest, RefusedAndBadUrlsAreClearErrors) {
   Status refused = HttpPostJson("http://127.0.0.1:1/api/v2/alerts", "[]", std::chrono::milliseconds(500));
   EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
   EXPECT_NE(refused.message().find("POST http://127.0.0.1:1/api/v2/alerts"), std::string::npos) << refused.message();
+}
+
+// A loopback listener that accepts connections (the kernel's backlog) and never answers.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd_, 4) == 0 &&
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+      port_ = ntohs(a.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(HttpPostTest, AReceiverThatNeverAnswersTimesOut) {
+  SilentListener silent;
+  ASSERT_NE(silent.port(), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = HttpPostJson("http://127.0.0.1:" + std::to_string(silent.port()) + "/hook", "{}",
+                          std::chrono::milliseconds(300));
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("receive"), std::string::npos) << s.message();
+  // Bounded by the timeout (generously: a loaded machine), not by the peer.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
 }
 
 TEST(AlertLoopTest, NeedsATargetAndReadableRules) {

@@ -27,27 +27,36 @@ Result<int> HttpPostJsonStatus(const std::string& url, const std::string& body, 
   if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) return InvalidArgument("URL '" + url + "' has no host");
   try {
+    // Asynchronous operations on a private io_context: a tcp_stream's timeout applies only
+    // to those, so one deadline bounds connect, send and receive together (a receiver that
+    // accepts and never answers cannot hold the calling thread).
     asio::io_context io;
     asio::ip::tcp::resolver resolver(io);
     beast::tcp_stream stream(io);
-    stream.expires_after(timeout);
     beast::error_code ec;
     auto endpoints = resolver.resolve(host, port, ec);
     if (ec) return Unavailable("POST " + url + ": cannot resolve '" + host + "': " + ec.message());
-    stream.connect(endpoints, ec);
-    if (ec) return Unavailable("POST " + url + ": " + ec.message());
     bhttp::request<bhttp::string_body> req{bhttp::verb::post, target, 11};
     req.set(bhttp::field::host, authority);
     req.set(bhttp::field::content_type, std::string(content_type));
     req.set(bhttp::field::user_agent, "ferry");
     req.body() = body;
     req.prepare_payload();
-    bhttp::write(stream, req, ec);
-    if (ec) return Unavailable("POST " + url + ": send: " + ec.message());
     beast::flat_buffer buf;
     bhttp::response<bhttp::string_body> res;
-    bhttp::read(stream, buf, res, ec);
-    if (ec) return Unavailable("POST " + url + ": receive: " + ec.message());
+    std::string failed;  // the stage that failed, with its error
+    stream.expires_after(timeout);
+    stream.async_connect(endpoints, [&](beast::error_code e, const asio::ip::tcp::endpoint&) {
+      if (e) return void(failed = e.message());
+      bhttp::async_write(stream, req, [&](beast::error_code e2, size_t) {
+        if (e2) return void(failed = "send: " + e2.message());
+        bhttp::async_read(stream, buf, res, [&](beast::error_code e3, size_t) {
+          if (e3) failed = "receive: " + e3.message();
+        });
+      });
+    });
+    io.run();
+    if (!failed.empty()) return Unavailable("POST " + url + ": " + failed);
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     return static_cast<int>(res.result_int());
   } catch (const std::exception& e) {

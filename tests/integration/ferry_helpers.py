@@ -344,7 +344,15 @@ class FerryServer:
             text = self.log_path.read_text(errors="replace")
         except OSError as exc:
             return f"<no log: {exc}>"
-        return "\n".join(text.splitlines()[-lines:])
+        all_lines = text.splitlines()
+        tail = all_lines[-lines:]
+        # A sanitizer report's stacks come before its shadow-byte dump, which fills any
+        # short tail: show the report from its start instead.
+        for i, line in enumerate(all_lines):
+            if "ERROR: AddressSanitizer" in line or "ERROR: LeakSanitizer" in line:
+                tail = all_lines[i:i + max(lines, 120)]
+                break
+        return "\n".join(tail)
 
     def describe(self, lines: int = 60) -> str:
         return (f"command: {' '.join(self.command)}\nlog: {self.log_path}\n"
