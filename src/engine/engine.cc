@@ -115,10 +115,14 @@ Status Engine::Start() {
     FERRY_RETURN_IF_ERROR(grpc_gateway_->Start());
   }
   if (options_.metrics_port != 0) {
-    // Read on every scrape: gauges of the gateway's counters and the supervisor's report
-    // (thread-safe); scrapes are serialised by the endpoint's single loop.
+    // Read on every scrape and every alert evaluation (two threads; each read is
+    // thread-safe): gauges of the gateway's counters and the supervisor's report.
     metrics_.SetCollectHook([this] {
-      for (const auto& d : router_.Snapshot()->deployments)
+      // Held for the loop: in `for (d : router_.Snapshot()->deployments)` the snapshot is a
+      // temporary, freed before the first iteration whenever the control thread has
+      // published a newer table meanwhile (a heap-use-after-free ASan caught).
+      const auto table = router_.Snapshot();
+      for (const auto& d : table->deployments)
         metrics_.SetDeploymentLoad(d->name, d->load->in_flight, d->load->waiting);
       // A revision may run as two instances (old and new settings) during a rolling update.
       std::map<std::pair<std::string, std::string>, RevisionStatus> sum;

@@ -136,6 +136,9 @@ void EngineMetrics::SetRevision(const std::string& deployment, const std::string
   // first event (a series that appears with its first increment hides that event).
   scale_events_.Add({{"deployment", deployment}, {"revision", revision}});
   prometheus::Counter& c = restarts_.Add({{"deployment", deployment}, {"revision", revision}});
+  // Scrapes and alert evaluations both run the collect hook: one at a time here, or both
+  // would add the same difference.
+  std::lock_guard lock(mu_);
   const double have = c.Value();
   if (static_cast<double>(restarts_total) > have) c.Increment(static_cast<double>(restarts_total) - have);
 }
