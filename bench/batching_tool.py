@@ -11,8 +11,11 @@ Subcommands (WORK is the benchmark's temp folder):
         mlp_delay   max_batch_size MAX_BATCH, dynamic_batching { max_queue_delay_microseconds: DELAY_US }
         mlp_target  (only when TARGET_US is given) dynamic_batching { } and
                     parameters { key: "latency_target_microseconds" value: { string_value: "TARGET_US" } }
+      and proto_off: the same request and response shapes through a model that only slices
+      (y = x[:, :16]), batching off, whose server CPU per request is the protocol's cost.
       Also writes rows.f32 (64 x 256 input rows), ref.f32 (onnxruntime Python's outputs for
-      them, 64 x 16), and the batch-1 binary-tensor request body for row 0: body.req, body.ihcl.
+      them, 64 x 16), proto_ref.f32 (x[:, :16]), and the batch-1 binary-tensor request body
+      for row 0: body.req, body.ihcl.
 
   check WORK BASE_URL MODEL...
       For each model: POSTs body.req twice and fails unless both answers are 200 and decode to
@@ -47,9 +50,25 @@ ATOL, RTOL = 1e-4, 1e-4
 
 
 # ------------------------------------------------------------------------------ prepare
-def build_model():
+def make_model(nodes, name: str, inits):
+    """x [-1,256] -> y [-1,16] from `nodes`, checked."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", IN_DIM])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", OUT_DIM])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="ferry-bench")
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    return model
+
+
+def build_model():
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(SEED)
     dims = [IN_DIM, HIDDEN, HIDDEN, OUT_DIM]
@@ -65,16 +84,16 @@ def build_model():
         if i < 2:
             nodes.append(helper.make_node("Relu", [f"a{i}"], [out]))
         prev = out
-    graph = helper.make_graph(
-        nodes, "mlp_1024",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", IN_DIM])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", OUT_DIM])],
-        inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="ferry-bench")
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model)
-    return model
+    return make_model(nodes, "mlp_1024", inits)
+
+
+def build_protocol_model():
+    """x [-1,256] -> y = x[:, :16]: the MLP's request and response, next to no compute."""
+    from onnx import helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.array(v, dtype=np.int64), n)
+             for n, v in (("starts", [0]), ("ends", [OUT_DIM]), ("axes", [1]))]
+    return make_model([helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["y"])], "slice_16", inits)
 
 
 def config_text(name: str, max_batch: int, batching: str) -> str:
@@ -106,12 +125,17 @@ def cmd_prepare(work: Path, delay_us: int, max_batch: int, target_us: int | None
         onnx.save(model, str(d / "model.onnx"))
         (d.parent / "config.pbtxt").write_text(config_text(name, max_batch, batching))
     model_path = work / "repo" / "mlp_off" / "1" / "model.onnx"
+    d = work / "repo" / "proto_off" / "1"
+    d.mkdir(parents=True, exist_ok=True)
+    onnx.save(build_protocol_model(), str(d / "model.onnx"))
+    (d.parent / "config.pbtxt").write_text(config_text("proto_off", max_batch, ""))
 
     rows = np.random.default_rng(SEED + 1).standard_normal((ROWS, IN_DIM)).astype(np.float32)
     sess = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     ref = sess.run(["y"], {"x": rows})[0].astype(np.float32)
     rows.astype("<f4").tofile(work / "rows.f32")
     ref.astype("<f4").tofile(work / "ref.f32")
+    np.ascontiguousarray(rows[:, :OUT_DIM]).astype("<f4").tofile(work / "proto_ref.f32")
     head, body = binary_body(rows[0:1])
     (work / "body.req").write_bytes(body)
     (work / "body.ihcl").write_text(str(head))
@@ -154,11 +178,12 @@ def cmd_check(work: Path, base: str, models: list[str]) -> None:
     import requests
 
     rows = np.fromfile(work / "rows.f32", dtype="<f4").reshape(ROWS, IN_DIM)
-    ref = np.fromfile(work / "ref.f32", dtype="<f4").reshape(ROWS, OUT_DIM)
+    refs = {name: np.fromfile(work / f"{name}.f32", dtype="<f4").reshape(ROWS, OUT_DIM) for name in ("ref", "proto_ref")}
     body = (work / "body.req").read_bytes()
     ihcl = (work / "body.ihcl").read_text().strip()
     hdrs = {"Content-Type": "application/octet-stream", IHCL: ihcl}
     for m in models:
+        ref = refs["proto_ref" if m.startswith("proto") else "ref"]
         url = f"{base}/v2/models/{m}/versions/1/infer"
         got = []
         for _ in range(2):
@@ -300,6 +325,25 @@ def cmd_report(work: Path, out_md: Path, plot_dir: Path) -> None:
     loop_best = max(inproc[b]["rows_per_s"] for b in pow2)
     p50_exec = {b: r["p50_us"] for b, r in inproc.items()}
 
+    # The ceiling with the protocol (issue 13, goal 4): one core spends, per batch of b rows,
+    # the in-process execution at b plus b times the per-request protocol cost, measured in
+    # the same run as proto_off's server CPU per request (batching off, same request and
+    # response) minus its own in-process execution at batch 1.
+    proto_cpu, proto_exec = {}, None
+    if (work / "proto.txt").exists():
+        for line in (work / "proto.txt").read_text().splitlines():
+            if line.startswith("RUN"):
+                r = kv(line)
+                proto_cpu[int(r["conc"])] = float(r["cpu_us_per_req"])
+        for line in (work / "inproc_proto.txt").read_text().splitlines():
+            if line.startswith("INPROC") and int(kv(line)["batch"]) == 1:
+                proto_exec = float(kv(line)["p50_us"])
+    with_protocol = {}  # conc -> (protocol µs/request, ceiling rows/s, its batch)
+    for c, cpu in proto_cpu.items():
+        per_req = max(0.0, cpu - (proto_exec or 0.0))
+        best_b = max(pow2, key=lambda b: b / (p50_exec[b] + b * per_req))
+        with_protocol[c] = (per_req, best_b * 1e6 / (p50_exec[best_b] + best_b * per_req), best_b)
+
     runs = []
     for line in (work / "runs.txt").read_text().splitlines():
         if not line.startswith("RUN"):
@@ -357,9 +401,9 @@ def cmd_report(work: Path, out_md: Path, plot_dir: Path) -> None:
       "errors / wrong = wrk socket errors + non-200 + answers that did not match; ferry failed = the rise of "
       "ferry's failure count for the model.")
     p("")
-    p("| config | conc | rows/s | % ceiling | p50 µs | p99 µs | mean batch | batches formed (size×count, top 3) "
-      "| ferry infer µs/exec | server CPU µs/row | errors / wrong | ferry failed |")
-    p("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    p("| config | conc | rows/s | % ceiling | % ceiling + protocol | p50 µs | p99 µs | mean batch "
+      "| batches formed (size×count, top 3) | ferry infer µs/exec | server CPU µs/row | errors / wrong | ferry failed |")
+    p("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     for c in concs:
         for m in modes:
             r = next((x for x in runs if x["mode"] == m and int(x["conc"]) == c), None)
@@ -371,10 +415,26 @@ def cmd_report(work: Path, out_md: Path, plot_dir: Path) -> None:
             errs = sum(int(r[k]) for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
             errs += int(r["wrong"])
             r["_mean_b"], r["_errs"] = mean_b, errs
-            p(f"| {m} | {c} | {float(r['rps']):.0f} | {100 * float(r['rps']) / ceiling:.0f}% | {r['p50_us']} | "
+            wp = f"{100 * float(r['rps']) / with_protocol[c][1]:.0f}%" if c in with_protocol else "—"
+            p(f"| {m} | {c} | {float(r['rps']):.0f} | {100 * float(r['rps']) / ceiling:.0f}% | {wp} | {r['p50_us']} | "
               f"{r['p99_us']} | {mean_b:.1f} | {', '.join(f'{s}×{n}' for s, n in top)} | {ex_ns / 1e3:.0f} | "
               f"{float(r['cpu_us_per_req']):.1f} | {errs} | {r['fail']} |")
     p("")
+
+    if with_protocol:
+        p(f"Ceiling + protocol: the per-request protocol cost is proto_off's server CPU per request (the same "
+          f"batch-1 request and [1,16] answer through a Slice, batching off, {meta['seconds']} s at that "
+          f"concurrency, in this run) minus its in-process execution at batch 1 ({proto_exec or 0:.1f} µs); "
+          "the ceiling is then the best over batch sizes b of b rows per (in-process p50 at b + b × that cost).")
+        p("")
+        p("| conc | proto_off rows/s | proto_off server CPU µs/req | protocol µs/request | ceiling + protocol rows/s | at batch |")
+        p("|---:|---:|---:|---:|---:|---:|")
+        proto_rps = {int(kv(l)["conc"]): float(kv(l)["rps"]) for l in (work / "proto.txt").read_text().splitlines()
+                     if l.startswith("RUN")}
+        for c in sorted(with_protocol):
+            per_req, cp, cb = with_protocol[c]
+            p(f"| {c} | {proto_rps[c]:.0f} | {proto_cpu[c]:.1f} | {per_req:.1f} | {cp:.0f} | {cb} |")
+        p("")
 
     # Goals.
     p("**Goals**")
@@ -389,6 +449,13 @@ def cmd_report(work: Path, out_md: Path, plot_dir: Path) -> None:
         met = all(float(r["rps"]) >= 0.9 * ceiling for r in rs)
         p(f"- **{MODE_LABEL[m]}: throughput ≥ 90% of the in-process ceiling at concurrency ≥ 32: "
           f"{'met' if met else 'missed'}** ({'; '.join(parts)} of {ceiling:.0f} rows/s).")
+        rp = [r for r in rs if int(r["conc"]) in with_protocol]
+        if rp:
+            parts = [f"c={r['conc']} {100 * float(r['rps']) / with_protocol[int(r['conc'])][1]:.0f}% of "
+                     f"{with_protocol[int(r['conc'])][1]:.0f}" for r in rp]
+            met = all(float(r["rps"]) >= 0.9 * with_protocol[int(r["conc"])][1] for r in rp)
+            p(f"- **{MODE_LABEL[m]}: throughput ≥ 90% of the ceiling + protocol at concurrency ≥ 32: "
+              f"{'met' if met else 'missed'}** ({'; '.join(parts)} rows/s).")
     p("")
     p("p99 bound = 2 × (in-process p50 µs of one execution at the batch size ferry formed) + configured delay. "
       "\"Batch size ferry formed\" = the run's mean batch size, rounded up; the execution time at that size "
@@ -437,7 +504,7 @@ def cmd_report(work: Path, out_md: Path, plot_dir: Path) -> None:
     out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.write_text(text)
     sys.stdout.write(text)
-    plot(runs, modes, concs, ceiling, ceiling_b, meta, plot_dir)
+    plot(runs, modes, concs, ceiling, ceiling_b, meta, plot_dir, with_protocol)
 
 
 def mode_delay_us(mode: str, meta: dict) -> int:
@@ -445,7 +512,7 @@ def mode_delay_us(mode: str, meta: dict) -> int:
     return int(meta["delay_us"]) if mode == "delay" else 0
 
 
-def plot(runs, modes, concs, ceiling, ceiling_b, meta, plot_dir: Path) -> None:
+def plot(runs, modes, concs, ceiling, ceiling_b, meta, plot_dir: Path, with_protocol=None) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -475,6 +542,12 @@ def plot(runs, modes, concs, ceiling, ceiling_b, meta, plot_dir: Path) -> None:
     ax.axhline(ceiling, color="tab:red", linestyle="--", linewidth=1.5,
                label=f"in-process ceiling ({ceiling:.0f} rows/s, batch {ceiling_b})")
     ax.axhline(0.9 * ceiling, color="tab:red", linestyle=":", linewidth=1, label="90% of ceiling (goal)")
+    if with_protocol:
+        cs = sorted(with_protocol)
+        ax.plot(cs, [with_protocol[c][1] for c in cs], color="tab:purple", marker="D", linestyle="--",
+                linewidth=1.5, label="ceiling + protocol (measured at c ≥ 32)")
+        ax.plot(cs, [0.9 * with_protocol[c][1] for c in cs], color="tab:purple", linestyle=":", linewidth=1,
+                label="90% of ceiling + protocol (goal)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(concs)
     ax.set_xticklabels([str(c) for c in concs])
@@ -483,7 +556,7 @@ def plot(runs, modes, concs, ceiling, ceiling_b, meta, plot_dir: Path) -> None:
     ax.set_ylabel("throughput (rows/s = requests/s)")
     ax.set_title("ferry dynamic batching: throughput\n" + sub, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="center right", fontsize=9)
+    ax.legend(loc="center left", fontsize=9)
     fig.tight_layout()
     fig.savefig(plot_dir / "batching_throughput.png")
     plt.close(fig)

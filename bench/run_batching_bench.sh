@@ -9,7 +9,10 @@
 # latency_target_microseconds, i.e. only where ferry implements it.
 # The ceiling, measured in the same run: the model called in-process through ONNX Runtime's
 # C API (build/bench/batching_inprocess, 1 intra-op thread, pinned to the server core) at
-# batch 1, 2, 4, ..., 64.  ferry (one HTTP thread, one intra-op thread) is pinned to core 0;
+# batch 1, 2, 4, ..., 64; and the ceiling with the protocol: that plus the per-request cost
+# of the protocol, measured as the server CPU per request of proto_off (the same request and
+# answer through a Slice, batching off) at each concurrency >= 32, less its own in-process
+# execution.  ferry (one HTTP thread, one intra-op thread) is pinned to core 0;
 # wrk (one thread, N connections) to core 1.  See docs/benchmarks.md, "Dynamic batching".
 #
 # Environment:
@@ -107,7 +110,8 @@ FERRY_ARGS=(serve --model-repository "$WORK/repo" --http-address 127.0.0.1 --htt
 log "starting ferry on 127.0.0.1:$HTTP_PORT (core $SERVER_CPU)"
 start_server "$WORK/ferry.log" taskset -c "$SERVER_CPU" "$FERRY_BIN" "${FERRY_ARGS[@]}"
 FERRY_PID=$SERVER_PID
-model_url() { echo "$BASE/v2/models/mlp_$1/versions/1"; }
+model_name() { if [[ $1 == proto ]]; then echo proto_off; else echo "mlp_$1"; fi; }
+model_url() { echo "$BASE/v2/models/$(model_name "$1")/versions/1"; }
 wait_http "$BASE/v2/health/ready" "$FERRY_PID" ferry
 for m in $MODES; do
   if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$(model_url "$m")/ready" || true)" != 200 ]]; then
@@ -127,7 +131,7 @@ done
 
 log "sanity check: one request per configuration vs onnxruntime (Python), then 64 distinct rows at once"
 # shellcheck disable=SC2046
-"$PYTHON" "$ROOT/bench/batching_tool.py" check "$WORK" "$BASE" $(for m in $MODES; do echo "mlp_$m"; done) >&2
+"$PYTHON" "$ROOT/bench/batching_tool.py" check "$WORK" "$BASE" $(for m in $MODES; do echo "mlp_$m"; done) proto_off >&2
 
 # ---------------------------------------------------------------------------- in-process ceiling
 POW2=""
@@ -137,13 +141,17 @@ log "in-process: ${INPROC_SECONDS}s per batch size ($POW2 ) on core $SERVER_CPU"
 taskset -c "$SERVER_CPU" "$OUT_DIR/batching_inprocess" "$MODEL" "$WORK/rows.f32" "$WORK/ref.f32" \
   "$INPROC_SECONDS" $POW2 | tee "$WORK/inproc.txt" | sed 's/^/[batching]   /' >&2
 
+log "in-process: the protocol model (proto_off) at batch 1"
+taskset -c "$SERVER_CPU" "$OUT_DIR/batching_inprocess" "$WORK/repo/proto_off/1/model.onnx" "$WORK/rows.f32" \
+  "$WORK/proto_ref.f32" "$INPROC_SECONDS" 1 | tee "$WORK/inproc_proto.txt" | sed 's/^/[batching]   /' >&2
+
 # ---------------------------------------------------------------------------- wrk runs
 IHCL="$(cat "$WORK/body.ihcl")"
 run_wrk() {  # MODE CONNECTIONS SECONDS -> prints the WRKRESULT line
   local out
   out="$(BENCH_BODY="$WORK/body.req" \
     BENCH_HEADERS="Content-Type: application/octet-stream|Inference-Header-Content-Length: $IHCL" \
-    BENCH_EXPECT="$WORK/expect_mlp_$1.resp" BENCH_EXPECT_IHCL="$(cat "$WORK/expect_mlp_$1.ihcl")" \
+    BENCH_EXPECT="$WORK/expect_$(model_name "$1").resp" BENCH_EXPECT_IHCL="$(cat "$WORK/expect_$(model_name "$1").ihcl")" \
     BENCH_LABEL="$1/c$2" \
     taskset -c "$CLIENT_CPU" wrk -t1 -c"$2" -d"$3"s --timeout 5s -s "$ROOT/bench/batching_wrk.lua" \
     "$(model_url "$1")/infer" 2>&1)" \
@@ -165,8 +173,11 @@ ferry_alive
 
 mkdir -p "$WORK/stats"
 : >"$WORK/runs.txt"
+: >"$WORK/proto.txt"
 for c in $CONCURRENCY; do
-  for m in $MODES; do  # back to back, so the configurations see the same machine weather
+  POINT_MODES="$MODES"
+  ((c >= 32)) && POINT_MODES="$MODES proto"  # the protocol's cost, where the goal applies
+  for m in $POINT_MODES; do  # back to back, so the configurations see the same machine weather
     log "$m c=$c (${SECONDS_PER_RUN}s)"
     curl -sf "$(model_url "$m")/stats" >"$WORK/stats/$m-$c-before.json" || die "stats of mlp_$m unavailable"
     t0="$(tree_cpu_ticks "$FERRY_PID")"
@@ -177,7 +188,11 @@ for c in $CONCURRENCY; do
     cpu="$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" -v n="$(field "$line" requests)" \
       'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / (n > 0 ? n : 1) }')"
     log "  $line cpu_us_per_req=$cpu"
-    echo "RUN mode=$m conc=$c cpu_us_per_req=$cpu ${line#WRKRESULT }" >>"$WORK/runs.txt"
+    if [[ $m == proto ]]; then
+      echo "RUN mode=$m conc=$c cpu_us_per_req=$cpu ${line#WRKRESULT }" >>"$WORK/proto.txt"
+    else
+      echo "RUN mode=$m conc=$c cpu_us_per_req=$cpu ${line#WRKRESULT }" >>"$WORK/runs.txt"
+    fi
   done
 done
 
