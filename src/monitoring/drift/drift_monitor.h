@@ -58,8 +58,9 @@ class DriftMonitor final : public RecordConsumer {
   TapDemand Demand(std::string_view model, std::string_view version) const override;
   void Consume(const InferenceRecord& record) override;
 
-  // Closes the time-window steps that are due and evaluates (for versions with a
-  // duration window, so an idle stream still slides); the hub calls it every second.
+  // Closes the time-window steps that are due (so an idle stream still slides), judges
+  // a pending window whose eval_interval has passed, and adds the rows since the last
+  // report to the metrics; the hub calls it every second.
   void Tick() override;
 
   // The JSON body for GET /v2/models/{model}[/versions/{version}]/monitoring; an empty
