@@ -16,7 +16,8 @@ namespace ferry::monitoring {
 
 // One answered request as the monitoring consumers (payload log, drift sketches, the
 // feedback join) see it: a value that shares the request's and response's tensor bytes
-// (Tensor copies are reference-counted), so handing it over copies no tensor data.
+// (Tensor copies are reference-counted), so handing it over copies no tensor data. The
+// request path leaves out the tensors that no consumer asked for (TapDemand).
 struct InferenceRecord {
   std::string model;
   std::string version;     // the version that answered (or was asked for, if none did)
@@ -32,6 +33,18 @@ struct InferenceRecord {
   std::optional<TraceContext> trace_parent;
 };
 
+// What monitoring needs of one version's requests, so that the request path builds (and
+// copies into) a record only what some consumer reads.
+struct TapDemand {
+  bool wanted = false;   // any record at all (Offer is worth calling)
+  bool inputs = false;   // the request's tensors
+  bool outputs = false;  // the answer's tensors
+  // The share of requests wanted, decided by request id (Sampled() in
+  // request_sampling.h): 1 unless every consumer that wants the version samples; then
+  // the largest of their rates (a lower rate's sample lies inside a higher one's).
+  double sample_rate = 1.0;
+};
+
 // Where the request path hands answered requests to monitoring. The server calls Wants
 // on every request of a loaded model and Offer once per answered request it wanted, on
 // whichever thread answers it (IO or worker threads).
@@ -42,6 +55,13 @@ class InferenceTap {
   virtual ~InferenceTap() = default;
   // Whether requests of this model version are monitored at all; cheap.
   virtual bool Wants(std::string_view model, std::string_view version) const = 0;
+  // What of them is needed (cheap). The default: everything of every wanted request. A
+  // record built to it may leave out the tensors not asked for, and a request outside
+  // the sample need not be offered at all.
+  virtual TapDemand Demand(std::string_view model, std::string_view version) const {
+    const bool w = Wants(model, version);
+    return {w, w, w, 1.0};
+  }
   // Takes one record; never blocks.
   virtual void Offer(InferenceRecord record) = 0;
 };

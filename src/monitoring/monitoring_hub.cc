@@ -1,5 +1,7 @@
 #include "monitoring/monitoring_hub.h"
 
+#include <algorithm>
+
 #include "core/log.h"
 
 namespace ferry::monitoring {
@@ -75,14 +77,29 @@ std::shared_ptr<MonitoringHub::VersionCounters> MonitoringHub::CountersFor(const
 }
 
 void MonitoringHub::Republish(const std::string& model, const std::string& version) {
-  bool wanted = false;
-  if (attached_.count({model, version}))
-    for (const auto& c : consumers_) wanted = wanted || c.consumer->Wants(model, version);
+  TapDemand demand;
+  demand.sample_rate = 0;
+  std::vector<RecordConsumer*> wanting;
+  if (attached_.count({model, version})) {
+    for (const auto& c : consumers_) {
+      const TapDemand d = c.consumer->Demand(model, version);
+      if (!d.wanted) continue;
+      wanting.push_back(c.consumer.get());
+      demand.wanted = true;
+      demand.inputs = demand.inputs || d.inputs;
+      demand.outputs = demand.outputs || d.outputs;
+      demand.sample_rate = std::max(demand.sample_rate, d.sample_rate);
+    }
+  }
   auto prev = snapshot_.load();
   auto next = std::make_shared<Snapshot>(*prev);
-  if (wanted) {
+  if (demand.wanted) {
     auto& versions = (*next)[model];
-    if (auto it = versions.find(version); it == versions.end()) versions.emplace(version, CountersFor(model, version));
+    auto it = versions.find(version);
+    if (it == versions.end()) it = versions.emplace(version, CountersFor(model, version)).first;
+    else it->second = std::make_shared<VersionCounters>(*it->second);  // the published one is read unlocked
+    it->second->demand = demand;
+    it->second->consumers = std::move(wanting);
   } else if (auto it = next->find(model); it != next->end()) {
     it->second.erase(version);
     if (it->second.empty()) next->erase(it);
@@ -132,9 +149,15 @@ void MonitoringHub::VersionGone(std::string_view model, std::string_view version
 }
 
 bool MonitoringHub::Wants(std::string_view model, std::string_view version) const {
+  return Demand(model, version).wanted;
+}
+
+TapDemand MonitoringHub::Demand(std::string_view model, std::string_view version) const {
   auto snap = snapshot_.load();
   auto m = snap->find(model);
-  return m != snap->end() && m->second.count(version) > 0;
+  if (m == snap->end()) return {};
+  auto v = m->second.find(version);
+  return v == m->second.end() ? TapDemand{} : v->second->demand;
 }
 
 void MonitoringHub::Offer(InferenceRecord record) {
@@ -180,10 +203,11 @@ size_t MonitoringHub::pending() const {
 }
 
 void MonitoringHub::Deliver(std::vector<Item>& batch) {
+  // The consumers that wanted the version when the record was offered (asking each one
+  // per record would take its lock and search its versions every time). One that has
+  // detached the version since finds no state for it and ignores the record.
   for (const Item& item : batch) {
-    const InferenceRecord& r = item.record;
-    for (const auto& c : consumers_)
-      if (c.consumer->Wants(r.model, r.version)) c.consumer->Consume(r);
+    for (RecordConsumer* c : item.counters->consumers) c->Consume(item.record);
     if (item.counters->consumed) item.counters->consumed->Increment();
   }
 }

@@ -41,7 +41,7 @@ struct MonitoringHubOptions {
 // The monitoring hub: the InferenceTap the server feeds, and the one background thread
 // that feeds the RecordConsumers (payload log, drift, feedback).
 //
-// The request path calls Wants (one atomic snapshot load and two map lookups, no lock)
+// The request path calls Demand or Wants (one atomic snapshot load and two map lookups, no lock)
 // and Offer (one short lock; a full queue drops the record and counts it, never waits).
 // The model lifecycle calls VersionReady / VersionGone, which Attach / Detach the
 // consumers and republish the snapshot of wanted versions. Stop drains the queue and
@@ -87,6 +87,9 @@ class MonitoringHub final : public InferenceTap {
   void VersionGone(std::string_view model, std::string_view version);
 
   bool Wants(std::string_view model, std::string_view version) const override;
+  // The union of what the consumers that want the version read (their Demand when it
+  // was attached); sample_rate 1 unless every one of them samples.
+  TapDemand Demand(std::string_view model, std::string_view version) const override;
   void Offer(InferenceRecord record) override;
 
   // Records queued or being consumed now (for tests and gauges).
@@ -94,6 +97,8 @@ class MonitoringHub final : public InferenceTap {
 
  private:
   struct VersionCounters {
+    TapDemand demand;
+    std::vector<RecordConsumer*> consumers;  // of consumers_, the ones that want the version
     prometheus::Counter* consumed = nullptr;
     prometheus::Counter* dropped_full = nullptr;
     prometheus::Counter* dropped_stopped = nullptr;

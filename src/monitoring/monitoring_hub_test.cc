@@ -134,6 +134,59 @@ TEST(MonitoringHubTest, WantsFollowsWhatConsumersWantAsVersionsComeAndGo) {
   EXPECT_EQ(f.hub.pending(), 0u);
 }
 
+// Wants the attached versions of models whose names start with `models`, with a fixed demand.
+class DemandConsumer : public RecordConsumer {
+ public:
+  DemandConsumer(std::string models, TapDemand demand) : models_(std::move(models)), demand_(demand) {}
+  Status Attach(const MonitoredModel& m) override {
+    std::lock_guard lock(mu_);
+    if (m.model.rfind(models_, 0) == 0) attached_.insert(m.model);
+    return Status::Ok();
+  }
+  void Detach(std::string_view model, std::string_view) override {
+    std::lock_guard lock(mu_);
+    attached_.erase(std::string(model));
+  }
+  bool Wants(std::string_view model, std::string_view) const override {
+    std::lock_guard lock(mu_);
+    return attached_.count(std::string(model)) > 0;
+  }
+  TapDemand Demand(std::string_view model, std::string_view version) const override {
+    return Wants(model, version) ? demand_ : TapDemand{};
+  }
+  void Consume(const InferenceRecord&) override {}
+
+ private:
+  const std::string models_;
+  const TapDemand demand_;
+  mutable std::mutex mu_;
+  std::set<std::string> attached_;
+};
+
+TEST(MonitoringHubTest, DemandIsTheConsumersUnionAndSamplesOnlyWhenEveryConsumerDoes) {
+  MonitoringHub hub({}, nullptr);
+  // Like a payload log of requests at 10 % and one of answers at 25 %, for every model;
+  // like input drift (every request) for models named drift*.
+  hub.AddConsumer(std::make_unique<DemandConsumer>("", TapDemand{true, true, false, 0.1}), "requests");
+  hub.AddConsumer(std::make_unique<DemandConsumer>("", TapDemand{true, false, true, 0.25}), "answers");
+  hub.AddConsumer(std::make_unique<DemandConsumer>("drift", TapDemand{true, true, false, 1.0}), "drift");
+  hub.Start();
+  EXPECT_FALSE(hub.Demand("plain", "1").wanted);
+  ASSERT_TRUE(hub.VersionReady(Version("plain", {})).ok());
+  ASSERT_TRUE(hub.VersionReady(Version("drift_model", {})).ok());
+  const TapDemand plain = hub.Demand("plain", "1");
+  EXPECT_TRUE(plain.wanted && plain.inputs && plain.outputs);
+  EXPECT_EQ(plain.sample_rate, 0.25) << "the larger sample holds the smaller one";
+  const TapDemand drift = hub.Demand("drift_model", "1");
+  EXPECT_TRUE(drift.wanted && drift.inputs && drift.outputs);
+  EXPECT_EQ(drift.sample_rate, 1.0) << "drift reads every request";
+  EXPECT_FALSE(hub.Demand("plain", "2").wanted);
+  hub.VersionGone("plain", "1");
+  EXPECT_FALSE(hub.Demand("plain", "1").wanted);
+  EXPECT_FALSE(hub.Wants("plain", "1"));
+  hub.Stop();
+}
+
 TEST(MonitoringHubTest, AnUnloadedVersionsQueuedRecordsAreDeliveredBeforeItIsDetached) {
   HubFixture f({});
   ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());

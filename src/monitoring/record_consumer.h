@@ -39,7 +39,15 @@ class RecordConsumer {
   virtual void Detach(std::string_view model, std::string_view version) = 0;
   // Whether this consumer wants records of the version at all (cheap).
   virtual bool Wants(std::string_view model, std::string_view version) const = 0;
-  // One answered request of a version it wants.
+  // What of them it reads (cheap; asked when the version is attached, not per request).
+  // The default: all of every record it wants. A consumer that samples says its rate
+  // and must then take only requests that Sampled() at that rate.
+  virtual TapDemand Demand(std::string_view model, std::string_view version) const {
+    const bool w = Wants(model, version);
+    return {w, w, w, 1.0};
+  }
+  // One answered request of a version it wanted when the record was offered (it may
+  // have detached the version since: then it ignores the record).
   virtual void Consume(const InferenceRecord& record) = 0;
   // Called about once a second on the hub's thread, records or not (e.g. so that
   // time windows slide while a model is idle).

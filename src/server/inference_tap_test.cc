@@ -11,6 +11,7 @@
 
 #include "monitoring/inference_tap.h"
 #include "monitoring/monitoring_hub.h"
+#include "monitoring/request_sampling.h"
 #include "server/server.h"
 
 namespace ferry::server {
@@ -161,6 +162,64 @@ TEST_F(InferenceTapTest, FailuresCarryTheErrorAndUnwantedModelsAreSkipped) {
   EXPECT_EQ(records[1].code, StatusCode::kInvalidArgument);
   EXPECT_EQ(records[1].error, "unexpected token at offset 3");
   EXPECT_TRUE(records[1].inputs.empty());
+}
+
+// Asks for the answers only, of half the requests by id (like a payload log of
+// responses at a sample rate of 0.5).
+class SamplingTap : public RecordingTap {
+ public:
+  monitoring::TapDemand Demand(std::string_view model, std::string_view version) const override {
+    return Wants(model, version) ? monitoring::TapDemand{true, false, true, 0.5} : monitoring::TapDemand{};
+  }
+};
+
+TEST(InferenceTapSamplingTest, RecordsHoldWhatTheTapAsksForAndOnlyItsSample) {
+  const fs::path repo = fs::temp_directory_path() / ("ferry_tap_sampling_" + std::to_string(::getpid()));
+  fs::remove_all(repo);
+  WriteModel(repo, "watched");
+  auto runtimes = std::make_unique<runtime::RuntimeRegistry>();
+  runtimes->Register(std::make_unique<EchoRuntime>());
+  ServerOptions options;
+  options.models.repositories = {repo};
+  SamplingTap tap;  // outlives the server
+  auto server = Server::Create(std::move(options), std::move(runtimes));
+  ASSERT_TRUE(server.ok());
+  (*server)->SetInferenceTap(&tap);
+  ASSERT_TRUE((*server)->Start().ok());
+  std::set<std::string> sampled;
+  for (int i = 0; i < 200; ++i) {
+    InferRequest request;
+    request.model_name = "watched";
+    request.id = "req-" + std::to_string(i);
+    if (monitoring::Sampled(request.id, 0.5)) sampled.insert(request.id);
+    request.inputs.push_back(Fp32("IN", {1.0f, static_cast<float>(i)}));
+    std::promise<Result<InferResponse>> answered;
+    (*server)->Infer(std::move(request), [&answered](Result<InferResponse> r) { answered.set_value(std::move(r)); });
+    ASSERT_TRUE(answered.get_future().get().ok());
+  }
+  // Outside the sample the failure path builds no record either.
+  for (int i = 0; i < 20; ++i)
+    (*server)->CountFailure("watched", "", InvalidArgument("bad body"), Frontend::kHttp, "bad-" + std::to_string(i));
+  (*server)->Shutdown();
+  std::set<std::string> offered;
+  size_t failures = 0, failures_sampled = 0;
+  for (int i = 0; i < 20; ++i) failures_sampled += monitoring::Sampled("bad-" + std::to_string(i), 0.5);
+  for (const auto& r : tap.Take()) {
+    if (r.code != StatusCode::kOk) {
+      ++failures;
+      EXPECT_TRUE(monitoring::Sampled(r.request_id, 0.5)) << r.request_id;
+      continue;
+    }
+    offered.insert(r.request_id);
+    EXPECT_TRUE(r.inputs.empty()) << "inputs were not asked for";
+    ASSERT_EQ(r.outputs.size(), 1u);
+    EXPECT_EQ(r.outputs[0].name, "OUT");
+  }
+  EXPECT_EQ(offered, sampled);
+  EXPECT_GT(sampled.size(), 60u);
+  EXPECT_LT(sampled.size(), 140u);
+  EXPECT_EQ(failures, failures_sampled);
+  fs::remove_all(repo);
 }
 
 // A consumer that keeps the settings it was attached with and the records it got.

@@ -8,40 +8,51 @@
 #include "core/request_id.h"
 #include "monitoring/explain/explain_settings.h"
 #include "monitoring/monitoring_hub.h"
+#include "monitoring/request_sampling.h"
 #include "server/request_validation.h"
 
 namespace ferry::server {
 namespace {
 
-// The record of a request the tap wants, filled in as the request is answered.
-std::shared_ptr<monitoring::InferenceRecord> StartRecord(const ModelVersion& mv, const InferRequest& request,
-                                                         uint64_t start_wall_ms) {
-  auto r = std::make_shared<monitoring::InferenceRecord>();
-  r->model = mv.name();
-  r->version = mv.version_string();
-  r->request_id = request.id;
-  r->frontend = request.frontend;
-  r->received_wall_ms = start_wall_ms;
-  r->parameters = request.parameters;
-  r->inputs = request.inputs;
-  r->trace_parent = request.trace_parent;
-  return r;
+// The record of a request the tap wants, filled in as the request is answered, and
+// what of it the tap asked for.
+struct PendingRecord {
+  monitoring::InferenceRecord record;
+  bool inputs = false, outputs = false;
+};
+
+std::shared_ptr<PendingRecord> StartRecord(const ModelVersion& mv, const InferRequest& request, uint64_t start_wall_ms,
+                                           const monitoring::TapDemand& demand) {
+  auto p = std::make_shared<PendingRecord>();
+  p->inputs = demand.inputs;
+  p->outputs = demand.outputs;
+  monitoring::InferenceRecord& r = p->record;
+  r.model = mv.name();
+  r.version = mv.version_string();
+  r.request_id = request.id;
+  r.frontend = request.frontend;
+  r.received_wall_ms = start_wall_ms;
+  r.parameters = request.parameters;
+  if (p->inputs) r.inputs = request.inputs;
+  r.trace_parent = request.trace_parent;
+  return p;
 }
 
-void FinishRecord(monitoring::InferenceTap* tap, std::shared_ptr<monitoring::InferenceRecord> record, uint64_t start,
+void FinishRecord(monitoring::InferenceTap* tap, std::shared_ptr<PendingRecord> pending, uint64_t start,
                   const Status& status, const std::vector<Tensor>* outputs) {
-  if (!record) return;
+  if (!pending) return;
+  monitoring::InferenceRecord& record = pending->record;
   // The unary gRPC path lends its tensors from the call's request message without a
   // keepalive (the message dies with the call, once the answer is written), so a record
   // that outlives the answer must own its inputs. HTTP bodies and gRPC streams are kept
   // alive by the tensors themselves.
-  if (record->frontend == Frontend::kGrpc)
-    for (auto& t : record->inputs) t.Own(std::string(t.bytes()));
-  record->duration_ns = NowNanos() - start;
-  record->code = status.code();
-  if (!status.ok()) record->error = status.message();
-  if (outputs) record->outputs = *outputs;
-  tap->Offer(std::move(*record));
+  if (record.frontend == Frontend::kGrpc)
+    for (auto& t : record.inputs) t.Own(std::string(t.bytes()));
+  record.duration_ns = NowNanos() - start;
+  record.code = status.code();
+  if (!status.ok()) record.error = status.message();
+  if (outputs && pending->outputs) record.outputs = *outputs;
+  tap->Offer(std::move(record));
 }
 
 }  // namespace
@@ -136,10 +147,13 @@ void Server::Infer(InferRequest request, InferCallback done) {
   const Frontend frontend = request.frontend;
   monitoring::ModelVersionMetrics& version_metrics = mv.metrics();
   monitoring::FrontendMetrics& metrics = version_metrics.For(frontend);
-  std::shared_ptr<monitoring::InferenceRecord> record;
-  if (tap_ && tap_->Wants(mv.name(), mv.version_string())) {
+  std::shared_ptr<PendingRecord> record;
+  if (const monitoring::TapDemand demand = tap_ ? tap_->Demand(mv.name(), mv.version_string()) : monitoring::TapDemand{};
+      demand.wanted) {
+    // Every request of a monitored model has an id (answered to the client), sampled or not.
     if (request.id.empty()) request.id = NewRequestId();
-    record = StartRecord(mv, request, WallMillis());
+    // Outside the sample of every consumer that wants it: no record to build and drop.
+    if (monitoring::Sampled(request.id, demand.sample_rate)) record = StartRecord(mv, request, WallMillis(), demand);
   }
   auto validated = ValidateRequest(mv.config(), &request);
   if (!validated.ok()) {
@@ -151,7 +165,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
     return done(validated.status());
   }
   // Validation may have converted inputs (e.g. reshaped them): the record keeps what the model sees.
-  if (record) record->inputs = request.inputs;
+  if (record && record->inputs) record->record.inputs = request.inputs;
   // The inputs as the model sees them, for an annotator of the answer (reference-counted
   // copies, no bytes copied); empty when none wants them.
   std::vector<Tensor> annotate_inputs;
@@ -269,9 +283,10 @@ void Server::CountFailure(std::string_view model, std::string_view version, cons
   mv.statistics().RecordFailure(0, WallMillis());
   if (tap_ && tap_->Wants(mv.name(), mv.version_string())) {
     monitoring::InferenceRecord r;
+    r.request_id = id.empty() ? NewRequestId() : std::string(id);
+    if (!monitoring::Sampled(r.request_id, tap_->Demand(mv.name(), mv.version_string()).sample_rate)) return;
     r.model = mv.name();
     r.version = mv.version_string();
-    r.request_id = id.empty() ? NewRequestId() : std::string(id);
     r.frontend = frontend;
     r.received_wall_ms = WallMillis();
     r.code = error.code();

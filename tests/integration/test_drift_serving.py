@@ -72,7 +72,11 @@ def test_undrifted_stream_is_quiet_and_a_shifted_feature_is_flagged(drift_server
     shifted = rng.standard_normal((WINDOW, 4)).astype(np.float32)
     shifted[:, 2] += 1.0  # one feature's mean moves by one standard deviation
     send(server, shifted)
-    last = evaluated(server, 2)["versions"][0]["drift"]["last"]
+    # The shifted window closes within the default 1 s rate limit of the first one: the
+    # GET evaluates it (a window is never judged a step late when asked for).
+    second = evaluated(server, 2)["versions"][0]["drift"]
+    assert second["eval_interval_seconds"] == 1, second
+    last = second["last"]
     assert last["drift"] is True, last
     flagged = [f for f in last["features"] if f["drift"] and f["role"] == "input"]
     assert [f["test"] for f in flagged] == ["ks"] and flagged[0]["p_value"] < last["threshold"], flagged
@@ -83,6 +87,9 @@ def test_undrifted_stream_is_quiet_and_a_shifted_feature_is_flagged(drift_server
     assert fh.metric_sum(samples, "ferry_drift_detected", model="mlp_classifier", version="1") == 1
     assert fh.metric_sum(samples, "ferry_drift_evaluations_total", model="mlp_classifier", version="1") >= 2
     assert fh.metric_sum(samples, "ferry_drift_rows_total", model="mlp_classifier", version="1") == 2 * WINDOW
+    evaluated_at = fh.metric_sum(samples, "ferry_drift_last_evaluation_timestamp_seconds", model="mlp_classifier",
+                                 version="1")
+    assert abs(evaluated_at * 1000 - last["evaluated_at_ms"]) < 1000, (evaluated_at, last["evaluated_at_ms"])
 
 
 def test_unmonitored_unknown_and_badly_configured_models(ferry_factory, model_repo, tmp_path):

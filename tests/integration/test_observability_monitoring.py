@@ -55,8 +55,11 @@ def monitored_repo(factory, work: Path) -> Path:
                            "--model", MODEL, "--data", str(data)],
                           capture_output=True, text=True, timeout=120, env=fh.child_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # eval_interval 0: every window is evaluated (the six windows arrive within a second,
+    # which the default 1 s rate limit would judge as two).
     settings = {"monitoring.drift.enabled": "true", "monitoring.drift.window": str(WINDOW),
-                "monitoring.drift.buckets": "1", "monitoring.payload_log.sink": f"file:{work / 'payload.jsonl'}",
+                "monitoring.drift.buckets": "1", "monitoring.drift.eval_interval": "0",
+                "monitoring.payload_log.sink": f"file:{work / 'payload.jsonl'}",
                 "monitoring.outliers.enabled": "true"}
     with open(repo / MODEL / "config.pbtxt", "a") as f:
         for k, v in settings.items():

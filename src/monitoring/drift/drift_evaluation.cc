@@ -29,10 +29,13 @@ DriftEvaluation EvaluateDrift(const std::vector<const ProfileFeature*>& referenc
     f.rows = cur.rows;
     f.missing_rate_reference = ref.missing_rate();
     f.missing_rate_current = cur.missing_rate();
+    // The current sketch sorted once, for both its histogram and the KS sweep.
+    std::vector<std::pair<double, uint64_t>> cur_items;
     if (ref.kind == FeatureKind::kNumeric) {
+      cur_items = cur.quantiles.SortedItems();
       f.edges = ref.histogram.edges();
       f.reference_counts = ref.histogram.counts();
-      f.current_counts = ref.histogram.CountFromSketch(cur.quantiles);
+      f.current_counts = ref.histogram.CountSorted(cur_items);
       f.test = options.numeric_test;
     } else {
       f.categories = ref.categories.Keys();
@@ -42,7 +45,7 @@ DriftEvaluation EvaluateDrift(const std::vector<const ProfileFeature*>& referenc
     }
     TestResult r;
     switch (f.test) {
-      case DriftTest::kKs: r = KsTest(ref.quantiles, cur.quantiles); break;
+      case DriftTest::kKs: r = KsTest(ref.quantiles, ref.quantiles.SortedItems(), cur.quantiles, cur_items); break;
       case DriftTest::kChi2: r = ChiSquareTest(f.reference_counts, f.current_counts); break;
       case DriftTest::kPsi: r = PsiScore(f.reference_counts, f.current_counts); break;
     }

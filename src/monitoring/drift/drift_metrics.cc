@@ -29,6 +29,10 @@ DriftMetrics::DriftMetrics(prometheus::Registry& registry)
                   .Name("ferry_drift_window_size")
                   .Help("Rows in the last evaluated window")
                   .Register(registry)),
+      evaluated_at_(prometheus::BuildGauge()
+                        .Name("ferry_drift_last_evaluation_timestamp_seconds")
+                        .Help("When the version's window was last evaluated (Unix time; 0 before the first)")
+                        .Register(registry)),
       rows_(prometheus::BuildCounter()
                 .Name("ferry_drift_rows_total")
                 .Help("Rows added to the drift sketches")
@@ -53,6 +57,7 @@ DriftMetrics::VersionSeries& DriftMetrics::SeriesFor(const std::string& model, c
     s.window = &window_.Add(labels);
     s.detected = &detected_.Add(labels);
     s.drifted = &drifted_.Add(labels);
+    s.evaluated_at = &evaluated_at_.Add(labels);
   }
   return s;
 }
@@ -68,10 +73,11 @@ void DriftMetrics::Rows(const std::string& model, const std::string& version, ui
 }
 
 void DriftMetrics::Evaluated(const std::string& model, const std::string& version, const DriftEvaluation& evaluation,
-                             const DriftOptions& options, uint32_t top_k) {
+                             const DriftOptions& options, uint32_t top_k, uint64_t evaluated_wall_ms) {
   std::lock_guard lock(mu_);
   VersionSeries& s = SeriesFor(model, version);
   s.evaluations->Increment();
+  s.evaluated_at->Set(static_cast<double>(evaluated_wall_ms) / 1e3);
   if (evaluation.drift) s.alarms->Increment();
   s.window->Set(static_cast<double>(evaluation.window_rows));
   s.detected->Set(evaluation.drift ? 1 : 0);
@@ -122,6 +128,7 @@ void DriftMetrics::Remove(const std::string& model, const std::string& version) 
   window_.Remove(s.window);
   detected_.Remove(s.detected);
   drifted_.Remove(s.drifted);
+  evaluated_at_.Remove(s.evaluated_at);
   versions_.erase(it);
 }
 

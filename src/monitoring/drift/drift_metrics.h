@@ -19,7 +19,7 @@ namespace ferry::monitoring::drift {
 // The drift series in a Prometheus registry (names, types and labels in
 // docs/metrics.md). Per-feature series are kept for at most `top_k` features of a
 // version, the most drifted ones of its last evaluation; a feature that leaves the top
-// k has its series removed, so a version costs at most 3·top_k + 6 series whatever its
+// k has its series removed, so a version costs at most 3·top_k + 7 series whatever its
 // width.
 // Thread-safety: all methods are thread-safe.
 class DriftMetrics {
@@ -30,8 +30,9 @@ class DriftMetrics {
   // evaluation is an increase a rule's rate() or increase() can see.
   void Attached(const std::string& model, const std::string& version);
   void Rows(const std::string& model, const std::string& version, uint64_t rows);
+  // `evaluated_wall_ms`: when (Unix ms), for ferry_drift_last_evaluation_timestamp_seconds.
   void Evaluated(const std::string& model, const std::string& version, const DriftEvaluation& evaluation,
-                 const DriftOptions& options, uint32_t top_k);
+                 const DriftOptions& options, uint32_t top_k, uint64_t evaluated_wall_ms);
   // Drops every series of the version.
   void Remove(const std::string& model, const std::string& version);
 
@@ -43,6 +44,7 @@ class DriftMetrics {
     prometheus::Gauge* window = nullptr;
     prometheus::Gauge* detected = nullptr;
     prometheus::Gauge* drifted = nullptr;
+    prometheus::Gauge* evaluated_at = nullptr;
     // feature label -> its gauges (p_value may be null for PSI)
     std::map<std::pair<std::string, std::string>, std::array<prometheus::Gauge*, 3>> features;
   };
@@ -54,6 +56,7 @@ class DriftMetrics {
   prometheus::Family<prometheus::Gauge>& detected_;
   prometheus::Family<prometheus::Gauge>& drifted_;
   prometheus::Family<prometheus::Gauge>& window_;
+  prometheus::Family<prometheus::Gauge>& evaluated_at_;
   prometheus::Family<prometheus::Counter>& rows_;
   prometheus::Family<prometheus::Counter>& evaluations_;
   prometheus::Family<prometheus::Counter>& alarms_;

@@ -19,8 +19,13 @@ struct DriftMonitor::VersionState {
   std::unique_ptr<SlidingWindow> window;  // guarded by mu
   uint64_t step_started_ns = 0;           // guarded by mu (duration windows)
   uint64_t rows_total = 0, unmapped_total = 0, evaluations = 0, alarms = 0;  // guarded by mu
-  uint64_t evaluated_wall_ms = 0;                                              // guarded by mu
-  std::optional<DriftEvaluation> last;                                         // guarded by mu
+  uint64_t rows_unreported = 0;  // rows not yet added to the metrics; guarded by mu
+  // A step closed since the last evaluation and the window is judgeable (full, or past
+  // min_rows): the next evaluation allowed by eval_interval takes it. Guarded by mu.
+  bool pending = false;
+  uint64_t evaluated_ns = 0;      // clock time of the last evaluation; guarded by mu
+  uint64_t evaluated_wall_ms = 0;  // guarded by mu
+  std::optional<DriftEvaluation> last;  // guarded by mu
 };
 
 DriftMonitor::DriftMonitor(Options options) : options_(options) {
@@ -80,6 +85,12 @@ bool DriftMonitor::Wants(std::string_view model, std::string_view version) const
   return Find(model, version) != nullptr;
 }
 
+TapDemand DriftMonitor::Demand(std::string_view model, std::string_view version) const {
+  std::shared_ptr<VersionState> state = Find(model, version);
+  if (!state) return {};
+  return {true, state->inputs > 0, state->features.size() > state->inputs, 1.0};
+}
+
 void DriftMonitor::Consume(const InferenceRecord& record) {
   std::shared_ptr<VersionState> state = Find(record.model, record.version);
   if (!state || record.code != StatusCode::kOk) return;
@@ -91,7 +102,7 @@ void DriftMonitor::Consume(const InferenceRecord& record) {
                                             &state->window->open(), &state->unmapped_total);
   state->window->CountRows(rows);
   state->rows_total += rows;
-  if (metrics_ && rows > 0) metrics_->Rows(state->model, state->version, rows);
+  state->rows_unreported += rows;
   if (!state->settings.window_is_time) MaybeAdvance(*state, now);
 }
 
@@ -105,36 +116,49 @@ void DriftMonitor::Tick() {
   for (const auto& s : states) {
     std::lock_guard lock(s->mu);
     MaybeAdvance(*s, now);
+    ReportRows(*s);
   }
 }
 
-void DriftMonitor::MaybeAdvance(VersionState& s, uint64_t now) {
+void DriftMonitor::MaybeAdvance(VersionState& s, uint64_t now) const {
   const DriftSettings& cfg = s.settings;
   if (!cfg.window_is_time) {
     const uint64_t step = (cfg.window_rows + cfg.buckets - 1) / cfg.buckets;
-    if (s.window->open_rows() < step) return;
-    s.window->Seal();
-    // A count window is judged once it is full (all its steps closed).
-    if (s.window->closed_steps() == cfg.buckets) Evaluate(s);
-    return;
+    if (s.window->open_rows() >= step) {
+      s.window->Seal();
+      // A count window is judged once it is full (all its steps closed).
+      s.pending = s.window->closed_steps() == cfg.buckets;
+      ReportRows(s);
+    }
+  } else if (const uint64_t step_ns = std::max<uint64_t>(1, cfg.window_ns / cfg.buckets);
+             now - s.step_started_ns >= step_ns) {
+    // After a long idle spell at most `buckets` empty steps matter: they empty the window.
+    uint64_t due = (now - s.step_started_ns) / step_ns;
+    s.step_started_ns += due * step_ns;
+    due = std::min<uint64_t>(due, cfg.buckets);
+    for (uint64_t i = 0; i < due; ++i) s.window->Seal();
+    s.pending = s.window->rows() >= cfg.min_rows;
   }
-  const uint64_t step_ns = std::max<uint64_t>(1, cfg.window_ns / cfg.buckets);
-  if (now - s.step_started_ns < step_ns) return;
-  // After a long idle spell at most `buckets` empty steps matter: they empty the window.
-  uint64_t due = (now - s.step_started_ns) / step_ns;
-  s.step_started_ns += due * step_ns;
-  due = std::min<uint64_t>(due, cfg.buckets);
-  for (uint64_t i = 0; i < due; ++i) s.window->Seal();
-  if (s.window->rows() >= cfg.min_rows) Evaluate(s);
+  // The first window is judged at once; later ones at most once per interval (sorting
+  // and testing every feature costs far more than the rows of one step).
+  if (s.pending && (s.evaluations == 0 || now - s.evaluated_ns >= cfg.eval_interval_ns)) Evaluate(s, now);
 }
 
-void DriftMonitor::Evaluate(VersionState& s) {
+void DriftMonitor::ReportRows(VersionState& s) const {
+  if (metrics_ && s.rows_unreported > 0) metrics_->Rows(s.model, s.version, s.rows_unreported);
+  s.rows_unreported = 0;
+}
+
+void DriftMonitor::Evaluate(VersionState& s, uint64_t now) const {
   DriftEvaluation ev = EvaluateDrift(s.features, s.window->Merged(), s.settings.test);
   for (size_t i = s.inputs; i < ev.features.size(); ++i) ev.features[i].prediction = true;
   ++s.evaluations;
   if (ev.drift) ++s.alarms;
+  s.pending = false;
+  s.evaluated_ns = now;
   s.evaluated_wall_ms = WallMillis();
-  if (metrics_) metrics_->Evaluated(s.model, s.version, ev, s.settings.test, s.settings.metrics_top_k);
+  ReportRows(s);
+  if (metrics_) metrics_->Evaluated(s.model, s.version, ev, s.settings.test, s.settings.metrics_top_k, s.evaluated_wall_ms);
   s.last = std::move(ev);
 }
 
@@ -153,6 +177,9 @@ Result<std::string> DriftMonitor::SnapshotJson(std::string_view model, std::stri
   std::vector<DriftSnapshot> snaps;
   for (const auto& s : states) {
     std::lock_guard lock(s->mu);
+    // Asked now: a window that closed since the last evaluation is judged now, whatever
+    // the interval (so the answer is never a step behind).
+    if (s->pending) Evaluate(*s, options_.clock->NowNanos());
     DriftSnapshot snap;
     snap.model = s->model;
     snap.version = s->version;

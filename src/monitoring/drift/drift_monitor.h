@@ -31,9 +31,13 @@ namespace ferry::monitoring::drift {
 // rows to the open step of the version's sliding window: per feature one sketch update
 // per row (O(1) amortised, O(log k) at a compaction). When a step closes (every
 // window/steps rows, or window/steps of time, checked on Consume and Tick) the window
-// is merged from its steps and evaluated (EvaluateDrift: one test per feature and a
-// correction across them), which costs O(features · k log k) once per step, not per
-// request. Results go to the metrics (when given a registry) and to SnapshotJson.
+// is due for an evaluation: merged from its steps and tested (EvaluateDrift: one test
+// per feature and a correction across them), O(features · k log k). The first is done
+// at once, later ones at most once per drift.eval_interval (default 1 s; a busy stream
+// seals steps far faster than anyone reads the result): a window due sooner waits for
+// the next step or Tick past the interval, or is evaluated by SnapshotJson when asked.
+// Results go to the metrics (when given a registry: rows are added to them at each
+// step, evaluation and Tick, not per request) and to SnapshotJson.
 //
 // Thread-safety: all methods are thread-safe. Attach/Detach (load threads), Consume/
 // Tick (the hub's thread) and SnapshotJson (HTTP threads) may run concurrently; a
@@ -50,10 +54,13 @@ class DriftMonitor final : public RecordConsumer {
   Status Attach(const MonitoredModel& model) override;
   void Detach(std::string_view model, std::string_view version) override;
   bool Wants(std::string_view model, std::string_view version) const override;
+  // Inputs when the profile has features, outputs when it has predictions; every request.
+  TapDemand Demand(std::string_view model, std::string_view version) const override;
   void Consume(const InferenceRecord& record) override;
 
-  // Closes the time-window steps that are due and evaluates (for versions with a
-  // duration window, so an idle stream still slides); the hub calls it every second.
+  // Closes the time-window steps that are due (so an idle stream still slides), judges
+  // a pending window whose eval_interval has passed, and adds the rows since the last
+  // report to the metrics; the hub calls it every second.
   void Tick() override;
 
   // The JSON body for GET /v2/models/{model}[/versions/{version}]/monitoring; an empty
@@ -67,8 +74,10 @@ class DriftMonitor final : public RecordConsumer {
   struct VersionState;
   using Key = std::pair<std::string, std::string>;
   std::shared_ptr<VersionState> Find(std::string_view model, std::string_view version) const;
-  void MaybeAdvance(VersionState& state, uint64_t now);  // REQUIRES: state.mu
-  void Evaluate(VersionState& state);                    // REQUIRES: state.mu
+  // Const: they change only the version's state, under its lock (SnapshotJson evaluates too).
+  void MaybeAdvance(VersionState& state, uint64_t now) const;  // REQUIRES: state.mu
+  void Evaluate(VersionState& state, uint64_t now) const;      // REQUIRES: state.mu
+  void ReportRows(VersionState& state) const;                  // REQUIRES: state.mu
 
   Options options_;
   std::unique_ptr<DriftMetrics> metrics_;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <random>
 
 #include "core/manual_clock.h"
@@ -113,6 +114,15 @@ class DriftMonitorTest : public ::testing::Test {
     return ev.features.front();
   }
 
+  // SnapshotJson parsed (which evaluates a pending window).
+  static std::unique_ptr<rapidjson::Document> Snapshot(DriftMonitor& m) {
+    auto doc = std::make_unique<rapidjson::Document>();
+    auto json = m.SnapshotJson("m", "1");
+    EXPECT_TRUE(json.ok());
+    doc->Parse(json.ok() ? json->c_str() : "{}");
+    return doc;
+  }
+
   std::filesystem::path dir_;
   ManualClock clock_;
 };
@@ -120,7 +130,8 @@ class DriftMonitorTest : public ::testing::Test {
 // At alpha = 0.01, 17 overlapping windows of an undrifted stream: no alarm.
 TEST_F(DriftMonitorTest, UndriftedStreamDoesNotAlarm) {
   DriftMonitor m({&clock_, nullptr});
-  ASSERT_TRUE(m.Attach(Model({{"drift.window", "1000"}, {"drift.alpha", "0.01"}})).ok());
+  // eval_interval 0: every step is evaluated (the clock stands still here).
+  ASSERT_TRUE(m.Attach(Model({{"drift.window", "1000"}, {"drift.alpha", "0.01"}, {"drift.eval_interval", "0"}})).ok());
   ASSERT_TRUE(m.Wants("m", "1"));
   Stream s(1);
   Feed(m, s, 990);
@@ -144,6 +155,59 @@ TEST_F(DriftMonitorTest, UndriftedStreamDoesNotAlarm) {
   EXPECT_STREQ(features[3]["test"].GetString(), "chi2");
   EXPECT_STREQ(features[4]["role"].GetString(), "prediction");
   EXPECT_EQ(features[0]["histogram"]["reference"].Size(), features[0]["histogram"]["current"].Size());
+}
+
+// Steps close every 250 rows; the window is evaluated when the first one fills, then at
+// most once per eval_interval (by the next step or Tick past it), and at once when the
+// JSON is asked for with a step closed since.
+TEST_F(DriftMonitorTest, EvaluationIsRateLimitedAndDoneOnDemand) {
+  prometheus::Registry registry;
+  DriftMonitor m({&clock_, &registry});
+  ASSERT_TRUE(m.Attach(Model({{"drift.window", "1000"}, {"drift.eval_interval", "2s"}})).ok());
+  const auto evaluations = [&] { return (*Snapshot(m))["versions"][0]["drift"]["evaluations"].GetUint64(); };
+  const auto metric = [&](const std::string& series) {
+    const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
+    const size_t at = text.find("\n" + series + "{model=\"m\",version=\"1\"} ");
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(text.find('}', at) + 2));
+  };
+  Stream s(7);
+  Feed(m, s, 1000);  // the first full window: evaluated at once
+  ASSERT_TRUE(m.LastEvaluation("m", "1").has_value());
+  EXPECT_EQ(metric("ferry_drift_evaluations_total"), 1);
+  EXPECT_EQ(metric("ferry_drift_rows_total"), 1000);
+  Feed(m, s, 1000);  // four more steps within the interval: none evaluated
+  EXPECT_EQ(metric("ferry_drift_evaluations_total"), 1);
+  EXPECT_EQ(metric("ferry_drift_rows_total"), 2000) << "rows reach the metrics at each step";
+  clock_.Advance(std::chrono::milliseconds(1500));
+  m.Tick();
+  EXPECT_EQ(metric("ferry_drift_evaluations_total"), 1) << "1.5 s after the last evaluation";
+  clock_.Advance(std::chrono::milliseconds(500));
+  m.Tick();  // 2 s: the pending window is evaluated by the tick
+  EXPECT_EQ(metric("ferry_drift_evaluations_total"), 2);
+  m.Tick();
+  EXPECT_EQ(metric("ferry_drift_evaluations_total"), 2) << "nothing new to evaluate";
+  EXPECT_EQ(evaluations(), 2u) << "nor when asked";
+  const double at = metric("ferry_drift_last_evaluation_timestamp_seconds");
+  EXPECT_GT(at, 1.7e9);  // the wall clock, in seconds
+  auto doc = Snapshot(m);
+  const auto& drift = (*doc)["versions"][0]["drift"];
+  EXPECT_NEAR(at * 1000, static_cast<double>(drift["last"]["evaluated_at_ms"].GetUint64()), 1000);
+  EXPECT_EQ(drift["eval_interval_seconds"].GetDouble(), 2.0);
+
+  // A step closed within the interval, then the JSON asked for: evaluated now.
+  Feed(m, s, 250);
+  EXPECT_EQ(metric("ferry_drift_evaluations_total"), 2);
+  EXPECT_EQ(evaluations(), 3u);
+  EXPECT_EQ(metric("ferry_drift_evaluations_total"), 3);
+  // Past the interval the next step to close is evaluated (no tick needed).
+  s.mean[0] = 1.0;
+  clock_.Advance(std::chrono::seconds(3));
+  Feed(m, s, 1000);
+  EXPECT_EQ(metric("ferry_drift_evaluations_total"), 4);
+  EXPECT_EQ(metric("ferry_drift_rows_total"), 3250);
+  EXPECT_EQ(evaluations(), 5u);  // the three steps after it, when asked
+  EXPECT_TRUE(m.LastEvaluation("m", "1")->drift);
+  EXPECT_TRUE(Feature(*m.LastEvaluation("m", "1"), "x[0]").drift);
 }
 
 TEST_F(DriftMonitorTest, MeanShiftIsDetectedOnTheFeatureAndThePrediction) {

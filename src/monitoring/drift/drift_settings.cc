@@ -30,29 +30,49 @@ Result<double> ParseNumber(const std::string& key, const std::string& value) {
   return v;
 }
 
-// "1000" -> rows; "30s", "5m", "1h", "250ms" -> nanoseconds.
-Status ParseWindow(const std::string& key, const std::string& value, DriftSettings* s) {
+// A whole number with an optional unit: "1000" -> (1000, 0); "30s", "5m", "1h",
+// "250ms" -> (n, nanoseconds per unit).
+struct Amount {
+  uint64_t n = 0;
+  uint64_t unit_ns = 0;  // 0: no unit
+};
+
+Result<Amount> ParseAmount(const std::string& key, const std::string& value, uint64_t lo, const char* not_a_number) {
   size_t digits = 0;
   while (digits < value.size() && value[digits] >= '0' && value[digits] <= '9') ++digits;
   const std::string unit = value.substr(digits);
-  if (digits == 0) return Bad(key, value, "is neither a row count nor a duration (30s, 5m, 1h)");
-  FERRY_ASSIGN_OR_RETURN(uint64_t n, ParseCount(key, value.substr(0, digits), 1, uint64_t{1} << 40));
-  if (unit.empty()) {
-    if (n < 10) return Bad(key, value, "is below 10 rows");
+  if (digits == 0) return Bad(key, value, not_a_number);
+  Amount a;
+  FERRY_ASSIGN_OR_RETURN(a.n, ParseCount(key, value.substr(0, digits), lo, uint64_t{1} << 40));
+  if (unit.empty()) return a;
+  if (unit == "ms") a.unit_ns = 1'000'000;
+  if (unit == "s") a.unit_ns = 1'000'000'000;
+  if (unit == "m") a.unit_ns = 60'000'000'000;
+  if (unit == "h") a.unit_ns = 3'600'000'000'000;
+  if (a.unit_ns == 0) return Bad(key, value, "has an unknown unit (ms, s, m, h)");
+  if (a.n > (uint64_t{1} << 62) / a.unit_ns) return Bad(key, value, "is too long");
+  return a;
+}
+
+// "1000" -> rows; "30s", "5m", "1h", "250ms" -> nanoseconds.
+Status ParseWindow(const std::string& key, const std::string& value, DriftSettings* s) {
+  FERRY_ASSIGN_OR_RETURN(Amount a, ParseAmount(key, value, 1, "is neither a row count nor a duration (30s, 5m, 1h)"));
+  if (a.unit_ns == 0) {
+    if (a.n < 10) return Bad(key, value, "is below 10 rows");
     s->window_is_time = false;
-    s->window_rows = n;
+    s->window_rows = a.n;
     return Status::Ok();
   }
-  uint64_t scale = 0;
-  if (unit == "ms") scale = 1'000'000;
-  if (unit == "s") scale = 1'000'000'000;
-  if (unit == "m") scale = 60'000'000'000;
-  if (unit == "h") scale = 3'600'000'000'000;
-  if (scale == 0) return Bad(key, value, "has an unknown unit (ms, s, m, h)");
-  if (n > (uint64_t{1} << 62) / scale) return Bad(key, value, "is too long");
   s->window_is_time = true;
-  s->window_ns = n * scale;
+  s->window_ns = a.n * a.unit_ns;
   return Status::Ok();
+}
+
+// "0" (every step) or a duration ("1s", "250ms", "5m").
+Result<uint64_t> ParseInterval(const std::string& key, const std::string& value) {
+  FERRY_ASSIGN_OR_RETURN(Amount a, ParseAmount(key, value, 0, "is not a duration (1s, 250ms, 5m) or 0"));
+  if (a.unit_ns == 0 && a.n != 0) return Bad(key, value, "has no unit (ms, s, m, h; only 0 needs none)");
+  return a.n * a.unit_ns;
 }
 
 Result<bool> ParseBool(const std::string& key, const std::string& value) {
@@ -77,6 +97,8 @@ Result<DriftSettings> ParseDriftSettings(const std::map<std::string, std::string
       s.profile = p.is_absolute() ? p : model_dir / p;
     } else if (key == "drift.window") {
       FERRY_RETURN_IF_ERROR(ParseWindow(key, value, &s));
+    } else if (key == "drift.eval_interval") {
+      FERRY_ASSIGN_OR_RETURN(s.eval_interval_ns, ParseInterval(key, value));
     } else if (key == "drift.buckets") {
       FERRY_ASSIGN_OR_RETURN(uint64_t v, ParseCount(key, value, 1, 64));
       s.buckets = static_cast<uint32_t>(v);

@@ -104,6 +104,8 @@ std::string DriftSnapshotJson(const std::string& model, const std::vector<DriftS
     w.Key("steps");
     w.Uint(s.settings.buckets);
     w.EndObject();
+    w.Key("eval_interval_seconds");
+    w.Double(static_cast<double>(s.settings.eval_interval_ns) / 1e9);
     w.Key("alpha");
     w.Double(s.settings.test.alpha);
     w.Key("correction");

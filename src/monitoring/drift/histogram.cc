@@ -42,9 +42,16 @@ void FixedHistogram::Add(double x) {
 }
 
 std::vector<uint64_t> FixedHistogram::CountFromSketch(const KllSketch& sketch) const {
+  return CountSorted(sketch.SortedItems());
+}
+
+std::vector<uint64_t> FixedHistogram::CountSorted(const std::vector<std::pair<double, uint64_t>>& items) const {
   std::vector<uint64_t> counts(edges_.size() + 1, 0);
-  for (const auto& [v, w] : sketch.SortedItems()) {
-    counts[std::lower_bound(edges_.begin(), edges_.end(), v) - edges_.begin()] += w;
+  // One sweep: items and edges are both sorted; bin b is (e_{b-1}, e_b].
+  size_t bin = 0;
+  for (const auto& [v, w] : items) {
+    while (bin < edges_.size() && v > edges_[bin]) ++bin;
+    counts[bin] += w;
   }
   return counts;
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -28,6 +29,8 @@ class FixedHistogram {
   // within its rank error after). Cheaper than Add per value on a hot path: a window
   // sketches values once and bins them only when it is evaluated.
   std::vector<uint64_t> CountFromSketch(const KllSketch& sketch) const;
+  // The same from a sketch's SortedItems() (REQUIRES: sorted by value).
+  std::vector<uint64_t> CountSorted(const std::vector<std::pair<double, uint64_t>>& items) const;
   // REQUIRES: same edges (INVALID_ARGUMENT otherwise).
   Status Merge(const FixedHistogram& other);
   // Replaces the counts (deserialization); INVALID_ARGUMENT when their number is not

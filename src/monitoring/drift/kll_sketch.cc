@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <string>
 
 namespace ferry::monitoring::drift {
@@ -59,12 +60,20 @@ void KllSketch::CompactLevel(size_t h) {
     RecomputeCapacities();
   }
   std::vector<double>& level = levels_[h];
-  std::sort(level.begin(), level.end());
+  // Levels above 0 are kept sorted (see levels()), so only level 0 needs a sort here.
+  if (h == 0) std::sort(level.begin(), level.end());
   // With an odd count the smallest item stays behind, unpaired.
   const size_t first = level.size() % 2;
   const size_t offset = NextRandom() >> 63;
   std::vector<double>& up = levels_[h + 1];
-  for (size_t i = first + offset; i < level.size(); i += 2) up.push_back(level[i]);
+  // The promoted items are a sorted run: merging it in keeps the level above sorted.
+  // (Into a buffer kept between compactions: inplace_merge would allocate every time.)
+  promoted_.clear();
+  for (size_t i = first + offset; i < level.size(); i += 2) promoted_.push_back(level[i]);
+  merged_.clear();
+  merged_.reserve(up.size() + promoted_.size());
+  std::merge(up.begin(), up.end(), promoted_.begin(), promoted_.end(), std::back_inserter(merged_));
+  up.swap(merged_);
   const size_t moved = (level.size() - first) / 2;
   level.resize(first);
   size_ -= moved;
@@ -86,7 +95,10 @@ void KllSketch::Merge(const KllSketch& other) {
     RecomputeCapacities();
   }
   for (size_t h = 0; h < other.levels_.size(); ++h) {
-    levels_[h].insert(levels_[h].end(), other.levels_[h].begin(), other.levels_[h].end());
+    std::vector<double>& level = levels_[h];
+    const size_t old_size = level.size();
+    level.insert(level.end(), other.levels_[h].begin(), other.levels_[h].end());
+    if (h > 0) std::inplace_merge(level.begin(), level.begin() + static_cast<ptrdiff_t>(old_size), level.end());
     size_ += other.levels_[h].size();
   }
   n_ += other.n_;
@@ -101,12 +113,26 @@ double KllSketch::normalized_rank_error() const {
 size_t KllSketch::retained() const { return size_; }
 
 std::vector<std::pair<double, uint64_t>> KllSketch::SortedItems() const {
-  std::vector<std::pair<double, uint64_t>> items;
+  // Level 0 sorted, then each (sorted) level above merged in: O(size · levels) rather
+  // than a sort of every item. Ties keep the lower level first, as a sort by (value,
+  // weight) would.
+  std::vector<std::pair<double, uint64_t>> items, merged;
   items.reserve(size_);
-  for (size_t h = 0; h < levels_.size(); ++h) {
-    for (double v : levels_[h]) items.emplace_back(v, uint64_t{1} << h);
-  }
+  merged.reserve(size_);
+  for (double v : levels_[0]) items.emplace_back(v, 1);
   std::sort(items.begin(), items.end());
+  for (size_t h = 1; h < levels_.size(); ++h) {
+    if (levels_[h].empty()) continue;
+    const uint64_t w = uint64_t{1} << h;
+    merged.clear();
+    auto it = items.begin();
+    for (double v : levels_[h]) {
+      while (it != items.end() && it->first <= v) merged.push_back(*it++);
+      merged.emplace_back(v, w);
+    }
+    merged.insert(merged.end(), it, items.end());
+    items.swap(merged);
+  }
   return items;
 }
 
@@ -163,6 +189,7 @@ Result<KllSketch> KllSketch::FromParts(uint32_t k, uint64_t n, double min, doubl
   s.size_ = size;
   s.levels_ = std::move(levels);
   if (s.levels_.empty()) s.levels_.resize(1);
+  for (size_t h = 1; h < s.levels_.size(); ++h) std::sort(s.levels_[h].begin(), s.levels_[h].end());
   s.RecomputeCapacities();
   s.Compress();
   return s;

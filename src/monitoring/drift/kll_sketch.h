@@ -60,7 +60,9 @@ class KllSketch {
   // (value, weight) of every retained item, sorted by value; weights sum to count().
   std::vector<std::pair<double, uint64_t>> SortedItems() const;
 
-  // The levels as stored (level h holds items of weight 2^h), for serialization.
+  // The levels as stored (level h holds items of weight 2^h), for serialization. Every
+  // level but 0 is sorted (compaction promotes sorted runs and merges them in), so a
+  // compaction above level 0 and SortedItems merge rather than sort.
   const std::vector<std::vector<double>>& levels() const { return levels_; }
   // Rebuilds a sketch from its serialized parts; INVALID_ARGUMENT (naming the part) when
   // they do not fit together (weights do not add up to n, NaN items, min > max).
@@ -83,6 +85,7 @@ class KllSketch {
   std::vector<uint64_t> caps_;  // per level; depends on the number of levels
   uint64_t total_cap_ = 0;
   std::vector<std::vector<double>> levels_;
+  std::vector<double> promoted_, merged_;  // CompactLevel's scratch (contents meaningless)
 };
 
 }  // namespace ferry::monitoring::drift

@@ -33,6 +33,9 @@ double KolmogorovSurvival(double lambda);
 // rather than 4 is calibrated by simulation, see stat_tests.cc). Exact sketches (σ = 0)
 // keep n. Without this a compacted sketch makes the test anti-conservative.
 TestResult KsTest(const KllSketch& reference, const KllSketch& current);
+// The same on the sketches' SortedItems(), when the caller has them already.
+TestResult KsTest(const KllSketch& reference, const std::vector<std::pair<double, uint64_t>>& reference_items,
+                  const KllSketch& current, const std::vector<std::pair<double, uint64_t>>& current_items);
 
 // Regularized upper incomplete gamma Q(a, x); chi² survival is Q(df/2, x/2).
 double UpperIncompleteGammaQ(double a, double x);

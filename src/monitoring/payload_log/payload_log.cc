@@ -10,21 +10,6 @@
 namespace ferry::monitoring::payload_log {
 namespace {
 
-// FNV-1a over the id, then splitmix64's finaliser: ids that differ in one character
-// (req-1, req-2, ...) land far apart.
-uint64_t IdHash(std::string_view id) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : id) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  h ^= h >> 30;
-  h *= 0xBF58476D1CE4E5B9ull;
-  h ^= h >> 27;
-  h *= 0x94D049BB133111EBull;
-  return h ^ (h >> 31);
-}
-
 const std::string* Setting(const MonitoredModel& m, std::string_view name) {
   auto it = m.settings.find("payload_log." + std::string(name));
   return it == m.settings.end() ? nullptr : &it->second;
@@ -43,13 +28,6 @@ std::string_view EventResultName(EventResult r) {
     case EventResult::kFailed: return "failed";
   }
   return "failed";
-}
-
-bool Sampled(std::string_view request_id, double rate) {
-  if (rate >= 1) return true;
-  if (!(rate > 0)) return false;
-  // The top 53 bits as a uniform number in [0, 1).
-  return static_cast<double>(IdHash(request_id) >> 11) * 0x1.0p-53 < rate;
 }
 
 PayloadLog::PayloadLog(PayloadLogOptions options, prometheus::Registry* registry) : options_(std::move(options)) {
@@ -203,6 +181,17 @@ std::shared_ptr<const PayloadLog::VersionLog> PayloadLog::Find(std::string_view 
 }
 
 bool PayloadLog::Wants(std::string_view model, std::string_view version) const { return Find(model, version) != nullptr; }
+
+TapDemand PayloadLog::Demand(std::string_view model, std::string_view version) const {
+  auto log = Find(model, version);
+  if (!log) return {};
+  TapDemand d;
+  d.wanted = true;
+  d.inputs = log->events.mode != LogMode::kResponse;
+  d.outputs = log->events.mode != LogMode::kRequest;
+  d.sample_rate = log->sample_rate;
+  return d;
+}
 
 void PayloadLog::Consume(const InferenceRecord& record) {
   auto log = Find(record.model, record.version);

@@ -17,6 +17,7 @@
 #include "monitoring/payload_log/payload_events.h"
 #include "monitoring/payload_log/payload_sink.h"
 #include "monitoring/record_consumer.h"
+#include "monitoring/request_sampling.h"
 
 namespace ferry::monitoring::payload_log {
 
@@ -33,10 +34,6 @@ struct PayloadLogOptions {
   HttpPoster http_poster;  // tests; empty: a real POST
 };
 
-// Whether the request with this id is in a sample of `rate` (0..1): a hash of the id
-// against the rate, so the decision is the same wherever and whenever it is taken (a
-// retried request, a replica, the feedback join).
-bool Sampled(std::string_view request_id, double rate);
 
 // Payload logging as a RecordConsumer: each version's answered requests, sampled by
 // request id, as CloudEvents (payload_events.h) written to the version's sink.
@@ -67,6 +64,9 @@ class PayloadLog final : public RecordConsumer {
   Status Attach(const MonitoredModel& model) override;
   void Detach(std::string_view model, std::string_view version) override;
   bool Wants(std::string_view model, std::string_view version) const override;
+  // The tensors its mode logs, and its sample rate (so the request path builds no
+  // record for a request it would not log).
+  TapDemand Demand(std::string_view model, std::string_view version) const override;
   void Consume(const InferenceRecord& record) override;
   void Flush() override;
 

@@ -327,6 +327,11 @@ bool FeedbackMonitor::Wants(std::string_view model, std::string_view version) co
   return Find(model, version) != nullptr;
 }
 
+TapDemand FeedbackMonitor::Demand(std::string_view model, std::string_view version) const {
+  const bool w = Wants(model, version);
+  return {w, false, w, 1.0};
+}
+
 void FeedbackMonitor::Consume(const InferenceRecord& record) {
   std::shared_ptr<VersionState> state = Find(record.model, record.version);
   if (!state || record.code != StatusCode::kOk || record.request_id.empty() || record.outputs.empty()) return;

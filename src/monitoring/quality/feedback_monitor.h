@@ -59,6 +59,8 @@ class FeedbackMonitor final : public RecordConsumer {
   Status Attach(const MonitoredModel& model) override;
   void Detach(std::string_view model, std::string_view version) override;
   bool Wants(std::string_view model, std::string_view version) const override;
+  // The answers only (the prediction joined with feedback by request id).
+  TapDemand Demand(std::string_view model, std::string_view version) const override;
   void Consume(const InferenceRecord& record) override;
   void Tick() override;
 
