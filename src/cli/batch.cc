@@ -42,8 +42,8 @@ int Batch(int argc, char** argv) {
       "usage: ferry batch --model-repository DIR --model NAME --input FILE --output FILE [options]\n\n"
       "Runs a model over every row of FILE in this process, through the same server and runtimes\n"
       "as `ferry serve` (dynamic batching included), and writes the results in input order. Formats\n"
-      "go by file name: .csv (header row), .jsonl (one object per line), .npy (a 2-D array), and\n"
-      ".parquet for the input (read a record batch at a time).\n"
+      "go by file name: .csv (header row), .jsonl (one object per line), .npy (a 2-D array) and\n"
+      ".parquet (read a record batch at a time; written a row group at a time).\n"
       "Killed at any point, the same command continues where it stopped, and the final output is\n"
       "byte-identical to an uninterrupted run's. Rows that fail go to the error file. Each option can\n"
       "also be set through the environment variable named in brackets. See docs/batch.md.\n\n"
@@ -56,13 +56,14 @@ int Batch(int argc, char** argv) {
     ("model-version", po::value<std::string>()->default_value(""), "version to run; default: the latest [FERRY_BATCH_MODEL_VERSION]")
     ("input", po::value<std::string>(), "input file: .csv, .jsonl, .npy or .parquet [FERRY_BATCH_INPUT]")
     ("input-format", po::value<std::string>()->default_value(""), "csv, jsonl, npy or parquet; default: by the input's file name [FERRY_BATCH_INPUT_FORMAT]")
-    ("output", po::value<std::string>(), "output file: .csv, .jsonl or .npy; written as OUTPUT.partial, renamed at the end [FERRY_BATCH_OUTPUT]")
+    ("output", po::value<std::string>(), "output file: .csv, .jsonl, .npy or .parquet; written as OUTPUT.partial, renamed at the end [FERRY_BATCH_OUTPUT]")
     ("errors", po::value<std::string>()->default_value(""), "JSONL file of the rows that failed, {\"row\": N, \"error\": ...}; default: OUTPUT.errors.jsonl [FERRY_BATCH_ERRORS]")
     ("batch-size", po::value<int64_t>()->default_value(0), "rows per request; 0 = the model's max_batch_size [FERRY_BATCH_BATCH_SIZE]")
     ("concurrency", po::value<int>()->default_value(4), "requests in flight at once [FERRY_BATCH_CONCURRENCY]")
     ("carry", po::value<std::vector<std::string>>()->composing(), "input columns copied to the output, comma-separated or repeated [FERRY_BATCH_CARRY]")
     ("map", po::value<std::vector<std::string>>()->composing(), "COLUMN:INPUT: feed a column to a model input; several columns for one input concatenate in order [FERRY_BATCH_MAP]")
     ("outputs", po::value<std::vector<std::string>>()->composing(), "model outputs to write, comma-separated; default: all [FERRY_BATCH_OUTPUTS]")
+    ("row-group-rows", po::value<int64_t>()->default_value(65536), ".parquet output: input rows per row group (the job checkpoints at row-group ends) [FERRY_BATCH_ROW_GROUP_ROWS]")
     ("max-errors", po::value<int64_t>()->default_value(-1), "stop (exit 1) once more rows than this have failed; -1 = never [FERRY_BATCH_MAX_ERRORS]")
     ("shard", po::value<std::string>()->default_value("0/1"), "INDEX/COUNT: take only the rows whose index % COUNT == INDEX (Kubernetes Indexed Job: --shard=$(JOB_COMPLETION_INDEX)/COUNT) [FERRY_BATCH_SHARD]")
     ("restart", po::bool_switch(), "ignore a checkpoint and overwrite the output instead of resuming [FERRY_BATCH_RESTART]")
@@ -108,6 +109,7 @@ int Batch(int argc, char** argv) {
     }
   }
   job.max_errors = vm["max-errors"].as<int64_t>();
+  job.row_group_rows = vm["row-group-rows"].as<int64_t>();
   auto shard = ParseShard(vm["shard"].as<std::string>());
   if (!shard.ok()) return usage(shard.status().message());
   job.shard_index = shard->first;
