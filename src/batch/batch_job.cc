@@ -118,7 +118,7 @@ Status RenameInto(const fs::path& from, const fs::path& to) {
 
 class Job {
  public:
-  Job(server::Server& server, const BatchJobOptions& o) : server_(server), o_(o) {}
+  Job(InferBackend& backend, const BatchJobOptions& o) : backend_(backend), o_(o) {}
   Result<BatchJobSummary> Run();
 
  private:
@@ -138,7 +138,7 @@ class Job {
   Status Finish();
   std::shared_ptr<PendingBatch> NewBatch();
 
-  server::Server& server_;
+  InferBackend& backend_;
   const BatchJobOptions& o_;
   std::string version_;
   int64_t max_batch_ = 0;   // the model's max_batch_size
@@ -161,12 +161,9 @@ class Job {
 
 Status Job::Prepare() {
   // The version is pinned, so a resumed job (and every request) uses the same one.
-  FERRY_ASSIGN_OR_RETURN(server::ModelMetadata md, server_.GetModelMetadata(o_.model, o_.version));
-  if (md.versions.empty()) return Unavailable("model '" + o_.model + "' has no ready version");
-  version_ = o_.version.empty() ? md.versions.back() : o_.version;
-  for (const auto& v : md.versions)
-    if (std::stoll(v) > std::stoll(version_) && o_.version.empty()) version_ = v;
-  FERRY_ASSIGN_OR_RETURN(inference::ModelConfig config, server_.GetModelConfig(o_.model, version_));
+  FERRY_ASSIGN_OR_RETURN(ResolvedModel resolved, backend_.Resolve(o_.model, o_.version));
+  version_ = resolved.version;
+  const inference::ModelConfig& config = resolved.config;
   max_batch_ = config.max_batch_size();
   if (o_.batch_size < 0) return InvalidArgument("--batch-size must be 1 or more");
   if (max_batch_ == 0) {
@@ -327,7 +324,7 @@ void Job::Submit(std::shared_ptr<PendingBatch> b) {
     req.inputs.push_back(std::move(t));
   }
   for (const auto& name : requested_) req.outputs.push_back({name, {}});
-  server_.Infer(std::move(req), [this, b](Result<InferResponse> r) {
+  backend_.Infer(std::move(req), [this, b](Result<InferResponse> r) {
     std::lock_guard<std::mutex> lock(mu_);
     b->result = std::move(r);
     b->done = true;
@@ -380,13 +377,14 @@ Status Job::RetryRows(PendingBatch& b, std::string* out, std::vector<std::pair<u
     std::mutex m;
     std::condition_variable cv;
     std::optional<Result<InferResponse>> got;
-    server_.Infer(std::move(req), [&](Result<InferResponse> res) {
+    backend_.Infer(std::move(req), [&](Result<InferResponse> res) {
       std::lock_guard<std::mutex> lock(m);
       got.emplace(std::move(res));
       cv.notify_all();
     });
     std::unique_lock<std::mutex> lock(m);
     cv.wait(lock, [&] { return got.has_value(); });
+    if (!got->ok() && backend_.StopsTheJob(got->status())) return got->status();
     Status s = got->ok() ? FormatRows(b, **got, r, 1, out) : got->status();
     if (!s.ok()) errors->emplace_back(b.rows[r], "row " + std::to_string(b.rows[r]) + ": model '" + o_.model + "': " + s.message());
   }
@@ -397,6 +395,9 @@ Status Job::WriteBatch(PendingBatch& b) {
   std::string out;
   std::vector<std::pair<uint64_t, std::string>> model_errors;
   if (!b.rows.empty()) {
+    if (!b.result.ok() && backend_.StopsTheJob(b.result.status()))
+      return Status(b.result.status().code(), b.result.status().message() +
+                                                  "; the checkpoint is kept: run the same command to resume");
     Status s = b.result.ok() ? FormatRows(b, *b.result, 0, b.rows.size(), &out) : b.result.status();
     if (!s.ok()) {
       if (b.rows.size() == 1) {
@@ -606,9 +607,39 @@ Result<BatchJobSummary> Job::Run() {
 
 }  // namespace
 
-Result<BatchJobSummary> RunBatchJob(server::Server& server, const BatchJobOptions& options) {
-  Job job(server, options);
+namespace {
+
+class InProcess : public InferBackend {
+ public:
+  explicit InProcess(server::Server& server) : server_(server) {}
+  Result<ResolvedModel> Resolve(const std::string& model, const std::string& version) override {
+    FERRY_ASSIGN_OR_RETURN(server::ModelMetadata md, server_.GetModelMetadata(model, version));
+    if (md.versions.empty()) return Unavailable("model '" + model + "' has no ready version");
+    ResolvedModel r;
+    r.version = version.empty() ? md.versions.back() : version;
+    for (const auto& v : md.versions)
+      if (version.empty() && std::stoll(v) > std::stoll(r.version)) r.version = v;
+    FERRY_ASSIGN_OR_RETURN(r.config, server_.GetModelConfig(model, r.version));
+    return r;
+  }
+  void Infer(InferRequest request, InferCallback done) override { server_.Infer(std::move(request), std::move(done)); }
+
+ private:
+  server::Server& server_;  // not owned
+};
+
+}  // namespace
+
+std::unique_ptr<InferBackend> InProcessBackend(server::Server& server) { return std::make_unique<InProcess>(server); }
+
+Result<BatchJobSummary> RunBatchJob(InferBackend& backend, const BatchJobOptions& options) {
+  Job job(backend, options);
   return job.Run();
+}
+
+Result<BatchJobSummary> RunBatchJob(server::Server& server, const BatchJobOptions& options) {
+  InProcess backend(server);
+  return RunBatchJob(backend, options);
 }
 
 }  // namespace ferry::batch

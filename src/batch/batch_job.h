@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "batch/infer_backend.h"
 #include "batch/row_decoder.h"
 #include "core/result.h"
 #include "server/server.h"
@@ -63,5 +64,9 @@ struct BatchJobSummary {
 // CANCELLED past max_errors; INTERNAL for I/O failures.
 // Thread-safety: call from one thread; it blocks until the job ends.
 Result<BatchJobSummary> RunBatchJob(server::Server& server, const BatchJobOptions& options);
+// The same job through any backend (a remote V2 endpoint: RemoteV2Backend). A request
+// the backend fails with an error it says StopsTheJob ends the job (exit 1) with its
+// checkpoint kept, so the same command resumes it; other errors fail the rows.
+Result<BatchJobSummary> RunBatchJob(InferBackend& backend, const BatchJobOptions& options);
 
 }  // namespace ferry::batch

@@ -1,0 +1,355 @@
+#include "batch/remote_backend.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "core/data_type.h"
+#include "core/log.h"
+
+namespace ferry::batch {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+
+struct Answer {
+  int status = 0;
+  std::string body;
+  std::optional<size_t> header_length;  // Inference-Header-Content-Length
+};
+
+// One keep-alive HTTP/1.1 connection; reconnects on the next exchange after a failure.
+class Connection {
+ public:
+  Connection(std::string host, std::string port, std::chrono::milliseconds timeout)
+      : host_(std::move(host)), port_(std::move(port)), timeout_(timeout) {}
+
+  // UNAVAILABLE when no answer came (resolve, connect, send, receive, timeout).
+  Result<Answer> Exchange(bhttp::verb verb, const std::string& target, std::string body,
+                          std::optional<size_t> header_length) {
+    try {
+      beast::error_code ec;
+      if (!stream_) {
+        stream_.emplace(io_);
+        stream_->expires_after(timeout_);
+        asio::ip::tcp::resolver resolver(io_);
+        auto endpoints = resolver.resolve(host_, port_, ec);
+        if (ec) return Drop("cannot resolve '" + host_ + "': " + ec.message());
+        stream_->connect(endpoints, ec);
+        if (ec) return Drop("cannot connect to " + host_ + ":" + port_ + ": " + ec.message());
+      }
+      stream_->expires_after(timeout_);
+      bhttp::request<bhttp::string_body> req{verb, target, 11};
+      req.set(bhttp::field::host, host_ + ":" + port_);
+      req.set(bhttp::field::user_agent, "ferry-batch");
+      req.keep_alive(true);
+      if (header_length) {
+        req.set(bhttp::field::content_type, "application/octet-stream");
+        req.set("Inference-Header-Content-Length", std::to_string(*header_length));
+      } else if (!body.empty()) {
+        req.set(bhttp::field::content_type, "application/json");
+      }
+      req.body() = std::move(body);
+      req.prepare_payload();
+      bhttp::write(*stream_, req, ec);
+      if (ec) return Drop("send: " + ec.message());
+      bhttp::response_parser<bhttp::string_body> parser;
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+      bhttp::read(*stream_, buffer_, parser, ec);
+      if (ec) return Drop("receive: " + ec.message());
+      auto& res = parser.get();
+      Answer a;
+      a.status = static_cast<int>(res.result_int());
+      if (auto it = res.find("Inference-Header-Content-Length"); it != res.end()) {
+        try {
+          a.header_length = std::stoull(std::string(it->value()));
+        } catch (const std::exception&) {
+          return Drop("a bad Inference-Header-Content-Length '" + std::string(it->value()) + "'");
+        }
+      }
+      if (!res.keep_alive()) stream_.reset();
+      a.body = std::move(res.body());
+      return a;
+    } catch (const std::exception& e) {
+      return Drop(e.what());
+    }
+  }
+
+ private:
+  Status Drop(const std::string& why) {
+    stream_.reset();
+    buffer_.clear();
+    return Unavailable(why);
+  }
+
+  std::string host_, port_;
+  std::chrono::milliseconds timeout_;
+  asio::io_context io_;
+  std::optional<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+};
+
+std::string ErrorOf(const Answer& a) {
+  rapidjson::Document d;
+  d.Parse(a.body.data(), a.body.size());
+  if (!d.HasParseError() && d.IsObject() && d.HasMember("error") && d["error"].IsString())
+    return std::string(d["error"].GetString(), d["error"].GetStringLength());
+  return "HTTP " + std::to_string(a.status) + (a.body.empty() ? "" : ": " + a.body.substr(0, 200));
+}
+
+// The request as the binary tensor extension frames it: a JSON header, then each input's bytes.
+std::pair<std::string, size_t> EncodeRequest(const InferRequest& r) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartObject();
+  w.Key("inputs");
+  w.StartArray();
+  for (const Tensor& t : r.inputs) {
+    w.StartObject();
+    w.Key("name");
+    w.String(t.name.c_str());
+    w.Key("datatype");
+    const std::string_view dt = DataTypeName(t.datatype);
+    w.String(dt.data(), static_cast<rapidjson::SizeType>(dt.size()));
+    w.Key("shape");
+    w.StartArray();
+    for (int64_t d : t.shape) w.Int64(d);
+    w.EndArray();
+    w.Key("parameters");
+    w.StartObject();
+    w.Key("binary_data_size");
+    w.Uint64(t.byte_size());
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("outputs");
+  w.StartArray();
+  for (const auto& o : r.outputs) {
+    w.StartObject();
+    w.Key("name");
+    w.String(o.name.c_str());
+    w.Key("parameters");
+    w.StartObject();
+    w.Key("binary_data");
+    w.Bool(true);
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  std::string body(sb.GetString(), sb.GetSize());
+  const size_t header = body.size();
+  for (const Tensor& t : r.inputs) body.append(t.bytes());
+  return {std::move(body), header};
+}
+
+Result<InferResponse> DecodeResponse(const Answer& a) {
+  const size_t header = a.header_length.value_or(a.body.size());
+  if (header > a.body.size()) return Internal("the response's JSON header is longer than its body");
+  rapidjson::Document d;
+  d.Parse(a.body.data(), header);
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("outputs") || !d["outputs"].IsArray())
+    return Internal("the response is not a V2 inference response");
+  InferResponse resp;
+  if (d.HasMember("model_version") && d["model_version"].IsString()) resp.model_version = d["model_version"].GetString();
+  size_t at = header;
+  for (const auto& o : d["outputs"].GetArray()) {
+    if (!o.IsObject() || !o.HasMember("name") || !o["name"].IsString() || !o.HasMember("datatype") ||
+        !o["datatype"].IsString() || !o.HasMember("shape") || !o["shape"].IsArray())
+      return Internal("a response output lacks name, datatype or shape");
+    Tensor t;
+    t.name = o["name"].GetString();
+    auto dt = DataTypeFromName(o["datatype"].GetString());
+    if (!dt) return Internal("output '" + t.name + "': unknown datatype '" + o["datatype"].GetString() + "'");
+    t.datatype = *dt;
+    for (const auto& s : o["shape"].GetArray()) {
+      if (!s.IsInt64()) return Internal("output '" + t.name + "': a shape that is not integers");
+      t.shape.push_back(s.GetInt64());
+    }
+    const auto* params = o.HasMember("parameters") && o["parameters"].IsObject() ? &o["parameters"] : nullptr;
+    if (!params || !params->HasMember("binary_data_size") || !(*params)["binary_data_size"].IsUint64())
+      return Internal("output '" + t.name + "' came without binary data (the server ignored binary_data)");
+    const size_t n = (*params)["binary_data_size"].GetUint64();
+    if (n > a.body.size() - at) return Internal("output '" + t.name + "': binary data past the end of the response");
+    t.Own(a.body.substr(at, n));
+    at += n;
+    resp.outputs.push_back(std::move(t));
+  }
+  return resp;
+}
+
+}  // namespace
+
+struct RemoteV2Backend::Impl {
+  RemoteOptions o;
+  std::string host, port;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::pair<InferRequest, InferCallback>> queue;  // guarded by mu
+  bool stopping = false;                                      // guarded by mu
+  std::vector<std::thread> workers;
+  std::optional<Connection> control;  // Resolve's, on the caller's thread
+
+  // One exchange with retries: UNAVAILABLE after the last try failed to get an answer below 500.
+  Result<Answer> WithRetries(Connection& c, bhttp::verb verb, const std::string& target, const std::string& body,
+                             std::optional<size_t> header_length) {
+    auto wait = o.backoff_initial;
+    for (int attempt = 0;; ++attempt) {
+      Result<Answer> a = c.Exchange(verb, target, body, header_length);
+      std::string why;
+      if (a.ok() && a->status < 500) return a;
+      why = a.ok() ? ErrorOf(*a) : a.status().message();
+      if (attempt >= o.retries)
+        return Unavailable(std::string(bhttp::to_string(verb)) + " " + o.url + target + ": " + why + " (after " +
+                           std::to_string(attempt + 1) + " tries)");
+      FERRY_LOG(kWarning, "remote request failed; retrying",
+                ("target", target)("error", why)("try", attempt + 1)("wait_ms", static_cast<int64_t>(wait.count())));
+      std::this_thread::sleep_for(wait);
+      wait = std::min(wait * 2, o.backoff_max);
+    }
+  }
+
+  Result<std::string> GetJson(const std::string& target, const std::string& model) {
+    FERRY_ASSIGN_OR_RETURN(Answer a, WithRetries(*control, bhttp::verb::get, target, "", std::nullopt));
+    if (a.status / 100 != 2) return InvalidArgument("model '" + model + "' at " + o.url + ": " + ErrorOf(a));
+    return std::move(a.body);
+  }
+
+  void Work() {
+    Connection c(host, port, o.timeout);
+    while (true) {
+      std::pair<InferRequest, InferCallback> job;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;
+        job = std::move(queue.front());
+        queue.pop_front();
+      }
+      const InferRequest& r = job.first;
+      const std::string target = "/v2/models/" + r.model_name +
+                                 (r.model_version.empty() ? "" : "/versions/" + r.model_version) + "/infer";
+      auto [body, header] = EncodeRequest(r);
+      Result<Answer> a = WithRetries(c, bhttp::verb::post, target, body, header);
+      if (!a.ok()) {
+        job.second(a.status());
+      } else if (a->status / 100 != 2) {
+        job.second(InvalidArgument(ErrorOf(*a)));
+      } else {
+        job.second(DecodeResponse(*a));
+      }
+    }
+  }
+};
+
+Result<std::unique_ptr<RemoteV2Backend>> RemoteV2Backend::Create(RemoteOptions options) {
+  const std::string& url = options.url;
+  if (url.rfind("grpc://", 0) == 0)
+    return InvalidArgument("--url '" + url + "': gRPC is not supported yet by ferry batch; use the REST endpoint, http://HOST:PORT");
+  constexpr std::string_view kScheme = "http://";
+  if (url.rfind(kScheme, 0) != 0)
+    return InvalidArgument("--url '" + url + "' must be http://HOST:PORT (no TLS)");
+  std::string authority = url.substr(kScheme.size());
+  while (!authority.empty() && authority.back() == '/') authority.pop_back();
+  const size_t colon = authority.rfind(':');
+  if (authority.find('/') != std::string::npos || colon == std::string::npos || colon == 0 ||
+      colon + 1 == authority.size() || authority.find_first_not_of("0123456789", colon + 1) != std::string::npos)
+    return InvalidArgument("--url '" + url + "' must be http://HOST:PORT, with no path");
+  if (options.concurrency < 1) return InvalidArgument("--concurrency must be 1 or more");
+  if (options.retries < 0) return InvalidArgument("--retries must be 0 or more");
+  std::unique_ptr<RemoteV2Backend> b(new RemoteV2Backend());
+  b->impl_ = std::make_unique<Impl>();
+  Impl& m = *b->impl_;
+  m.host = authority.substr(0, colon);
+  m.port = authority.substr(colon + 1);
+  if (m.host.size() > 2 && m.host.front() == '[' && m.host.back() == ']') m.host = m.host.substr(1, m.host.size() - 2);
+  m.o = std::move(options);
+  while (!m.o.url.empty() && m.o.url.back() == '/') m.o.url.pop_back();
+  m.control.emplace(m.host, m.port, m.o.timeout);
+  for (int i = 0; i < m.o.concurrency; ++i) m.workers.emplace_back([&m] { m.Work(); });
+  return b;
+}
+
+RemoteV2Backend::~RemoteV2Backend() {
+  std::deque<std::pair<InferRequest, InferCallback>> left;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stopping = true;
+    left.swap(impl_->queue);
+  }
+  impl_->cv.notify_all();
+  for (auto& [req, done] : left) done(Status(StatusCode::kCancelled, "the job is stopping"));
+  for (auto& t : impl_->workers) t.join();
+}
+
+void RemoteV2Backend::Infer(InferRequest request, InferCallback done) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->queue.emplace_back(std::move(request), std::move(done));
+  }
+  impl_->cv.notify_one();
+}
+
+Result<ResolvedModel> RemoteV2Backend::Resolve(const std::string& model, const std::string& version) {
+  Impl& m = *impl_;
+  ResolvedModel r;
+  r.version = version;
+  if (r.version.empty()) {
+    FERRY_ASSIGN_OR_RETURN(std::string body, m.GetJson("/v2/models/" + model, model));
+    rapidjson::Document d;
+    d.Parse(body.data(), body.size());
+    if (d.HasParseError() || !d.IsObject() || !d.HasMember("versions") || !d["versions"].IsArray() ||
+        d["versions"].Empty())
+      return InvalidArgument("model '" + model + "' at " + m.o.url + ": its metadata lists no versions");
+    for (const auto& v : d["versions"].GetArray()) {
+      if (!v.IsString()) continue;
+      const std::string s = v.GetString();
+      if (r.version.empty() || std::stoll(s) > std::stoll(r.version)) r.version = s;
+    }
+  }
+  FERRY_ASSIGN_OR_RETURN(std::string body, m.GetJson("/v2/models/" + model + "/versions/" + r.version + "/config", model));
+  rapidjson::Document d;
+  d.Parse(body.data(), body.size());
+  const std::string where = "model '" + model + "' version " + r.version + " at " + m.o.url + ": ";
+  if (d.HasParseError() || !d.IsObject()) return InvalidArgument(where + "its config is not a JSON object");
+  if (d.HasMember("max_batch_size") && d["max_batch_size"].IsInt()) r.config.set_max_batch_size(d["max_batch_size"].GetInt());
+  r.config.set_name(model);
+  auto tensors = [&](const char* key, auto add) -> Status {
+    if (!d.HasMember(key) || !d[key].IsArray()) return InvalidArgument(where + "its config has no '" + key + "' list");
+    for (const auto& t : d[key].GetArray()) {
+      if (!t.IsObject() || !t.HasMember("name") || !t["name"].IsString() || !t.HasMember("data_type") ||
+          !t["data_type"].IsString() || !t.HasMember("dims") || !t["dims"].IsArray())
+        return InvalidArgument(where + "a config '" + key + "' entry lacks name, data_type or dims");
+      auto* out = add();
+      out->set_name(t["name"].GetString());
+      inference::DataType dt;
+      if (!inference::DataType_Parse(t["data_type"].GetString(), &dt))
+        return InvalidArgument(where + key + " '" + out->name() + "': unknown data_type '" + t["data_type"].GetString() + "'");
+      out->set_data_type(dt);
+      for (const auto& dim : t["dims"].GetArray()) {
+        if (!dim.IsInt64()) return InvalidArgument(where + key + " '" + out->name() + "': dims must be integers");
+        out->add_dims(dim.GetInt64());
+      }
+    }
+    return Status::Ok();
+  };
+  FERRY_RETURN_IF_ERROR(tensors("input", [&] { return r.config.add_input(); }));
+  FERRY_RETURN_IF_ERROR(tensors("output", [&] { return r.config.add_output(); }));
+  return r;
+}
+
+}  // namespace ferry::batch
