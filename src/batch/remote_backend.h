@@ -10,7 +10,7 @@
 namespace ferry::batch {
 
 struct RemoteOptions {
-  std::string url;       // http://host:port of a V2 (Open Inference Protocol) REST endpoint
+  std::string url;       // http://HOST:PORT (REST) or grpc://HOST:PORT of a V2 endpoint
   int concurrency = 4;   // connections, each with one request in flight
   int retries = 10;      // further tries of a request after a connection error or a 5xx
   std::chrono::milliseconds backoff_initial{100};  // the first wait; doubled after each try
@@ -18,20 +18,23 @@ struct RemoteOptions {
   std::chrono::milliseconds timeout{60000};        // connect + send + receive, one try
 };
 
-// Sends a batch job's requests to a remote V2 REST endpoint (`ferry serve`, Triton,
-// KServe, MLServer) with the binary tensor extension both ways, so the tensors' bytes
-// travel exactly (no float text). Resolve reads GET /v2/models/NAME (versions) and
-// GET /v2/models/NAME/versions/V/config (max_batch_size, inputs and outputs as in
-// config.pbtxt: the Triton/ferry config extension). Each of `concurrency` worker threads
-// keeps one keep-alive connection. A try that cannot connect, loses the connection, times
-// out or gets a 5xx is retried after a capped exponential back-off (reconnecting);
-// after `retries` more tries the request fails with UNAVAILABLE, which StopsTheJob. A 4xx
-// fails the request with INVALID_ARGUMENT and the server's error message, not retried.
+// Sends a batch job's requests to a remote V2 (Open Inference Protocol) endpoint:
+// REST (http://HOST:PORT, with the binary tensor extension both ways) or gRPC
+// (grpc://HOST:PORT, raw_input_contents / raw_output_contents), so the tensors' bytes
+// travel exactly (no float text). Resolve reads the model's versions (REST GET
+// /v2/models/NAME, gRPC ModelMetadata) and config (GET .../versions/V/config, gRPC
+// ModelConfig: max_batch_size, inputs and outputs, the Triton/ferry config extension).
+// Each of `concurrency` worker threads has one request in flight: over its own
+// keep-alive HTTP/1.1 connection, or on the one gRPC channel. A try that gets no
+// answer (connect, send, receive, timeout), a 5xx, or gRPC UNAVAILABLE, DEADLINE_EXCEEDED,
+// RESOURCE_EXHAUSTED, ABORTED, INTERNAL or UNKNOWN is retried after a capped exponential
+// back-off; after `retries` more tries the request fails with UNAVAILABLE, which
+// StopsTheJob. Any other error (a 4xx, INVALID_ARGUMENT, NOT_FOUND ...) fails the
+// request with INVALID_ARGUMENT and the server's message, not retried.
 // Thread-safety: Infer from any thread; callbacks run on the worker threads.
 class RemoteV2Backend : public InferBackend {
  public:
-  // INVALID_ARGUMENT for a URL that is not http://host:port (grpc:// is named as not
-  // supported yet).
+  // INVALID_ARGUMENT for a URL that is not http://HOST:PORT or grpc://HOST:PORT.
   static Result<std::unique_ptr<RemoteV2Backend>> Create(RemoteOptions options);
   ~RemoteV2Backend() override;  // answers queued requests with CANCELLED, joins
 

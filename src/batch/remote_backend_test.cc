@@ -15,8 +15,10 @@ std::string CreateError(const std::string& url) {
 }
 
 TEST(RemoteV2Backend, UrlsOtherThanHttpHostPortAreNamed) {
-  EXPECT_NE(CreateError("grpc://127.0.0.1:8001").find("gRPC is not supported yet by ferry batch"), std::string::npos);
-  EXPECT_NE(CreateError("https://h:1").find("must be http://HOST:PORT (no TLS)"), std::string::npos);
+  EXPECT_NE(CreateError("https://h:1").find("must be http://HOST:PORT (REST) or grpc://HOST:PORT (no TLS)"),
+            std::string::npos);
+  EXPECT_NE(CreateError("grpc://h:1/x").find("must be grpc://HOST:PORT, with no path"), std::string::npos);
+  EXPECT_EQ(CreateError("grpc://127.0.0.1:8001"), "");
   EXPECT_NE(CreateError("http://h").find("must be http://HOST:PORT, with no path"), std::string::npos);
   EXPECT_NE(CreateError("http://h:1/v2").find("must be http://HOST:PORT, with no path"), std::string::npos);
   EXPECT_NE(CreateError("http://h:x").find("must be http://HOST:PORT"), std::string::npos);

@@ -60,9 +60,9 @@ int Report(const Result<batch::BatchJobSummary>& summary) {
 int Batch(int argc, char** argv) {
   po::options_description desc(
       "usage: ferry batch --model-repository DIR --model NAME --input FILE --output FILE [options]\n"
-      "       ferry batch --url http://HOST:PORT --model NAME --input FILE --output FILE [options]\n\n"
+      "       ferry batch --url http://HOST:PORT|grpc://HOST:PORT --model NAME --input FILE --output FILE [options]\n\n"
       "Runs a model over every row of FILE in this process, through the same server and runtimes\n"
-      "as `ferry serve` (dynamic batching included), or against a remote V2 REST endpoint (--url),\n"
+      "as `ferry serve` (dynamic batching included), or against a remote V2 endpoint (--url, REST or gRPC),\n"
       "and writes the results in input order. Formats go by file name: .csv (header row), .jsonl\n"
       "(one object per line), .npy (a 2-D array) and .parquet (read a record batch at a time,\n"
       "written a row group at a time).\n"
@@ -82,8 +82,8 @@ int Batch(int argc, char** argv) {
     ("errors", po::value<std::string>()->default_value(""), "JSONL file of the rows that failed, {\"row\": N, \"error\": ...}; default: OUTPUT.errors.jsonl [FERRY_BATCH_ERRORS]")
     ("batch-size", po::value<int64_t>()->default_value(0), "rows per request; 0 = the model's max_batch_size [FERRY_BATCH_BATCH_SIZE]")
     ("concurrency", po::value<int>()->default_value(4), "requests in flight at once [FERRY_BATCH_CONCURRENCY]")
-    ("url", po::value<std::string>()->default_value(""), "http://HOST:PORT: send the requests to this V2 REST endpoint instead of loading the model here [FERRY_BATCH_URL]")
-    ("retries", po::value<int>()->default_value(10), "--url: further tries of a request after a connection error or a 5xx, with capped exponential back-off [FERRY_BATCH_RETRIES]")
+    ("url", po::value<std::string>()->default_value(""), "http://HOST:PORT (REST) or grpc://HOST:PORT: send the requests to this V2 endpoint instead of loading the model here [FERRY_BATCH_URL]")
+    ("retries", po::value<int>()->default_value(10), "--url: further tries of a request after a connection error, a 5xx or gRPC UNAVAILABLE, with capped exponential back-off [FERRY_BATCH_RETRIES]")
     ("retry-max-ms", po::value<int>()->default_value(5000), "--url: the longest wait between tries (the first is 100 ms, then doubled) [FERRY_BATCH_RETRY_MAX_MS]")
     ("request-timeout-ms", po::value<int>()->default_value(60000), "--url: connect, send and receive of one try [FERRY_BATCH_REQUEST_TIMEOUT_MS]")
     ("carry", po::value<std::vector<std::string>>()->composing(), "input columns copied to the output, comma-separated or repeated [FERRY_BATCH_CARRY]")

@@ -1,4 +1,4 @@
-"""`ferry batch --url`: the same job against a remote V2 REST endpoint (docs/batch.md).
+"""`ferry batch --url`: the same job against a remote V2 endpoint, REST or gRPC (docs/batch.md).
 
 The endpoint is a real `ferry serve` started by the test on loopback. The remote job's output
 and error file are compared byte for byte with the in-process job's on the same rows; the
@@ -22,6 +22,11 @@ from test_batch import (PICKY, RUN_TIMEOUT_S, features, kill_9_mid_job, read_csv
                         wait_for_progress, write_csv)
 
 ROWS = 20_000
+PROTOCOLS = ["http", "grpc"]
+
+
+def url(server: fh.FerryServer, protocol: str) -> str:
+    return server.base if protocol == "http" else f"grpc://127.0.0.1:{server.grpc_port}"
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +52,21 @@ def remote_batch(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("ext", ["csv", "parquet"])
-def test_remote_output_is_byte_identical_to_the_in_process_one(model_repo, server, data, tmp_path, ext):
+def test_remote_output_is_byte_identical_to_the_in_process_one(model_repo, server, data, tmp_path, ext, protocol):
     args = ["--model", "mlp_classifier", "--input", str(data / "in.csv"), "--carry", "id", "--batch-size", "32"]
     local = tmp_path / f"local.{ext}"
     run_batch(model_repo, *args, "--output", str(local))
     out = tmp_path / f"remote.{ext}"
-    proc = remote_batch("--url", server.base, *args, "--concurrency", "4", "--output", str(out))
+    proc = remote_batch("--url", url(server, protocol), *args, "--concurrency", "4", "--output", str(out))
     assert f"{ROWS} rows ok, 0 failed" in proc.stderr
     assert sha256(out) == sha256(local)
     assert (tmp_path / f"remote.{ext}.errors.jsonl").read_text() == ""
 
 
-def test_a_server_killed_and_restarted_mid_job_loses_and_repeats_no_row(model_repo, data, tmp_path):
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_server_killed_and_restarted_mid_job_loses_and_repeats_no_row(model_repo, data, tmp_path, protocol):
     s = fh.FerryServer(fh.ferry_bin(), [model_repo], [], tmp_path / "serve.log").start()
     try:
         args = ["--model", "mlp_classifier", "--input", str(data / "in.csv"), "--carry", "id", "--batch-size", "8",
@@ -67,7 +74,7 @@ def test_a_server_killed_and_restarted_mid_job_loses_and_repeats_no_row(model_re
         ref = tmp_path / "ref.csv"
         run_batch(model_repo, *args, "--output", str(ref))
         out = tmp_path / "out.csv"
-        cmd = [str(fh.ferry_bin()), "batch", "--log-level", "warning", "--url", s.base, *args, "--concurrency", "3",
+        cmd = [str(fh.ferry_bin()), "batch", "--log-level", "warning", "--url", url(s, protocol), *args, "--concurrency", "3",
                "--retries", "40", "--retry-max-ms", "400", "--output", str(out)]
         job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=fh.child_env())
         try:
@@ -107,7 +114,8 @@ def test_a_remote_job_killed_mid_way_resumes_to_the_same_bytes(model_repo, serve
     assert sha256(out) == sha256(ref)
 
 
-def test_rows_the_server_refuses_go_to_the_error_file_with_its_message(tmp_path):
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_rows_the_server_refuses_go_to_the_error_file_with_its_message(tmp_path, protocol):
     repo = tmp_path / "repo"
     (repo / "picky" / "1").mkdir(parents=True)
     (repo / "picky" / "1" / "model.py").write_text(PICKY)
@@ -122,7 +130,7 @@ output [ { name: "Y" data_type: TYPE_INT64 dims: [ 1 ] } ]
     s = fh.FerryServer(fh.ferry_bin(), [repo], ["--python-executable", sys.executable], tmp_path / "serve.log").start()
     try:
         out = tmp_path / "out.csv"
-        proc = remote_batch("--url", s.base, "--model", "picky", "--input", str(tmp_path / "in.csv"),
+        proc = remote_batch("--url", url(s, protocol), "--model", "picky", "--input", str(tmp_path / "in.csv"),
                             "--output", str(out), "--carry", "key")
     finally:
         s.kill()
@@ -144,8 +152,8 @@ output [ { name: "Y" data_type: TYPE_INT64 dims: [ 1 ] } ]
 
 def test_bad_urls_and_an_unreachable_server_are_named(data, tmp_path):
     base = ["--model", "mlp_classifier", "--input", str(data / "in.csv"), "--carry", "id"]
-    proc = remote_batch("--url", "grpc://127.0.0.1:1", *base, "--output", str(tmp_path / "a.csv"), check=False)
-    assert proc.returncode == 2 and "gRPC is not supported yet by ferry batch" in proc.stderr, proc.stderr
+    proc = remote_batch("--url", "https://127.0.0.1:1", *base, "--output", str(tmp_path / "a.csv"), check=False)
+    assert proc.returncode == 2 and "must be http://HOST:PORT (REST) or grpc://HOST:PORT (no TLS)" in proc.stderr
     proc = remote_batch("--url", "http://127.0.0.1/v2", *base, "--output", str(tmp_path / "a.csv"), check=False)
     assert proc.returncode == 2 and "must be http://HOST:PORT" in proc.stderr, proc.stderr
     port = fh.free_ports(1)[0]
@@ -154,3 +162,7 @@ def test_bad_urls_and_an_unreachable_server_are_named(data, tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert f"GET http://127.0.0.1:{port}/v2/models/mlp_classifier: cannot connect" in proc.stderr, proc.stderr
     assert "(after 3 tries)" in proc.stderr
+    proc = remote_batch("--url", f"grpc://127.0.0.1:{port}", *base, "--retries", "1", "--retry-max-ms", "50",
+                        "--request-timeout-ms", "2000", "--output", str(tmp_path / "c.csv"), check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert f"ModelMetadata grpc://127.0.0.1:{port}: " in proc.stderr and "(after 2 tries)" in proc.stderr, proc.stderr
