@@ -458,8 +458,16 @@ Result<std::unique_ptr<RemoteV2Backend>> RemoteV2Backend::Create(RemoteOptions o
   m.o = std::move(options);
   m.o.url = (grpc ? "grpc://" : "http://") + authority;
   if (grpc) {
-    // One channel: gRPC multiplexes the workers' calls over its HTTP/2 connection.
-    auto channel = grpc::CreateChannel(authority, grpc::InsecureChannelCredentials());
+    // One channel: gRPC multiplexes the workers' calls over its HTTP/2 connection. Its own
+    // reconnect back-off (by default up to 120 s, failing calls fast meanwhile) is held to
+    // ours, so a server that comes back is reached by the next try.
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(m.o.backoff_initial.count()));
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(m.o.backoff_initial.count()));
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(m.o.backoff_max.count()));
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxSendMessageSize(-1);
+    auto channel = grpc::CreateCustomChannel(authority, grpc::InsecureChannelCredentials(), args);
     m.new_session = [channel, base = m.o.url, timeout = m.o.timeout] {
       return std::make_unique<GrpcSession>(base, channel, timeout);
     };
