@@ -82,8 +82,7 @@ def test_a_server_killed_and_restarted_mid_job_loses_and_repeats_no_row(model_re
             s.kill()
             time.sleep(1.0)  # requests fail meanwhile: connection refused
             assert job.poll() is None, "the job ended while the server was down"
-            s._spawn()  # the same ports
-            s._wait_health("ready", 60)
+            s.restart_on_same_ports()
             _, err = job.communicate(timeout=RUN_TIMEOUT_S)
         finally:
             if job.poll() is None:
