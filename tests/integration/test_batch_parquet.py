@@ -300,3 +300,35 @@ def test_parquet_output_errors_are_named(model_repo, data, tmp_path):
     Path(str(out) + ".rowgroups.partial").write_bytes(b"\xff\xff\xff\x7f")
     proc = run_batch(model_repo, *args, "--output", str(out), check=False)
     assert proc.returncode != 0 and ".rowgroups.partial" in proc.stderr, proc.stderr
+
+
+def test_parquet_output_types_follow_the_output_tensors_and_feed_the_next_job(model_repo, tmp_path):
+    # int_ops: X, Y INT64 [4] in; SUM, PROD INT64 [4] and GREATER BOOL [4] out.
+    rng = np.random.default_rng(3)
+    x = rng.integers(-1000, 1000, (500, 4))
+    y = rng.integers(-1000, 1000, (500, 4))
+    with open(tmp_path / "in.csv", "w") as f:
+        f.write(",".join([f"X_{j}" for j in range(4)] + [f"Y_{j}" for j in range(4)]) + "\n")
+        for a, b in zip(x, y):
+            f.write(",".join(str(v) for v in [*a, *b]) + "\n")
+    out = tmp_path / "out.parquet"
+    run_batch(model_repo, "--model", "int_ops", "--input", str(tmp_path / "in.csv"), "--output", str(out),
+              "--row-group-rows", "128")
+    f = pq.ParquetFile(out)
+    assert f.schema_arrow == pa.schema([pa.field(f"{n}_{j}", t, nullable=False)
+                                        for n, t in (("SUM", pa.int64()), ("PROD", pa.int64()), ("GREATER", pa.bool_()))
+                                        for j in range(4)])
+    assert [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)] == [128, 128, 128, 116]
+    t = f.read()
+    got = {n: np.stack([t.column(f"{n}_{j}").to_numpy() for j in range(4)], axis=1) for n in ("SUM", "PROD", "GREATER")}
+    np.testing.assert_array_equal(got["SUM"], x + y)
+    np.testing.assert_array_equal(got["PROD"], x * y)
+    np.testing.assert_array_equal(got["GREATER"], x > y)
+    # The Parquet output is the next job's input: SUM -> X, PROD -> Y.
+    cols = [f"SUM_{j}:X" for j in range(4)] + [f"PROD_{j}:Y" for j in range(4)]
+    again = tmp_path / "again.parquet"
+    run_batch(model_repo, "--model", "int_ops", "--input", str(out), "--output", str(again), "--map", ",".join(cols),
+              "--outputs", "SUM")
+    t2 = pq.read_table(again)
+    np.testing.assert_array_equal(np.stack([t2.column(f"SUM_{j}").to_numpy() for j in range(4)], axis=1),
+                                  (x + y) + (x * y))
