@@ -9,6 +9,8 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 
@@ -18,6 +20,7 @@
 #include "batch/checkpoint.h"
 #include "batch/input_reader.h"
 #include "batch/output_writer.h"
+#include "batch/parquet_output.h"
 #include "batch/progress.h"
 #include "core/log.h"
 
@@ -40,6 +43,7 @@ struct PendingBatch {
   std::vector<Tensor> inputs;        // the request's tensors (sharing `buffers`' bytes once sent)
   std::vector<std::pair<uint64_t, std::string>> errors;  // rows that failed to decode
   uint64_t end_offset = 0, end_row = 0, end_line = 0;    // the reader's position after the batch
+  bool ends_row_group = false;  // Parquet output: the row group ends with this batch
 
   bool done = false;  // guarded by the job's mutex
   Result<InferResponse> result{Internal("not run")};
@@ -114,7 +118,7 @@ Status RenameInto(const fs::path& from, const fs::path& to) {
 
 class Job {
  public:
-  Job(server::Server& server, const BatchJobOptions& o) : server_(server), o_(o) {}
+  Job(InferBackend& backend, const BatchJobOptions& o) : backend_(backend), o_(o) {}
   Result<BatchJobSummary> Run();
 
  private:
@@ -126,10 +130,15 @@ class Job {
   Status RetryRows(PendingBatch& b, std::string* out, std::vector<std::pair<uint64_t, std::string>>* errors);
   Status FormatRows(PendingBatch& b, const InferResponse& resp, size_t first, size_t count, std::string* out);
   Status SaveProgress(bool complete);
+  // Whether everything before the reader's checkpointed position is in the partial
+  // files: always, except for Parquet rows buffered for a row group not yet written.
+  bool Durable() const { return !parquet_ || parquet_->buffered_rows() == 0; }
+  Status FlushRowGroup();
+  Status WriteParquetFooter();
   Status Finish();
   std::shared_ptr<PendingBatch> NewBatch();
 
-  server::Server& server_;
+  InferBackend& backend_;
   const BatchJobOptions& o_;
   std::string version_;
   int64_t max_batch_ = 0;   // the model's max_batch_size
@@ -138,8 +147,10 @@ class Job {
   std::unique_ptr<InputReader> reader_;
   std::optional<RowDecoder> decoder_;
   std::unique_ptr<OutputWriter> writer_;
+  std::unique_ptr<ParquetOutput> parquet_;  // a .parquet output only
   fs::path output_partial_, errors_path_, errors_partial_, checkpoint_path_;
   PartialFile out_, err_;
+  PartialFile row_groups_;  // Parquet output: each row group's metadata, for the footer
   Checkpoint ckpt_;
   std::chrono::steady_clock::time_point last_checkpoint_;
   BatchJobSummary summary_;
@@ -150,12 +161,9 @@ class Job {
 
 Status Job::Prepare() {
   // The version is pinned, so a resumed job (and every request) uses the same one.
-  FERRY_ASSIGN_OR_RETURN(server::ModelMetadata md, server_.GetModelMetadata(o_.model, o_.version));
-  if (md.versions.empty()) return Unavailable("model '" + o_.model + "' has no ready version");
-  version_ = o_.version.empty() ? md.versions.back() : o_.version;
-  for (const auto& v : md.versions)
-    if (std::stoll(v) > std::stoll(version_) && o_.version.empty()) version_ = v;
-  FERRY_ASSIGN_OR_RETURN(inference::ModelConfig config, server_.GetModelConfig(o_.model, version_));
+  FERRY_ASSIGN_OR_RETURN(ResolvedModel resolved, backend_.Resolve(o_.model, o_.version));
+  version_ = resolved.version;
+  const inference::ModelConfig& config = resolved.config;
   max_batch_ = config.max_batch_size();
   if (o_.batch_size < 0) return InvalidArgument("--batch-size must be 1 or more");
   if (max_batch_ == 0) {
@@ -201,6 +209,10 @@ Status Job::Prepare() {
   decoder_.emplace(std::move(decoder));
   FERRY_ASSIGN_OR_RETURN(writer_, OutputWriter::Create(out_format, decoder_->carry_names(), decoder_->carried_is_json(),
                                                        std::move(outputs)));
+  if (out_format == Format::kParquet) {
+    if (o_.row_group_rows < 1) return InvalidArgument("--row-group-rows must be 1 or more");
+    FERRY_ASSIGN_OR_RETURN(parquet_, ParquetOutput::Create(*writer_, decoder_->carry_names(), decoder_->carried_is_json()));
+  }
   FERRY_LOG(kInfo, "batch job", ("model", o_.model)("version", version_)("batch_size", batch_rows_)(
                                     "concurrency", o_.concurrency)("columns", decoder_->Describe()));
 
@@ -224,6 +236,7 @@ Status Job::Prepare() {
       {"errors", fs::absolute(errors_path_).lexically_normal().string()},
   };
   if (!o_.input_format.empty()) ckpt_.identity.push_back({"input_format", o_.input_format});
+  if (parquet_) ckpt_.identity.push_back({"row_group_rows", std::to_string(o_.row_group_rows)});
   return Status::Ok();
 }
 
@@ -243,6 +256,7 @@ Status Job::OpenFiles() {
     }
     FERRY_RETURN_IF_ERROR(out_.Reopen(found->output_bytes));
     FERRY_RETURN_IF_ERROR(err_.Reopen(found->error_bytes));
+    if (parquet_) FERRY_RETURN_IF_ERROR(row_groups_.Reopen(found->row_group_meta_bytes));
     FERRY_RETURN_IF_ERROR(reader_->Seek(found->input_offset, found->next_row, found->next_line));
     ckpt_ = *found;
     summary_.resumed = true;
@@ -258,6 +272,7 @@ Status Job::OpenFiles() {
                            "' exists and no checkpoint says it is unfinished; remove it or pass --restart to overwrite it");
   FERRY_RETURN_IF_ERROR(out_.Create());
   FERRY_RETURN_IF_ERROR(err_.Create());
+  if (parquet_) FERRY_RETURN_IF_ERROR(row_groups_.Create());
   FERRY_RETURN_IF_ERROR(out_.Append(writer_->Header(0)));
   ckpt_.input_offset = reader_->offset();
   ckpt_.next_row = reader_->next_index();
@@ -268,8 +283,10 @@ Status Job::OpenFiles() {
 Status Job::SaveProgress(bool complete) {
   FERRY_RETURN_IF_ERROR(out_.Sync());
   FERRY_RETURN_IF_ERROR(err_.Sync());
+  if (parquet_) FERRY_RETURN_IF_ERROR(row_groups_.Sync());
   ckpt_.output_bytes = out_.bytes;
   ckpt_.error_bytes = err_.bytes;
+  ckpt_.row_group_meta_bytes = row_groups_.bytes;
   ckpt_.complete = complete;
   last_checkpoint_ = std::chrono::steady_clock::now();
   return SaveCheckpoint(checkpoint_path_, ckpt_);
@@ -307,7 +324,7 @@ void Job::Submit(std::shared_ptr<PendingBatch> b) {
     req.inputs.push_back(std::move(t));
   }
   for (const auto& name : requested_) req.outputs.push_back({name, {}});
-  server_.Infer(std::move(req), [this, b](Result<InferResponse> r) {
+  backend_.Infer(std::move(req), [this, b](Result<InferResponse> r) {
     std::lock_guard<std::mutex> lock(mu_);
     b->result = std::move(r);
     b->done = true;
@@ -325,6 +342,11 @@ Status Job::FormatRows(PendingBatch& b, const InferResponse& resp, size_t first,
     tensors.push_back(found);
   }
   const size_t ncarry = decoder_->carry_names().size();
+  if (parquet_) {
+    FERRY_ASSIGN_OR_RETURN(std::vector<size_t> widths, writer_->CheckTensors(tensors, count));
+    for (size_t r = 0; r < count; ++r) parquet_->AppendRow(b.carried.data() + (first + r) * ncarry, tensors, widths, r);
+    return Status::Ok();
+  }
   const size_t before = out->size();
   for (size_t r = 0; r < count; ++r) {
     Status s = writer_->AppendRow(b.carried.data() + (first + r) * ncarry, tensors, r, count, out);
@@ -355,13 +377,14 @@ Status Job::RetryRows(PendingBatch& b, std::string* out, std::vector<std::pair<u
     std::mutex m;
     std::condition_variable cv;
     std::optional<Result<InferResponse>> got;
-    server_.Infer(std::move(req), [&](Result<InferResponse> res) {
+    backend_.Infer(std::move(req), [&](Result<InferResponse> res) {
       std::lock_guard<std::mutex> lock(m);
       got.emplace(std::move(res));
       cv.notify_all();
     });
     std::unique_lock<std::mutex> lock(m);
     cv.wait(lock, [&] { return got.has_value(); });
+    if (!got->ok() && backend_.StopsTheJob(got->status())) return got->status();
     Status s = got->ok() ? FormatRows(b, **got, r, 1, out) : got->status();
     if (!s.ok()) errors->emplace_back(b.rows[r], "row " + std::to_string(b.rows[r]) + ": model '" + o_.model + "': " + s.message());
   }
@@ -372,6 +395,9 @@ Status Job::WriteBatch(PendingBatch& b) {
   std::string out;
   std::vector<std::pair<uint64_t, std::string>> model_errors;
   if (!b.rows.empty()) {
+    if (!b.result.ok() && backend_.StopsTheJob(b.result.status()))
+      return Status(b.result.status().code(), b.result.status().message() +
+                                                  "; the checkpoint is kept: run the same command to resume");
     Status s = b.result.ok() ? FormatRows(b, *b.result, 0, b.rows.size(), &out) : b.result.status();
     if (!s.ok()) {
       if (b.rows.size() == 1) {
@@ -398,14 +424,48 @@ Status Job::WriteBatch(PendingBatch& b) {
   ckpt_.input_offset = b.end_offset;
   ckpt_.next_row = b.end_row;
   ckpt_.next_line = b.end_line;
+  if (b.ends_row_group) FERRY_RETURN_IF_ERROR(FlushRowGroup());
   if (o_.max_errors >= 0 && ckpt_.rows_failed > static_cast<uint64_t>(o_.max_errors)) {
-    FERRY_RETURN_IF_ERROR(SaveProgress(false));
+    if (Durable()) FERRY_RETURN_IF_ERROR(SaveProgress(false));
     return Status(StatusCode::kCancelled, std::to_string(ckpt_.rows_failed) + " rows failed, more than --max-errors " +
                                               std::to_string(o_.max_errors) + " (see '" + errors_partial_.string() +
                                               "'); stopping");
   }
-  if (std::chrono::steady_clock::now() - last_checkpoint_ >= o_.checkpoint_every) FERRY_RETURN_IF_ERROR(SaveProgress(false));
+  if (Durable() && std::chrono::steady_clock::now() - last_checkpoint_ >= o_.checkpoint_every)
+    FERRY_RETURN_IF_ERROR(SaveProgress(false));
   return Status::Ok();
+}
+
+Status Job::FlushRowGroup() {
+  if (parquet_->buffered_rows() == 0) return Status::Ok();
+  FERRY_ASSIGN_OR_RETURN(ParquetOutput::RowGroup g, parquet_->FlushRowGroup(out_.bytes));
+  FERRY_RETURN_IF_ERROR(out_.Append(g.data));
+  // Each record: its length (4 bytes, little-endian), then the serialized metadata.
+  const auto len = static_cast<uint32_t>(g.metadata.size());
+  char prefix[4] = {static_cast<char>(len), static_cast<char>(len >> 8), static_cast<char>(len >> 16),
+                    static_cast<char>(len >> 24)};
+  FERRY_RETURN_IF_ERROR(row_groups_.Append(std::string_view(prefix, 4)));
+  return row_groups_.Append(g.metadata);
+}
+
+Status Job::WriteParquetFooter() {
+  // The last row group holds the rows after the last full one.
+  FERRY_RETURN_IF_ERROR(FlushRowGroup());
+  std::ifstream in(row_groups_.path, std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return Internal("cannot read '" + row_groups_.path.string() + "'");
+  all.resize(std::min<size_t>(all.size(), row_groups_.bytes));
+  std::vector<std::string> records;
+  for (size_t at = 0; at < all.size();) {
+    if (all.size() - at < 4) return Internal("'" + row_groups_.path.string() + "' ends inside a record");
+    const auto* u = reinterpret_cast<const unsigned char*>(all.data() + at);
+    const size_t len = u[0] | (u[1] << 8) | (u[2] << 16) | (static_cast<size_t>(u[3]) << 24);
+    if (all.size() - at - 4 < len) return Internal("'" + row_groups_.path.string() + "' ends inside a record");
+    records.push_back(all.substr(at + 4, len));
+    at += 4 + len;
+  }
+  FERRY_ASSIGN_OR_RETURN(std::string footer, parquet_->Footer(records));
+  return out_.Append(footer);
 }
 
 Status Job::Finish() {
@@ -416,12 +476,14 @@ Status Job::Finish() {
       if (::pwrite(out_.fd, header.data(), header.size(), 0) != static_cast<ssize_t>(header.size()))
         return Internal("cannot write the header of '" + output_partial_.string() + "': " + std::strerror(errno));
     }
+    if (parquet_) FERRY_RETURN_IF_ERROR(WriteParquetFooter());
     FERRY_RETURN_IF_ERROR(SaveProgress(true));
   }
   // A kill between these steps leaves a complete checkpoint: the next run only renames.
   std::error_code ec;
   if (fs::exists(errors_partial_, ec)) FERRY_RETURN_IF_ERROR(RenameInto(errors_partial_, errors_path_));
   if (fs::exists(output_partial_, ec)) FERRY_RETURN_IF_ERROR(RenameInto(output_partial_, o_.output));
+  if (parquet_) fs::remove(row_groups_.path, ec);
   fs::remove(checkpoint_path_, ec);
   return Status::Ok();
 }
@@ -437,6 +499,7 @@ Result<BatchJobSummary> Job::Run() {
   checkpoint_path_ = WithSuffix(o_.output, ".checkpoint");
   out_.path = output_partial_;
   err_.path = errors_partial_;
+  row_groups_.path = WithSuffix(o_.output, ".rowgroups.partial");
   summary_.output = o_.output;
   summary_.errors = errors_path_;
   FERRY_RETURN_IF_ERROR(Prepare());
@@ -482,6 +545,10 @@ Result<BatchJobSummary> Job::Run() {
     };
     bool ok = true;
     const size_t ncarry = decoder_->carry_names().size();
+    // This job's input rows so far (ok or failed), for the Parquet row groups' ends; a
+    // checkpoint is taken only where every row before it is written.
+    uint64_t taken = ckpt_.rows_ok + ckpt_.rows_failed;
+    const auto group = static_cast<uint64_t>(std::max<int64_t>(1, o_.row_group_rows));
     while (ok && reader_->Next(&row, keep)) {
       if (row.skipped) continue;
       const size_t r = batch->rows.size();
@@ -496,16 +563,18 @@ Result<BatchJobSummary> Job::Run() {
         batch->carried.resize(r * ncarry);
         batch->errors.emplace_back(row.index, s.message());
       }
+      ++taken;
+      batch->ends_row_group = parquet_ && taken % group == 0;
       // A batch also closes on errors alone, so a file of bad rows still checkpoints.
       if (batch->rows.size() == static_cast<size_t>(batch_rows_) ||
-          batch->errors.size() >= static_cast<size_t>(batch_rows_))
+          batch->errors.size() >= static_cast<size_t>(batch_rows_) || batch->ends_row_group)
         ok = send();
     }
     if (ok && !reader_->read_error().ok()) {
       // A part of the input that does not decode (a corrupt Parquet page): what came
       // before it is written and checkpointed, the job stops naming it.
       if (drain(0)) {
-        Status saved = SaveProgress(false);
+        Status saved = Durable() ? SaveProgress(false) : Status::Ok();
         failed = saved.ok() ? reader_->read_error() : saved;
       }
       ok = false;
@@ -538,9 +607,39 @@ Result<BatchJobSummary> Job::Run() {
 
 }  // namespace
 
-Result<BatchJobSummary> RunBatchJob(server::Server& server, const BatchJobOptions& options) {
-  Job job(server, options);
+namespace {
+
+class InProcess : public InferBackend {
+ public:
+  explicit InProcess(server::Server& server) : server_(server) {}
+  Result<ResolvedModel> Resolve(const std::string& model, const std::string& version) override {
+    FERRY_ASSIGN_OR_RETURN(server::ModelMetadata md, server_.GetModelMetadata(model, version));
+    if (md.versions.empty()) return Unavailable("model '" + model + "' has no ready version");
+    ResolvedModel r;
+    r.version = version.empty() ? md.versions.back() : version;
+    for (const auto& v : md.versions)
+      if (version.empty() && std::stoll(v) > std::stoll(r.version)) r.version = v;
+    FERRY_ASSIGN_OR_RETURN(r.config, server_.GetModelConfig(model, r.version));
+    return r;
+  }
+  void Infer(InferRequest request, InferCallback done) override { server_.Infer(std::move(request), std::move(done)); }
+
+ private:
+  server::Server& server_;  // not owned
+};
+
+}  // namespace
+
+std::unique_ptr<InferBackend> InProcessBackend(server::Server& server) { return std::make_unique<InProcess>(server); }
+
+Result<BatchJobSummary> RunBatchJob(InferBackend& backend, const BatchJobOptions& options) {
+  Job job(backend, options);
   return job.Run();
+}
+
+Result<BatchJobSummary> RunBatchJob(server::Server& server, const BatchJobOptions& options) {
+  InProcess backend(server);
+  return RunBatchJob(backend, options);
 }
 
 }  // namespace ferry::batch

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "batch/infer_backend.h"
 #include "batch/row_decoder.h"
 #include "core/result.h"
 #include "server/server.h"
@@ -17,7 +18,7 @@ struct BatchJobOptions {
   std::string version;  // empty: the latest ready version (recorded, so a resume uses the same)
   std::filesystem::path input;   // .csv, .jsonl, .npy or .parquet
   std::string input_format;      // "csv", "jsonl", "npy", "parquet"; empty: by the input's extension
-  std::filesystem::path output;  // .csv, .jsonl or .npy
+  std::filesystem::path output;  // .csv, .jsonl, .npy or .parquet
   std::filesystem::path errors;  // JSONL of failed rows; empty: <output>.errors.jsonl
   // Rows per request; 0: the model's max_batch_size (1 for a model that does not batch).
   int64_t batch_size = 0;
@@ -29,6 +30,10 @@ struct BatchJobOptions {
   uint64_t shard_index = 0;  // this job takes the input rows with index % shard_count == shard_index
   uint64_t shard_count = 1;
   int concurrency = 4;  // requests in flight at once
+  // Parquet output: a row group holds the results of this many input rows of the job
+  // (ok or failed; the last one holds the rest), so row groups fall where they would in
+  // any run of the job, and a checkpoint is taken only at a row group's end.
+  int64_t row_group_rows = 65536;
   bool restart = false;  // ignore (and overwrite) a checkpoint and an existing output
   std::chrono::milliseconds checkpoint_every{500};
   bool progress_terminal = false;               // draw the progress line (stderr is a TTY)
@@ -59,5 +64,9 @@ struct BatchJobSummary {
 // CANCELLED past max_errors; INTERNAL for I/O failures.
 // Thread-safety: call from one thread; it blocks until the job ends.
 Result<BatchJobSummary> RunBatchJob(server::Server& server, const BatchJobOptions& options);
+// The same job through any backend (a remote V2 endpoint: RemoteV2Backend). A request
+// the backend fails with an error it says StopsTheJob ends the job (exit 1) with its
+// checkpoint kept, so the same command resumes it; other errors fail the rows.
+Result<BatchJobSummary> RunBatchJob(InferBackend& backend, const BatchJobOptions& options);
 
 }  // namespace ferry::batch

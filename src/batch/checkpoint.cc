@@ -59,6 +59,7 @@ Status SaveCheckpoint(const std::filesystem::path& path, const Checkpoint& c) {
   u64("next_line", c.next_line);
   u64("output_bytes", c.output_bytes);
   u64("error_bytes", c.error_bytes);
+  u64("row_group_meta_bytes", c.row_group_meta_bytes);
   u64("rows_ok", c.rows_ok);
   u64("rows_failed", c.rows_failed);
   w.Key("complete");
@@ -107,6 +108,9 @@ Result<std::optional<Checkpoint>> LoadCheckpoint(const std::filesystem::path& pa
       !u64("output_bytes", &c.output_bytes) || !u64("error_bytes", &c.error_bytes) || !u64("rows_ok", &c.rows_ok) ||
       !u64("rows_failed", &c.rows_failed))
     return InvalidArgument(bad + "a counter is missing");
+  // Absent in the checkpoints of jobs that wrote no Parquet.
+  if (d.HasMember("row_group_meta_bytes") && !u64("row_group_meta_bytes", &c.row_group_meta_bytes))
+    return InvalidArgument(bad + "row_group_meta_bytes is not a count");
   if (!d.HasMember("complete") || !d["complete"].IsBool()) return InvalidArgument(bad + "no 'complete'");
   c.complete = d["complete"].GetBool();
   return std::optional<Checkpoint>(std::move(c));

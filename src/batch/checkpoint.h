@@ -29,6 +29,7 @@ struct Checkpoint {
   uint64_t next_line = 1;  // line of the next row (CSV, JSONL)
   uint64_t output_bytes = 0;
   uint64_t error_bytes = 0;
+  uint64_t row_group_meta_bytes = 0;  // Parquet output: bytes of the row groups' metadata file
   uint64_t rows_ok = 0;      // rows written to the output
   uint64_t rows_failed = 0;  // rows written to the error file
   bool complete = false;     // the partial files are final; only the renames remain

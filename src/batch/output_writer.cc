@@ -72,8 +72,6 @@ Result<std::unique_ptr<OutputWriter>> OutputWriter::Create(Format format, std::v
                                                            bool carried_is_json, std::vector<ModelOutput> outputs) {
   std::unique_ptr<OutputWriter> w(new OutputWriter());
   w->format_ = format;
-  if (format == Format::kParquet)
-    return InvalidArgument("ferry batch reads Parquet but does not write it yet; write a .csv, .jsonl or .npy output");
   if (outputs.empty()) return InvalidArgument("no output to write");
   for (auto& o : outputs) {
     if (o.datatype == DataType::kBytes || DataTypeSize(o.datatype) == 0)
@@ -97,7 +95,7 @@ Result<std::unique_ptr<OutputWriter>> OutputWriter::Create(Format format, std::v
   for (const auto& c : carry_names)
     for (const auto& o : outputs) {
       bool clash = c == o.name;
-      if (format == Format::kCsv && o.width > 1 && c.rfind(o.name + "_", 0) == 0) {
+      if ((format == Format::kCsv || format == Format::kParquet) && o.width > 1 && c.rfind(o.name + "_", 0) == 0) {
         const std::string rest = c.substr(o.name.size() + 1);
         clash = !rest.empty() && rest.find_first_not_of("0123456789") == std::string::npos &&
                 std::stoull(rest) < o.width;
@@ -121,16 +119,12 @@ std::string OutputWriter::Header(uint64_t rows) const {
         AppendCsvCell(name, &h);
       };
       for (const auto& c : carry_names_) add(c);
-      for (const auto& o : outputs_) {
-        if (o.width == 1) add(o.name);
-        else
-          for (size_t e = 0; e < o.width; ++e) add(o.name + "_" + std::to_string(e));
-      }
+      for (const auto& [name, output] : OutputColumns()) add(name);
       h += '\n';
       return h;
     }
-    case Format::kJsonl:
-    case Format::kParquet: return {};
+    case Format::kJsonl: return {};
+    case Format::kParquet: return "PAR1";
     case Format::kNpy: {
       const ModelOutput& o = outputs_[0];
       Shape shape{static_cast<int64_t>(rows)};
@@ -143,19 +137,27 @@ std::string OutputWriter::Header(uint64_t rows) const {
   return {};
 }
 
-Status OutputWriter::AppendRow(const std::string* carried, const std::vector<const Tensor*>& outs, size_t r,
-                               size_t batch, std::string* out) const {
-  const bool json = format_ == Format::kJsonl;
-  if (format_ == Format::kNpy) {
-    const ModelOutput& o = outputs_[0];
-    const size_t row_bytes = o.width * DataTypeSize(o.datatype);
-    if (outs[0]->byte_size() != row_bytes * batch)
-      return Internal("output '" + o.name + "': " + std::to_string(outs[0]->byte_size()) + " bytes for " +
-                      std::to_string(batch) + " rows, expected " + std::to_string(row_bytes) + " per row");
-    out->append(reinterpret_cast<const char*>(outs[0]->data()) + r * row_bytes, row_bytes);
-    return Status::Ok();
+std::vector<std::pair<std::string, size_t>> OutputWriter::OutputColumns() const {
+  std::vector<std::pair<std::string, size_t>> cols;
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    const ModelOutput& o = outputs_[i];
+    if (o.width == 1) cols.emplace_back(o.name, i);
+    else
+      for (size_t e = 0; e < o.width; ++e) cols.emplace_back(o.name + "_" + std::to_string(e), i);
   }
-  // Check every tensor before writing, so a bad one leaves `out` as it was.
+  return cols;
+}
+
+std::string CarriedText(std::string_view v, bool is_json) {
+  if (is_json && v.size() >= 2 && v.front() == '"') {
+    rapidjson::Document d;
+    d.Parse(v.data(), v.size());
+    if (d.IsString()) return std::string(d.GetString(), d.GetStringLength());
+  }
+  return std::string(v);
+}
+
+Result<std::vector<size_t>> OutputWriter::CheckTensors(const std::vector<const Tensor*>& outs, size_t batch) const {
   std::vector<size_t> widths(outputs_.size());
   for (size_t i = 0; i < outputs_.size(); ++i) {
     const ModelOutput& o = outputs_[i];
@@ -170,19 +172,30 @@ Status OutputWriter::AppendRow(const std::string* carried, const std::vector<con
                       " rows, expected " + std::to_string(o.width) + " per row");
     widths[i] = elems / batch;
   }
+  return widths;
+}
+
+Status OutputWriter::AppendRow(const std::string* carried, const std::vector<const Tensor*>& outs, size_t r,
+                               size_t batch, std::string* out) const {
+  const bool json = format_ == Format::kJsonl;
+  if (format_ == Format::kNpy) {
+    const ModelOutput& o = outputs_[0];
+    const size_t row_bytes = o.width * DataTypeSize(o.datatype);
+    if (outs[0]->byte_size() != row_bytes * batch)
+      return Internal("output '" + o.name + "': " + std::to_string(outs[0]->byte_size()) + " bytes for " +
+                      std::to_string(batch) + " rows, expected " + std::to_string(row_bytes) + " per row");
+    out->append(reinterpret_cast<const char*>(outs[0]->data()) + r * row_bytes, row_bytes);
+    return Status::Ok();
+  }
+  if (format_ == Format::kParquet) return Internal("Parquet rows are written by ParquetOutput");
+  // Check every tensor before writing, so a bad one leaves `out` as it was.
+  FERRY_ASSIGN_OR_RETURN(std::vector<size_t> widths, CheckTensors(outs, batch));
   if (format_ == Format::kCsv) {
     bool first = true;
     for (size_t c = 0; c < carry_names_.size(); ++c) {
       if (!first) *out += ',';
       first = false;
-      std::string_view v = carried[c];
-      if (carried_is_json_ && v.size() >= 2 && v.front() == '"') {
-        rapidjson::Document d;
-        d.Parse(v.data(), v.size());
-        AppendCsvCell(d.IsString() ? std::string_view(d.GetString(), d.GetStringLength()) : v, out);
-      } else {
-        AppendCsvCell(v, out);
-      }
+      AppendCsvCell(CarriedText(carried[c], carried_is_json_), out);
     }
     for (size_t i = 0; i < outputs_.size(); ++i)
       for (size_t e = 0; e < widths[i]; ++e) {

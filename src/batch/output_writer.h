@@ -19,7 +19,8 @@ struct ModelOutput {
   size_t width = 0;  // product(dims); 0 when a dimension is variable
 };
 
-// Formats result rows in one output format. Columns: the carried ones first (in --carry
+// Formats result rows in one output format (Parquet rows go through ParquetOutput;
+// for Parquet this class checks the outputs and the tensors, and names the columns). Columns: the carried ones first (in --carry
 // order), then each output: a width-1 output is one column named after it, a wider one
 // is NAME_0 .. NAME_{w-1} (row-major). CSV writes them as cells (a header row first);
 // JSONL as one object per line {"carried": ..., "NAME": scalar or [array]}; .npy as the
@@ -39,7 +40,16 @@ class OutputWriter {
 
   // What a new file starts with: the CSV header row, the .npy header for `rows` rows
   // (always the same length, whatever the count), nothing for JSONL.
+  // The Parquet magic "PAR1" (ParquetOutput writes the rest).
   std::string Header(uint64_t rows) const;
+
+  // The output columns after the carried ones: NAME, or NAME_0 .. NAME_{w-1} for a
+  // wider output (CSV's header, Parquet's columns), each with its output's index.
+  std::vector<std::pair<std::string, size_t>> OutputColumns() const;
+
+  // Checks that outputs[i] holds `batch` rows of outputs()[i] (its datatype, its width
+  // per row) and returns each one's width. INTERNAL naming the output otherwise.
+  Result<std::vector<size_t>> CheckTensors(const std::vector<const Tensor*>& outputs, size_t batch) const;
 
   // Appends result row `r` to `out`: `carried` points at its carry_names().size()
   // values; outputs[i] is the tensor for outputs()[i], of shape [batch, ...].
@@ -60,5 +70,9 @@ class OutputWriter {
 // numbers, integers as integers, booleans as true/false; non-finite floats as NaN,
 // Infinity, -Infinity (`json`) or nan, inf, -inf.
 void AppendElement(DataType type, const std::byte* data, size_t i, bool json, std::string* out);
+
+// The text of a carried value: `v` itself, or the string a JSON string literal holds
+// when `is_json` (a JSONL input's carried values are JSON).
+std::string CarriedText(std::string_view v, bool is_json);
 
 }  // namespace ferry::batch

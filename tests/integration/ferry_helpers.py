@@ -287,6 +287,14 @@ class FerryServer:
                     f"ferry did not answer 200 on /v2/health/{which} within {timeout:.0f}s\n{self.describe()}")
             time.sleep(POLL_INTERVAL_S)
 
+    def restart_on_same_ports(self, wait: str = "ready", timeout: float = START_TIMEOUT_S) -> "FerryServer":
+        """Start the process again (after kill or stop) on the ports it had, as a restarted
+        server would come back for its clients."""
+        self._spawn()
+        if wait != "none":
+            self._wait_health(wait, timeout)
+        return self
+
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -1,4 +1,5 @@
-"""Parquet input for `ferry batch` and `ferry profile build` (docs/batch.md, docs/monitoring.md).
+"""Parquet input and output for `ferry batch`, Parquet input for `ferry profile build`
+(docs/batch.md, docs/monitoring.md).
 
 The files are written by pyarrow itself (several row groups, float32 feature columns, a
 string id column). ferry reads them with the Arrow C++ libraries of the same pyarrow
@@ -7,6 +8,10 @@ as CSV, and row by row with onnxruntime's own predictions. The resume test SIGKI
 Parquet-input job mid-way and checks the restarted job's output is identical; bad files
 (not Parquet, a missing column, a string where a number goes, nulls) get an exit code
 and a message naming the file, row and column, and the good rows are all written.
+
+Parquet output is read back with pyarrow and compared value by value with the CSV output of
+the same job (schema, row groups, row order); a job SIGKILLed at several points and run
+again each time ends with a file byte-identical to an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -149,12 +154,6 @@ def test_bad_parquet_input_is_named_and_the_good_rows_complete(model_repo, tmp_p
     ref = mlp_reference(model_repo, x[good])
     fh.assert_tensor_equal(np.array([[float(v) for v in r[1:4]] for r in rows], dtype=np.float32),
                            ref["probabilities"], "probabilities")
-    # Parquet is read, not written (yet): said before anything runs.
-    proc = run_batch(model_repo, "--model", "mlp_classifier", "--input", str(bad), "--output",
-                     str(tmp_path / "o.parquet"), "--carry", "id", check=False)
-    assert proc.returncode == 2, proc.stderr
-    assert "ferry batch reads Parquet but does not write it yet" in proc.stderr
-    assert not list(tmp_path.glob("o.parquet*"))
 
 
 def profile(*args: str) -> dict:
@@ -196,3 +195,140 @@ def test_profile_build_from_parquet_equals_the_csv_profile(model_repo, tmp_path)
     assert got["parquet"]["features"] == got["csv"]["features"]
     segment = [f for f in got["parquet"]["features"] if f["name"] == "segment"][0]
     assert segment["missing"] == 1000 and segment["rows"] == 3000, segment
+
+
+OUT_GROUP_ROWS = 4_000  # --row-group-rows for the Parquet outputs below
+
+
+def csv_columns(path: Path) -> dict[str, list[str]]:
+    header, rows = read_csv(path)
+    return {name: [r[i] for r in rows] for i, name in enumerate(header)}
+
+
+def test_parquet_output_holds_the_csv_outputs_values_in_order(model_repo, data, tmp_path):
+    d, x = data
+    common = ["--model", "mlp_classifier", "--input", str(d / "in.parquet"), "--carry", "id",
+              "--row-group-rows", str(OUT_GROUP_ROWS)]
+    out = tmp_path / "out.parquet"
+    proc = run_batch(model_repo, *common, "--output", str(out))
+    assert f"{ROWS} rows ok, 0 failed" in proc.stderr
+    run_batch(model_repo, *common, "--output", str(tmp_path / "out.csv"))
+    f = pq.ParquetFile(out)
+    assert f.schema_arrow == pa.schema([pa.field("id", pa.string(), nullable=False)] +
+                                       [pa.field(f"probabilities_{j}", pa.float32(), nullable=False) for j in range(3)] +
+                                       [pa.field("label", pa.int64(), nullable=False)])
+    # Row groups of --row-group-rows input rows, the last one holding the rest.
+    assert [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)] == \
+        [OUT_GROUP_ROWS] * (ROWS // OUT_GROUP_ROWS) + [ROWS % OUT_GROUP_ROWS]
+    t = f.read()
+    want = csv_columns(tmp_path / "out.csv")
+    assert t.column_names == list(want)
+    assert t.column("id").to_pylist() == want["id"] == [f"r{i}" for i in range(ROWS)]
+    for j in range(3):
+        got = t.column(f"probabilities_{j}").to_numpy()
+        np.testing.assert_array_equal(got, np.array(want[f"probabilities_{j}"], dtype=np.float32))
+    np.testing.assert_array_equal(t.column("label").to_numpy(), np.array(want["label"], dtype=np.int64))
+    # And onnxruntime's own predictions on the same rows.
+    ref = mlp_reference(model_repo, x)
+    fh.assert_tensor_equal(np.stack([t.column(f"probabilities_{j}").to_numpy() for j in range(3)], axis=1),
+                           ref["probabilities"], "probabilities")
+    np.testing.assert_array_equal(t.column("label").to_numpy(), ref["label"][:, 0])
+    # A Parquet output feeds the next job: its probabilities_* columns are model input columns.
+    assert not list(tmp_path.glob("out.parquet.*partial")) and not list(tmp_path.glob("*.checkpoint"))
+
+
+def test_parquet_output_killed_at_several_points_ends_byte_identical(model_repo, data, tmp_path):
+    d, x = data
+    # CSV input with a bad row every 2,500, so the error file is resumed too and row groups
+    # hold fewer rows than --row-group-rows where rows failed.
+    write_csv(tmp_path / "in.csv", x)
+    lines = (tmp_path / "in.csv").read_text().splitlines(keepends=True)
+    bad_rows = list(range(700, ROWS, 2_500))
+    for i in bad_rows:
+        lines[i + 1] = lines[i + 1].replace(",", ",oops", 1)
+    (tmp_path / "in.csv").write_text("".join(lines))
+    args = ["--model", "mlp_classifier", "--input", str(tmp_path / "in.csv"), "--carry", "id", "--batch-size", "16",
+            "--concurrency", "1", "--checkpoint-ms", "0", "--row-group-rows", "1000"]
+    ref = tmp_path / "ref.parquet"
+    run_batch(model_repo, *args, "--output", str(ref))
+    out = tmp_path / "out.parquet"
+    counted = []
+    for at_least in (1, 9_000, 17_500, 26_000):
+        done = kill_9_mid_job(model_repo, [*args, "--output", str(out)], out, at_least=at_least)
+        assert at_least <= done < ROWS
+        counted.append(done)
+        assert not out.exists() and Path(str(out) + ".partial").exists()
+        assert Path(str(out) + ".rowgroups.partial").exists()
+    assert counted == sorted(counted)
+    again = run_batch(model_repo, *args, "--output", str(out))
+    assert "resumed at row" in again.stderr, again.stderr
+    assert f"{ROWS - len(bad_rows)} rows ok, {len(bad_rows)} failed" in again.stderr
+    assert sha256(out) == sha256(ref)
+    assert sha256(Path(str(out) + ".errors.jsonl")) == sha256(Path(str(ref) + ".errors.jsonl"))
+    assert [json.loads(line)["row"] for line in Path(str(out) + ".errors.jsonl").read_text().splitlines()] == bad_rows
+    assert not Path(str(out) + ".rowgroups.partial").exists()
+    t = pq.read_table(out)
+    assert t.column("id").to_pylist() == [f"r{i}" for i in range(ROWS) if i not in bad_rows]
+    # 1,000 input rows per row group: a group with a bad row holds 999.
+    f = pq.ParquetFile(out)
+    sizes = [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)]
+    assert sizes == [1000 - sum(1 for b in bad_rows if g * 1000 <= b < (g + 1) * 1000) for g in range(ROWS // 1000)]
+
+
+def test_parquet_output_errors_are_named(model_repo, data, tmp_path):
+    d, _ = data
+    base = ["--model", "mlp_classifier", "--input", str(d / "in.parquet"), "--carry", "id"]
+    proc = run_batch(model_repo, *base, "--output", str(tmp_path / "a.parquet"), "--row-group-rows", "0", check=False)
+    assert proc.returncode == 2 and "--row-group-rows must be 1 or more" in proc.stderr, proc.stderr
+    # A carried column named like an output column.
+    t = pq.read_table(d / "in.parquet").append_column("label", pa.array(["x"] * ROWS))
+    pq.write_table(t, tmp_path / "clash.parquet")
+    proc = run_batch(model_repo, "--model", "mlp_classifier", "--input", str(tmp_path / "clash.parquet"),
+                     "--carry", "id,label", "--output", str(tmp_path / "b.parquet"), check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "--carry: column 'label' has the name of an output column of 'label'" in proc.stderr
+    assert not list(tmp_path.glob("[ab].parquet*"))
+    # A resumed job with another row group size would write other bytes: refused, naming it.
+    out = tmp_path / "c.parquet"
+    args = [*base, "--batch-size", "16", "--concurrency", "1", "--checkpoint-ms", "0", "--row-group-rows", "1000"]
+    kill_9_mid_job(model_repo, [*args, "--output", str(out)], out, at_least=1000)
+    proc = run_batch(model_repo, *base, "--batch-size", "16", "--row-group-rows", "2000", "--output", str(out),
+                     check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "belongs to another job (row_group_rows was '1000', now '2000')" in proc.stderr
+    # A damaged metadata file is named instead of writing a broken footer.
+    Path(str(out) + ".rowgroups.partial").write_bytes(b"\xff\xff\xff\x7f")
+    proc = run_batch(model_repo, *args, "--output", str(out), check=False)
+    assert proc.returncode != 0 and ".rowgroups.partial" in proc.stderr, proc.stderr
+
+
+def test_parquet_output_types_follow_the_output_tensors_and_feed_the_next_job(model_repo, tmp_path):
+    # int_ops: X, Y INT64 [4] in; SUM, PROD INT64 [4] and GREATER BOOL [4] out.
+    rng = np.random.default_rng(3)
+    x = rng.integers(-1000, 1000, (500, 4))
+    y = rng.integers(-1000, 1000, (500, 4))
+    with open(tmp_path / "in.csv", "w") as f:
+        f.write(",".join([f"X_{j}" for j in range(4)] + [f"Y_{j}" for j in range(4)]) + "\n")
+        for a, b in zip(x, y):
+            f.write(",".join(str(v) for v in [*a, *b]) + "\n")
+    out = tmp_path / "out.parquet"
+    run_batch(model_repo, "--model", "int_ops", "--input", str(tmp_path / "in.csv"), "--output", str(out),
+              "--row-group-rows", "128")
+    f = pq.ParquetFile(out)
+    assert f.schema_arrow == pa.schema([pa.field(f"{n}_{j}", t, nullable=False)
+                                        for n, t in (("SUM", pa.int64()), ("PROD", pa.int64()), ("GREATER", pa.bool_()))
+                                        for j in range(4)])
+    assert [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)] == [128, 128, 128, 116]
+    t = f.read()
+    got = {n: np.stack([t.column(f"{n}_{j}").to_numpy() for j in range(4)], axis=1) for n in ("SUM", "PROD", "GREATER")}
+    np.testing.assert_array_equal(got["SUM"], x + y)
+    np.testing.assert_array_equal(got["PROD"], x * y)
+    np.testing.assert_array_equal(got["GREATER"], x > y)
+    # The Parquet output is the next job's input: SUM -> X, PROD -> Y.
+    cols = [f"SUM_{j}:X" for j in range(4)] + [f"PROD_{j}:Y" for j in range(4)]
+    again = tmp_path / "again.parquet"
+    run_batch(model_repo, "--model", "int_ops", "--input", str(out), "--output", str(again), "--map", ",".join(cols),
+              "--outputs", "SUM")
+    t2 = pq.read_table(again)
+    np.testing.assert_array_equal(np.stack([t2.column(f"SUM_{j}").to_numpy() for j in range(4)], axis=1),
+                                  (x + y) + (x * y))
