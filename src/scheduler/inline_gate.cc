@@ -19,6 +19,10 @@ void InlineGate::Observe(uint64_t execution_ns, int64_t rows) {
   const uint64_t per_row = execution_ns / static_cast<uint64_t>(std::max<int64_t>(rows, 1));
   const uint32_t seen = observations_.load(std::memory_order_relaxed);
   if (seen == 0) {
+    // A version's first execution pays for lazy set-up (ONNX Runtime allocates its
+    // arenas): ms where later ones take us. Averaged in, it would keep the gate shut for
+    // dozens of executions; it only counts towards min_observations.
+  } else if (seen == 1) {
     average_.store(per_row, std::memory_order_relaxed);
   } else {
     const int64_t old = static_cast<int64_t>(average_.load(std::memory_order_relaxed));

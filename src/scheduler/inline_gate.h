@@ -11,7 +11,8 @@ namespace ferry::scheduler {
 // weighted moving average (weight 1/8 per observation) of the wall time per row of the
 // recent executions, multiplied by the rows of the job in question, must not exceed the
 // threshold, and at least `min_observations` executions must have been seen (the first
-// executions, usually the slowest, run on workers). One slow execution moves the
+// executions, usually the slowest, run on workers; the very first, which pays for lazy
+// set-up, is counted but not averaged). One slow execution moves the
 // average by an eighth of its excess, so an execution of 8x the threshold or more shuts
 // the gate at once; fast executions open it again as the average decays.
 // A threshold of 0 keeps the gate shut.
@@ -29,7 +30,7 @@ class InlineGate {
   // Records one execution of `rows` rows that took `execution_ns` (wall time).
   void Observe(uint64_t execution_ns, int64_t rows = 1);
 
-  // The current average per row, in nanoseconds (0 before the first observation).
+  // The current average per row, in nanoseconds (0 before the second observation).
   uint64_t average_ns_per_row() const { return average_.load(std::memory_order_relaxed); }
   uint64_t threshold_ns() const { return threshold_ns_; }
 

@@ -20,9 +20,19 @@ TEST(InlineGateTest, ThresholdZeroNeverOpens) {
 TEST(InlineGateTest, StaysShutUntilEnoughExecutionsWereSeen) {
   InlineGate gate(50 * kUs, 4);
   EXPECT_FALSE(gate.Allows());
-  ObserveMany(gate, 3, 2 * kUs);
+  gate.Observe(2 * kUs);
+  EXPECT_EQ(gate.average_ns_per_row(), 0u);  // the first execution is not averaged
+  ObserveMany(gate, 2, 2 * kUs);
   EXPECT_FALSE(gate.Allows());
   gate.Observe(2 * kUs);
+  EXPECT_TRUE(gate.Allows());
+  EXPECT_EQ(gate.average_ns_per_row(), 2 * kUs);
+}
+
+TEST(InlineGateTest, SlowFirstExecutionDoesNotDelayTheGate) {
+  InlineGate gate(50 * kUs);
+  gate.Observe(20'000 * kUs);  // lazy set-up on the first run
+  ObserveMany(gate, InlineGate::kDefaultMinObservations - 1, 2 * kUs);
   EXPECT_TRUE(gate.Allows());
   EXPECT_EQ(gate.average_ns_per_row(), 2 * kUs);
 }
