@@ -40,7 +40,7 @@ struct InferRequest {
   // The caller's W3C trace context (a `traceparent` header or gRPC metadata), if any.
   std::optional<TraceContext> trace_parent;
   // The caller (a frontend's IO thread) lets the server run a model version measured
-  // as tiny on the calling thread (ServerOptions' inline execution): the answer's
+  // as tiny on the calling thread (ModelManagerOptions::inline_execution_us): the answer's
   // callback then runs before Infer returns. False: model work always runs on workers.
   bool may_run_inline = false;
 };
