@@ -116,3 +116,15 @@ def test_tiny_model_answers_are_identical_over_every_protocol(ferry_factory, mod
             # requests sent one at a time find the instance free and run inline.
             assert inline > 0, protocol
             assert inline <= executions
+
+
+def test_negative_threshold_is_refused_naming_the_flag(ferry_binary, model_repo):
+    import subprocess
+
+    for argv, env in ((["--inline-execution-us", "-5"], {}), ([], {"FERRY_INLINE_EXECUTION_US": "-1"})):
+        out = subprocess.run([str(ferry_binary), "serve", "--model-repository", str(model_repo), *argv],
+                             capture_output=True, text=True, timeout=10, env={**fh.child_env(), **env})
+        assert out.returncode == 2, out.stderr
+        assert "--inline-execution-us must be 0 or more" in out.stderr
+    help_text = subprocess.run([str(ferry_binary), "serve", "--help"], capture_output=True, text=True, timeout=10).stdout
+    assert "--inline-execution-us" in help_text and "FERRY_INLINE_EXECUTION_US" in help_text
