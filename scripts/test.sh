@@ -34,6 +34,7 @@ FERRY_BIN="$ROOT/build/asan/ferry" \
   tests/integration/test_hostile_input.py \
   tests/integration/test_grpc.py \
   tests/integration/test_shutdown.py tests/integration/test_reload_under_load.py tests/integration/test_deadlines.py \
+  tests/integration/test_inline_execution.py \
   tests/integration/test_python_models.py tests/integration/test_sklearn_lightgbm.py tests/integration/test_plugin.py \
   tests/integration/test_torch.py tests/integration/test_mlserver.py tests/integration/test_runtime_modules.py \
   tests/integration/test_engine.py tests/integration/test_engine_grpc.py tests/integration/test_engine_admin.py \

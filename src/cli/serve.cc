@@ -54,6 +54,7 @@ int Serve(int argc, char** argv) {
     ("grpc-max-message-size", po::value<int>()->default_value(64 << 20), "largest gRPC message in bytes, either direction [FERRY_GRPC_MAX_MESSAGE_SIZE]")
     ("metrics-port", po::value<uint16_t>()->default_value(8002), "Prometheus metrics port, 0 disables [FERRY_METRICS_PORT]")
     ("http-threads", po::value<int>()->default_value(0), "HTTP event loops, 0 = one per available core [FERRY_HTTP_THREADS]")
+    ("inline-execution-us", po::value<int>()->default_value(50), "run a model version without dynamic batching on the REST IO thread / gRPC completion-queue thread that received the request, skipping the hand-off to a worker, while its executions average at most this many microseconds per row (ONNX Runtime and XGBoost models; never Python, plugin or libtorch ones); 0 disables [FERRY_INLINE_EXECUTION_US]")
     ("http-max-input-size", po::value<uint64_t>()->default_value(64ull << 20), "largest request body in bytes, after decompression [FERRY_HTTP_MAX_INPUT_SIZE]")
     ("model-control-mode", po::value<std::string>()->default_value("none"), "none | poll | explicit [FERRY_MODEL_CONTROL_MODE]")
     ("load-model", po::value<std::vector<std::string>>()->composing(), "explicit mode: model to load at start; repeat; '*' for all [FERRY_LOAD_MODEL]")
@@ -119,6 +120,12 @@ int Serve(int argc, char** argv) {
   options.models.mode = *mode;
   if (vm.count("load-model")) options.models.startup_models = vm["load-model"].as<std::vector<std::string>>();
   options.models.poll_seconds = vm["repository-poll-secs"].as<int>();
+  if (const int us = vm["inline-execution-us"].as<int>(); us < 0) {
+    std::cerr << "ferry serve: --inline-execution-us must be 0 or more, not " << us << "\n";
+    return 2;
+  } else {
+    options.models.inline_execution_us = static_cast<uint64_t>(us);
+  }
   options.response_cache_bytes = vm["response-cache-bytes"].as<uint64_t>();
   options.log_requests = vm["log-requests"].as<bool>();
 

@@ -39,6 +39,10 @@ struct InferRequest {
   std::function<bool()> cancelled;
   // The caller's W3C trace context (a `traceparent` header or gRPC metadata), if any.
   std::optional<TraceContext> trace_parent;
+  // The caller (a frontend's IO thread) lets the server run a model version measured
+  // as tiny on the calling thread (ModelManagerOptions::inline_execution_us): the answer's
+  // callback then runs before Infer returns. False: model work always runs on workers.
+  bool may_run_inline = false;
 };
 
 struct InferResponse {
@@ -49,7 +53,8 @@ struct InferResponse {
   std::vector<Tensor> outputs;
 };
 
-// Called exactly once per request, on a worker thread; must not block.
+// Called exactly once per request, on a worker thread (or on the caller, before Infer
+// returns: for an early failure, a cache hit or an inline execution); must not block.
 using InferCallback = std::function<void(Result<InferResponse>)>;
 
 }  // namespace ferry

@@ -46,6 +46,9 @@ Metrics::Metrics()
                            .Help("Inferences performed; a batch of N counts N (nv_inference_count)").Register(*registry_)),
       execution_count_(BuildCounter().Name("ferry_inference_executions_total")
                            .Help("Model executions; a batch counts once (nv_inference_exec_count)").Register(*registry_)),
+      inline_executions_(BuildCounter().Name("ferry_inline_executions_total")
+                             .Help("Model executions run on the IO thread that received the request (tiny models)")
+                             .Register(*registry_)),
       request_(BuildHistogram().Name("ferry_request_duration_seconds")
                    .Help("End-to-end request time inside the server, decode to encode").Register(*registry_)),
       queue_(BuildHistogram().Name("ferry_queue_duration_seconds")
@@ -97,6 +100,7 @@ std::shared_ptr<ModelVersionMetrics> Metrics::ForVersion(const std::string& mode
     fm.success = &success_.Add(l);
     fm.inference_count = &inference_count_.Add(l);
     fm.execution_count = &execution_count_.Add(l);
+    fm.inline_executions = &inline_executions_.Add(l);
     fm.request = &request_.Add(l, LatencyBuckets());
     fm.queue = &queue_.Add(l, LatencyBuckets());
     fm.compute_input = &compute_input_.Add(l, LatencyBuckets());

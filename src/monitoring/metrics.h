@@ -32,6 +32,8 @@ struct FrontendMetrics {
   prometheus::Histogram* compute_output = nullptr;
   prometheus::Gauge* inflight = nullptr;
   prometheus::Histogram* batch_size = nullptr;  // rows per execution
+  // Executions run on the thread that received the request (inline execution).
+  prometheus::Counter* inline_executions = nullptr;
 };
 
 // Every frontend's handles for one model version.
@@ -85,6 +87,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& failure_;
   prometheus::Family<prometheus::Counter>& inference_count_;
   prometheus::Family<prometheus::Counter>& execution_count_;
+  prometheus::Family<prometheus::Counter>& inline_executions_;
   prometheus::Family<prometheus::Histogram>& request_;
   prometheus::Family<prometheus::Histogram>& queue_;
   prometheus::Family<prometheus::Histogram>& compute_input_;

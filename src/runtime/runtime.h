@@ -70,6 +70,15 @@ class ModelInstance {
   // threads it shares with other models, so an idle model holds no thread.
   virtual bool needs_own_thread() const { return false; }
 
+  // True when Execute computes on the calling thread, in this process, with nothing
+  // else to wait for (ONNX Runtime, XGBoost). Only such an instance may run an
+  // execution that its scheduler measured as tiny on the thread that submitted it, an
+  // IO thread (InstancePoolOptions::inline_execution_ns). False (the default) for
+  // runtimes that wait on another process (Python workers) or promise a thread of
+  // their own (plugins), and for libtorch, which sizes the calling thread's OpenMP team
+  // on every call (an IO thread would keep that state): they always run on workers.
+  virtual bool computes_on_caller() const { return false; }
+
   // Called on a model's first instance once it has loaded: a runtime that can only
   // learn some of the config by loading the model (a pickled estimator's outputs and
   // their datatypes) completes `config` here. The server validates the result again.

@@ -18,6 +18,7 @@ struct JobReport {
   runtime::ExecTimings timings;    // the execution's phases (shared by a whole batch)
   int64_t executed_batch_size = 1;  // rows in the execution this job was part of
   bool counts_execution = true;     // true for exactly one job per execution
+  bool ran_inline = false;          // executed on the submitting thread (Job::may_run_inline)
 };
 
 // What a job asks of the instance.
@@ -36,11 +37,17 @@ struct Job {
   uint64_t timeout_us = 0;   // 0: the model's default queue timeout (if any)
   uint64_t enqueue_ns = 0;   // set by Submit
   uint64_t deadline_ns = 0;  // set by Submit from the timeouts in force; 0: none
+  // The submitter (an IO thread) lets Submit run the job itself when the scheduler
+  // judges its execution tiny and an instance is free at once: `done` is then called
+  // on the submitting thread before Submit returns. Schedulers without inline
+  // execution ignore it.
+  bool may_run_inline = false;
   // Returns true once the client has gone away (connection closed, call cancelled).
   // Empty: never. Called from scheduler threads; must be cheap and thread-safe.
   std::function<bool()> cancelled;
-  // Called exactly once, on a worker thread, with the outputs (or the error). Must not
-  // block. A job whose Submit failed is dropped without a call.
+  // Called exactly once, on a worker thread (or the submitting one, see may_run_inline),
+  // with the outputs (or the error). Must not block. A job whose Submit failed is
+  // dropped without a call.
   std::function<void(Result<std::vector<Tensor>>, const JobReport&)> done;
 };
 

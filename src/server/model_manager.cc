@@ -223,6 +223,7 @@ Result<std::shared_ptr<ModelVersion>> ModelManager::LoadVersion(const std::strin
   } else {
     scheduler::InstancePoolOptions po;
     po.max_queue_size = options_.max_queue_size;
+    po.inline_execution_ns = options_.inline_execution_us * 1000;
     if (config.dynamic_batching().default_queue_policy().max_queue_size() > 0)
       po.max_queue_size = config.dynamic_batching().default_queue_policy().max_queue_size();
     sched = std::make_unique<scheduler::InstancePool>(std::move(instances), po, model);

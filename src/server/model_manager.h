@@ -48,6 +48,10 @@ struct ModelManagerOptions {
   // max_batch_size of a model loaded without a config (no max_batch_size, inputs or
   // outputs) that its runtime found to batch; 0 keeps the runtime's own choice.
   int default_max_batch_size = 1024;
+  // Versions without dynamic batching whose executions average at most this long per
+  // row run on the IO thread that received the request, when an instance is free
+  // (scheduler::InstancePoolOptions::inline_execution_ns); 0 disables it.
+  uint64_t inline_execution_us = 50;
 };
 
 // Owns the loaded model versions and their lifecycle: scan, load, reload, unload,

@@ -205,6 +205,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
   job.batch_size = validated->batch_size;
   job.priority = validated->priority;
   job.timeout_us = validated->timeout_us;
+  job.may_run_inline = request.may_run_inline;
   // Unwanted once the client has gone, or once shutdown abandons what is left.
   job.cancelled = [this, client_gone = std::move(request.cancelled)] {
     return abandoning_.load(std::memory_order_relaxed) || (client_gone && client_gone());
@@ -237,6 +238,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
       // A batch counts as one execution, reported by its first request.
       if (report.counts_execution) {
         m.execution_count->Increment();
+        if (report.ran_inline) m.inline_executions->Increment();
         m.batch_size->Observe(static_cast<double>(report.executed_batch_size));
       }
       m.inference_count->Increment(static_cast<double>(batch));

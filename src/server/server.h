@@ -50,7 +50,8 @@ struct ServerOptions {
 
 // The facade every frontend (REST today; gRPC, batch and streaming later) calls.
 // It knows models and requests, never protocols.
-// Thread-safety: every method is thread-safe. Infer never blocks on model work; the
+// Thread-safety: every method is thread-safe. Infer never blocks on model work (beyond
+// an execution measured as tiny, run on the caller when the request allows it); the
 // repository calls (LoadModel, UnloadModel) block for a load and must be called off
 // the IO threads.
 class Server {
@@ -62,7 +63,9 @@ class Server {
   Status Start();
 
   // Runs `request` and calls `done` exactly once, on a worker thread, or inline on
-  // the caller when the request fails before reaching a model.
+  // the caller when the request fails before reaching a model, is answered from the
+  // response cache, or (request.may_run_inline) runs inline because its version's
+  // executions are measured as tiny (ModelManagerOptions::inline_execution_us).
   void Infer(InferRequest request, InferCallback done);
 
   // Counts a request for `model` that failed before reaching Infer (e.g. its body did

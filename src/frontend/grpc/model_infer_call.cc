@@ -73,6 +73,8 @@ class ModelInferCall final : public CqHandler {
     decoded->frontend = Frontend::kGrpc;
     decoded->cancelled = [flag = cancelled_] { return flag->load(std::memory_order_acquire); };
     decoded->trace_parent = TraceParent(ctx_.client_metadata());
+    // As over REST: a version measured as tiny may run on this completion-queue thread.
+    decoded->may_run_inline = true;
     env_->server->Infer(std::move(decoded).value(), [this](Result<InferResponse> result) {
       if (!result.ok()) {
         responder_.FinishWithError(ToGrpc(result.status()), &finished_);

@@ -284,6 +284,9 @@ void V2Handler::Infer(Request&& req, std::string model, std::string version, Res
   request.model_version = std::move(version);
   request.cancelled = std::move(client_gone);
   if (std::string_view tp = Header(req, "traceparent"); !tp.empty()) request.trace_parent = TraceContext::Parse(tp);
+  // A tiny model's execution may run here, on the IO thread, instead of a hand-off to a
+  // worker and back; the server decides from the version's measured execution times.
+  request.may_run_inline = true;
 
   // The encoder needs the request's output choices after the request itself has been
   // handed to the server.

@@ -231,6 +231,8 @@ class OnnxInstance : public ModelInstance {
                std::vector<TensorInfo> outputs)
       : session_(std::move(session)), mem_(std::move(mem)), inputs_(std::move(inputs)), outputs_(std::move(outputs)) {}
 
+  bool computes_on_caller() const override { return true; }
+
   void Terminate() override {
     terminated_.store(true);
     if (OrtStatus* s = g_api->RunOptionsSetTerminate(run_options_.get())) g_api->ReleaseStatus(s);

@@ -139,6 +139,8 @@ class XgboostInstance : public ModelInstance {
         nthread_(nthread), predict_config_(xgb::PredictConfig(plan.predict_type)),
         contrib_config_(xgb::PredictConfig(xgb::kPredictContributions)) {}
 
+  bool computes_on_caller() const override { return true; }
+
   Result<std::vector<Tensor>> Execute(const std::vector<Tensor>& inputs, const std::vector<std::string>& outputs,
                                       ExecTimings* timings) override {
     uint64_t t0 = NowNanos();
