@@ -63,7 +63,9 @@ def test_slow_model_never_blocks_the_io_thread(ferry_factory, tmp_path):
     assert fh.metric_sum(samples, INLINE, model="slow") == 0
 
 
-@pytest.mark.parametrize("threshold_us", ["50", "0"])
+# On: a threshold far above add_sub's execution time even under AddressSanitizer on a
+# loaded machine (with the default 50 us the gate stayed shut there: no inline run to see).
+@pytest.mark.parametrize("threshold_us", ["20000", "0"])
 def test_tiny_model_answers_are_identical_over_every_protocol(ferry_factory, model_repo, threshold_us):
     server = ferry_factory.start(args=["--http-threads", "1", "--inline-execution-us", threshold_us],
                                  name=f"inline-{threshold_us}")
