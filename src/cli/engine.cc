@@ -5,6 +5,7 @@
 
 #include "cli/alerting_options.h"
 #include "cli/options.h"
+#include "cli/tracing_options.h"
 #include "cli/shutdown_signals.h"
 #include "core/log.h"
 #include "engine/engine.h"
@@ -41,6 +42,7 @@ int Engine(int argc, char** argv) {
     ("log-format", po::value<std::string>()->default_value("text"), "text (logfmt key=value) | json (one object per line) [FERRY_ENGINE_LOG_FORMAT]");
   // clang-format on
   AddAlertingOptions(desc, "FERRY_ENGINE_");
+  AddTracingOptions(desc, "FERRY_ENGINE_", "ferry-engine");
   // FERRY_ENGINE_*: the prefix keeps the engine's variables apart from `ferry serve`'s
   // (which replicas never inherit).
   ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_ENGINE_", "engine");
@@ -52,6 +54,12 @@ int Engine(int argc, char** argv) {
   }
   if (vm["tick-ms"].as<int>() < 10) {
     std::cerr << "ferry engine: --tick-ms must be at least 10\n";
+    return 2;
+  }
+
+  auto tracing = ReadTracingOptions(vm);
+  if (!tracing.ok()) {
+    std::cerr << "ferry engine: " << tracing.status().message() << "\n";
     return 2;
   }
 
@@ -91,6 +99,8 @@ int Engine(int argc, char** argv) {
   options.metrics_port = vm["metrics-port"].as<uint16_t>();
   options.admin.address = vm["admin-address"].as<std::string>();
   options.admin.port = vm["admin-port"].as<uint16_t>();
+  if (!tracing->endpoint.empty()) options.tracing = ExporterOptions(*tracing);
+  options.trace_sample_rate = tracing->sample_rate;
 
   auto engine = engine::Engine::Create(options);
   if (!engine.ok()) {
