@@ -9,6 +9,7 @@
 #include "cli/shutdown_signals.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "monitoring/alert_metrics.h"
 
 namespace ferry::cli {
 namespace po = boost::program_options;
@@ -65,12 +66,15 @@ int Engine(int argc, char** argv) {
 
   // Alert rules over the engine's own metrics, checked before anything starts.
   engine::Engine* alert_source = nullptr;
+  std::unique_ptr<monitoring::AlertMetrics> alert_counts;  // set with alert_source
   std::unique_ptr<monitoring::AlertLoop> alerting;
   {
     const uint16_t mport = vm["metrics-port"].as<uint16_t>();
     const std::string metrics_url =
         mport == 0 ? "" : "http://" + vm["http-address"].as<std::string>() + ":" + std::to_string(mport) + "/metrics";
-    auto created = CreateAlerting(vm, [&alert_source] { return alert_source->MetricsText(); }, metrics_url);
+    auto created = CreateAlerting(
+        vm, [&alert_source] { return alert_source->MetricsText(); }, metrics_url,
+        [&alert_counts](const char* target, const char* result, uint64_t n) { alert_counts->Count(target, result, n); });
     if (!created.ok()) {
       std::cerr << "ferry engine: " << created.status().message() << "\n";
       return 2;
@@ -113,6 +117,7 @@ int Engine(int argc, char** argv) {
     return 1;
   }
   alert_source = engine->get();
+  alert_counts = std::make_unique<monitoring::AlertMetrics>(*alert_source->metrics_registry());
   if (alerting) alerting->Start();
   FERRY_LOG(kInfo, "engine running", ("gateway_port", (*engine)->gateway_port())("grpc_port", (*engine)->grpc_port())(
                                           "metrics_port", (*engine)->metrics_port())("admin_port", (*engine)->admin_port())("state_dir", options.state_dir));

@@ -18,6 +18,7 @@
 #include "frontend/grpc/grpc_server.h"
 #include "frontend/http/http_server.h"
 #include "frontend/http/v2_handler.h"
+#include "monitoring/alert_metrics.h"
 #include "monitoring/request_tracer.h"
 #include "monitoring/span_exporter.h"
 #include "server/server.h"
@@ -77,6 +78,7 @@ int Serve(int argc, char** argv) {
   // Alert rules are checked before anything starts; the loop reads the server's metrics
   // once it runs.
   server::Server* alert_source = nullptr;
+  std::unique_ptr<monitoring::AlertMetrics> alert_counts;  // set with alert_source
   std::unique_ptr<monitoring::AlertLoop> alerting;
   {
     const std::string metrics_url =
@@ -84,7 +86,9 @@ int Serve(int argc, char** argv) {
             ? ""
             : "http://" + vm["http-address"].as<std::string>() + ":" + std::to_string(vm["metrics-port"].as<uint16_t>()) +
                   "/metrics";
-    auto created = CreateAlerting(vm, [&alert_source] { return alert_source->metrics().Serialize(); }, metrics_url);
+    auto created = CreateAlerting(
+        vm, [&alert_source] { return alert_source->metrics().Serialize(); }, metrics_url,
+        [&alert_counts](const char* target, const char* result, uint64_t n) { alert_counts->Count(target, result, n); });
     if (!created.ok()) {
       std::cerr << "ferry serve: " << created.status().message() << "\n";
       return 2;
@@ -137,6 +141,7 @@ int Serve(int argc, char** argv) {
     return 1;
   }
   alert_source = server->get();
+  alert_counts = std::make_unique<monitoring::AlertMetrics>(*alert_source->metrics().registry());
   // Monitoring is fed by the server and outlives it: stopped after the server's shutdown,
   // it sees every answer and flushes its sinks.
   auto monitor = CreateMonitoring(vm, (*server)->metrics().registry());

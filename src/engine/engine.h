@@ -70,6 +70,8 @@ class Engine {
   // thread-safe.
   std::string MetricsText() { return metrics_.Serialize(); }
   uint16_t metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
+  // The engine's registry, for metric families others own (ferry's own alerting).
+  prometheus::Registry* metrics_registry() { return metrics_.registry(); }
   uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
 
  private:

@@ -74,6 +74,8 @@ class EngineMetrics {
   void SetCollectHook(std::function<void()> hook);
   // The registry in the Prometheus text format.
   std::string Serialize();
+  // The registry itself, for families others own; they are served with the rest.
+  prometheus::Registry* registry() { return registry_.get(); }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
