@@ -104,6 +104,28 @@ def test_grpc_metadata_traceparent(traced):
     assert attributes(req["attributes"])["ferry.protocol"] == "grpc"
 
 
+def test_an_unreachable_receiver_costs_spans_not_requests(ferry_binary, model_repo, tmp_path):
+    """Nothing listens at the endpoint: every request is still answered, and the spans
+    that could not be delivered (after the exporter's retries) are counted as failed."""
+    closed, = fh.free_ports(1)
+    server = fh.FerryServer(ferry_binary, [model_repo], [
+        "--trace-endpoint", f"http://127.0.0.1:{closed}/v1/traces", "--trace-sample-rate", "1"],
+        tmp_path / "ferry.log").start()
+    try:
+        for _ in range(20):
+            assert server.post("/v2/models/mlp_classifier/infer", json=MLP).status_code == 200
+        metrics = lambda: fh.http_request("GET", f"http://{server.metrics_url}/metrics").text
+        # 20 requests x 4 spans, exported in batches at least once a second, 3 retries with
+        # back-off (0.2 + 0.4 + 0.8 s) before a batch counts as failed.
+        fh.wait_until(lambda: 'ferry_trace_spans_total{result="failed"} 80' in metrics(), 30,
+                      "the 80 spans to be counted as failed",
+                      on_timeout=lambda: "\n".join(line for line in metrics().splitlines() if "trace_spans" in line))
+        assert 'ferry_trace_spans_total{result="exported"} 0' in metrics()
+        assert server.post("/v2/models/mlp_classifier/infer", json=MLP).status_code == 200
+    finally:
+        server.stop_and_check()
+
+
 # ---- through `ferry engine`: the gateway's spans between the caller's and the replica's
 
 
