@@ -141,6 +141,7 @@ void DeploymentController::Event(const Live& d, int64_t generation, const std::s
     FERRY_LOG(kWarning, "deployment " + kind, ("deployment", d.name)("generation", generation)("detail", message));
   else
     FERRY_LOG(kInfo, "deployment " + kind, ("deployment", d.name)("generation", generation)("detail", message));
+  if (metrics_) metrics_->RolloutEvent(d.name, kind);
   Status st = store_->RecordRolloutEvent({0, d.name, generation, kind, message});
   if (!st.ok()) FERRY_LOG(kWarning, "cannot record a rollout event", ("error", st.message()));
 }

@@ -79,12 +79,20 @@ EngineMetrics::EngineMetrics()
       upstream_errors_(BuildCounter().Name("ferry_engine_upstream_errors_total")
                            .Help("Requests a replica failed before answering, by reason (unavailable, timeout)")
                            .Register(*registry_)),
+      rollout_events_(BuildCounter().Name("ferry_engine_rollout_events_total")
+                          .Help("Rollout events of a deployment by kind (rolling, rolled_out, failed, ...)")
+                          .Register(*registry_)),
       trace_spans_(BuildCounter().Name("ferry_engine_trace_spans_total")
                        .Help("Spans of the gateways' traces, by result (exported, dropped, failed)")
                        .Register(*registry_)),
       spans_exported_(trace_spans_.Add({{"result", "exported"}})),
       spans_dropped_(trace_spans_.Add({{"result", "dropped"}})),
       spans_failed_(trace_spans_.Add({{"result", "failed"}})) {}
+
+void EngineMetrics::RolloutEvent(const std::string& deployment, const std::string& kind) {
+  for (const char* outcome : {"rolled_out", "failed"}) rollout_events_.Add({{"deployment", deployment}, {"kind", outcome}});
+  rollout_events_.Add({{"deployment", deployment}, {"kind", kind}}).Increment();
+}
 
 void EngineMetrics::TraceSpans(const char* result, uint64_t n) {
   const std::string_view r(result);

@@ -57,6 +57,10 @@ class EngineMetrics {
   // Handles for a deployment (created on first use, shared afterwards).
   std::shared_ptr<DeploymentMetrics> ForDeployment(const std::string& deployment);
   void ScaleEvent(const std::string& deployment, const std::string& revision);
+  // A rollout event of a deployment (DeploymentController's kinds: rolling, retrying,
+  // in_place, rolled_out, failed, superseded). A deployment's rolled_out and failed
+  // series exist at 0 from its first event, so rate() sees the first of either.
+  void RolloutEvent(const std::string& deployment, const std::string& kind);
   // The counters of one replica (created at 0 on first use, stable afterwards).
   const ReplicaErrorCounters* ForReplica(const std::string& deployment, const std::string& revision,
                                          const std::string& replica);
@@ -91,6 +95,7 @@ class EngineMetrics {
   prometheus::Family<prometheus::Counter>& restarts_;
   prometheus::Family<prometheus::Counter>& scale_events_;
   prometheus::Family<prometheus::Counter>& upstream_errors_;
+  prometheus::Family<prometheus::Counter>& rollout_events_;
   prometheus::Family<prometheus::Counter>& trace_spans_;
   prometheus::Counter &spans_exported_, &spans_dropped_, &spans_failed_;
   std::mutex mu_;
