@@ -204,11 +204,16 @@ size_t MonitoringHub::pending() const {
 
 void MonitoringHub::Deliver(std::vector<Item>& batch) {
   // The consumers that wanted the version when the record was offered (asking each one
-  // per record would take its lock and search its versions every time). One that has
-  // detached the version since finds no state for it and ignores the record.
-  for (const Item& item : batch) {
-    for (RecordConsumer* c : item.counters->consumers) c->Consume(item.record);
-    if (item.counters->consumed) item.counters->consumed->Increment();
+  // per record would take its lock and search its versions every time), handed each run
+  // of one version's records at once. One that has detached the version since finds no
+  // state for it and ignores the run.
+  std::vector<const InferenceRecord*>& run = run_;  // only the hub's thread delivers
+  for (size_t i = 0; i < batch.size();) {
+    const VersionCounters* counters = batch[i].counters.get();
+    run.clear();
+    for (; i < batch.size() && batch[i].counters.get() == counters; ++i) run.push_back(&batch[i].record);
+    for (RecordConsumer* c : counters->consumers) c->ConsumeBatch(run);
+    if (counters->consumed) counters->consumed->Increment(static_cast<double>(run.size()));
   }
 }
 

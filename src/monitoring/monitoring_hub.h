@@ -141,6 +141,7 @@ class MonitoringHub final : public InferenceTap {
   std::condition_variable delivered_cv_;
   bool stopping_ = false;   // guarded by mu_
   std::thread thread_;
+  std::vector<const InferenceRecord*> run_;  // Deliver's scratch (the hub's thread only)
 
   prometheus::Family<prometheus::Counter>* consumed_family_ = nullptr;
   prometheus::Family<prometheus::Counter>* dropped_family_ = nullptr;

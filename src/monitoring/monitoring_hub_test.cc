@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -132,6 +133,36 @@ TEST(MonitoringHubTest, WantsFollowsWhatConsumersWantAsVersionsComeAndGo) {
   EXPECT_FALSE(f.hub.Wants("a", "1"));
   f.hub.Offer(Record("a", "ignored"));  // no longer monitored: neither queued nor counted
   EXPECT_EQ(f.hub.pending(), 0u);
+}
+
+// Wants every attached version; notes each run ConsumeBatch is handed ("a:r0 a:r1").
+class RunConsumer : public RecordConsumer {
+ public:
+  Status Attach(const MonitoredModel&) override { return Status::Ok(); }
+  void Detach(std::string_view, std::string_view) override {}
+  bool Wants(std::string_view, std::string_view) const override { return true; }
+  void Consume(const InferenceRecord&) override { ADD_FAILURE() << "the hub hands over runs"; }
+  void ConsumeBatch(std::span<const InferenceRecord* const> records) override {
+    std::string run;
+    for (const InferenceRecord* r : records) run += (run.empty() ? "" : " ") + r->model + ":" + r->request_id;
+    std::lock_guard lock(mu);
+    runs.push_back(run);
+  }
+  std::mutex mu;
+  std::vector<std::string> runs;
+};
+
+TEST(MonitoringHubTest, HandsEachBatchOverAsRunsOfOneVersionInOrder) {
+  MonitoringHub hub({}, nullptr);
+  auto c = std::make_unique<RunConsumer>();
+  RunConsumer* consumer = c.get();
+  hub.AddConsumer(std::move(c), "test");
+  ASSERT_TRUE(hub.VersionReady(Version("a", {})).ok());
+  ASSERT_TRUE(hub.VersionReady(Version("b", {})).ok());
+  for (const char* m : {"a", "a", "b", "a", "b", "b"}) hub.Offer(Record(m, "r" + std::to_string(hub.pending())));
+  hub.Stop();  // never started: Stop delivers the queue as one batch
+  std::lock_guard lock(consumer->mu);
+  EXPECT_EQ(consumer->runs, (std::vector<std::string>{"a:r0 a:r1", "b:r2", "a:r3", "b:r4 b:r5"}));
 }
 
 // Wants the attached versions of models whose names start with `models`, with a fixed demand.

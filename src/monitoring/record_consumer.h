@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -49,6 +50,12 @@ class RecordConsumer {
   // One answered request of a version it wanted when the record was offered (it may
   // have detached the version since: then it ignores the record).
   virtual void Consume(const InferenceRecord& record) = 0;
+  // A run of answered requests of one version, in the order they were offered (the hub
+  // hands over a batch as runs per version, so that a consumer looks its version up and
+  // takes its lock once per run rather than per record). The default: Consume each.
+  virtual void ConsumeBatch(std::span<const InferenceRecord* const> records) {
+    for (const InferenceRecord* r : records) Consume(*r);
+  }
   // Called about once a second on the hub's thread, records or not (e.g. so that
   // time windows slide while a model is idle).
   virtual void Tick() {}

@@ -14,8 +14,16 @@ std::string_view DriftTestName(DriftTest t) {
   return "ks";
 }
 
+SortedReference SortReference(const std::vector<const ProfileFeature*>& reference) {
+  SortedReference sorted(reference.size());
+  for (size_t i = 0; i < reference.size(); ++i)
+    if (reference[i]->sketch.kind == FeatureKind::kNumeric) sorted[i] = reference[i]->sketch.quantiles.SortedItems();
+  return sorted;
+}
+
 DriftEvaluation EvaluateDrift(const std::vector<const ProfileFeature*>& reference,
-                              const std::vector<FeatureSketch>& current, const DriftOptions& options) {
+                              const std::vector<FeatureSketch>& current, const DriftOptions& options,
+                              const SortedReference* sorted) {
   DriftEvaluation ev;
   const size_t n = std::min(reference.size(), current.size());
   std::vector<double> p_values;
@@ -45,7 +53,10 @@ DriftEvaluation EvaluateDrift(const std::vector<const ProfileFeature*>& referenc
     }
     TestResult r;
     switch (f.test) {
-      case DriftTest::kKs: r = KsTest(ref.quantiles, ref.quantiles.SortedItems(), cur.quantiles, cur_items); break;
+      case DriftTest::kKs:
+        r = sorted && i < sorted->size() ? KsTest(ref.quantiles, (*sorted)[i], cur.quantiles, cur_items)
+                                         : KsTest(ref.quantiles, ref.quantiles.SortedItems(), cur.quantiles, cur_items);
+        break;
       case DriftTest::kChi2: r = ChiSquareTest(f.reference_counts, f.current_counts); break;
       case DriftTest::kPsi: r = PsiScore(f.reference_counts, f.current_counts); break;
     }

@@ -51,14 +51,22 @@ struct DriftEvaluation {
   std::vector<FeatureDrift> features;  // inputs, then predictions, in profile order
 };
 
+// The references' sketches sorted once (KllSketch::SortedItems per numeric feature; empty
+// for categorical ones), parallel to the features: a reference does not change while a
+// version is loaded, so an evaluation need not sort it again.
+using SortedReference = std::vector<std::vector<std::pair<double, uint64_t>>>;
+SortedReference SortReference(const std::vector<const ProfileFeature*>& reference);
+
 // Tests every feature of `current` against its reference (same order and length: the
 // profile's features then its predictions) and corrects across all p-valued tests:
 // alpha is the chance that an undrifted window raises any p-value alarm (Bonferroni:
 // at most alpha; BH controls the false-discovery rate at alpha, which for an undrifted
 // stream is the same family-wise rate). PSI verdicts are threshold rules outside the
-// correction. A pure function of the sketches.
+// correction. A pure function of the sketches. `sorted` (optional): SortReference of
+// the same `reference`; without it each evaluation sorts the references' sketches itself.
 DriftEvaluation EvaluateDrift(const std::vector<const ProfileFeature*>& reference,
-                              const std::vector<FeatureSketch>& current, const DriftOptions& options);
+                              const std::vector<FeatureSketch>& current, const DriftOptions& options,
+                              const SortedReference* sorted = nullptr);
 
 // Features by how strongly they drifted: flagged first, then by p-value ascending (a
 // PSI-only feature ranks by score / threshold). What the metrics' top-k keeps.

@@ -14,6 +14,7 @@ struct DriftMonitor::VersionState {
   const ReferenceProfile profile;
   std::vector<const ProfileFeature*> features;  // into profile: inputs, then predictions
   size_t inputs = 0;
+  SortedReference sorted;  // SortReference(features), once at Attach
 
   std::mutex mu;
   std::unique_ptr<SlidingWindow> window;  // guarded by mu
@@ -53,6 +54,7 @@ Status DriftMonitor::Attach(const MonitoredModel& model) {
   for (const auto& f : state->profile.features) state->features.push_back(&f);
   state->inputs = state->features.size();
   for (const auto& f : state->profile.predictions) state->features.push_back(&f);
+  state->sorted = SortReference(state->features);
   for (const ProfileFeature* f : state->features) empty.push_back(f->sketch.EmptyLike(state->settings.sketch_k));
   state->window = std::make_unique<SlidingWindow>(std::move(empty), state->settings.buckets);
   state->step_started_ns = options_.clock->NowNanos();
@@ -92,18 +94,30 @@ TapDemand DriftMonitor::Demand(std::string_view model, std::string_view version)
 }
 
 void DriftMonitor::Consume(const InferenceRecord& record) {
-  std::shared_ptr<VersionState> state = Find(record.model, record.version);
-  if (!state || record.code != StatusCode::kOk) return;
+  const InferenceRecord* one[] = {&record};
+  ConsumeBatch(one);
+}
+
+void DriftMonitor::ConsumeBatch(std::span<const InferenceRecord* const> records) {
+  if (records.empty()) return;
+  std::shared_ptr<VersionState> state = Find(records.front()->model, records.front()->version);
+  if (!state) return;
   std::lock_guard lock(state->mu);
+  // One clock reading for the run: its records were all queued within one hub wake-up.
   const uint64_t now = options_.clock->NowNanos();
+  for (const InferenceRecord* r : records)
+    if (r->code == StatusCode::kOk) AddRecord(*state, *r, now);
+}
+
+void DriftMonitor::AddRecord(VersionState& state, const InferenceRecord& record, uint64_t now) const {
   // A duration step that ended before this record arrived closes first.
-  MaybeAdvance(*state, now);
-  const uint64_t rows = RecordFeatures::Add(state->features, state->inputs, record.inputs, record.outputs,
-                                            &state->window->open(), &state->unmapped_total);
-  state->window->CountRows(rows);
-  state->rows_total += rows;
-  state->rows_unreported += rows;
-  if (!state->settings.window_is_time) MaybeAdvance(*state, now);
+  MaybeAdvance(state, now);
+  const uint64_t rows = RecordFeatures::Add(state.features, state.inputs, record.inputs, record.outputs,
+                                            &state.window->open(), &state.unmapped_total);
+  state.window->CountRows(rows);
+  state.rows_total += rows;
+  state.rows_unreported += rows;
+  if (!state.settings.window_is_time) MaybeAdvance(state, now);
 }
 
 void DriftMonitor::Tick() {
@@ -150,7 +164,7 @@ void DriftMonitor::ReportRows(VersionState& s) const {
 }
 
 void DriftMonitor::Evaluate(VersionState& s, uint64_t now) const {
-  DriftEvaluation ev = EvaluateDrift(s.features, s.window->Merged(), s.settings.test);
+  DriftEvaluation ev = EvaluateDrift(s.features, s.window->Merged(), s.settings.test, &s.sorted);
   for (size_t i = s.inputs; i < ev.features.size(); ++i) ev.features[i].prediction = true;
   ++s.evaluations;
   if (ev.drift) ++s.alarms;

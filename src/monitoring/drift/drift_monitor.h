@@ -57,6 +57,8 @@ class DriftMonitor final : public RecordConsumer {
   // Inputs when the profile has features, outputs when it has predictions; every request.
   TapDemand Demand(std::string_view model, std::string_view version) const override;
   void Consume(const InferenceRecord& record) override;
+  // One lookup and one lock of the version's state for the run.
+  void ConsumeBatch(std::span<const InferenceRecord* const> records) override;
 
   // Closes the time-window steps that are due (so an idle stream still slides), judges
   // a pending window whose eval_interval has passed, and adds the rows since the last
@@ -78,6 +80,7 @@ class DriftMonitor final : public RecordConsumer {
   void MaybeAdvance(VersionState& state, uint64_t now) const;  // REQUIRES: state.mu
   void Evaluate(VersionState& state, uint64_t now) const;      // REQUIRES: state.mu
   void ReportRows(VersionState& state) const;                  // REQUIRES: state.mu
+  void AddRecord(VersionState& state, const InferenceRecord& record, uint64_t now) const;  // REQUIRES: state.mu
 
   Options options_;
   std::unique_ptr<DriftMetrics> metrics_;

@@ -11,7 +11,7 @@ std::string_view FeatureKindName(FeatureKind kind) {
 FeatureSketch FeatureSketch::EmptyLike(uint32_t k) const {
   FeatureSketch s;
   s.kind = kind;
-  s.quantiles = KllSketch(k);
+  s.quantiles = KllSketch(k, KllSketch::kDefaultSeed, kWindowLevel0PerK * k);
   s.histogram = histogram;
   s.histogram.Clear();
   s.categories = CategoryCounts::Frozen(categories.Keys());

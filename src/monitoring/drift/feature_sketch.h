@@ -30,8 +30,14 @@ struct FeatureSketch {
   FixedHistogram histogram;
   CategoryCounts categories;  // categorical only
 
+  // A window sketch's level 0 holds this many raw values per unit of k before it first
+  // compacts (KllSketch's level0_capacity): a window's rows are appended, not sketched
+  // one by one, and a window of up to 4·k rows is exact.
+  static constexpr uint32_t kWindowLevel0PerK = 4;
+
   // An empty sketch of the same kind whose histogram edges and category keys are this
-  // one's (what a window of the live stream is compared against).
+  // one's (what a window of the live stream is compared against): quantiles of the given
+  // k with a level 0 of kWindowLevel0PerK·k values.
   FeatureSketch EmptyLike(uint32_t k) const;
 
   void AddNumber(double x);  // NaN counts as missing

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iterator>
 #include <string>
+
+#include "monitoring/drift/sort_doubles.h"
 
 namespace ferry::monitoring::drift {
 
-KllSketch::KllSketch(uint32_t k, uint64_t seed) : k_(std::max(k, kMinK)), rng_(seed | 1), levels_(1) {
+KllSketch::KllSketch(uint32_t k, uint64_t seed, uint32_t level0_capacity)
+    : k_(std::max(k, kMinK)), level0_capacity_(level0_capacity), rng_(seed | 1), levels_(1) {
   RecomputeCapacities();
 }
 
@@ -26,6 +28,7 @@ void KllSketch::RecomputeCapacities() {
     const size_t depth = levels_.size() - 1 - h;
     const double cap = std::ceil(k_ * std::pow(2.0 / 3.0, static_cast<double>(depth)));
     caps_[h] = std::max<uint64_t>(kMinK, static_cast<uint64_t>(cap));
+    if (h == 0) caps_[h] = std::max<uint64_t>(caps_[h], level0_capacity_);
     total_cap_ += caps_[h];
   }
 }
@@ -61,18 +64,17 @@ void KllSketch::CompactLevel(size_t h) {
   }
   std::vector<double>& level = levels_[h];
   // Levels above 0 are kept sorted (see levels()), so only level 0 needs a sort here.
-  if (h == 0) std::sort(level.begin(), level.end());
+  if (h == 0) SortDoubles(&level, &promoted_);
   // With an odd count the smallest item stays behind, unpaired.
   const size_t first = level.size() % 2;
   const size_t offset = NextRandom() >> 63;
   std::vector<double>& up = levels_[h + 1];
   // The promoted items are a sorted run: merging it in keeps the level above sorted.
   // (Into a buffer kept between compactions: inplace_merge would allocate every time.)
-  promoted_.clear();
-  for (size_t i = first + offset; i < level.size(); i += 2) promoted_.push_back(level[i]);
-  merged_.clear();
-  merged_.reserve(up.size() + promoted_.size());
-  std::merge(up.begin(), up.end(), promoted_.begin(), promoted_.end(), std::back_inserter(merged_));
+  promoted_.resize((level.size() - first - offset + 1) / 2);
+  for (size_t i = first + offset, j = 0; i < level.size(); i += 2) promoted_[j++] = level[i];
+  merged_.resize(up.size() + promoted_.size());
+  std::merge(up.begin(), up.end(), promoted_.begin(), promoted_.end(), merged_.begin());
   up.swap(merged_);
   const size_t moved = (level.size() - first) / 2;
   level.resize(first);
@@ -116,11 +118,12 @@ std::vector<std::pair<double, uint64_t>> KllSketch::SortedItems() const {
   // Level 0 sorted, then each (sorted) level above merged in: O(size · levels) rather
   // than a sort of every item. Ties keep the lower level first, as a sort by (value,
   // weight) would.
+  std::vector<double> zero = levels_[0], scratch;
+  SortDoubles(&zero, &scratch);  // doubles sort faster than (value, weight) pairs
   std::vector<std::pair<double, uint64_t>> items, merged;
   items.reserve(size_);
   merged.reserve(size_);
-  for (double v : levels_[0]) items.emplace_back(v, 1);
-  std::sort(items.begin(), items.end());
+  for (double v : zero) items.emplace_back(v, 1);
   for (size_t h = 1; h < levels_.size(); ++h) {
     if (levels_[h].empty()) continue;
     const uint64_t w = uint64_t{1} << h;

@@ -32,9 +32,14 @@ class KllSketch {
  public:
   static constexpr uint32_t kDefaultK = 200;
   static constexpr uint32_t kMinK = 8;
+  static constexpr uint64_t kDefaultSeed = 0x9e3779b97f4a7c15ULL;
 
   // REQUIRES: k >= kMinK. `seed` fixes the compaction offsets (reproducible sketches).
-  explicit KllSketch(uint32_t k = kDefaultK, uint64_t seed = 0x9e3779b97f4a7c15ULL);
+  // `level0_capacity`: level 0 holds at least this many raw inputs before it compacts
+  // (0: KLL's own capacity, about k·(2/3)^depth). A larger level 0 makes an update a
+  // plain append and the sketch exact for longer (fewer, longer sorts; fewer compactions,
+  // so a smaller rank_variance), at 8 bytes per item held.
+  explicit KllSketch(uint32_t k = kDefaultK, uint64_t seed = kDefaultSeed, uint32_t level0_capacity = 0);
 
   // Adds one input; false (and nothing added) for NaN.
   bool Add(double x);
@@ -77,6 +82,7 @@ class KllSketch {
   uint64_t NextRandom();
 
   uint32_t k_;
+  uint32_t level0_capacity_;
   uint64_t rng_;
   uint64_t n_ = 0;
   double min_ = 0, max_ = 0;

@@ -194,9 +194,17 @@ TapDemand PayloadLog::Demand(std::string_view model, std::string_view version) c
 }
 
 void PayloadLog::Consume(const InferenceRecord& record) {
-  auto log = Find(record.model, record.version);
-  if (!log || !Sampled(record.request_id, log->sample_rate)) return;
-  log->sink->Write(RecordEvents(record, log->events));
+  const InferenceRecord* one[] = {&record};
+  ConsumeBatch(one);
+}
+
+void PayloadLog::ConsumeBatch(std::span<const InferenceRecord* const> records) {
+  if (records.empty()) return;
+  auto log = Find(records.front()->model, records.front()->version);
+  if (!log) return;
+  for (const InferenceRecord* r : records)
+    if (Sampled(r->request_id, log->sample_rate)) log->sink->Write(RecordEvents(*r, log->events));
+  log->sink->EndBatch();
 }
 
 void PayloadLog::Flush() {

@@ -68,6 +68,8 @@ class PayloadLog final : public RecordConsumer {
   // record for a request it would not log).
   TapDemand Demand(std::string_view model, std::string_view version) const override;
   void Consume(const InferenceRecord& record) override;
+  // One lookup for the run, then the sampled records' events to the sink and EndBatch.
+  void ConsumeBatch(std::span<const InferenceRecord* const> records) override;
   void Flush() override;
 
  private:

@@ -161,6 +161,43 @@ TEST_F(PayloadLogTest, LogsEachRecordAsTwoCloudEventLinesInTheModelsFile) {
   EXPECT_FALSE(log.Wants("m", "1"));
 }
 
+TEST_F(PayloadLogTest, ABatchReachesTheFileInOneWriteAtItsEnd) {
+  std::vector<std::string> counted;
+  FileSink sink("file:x", (dir_ / "b.jsonl").string(), {}, [&](const CloudEvent& e, EventResult r) {
+    counted.push_back(e.model + "/" + e.version + " " + std::string(EventResultName(r)));
+  });
+  CloudEvent e;
+  e.id = "e1";
+  e.source = "ferry://t";
+  e.type = "t";
+  e.model = "m";
+  e.version = "1";
+  sink.Write({e, e});
+  e.model = "n";
+  sink.Write({e});
+  EXPECT_TRUE(Lines(dir_ / "b.jsonl").empty()) << "nothing is written before the batch ends";
+  EXPECT_TRUE(counted.empty());
+  sink.EndBatch();
+  EXPECT_EQ(Lines(dir_ / "b.jsonl").size(), 3u);
+  EXPECT_EQ(counted, (std::vector<std::string>{"m/1 written", "m/1 written", "n/1 written"}));
+  sink.EndBatch();  // nothing buffered: nothing written twice
+  EXPECT_EQ(Lines(dir_ / "b.jsonl").size(), 3u);
+}
+
+TEST_F(PayloadLogTest, ConsumeBatchLogsTheRunsSampledRecords) {
+  PayloadLog log({}, &registry_);
+  ASSERT_TRUE(log.Attach(Version("m", {{"payload_log.sink", FileSpec("r.jsonl")}})).ok());
+  std::vector<InferenceRecord> records;
+  for (int i = 0; i < 4; ++i) records.push_back(Record("m", "r" + std::to_string(i)));
+  std::vector<const InferenceRecord*> run;
+  for (const auto& r : records) run.push_back(&r);
+  log.ConsumeBatch(run);
+  auto lines = Lines(dir_ / "r.jsonl");
+  ASSERT_EQ(lines.size(), 8u);
+  EXPECT_NE(lines[7].find("\"requestid\":\"r3\""), std::string::npos);
+  EXPECT_EQ(Counter(registry_, {{"model", "m"}, {"version", "1"}, {"result", "written"}}), 8);
+}
+
 TEST_F(PayloadLogTest, VersionsNamingOneFileShareItAndItRotates) {
   PayloadLogOptions o;
   o.file.max_bytes = 2000;

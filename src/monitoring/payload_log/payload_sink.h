@@ -34,6 +34,9 @@ class PayloadSink {
   // together in order). Never blocks for long: a sink that cannot keep up drops events
   // and counts them.
   virtual void Write(std::vector<CloudEvent> events) = 0;
+  // The end of a run of Writes (one hub batch of a version): a sink that gathers its
+  // Writes into one output (the file sink's one write(2)) puts them out now. Quick.
+  virtual void EndBatch() {}
   // Writes out or sends what it holds, within the sink's own time bound; called at
   // shutdown after the last Write.
   virtual void Flush() = 0;
