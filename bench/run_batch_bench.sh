@@ -10,7 +10,8 @@
 #             against a `ferry serve` that this script starts on loopback (same models, same
 #             intra-op threads, same batch size, the default --concurrency 4).
 # Every contender runs the model with BENCH_INTRA intra-op threads on batches of BENCH_BATCH rows;
-# each is run BENCH_REPEAT times and the best run counts (the machine is shared).
+# the contenders take turns, one run each per round, for BENCH_REPEAT rounds, and each one's best
+# run counts (the machine is shared).
 # The outputs are checked: ferry's CSV and .npy must match the pandas and numpy peers', and the
 # remote jobs' CSV must be byte-identical to the in-process one.
 #
@@ -60,15 +61,16 @@ start_server "$WORK/serve.log" "$FERRY" serve --model-repository "$WORK/serve-re
   --log-level warning
 wait_http "http://127.0.0.1:$HTTP_PORT/v2/health/ready" "$SERVER_PID" "ferry serve" 60
 
-best() {  # CMD...: runs it REPEAT times, prints the best rows/s (from "rows_per_s=R" or ferry's summary)
-  local b=0 r out i
-  for ((i = 0; i < REPEAT; i++)); do
-    rm -f "$WORK"/out.*
-    out="$("$@" 2>&1)" || die "failed: $* -> $out"
-    r="$(grep -oE 'rows_per_s=[0-9]+|[0-9]+ rows/s' <<<"$out" | tail -1 | grep -oE '[0-9]+' | head -1)"
-    (( r > b )) && b=$r
-  done
-  echo "$b"
+# Each contender runs once per round, in turn, so that all of them see the same machine
+# weather; over BENCH_REPEAT rounds the best run of each counts.
+declare -A BEST
+run_once() {  # KEY CMD...: one run; keeps its rows/s (from "rows_per_s=R" or ferry's summary) if best so far
+  local out r
+  rm -f "$WORK"/out.*
+  out="$("${@:2}" 2>&1)" || die "failed: ${*:2} -> $out"
+  r="$(grep -oE 'rows_per_s=[0-9]+|[0-9]+ rows/s' <<<"$out" | tail -1 | grep -oE '[0-9]+' | head -1)"
+  (( r > ${BEST[$1]:-0} )) && BEST[$1]=$r
+  return 0
 }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
 
@@ -87,22 +89,25 @@ bench_model() {  # NAME ROWS FEATURES FIRST_OUTPUT TITLE
     "$FERRY" batch --url "$1" --model "$name" --input "$2" --output "$3" --batch-size "$BATCH" \
       --log-level warning "${@:4}"
   }
-  log "$name: ceilings"
-  local ceil ortpy f_npy f_csv f_jsonl p_npy p_csv r_http r_grpc
-  ceil="$(best "$OUT_DIR/batch_inprocess" "$model" "$data/in.npy" "$BATCH" "$INTRA")"
-  ortpy="$(best "$PY" bench/batch_python.py ort "$model" "$data/in.npy" "$BATCH" "$INTRA")"
-  log "$name: ferry batch"
-  f_npy="$(best ferry_batch "$data/in.npy" "$WORK/out.npy" --outputs "$first")"
-  f_csv="$(best ferry_batch "$data/in.csv" "$WORK/out.csv" --carry id)"
-  f_jsonl="$(best ferry_batch "$data/in.csv" "$WORK/out.jsonl" --carry id)"
-  log "$name: ferry batch --url (REST, gRPC)"
-  r_http="$(best remote_batch "http://127.0.0.1:$HTTP_PORT" "$data/in.csv" "$WORK/out.csv" --carry id)"
-  mv "$WORK/out.csv" "$WORK/remote-http.csv"
-  r_grpc="$(best remote_batch "grpc://127.0.0.1:$GRPC_PORT" "$data/in.csv" "$WORK/out.csv" --carry id)"
-  mv "$WORK/out.csv" "$WORK/remote-grpc.csv"
-  log "$name: numpy and pandas"
-  p_npy="$(best "$PY" bench/batch_python.py numpy "$model" "$data/in.npy" "$WORK/out.npy" "$BATCH" "$INTRA")"
-  p_csv="$(best "$PY" bench/batch_python.py pandas "$model" "$data/in.csv" "$WORK/out.csv" "$BATCH" "$INTRA")"
+  BEST=()
+  local round
+  for ((round = 1; round <= REPEAT; round++)); do
+    log "$name: round $round of $REPEAT"
+    run_once ceil "$OUT_DIR/batch_inprocess" "$model" "$data/in.npy" "$BATCH" "$INTRA"
+    run_once ortpy "$PY" bench/batch_python.py ort "$model" "$data/in.npy" "$BATCH" "$INTRA"
+    run_once f_npy ferry_batch "$data/in.npy" "$WORK/out.npy" --outputs "$first"
+    run_once f_csv ferry_batch "$data/in.csv" "$WORK/out.csv" --carry id
+    run_once f_jsonl ferry_batch "$data/in.csv" "$WORK/out.jsonl" --carry id
+    run_once r_http remote_batch "http://127.0.0.1:$HTTP_PORT" "$data/in.csv" "$WORK/out.csv" --carry id
+    mv "$WORK/out.csv" "$WORK/remote-http.csv"
+    run_once r_grpc remote_batch "grpc://127.0.0.1:$GRPC_PORT" "$data/in.csv" "$WORK/out.csv" --carry id
+    mv "$WORK/out.csv" "$WORK/remote-grpc.csv"
+    run_once p_npy "$PY" bench/batch_python.py numpy "$model" "$data/in.npy" "$WORK/out.npy" "$BATCH" "$INTRA"
+    run_once p_csv "$PY" bench/batch_python.py pandas "$model" "$data/in.csv" "$WORK/out.csv" "$BATCH" "$INTRA"
+  done
+  local ceil="${BEST[ceil]}" ortpy="${BEST[ortpy]}" f_npy="${BEST[f_npy]}" f_csv="${BEST[f_csv]}" \
+    f_jsonl="${BEST[f_jsonl]}" r_http="${BEST[r_http]}" r_grpc="${BEST[r_grpc]}" p_npy="${BEST[p_npy]}" \
+    p_csv="${BEST[p_csv]}"
 
   log "$name: checking that ferry and the peers agree"
   ferry_batch "$data/in.csv" "$WORK/ferry.csv" --carry id --restart >/dev/null 2>&1
@@ -121,7 +126,7 @@ np.testing.assert_allclose(a.iloc[:, 1:].to_numpy(float), b.iloc[:, 1:].to_numpy
 np.testing.assert_allclose(np.load(f"{w}/ferry.npy"), np.load(f"{w}/numpy.npy"), rtol=1e-5, atol=1e-6)
 PY
   {
-    echo "**$title** — $rows rows, batches of $BATCH, $INTRA intra-op thread(s), best of $REPEAT"
+    echo "**$title** — $rows rows, batches of $BATCH, $INTRA intra-op thread(s), best of $REPEAT rounds (contenders in turn)"
     echo
     echo "| contender | rows/s | vs ceiling (C API) |"
     echo "| --- | ---: | ---: |"
