@@ -5,10 +5,15 @@
 # benchmark's compute-bound MLP (x [-1,256] -> 1024 -> 1024 -> y [16]); each next to
 #   ceiling   the runtime alone on the same batches: build/dev/batch_inprocess (ONNX Runtime's
 #             C API, one Run() at a time, no parsing or formatting), and onnxruntime Python alone;
-#   peers     pandas.read_csv + onnxruntime + DataFrame.to_csv, and np.load + onnxruntime + np.save.
+#   peers     pandas.read_csv + onnxruntime + DataFrame.to_csv, and np.load + onnxruntime + np.save;
+#   remote    the same csv -> csv job with `ferry batch --url http://...` and `--url grpc://...`
+#             against a `ferry serve` that this script starts on loopback (same models, same
+#             intra-op threads, same batch size, the default --concurrency 4).
 # Every contender runs the model with BENCH_INTRA intra-op threads on batches of BENCH_BATCH rows;
-# each is run BENCH_REPEAT times and the best run counts (the machine is shared).
-# The outputs are checked: ferry's CSV and .npy must match the pandas and numpy peers'.
+# the contenders take turns, one run each per round, for BENCH_REPEAT rounds, and each one's best
+# run counts (the machine is shared).
+# The outputs are checked: ferry's CSV and .npy must match the pandas and numpy peers', and the
+# remote jobs' CSV must be byte-identical to the in-process one.
 #
 # Environment: BENCH_ROWS (1000000, tiny model), BENCH_HEAVY_ROWS (50000, compute-bound model), BENCH_BATCH (1024), BENCH_INTRA (1), BENCH_REPEAT (3),
 #   FERRY_BIN (build/dev/ferry), PYTHON (.venv/bin/python), BENCH_KEEP_WORKDIR=1 keeps the files.
@@ -30,8 +35,10 @@ ORT_DIR="$ROOT/third_party/onnxruntime"
 OUT_DIR="$ROOT/build/bench"
 mkdir -p "$OUT_DIR"
 [[ -x "$FERRY" ]] || die "no ferry binary at $FERRY (cmake --build --preset dev)"
+# bench/lib.sh's exit trap stops the server and removes WORK (kept on failure or with BENCH_KEEP_WORKDIR=1).
 WORK="$(mktemp -d /tmp/ferry-batch-bench.XXXXXX)"
-[[ "${BENCH_KEEP_WORKDIR:-0}" == 1 ]] || trap 'rm -rf "$WORK"' EXIT
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+log "load average before: $LOAD_BEFORE"
 
 log "compiling build/bench/batch_inprocess"
 g++ -O2 -std=c++17 -Wall -Wextra -I "$ORT_DIR/include" bench/batch_inprocess.cc -o "$OUT_DIR/batch_inprocess" \
@@ -44,15 +51,26 @@ mkdir -p "$WORK/repo/mlp_256"
 cp -r "$WORK/heavy/repo/mlp_off/." "$WORK/repo/mlp_256/"
 sed -i 's/name: "mlp_off"/name: "mlp_256"/' "$WORK/repo/mlp_256/config.pbtxt"
 
-best() {  # CMD...: runs it REPEAT times, prints the best rows/s (from "rows_per_s=R" or ferry's summary)
-  local b=0 r out i
-  for ((i = 0; i < REPEAT; i++)); do
-    rm -f "$WORK"/out.*
-    out="$("$@" 2>&1)" || die "failed: $* -> $out"
-    r="$(grep -oE 'rows_per_s=[0-9]+|[0-9]+ rows/s' <<<"$out" | tail -1 | grep -oE '[0-9]+' | head -1)"
-    (( r > b )) && b=$r
-  done
-  echo "$b"
+# The remote endpoint: one ferry serve holding the two models, on loopback.
+mkdir -p "$WORK/serve-repo"
+ln -s "$WORK/repo/mlp_classifier" "$WORK/repo/mlp_256" "$WORK/serve-repo/"
+read -r HTTP_PORT GRPC_PORT METRICS_PORT < <(free_ports 3)
+log "starting ferry serve on 127.0.0.1:$HTTP_PORT (REST) and :$GRPC_PORT (gRPC)"
+start_server "$WORK/serve.log" "$FERRY" serve --model-repository "$WORK/serve-repo" --http-address 127.0.0.1 \
+  --http-port "$HTTP_PORT" --grpc-port "$GRPC_PORT" --metrics-port "$METRICS_PORT" --intra-op-threads "$INTRA" \
+  --log-level warning
+wait_http "http://127.0.0.1:$HTTP_PORT/v2/health/ready" "$SERVER_PID" "ferry serve" 60
+
+# Each contender runs once per round, in turn, so that all of them see the same machine
+# weather; over BENCH_REPEAT rounds the best run of each counts.
+declare -A BEST
+run_once() {  # KEY CMD...: one run; keeps its rows/s (from "rows_per_s=R" or ferry's summary) if best so far
+  local out r
+  rm -f "$WORK"/out.*
+  out="$("${@:2}" 2>&1)" || die "failed: ${*:2} -> $out"
+  r="$(grep -oE 'rows_per_s=[0-9]+|[0-9]+ rows/s' <<<"$out" | tail -1 | grep -oE '[0-9]+' | head -1)"
+  (( r > ${BEST[$1]:-0} )) && BEST[$1]=$r
+  return 0
 }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
 
@@ -67,20 +85,34 @@ bench_model() {  # NAME ROWS FEATURES FIRST_OUTPUT TITLE
     "$FERRY" batch --model-repository "$WORK/repo" --model "$name" --input "$1" --output "$2" \
       --batch-size "$BATCH" --intra-op-threads "$INTRA" --log-level warning "${@:3}"
   }
-  log "$name: ceilings"
-  local ceil ortpy f_npy f_csv f_jsonl p_npy p_csv
-  ceil="$(best "$OUT_DIR/batch_inprocess" "$model" "$data/in.npy" "$BATCH" "$INTRA")"
-  ortpy="$(best "$PY" bench/batch_python.py ort "$model" "$data/in.npy" "$BATCH" "$INTRA")"
-  log "$name: ferry batch"
-  f_npy="$(best ferry_batch "$data/in.npy" "$WORK/out.npy" --outputs "$first")"
-  f_csv="$(best ferry_batch "$data/in.csv" "$WORK/out.csv" --carry id)"
-  f_jsonl="$(best ferry_batch "$data/in.csv" "$WORK/out.jsonl" --carry id)"
-  log "$name: numpy and pandas"
-  p_npy="$(best "$PY" bench/batch_python.py numpy "$model" "$data/in.npy" "$WORK/out.npy" "$BATCH" "$INTRA")"
-  p_csv="$(best "$PY" bench/batch_python.py pandas "$model" "$data/in.csv" "$WORK/out.csv" "$BATCH" "$INTRA")"
+  remote_batch() {  # URL INPUT OUTPUT [ARGS...]: the same job against the server
+    "$FERRY" batch --url "$1" --model "$name" --input "$2" --output "$3" --batch-size "$BATCH" \
+      --log-level warning "${@:4}"
+  }
+  BEST=()
+  local round
+  for ((round = 1; round <= REPEAT; round++)); do
+    log "$name: round $round of $REPEAT"
+    run_once ceil "$OUT_DIR/batch_inprocess" "$model" "$data/in.npy" "$BATCH" "$INTRA"
+    run_once ortpy "$PY" bench/batch_python.py ort "$model" "$data/in.npy" "$BATCH" "$INTRA"
+    run_once f_npy ferry_batch "$data/in.npy" "$WORK/out.npy" --outputs "$first"
+    run_once f_csv ferry_batch "$data/in.csv" "$WORK/out.csv" --carry id
+    run_once f_jsonl ferry_batch "$data/in.csv" "$WORK/out.jsonl" --carry id
+    run_once r_http remote_batch "http://127.0.0.1:$HTTP_PORT" "$data/in.csv" "$WORK/out.csv" --carry id
+    mv "$WORK/out.csv" "$WORK/remote-http.csv"
+    run_once r_grpc remote_batch "grpc://127.0.0.1:$GRPC_PORT" "$data/in.csv" "$WORK/out.csv" --carry id
+    mv "$WORK/out.csv" "$WORK/remote-grpc.csv"
+    run_once p_npy "$PY" bench/batch_python.py numpy "$model" "$data/in.npy" "$WORK/out.npy" "$BATCH" "$INTRA"
+    run_once p_csv "$PY" bench/batch_python.py pandas "$model" "$data/in.csv" "$WORK/out.csv" "$BATCH" "$INTRA"
+  done
+  local ceil="${BEST[ceil]}" ortpy="${BEST[ortpy]}" f_npy="${BEST[f_npy]}" f_csv="${BEST[f_csv]}" \
+    f_jsonl="${BEST[f_jsonl]}" r_http="${BEST[r_http]}" r_grpc="${BEST[r_grpc]}" p_npy="${BEST[p_npy]}" \
+    p_csv="${BEST[p_csv]}"
 
   log "$name: checking that ferry and the peers agree"
   ferry_batch "$data/in.csv" "$WORK/ferry.csv" --carry id --restart >/dev/null 2>&1
+  cmp "$WORK/ferry.csv" "$WORK/remote-http.csv" || die "$name: the REST job's CSV differs from the in-process one"
+  cmp "$WORK/ferry.csv" "$WORK/remote-grpc.csv" || die "$name: the gRPC job's CSV differs from the in-process one"
   "$PY" bench/batch_python.py pandas "$model" "$data/in.csv" "$WORK/pandas.csv" "$BATCH" "$INTRA" >/dev/null
   ferry_batch "$data/in.npy" "$WORK/ferry.npy" --outputs "$first" --restart >/dev/null 2>&1
   "$PY" bench/batch_python.py numpy "$model" "$data/in.npy" "$WORK/numpy.npy" "$BATCH" "$INTRA" >/dev/null
@@ -94,7 +126,7 @@ np.testing.assert_allclose(a.iloc[:, 1:].to_numpy(float), b.iloc[:, 1:].to_numpy
 np.testing.assert_allclose(np.load(f"{w}/ferry.npy"), np.load(f"{w}/numpy.npy"), rtol=1e-5, atol=1e-6)
 PY
   {
-    echo "**$title** — $rows rows, batches of $BATCH, $INTRA intra-op thread(s), best of $REPEAT"
+    echo "**$title** — $rows rows, batches of $BATCH, $INTRA intra-op thread(s), best of $REPEAT rounds (contenders in turn)"
     echo
     echo "| contender | rows/s | vs ceiling (C API) |"
     echo "| --- | ---: | ---: |"
@@ -103,6 +135,8 @@ PY
     echo "| **ferry batch** npy -> npy | $f_npy | $(pct "$f_npy" "$ceil") |"
     echo "| **ferry batch** csv -> csv (carry id) | $f_csv | $(pct "$f_csv" "$ceil") |"
     echo "| **ferry batch** csv -> jsonl (carry id) | $f_jsonl | $(pct "$f_jsonl" "$ceil") |"
+    echo "| **ferry batch --url http://** csv -> csv (carry id), ferry serve on loopback | $r_http | $(pct "$r_http" "$ceil") |"
+    echo "| **ferry batch --url grpc://** csv -> csv (carry id), ferry serve on loopback | $r_grpc | $(pct "$r_grpc" "$ceil") |"
     echo "| numpy + onnxruntime: np.load, run, np.save | $p_npy | $(pct "$p_npy" "$ceil") |"
     echo "| pandas + onnxruntime: read_csv, run, to_csv | $p_csv | $(pct "$p_csv" "$ceil") |"
     echo
@@ -112,3 +146,4 @@ PY
 bench_model mlp_classifier "$ROWS" 4 probabilities "mlp_classifier (4 -> 3 classes, tiny: the files are the work)"
 bench_model mlp_256 "$HEAVY_ROWS" 256 y "mlp_256 (256 -> 1024 -> 1024 -> 16, compute-bound)"
 echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), shared with other work." | tee -a "$REPORT"
+echo "Load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)." | tee -a "$REPORT"

@@ -205,6 +205,7 @@ Status Job::Prepare() {
                          o_.input_format.empty() ? FormatFromPath(o_.input) : FormatFromName(o_.input_format));
   FERRY_ASSIGN_OR_RETURN(Format out_format, FormatFromPath(o_.output));
   FERRY_ASSIGN_OR_RETURN(reader_, InputReader::Open(o_.input, in_format));
+  reader_->set_defer_csv_split(true);  // RowDecoder splits and parses plain lines in one pass
   FERRY_ASSIGN_OR_RETURN(RowDecoder decoder, RowDecoder::Create(*reader_, std::move(inputs), o_.carry, o_.map));
   decoder_.emplace(std::move(decoder));
   FERRY_ASSIGN_OR_RETURN(writer_, OutputWriter::Create(out_format, decoder_->carry_names(), decoder_->carried_is_json(),
@@ -347,15 +348,7 @@ Status Job::FormatRows(PendingBatch& b, const InferResponse& resp, size_t first,
     for (size_t r = 0; r < count; ++r) parquet_->AppendRow(b.carried.data() + (first + r) * ncarry, tensors, widths, r);
     return Status::Ok();
   }
-  const size_t before = out->size();
-  for (size_t r = 0; r < count; ++r) {
-    Status s = writer_->AppendRow(b.carried.data() + (first + r) * ncarry, tensors, r, count, out);
-    if (!s.ok()) {
-      out->resize(before);
-      return s;
-    }
-  }
-  return Status::Ok();
+  return writer_->AppendRows(b.carried.data() + first * ncarry, tensors, count, out);
 }
 
 Status Job::RetryRows(PendingBatch& b, std::string* out, std::vector<std::pair<uint64_t, std::string>>* errors) {

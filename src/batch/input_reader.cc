@@ -168,6 +168,7 @@ Status InputReader::Seek(uint64_t offset, uint64_t index, uint64_t line) {
 
 bool InputReader::NextImpl(RawRow* row, bool keep) {
   row->csv = nullptr;
+  row->csv_line = {};
   row->text = {};
   row->nulls = nullptr;
   row->skipped = !keep;
@@ -187,6 +188,20 @@ bool InputReader::NextImpl(RawRow* row, bool keep) {
       }
       if (pos_ >= size_) return false;
       row->line = next_line_;
+      if (keep && defer_csv_split_) {
+        // One memchr per kind of byte that makes a record more than one plain line.
+        const char* start = text_.data() + pos_;
+        const size_t rest = size_ - pos_;
+        const char* nl = static_cast<const char*>(std::memchr(start, '\n', rest));
+        const size_t len = nl ? static_cast<size_t>(nl - start) : rest;
+        size_t body = len > 0 && start[len - 1] == '\r' ? len - 1 : len;
+        if (std::memchr(start, '"', len) == nullptr && std::memchr(start, '\r', body) == nullptr) {
+          row->csv_line = std::string_view(start, body);
+          pos_ += nl ? len + 1 : len;
+          if (nl || body < len) ++next_line_;
+          break;
+        }
+      }
       if (keep) {
         NextCsvRecord(text_, pos_, &record_);
         row->csv = &record_;

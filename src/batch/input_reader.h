@@ -40,6 +40,10 @@ struct RawRow {
   uint64_t index = 0;  // 0-based data row (the header and blank lines do not count)
   uint64_t line = 0;   // 1-based line of the row's start (CSV, JSONL); 0 for .npy
   const CsvRecord* csv = nullptr;  // kCsv, kParquet (the values as text)
+  // kCsv read with set_defer_csv_split(true): a record on one line with no '"' and no
+  // '\r' comes as its text alone (without the line break), `csv` null; RowDecoder
+  // splits it as it decodes. Any other record comes split, in `csv`.
+  std::string_view csv_line;
   const std::vector<uint8_t>* nulls = nullptr;  // kParquet: 1 where csv->cells[c] is a null
   std::string_view text;           // kJsonl: the line; kNpy: the row's bytes
   bool skipped = false;            // another shard's row: not framed, only counted
@@ -76,6 +80,10 @@ class InputReader {
   // decode); OK otherwise.
   Status read_error() const;
 
+  // CSV: hand plain one-line records over unsplit (RawRow::csv_line), so the decoder
+  // reads their bytes once. Off by default: `csv` is always set.
+  void set_defer_csv_split(bool defer) { defer_csv_split_ = defer; }
+
   // Reads the next row into `row`; false at the end of the file. Rows for which
   // `keep(index)` is false are only counted (row->skipped).
   template <typename Keep>
@@ -99,6 +107,7 @@ class InputReader {
   uint64_t next_index_ = 0;
   uint64_t next_line_ = 1;
   CsvRecord record_;
+  bool defer_csv_split_ = false;
   std::unique_ptr<ParquetInput> parquet_;
   std::vector<uint8_t> nulls_;
 };

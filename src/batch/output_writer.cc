@@ -177,7 +177,6 @@ Result<std::vector<size_t>> OutputWriter::CheckTensors(const std::vector<const T
 
 Status OutputWriter::AppendRow(const std::string* carried, const std::vector<const Tensor*>& outs, size_t r,
                                size_t batch, std::string* out) const {
-  const bool json = format_ == Format::kJsonl;
   if (format_ == Format::kNpy) {
     const ModelOutput& o = outputs_[0];
     const size_t row_bytes = o.width * DataTypeSize(o.datatype);
@@ -190,12 +189,38 @@ Status OutputWriter::AppendRow(const std::string* carried, const std::vector<con
   if (format_ == Format::kParquet) return Internal("Parquet rows are written by ParquetOutput");
   // Check every tensor before writing, so a bad one leaves `out` as it was.
   FERRY_ASSIGN_OR_RETURN(std::vector<size_t> widths, CheckTensors(outs, batch));
+  AppendTextRow(carried, outs, widths, r, out);
+  return Status::Ok();
+}
+
+Status OutputWriter::AppendRows(const std::string* carried, const std::vector<const Tensor*>& outs, size_t batch,
+                                std::string* out) const {
+  if (format_ == Format::kNpy || format_ == Format::kParquet) {
+    const size_t before = out->size();
+    for (size_t r = 0; r < batch; ++r) {
+      Status s = AppendRow(carried + r * carry_names_.size(), outs, r, batch, out);
+      if (!s.ok()) {
+        out->resize(before);
+        return s;
+      }
+    }
+    return Status::Ok();
+  }
+  FERRY_ASSIGN_OR_RETURN(std::vector<size_t> widths, CheckTensors(outs, batch));
+  for (size_t r = 0; r < batch; ++r) AppendTextRow(carried + r * carry_names_.size(), outs, widths, r, out);
+  return Status::Ok();
+}
+
+void OutputWriter::AppendTextRow(const std::string* carried, const std::vector<const Tensor*>& outs,
+                                 const std::vector<size_t>& widths, size_t r, std::string* out) const {
+  const bool json = format_ == Format::kJsonl;
   if (format_ == Format::kCsv) {
     bool first = true;
     for (size_t c = 0; c < carry_names_.size(); ++c) {
       if (!first) *out += ',';
       first = false;
-      AppendCsvCell(CarriedText(carried[c], carried_is_json_), out);
+      if (carried_is_json_) AppendCsvCell(CarriedText(carried[c], true), out);
+      else AppendCsvCell(carried[c], out);
     }
     for (size_t i = 0; i < outputs_.size(); ++i)
       for (size_t e = 0; e < widths[i]; ++e) {
@@ -204,7 +229,7 @@ Status OutputWriter::AppendRow(const std::string* carried, const std::vector<con
         AppendElement(outputs_[i].datatype, outs[i]->data(), r * widths[i] + e, false, out);
       }
     *out += '\n';
-    return Status::Ok();
+    return;
   }
   *out += '{';
   bool first = true;
@@ -230,7 +255,6 @@ Status OutputWriter::AppendRow(const std::string* carried, const std::vector<con
     if (!scalar) *out += ']';
   }
   out->append("}\n");
-  return Status::Ok();
 }
 
 }  // namespace ferry::batch

@@ -56,9 +56,16 @@ class OutputWriter {
   // INTERNAL when a tensor's elements per row do not match the declared width.
   Status AppendRow(const std::string* carried, const std::vector<const Tensor*>& outputs, size_t r,
                    size_t batch, std::string* out) const;
+  // Appends all `batch` rows of the tensors (`carried` holds batch x carry_names().size()
+  // values), checking the tensors once; `out` is left as it was on error.
+  Status AppendRows(const std::string* carried, const std::vector<const Tensor*>& outputs, size_t batch,
+                    std::string* out) const;
 
  private:
   OutputWriter() = default;
+  // AppendRow for a text format, the tensors already checked (their `widths`).
+  void AppendTextRow(const std::string* carried, const std::vector<const Tensor*>& outputs,
+                     const std::vector<size_t>& widths, size_t r, std::string* out) const;
 
   Format format_ = Format::kCsv;
   std::vector<std::string> carry_names_;

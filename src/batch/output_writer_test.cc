@@ -39,6 +39,26 @@ TEST(OutputWriter, CsvNamesWideOutputsAndQuotesCarriedCells) {
   EXPECT_EQ(out, "\"a,b\",0.1,0.2,0.7,2\nplain,nan,1e-20,-inf,-5\n");
 }
 
+TEST(OutputWriter, AppendRowsWritesWhatAppendRowWritesAndNothingOnABadTensor) {
+  for (Format f : {Format::kCsv, Format::kJsonl}) {
+    auto w = OutputWriter::Create(f, {"id"}, false, MlpOutputs());
+    ASSERT_TRUE(w.ok());
+    Tensor p = MakeTensor<float>("probabilities", DataType::kFp32, {2, 3}, {0.1f, 0.2f, 0.7f, 1.5f, 1e-20f, -INFINITY});
+    Tensor l = MakeTensor<int64_t>("label", DataType::kInt64, {2, 1}, {2, -5});
+    std::vector<std::string> carried{"a,b", "plain"};
+    std::string one_by_one = "before;", all = "before;";
+    ASSERT_TRUE((*w)->AppendRow(&carried[0], {&p, &l}, 0, 2, &one_by_one).ok());
+    ASSERT_TRUE((*w)->AppendRow(&carried[1], {&p, &l}, 1, 2, &one_by_one).ok());
+    ASSERT_TRUE((*w)->AppendRows(carried.data(), {&p, &l}, 2, &all).ok());
+    EXPECT_EQ(all, one_by_one);
+    Tensor short_label = MakeTensor<int64_t>("label", DataType::kInt64, {1, 1}, {2});
+    std::string out = "before;";
+    Status s = (*w)->AppendRows(carried.data(), {&p, &short_label}, 2, &out);
+    EXPECT_EQ(s.message(), "output 'label': 1 elements for 2 rows, expected 1 per row");
+    EXPECT_EQ(out, "before;");
+  }
+}
+
 TEST(OutputWriter, JsonlScalarsArraysAndCarriedJson) {
   auto w = OutputWriter::Create(Format::kJsonl, {"id", "meta"}, true, MlpOutputs());
   ASSERT_TRUE(w.ok());

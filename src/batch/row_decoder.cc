@@ -10,6 +10,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "batch/decimal.h"
 #include "core/float16.h"
 
 namespace ferry::batch {
@@ -150,6 +151,10 @@ bool ParseElement(DataType type, std::string_view text, char* dst) {
   switch (type) {
     case DataType::kFp32: {
       float f;
+      if (ParseDecimal(b, e, &f) == e) {
+        Put(f, dst);
+        return true;
+      }
       auto [p, ec] = std::from_chars(b, e, f);
       if (ec != std::errc() || p != e) return false;
       Put(f, dst);
@@ -305,9 +310,62 @@ Result<RowDecoder> RowDecoder::Plan(RowDecoder d, Format format, std::vector<Col
       return width_error(how + names, offset);
     }
   }
-  for (size_t c = 0; c < d.columns_.size(); ++c)
-    if (d.targets_[c].input >= 0) d.fed_columns_.push_back(c);
+  for (size_t c = 0; c < d.columns_.size(); ++c) {
+    Target& t = d.targets_[c];
+    if (t.input < 0) continue;
+    d.fed_columns_.push_back(c);
+    t.datatype = d.inputs_[static_cast<size_t>(t.input)].datatype;
+    t.byte_offset = t.offset * DataTypeSize(t.datatype);
+  }
   return d;
+}
+
+bool RowDecoder::DecodeCsvLine(std::string_view line, char* const* dst, std::vector<std::string>* carried) {
+  const char* p = line.data();
+  const char* const end = p + line.size();
+  auto cell_end = [end](const char* from) {
+    const char* comma = static_cast<const char*>(std::memchr(from, ',', static_cast<size_t>(end - from)));
+    return comma ? comma : end;
+  };
+  const size_t ncol = columns_.size();
+  line_cells_.resize(ncol);
+  for (size_t c = 0; c < ncol; ++c) {
+    const Target& t = targets_[c];
+    const char* stop = nullptr;
+    if (t.input >= 0) {
+      char* out = dst[t.input] + t.byte_offset;
+      if (t.datatype == DataType::kFp32) {
+        float f;
+        const char* q = ParseDecimal(p, end, &f);
+        if (q != nullptr && (q == end || *q == ',')) {
+          std::memcpy(out, &f, sizeof f);
+          stop = q;
+        }
+      } else if (t.datatype == DataType::kFp64) {
+        double v;
+        const char* q = ParseDecimal(p, end, &v);
+        if (q != nullptr && (q == end || *q == ',')) {
+          std::memcpy(out, &v, sizeof v);
+          stop = q;
+        }
+      }
+      if (stop == nullptr) {
+        stop = cell_end(p);
+        if (!ParseElement(t.datatype, std::string_view(p, static_cast<size_t>(stop - p)), out)) return false;
+      }
+    } else {
+      stop = cell_end(p);
+    }
+    line_cells_[c] = std::string_view(p, static_cast<size_t>(stop - p));
+    if (c + 1 < ncol) {
+      if (stop == end) return false;  // too few cells
+      p = stop + 1;
+    } else if (stop != end) {
+      return false;  // too many
+    }
+  }
+  for (size_t c : carry_columns_) carried->emplace_back(line_cells_[c]);
+  return true;
 }
 
 std::string RowDecoder::Describe() const {
@@ -333,6 +391,14 @@ Status RowDecoder::Decode(const RawRow& row, char* const* dst, std::vector<std::
   switch (format_) {
     case Format::kCsv:
     case Format::kParquet: {
+      if (row.csv == nullptr) {
+        if (DecodeCsvLine(row.csv_line, dst, carried)) return Status::Ok();
+        // Split it by the full rules, for their checks and messages.
+        NextCsvRecord(row.csv_line, 0, &split_);
+        RawRow split_row = row;
+        split_row.csv = &split_;
+        return Decode(split_row, dst, carried);
+      }
       const CsvRecord& r = *row.csv;
       if (!r.error.empty()) return InvalidArgument(RowName(row) + ": " + r.error);
       if (r.cells.size() != columns_.size())

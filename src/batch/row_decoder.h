@@ -67,8 +67,14 @@ class RowDecoder {
     int input = -1;     // -1: not fed
     size_t offset = 0;  // first element within the input's row
     size_t width = 1;   // elements this column gives
+    DataType datatype = DataType::kInvalid;  // the input's
+    size_t byte_offset = 0;                  // offset * the element size
   };
   RowDecoder() = default;
+  // The fast path for a CSV record given as one plain line (RawRow::csv_line): splits
+  // and parses in one pass. False, with `carried` untouched, when the line needs the
+  // full rules or fails (Decode then splits it and gives the precise error).
+  bool DecodeCsvLine(std::string_view line, char* const* dst, std::vector<std::string>* carried);
   static Result<RowDecoder> Plan(RowDecoder d, Format format, std::vector<Column> columns,
                                  std::vector<ModelInput> inputs, const std::vector<std::string>& carry,
                                  const std::vector<ColumnMapping>& map);
@@ -81,6 +87,8 @@ class RowDecoder {
   std::vector<size_t> fed_columns_;  // columns with a target, in column order
   std::vector<size_t> carry_columns_;
   std::vector<std::string> carry_names_;
+  std::vector<std::string_view> line_cells_;  // DecodeCsvLine's cells, per column
+  CsvRecord split_;                           // a csv_line the fast path gave back, split
 };
 
 // Stores one element of `type` parsed from `text` (a CSV cell) at `dst`. False when

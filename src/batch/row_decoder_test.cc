@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -118,6 +119,62 @@ TEST(ParseElement, RangesAndTypes) {
   std::memcpy(&f, buf, 4);
   EXPECT_EQ(f, -2500.0f);
   EXPECT_FALSE(ParseElement(DataType::kFp64, "", buf));
+}
+
+// The one-pass path (plain lines handed over unsplit) must decode every row, and fail
+// every bad one, exactly as the split path does: same values, carried cells, offsets,
+// line numbers and messages.
+TEST_F(RowDecoderTest, UnsplitLinesDecodeAsSplitOnesDo) {
+  const std::string text =
+      "id,a,b,n\n"
+      "x1,1.5,-2e-3,7\n"
+      "x2, 3 ,+4,8\r\n"                // spaces and '+' (from_chars' rules)
+      "x3,1e,2,9\n"                   // half a number
+      "x4,0.1,0.2\n"                  // a cell short
+      "x5,0.1,0.2,3,4\n"              // a cell too many
+      "\"x,6\",5,6,10\n"              // quoted: split by the reader
+      "x7,inf,-0,11\r"                // a lone CR ends a record
+      "x8,,2,12\n"                    // empty
+      "x9,16777217,1.000000059604644775390625,13\n"  // halfway cases: from_chars decides
+      "x10,1e39,1,12\n"               // out of range
+      "x12,1,2,1.5\n"                 // an integer column given 1.5
+      "x11,2,3,4";                    // no final line break
+  auto path = Write("u.csv", text);
+  std::vector<ModelInput> inputs = {{"f", DataType::kFp32, {2}, 2}, {"n", DataType::kInt64, {1}, 1}};
+  auto run = [&](bool defer) {
+    auto reader = InputReader::Open(path, Format::kCsv);
+    EXPECT_TRUE(reader.ok());
+    (*reader)->set_defer_csv_split(defer);
+    auto d = RowDecoder::Create(**reader, inputs, {"id"}, {{"a", "f"}, {"b", "f"}});
+    EXPECT_TRUE(d.ok()) << d.status().message();
+    std::string log;
+    RawRow raw;
+    float f[2];
+    int64_t n;
+    char* dst[] = {reinterpret_cast<char*>(f), reinterpret_cast<char*>(&n)};
+    while ((*reader)->Next(&raw, [](uint64_t) { return true; })) {
+      std::vector<std::string> carried;
+      Status st = d->Decode(raw, dst, &carried);
+      log += std::to_string(raw.index) + "@" + std::to_string(raw.line) + " off " + std::to_string((*reader)->offset()) + ": ";
+      if (st.ok()) {
+        char buf[80];
+        std::snprintf(buf, sizeof buf, "%a %a %lld", static_cast<double>(f[0]), static_cast<double>(f[1]),
+                      static_cast<long long>(n));
+        log += buf;
+        for (const auto& c : carried) log += " [" + c + "]";
+      } else {
+        log += st.message();
+      }
+      log += "\n";
+    }
+    return log;
+  };
+  const std::string split = run(false);
+  EXPECT_EQ(run(true), split);
+  EXPECT_NE(split.find("row 2 (line 4), column 'a': '1e' is not a number"), std::string::npos) << split;
+  EXPECT_NE(split.find("row 9 (line 11), column 'a': '1e39' is not a number"), std::string::npos) << split;
+  EXPECT_NE(split.find("row 10 (line 12), column 'n': '1.5' is not an integer in the range of INT64"), std::string::npos)
+      << split;
 }
 
 }  // namespace
