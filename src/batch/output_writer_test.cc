@@ -6,20 +6,12 @@
 #include <cstring>
 #include <limits>
 
+#include "batch/test_tensors.h"
+
 namespace ferry::batch {
 namespace {
 
-template <typename T>
-Tensor MakeTensor(const std::string& name, DataType type, Shape shape, std::vector<T> values) {
-  Tensor t;
-  t.name = name;
-  t.datatype = type;
-  t.shape = std::move(shape);
-  std::string bytes(values.size() * sizeof(T), '\0');
-  std::memcpy(bytes.data(), values.data(), bytes.size());
-  t.Own(std::move(bytes));
-  return t;
-}
+using test_util::MakeTensor;
 
 std::vector<ModelOutput> MlpOutputs() {
   return {{"probabilities", DataType::kFp32, {3}, 0}, {"label", DataType::kInt64, {1}, 0}};

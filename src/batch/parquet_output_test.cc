@@ -8,23 +8,14 @@
 #include <gtest/gtest.h>
 
 #include "batch/parquet_input.h"
+#include "batch/test_tensors.h"
 
 namespace ferry::batch {
 namespace {
 
 namespace fs = std::filesystem;
 
-template <typename T>
-Tensor MakeTensor(const std::string& name, DataType type, Shape shape, std::vector<T> values) {
-  Tensor t;
-  t.name = name;
-  t.datatype = type;
-  t.shape = std::move(shape);
-  std::string bytes(values.size() * sizeof(T), '\0');
-  std::memcpy(bytes.data(), values.data(), bytes.size());
-  t.Own(std::move(bytes));
-  return t;
-}
+using test_util::MakeTensor;
 
 std::vector<ModelOutput> Outputs() {
   return {{"probabilities", DataType::kFp32, {2}, 0}, {"label", DataType::kInt64, {1}, 0}, {"ok", DataType::kBool, {}, 0}};

@@ -305,9 +305,8 @@ class Picky(Model):
 '''
 
 
-def test_a_batch_the_model_fails_is_retried_row_by_row(tmp_path):
-    import sys
-
+def write_picky_repo(tmp_path):
+    """A repository with one Python model, `picky`, that refuses negative X (PICKY)."""
     repo = tmp_path / "repo"
     (repo / "picky" / "1").mkdir(parents=True)
     (repo / "picky" / "1" / "model.py").write_text(PICKY)
@@ -317,6 +316,13 @@ max_batch_size: 8
 input [ { name: "X" data_type: TYPE_INT64 dims: [ 1 ] } ]
 output [ { name: "Y" data_type: TYPE_INT64 dims: [ 1 ] } ]
 """)
+    return repo
+
+
+def test_a_batch_the_model_fails_is_retried_row_by_row(tmp_path):
+    import sys
+
+    repo = write_picky_repo(tmp_path)
     xs = [i if i % 13 else -i for i in range(1, 41)]  # rows 12, 25 and 38 hold -13, -26, -39
     (tmp_path / "in.csv").write_text("key,X\n" + "".join(f"k{i},{x}\n" for i, x in enumerate(xs)))
     out = tmp_path / "out.csv"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import ferry_helpers as fh
-from test_batch import (PICKY, RUN_TIMEOUT_S, features, kill_9_mid_job, read_csv, run_batch, sha256,
+from test_batch import (RUN_TIMEOUT_S, features, kill_9_mid_job, read_csv, run_batch, sha256,
                         wait_for_progress, write_csv)
 
 ROWS = 20_000
@@ -115,15 +115,7 @@ def test_a_remote_job_killed_mid_way_resumes_to_the_same_bytes(model_repo, serve
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_rows_the_server_refuses_go_to_the_error_file_with_its_message(tmp_path, protocol):
-    repo = tmp_path / "repo"
-    (repo / "picky" / "1").mkdir(parents=True)
-    (repo / "picky" / "1" / "model.py").write_text(PICKY)
-    (repo / "picky" / "config.pbtxt").write_text("""
-backend: "python"
-max_batch_size: 8
-input [ { name: "X" data_type: TYPE_INT64 dims: [ 1 ] } ]
-output [ { name: "Y" data_type: TYPE_INT64 dims: [ 1 ] } ]
-""")
+    repo = write_picky_repo(tmp_path)
     xs = [i if i % 13 else -i for i in range(1, 41)]  # rows 12, 25 and 38 are refused
     (tmp_path / "in.csv").write_text("key,X\n" + "".join(f"k{i},{x}\n" for i, x in enumerate(xs)))
     s = fh.FerryServer(fh.ferry_bin(), [repo], ["--python-executable", sys.executable], tmp_path / "serve.log").start()
