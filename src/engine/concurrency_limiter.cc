@@ -6,7 +6,7 @@ namespace ferry::engine {
 
 ConcurrencyLimiter::ConcurrencyLimiter(int capacity, int max_queue) : capacity_(capacity), max_queue_(max_queue) {}
 
-ConcurrencyLimiter::Outcome ConcurrencyLimiter::Acquire(std::shared_ptr<Waiter> waiter) {
+ConcurrencyLimiter::Outcome ConcurrencyLimiter::Acquire(const std::shared_ptr<Waiter>& waiter) {
   std::lock_guard lock(mu_);
   // Nobody overtakes the queue: a free slot with waiters is already theirs.
   if (queue_.empty() && active_ < capacity_) {
@@ -14,13 +14,13 @@ ConcurrencyLimiter::Outcome ConcurrencyLimiter::Acquire(std::shared_ptr<Waiter> 
     return Outcome::kAcquired;
   }
   if (static_cast<int>(queue_.size()) >= max_queue_) return Outcome::kQueueFull;
-  queue_.push_back(std::move(waiter));
+  queue_.push_back({waiter.get(), waiter});
   return Outcome::kQueued;
 }
 
 bool ConcurrencyLimiter::Cancel(const Waiter* waiter) {
   std::lock_guard lock(mu_);
-  auto it = std::find_if(queue_.begin(), queue_.end(), [&](const auto& w) { return w.get() == waiter; });
+  auto it = std::find_if(queue_.begin(), queue_.end(), [&](const Entry& e) { return e.id == waiter; });
   if (it == queue_.end()) return false;
   queue_.erase(it);
   return true;
@@ -50,9 +50,11 @@ void ConcurrencyLimiter::Configure(int capacity, int max_queue) {
 std::deque<std::shared_ptr<ConcurrencyLimiter::Waiter>> ConcurrencyLimiter::TakeGrantable() {
   std::deque<std::shared_ptr<Waiter>> granted;
   while (!queue_.empty() && active_ < capacity_) {
-    ++active_;
-    granted.push_back(std::move(queue_.front()));
+    std::shared_ptr<Waiter> w = queue_.front().waiter.lock();
     queue_.pop_front();
+    if (!w) continue;  // its owner is gone: no slot for it
+    ++active_;
+    granted.push_back(std::move(w));
   }
   return granted;
 }

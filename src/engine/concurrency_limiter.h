@@ -38,7 +38,10 @@ class ConcurrencyLimiter {
   // capacity: slots (max_concurrency x ready replicas); max_queue: waiting room.
   ConcurrencyLimiter(int capacity = 0, int max_queue = 0);
 
-  Outcome Acquire(std::shared_ptr<Waiter> waiter);
+  // The queue keeps the waiter weakly: its owner keeps it alive while it waits (a REST
+  // request through its timer, a gRPC call through its ticket), so a request whose owner
+  // is gone (its event loop stopped) is skipped, and the queue never keeps it alive.
+  Outcome Acquire(const std::shared_ptr<Waiter>& waiter);
   // Takes a queued waiter out: true if it was still queued (no Grant() will come);
   // false if it was never queued or has been granted a slot (its Grant() has run or is
   // running: it holds a slot and must Release it).
@@ -54,7 +57,11 @@ class ConcurrencyLimiter {
   int queued() const;  // waiters in the queue
 
  private:
-  // Pops the waiters that the free slots go to, holding mu_.
+  struct Entry {
+    const Waiter* id;
+    std::weak_ptr<Waiter> waiter;
+  };
+  // Pops the waiters that the free slots go to (skipping those gone), holding mu_.
   std::deque<std::shared_ptr<Waiter>> TakeGrantable();
   static void GrantAll(std::deque<std::shared_ptr<Waiter>> granted);
 
@@ -62,7 +69,7 @@ class ConcurrencyLimiter {
   int capacity_;   // guarded by mu_
   int max_queue_;  // guarded by mu_
   int active_ = 0;  // guarded by mu_
-  std::deque<std::shared_ptr<Waiter>> queue_;  // guarded by mu_; oldest first
+  std::deque<Entry> queue_;  // guarded by mu_; oldest first
 };
 
 }  // namespace ferry::engine

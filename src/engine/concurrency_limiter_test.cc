@@ -18,13 +18,21 @@ struct Recorder : ConcurrencyLimiter::Waiter {
 
 using Outcome = ConcurrencyLimiter::Outcome;
 
+// The owners of queued waiters keep them alive (the limiter holds them weakly).
+struct Waiters {
+  std::vector<int> order;
+  std::vector<std::shared_ptr<Recorder>> held;
+  std::shared_ptr<Recorder> operator()(int id) { return held.emplace_back(std::make_shared<Recorder>(&order, id)); }
+};
+
 TEST(ConcurrencyLimiterTest, QueuesBeyondTheCapacityAndRefusesBeyondTheQueue) {
   ConcurrencyLimiter l(1, 2);
-  std::vector<int> order;
-  EXPECT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 0)), Outcome::kAcquired);
-  EXPECT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 1)), Outcome::kQueued);
-  EXPECT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 2)), Outcome::kQueued);
-  EXPECT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 3)), Outcome::kQueueFull);
+  Waiters w;
+  std::vector<int>& order = w.order;
+  EXPECT_EQ(l.Acquire(w(0)), Outcome::kAcquired);
+  EXPECT_EQ(l.Acquire(w(1)), Outcome::kQueued);
+  EXPECT_EQ(l.Acquire(w(2)), Outcome::kQueued);
+  EXPECT_EQ(l.Acquire(w(3)), Outcome::kQueueFull);
   EXPECT_EQ(l.active(), 1);
   EXPECT_EQ(l.queued(), 2);
   EXPECT_TRUE(order.empty());
@@ -40,13 +48,14 @@ TEST(ConcurrencyLimiterTest, QueuesBeyondTheCapacityAndRefusesBeyondTheQueue) {
 
 TEST(ConcurrencyLimiterTest, ANewRequestDoesNotOvertakeTheQueue) {
   ConcurrencyLimiter l(1, 5);
-  std::vector<int> order;
-  ASSERT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 0)), Outcome::kAcquired);
-  ASSERT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 1)), Outcome::kQueued);
+  Waiters w;
+  std::vector<int>& order = w.order;
+  ASSERT_EQ(l.Acquire(w(0)), Outcome::kAcquired);
+  ASSERT_EQ(l.Acquire(w(1)), Outcome::kQueued);
   l.Configure(0, 5);  // its replica left: no slot at all
   l.Release();
   EXPECT_TRUE(order.empty()) << "no capacity, no grant";
-  EXPECT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 2)), Outcome::kQueued);
+  EXPECT_EQ(l.Acquire(w(2)), Outcome::kQueued);
   l.Configure(2, 5);  // two replicas ready: both waiters get a slot, oldest first
   EXPECT_EQ(order, std::vector<int>({1, 2}));
   EXPECT_EQ(l.active(), 2);
@@ -54,17 +63,18 @@ TEST(ConcurrencyLimiterTest, ANewRequestDoesNotOvertakeTheQueue) {
 
 TEST(ConcurrencyLimiterTest, ACancelledWaiterLeavesTheQueueAndGetsNoSlot) {
   ConcurrencyLimiter l(1, 2);
-  std::vector<int> order;
-  auto a = std::make_shared<Recorder>(&order, 1);
-  auto b = std::make_shared<Recorder>(&order, 2);
-  ASSERT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 0)), Outcome::kAcquired);
+  Waiters w;
+  std::vector<int>& order = w.order;
+  auto a = w(1);
+  auto b = w(2);
+  ASSERT_EQ(l.Acquire(w(0)), Outcome::kAcquired);
   ASSERT_EQ(l.Acquire(a), Outcome::kQueued);
   ASSERT_EQ(l.Acquire(b), Outcome::kQueued);
   EXPECT_TRUE(l.Cancel(a.get())) << "still queued: the client left, or its time ran out";
   EXPECT_FALSE(l.Cancel(a.get())) << "not queued any more";
   EXPECT_EQ(l.queued(), 1);
   // Its place is free for a newcomer.
-  EXPECT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 3)), Outcome::kQueued);
+  EXPECT_EQ(l.Acquire(w(3)), Outcome::kQueued);
   l.Release();
   EXPECT_EQ(order, std::vector<int>({2}));
   EXPECT_FALSE(l.Cancel(b.get())) << "granted: it holds a slot and must release it";
@@ -72,10 +82,25 @@ TEST(ConcurrencyLimiterTest, ACancelledWaiterLeavesTheQueueAndGetsNoSlot) {
 
 TEST(ConcurrencyLimiterTest, WithoutAQueueTheLimitRefusesAtOnce) {
   ConcurrencyLimiter l(2, 0);
-  std::vector<int> order;
-  EXPECT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 0)), Outcome::kAcquired);
-  EXPECT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 1)), Outcome::kAcquired);
-  EXPECT_EQ(l.Acquire(std::make_shared<Recorder>(&order, 2)), Outcome::kQueueFull);
+  Waiters w;
+  EXPECT_EQ(l.Acquire(w(0)), Outcome::kAcquired);
+  EXPECT_EQ(l.Acquire(w(1)), Outcome::kAcquired);
+  EXPECT_EQ(l.Acquire(w(2)), Outcome::kQueueFull);
+}
+
+TEST(ConcurrencyLimiterTest, AWaiterWhoseOwnerIsGoneIsSkipped) {
+  ConcurrencyLimiter l(1, 3);
+  Waiters w;
+  ASSERT_EQ(l.Acquire(w(0)), Outcome::kAcquired);
+  {
+    auto gone = std::make_shared<Recorder>(&w.order, 1);
+    ASSERT_EQ(l.Acquire(gone), Outcome::kQueued);
+  }  // its event loop stopped: nothing keeps it
+  ASSERT_EQ(l.Acquire(w(2)), Outcome::kQueued);
+  l.Release();
+  EXPECT_EQ(w.order, std::vector<int>({2})) << "the slot went past the vanished waiter";
+  EXPECT_EQ(l.active(), 1);
+  EXPECT_EQ(l.queued(), 0);
 }
 
 // Many threads acquiring and releasing: never more slots held than the capacity, every

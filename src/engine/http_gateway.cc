@@ -108,6 +108,8 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
   }
   ~Exchange() override {
     StopWaiting();
+    // Queued when its loop stopped (the gateway is stopping): its entry goes too.
+    if (queued_) dep_->load->limiter.Cancel(this);
     ReleaseSlot();
     dep_->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
   }
