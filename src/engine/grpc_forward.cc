@@ -553,6 +553,7 @@ class Call final : public TagHandler {
     // a stream's messages have no single latency).
     revision_->load->latency.Record(std::chrono::duration<double>(std::chrono::steady_clock::now() - routed_).count());
     if (!ustatus_.ok()) return Finish(FromUpstream(ustatus_));
+    ReleaseSlot();  // answered: the next queued call may go while this one is written
     Record(g::StatusCode::OK);
     stream_.WriteAndFinish(out_, g::WriteOptions(), g::Status::OK, Arm(kFinish));
   }
