@@ -15,9 +15,9 @@ void AddAlertingOptions(po::options_description& desc, const std::string& env) {
   // clang-format on
 }
 
-Result<std::unique_ptr<monitoring::AlertLoop>> CreateAlerting(const po::variables_map& vm,
-                                                              std::function<std::string()> exposition,
-                                                              const std::string& generator_url) {
+Result<std::unique_ptr<monitoring::AlertLoop>> CreateAlerting(
+    const po::variables_map& vm, std::function<std::string()> exposition, const std::string& generator_url,
+    std::function<void(const char*, const char*, uint64_t)> counted) {
   const bool targets = !vm["alertmanager-url"].as<std::string>().empty() ||
                        !vm["alert-webhook-url"].as<std::string>().empty();
   if (!vm.count("alert-rules")) {
@@ -32,6 +32,7 @@ Result<std::unique_ptr<monitoring::AlertLoop>> CreateAlerting(const po::variable
   o.notifier.webhook_url = vm["alert-webhook-url"].as<std::string>();
   o.notifier.generator_url = generator_url;
   o.interval = std::chrono::milliseconds(vm["alert-interval-ms"].as<int>());
+  o.counted = std::move(counted);
   for (const std::string& url : {o.notifier.alertmanager_url, o.notifier.webhook_url})
     if (!url.empty() && url.rfind("http://", 0) != 0)
       return InvalidArgument("alert target '" + url + "' must be an http:// URL");

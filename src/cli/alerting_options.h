@@ -20,8 +20,9 @@ void AddAlertingOptions(boost::program_options::options_description& desc, const
 // started yet (call Start once `exposition` can answer); null without it. Call it
 // before starting anything: InvalidArgument for a bad rules file or a missing target.
 // `generator_url`: where an alert's numbers come from (the metrics endpoint), or empty.
-Result<std::unique_ptr<monitoring::AlertLoop>> CreateAlerting(const boost::program_options::variables_map& vm,
-                                                              std::function<std::string()> exposition,
-                                                              const std::string& generator_url);
+// `counted`: AlertLoopOptions::counted (deliveries, for ferry_alert_notifications_total).
+Result<std::unique_ptr<monitoring::AlertLoop>> CreateAlerting(
+    const boost::program_options::variables_map& vm, std::function<std::string()> exposition,
+    const std::string& generator_url, std::function<void(const char*, const char*, uint64_t)> counted);
 
 }  // namespace ferry::cli

@@ -5,9 +5,11 @@
 
 #include "cli/alerting_options.h"
 #include "cli/options.h"
+#include "cli/tracing_options.h"
 #include "cli/shutdown_signals.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "monitoring/alert_metrics.h"
 
 namespace ferry::cli {
 namespace po = boost::program_options;
@@ -41,6 +43,7 @@ int Engine(int argc, char** argv) {
     ("log-format", po::value<std::string>()->default_value("text"), "text (logfmt key=value) | json (one object per line) [FERRY_ENGINE_LOG_FORMAT]");
   // clang-format on
   AddAlertingOptions(desc, "FERRY_ENGINE_");
+  AddTracingOptions(desc, "FERRY_ENGINE_", "ferry-engine");
   // FERRY_ENGINE_*: the prefix keeps the engine's variables apart from `ferry serve`'s
   // (which replicas never inherit).
   ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_ENGINE_", "engine");
@@ -55,14 +58,23 @@ int Engine(int argc, char** argv) {
     return 2;
   }
 
+  auto tracing = ReadTracingOptions(vm);
+  if (!tracing.ok()) {
+    std::cerr << "ferry engine: " << tracing.status().message() << "\n";
+    return 2;
+  }
+
   // Alert rules over the engine's own metrics, checked before anything starts.
   engine::Engine* alert_source = nullptr;
+  std::unique_ptr<monitoring::AlertMetrics> alert_counts;  // set with alert_source
   std::unique_ptr<monitoring::AlertLoop> alerting;
   {
     const uint16_t mport = vm["metrics-port"].as<uint16_t>();
     const std::string metrics_url =
         mport == 0 ? "" : "http://" + vm["http-address"].as<std::string>() + ":" + std::to_string(mport) + "/metrics";
-    auto created = CreateAlerting(vm, [&alert_source] { return alert_source->MetricsText(); }, metrics_url);
+    auto created = CreateAlerting(
+        vm, [&alert_source] { return alert_source->MetricsText(); }, metrics_url,
+        [&alert_counts](const char* target, const char* result, uint64_t n) { alert_counts->Count(target, result, n); });
     if (!created.ok()) {
       std::cerr << "ferry engine: " << created.status().message() << "\n";
       return 2;
@@ -91,6 +103,8 @@ int Engine(int argc, char** argv) {
   options.metrics_port = vm["metrics-port"].as<uint16_t>();
   options.admin.address = vm["admin-address"].as<std::string>();
   options.admin.port = vm["admin-port"].as<uint16_t>();
+  if (!tracing->endpoint.empty()) options.tracing = ExporterOptions(*tracing);
+  options.trace_sample_rate = tracing->sample_rate;
 
   auto engine = engine::Engine::Create(options);
   if (!engine.ok()) {
@@ -103,6 +117,7 @@ int Engine(int argc, char** argv) {
     return 1;
   }
   alert_source = engine->get();
+  alert_counts = std::make_unique<monitoring::AlertMetrics>(*alert_source->metrics_registry());
   if (alerting) alerting->Start();
   FERRY_LOG(kInfo, "engine running", ("gateway_port", (*engine)->gateway_port())("grpc_port", (*engine)->grpc_port())(
                                           "metrics_port", (*engine)->metrics_port())("admin_port", (*engine)->admin_port())("state_dir", options.state_dir));

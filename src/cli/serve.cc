@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/alerting_options.h"
+#include "cli/tracing_options.h"
 #include "cli/monitoring_options.h"
 #include "cli/options.h"
 #include "cli/server_setup.h"
@@ -17,6 +18,7 @@
 #include "frontend/grpc/grpc_server.h"
 #include "frontend/http/http_server.h"
 #include "frontend/http/v2_handler.h"
+#include "monitoring/alert_metrics.h"
 #include "monitoring/request_tracer.h"
 #include "monitoring/span_exporter.h"
 #include "server/server.h"
@@ -67,12 +69,7 @@ int Serve(int argc, char** argv) {
   // clang-format on
   AddAlertingOptions(desc, "FERRY_");
   AddMonitoringOptions(desc, "FERRY_");
-  // clang-format off
-  desc.add_options()
-    ("trace-endpoint", po::value<std::string>()->default_value(""), "OTLP/HTTP traces URL (e.g. http://127.0.0.1:4318/v1/traces): export request spans there; empty disables [FERRY_TRACE_ENDPOINT]")
-    ("trace-sample-rate", po::value<double>()->default_value(0.01), "share of requests traced that carry no traceparent (one that does follows its sampled flag) [FERRY_TRACE_SAMPLE_RATE]")
-    ("trace-service-name", po::value<std::string>()->default_value("ferry"), "service.name of the exported spans [FERRY_TRACE_SERVICE_NAME]");
-  // clang-format on
+  AddTracingOptions(desc, "FERRY_", "ferry");
 
   ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_", "serve");
   if (parsed.exit_code >= 0) return parsed.exit_code;
@@ -81,6 +78,7 @@ int Serve(int argc, char** argv) {
   // Alert rules are checked before anything starts; the loop reads the server's metrics
   // once it runs.
   server::Server* alert_source = nullptr;
+  std::unique_ptr<monitoring::AlertMetrics> alert_counts;  // set with alert_source
   std::unique_ptr<monitoring::AlertLoop> alerting;
   {
     const std::string metrics_url =
@@ -88,7 +86,9 @@ int Serve(int argc, char** argv) {
             ? ""
             : "http://" + vm["http-address"].as<std::string>() + ":" + std::to_string(vm["metrics-port"].as<uint16_t>()) +
                   "/metrics";
-    auto created = CreateAlerting(vm, [&alert_source] { return alert_source->metrics().Serialize(); }, metrics_url);
+    auto created = CreateAlerting(
+        vm, [&alert_source] { return alert_source->metrics().Serialize(); }, metrics_url,
+        [&alert_counts](const char* target, const char* result, uint64_t n) { alert_counts->Count(target, result, n); });
     if (!created.ok()) {
       std::cerr << "ferry serve: " << created.status().message() << "\n";
       return 2;
@@ -96,14 +96,9 @@ int Serve(int argc, char** argv) {
     alerting = std::move(created).value();
   }
 
-  const std::string trace_endpoint = vm["trace-endpoint"].as<std::string>();
-  const double trace_rate = vm["trace-sample-rate"].as<double>();
-  if (!trace_endpoint.empty() && trace_endpoint.rfind("http://", 0) != 0) {
-    std::cerr << "ferry serve: --trace-endpoint must be an http:// URL, got '" << trace_endpoint << "'\n";
-    return 2;
-  }
-  if (!(trace_rate >= 0 && trace_rate <= 1)) {
-    std::cerr << "ferry serve: --trace-sample-rate must be between 0 and 1, got " << trace_rate << "\n";
+  auto tracing = ReadTracingOptions(vm);
+  if (!tracing.ok()) {
+    std::cerr << "ferry serve: " << tracing.status().message() << "\n";
     return 2;
   }
 
@@ -146,6 +141,7 @@ int Serve(int argc, char** argv) {
     return 1;
   }
   alert_source = server->get();
+  alert_counts = std::make_unique<monitoring::AlertMetrics>(*alert_source->metrics().registry());
   // Monitoring is fed by the server and outlives it: stopped after the server's shutdown,
   // it sees every answer and flushes its sinks.
   auto monitor = CreateMonitoring(vm, (*server)->metrics().registry());
@@ -164,19 +160,12 @@ int Serve(int argc, char** argv) {
     return server::Server::FeedbackAnswer{std::move(reply.json), reply.all_joined};
   });
   monitor->hub->Start();
-  std::unique_ptr<monitoring::SpanExporter> span_exporter;
+  std::unique_ptr<monitoring::SpanExporter> span_exporter = StartSpanExporter(
+      *tracing, [srv = server->get()](const char* result, uint64_t n) { srv->metrics().TraceSpans(result, n); });
   std::unique_ptr<monitoring::RequestTracer> tracer;
-  if (!trace_endpoint.empty()) {
-    monitoring::SpanExporterOptions t;
-    t.endpoint = trace_endpoint;
-    t.service_name = vm["trace-service-name"].as<std::string>();
-    t.service_version = FERRY_VERSION;
-    span_exporter = std::make_unique<monitoring::SpanExporter>(
-        t, [srv = server->get()](const char* result, uint64_t n) { srv->metrics().TraceSpans(result, n); });
-    span_exporter->Start();
-    tracer = std::make_unique<monitoring::RequestTracer>(trace_rate, span_exporter.get());
+  if (span_exporter) {
+    tracer = std::make_unique<monitoring::RequestTracer>(tracing->sample_rate, span_exporter.get());
     (*server)->SetTracer(tracer.get());
-    FERRY_LOG(kInfo, "tracing", ("endpoint", trace_endpoint)("sample_rate", trace_rate));
   }
   Status started = (*server)->Start();
   if (!started.ok()) {

@@ -103,15 +103,27 @@ Status Engine::Start() {
   sup.binary = options_.binary;
   sup.state_dir = options_.state_dir;
   sup.base_env = ReplicaEnvironment();
+  if (!options_.tracing.endpoint.empty()) {
+    sup.inherited_serve_options["trace-endpoint"] = options_.tracing.endpoint;
+    span_exporter_ = std::make_unique<monitoring::SpanExporter>(
+        options_.tracing, [this](const char* result, uint64_t n) { metrics_.TraceSpans(result, n); });
+    span_exporter_->Start();
+    FERRY_LOG(kInfo, "tracing", ("endpoint", options_.tracing.endpoint)("sample_rate", options_.trace_sample_rate));
+  }
+  const GatewayTracing tracing{span_exporter_.get(), options_.trace_sample_rate};
+  HttpGatewayOptions http_options = options_.gateway;
+  http_options.tracing = tracing;
+  GrpcGatewayOptions grpc_options = options_.grpc_gateway;
+  grpc_options.tracing = tracing;
   supervisor_ = std::make_unique<Supervisor>(sup, store_.get(), SystemClock::Get());
   controller_ = std::make_unique<DeploymentController>(supervisor_.get(), store_.get(), &metrics_, SystemClock::Get(),
                                                        options_.state_dir);
   FERRY_RETURN_IF_ERROR(controller_->Init(std::move(initial_)));
   PublishRoutes();
-  FERRY_ASSIGN_OR_RETURN(gateway_, HttpGateway::Create(options_.gateway, &router_));
+  FERRY_ASSIGN_OR_RETURN(gateway_, HttpGateway::Create(http_options, &router_));
   FERRY_RETURN_IF_ERROR(gateway_->Start());
   if (options_.grpc_gateway.port != 0) {
-    FERRY_ASSIGN_OR_RETURN(grpc_gateway_, GrpcGateway::Create(options_.grpc_gateway, &router_));
+    FERRY_ASSIGN_OR_RETURN(grpc_gateway_, GrpcGateway::Create(grpc_options, &router_));
     FERRY_RETURN_IF_ERROR(grpc_gateway_->Start());
   }
   if (options_.metrics_port != 0) {
@@ -181,6 +193,7 @@ void Engine::Stop() {
   if (grpc_gateway_) grpc_stop = std::thread([this] { grpc_gateway_->Stop(10000); });
   if (gateway_) gateway_->Stop(10000);
   if (grpc_stop.joinable()) grpc_stop.join();
+  if (span_exporter_) span_exporter_->Stop();  // exports the gateways' spans still queued
   stop_ = true;
   commands_cv_.notify_all();
   control_.join();

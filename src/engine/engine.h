@@ -22,6 +22,7 @@
 #include "engine/spec.h"
 #include "engine/state_store.h"
 #include "engine/supervisor.h"
+#include "monitoring/span_exporter.h"
 
 namespace ferry::engine {
 
@@ -34,6 +35,10 @@ struct EngineOptions {
   AdminApiOptions admin;         // port 0 disables
   std::chrono::milliseconds tick{100};  // control loop period (autoscaler sampling, probes)
   std::string binary = "/proc/self/exe";
+  // OpenTelemetry: the gateways' spans go to tracing.endpoint (empty: tracing off), and
+  // replicas export theirs there too unless their revision's serve options say otherwise.
+  monitoring::SpanExporterOptions tracing;
+  double trace_sample_rate = 0.01;  // requests without a traceparent
 };
 
 // `ferry engine`: the deployments of a spec, run as supervised `ferry serve` replicas
@@ -65,6 +70,8 @@ class Engine {
   // thread-safe.
   std::string MetricsText() { return metrics_.Serialize(); }
   uint16_t metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
+  // The engine's registry, for metric families others own (ferry's own alerting).
+  prometheus::Registry* metrics_registry() { return metrics_.registry(); }
   uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
 
  private:
@@ -109,6 +116,7 @@ class Engine {
   std::deque<PendingCommand> commands_;  // guarded by commands_mu_
   bool accepting_ = true;                // guarded by commands_mu_
   EngineMetrics metrics_;
+  std::unique_ptr<monitoring::SpanExporter> span_exporter_;  // null without tracing
   std::unique_ptr<HttpGateway> gateway_;
   std::unique_ptr<GrpcGateway> grpc_gateway_;  // null when disabled
   std::unique_ptr<frontend::http::HttpServer> metrics_http_;

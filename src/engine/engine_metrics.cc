@@ -84,7 +84,18 @@ EngineMetrics::EngineMetrics()
                         .Help("Autoscaler changes of a revision's replica count").Register(*registry_)),
       upstream_errors_(BuildCounter().Name("ferry_engine_upstream_errors_total")
                            .Help("Requests a replica failed before answering, by reason (unavailable, timeout)")
-                           .Register(*registry_)) {}
+                           .Register(*registry_)),
+      trace_spans_(BuildCounter().Name("ferry_engine_trace_spans_total")
+                       .Help("Spans of the gateways' traces, by result (exported, dropped, failed)")
+                       .Register(*registry_)),
+      spans_exported_(trace_spans_.Add({{"result", "exported"}})),
+      spans_dropped_(trace_spans_.Add({{"result", "dropped"}})),
+      spans_failed_(trace_spans_.Add({{"result", "failed"}})) {}
+
+void EngineMetrics::TraceSpans(const char* result, uint64_t n) {
+  const std::string_view r(result);
+  (r == "exported" ? spans_exported_ : r == "dropped" ? spans_dropped_ : spans_failed_).Increment(static_cast<double>(n));
+}
 
 const ReplicaErrorCounters* EngineMetrics::ForReplica(const std::string& deployment, const std::string& revision,
                                                       const std::string& replica) {

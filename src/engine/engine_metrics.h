@@ -69,10 +69,16 @@ class EngineMetrics {
   void SetRevision(const std::string& deployment, const std::string& revision, int desired, int ready,
                    bool degraded, uint64_t restarts_total);
 
+  // Spans of the gateways' traces: `result` is "exported", "dropped" (queue full) or
+  // "failed" (the receiver refused or was unreachable), as SpanExporter counts them.
+  void TraceSpans(const char* result, uint64_t n);
+
   // Runs before every Serialize, to refresh what is read rather than pushed.
   void SetCollectHook(std::function<void()> hook);
   // The registry in the Prometheus text format.
   std::string Serialize();
+  // The registry itself, for families others own; they are served with the rest.
+  prometheus::Registry* registry() { return registry_.get(); }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -90,6 +96,8 @@ class EngineMetrics {
   prometheus::Family<prometheus::Counter>& restarts_;
   prometheus::Family<prometheus::Counter>& scale_events_;
   prometheus::Family<prometheus::Counter>& upstream_errors_;
+  prometheus::Family<prometheus::Counter>& trace_spans_;
+  prometheus::Counter &spans_exported_, &spans_dropped_, &spans_failed_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<ReplicaErrorCounters>> replicas_errors_;  // guarded by mu_
   std::map<std::string, std::shared_ptr<DeploymentMetrics>> deployments_;  // guarded by mu_

@@ -143,7 +143,7 @@ class Call final : public TagHandler {
     ReleaseSlot();
     if (ep_) ep_->outstanding.fetch_sub(held_, std::memory_order_relaxed);
     if (dep_) {
-      Record(g::StatusCode::CANCELLED);  // a call that ends unanswered: the client left
+      Record(g::StatusCode::CANCELLED, "the call ended unanswered");  // the client left
       dep_->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
     }
     core_->calls.fetch_sub(1, std::memory_order_release);
@@ -261,7 +261,14 @@ class Call final : public TagHandler {
   // ---- routing, shared by unary calls and streams
 
   // Admission against max_in_flight; the call then counts in the deployment's load.
-  bool Admit(const DeploymentRoute* dep) {
+  bool Admit(const DeploymentRoute* dep, const std::string& model) {
+    if (core_->tracing.exporter) {
+      auto tp = ctx_.client_metadata().find("traceparent");
+      trace_ = GatewayTrace(&core_->tracing, tp == ctx_.client_metadata().end()
+                                                  ? std::string_view()
+                                                  : std::string_view(tp->second.data(), tp->second.size()));
+      if (trace_.sampled()) model_ = model;
+    }
     if (dep->load->in_flight.fetch_add(1, std::memory_order_relaxed) >= dep->max_in_flight) {
       dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
       dep->load->rejected.fetch_add(1, std::memory_order_relaxed);
@@ -392,12 +399,14 @@ class Call final : public TagHandler {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start_).count());
   }
 
-  // The upstream call's context: the deadline, and the client's metadata.
-  std::unique_ptr<g::ClientContext> NewUpstreamContext() const {
+  // The upstream call's context: the deadline, and the client's metadata; with tracing
+  // on, the gateway's traceparent for this try instead of the client's.
+  std::unique_ptr<g::ClientContext> NewUpstreamContext() {
     auto c = std::make_unique<g::ClientContext>();
     if (deadline_ != Clock::time_point::max()) c->set_deadline(deadline_);
     for (const auto& [k, v] : ctx_.client_metadata())
-      if (Forwardable(k)) c->AddMetadata(Str(k), Str(v));
+      if (Forwardable(k) && !(trace_.on() && k == "traceparent")) c->AddMetadata(Str(k), Str(v));
+    if (trace_.on()) c->AddMetadata("traceparent", trace_.StartAttempt(ep_->id));
     return c;
   }
 
@@ -452,9 +461,12 @@ class Call final : public TagHandler {
     --held_;
   }
 
-  void Record(g::StatusCode code) {
+  void Record(g::StatusCode code, std::string_view message = {}) {
     if (recorded_ || !dep_) return;
     recorded_ = true;
+    if (trace_.sampled())
+      trace_.Finish({"grpc", dep_->name, revision_ ? std::string_view(revision_->name) : std::string_view(), model_,
+                     "rpc.grpc.status_code", static_cast<int64_t>(code), code != g::StatusCode::OK, message});
     if (dep_->metrics)
       dep_->metrics->AnsweredGrpc(static_cast<int>(code),
                                   std::chrono::duration<double>(std::chrono::steady_clock::now() - admitted_).count());
@@ -465,7 +477,7 @@ class Call final : public TagHandler {
 
   void Finish(const g::Status& s) {
     ReleaseSlot();  // the next queued request may go while this answer is written
-    Record(s.error_code());
+    Record(s.error_code(), s.error_message());
     stream_.Finish(s, Arm(kFinish));
   }
 
@@ -492,7 +504,7 @@ class Call final : public TagHandler {
       return Finish(g::Status(g::StatusCode::NOT_FOUND, UnknownModel(target->name)));
     }
     if (method_->method == Method::kStatistics) return GatherStatistics(*it->second);
-    if (!Admit(it->second.get())) return Finish(OverLimit(*it->second));
+    if (!Admit(it->second.get(), target->name)) return Finish(OverLimit(*it->second));
     Route();
   }
 
@@ -537,6 +549,7 @@ class Call final : public TagHandler {
 
   void OnUnaryUpFinish() {
     Release();
+    trace_.EndAttempt(ustatus_.error_message());
     if (cancelled_) return;
     if (RetryOnAnotherReplica(ustatus_, false)) {
       unary_.reset();
@@ -588,7 +601,7 @@ class Call final : public TagHandler {
       if (it == table->by_model.end()) {
         AnswerLocally(UnknownModel(target->name), target->id);
       } else if (!dep_) {
-        if (!Admit(it->second.get())) return EndStream(OverLimit(*it->second));
+        if (!Admit(it->second.get(), target->name)) return EndStream(OverLimit(*it->second));
         table_ = std::move(table);
         Forward(std::move(request));
         Route();
@@ -695,6 +708,7 @@ class Call final : public TagHandler {
 
   void OnStreamUpFinish() {
     stream_state_->up_finished = true;
+    trace_.EndAttempt(ustatus_.error_message());
     MaybeUpstreamEnded();
   }
 
@@ -825,6 +839,8 @@ class Call final : public TagHandler {
   std::unique_ptr<g::GenericClientAsyncResponseReader> unary_;
   std::unique_ptr<StreamState> stream_state_;  // ModelStreamInfer only
   bool recorded_ = false;
+  GatewayTrace trace_;  // off unless the engine traces
+  std::string model_;   // for the trace (set only when sampled)
 };
 
 }  // namespace

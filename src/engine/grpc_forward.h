@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "engine/gateway_trace.h"
 #include "engine/router.h"
 #include "frontend/grpc/cq_tag.h"
 
@@ -16,6 +17,7 @@ namespace ferry::engine::grpc_forward {
 // Thread-safety: the counters are atomics; the rest is set before the first call.
 struct ForwardCore {
   Router* router = nullptr;  // not owned
+  GatewayTracing tracing;    // the engine's (exporter null: off)
   ::grpc::AsyncGenericService generic;
   ::grpc::ChannelArguments upstream_args;  // for the channels to replicas
   std::atomic<uint64_t> requests{0}, retries{0}, upstream_errors{0};

@@ -195,6 +195,7 @@ Result<std::unique_ptr<GrpcGateway>> GrpcGateway::Create(GrpcGatewayOptions opti
   impl->options = std::move(options);
   impl->router = router;
   impl->core.router = router;
+  impl->core.tracing = impl->options.tracing;
   // Upstream: no message size limit of its own (each replica applies `ferry serve`'s), and
   // a quick reconnect to a replica that was not listening yet.
   g::ChannelArguments& args = impl->core.upstream_args;

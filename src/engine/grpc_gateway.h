@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/result.h"
+#include "engine/gateway_trace.h"
 #include "engine/router.h"
 
 namespace ferry::engine {
@@ -15,6 +16,7 @@ struct GrpcGatewayOptions {
   int threads = 0;  // completion queues, one polling thread each; 0 = one per core
   int max_message_bytes = 64 << 20;  // client-facing, both directions (as `ferry serve`)
   std::string version;               // for ServerMetadata
+  GatewayTracing tracing;            // the engine's spans (exporter null: off)
 };
 
 // The engine's gRPC gateway: inference.GRPCInferenceService as `ferry serve` speaks it,

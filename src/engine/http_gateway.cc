@@ -97,10 +97,17 @@ struct HttpGateway::Impl : GatewayCore {
 class Exchange : public std::enable_shared_from_this<Exchange>, public ConcurrencyLimiter::Waiter {
  public:
   Exchange(GatewayCore* gw, asio::io_context* loop, Request req, Responder respond,
-           frontend::http::ClientGone client_gone, std::shared_ptr<const RouteTable> table, const DeploymentRoute* dep)
+           frontend::http::ClientGone client_gone, std::shared_ptr<const RouteTable> table, const DeploymentRoute* dep,
+           std::string_view model)
       : gw_(gw), loop_(loop), req_(std::move(req)), respond_(std::move(respond)),
         client_gone_(std::move(client_gone)), table_(std::move(table)), dep_(dep),
         deadline_(std::chrono::steady_clock::now() + std::chrono::milliseconds(dep->request_timeout_ms)) {
+    if (gw_->options.tracing.exporter) {
+      auto tp = req_.find("traceparent");
+      trace_ = GatewayTrace(&gw_->options.tracing, tp == req_.end() ? std::string_view()
+                                                                    : std::string_view(tp->value().data(), tp->value().size()));
+      if (trace_.sampled()) model_ = model;
+    }
     req_.keep_alive(true);
     // The gateway has read the whole body already; the replica must not wait for a 100.
     req_.erase(bhttp::field::expect);
@@ -243,6 +250,13 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
   // answers exactly once).
   void Reply(Response r) {
     ReleaseSlot();  // the next queued request may go while this answer is written
+    if (trace_.sampled()) {
+      const int status = r.result_int();
+      // A failed answer's span says why: the JSON error body, as the client sees it.
+      std::string_view body(r.body().data(), std::min<size_t>(r.body().size(), 512));
+      trace_.Finish({"http", dep_->name, revision_ ? std::string_view(revision_->name) : std::string_view(), model_,
+                     "http.response.status_code", status, status >= 500, status >= 500 ? body : std::string_view()});
+    }
     if (dep_->metrics)
       dep_->metrics->Answered(r.result_int(),
                               std::chrono::duration<double>(std::chrono::steady_clock::now() - admitted_).count());
@@ -251,6 +265,11 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
 
   void Send(bool pooled) {
     ep_->outstanding.fetch_add(1, std::memory_order_relaxed);
+    if (trace_.on()) {
+      // Each try at a replica is a span of its own, named in the traceparent it carries.
+      req_.set("traceparent", trace_.StartAttempt(ep_->id));
+      head_.clear();
+    }
     conn_ = pooled ? ep_->pool.Take(loop_) : nullptr;
     if (conn_) return Write();
     conn_ = std::make_unique<UpstreamPool::Connection>(loop_->get_executor());
@@ -325,6 +344,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
 
   void Failed(beast::error_code ec, const char* stage, bool got_bytes) {
     ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
+    trace_.EndAttempt(std::string(stage) + ": " + ec.message());
     conn_.reset();
     if (watch_) watch_->cancel();
     if (abandoned_) return Reply(Error(499, "the client closed the connection"));
@@ -356,6 +376,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
   }
 
   void Done() {
+    trace_.EndAttempt({});
     auto& res = parser_->get();
     // After HEAD the connection is not reused: a replica that sends the body anyway
     // (ferry serve does) would leave it to be read as the next answer.
@@ -401,6 +422,8 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
   bool holds_slot_ = false;  // a slot of dep_->load->limiter (gateway.max_concurrency)
   bool queued_ = false;      // in that limiter's queue, waiting for Grant
   std::chrono::steady_clock::time_point queue_start_;
+  GatewayTrace trace_;  // off unless the engine traces
+  std::string model_;   // for the trace (set only when sampled)
 };
 
 Response HttpGateway::Impl::Index(const RouteTable& table) const {
@@ -479,7 +502,7 @@ void HttpGateway::Impl::Handle(Request&& req, Responder respond, frontend::http:
       return respond(Error(500, "gateway: request handled outside an HTTP loop"));
     }
     auto ex = std::make_shared<Exchange>(this, loop, std::move(req), std::move(respond), std::move(client_gone),
-                                         std::move(table), dep);
+                                         std::move(table), dep, model);
     // Start does not block (a pick, then asynchronous operations), so it runs right here.
     ex->Start();
     return;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/result.h"
+#include "engine/gateway_trace.h"
 #include "engine/router.h"
 
 namespace ferry::engine {
@@ -16,6 +17,7 @@ struct HttpGatewayOptions {
                              // upstream exchange runs on its client connection's loop
   uint64_t max_body_bytes = 64ull << 20;
   std::string version;       // for GET /v2
+  GatewayTracing tracing;    // the engine's spans (exporter null: off); see GatewayTrace
 };
 
 // The engine's REST gateway: speaks the Open Inference Protocol as `ferry serve` does and

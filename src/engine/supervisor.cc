@@ -206,6 +206,11 @@ void Supervisor::Spawn(Revision& rev, Replica& r) {
   launch.argv.push_back("--grpc-port=" + std::to_string((*ports)[1]));
   launch.argv.push_back("--metrics-port=" + std::to_string((*ports)[2]));
   for (const auto& [k, v] : rev.spec->serve_options) launch.argv.push_back("--" + k + "=" + v);
+  for (const auto& [k, v] : options_.inherited_serve_options) {
+    const auto& own = rev.spec->serve_options;
+    if (std::none_of(own.begin(), own.end(), [&k = k](const auto& o) { return o.first == k; }))
+      launch.argv.push_back("--" + k + "=" + v);
+  }
   launch.env = options_.base_env;
   for (const auto& [k, v] : rev.spec->env) {
     const std::string prefix = k + "=";

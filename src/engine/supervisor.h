@@ -28,6 +28,9 @@ struct SupervisorOptions {
   // The replicas' base environment; the engine passes its own minus FERRY_* variables,
   // which would otherwise configure (or, for FERRY_MODEL_REPOSITORY, add to) every replica.
   std::vector<std::string> base_env;
+  // `ferry serve` options every replica gets unless its revision's serve options set the
+  // same key (the engine's tracing endpoint), as name (no dashes) -> value.
+  std::map<std::string, std::string> inherited_serve_options;
 };
 
 enum class ReplicaState {

@@ -124,6 +124,17 @@ void AlertLoop::Run() {
     }
     notifier_.Pump();
     const auto& c = notifier_.counters();
+    if (options_.counted) {
+      auto report = [&](const char* target, const char* result, uint64_t now, uint64_t& before) {
+        if (now > before) options_.counted(target, result, now - before);
+        before = now;
+      };
+      report("alertmanager", "sent", c.alertmanager_posts - c.alertmanager_failures, reported_.alertmanager_posts);
+      report("alertmanager", "failed", c.alertmanager_failures, reported_.alertmanager_failures);
+      report("webhook", "sent", c.webhook_posts - c.webhook_failures, reported_.webhook_posts);
+      report("webhook", "failed", c.webhook_failures, reported_.webhook_failures);
+      report("webhook", "dropped", c.webhook_dropped, reported_.webhook_dropped);
+    }
     const uint64_t failures = c.alertmanager_failures + c.webhook_failures;
     if (failures > failures_logged) {
       FERRY_LOG(kWarning, "alert notification failed; retrying with back-off",

@@ -18,6 +18,10 @@ struct AlertLoopOptions {
   std::string rules_file;        // required
   AlertNotifierOptions notifier;  // at least one of alertmanager_url and webhook_url
   Millis interval{15000};         // evaluation period
+  // Deliveries as they happen, on the loop's thread: target "alertmanager" or "webhook",
+  // result "sent", "failed" (a POST that will be retried with back-off) or "dropped"
+  // (webhook messages pushed out of a full queue). May be empty.
+  std::function<void(const char* target, const char* result, uint64_t n)> counted;
 };
 
 // Samples of a Prometheus text exposition (what a scrape reads): counters, gauges,
@@ -49,6 +53,7 @@ class AlertLoop {
   std::function<std::string()> exposition_;
   AlertEvaluator evaluator_;
   AlertNotifier notifier_;
+  AlertNotifier::Counters reported_;  // what `counted` was told (posts hold the sent ones)
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // guarded by mu_

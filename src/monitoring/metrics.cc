@@ -83,7 +83,7 @@ Metrics::Metrics()
       spans_failed_(trace_spans_.Add({{"result", "failed"}})),
       rss_(BuildGauge().Name("process_resident_memory_bytes").Help("Resident memory size in bytes").Register(*registry_).Add({})),
       vms_(BuildGauge().Name("process_virtual_memory_bytes").Help("Virtual memory size in bytes").Register(*registry_).Add({})),
-      cpu_(BuildGauge().Name("process_cpu_seconds_total").Help("User and system CPU time in seconds").Register(*registry_).Add({})),
+      cpu_(BuildCounter().Name("process_cpu_seconds_total").Help("User and system CPU time in seconds").Register(*registry_).Add({})),
       start_time_(BuildGauge().Name("process_start_time_seconds").Help("Start time since the Unix epoch in seconds")
                       .Register(*registry_).Add({})),
       threads_(BuildGauge().Name("process_threads").Help("Number of OS threads").Register(*registry_).Add({})) {
@@ -108,6 +108,15 @@ std::shared_ptr<ModelVersionMetrics> Metrics::ForVersion(const std::string& mode
     fm.compute_output = &compute_output_.Add(l, LatencyBuckets());
     fm.inflight = &inflight_.Add(l);
     fm.batch_size = &batch_size_.Add(l, BatchBuckets());
+    // The failure reasons the shipped rules read start at 0, so that rate() and increase()
+    // see a version's first failures (a series that appears at 1 counts nothing).
+    for (StatusCode code : {StatusCode::kInvalidArgument, StatusCode::kInternal, StatusCode::kUnavailable,
+                            StatusCode::kOverloaded, StatusCode::kResourceExhausted, StatusCode::kDeadlineExceeded,
+                            StatusCode::kCancelled}) {
+      prometheus::Labels with_reason = l;
+      with_reason.emplace("reason", ReasonLabel(code));
+      failure_.Add(with_reason);
+    }
   }
   m->cache_hits = &cache_hits_.Add({{"model", model}, {"version", version}});
   m->cache_misses = &cache_misses_.Add({{"model", model}, {"version", version}});
@@ -146,6 +155,8 @@ void Metrics::GrpcCall(const std::string& method, const std::string& code) {
 }
 
 void Metrics::ModelLoaded(const std::string& model, bool success, double seconds) {
+  // Both results exist from a model's first load on (the other one at 0).
+  loads_.Add({{"model", model}, {"result", success ? "failure" : "success"}});
   loads_.Add({{"model", model}, {"result", success ? "success" : "failure"}}).Increment();
   if (success) load_duration_.Add({{"model", model}}, LatencyBuckets()).Observe(seconds);
 }
@@ -163,7 +174,13 @@ void Metrics::RefreshProcessMetrics() {
   if (f.size() < 22) return;
   // f[0] is field 3 (state).
   double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  cpu_.Set((std::stod(f[11]) + std::stod(f[12])) / ticks);
+  {
+    // A counter, as Prometheus client libraries export it: it moves by what /proc adds
+    // (scrapes and alert evaluations refresh at once, hence the lock).
+    std::lock_guard lock(cpu_mu_);
+    const double delta = (std::stod(f[11]) + std::stod(f[12])) / ticks - cpu_.Value();
+    if (delta > 0) cpu_.Increment(delta);
+  }
   threads_.Set(std::stod(f[17]));
   vms_.Set(std::stod(f[20]));
   rss_.Set(std::stod(f[21]) * static_cast<double>(sysconf(_SC_PAGESIZE)));

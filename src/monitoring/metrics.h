@@ -110,7 +110,8 @@ class Metrics {
   std::function<void()> collect_hook_;  // guarded by hook_mu_
   prometheus::Gauge& rss_;
   prometheus::Gauge& vms_;
-  prometheus::Gauge& cpu_;  // a counter in meaning; a gauge so it can be set from /proc
+  std::mutex cpu_mu_;        // serialises the read-then-add of cpu_
+  prometheus::Counter& cpu_;  // moved up to /proc's value at each refresh
   prometheus::Gauge& start_time_;
   prometheus::Gauge& threads_;
 };

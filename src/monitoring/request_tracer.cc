@@ -7,12 +7,6 @@
 namespace ferry::monitoring {
 namespace {
 
-uint64_t WallNanos() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
 bool Draw(double rate) {
   if (rate >= 1) return true;
   if (rate <= 0) return false;
@@ -22,8 +16,18 @@ bool Draw(double rate) {
 
 }  // namespace
 
+uint64_t WallNanos() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+bool ShouldSample(const std::optional<TraceContext>& parent, double rate) {
+  return parent ? parent->sampled : Draw(rate);
+}
+
 std::optional<TracedRequest> RequestTracer::Begin(const std::optional<TraceContext>& parent) const {
-  if (parent ? !parent->sampled : !Draw(rate_)) return std::nullopt;
+  if (!ShouldSample(parent, rate_)) return std::nullopt;
   TracedRequest t;
   t.context.trace_id = parent ? parent->trace_id : TraceContext::NewTraceId();
   t.context.span_id = TraceContext::NewSpanId();

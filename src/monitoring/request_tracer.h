@@ -11,6 +11,13 @@
 
 namespace ferry::monitoring {
 
+// Whether a request is traced: a caller's traceparent decides by its sampled flag (so a
+// caller that traces is always traced, one that does not never is); without one, a draw
+// at `rate`. Thread-safe.
+bool ShouldSample(const std::optional<TraceContext>& parent, double rate);
+// Now on the wall clock, Unix ns (what spans carry).
+uint64_t WallNanos();
+
 // What the server knows of one traced request when it finishes. Times are monotonic
 // (NowNanos); the tracer maps them to the wall clock from the request's start.
 struct TracedRequest {

@@ -11,6 +11,7 @@ BatchQueue::BatchQueue(const inference::ModelConfig& config)
   for (int32_t p : db.preferred_batch_size())
     if (p > 0 && p <= max_batch_) preferred_.push_back(p);
   std::sort(preferred_.begin(), preferred_.end());
+  full_rows_ = preferred_.empty() ? max_batch_ : preferred_.back();
   uint32_t n = static_cast<uint32_t>(std::max<uint64_t>(1, db.priority_levels()));
   default_level_ = db.default_priority_level() >= 1 && db.default_priority_level() <= n
                        ? static_cast<uint32_t>(db.default_priority_level())
@@ -121,9 +122,18 @@ Status BatchQueue::Enqueue(Job job, uint64_t now) {
     last_arrival_ = now;
     have_arrival_ = true;
   }
+  last_deadline_ = p.deadline;
+  rows_ += p.job.batch_size;
   levels_[level - 1].push_back(std::move(p));
   ++size_;
   return Status::Ok();
+}
+
+bool BatchQueue::ArrivalNeedsDecision(uint64_t wake_at) const {
+  if (latency_target_ns_ > 0) return true;
+  // Compatible rows beyond the largest size also make a batch full: rows_ counts them all.
+  if (rows_ >= full_rows_) return true;
+  return last_deadline_ != 0 && last_deadline_ < wake_at;
 }
 
 BatchQueue::Decision BatchQueue::Next(uint64_t now, bool flush) {
@@ -137,6 +147,7 @@ BatchQueue::Decision BatchQueue::Next(uint64_t now, bool flush) {
           it->deadline = 0;
           delayed_.push_back(std::move(*it));
         } else {
+          rows_ -= it->job.batch_size;
           d.expired.push_back(std::move(it->job));
           --size_;
         }
@@ -204,7 +215,10 @@ BatchQueue::Decision BatchQueue::Next(uint64_t now, bool flush) {
   }
   // Remove the picked requests, back to front per queue so indices stay valid.
   picks.resize(take);
-  for (const Pick& p : picks) d.batch.push_back(std::move((*p.queue)[p.index].job));
+  for (const Pick& p : picks) {
+    rows_ -= p.rows;
+    d.batch.push_back(std::move((*p.queue)[p.index].job));
+  }
   std::sort(picks.begin(), picks.end(), [](const Pick& a, const Pick& b) {
     return a.queue != b.queue ? a.queue < b.queue : a.index > b.index;
   });
@@ -222,6 +236,7 @@ std::vector<Job> BatchQueue::TakeAll() {
   for (auto& level : levels_) level.clear();
   delayed_.clear();
   size_ = 0;
+  rows_ = 0;
   return all;
 }
 

@@ -52,6 +52,14 @@ class BatchQueue {
   // Feeds the latency-target estimates: one execution of `rows` rows took `ns`.
   void ObserveExecution(int64_t rows, uint64_t ns);
 
+  // After an Enqueue, for a worker that planned to decide again at `wake_at` (it waits
+  // for a batch's delay): whether that arrival may change the decision before then, so
+  // the worker must be woken now. True when the queued rows could fill a batch, when the
+  // new request's deadline falls before `wake_at`, and always in latency-target mode
+  // (its decision follows the arrival rate). Otherwise the worker's timer suffices, and
+  // a busy queue costs no wake-up per request.
+  bool ArrivalNeedsDecision(uint64_t wake_at) const;
+
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   // Removes every queued job (shutdown).
@@ -80,6 +88,9 @@ class BatchQueue {
   std::vector<std::deque<Pending>> levels_;
   std::deque<Pending> delayed_;          // timed out with DELAY: served last
   size_t size_ = 0;
+  int64_t rows_ = 0;             // rows of every queued job (delayed ones included)
+  int64_t full_rows_ = 0;        // rows at which a batch may be full (max, or the largest preferred size)
+  uint64_t last_deadline_ = 0;   // the newest job's queue deadline (0: none)
 
   // Latency-target mode.
   bool ShouldWaitForMore(int64_t rows, uint64_t oldest, uint64_t now, uint64_t* wake_at) const;

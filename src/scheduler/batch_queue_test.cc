@@ -152,6 +152,41 @@ TEST(BatchQueueTest, RequestTimeoutOnlyShortensWhenOverrideAllowed) {
   EXPECT_EQ(open.Next(200 * kUs).expired.size(), 1u);
 }
 
+TEST(BatchQueueTest, AnArrivalWakesAWaitingWorkerOnlyWhenItMayChangeTheDecision) {
+  BatchQueue q(Config("max_queue_delay_microseconds: 500"));
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 3), 0).ok());
+  const uint64_t wake = *q.Next(1).wake_at;  // the worker waits until the delay ends
+  ASSERT_TRUE(q.Enqueue(MakeJob(2, 3), 10).ok());
+  EXPECT_FALSE(q.ArrivalNeedsDecision(wake));  // 6 of 8 rows: the timer decides
+  ASSERT_TRUE(q.Enqueue(MakeJob(3, 3), 20).ok());
+  EXPECT_TRUE(q.ArrivalNeedsDecision(wake));  // 9 rows: a batch is full now
+  EXPECT_EQ(Rows(q.Next(21).batch), (std::vector<int64_t>{3, 3}));
+  EXPECT_FALSE(q.ArrivalNeedsDecision(*q.Next(22).wake_at));  // 3 rows left: counted down
+  q.TakeAll();
+  ASSERT_TRUE(q.Enqueue(MakeJob(4, 1), 30).ok());
+  EXPECT_FALSE(q.ArrivalNeedsDecision(*q.Next(31).wake_at));  // TakeAll forgot the rows
+
+  // A largest preferred size is full too.
+  BatchQueue preferred(Config("preferred_batch_size: [ 2 ] max_queue_delay_microseconds: 500"));
+  ASSERT_TRUE(preferred.Enqueue(MakeJob(1, 1), 0).ok());
+  const uint64_t pw = *preferred.Next(1).wake_at;
+  ASSERT_TRUE(preferred.Enqueue(MakeJob(2, 1), 5).ok());
+  EXPECT_TRUE(preferred.ArrivalNeedsDecision(pw));
+
+  // A request whose deadline comes before the planned wake-up must be looked at.
+  BatchQueue timed(Config("max_queue_delay_microseconds: 1000 "
+                          "default_queue_policy { default_timeout_microseconds: 2000 allow_timeout_override: true }"));
+  ASSERT_TRUE(timed.Enqueue(MakeJob(1, 1), 0).ok());
+  const uint64_t tw = *timed.Next(1).wake_at;  // 1000 us
+  ASSERT_TRUE(timed.Enqueue(MakeJob(2, 1), 10 * kUs).ok());  // deadline 2010 us: later
+  EXPECT_FALSE(timed.ArrivalNeedsDecision(tw));
+  ASSERT_TRUE(timed.Enqueue(MakeJob(3, 1, 4, 0, 100), 20 * kUs).ok());  // its own 100 us: 120 us
+  EXPECT_TRUE(timed.ArrivalNeedsDecision(tw));
+  // Expired rows leave the count.
+  auto d = timed.Next(130 * kUs);
+  EXPECT_EQ(d.expired.size(), 1u);
+}
+
 }  // namespace
 }  // namespace ferry::scheduler
 
@@ -164,6 +199,12 @@ inference::ModelConfig TargetConfig() {
       "parameters { key: \"latency_target_microseconds\" value: { string_value: \"10000\" } }");
   EXPECT_TRUE(c.ok());
   return *c;
+}
+
+TEST(LatencyTargetTest, EveryArrivalIsLookedAt) {
+  BatchQueue q(TargetConfig());
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 1), 0).ok());
+  EXPECT_TRUE(q.ArrivalNeedsDecision(UINT64_MAX));  // the decision follows the arrival rate
 }
 
 TEST(LatencyTargetTest, BusyTrafficWaitsToFillBatches) {

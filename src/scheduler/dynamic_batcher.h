@@ -51,6 +51,8 @@ class DynamicBatcher : public Scheduler {
   BatchQueue queue_;       // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   int idle_workers_ = 0;   // guarded by mu_
+  int timed_idle_ = 0;     // guarded by mu_: idle workers waiting for a batch delay
+  uint64_t timed_wake_at_ = 0;  // guarded by mu_: when the last of them to wait planned to wake
   std::vector<std::thread> workers_;
 };
 

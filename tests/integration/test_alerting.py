@@ -85,6 +85,44 @@ def test_a_rule_fires_and_resolves_through_alertmanager_and_the_webhook(alert_st
     direct_msgs = [n for n in hook.notifications if n["path"] == "/direct"]
     assert [n["status"] for n in direct_msgs] == ["firing", "resolved"], direct_msgs
     assert server.is_running()
+    # What was delivered is counted: two webhook messages, Alertmanager POSTs, no failure.
+    counts = notifications(server)
+    assert counts[("webhook", "sent")] == 2 and counts[("alertmanager", "sent")] >= 2, counts
+    assert counts[("webhook", "failed")] == counts[("alertmanager", "failed")] == 0, counts
+
+
+def notifications(server: fh.FerryServer) -> dict[tuple[str, str], float]:
+    """ferry_alert_notifications_total by (target, result), from the metrics endpoint."""
+    samples = fh.parse_metrics(fh.http_request("GET", f"http://{server.metrics_url}/metrics").text)
+    return {(labels["target"], labels["result"]): value for name, labels, value in samples
+            if name == "ferry_alert_notifications_total"}
+
+
+def test_unreachable_targets_are_retried_counted_and_serving_goes_on(ferry_binary, model_repo, tmp_path):
+    """Alertmanager and the webhook both refuse connections: the firing alert is retried
+    with back-off and every failed POST counted, while requests are answered as usual."""
+    closed_am, closed_hook = fh.free_ports(2)  # nothing listens on them
+    (tmp_path / "rules.yaml").write_text(RULES)
+    server = fh.FerryServer(ferry_binary, [model_repo], [
+        "--alert-rules", str(tmp_path / "rules.yaml"), "--alertmanager-url", f"http://127.0.0.1:{closed_am}",
+        "--alert-webhook-url", f"http://127.0.0.1:{closed_hook}/hook", "--alert-interval-ms", "200"],
+        tmp_path / "ferry.log").start()
+    try:
+        assert notifications(server) == {("alertmanager", "sent"): 0, ("alertmanager", "failed"): 0,
+                                         ("webhook", "sent"): 0, ("webhook", "failed"): 0,
+                                         ("webhook", "dropped"): 0}
+        time.sleep(1.0)
+        fail_requests(server, 3)
+        counts = fh.wait_until(lambda: (c := notifications(server))[("alertmanager", "failed")] >= 2 and
+                               c[("webhook", "failed")] >= 2 and c, 30, "failed deliveries to be counted (retried)")
+        assert counts[("alertmanager", "sent")] == counts[("webhook", "sent")] == 0, counts
+        ok = server.post("/v2/models/add_sub/infer", json={"inputs": [
+            {"name": "INPUT0", "datatype": "FP32", "shape": [1, 16], "data": [1.0] * 16},
+            {"name": "INPUT1", "datatype": "FP32", "shape": [1, 16], "data": [2.0] * 16}]})
+        assert ok.status_code == 200, ok.text
+        assert "alert notification failed; retrying with back-off" in server.log_path.read_text()
+    finally:
+        server.stop_and_check()
 
 
 def test_bad_rules_are_refused_naming_the_field_and_line(ferry_binary, model_repo, tmp_path):

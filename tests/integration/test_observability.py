@@ -285,15 +285,14 @@ def test_documented_metric_arrives_in_victoriametrics(stack, metric):
         assert as_set(vm) == as_set(prom), f"{name}: VictoriaMetrics and Prometheus hold different series"
 
 
-# What promtool's linter says about today's exposition that is known and documented
-# (docs/observability.md, "Gaps"): process_cpu_seconds_total is a gauge, where client
-# libraries export a counter. Fixing it means changing docs/metrics.md and this set.
-KNOWN_LINT = {'process_cpu_seconds_total non-counter metrics should not have "_total" suffix'}
+# What promtool's linter may say about the exposition: nothing (process_cpu_seconds_total
+# was a gauge until it became the counter client libraries export).
+KNOWN_LINT: set[str] = set()
 
 
 def test_metrics_endpoint_passes_promtool_lint(stack):
     """promtool's linter finds nothing in the exposition after the load (every kind of
-    series present) beyond the known problem above."""
+    series present)."""
     text = fh.http_request("GET", f"http://{stack['server'].metrics_url}/metrics").text
     assert "ferry_inference_failures_total{" in text and "ferry_model_unloads_total{" in text
     proc = subprocess.run([tool("promtool"), "check", "metrics"], input=text, capture_output=True, text=True,
