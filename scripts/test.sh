@@ -38,6 +38,7 @@ FERRY_BIN="$ROOT/build/asan/ferry" \
   tests/integration/test_python_models.py tests/integration/test_sklearn_lightgbm.py tests/integration/test_plugin.py \
   tests/integration/test_torch.py tests/integration/test_mlserver.py tests/integration/test_runtime_modules.py \
   tests/integration/test_engine.py tests/integration/test_engine_grpc.py tests/integration/test_engine_admin.py \
+  tests/integration/test_engine_queue.py \
   tests/integration/test_json_fp16.py tests/integration/test_alerting.py tests/integration/test_tracing.py \
   tests/integration/test_logs.py tests/integration/test_payload_log.py tests/integration/test_drift_serving.py \
   tests/integration/test_profile.py tests/integration/test_explain.py tests/integration/test_feedback.py \

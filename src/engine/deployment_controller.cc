@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/log.h"
+#include "engine/surge_step.h"
 
 namespace ferry::engine {
 namespace fs = std::filesystem;
@@ -275,9 +276,10 @@ Result<std::vector<ApplyOutcome>> DeploymentController::Apply(std::vector<Deploy
 void DeploymentController::Update(Live& d, std::shared_ptr<const DeploymentSpec> spec, int64_t generation,
                                   const std::string& file, bool retry, ApplyOutcome* out) {
   if (d.state == State::kRolling && !d.creating) {
+    const std::string restored = RestoreReplaced(d);
     for (auto& i : d.instances)
       if (i.role == Role::kIncoming) Retire(d, i);
-    Event(d, d.rollout_generation, "superseded", "superseded by generation " + std::to_string(generation));
+    Event(d, d.rollout_generation, "superseded", "superseded by generation " + std::to_string(generation) + restored);
   }
   d.desired = std::move(spec);
   d.generation = generation;
@@ -320,13 +322,26 @@ void DeploymentController::Update(Live& d, std::shared_ptr<const DeploymentSpec>
                                          d.desired->replicas.max));
     }
     if (d.pinned) count = *d.pinned;
-    Status st = AddInstance(d, d.desired, r.name, Role::kIncoming, count);
+    // Replaced in steps when the surge is below the count: the new instance starts empty
+    // and StepReplacements grows it (and shrinks the old one) from the first tick on.
+    Instance* old = nullptr;
+    for (auto& i : d.instances)
+      if (replaced && i.role == Role::kServing && i.revision == r.name) old = &i;
+    const bool stepped = old != nullptr && d.desired->rollout.SurgeFor(count) < count;
+    if (stepped) {
+      old->replacing = true;
+      old->restore = supervisor_->Desired(d.name, old->key);
+    }
+    Status st = AddInstance(d, d.desired, r.name, Role::kIncoming, stepped ? 0 : count);
     if (!st.ok()) {
       FailRollout(d, "cannot start revision '" + r.name + "': " + st.message());
       out->change = "rolling";
       return;
     }
+    d.instances.back().target = count;
+    d.instances.back().stepped = stepped;
   }
+  StepReplacements(d, supervisor_->StatusReport());
   int wanted = 0;
   for (const auto& i : d.instances)
     if (i.role == Role::kIncoming) wanted += i.target;
@@ -374,6 +389,7 @@ void DeploymentController::ApplyInPlace(Live& d, const DeploymentDiff& diff) {
 
 void DeploymentController::Retire(Live& d, Instance& i) {
   i.role = Role::kRetiring;
+  i.stepped = i.replacing = false;
   i.autoscaler.reset();
   supervisor_->SetDesired(d.name, i.key, 0);
 }
@@ -397,6 +413,7 @@ void DeploymentController::CutOver(Live& d) {
   for (auto& i : d.instances) {
     if (i.role == Role::kIncoming) {
       i.role = Role::kServing;
+      i.stepped = false;
       ResetAutoscaler(d, i);
     } else if (i.role == Role::kServing && bounds) {
       ResetAutoscaler(d, i);
@@ -420,17 +437,72 @@ void DeploymentController::CutOver(Live& d) {
 }
 
 void DeploymentController::FailRollout(Live& d, const std::string& why) {
+  const std::string restored = RestoreReplaced(d);
   for (auto& i : d.instances)
     if (i.role == Role::kIncoming) Retire(d, i);
   d.state = State::kFailed;
   d.message = "generation " + std::to_string(d.rollout_generation) + " failed: " + why + "; generation " +
-              std::to_string(d.serving_generation) + " keeps serving";
+              std::to_string(d.serving_generation) + " keeps serving" + restored;
   Event(d, d.rollout_generation, "failed", d.message);
+}
+
+std::string DeploymentController::RestoreReplaced(Live& d) {
+  std::string what;
+  for (auto& i : d.instances) {
+    if (i.role != Role::kServing || !i.replacing) continue;
+    i.replacing = false;
+    const int now = supervisor_->Desired(d.name, i.key);
+    if (now < i.restore) {
+      RecordScale(d.name, i.revision, now, i.restore, "rollout stopped: the replicas its steps replaced start again");
+      supervisor_->SetDesired(d.name, i.key, i.restore);
+      what += "; " + i.key + " back from " + std::to_string(now) + " to " + std::to_string(i.restore) +
+              " replicas (the new ones that had replaced them drain)";
+    }
+  }
+  return what;
+}
+
+bool DeploymentController::StepReplacements(Live& d, const std::vector<RevisionStatus>& report) {
+  bool changed = false;
+  for (auto& n : d.instances) {
+    if (n.role != Role::kIncoming || !n.stepped) continue;
+    Instance* old = nullptr;
+    for (auto& i : d.instances)
+      if (i.role == Role::kServing && i.replacing && i.revision == n.revision) old = &i;
+    SurgeState st;
+    st.target = n.target;
+    st.surge = d.desired->rollout.SurgeFor(n.target);
+    st.new_desired = supervisor_->Desired(d.name, n.key);
+    st.new_ready = supervisor_->ReadyCount(d.name, n.key);
+    if (old) {
+      st.old_desired = supervisor_->Desired(d.name, old->key);
+      // Processes, not slots: a draining or stopping replica still holds its memory.
+      if (const RevisionStatus* rs = FindStatus(report, d.name, old->key))
+        for (const auto& r : rs->replicas) st.old_alive += r.pid > 0;
+    }
+    const SurgeStep next = NextSurgeStep(st);
+    if (next.new_desired != st.new_desired) {
+      supervisor_->SetDesired(d.name, n.key, next.new_desired);
+      changed = true;
+    }
+    if (old && next.old_desired != st.old_desired) {
+      const std::string step = std::to_string(st.new_ready) + " of " + std::to_string(n.target) + " new replicas of " +
+                               n.key + " ready";
+      RecordScale(d.name, old->revision, st.old_desired, next.old_desired, "rollout step: " + step);
+      Event(d, d.rollout_generation, "step",
+            step + "; " + old->key + " down to " + std::to_string(next.old_desired) + " (rollout.max_surge " +
+                std::to_string(st.surge) + ")");
+      supervisor_->SetDesired(d.name, old->key, next.old_desired);
+      changed = true;
+    }
+  }
+  return changed;
 }
 
 void DeploymentController::Autoscale(Live& d) {
   for (auto& i : d.instances) {
-    if (i.role != Role::kServing || !i.autoscaler) continue;
+    // An instance being replaced in steps has its count set by the steps.
+    if (i.role != Role::kServing || !i.autoscaler || i.replacing) continue;
     auto load = supervisor_->Load(d.name, i.key);
     const uint64_t arrivals = load ? load->arrivals.load() : 0;
     // Requests held at the gateway for want of a replica count for every revision with
@@ -504,6 +576,7 @@ bool DeploymentController::Progress(Live& d, const std::vector<RevisionStatus>& 
     CutOver(d);
     return true;
   }
+  StepReplacements(d, report);
   if (!degraded.empty()) {
     FailRollout(d, degraded);
     return false;
@@ -571,7 +644,9 @@ Status DeploymentController::Scale(const std::string& name, std::optional<int> r
     int to = from;
     if (i.role == Role::kIncoming) {
       if (replicas) i.target = *replicas;
-      to = i.target;
+      to = i.stepped ? from : i.target;  // a stepped one grows by its steps, to the new target
+    } else if (i.replacing) {
+      if (replicas) i.restore = *replicas;  // the steps set its count; a failure restores this
     } else {
       ResetAutoscaler(*d, i);
       to = replicas ? *replicas : std::clamp(from, d->serving->replicas.min, d->serving->replicas.max);
@@ -598,6 +673,9 @@ std::shared_ptr<RouteTable> DeploymentController::Routes() const {
     route->max_in_flight = spec.gateway.max_in_flight;
     route->request_timeout_ms = spec.gateway.request_timeout.count();
     route->cold_start_timeout_ms = spec.gateway.cold_start_timeout.count();
+    route->max_concurrency = spec.gateway.max_concurrency;
+    route->max_queue = spec.gateway.max_queue;
+    route->queue_timeout_ms = spec.gateway.queue_timeout.count();
     route->load = d->load;
     route->metrics = metrics_ ? metrics_->ForDeployment(d->name) : nullptr;
     for (const auto& i : d->instances) {
@@ -607,6 +685,11 @@ std::shared_ptr<RouteTable> DeploymentController::Routes() const {
       auto w = spec.traffic.find(i.revision);
       rr.weight = w == spec.traffic.end() ? 0 : w->second;
       rr.replicas = supervisor_->Endpoints(d->name, i.key);
+      // A revision replaced in steps: its new replicas take requests beside the old ones
+      // as soon as they are ready (Pick skips those that are not).
+      for (const auto& n : d->instances)
+        if (n.role == Role::kIncoming && n.stepped && n.revision == i.revision)
+          for (auto& e : supervisor_->Endpoints(d->name, n.key)) rr.replicas.push_back(std::move(e));
       if (metrics_)
         for (const auto& e : rr.replicas)
           if (!e->errors.load(std::memory_order_acquire))  // the id ends with the replica's index

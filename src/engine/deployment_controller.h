@@ -65,8 +65,13 @@ struct LogTarget {
 // instances get no traffic until every one of them has all its replicas ready; then, in
 // one route-table publication, the new spec takes over (weights, limits, bounds) and the
 // old instances drain (no new requests, in-flight ones finish within drain.grace,
-// SIGTERM). That is a surge of 100%: capacity never drops below the old count, and a
-// failure costs nothing to undo. The update fails when a new instance crash-loops
+// SIGTERM). That is a surge of 100% (the default): capacity never drops below the old
+// count, and a failure costs nothing to undo. With rollout.max_surge below a replaced
+// revision's count, its new instance starts `max_surge` replicas at a time instead
+// (surge_step.h): each one is routed beside the old ones once ready, then as many old
+// replicas drain, and the next step starts once they have exited; the cut-over comes
+// when every new replica is ready. A failure then gives the old instance back the
+// replicas the steps took from it (it starts them again) while the new ones drain. The update fails when a new instance crash-loops
 // (restart.crash_loop_failures) or rollout.progress_deadline passes: its replicas stop,
 // the old ones never stopped serving, and the failure is kept in the status and the
 // events. A newer change during an update supersedes it (its new instances stop).
@@ -130,6 +135,13 @@ class DeploymentController {
     uint64_t last_arrivals = 0;
     LatencyHistogram::Counts last_latency{};
     int target = 0;  // incoming: replicas to have ready before the cut-over
+    // A stepped replacement (rollout.max_surge below the replica count). Incoming: its
+    // replicas start in steps and are routed beside the old instance's as they become
+    // ready. Serving: the instance such an incoming one replaces; `restore` is the count
+    // it ran before, given back if the rollout fails or is superseded.
+    bool stepped = false;
+    bool replacing = false;
+    int restore = 0;
   };
   enum class State { kReady, kRolling, kFailed };
   struct Live {
@@ -166,6 +178,10 @@ class DeploymentController {
   void ApplyInPlace(Live& d, const DeploymentDiff& diff);
   void CutOver(Live& d);
   void FailRollout(Live& d, const std::string& why);
+  // One tick of every stepped replacement of a rollout (surge_step.h); true when a count changed.
+  bool StepReplacements(Live& d, const std::vector<RevisionStatus>& report);
+  // Gives the old instances of stepped replacements back their replicas; what it did.
+  std::string RestoreReplaced(Live& d);
   void Retire(Live& d, Instance& i);
   void ResetAutoscaler(Live& d, Instance& i);
   void Autoscale(Live& d);

@@ -135,7 +135,7 @@ Status Engine::Start() {
       // published a newer table meanwhile (a heap-use-after-free ASan caught).
       const auto table = router_.Snapshot();
       for (const auto& d : table->deployments)
-        metrics_.SetDeploymentLoad(d->name, d->load->in_flight, d->load->waiting);
+        metrics_.SetDeploymentLoad(d->name, d->load->in_flight, d->load->waiting, d->load->limiter.queued());
       // A revision may run as two instances (old and new settings) during a rolling update.
       std::map<std::pair<std::string, std::string>, RevisionStatus> sum;
       for (const auto& r : supervisor_->StatusReport()) {
@@ -246,6 +246,9 @@ void Engine::ControlLoop() {
     if (supervisor_->Tick()) {
       changed = true;
       PublishRoutes();
+    } else {
+      // Replicas may have become routable or left without a new table.
+      ConfigureLimiters(*router_.Snapshot());
     }
     // The status file is for people and tests: on every change, and once a second for
     // the in-flight counts.
@@ -272,8 +275,14 @@ void Engine::ControlLoop() {
 }
 
 void Engine::PublishRoutes() {
-  router_.Publish(controller_->Routes());
+  std::shared_ptr<const RouteTable> table = controller_->Routes();
+  router_.Publish(table);
+  ConfigureLimiters(*table);
   if (grpc_gateway_) grpc_gateway_->RefreshHealth();
+}
+
+void Engine::ConfigureLimiters(const RouteTable& table) {
+  for (const auto& d : table.deployments) ConfigureLimiter(*d);
 }
 
 std::string Engine::StatusJson() const {

@@ -97,6 +97,8 @@ class Engine {
   // Applies the queued admin commands (control thread).
   void RunCommands();
   void PublishRoutes();
+  // Sizes every deployment's concurrency limiter to its routable replicas.
+  static void ConfigureLimiters(const RouteTable& table);
   void WriteStatusFile();
   // Every deployment, revision instance and replica as JSON (status.json, GET /v1/status).
   // Thread-safe while the control thread runs.

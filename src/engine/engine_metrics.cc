@@ -68,6 +68,12 @@ EngineMetrics::EngineMetrics()
                      .Help("Requests admitted at the gateway and not answered yet").Register(*registry_)),
       waiting_(BuildGauge().Name("ferry_engine_waiting")
                    .Help("Requests waiting at the gateway for a ready replica").Register(*registry_)),
+      queue_depth_(BuildGauge().Name("ferry_engine_queue_depth")
+                       .Help("Requests queued at the gateway for a slot under gateway.max_concurrency")
+                       .Register(*registry_)),
+      queue_wait_(BuildHistogram().Name("ferry_engine_queue_wait_seconds")
+                      .Help("Time a request waited in the gateway's queue, for requests then forwarded")
+                      .Register(*registry_)),
       replicas_(BuildGauge().Name("ferry_engine_replicas")
                     .Help("Replicas of a revision: desired, ready").Register(*registry_)),
       degraded_(BuildGauge().Name("ferry_engine_revision_degraded")
@@ -132,6 +138,9 @@ std::shared_ptr<DeploymentMetrics> EngineMetrics::ForDeployment(const std::strin
   m->retries = &retries_.Add({{"deployment", deployment}});
   m->rejected_limit = &rejected_.Add({{"deployment", deployment}, {"reason", "max_in_flight"}});
   m->rejected_no_replica = &rejected_.Add({{"deployment", deployment}, {"reason", "no_ready_replica"}});
+  m->rejected_queue_full = &rejected_.Add({{"deployment", deployment}, {"reason", "queue_full"}});
+  m->rejected_queue_timeout = &rejected_.Add({{"deployment", deployment}, {"reason", "queue_timeout"}});
+  m->queue_wait = &queue_wait_.Add({{"deployment", deployment}}, LatencyBuckets());
   m->latency = &latency_.Add({{"deployment", deployment}}, LatencyBuckets());
   m->cold_start_wait = &cold_start_.Add({{"deployment", deployment}}, ColdStartBuckets());
   return m;
@@ -141,9 +150,10 @@ void EngineMetrics::ScaleEvent(const std::string& deployment, const std::string&
   scale_events_.Add({{"deployment", deployment}, {"revision", revision}}).Increment();
 }
 
-void EngineMetrics::SetDeploymentLoad(const std::string& deployment, int in_flight, int waiting) {
+void EngineMetrics::SetDeploymentLoad(const std::string& deployment, int in_flight, int waiting, int queued) {
   in_flight_.Add({{"deployment", deployment}}).Set(in_flight);
   waiting_.Add({{"deployment", deployment}}).Set(waiting);
+  queue_depth_.Add({{"deployment", deployment}}).Set(queued);
 }
 
 void EngineMetrics::SetRevision(const std::string& deployment, const std::string& revision, int desired, int ready,

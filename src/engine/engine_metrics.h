@@ -27,6 +27,9 @@ struct DeploymentMetrics {
   prometheus::Counter* retries = nullptr;
   prometheus::Counter* rejected_limit = nullptr;       // over gateway.max_in_flight
   prometheus::Counter* rejected_no_replica = nullptr;  // none ready within cold_start_timeout
+  prometheus::Counter* rejected_queue_full = nullptr;     // over max_concurrency, gateway.max_queue waiting
+  prometheus::Counter* rejected_queue_timeout = nullptr;  // queued for gateway.queue_timeout (or the deadline)
+  prometheus::Histogram* queue_wait = nullptr;            // queued for a slot, then forwarded
   prometheus::Histogram* latency = nullptr;            // admission to answer, seconds
   prometheus::Histogram* cold_start_wait = nullptr;    // waited for a replica, then routed
 
@@ -66,7 +69,7 @@ class EngineMetrics {
                                          const std::string& replica);
 
   // Gauges and counters read from the engine's state, set by the collect hook.
-  void SetDeploymentLoad(const std::string& deployment, int in_flight, int waiting);
+  void SetDeploymentLoad(const std::string& deployment, int in_flight, int waiting, int queued);
   void SetRevision(const std::string& deployment, const std::string& revision, int desired, int ready,
                    bool degraded, uint64_t restarts_total);
 
@@ -90,6 +93,8 @@ class EngineMetrics {
   prometheus::Family<prometheus::Histogram>& cold_start_;
   prometheus::Family<prometheus::Gauge>& in_flight_;
   prometheus::Family<prometheus::Gauge>& waiting_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Histogram>& queue_wait_;
   prometheus::Family<prometheus::Gauge>& replicas_;
   prometheus::Family<prometheus::Gauge>& degraded_;
   prometheus::Family<prometheus::Counter>& restarts_;

@@ -22,7 +22,7 @@ TEST(EngineMetricsTest, CountsAnswersByClassAndReadsStateAtScrape) {
   m.ScaleEvent("dep", "v1");
   uint64_t restarts = 2;
   m.SetCollectHook([&] {
-    m.SetDeploymentLoad("dep", 3, 1);
+    m.SetDeploymentLoad("dep", 3, 1, 2);
     m.SetRevision("dep", "v1", 2, 1, true, restarts);
   });
   std::string text = m.Serialize();
@@ -36,6 +36,9 @@ TEST(EngineMetricsTest, CountsAnswersByClassAndReadsStateAtScrape) {
   EXPECT_TRUE(Has(text, R"(ferry_engine_request_duration_seconds_count{deployment="dep"} 7)"));
   EXPECT_TRUE(Has(text, R"(ferry_engine_in_flight{deployment="dep"} 3)"));
   EXPECT_TRUE(Has(text, R"(ferry_engine_waiting{deployment="dep"} 1)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_queue_depth{deployment="dep"} 2)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_rejected_total{deployment="dep",reason="queue_full"} 0)"));
+  EXPECT_TRUE(Has(text, R"(ferry_engine_rejected_total{deployment="dep",reason="queue_timeout"} 0)"));
   EXPECT_TRUE(Has(text, R"(ferry_engine_replicas{deployment="dep",revision="v1",state="desired"} 2)"));
   EXPECT_TRUE(Has(text, R"(ferry_engine_replicas{deployment="dep",revision="v1",state="ready"} 1)"));
   EXPECT_TRUE(Has(text, R"(ferry_engine_revision_degraded{deployment="dep",revision="v1"} 1)"));

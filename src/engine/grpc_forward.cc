@@ -95,6 +95,33 @@ Result<ModelTarget> Scan(const g::ByteBuffer& buffer, const ModelTargetFields& f
   return ScanModelTarget(views, fields);
 }
 
+// A call's place in its deployment's queue (ConcurrencyLimiter). Its alarm fires on the
+// call's queue at the queue timeout, or at once when the limiter grants a slot (from
+// another thread) or the client leaves: Grant() and the call's thread meet under mu.
+class QueueTicket final : public ConcurrencyLimiter::Waiter {
+ public:
+  void Grant() override {
+    std::lock_guard lock(mu_);
+    granted_ = true;
+    if (armed_) alarm_.Cancel();
+  }
+  // Once, on the call's thread, right after the limiter queued it.
+  void Arm(g::CompletionQueue* cq, Clock::time_point expiry, void* tag) {
+    std::lock_guard lock(mu_);
+    armed_ = true;
+    alarm_.Set(cq, granted_ ? Clock::now() : expiry, tag);
+  }
+  void Wake() {
+    std::lock_guard lock(mu_);
+    if (armed_) alarm_.Cancel();
+  }
+
+ private:
+  std::mutex mu_;
+  bool granted_ = false, armed_ = false;  // guarded by mu_
+  g::Alarm alarm_;
+};
+
 std::string UnknownModel(const std::string& name) {
   return "Request for unknown model: '" + name + "' is not found";  // `ferry serve`'s words
 }
@@ -113,6 +140,7 @@ class Call final : public TagHandler {
 
   ~Call() override {
     StopWaiting(false);
+    ReleaseSlot();
     if (ep_) ep_->outstanding.fetch_sub(held_, std::memory_order_relaxed);
     if (dep_) {
       Record(g::StatusCode::CANCELLED, "the call ended unanswered");  // the client left
@@ -140,6 +168,9 @@ class Call final : public TagHandler {
       case kAlarm:
         alarm_.reset();
         if (ok && !cancelled_) Route();
+        break;
+      case kQueue:
+        OnQueueAlarm();
         break;
       case kWrite:
         OnClientWrite(ok);
@@ -174,8 +205,8 @@ class Call final : public TagHandler {
  private:
   // kGathered is not a gRPC operation: the statistics gather's answer, which holds the
   // call (pending) until it comes.
-  enum Op { kAccepted, kDone, kRead, kAlarm, kWrite, kFinish, kUpStart, kUpRead, kUpWrite, kUpWritesDone, kUpFinish,
-            kGathered, kOps };
+  enum Op { kAccepted, kDone, kRead, kAlarm, kQueue, kWrite, kFinish, kUpStart, kUpRead, kUpWrite, kUpWritesDone,
+            kUpFinish, kGathered, kOps };
 
   // What a ModelStreamInfer stream holds besides the common state.
   struct Slot {  // one client request, in order: its answer, once known
@@ -223,6 +254,7 @@ class Call final : public TagHandler {
     cancelled_ = true;
     if (uctx_) uctx_->TryCancel();
     if (alarm_) alarm_->Cancel();
+    if (ticket_) ticket_->Wake();
     if (gather_) gather_->Cancel();
   }
 
@@ -270,6 +302,9 @@ class Call final : public TagHandler {
   void Route() {
     if (cancelled_ || (stream_state_ && stream_state_->ended)) return;
     if (waiting_) Refresh();
+    // Under gateway.max_concurrency a call (a stream: once) takes a slot before it goes
+    // to a replica, once one is ready: the cold-start wait below comes first.
+    if (dep_->max_concurrency > 0 && !holds_slot_ && !ticket_ && HasRoutableReplica(*dep_)) return Queue();
     const RevisionRoute* rev = nullptr;
     std::shared_ptr<ReplicaEndpoint> ep = Router::Pick(*dep_, nullptr, Rng(), &rev);
     if (ep) {
@@ -298,6 +333,49 @@ class Call final : public TagHandler {
     }
     alarm_ = std::make_unique<g::Alarm>();
     alarm_->Set(cq_, std::min(Clock::now() + kWaitPoll, deadline_), Arm(kAlarm));
+  }
+
+  void Queue() {
+    auto ticket = std::make_shared<QueueTicket>();
+    switch (dep_->load->limiter.Acquire(ticket)) {
+      case ConcurrencyLimiter::Outcome::kAcquired:
+        holds_slot_ = true;
+        return Route();
+      case ConcurrencyLimiter::Outcome::kQueueFull:
+        if (dep_->metrics) dep_->metrics->rejected_queue_full->Increment();
+        return Fail(g::Status(g::StatusCode::RESOURCE_EXHAUSTED, QueueFullMessage(*dep_)));
+      case ConcurrencyLimiter::Outcome::kQueued:
+        break;
+    }
+    ticket_ = std::move(ticket);
+    queue_start_ = std::chrono::steady_clock::now();
+    queue_expiry_ = std::min(Clock::now() + milliseconds(dep_->queue_timeout_ms), deadline_);
+    ticket_->Arm(cq_, queue_expiry_, Arm(kQueue));
+  }
+
+  // The ticket's alarm: a slot was granted, the queue timeout passed, or the client left.
+  void OnQueueAlarm() {
+    const bool removed = dep_->load->limiter.Cancel(ticket_.get());
+    ticket_.reset();
+    if (!removed) {  // granted: the slot is ours
+      holds_slot_ = true;
+      if (dep_->metrics)
+        dep_->metrics->queue_wait->Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - queue_start_).count());
+      if (cancelled_) return ReleaseSlot();
+      return Route();
+    }
+    if (cancelled_) return;  // the client left: nothing to answer
+    if (dep_->metrics) dep_->metrics->rejected_queue_timeout->Increment();
+    const auto waited = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - queue_start_);
+    Fail(g::Status(g::StatusCode::RESOURCE_EXHAUSTED,
+                   QueueTimeoutMessage(*dep_, waited.count(), queue_expiry_ >= deadline_)));
+  }
+
+  void ReleaseSlot() {
+    if (!holds_slot_) return;
+    holds_slot_ = false;
+    dep_->load->limiter.Release();
   }
 
   // A waiting call looks for replicas in the newest route table: the one it was admitted
@@ -398,6 +476,7 @@ class Call final : public TagHandler {
   void Fail(const g::Status& s) { stream_state_ ? EndStream(s) : Finish(s); }
 
   void Finish(const g::Status& s) {
+    ReleaseSlot();  // the next queued request may go while this answer is written
     Record(s.error_code(), s.error_message());
     stream_.Finish(s, Arm(kFinish));
   }
@@ -487,6 +566,7 @@ class Call final : public TagHandler {
     // a stream's messages have no single latency).
     revision_->load->latency.Record(std::chrono::duration<double>(std::chrono::steady_clock::now() - routed_).count());
     if (!ustatus_.ok()) return Finish(FromUpstream(ustatus_));
+    ReleaseSlot();  // answered: the next queued call may go while this one is written
     Record(g::StatusCode::OK);
     stream_.WriteAndFinish(out_, g::WriteOptions(), g::Status::OK, Arm(kFinish));
   }
@@ -741,6 +821,10 @@ class Call final : public TagHandler {
   bool waiting_ = false;           // counted in dep_->load->waiting
   std::chrono::steady_clock::time_point wait_start_;
   std::unique_ptr<g::Alarm> alarm_;
+  std::shared_ptr<QueueTicket> ticket_;  // while queued under gateway.max_concurrency
+  bool holds_slot_ = false;              // a slot of dep_->load->limiter
+  std::chrono::steady_clock::time_point queue_start_;
+  Clock::time_point queue_expiry_;
   StatisticsGather* gather_ = nullptr;  // a ModelStatistics gather out; frees itself once answered
 
   std::shared_ptr<ReplicaEndpoint> ep_;

@@ -94,7 +94,7 @@ struct HttpGateway::Impl : GatewayCore {
 // One request on its way to a replica and back, on the event loop of the client's
 // connection (its upstream connection, timer and answer all stay on that thread). Owned
 // by the callbacks of the operation in progress (one at a time).
-class Exchange : public std::enable_shared_from_this<Exchange> {
+class Exchange : public std::enable_shared_from_this<Exchange>, public ConcurrencyLimiter::Waiter {
  public:
   Exchange(GatewayCore* gw, asio::io_context* loop, Request req, Responder respond,
            frontend::http::ClientGone client_gone, std::shared_ptr<const RouteTable> table, const DeploymentRoute* dep,
@@ -113,13 +113,19 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     req_.erase(bhttp::field::expect);
     req_.prepare_payload();
   }
-  ~Exchange() {
+  ~Exchange() override {
     StopWaiting();
+    // Queued when its loop stopped (the gateway is stopping): its entry goes too.
+    if (queued_) dep_->load->limiter.Cancel(this);
+    ReleaseSlot();
     dep_->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
   }
 
   void Start() {
     if (waiting_) Refresh();
+    // Under gateway.max_concurrency a request takes a slot before it goes to a replica
+    // (once one is ready: the cold-start wait below comes first, and has its own bound).
+    if (dep_->max_concurrency > 0 && !holds_slot_ && HasRoutableReplica(*dep_)) return Queue();
     const RevisionRoute* rev = nullptr;
     ep_ = Router::Pick(*dep_, nullptr, Rng(), &rev);
     if (ep_) {
@@ -157,7 +163,68 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     });
   }
 
+  // ConcurrencyLimiter::Waiter: a slot freed on another thread is ours; carry on here.
+  void Grant() override {
+    asio::post(*loop_, [self = shared_from_this()] { self->OnGranted(); });
+  }
+
  private:
+  void Queue() {
+    switch (dep_->load->limiter.Acquire(shared_from_this())) {
+      case ConcurrencyLimiter::Outcome::kAcquired:
+        holds_slot_ = true;
+        return Start();
+      case ConcurrencyLimiter::Outcome::kQueueFull:
+        if (dep_->metrics) dep_->metrics->rejected_queue_full->Increment();
+        return Reply(Busy(QueueFullMessage(*dep_)));
+      case ConcurrencyLimiter::Outcome::kQueued:
+        queued_ = true;
+        queue_start_ = std::chrono::steady_clock::now();
+        return WaitInQueue();
+    }
+  }
+
+  // Wakes at the queue timeout (or the request's deadline, if sooner), and every
+  // kClientWatchMs to see whether the client left, which frees its place at once.
+  void WaitInQueue() {
+    const auto now = std::chrono::steady_clock::now();
+    const auto expiry = std::min(queue_start_ + std::chrono::milliseconds(dep_->queue_timeout_ms), deadline_);
+    if (!timer_) timer_.emplace(*loop_);
+    timer_->expires_after(std::min<std::chrono::steady_clock::duration>(
+        expiry - now, std::chrono::milliseconds(kClientWatchMs)));
+    timer_->async_wait([self = shared_from_this(), expiry](beast::error_code ec) {
+      if (!self->queued_) return;  // granted meanwhile (the grant cancelled this wait)
+      const bool gone = self->client_gone_ && self->client_gone_();
+      const bool expired = std::chrono::steady_clock::now() >= expiry;
+      if (!ec && !gone && !expired) return self->WaitInQueue();
+      // Out of the queue, unless a slot was granted meanwhile: then OnGranted is on its way.
+      if (!self->dep_->load->limiter.Cancel(self.get())) return;
+      self->queued_ = false;
+      if (ec) return self->Reply(Error(503, "the gateway is stopping"));
+      if (gone) return self->Reply(Error(499, "the client closed the connection"));
+      if (self->dep_->metrics) self->dep_->metrics->rejected_queue_timeout->Increment();
+      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                                self->queue_start_);
+      self->Reply(Busy(QueueTimeoutMessage(*self->dep_, waited.count(), expiry >= self->deadline_)));
+    });
+  }
+
+  void OnGranted() {
+    queued_ = false;
+    holds_slot_ = true;
+    if (timer_) timer_->cancel();
+    if (dep_->metrics)
+      dep_->metrics->queue_wait->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - queue_start_).count());
+    Start();
+  }
+
+  void ReleaseSlot() {
+    if (!holds_slot_) return;
+    holds_slot_ = false;
+    dep_->load->limiter.Release();
+  }
+
   // A waiting request looks for replicas in the newest route table: the one it was
   // admitted with predates the replica being started for it.
   void Refresh() {
@@ -182,6 +249,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // Every answer of an admitted request goes through here (counted once: an exchange
   // answers exactly once).
   void Reply(Response r) {
+    ReleaseSlot();  // the next queued request may go while this answer is written
     if (trace_.sampled()) {
       const int status = r.result_int();
       // A failed answer's span says why: the JSON error body, as the client sees it.
@@ -350,7 +418,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::optional<asio::steady_timer> watch_;  // WatchClient's
   bool waiting_ = false;  // counted in dep_->load->waiting
   std::chrono::steady_clock::time_point wait_start_;
-  std::optional<asio::steady_timer> timer_;
+  std::optional<asio::steady_timer> timer_;  // the cold-start wait's, or the queue's
+  bool holds_slot_ = false;  // a slot of dep_->load->limiter (gateway.max_concurrency)
+  bool queued_ = false;      // in that limiter's queue, waiting for Grant
+  std::chrono::steady_clock::time_point queue_start_;
   GatewayTrace trace_;  // off unless the engine traces
   std::string model_;   // for the trace (set only when sampled)
 };

@@ -1,5 +1,7 @@
 #include "engine/router.h"
 
+#include <limits>
+
 namespace ferry::engine {
 
 Router::Router() : table_(std::make_shared<RouteTable>()) {}
@@ -67,6 +69,31 @@ bool GatewayReady(const RouteTable& table) {
   for (const auto& d : table.deployments)
     if (d->min_replicas > 0 && !HasRoutableReplica(*d)) return false;
   return true;
+}
+
+std::string QueueFullMessage(const DeploymentRoute& d) {
+  return "deployment '" + d.name + "' is at its concurrency limit (gateway.max_concurrency " +
+         std::to_string(d.max_concurrency) + " per ready replica) and its queue is full (gateway.max_queue " +
+         std::to_string(d.max_queue) + ")";
+}
+
+std::string QueueTimeoutMessage(const DeploymentRoute& d, int64_t waited_ms, bool by_deadline) {
+  return "deployment '" + d.name + "': waited " + std::to_string(waited_ms) +
+         " ms in the gateway's queue for one of its " + std::to_string(d.max_concurrency) +
+         " requests per ready replica (gateway.max_concurrency); " +
+         (by_deadline ? "the request's deadline" : "gateway.queue_timeout") + " passed";
+}
+
+void ConfigureLimiter(const DeploymentRoute& d) {
+  // Unlimited: new requests take no slot; any still queued from a limit that was just
+  // lifted go at once.
+  if (d.max_concurrency <= 0) return d.load->limiter.Configure(std::numeric_limits<int>::max(), 0);
+  int routable = 0;
+  for (const auto& r : d.revisions)
+    if (r.weight > 0)
+      for (const auto& e : r.replicas)
+        if (e->routable.load(std::memory_order_relaxed)) ++routable;
+  d.load->limiter.Configure(d.max_concurrency * routable, d.max_queue);
 }
 
 }  // namespace ferry::engine

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/concurrency_limiter.h"
 #include "engine/latency_histogram.h"
 #include "engine/upstream_pool.h"
 
@@ -62,6 +63,9 @@ struct DeploymentLoad {
   std::atomic<int> in_flight{0};  // admitted at the gateway, waiting ones included
   std::atomic<int> waiting{0};    // held for want of a ready replica
   std::atomic<uint64_t> rejected{0};  // answered 503 for the concurrency limit
+  // Requests at its replicas (gateway.max_concurrency per ready replica) and those
+  // queued for a slot; configured by the control loop (ConfigureLimiter).
+  ConcurrencyLimiter limiter;
 };
 
 struct DeploymentRoute {
@@ -71,6 +75,9 @@ struct DeploymentRoute {
   int max_in_flight = 1000;
   int64_t request_timeout_ms = 60000;
   int64_t cold_start_timeout_ms = 30000;
+  int max_concurrency = 0;  // per ready replica; 0: no limit (the limiter is not used)
+  int max_queue = 0;
+  int64_t queue_timeout_ms = 30000;
   std::shared_ptr<DeploymentLoad> load;
   std::shared_ptr<DeploymentMetrics> metrics;  // may be null (tests)
 
@@ -93,6 +100,13 @@ bool HasRoutableReplica(const DeploymentRoute& d);
 // The gateways' readiness: every deployment whose minimum is above zero has a routable
 // replica (one scaled to zero by design does not make the gateway unready).
 bool GatewayReady(const RouteTable& table);
+// Sets the limiter of `d` to max_concurrency slots per routable replica of a revision
+// with traffic (what Router::Pick can choose), and its queue to max_queue.
+void ConfigureLimiter(const DeploymentRoute& d);
+// The gateways' answer when a request finds no slot and no room in the queue.
+std::string QueueFullMessage(const DeploymentRoute& d);
+// ... and when it waited in the queue until gateway.queue_timeout (or its deadline) passed.
+std::string QueueTimeoutMessage(const DeploymentRoute& d, int64_t waited_ms, bool by_deadline);
 
 // Holds the current RouteTable. The control loop publishes a new one when replicas come
 // or go; request threads take a snapshot (a shared_ptr copy under a short lock) and

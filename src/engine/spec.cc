@@ -265,21 +265,46 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
   if (YAML::Node g = n["gateway"]) {
     const std::string p = Reader::Join(path, "gateway");
     FERRY_RETURN_IF_ERROR(r.ExpectMap(g, p));
-    FERRY_RETURN_IF_ERROR(r.CheckKeys(g, p, {"max_in_flight", "request_timeout", "cold_start_timeout"}));
+    FERRY_RETURN_IF_ERROR(r.CheckKeys(g, p, {"max_in_flight", "request_timeout", "cold_start_timeout",
+                                             "max_concurrency", "max_queue", "queue_timeout"}));
     FERRY_RETURN_IF_ERROR(r.Duration(g, "cold_start_timeout", p, &d->gateway.cold_start_timeout));
     FERRY_RETURN_IF_ERROR(r.Int(g, "max_in_flight", p, 1, &d->gateway.max_in_flight));
     FERRY_RETURN_IF_ERROR(r.Duration(g, "request_timeout", p, &d->gateway.request_timeout));
     if (d->gateway.request_timeout.count() <= 0)
       return r.Error(g["request_timeout"], p + ".request_timeout", "must be positive");
+    FERRY_RETURN_IF_ERROR(r.Int(g, "max_concurrency", p, 0, &d->gateway.max_concurrency));
+    FERRY_RETURN_IF_ERROR(r.Int(g, "max_queue", p, 0, &d->gateway.max_queue));
+    FERRY_RETURN_IF_ERROR(r.Duration(g, "queue_timeout", p, &d->gateway.queue_timeout));
+    if (d->gateway.queue_timeout.count() <= 0)
+      return r.Error(g["queue_timeout"], p + ".queue_timeout", "must be positive");
+    // A queue or its timeout without a limit would never be used: say so rather than
+    // let the user believe requests are bounded.
+    if (d->gateway.max_concurrency == 0)
+      for (const char* k : {"max_queue", "queue_timeout"})
+        if (g[k]) return r.Error(g[k], p + "." + k, "has no effect without gateway.max_concurrency (0 or unset: no limit)");
   }
 
   if (YAML::Node ro = n["rollout"]) {
     const std::string p = Reader::Join(path, "rollout");
     FERRY_RETURN_IF_ERROR(r.ExpectMap(ro, p));
-    FERRY_RETURN_IF_ERROR(r.CheckKeys(ro, p, {"progress_deadline"}));
+    FERRY_RETURN_IF_ERROR(r.CheckKeys(ro, p, {"progress_deadline", "max_surge"}));
     FERRY_RETURN_IF_ERROR(r.Duration(ro, "progress_deadline", p, &d->rollout.progress_deadline));
     if (d->rollout.progress_deadline.count() <= 0)
       return r.Error(ro["progress_deadline"], p + ".progress_deadline", "must be positive");
+    if (YAML::Node ms = ro["max_surge"]) {
+      const std::string mp = p + ".max_surge";
+      FERRY_ASSIGN_OR_RETURN(std::string s, r.Scalar(ms, mp));
+      const bool percent = !s.empty() && s.back() == '%';
+      const std::string digits = percent ? s.substr(0, s.size() - 1) : s;
+      long v = 0;
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+      if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || v < 1 ||
+          v > (percent ? 100 : 1000))
+        return r.Error(ms, mp,
+                       "must be a count of replicas from 1 to 1000 or a percentage from 1% to 100%, got '" + s + "'");
+      d->rollout.max_surge = percent ? 0 : static_cast<int>(v);
+      d->rollout.max_surge_percent = percent ? static_cast<int>(v) : 100;
+    }
   }
 
   YAML::Emitter out;
@@ -289,6 +314,11 @@ Status ParseDeployment(const Reader& r, const YAML::Node& n, const std::string& 
 }
 
 }  // namespace
+
+int RolloutPolicy::SurgeFor(int replicas) const {
+  if (max_surge > 0) return max_surge;
+  return std::max(1, (replicas * max_surge_percent + 99) / 100);
+}
 
 Result<std::vector<int>> ParseCpuList(const std::string& text) {
   std::vector<int> cpus;

@@ -79,12 +79,27 @@ struct GatewayPolicy {
   // How long a request waits at the gateway when no replica is ready (scaling from zero,
   // every replica restarting) before 503 + Retry-After; never past request_timeout.
   Millis cold_start_timeout{30000};
+  // Requests forwarded to the deployment's replicas at once, per ready replica (as
+  // Knative's containerConcurrency and Ray Serve's max_ongoing_requests); 0 = no limit.
+  // Beyond it requests wait in a FIFO at the gateway, up to max_queue of them, each for
+  // at most queue_timeout; a full queue or a wait that runs out is 503 + Retry-After.
+  int max_concurrency = 0;
+  int max_queue = 100;
+  Millis queue_timeout{30000};
 };
 
 struct RolloutPolicy {
   // A rolling update whose new replicas are not all ready by then fails; the replicas
   // that served before it keep serving.
   Millis progress_deadline{600000};
+  // How many new replicas a rolling update of a revision starts at a time: a count, or a
+  // percentage of the revision's replicas (rounded up, at least 1). 100% (the default)
+  // starts them all at once; less replaces the replicas in steps (deployment_controller.h).
+  int max_surge = 0;            // a count; 0: use max_surge_percent
+  int max_surge_percent = 100;  // used when max_surge is 0
+
+  // New replicas one step may start when a revision runs `replicas` of them.
+  int SurgeFor(int replicas) const;
 };
 
 struct DeploymentSpec {

@@ -94,9 +94,14 @@ DeploymentDiff DiffDeployment(const DeploymentSpec& before, const DeploymentSpec
     diff.in_place.push_back("restart");
   if (before.gateway.max_in_flight != after.gateway.max_in_flight ||
       before.gateway.request_timeout != after.gateway.request_timeout ||
-      before.gateway.cold_start_timeout != after.gateway.cold_start_timeout)
+      before.gateway.cold_start_timeout != after.gateway.cold_start_timeout ||
+      before.gateway.max_concurrency != after.gateway.max_concurrency ||
+      before.gateway.max_queue != after.gateway.max_queue || before.gateway.queue_timeout != after.gateway.queue_timeout)
     diff.in_place.push_back("gateway");
-  if (before.rollout.progress_deadline != after.rollout.progress_deadline) diff.in_place.push_back("rollout");
+  if (before.rollout.progress_deadline != after.rollout.progress_deadline ||
+      before.rollout.max_surge != after.rollout.max_surge ||
+      before.rollout.max_surge_percent != after.rollout.max_surge_percent)
+    diff.in_place.push_back("rollout");
   return diff;
 }
 

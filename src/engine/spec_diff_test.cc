@@ -84,6 +84,22 @@ TEST_F(SpecDiffTest, WeightsBoundsAutoscalingAndLimitsApplyInPlace) {
   EXPECT_EQ(diff.Describe(), "in place: replicas, autoscaling, drain, gateway, rollout");
 }
 
+TEST_F(SpecDiffTest, AConcurrencyLimitOrASurgeAppliesInPlace) {
+  DeploymentSpec before = Parse(kBase);
+  DeploymentSpec after = Parse(R"(- name: d
+  revisions:
+  - name: v1
+    models: [models/a]
+    serve: {http-threads: 1}
+  replicas: {min: 1, max: 3}
+  gateway: {max_concurrency: 4}
+  rollout: {max_surge: 1}
+)");
+  DeploymentDiff diff = DiffDeployment(before, after);
+  EXPECT_FALSE(diff.rolling());
+  EXPECT_EQ(diff.in_place, (std::vector<std::string>{"gateway", "rollout"}));
+}
+
 TEST_F(SpecDiffTest, ARenamedRevisionIsAddedAndTheOldOneDropped) {
   DeploymentSpec before = Parse(kBase);
   DeploymentSpec after = Parse(R"(- name: d

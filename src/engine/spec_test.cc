@@ -82,8 +82,11 @@ TEST_F(SpecTest, FullDeploymentParses) {
   health: {ready_timeout: 20s, probe_interval: 100ms}
   drain: {grace: 5s, kill_after: 2s}
   restart: {initial_backoff: 250ms, max_backoff: 8s, crash_loop_failures: 3, crash_loop_window: 30s}
-  gateway: {max_in_flight: 64, request_timeout: 15s, cold_start_timeout: 4s}
+  gateway: {max_in_flight: 64, request_timeout: 15s, cold_start_timeout: 4s, max_concurrency: 2, max_queue: 8,
+            queue_timeout: 750ms}
+  rollout: {max_surge: 25%}
 - name: second
+  rollout: {max_surge: 2}
   revisions: [{name: r, models: [repo/add_sub]}]
   replicas: 3
 )");
@@ -111,7 +114,16 @@ TEST_F(SpecTest, FullDeploymentParses) {
   EXPECT_EQ(d.restart.crash_loop_failures, 3);
   EXPECT_EQ(d.gateway.max_in_flight, 64);
   EXPECT_EQ(d.gateway.cold_start_timeout, Millis(4000));
+  EXPECT_EQ(d.gateway.max_concurrency, 2);
+  EXPECT_EQ(d.gateway.max_queue, 8);
+  EXPECT_EQ(d.gateway.queue_timeout, Millis(750));
+  EXPECT_EQ(d.rollout.SurgeFor(3), 1) << "25% of 3, rounded up";
+  EXPECT_EQ(d.rollout.SurgeFor(8), 2);
+  EXPECT_EQ(d.rollout.SurgeFor(1), 1);
   const DeploymentSpec& s = spec->deployments[1];
+  EXPECT_EQ(s.gateway.max_concurrency, 0) << "no concurrency limit by default";
+  EXPECT_EQ(s.rollout.SurgeFor(3), 2);
+  EXPECT_EQ(DeploymentSpec{}.rollout.SurgeFor(7), 7) << "surge-all by default";
   EXPECT_EQ(s.replicas.min, 3);
   EXPECT_EQ(s.replicas.max, 3);
   EXPECT_EQ(s.revisions[0].model_names, std::vector<std::string>{"add_sub"});
@@ -166,6 +178,25 @@ TEST_F(SpecTest, RefusesInconsistentDeployments) {
   EXPECT_NE(Error("deployments:\n- name: d\n" + rev + "  autoscaling: {target_p95: fast}\n")
                 .find("deployments[0].autoscaling.target_p95"),
             std::string::npos);
+}
+
+TEST_F(SpecTest, ConcurrencyLimitAndSurgeErrorsNameTheFieldAndTheLine) {
+  const std::string head = "deployments:\n- name: d\n  revisions:\n  - name: v1\n    model_repository: repo\n";
+  EXPECT_EQ(Error(head + "  gateway: {max_concurrency: -1}\n"),
+            file_ + ":6:30: deployments[0].gateway.max_concurrency: must be at least 0, got -1");
+  EXPECT_EQ(Error(head + "  gateway:\n    max_queue: 5\n"),
+            file_ + ":7:16: deployments[0].gateway.max_queue: has no effect without gateway.max_concurrency (0 or "
+                    "unset: no limit)");
+  EXPECT_EQ(Error(head + "  gateway: {max_concurrency: 1, queue_timeout: 0s}\n"),
+            file_ + ":6:48: deployments[0].gateway.queue_timeout: must be positive");
+  EXPECT_EQ(Error(head + "  gateway: {max_concurrency: 1, max_queue: many}\n"),
+            file_ + ":6:44: deployments[0].gateway.max_queue: must be an integer, got 'many'");
+  EXPECT_EQ(Error(head + "  rollout:\n    max_surge: 0\n"),
+            file_ + ":7:16: deployments[0].rollout.max_surge: must be a count of replicas from 1 to 1000 or a "
+                    "percentage from 1% to 100%, got '0'");
+  EXPECT_NE(Error(head + "  rollout: {max_surge: 150%}\n").find("rollout.max_surge: must be a count"),
+            std::string::npos);
+  EXPECT_NE(Error(head + "  rollout: {max_surge: 1.5}\n").find("got '1.5'"), std::string::npos);
 }
 
 TEST_F(SpecTest, BadYamlAndEmptyFiles) {

@@ -405,3 +405,102 @@ def test_prometheus_finds_the_engine_and_its_replicas_through_http_sd(engines, m
     finally:
         for d in daemons:
             d.stop()
+
+
+def live_children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` and that have not exited (zombies excluded)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        except (FileNotFoundError, IndexError, ProcessLookupError):
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+class ChildSampler:
+    """Samples the engine's live child processes (its replicas) every few milliseconds
+    until stop(); `peak` is the most seen at once."""
+
+    def __init__(self, pid: int):
+        import threading
+
+        self.peak = 0
+        self.samples = 0
+        self._pid = pid
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, len(live_children(self._pid)))
+            self.samples += 1
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def test_max_surge_replaces_replicas_one_at_a_time_under_load(engines, model_repo, tmp_path):
+    """rollout.max_surge 1 on 3 replicas: a changed revision is replaced one replica at a
+    time under closed-loop load, with no failed request and never more than 4 replica
+    processes; a step that fails leaves the serving replicas as they were."""
+    extra = "  replicas: 3\n  rollout: {max_surge: 1}\n"
+    v1 = write_spec(tmp_path / "v1.yaml", spec_text("arith", "v1", [model_repo / "add_sub"], extra))
+    engine = engines(v1, tmp_path / "state")
+    old = {r["pid"] for r in engine.wait_ready_replicas("arith", 3)}
+    assert live_children(engine.proc.pid) == old
+    # The same revision with one more model: new processes, replaced in steps.
+    v2 = write_spec(tmp_path / "v2.yaml", spec_text("arith", "v1", [model_repo / "add_sub", model_repo / "int_ops"],
+                                                    extra))
+    load = ClosedLoop(engine, model_repo)
+    sampler = ChildSampler(engine.proc.pid)
+    try:
+        time.sleep(1.0)
+        load.mark()
+        out = engine.cli_json("deploy", "-f", str(v2))
+        time.sleep(0.5)
+    finally:
+        load.stop()
+        sampler.stop()
+    assert load.failures == [], \
+        f"{len(load.failures)} of {load.total + len(load.failures)} requests failed: {load.failures[:5]}"
+    [d] = out["deployments"]
+    assert (d["change"], d["generation"], d["state"]) == ("rolling", 2, "done"), out
+    assert load.after_mark >= 100, (load.total, load.after_mark)
+    assert sampler.peak <= 4, f"{sampler.peak} replica processes at once (3 replicas, max_surge 1)"
+    assert sampler.peak == 4, "the surge replica was never seen"  # the sampler did see the steps
+    new = {r["pid"] for r in engine.wait_ready_replicas("arith", 3)}
+    assert not new & old
+    fh.wait_until(lambda: not any(pid_alive(p) for p in old), 20, f"old replicas {old} to stop")
+    # The steps, in the events: each drained one old replica once a new one was ready;
+    # the cut-over, once all 3 were, drained the last.
+    events = engine.admin("GET", "/v1/deployments/arith/events?limit=50").json()
+    steps = [e["message"] for e in events["rollouts"] if e["kind"] == "step"]
+    assert steps == ["2 of 3 new replicas of v1@2 ready; v1@1 down to 1 (rollout.max_surge 1)",
+                     "1 of 3 new replicas of v1@2 ready; v1@1 down to 2 (rollout.max_surge 1)"], events["rollouts"]
+    x = fh.make_inputs("int_ops", 1)
+    r = infer_json(engine, "int_ops", x)
+    assert r.status_code == 200, r.text
+
+    # A step that crash-loops: the rollout fails, the 3 serving replicas stay as they were.
+    bad = write_spec(tmp_path / "bad.yaml", spec_text("arith", "v1", [broken_add_sub(tmp_path, model_repo),
+                                                                       model_repo / "int_ops"], extra))
+    failed = ChildSampler(engine.proc.pid)
+    try:
+        p = engine.cli("deploy", "-f", str(bad), "--json")
+    finally:
+        failed.stop()
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert "crash-looping" in p.stdout + p.stderr and "generation 2 keeps serving" in p.stdout + p.stderr, p
+    assert failed.peak <= 4, failed.peak
+    assert {r["pid"] for r in engine.wait_ready_replicas("arith", 3)} == new
+    assert_add_sub_answers(httpclient.InferenceServerClient(engine.url), model_repo)
+    print(f"\nmax_surge 1 under load: {load.total} requests, {load.after_mark} from the deploy on, 0 failed; "
+          f"at most {sampler.peak} replica processes in {sampler.samples} samples")
