@@ -61,7 +61,7 @@ class EngineMetrics {
   std::shared_ptr<DeploymentMetrics> ForDeployment(const std::string& deployment);
   void ScaleEvent(const std::string& deployment, const std::string& revision);
   // A rollout event of a deployment (DeploymentController's kinds: rolling, retrying,
-  // in_place, rolled_out, failed, superseded). A deployment's rolled_out and failed
+  // step, in_place, rolled_out, failed, superseded). A deployment's rolled_out and failed
   // series exist at 0 from its first event, so rate() sees the first of either.
   void RolloutEvent(const std::string& deployment, const std::string& kind);
   // The counters of one replica (created at 0 on first use, stable afterwards).
