@@ -182,3 +182,17 @@ run_rounds() {  # ROUNDS SECONDS CONFIG...
 median_of() { local r v=(); for ((r = 1; r <= $1; r++)); do v+=("${R[$2/$r/$3]}"); done; median "${v[@]}"; }
 rounds_of() { local r s=""; for ((r = 1; r <= $1; r++)); do s+="$(fmt "${R[$2/$r/rps]}") "; done; echo "${s% }"; }
 errors_of() { local r e=0; for ((r = 1; r <= $1; r++)); do e=$((e + R[$2/$r/errors])); done; echo "$e"; }
+
+# MLServer from PyPI in its own venv (build/bench/mlserver-venv), for the benchmarks that
+# compare with it. uvloop pinned below 0.22: with 0.22+ MLServer 1.7.1's workers die at start
+# ("There is no current event loop in thread 'MainThread'").
+MLSERVER_PKGS=(mlserver==1.7.1 mlserver-sklearn==1.7.1 mlserver-xgboost==1.7.1 uvloop==0.21.0)
+ensure_mlserver_venv() {  # VENV LOGDIR: installs MLSERVER_PKGS once (again when the pins change)
+  if [[ "$(cat "$1/.pkgs" 2>/dev/null || true)" != "${MLSERVER_PKGS[*]}" ]]; then
+    log "installing ${MLSERVER_PKGS[*]} into $1 (a few minutes, once)"
+    python3 -m venv "$1"
+    "$1/bin/pip" install -q --disable-pip-version-check "${MLSERVER_PKGS[@]}" >"$2/pip.log" 2>&1 \
+      || { tail -n 30 "$2/pip.log" >&2; die "pip install of MLServer failed"; }
+    echo "${MLSERVER_PKGS[*]}" >"$1/.pkgs"
+  fi
+}

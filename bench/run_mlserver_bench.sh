@@ -32,9 +32,6 @@ CLIENT_CPU="${BENCH_CLIENT_CPU:-1}"
 WORKERS="${BENCH_WORKERS:-1}"
 OUT_DIR="$ROOT/build/bench"
 MLSERVER_VENV="$OUT_DIR/mlserver-venv"
-# uvloop pinned below 0.22: with 0.22+ MLServer 1.7.1's workers die at start ("There is
-# no current event loop in thread 'MainThread'").
-MLSERVER_PKGS=(mlserver==1.7.1 mlserver-sklearn==1.7.1 mlserver-xgboost==1.7.1 uvloop==0.21.0)
 MODELS=(sklearn_lr xgboost_clf)
 
 require_tools wrk taskset curl python3
@@ -42,13 +39,7 @@ LOAD_BEFORE="$(cut -d" " -f1-3 /proc/loadavg)"
 WORK="$(mktemp -d -t ferry-mlserver-bench.XXXXXX)"
 mkdir -p "$OUT_DIR"
 
-if [[ "$(cat "$MLSERVER_VENV/.pkgs" 2>/dev/null || true)" != "${MLSERVER_PKGS[*]}" ]]; then
-  log "installing ${MLSERVER_PKGS[*]} into build/bench/mlserver-venv (a few minutes, once)"
-  python3 -m venv "$MLSERVER_VENV"
-  "$MLSERVER_VENV/bin/pip" install -q --disable-pip-version-check "${MLSERVER_PKGS[@]}" >"$WORK/pip.log" 2>&1 \
-    || { tail -n 30 "$WORK/pip.log" >&2; die "pip install of MLServer failed"; }
-  echo "${MLSERVER_PKGS[*]}" >"$MLSERVER_VENV/.pkgs"
-fi
+ensure_mlserver_venv "$MLSERVER_VENV" "$WORK"
 PY="$MLSERVER_VENV/bin/python"
 VERSIONS="$("$PY" -c 'import importlib.metadata as m; print(", ".join(f"{p} {m.version(p)}" for p in ("mlserver", "scikit-learn", "xgboost", "numpy")))')"
 build_ferry
