@@ -196,3 +196,32 @@ ensure_mlserver_venv() {  # VENV LOGDIR: installs MLSERVER_PKGS once (again when
     echo "${MLSERVER_PKGS[*]}" >"$1/.pkgs"
   fi
 }
+
+# build/bench/grpc_load (bench/grpc_load.cc): protobuf C++ classes generated from ferry's
+# own protos (protoc, no gRPC stubs needed: it uses the generic ByteBuffer stub), compiled
+# with plain g++ -O2 against the system libgrpc++ / libprotobuf. Objects are rebuilt only
+# when stale. Needs g++, protoc, pkg-config and libgrpc++-dev.
+build_grpc_load() {  # OUT_DIR
+  local out="$1" gen="$1/gen" proto="protocol/grpc/grpc_service.proto" p stale=0 obj1
+  mkdir -p "$gen"
+  local flags=($(pkg-config --cflags --libs grpc++ protobuf))
+  _grpc_obj() {  # SOURCE OBJECT
+    if [[ ! -f "$2" || "$1" -nt "$2" ]]; then
+      g++ -O2 -std=c++17 -I "$gen" -c "$1" -o "$2" $(pkg-config --cflags grpc++ protobuf)
+    fi
+  }
+  for p in "$ROOT/src/$proto" "$ROOT/src/repository/model_config.proto"; do
+    [[ -f "$gen/protocol/grpc/grpc_service.pb.cc" && ! "$p" -nt "$gen/protocol/grpc/grpc_service.pb.cc" ]] || stale=1
+  done
+  if [[ $stale == 1 ]]; then
+    log "generating protobuf classes into ${gen#$ROOT/}"
+    protoc -I "$ROOT/src" --cpp_out="$gen" "$proto" repository/model_config.proto
+  fi
+  log "compiling ${out#$ROOT/}/grpc_load"
+  _grpc_obj "$gen/protocol/grpc/grpc_service.pb.cc" "$gen/grpc_service.pb.o" &
+  obj1=$!
+  _grpc_obj "$gen/repository/model_config.pb.cc" "$gen/model_config.pb.o" || die "compiling model_config.pb.cc failed"
+  wait "$obj1" || die "compiling grpc_service.pb.cc failed"
+  g++ -O2 -std=c++17 -Wall -Wextra -I "$gen" "$ROOT/bench/grpc_load.cc" \
+    "$gen/grpc_service.pb.o" "$gen/model_config.pb.o" -o "$out/grpc_load" "${flags[@]}"
+}

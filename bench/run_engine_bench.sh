@@ -10,7 +10,11 @@
 #      proxies and wrk on BENCH_CLIENT_CPU: added p50/p99 over direct, and the proxy's
 #      own CPU per request (the engine process's threads alone, replicas not counted;
 #      nginx's worker);
-#   2. engine_events.py: first request from zero replicas (small ONNX model), the
+#   2. the same over gRPC (ModelInfer, unary, build/bench/grpc_load: one connection per
+#      call in flight), to the replica, through the engine's gRPC gateway
+#      (--grpc-threads 1) and through nginx (grpc_pass, upstream keepalive), at
+#      BENCH_GRPC_CONCURRENCY; same columns;
+#   3. engine_events.py: first request from zero replicas (small ONNX model), the
 #      autoscaler's reaction to a step in load with the documented defaults, and the
 #      time to replace a replica killed with SIGKILL.
 # See docs/benchmarks.md ("Serving engine").
@@ -18,6 +22,7 @@
 # Environment:
 #   BENCH_SECONDS         seconds per wrk run (default 8)
 #   BENCH_CONCURRENCY     connection counts (default "1 8 64")
+#   BENCH_GRPC_CONCURRENCY  gRPC calls in flight (default "1 8")
 #   BENCH_WARMUP_SECONDS  wrk warm-up per target (default 2)
 #   BENCH_REPEATS         repetitions of each event measurement (default 5)
 #   BENCH_SERVER_CPU      core of the replica (default 0)
@@ -32,6 +37,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 SECONDS_PER_RUN="${BENCH_SECONDS:-8}"
 CONCURRENCY="${BENCH_CONCURRENCY:-1 8 64}"
+GRPC_CONCURRENCY="${BENCH_GRPC_CONCURRENCY:-1 8}"
 WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-2}"
 REPEATS="${BENCH_REPEATS:-5}"
 SERVER_CPU="${BENCH_SERVER_CPU:-0}"
@@ -42,21 +48,21 @@ INFER_PATH="/v2/models/add_sub/versions/1/infer"
 
 BENCH_TAG=engine-bench
 source "$ROOT/bench/lib.sh"
-require_tools wrk nginx taskset curl
+require_tools wrk nginx taskset curl g++ protoc pkg-config
 [[ -x "$PYTHON" ]] || die "python not found at $PYTHON (scripts/setup.sh creates .venv)"
 
 LOAD_BEFORE="$(cut -d" " -f1-3 /proc/loadavg)"
 WORK="$(mktemp -d -t ferry-engine-bench.XXXXXX)"
 mkdir -p "$OUT_DIR"
 build_ferry
+build_grpc_load "$OUT_DIR"
 
 log "generating models and request bodies in $WORK"
 "$PYTHON" "$ROOT/examples/generate_models.py" "$WORK/repo" >"$WORK/generate.log" 2>&1 \
   || { cat "$WORK/generate.log" >&2; die "generate_models.py failed"; }
 "$PYTHON" "$ROOT/bench/make_bodies.py" bodies "$WORK" >&2
 
-read -r GW_PORT ADMIN_PORT METRICS_PORT NGINX_PORT < <(free_ports 4)
-NO_GRPC=(); "$FERRY_BIN" engine --help | grep -q -- --grpc-port && NO_GRPC=(--grpc-port 0)
+read -r GW_PORT GW_GRPC_PORT ADMIN_PORT METRICS_PORT NGINX_PORT NGINX_GRPC_PORT < <(free_ports 6)
 
 # ---------------------------------------------------------------------------- part 1
 cat >"$WORK/spec.yaml" <<YAML
@@ -71,16 +77,16 @@ deployments:
 YAML
 log "starting ferry engine (gateway :$GW_PORT, admin :$ADMIN_PORT)"
 start_server "$WORK/engine.log" "$FERRY_BIN" engine --config "$WORK/spec.yaml" --state-dir "$WORK/state" \
-  --http-address 127.0.0.1 --http-port "$GW_PORT" --http-threads 1 "${NO_GRPC[@]}" \
+  --http-address 127.0.0.1 --http-port "$GW_PORT" --http-threads 1 --grpc-port "$GW_GRPC_PORT" --grpc-threads 1 \
   --admin-port "$ADMIN_PORT" --metrics-port "$METRICS_PORT"
 ENGINE_PID=$SERVER_PID
 wait_http "http://127.0.0.1:$GW_PORT/v2/health/ready" "$ENGINE_PID" "ferry engine"
 # The spec pins the replica; the engine's own threads go to the client core now (pinned
 # before, its cpusets check would refuse core SERVER_CPU).
 taskset -a -p -c "$CLIENT_CPU" "$ENGINE_PID" >/dev/null
-REPLICA_PORT="$(curl -s "http://127.0.0.1:$ADMIN_PORT/v1/status" | "$PYTHON" -c \
-  'import json,sys; print(json.load(sys.stdin)["revisions"][0]["replicas"][0]["port"])')"
-log "replica on 127.0.0.1:$REPLICA_PORT"
+read -r REPLICA_PORT REPLICA_GRPC_PORT < <(curl -s "http://127.0.0.1:$ADMIN_PORT/v1/status" | "$PYTHON" -c \
+  'import json,sys; r = json.load(sys.stdin)["revisions"][0]["replicas"][0]; print(r["port"], r["grpc_port"])')
+log "replica on 127.0.0.1:$REPLICA_PORT (gRPC :$REPLICA_GRPC_PORT)"
 
 cat >"$WORK/nginx.conf" <<CONF
 daemon off;
@@ -96,6 +102,12 @@ http {
   client_max_body_size 64m;
   client_body_buffer_size 1m;
   upstream replica { server 127.0.0.1:$REPLICA_PORT; keepalive 64; }
+  upstream replica_grpc { server 127.0.0.1:$REPLICA_GRPC_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_GRPC_PORT http2;
+    http2_max_requests 1000000;
+    location / { grpc_pass grpc://replica_grpc; }
+  }
   server {
     listen 127.0.0.1:$NGINX_PORT;
     keepalive_requests 1000000;
@@ -159,6 +171,40 @@ for c in $CONCURRENCY; do
     done
   done
 done
+# gRPC: the same three paths, ModelInfer with one connection per call in flight.
+grpc_target() {  # TARGET -> host:port
+  case "$1" in
+    direct) echo "127.0.0.1:$REPLICA_GRPC_PORT" ;;
+    gateway) echo "127.0.0.1:$GW_GRPC_PORT" ;;
+    nginx) echo "127.0.0.1:$NGINX_GRPC_PORT" ;;
+  esac
+}
+log "sanity check: gRPC through every path vs onnxruntime (tritonclient.grpc)"
+for target in direct gateway nginx; do
+  "$PYTHON" "$ROOT/bench/grpc_check.py" check "$WORK" "$(grpc_target "$target")" "$WORK/repo/add_sub/1/model.onnx" >&2 \
+    || die "gRPC through $target does not answer as onnxruntime computes"
+done
+run_grpc_load() {  # TARGET CONC SECONDS LABEL -> GRPCRESULT line
+  local out
+  out="$(timeout $(($3 + 60)) taskset -c "$CLIENT_CPU" "$OUT_DIR/grpc_load" --target "$(grpc_target "$1")" --mode unary \
+    --concurrency "$2" --connections "$2" --seconds "$3" --inputs "$WORK/grpc_inputs.bin" \
+    --expect "$WORK/grpc_expect.bin" --label "$4" 2>>"$WORK/grpc_load.err")" || die "grpc_load failed ($4)"
+  grep '^GRPCRESULT' <<<"$out" || die "no result line from grpc_load ($4)"
+}
+for target in direct gateway nginx; do run_grpc_load "$target" 8 "$WARMUP_SECONDS" "warmup-$target" >/dev/null; done
+for c in $GRPC_CONCURRENCY; do
+  for target in direct gateway nginx; do
+    log "$target grpc c=$c (${SECONDS_PER_RUN}s)"
+    pid=""; [[ $target == gateway ]] && pid=$ENGINE_PID; [[ $target == nginx ]] && pid=$NGINX_PID
+    t0=0; [[ -n $pid ]] && t0="$(proc_ticks "$pid")"
+    line="$(run_grpc_load "$target" "$c" "$SECONDS_PER_RUN" "$target/grpc/c$c")"
+    t1=0; [[ -n $pid ]] && t1="$(proc_ticks "$pid")"
+    log "  $line"
+    for k in rps p50_us p99_us requests errors wrong timeouts; do R[$target/grpc/$c/$k]="$(field "$line" "$k")"; done
+    R[$target/grpc/$c/cpu_us]="$(calc "($t1 - $t0) * 1000000 / $CLK_TCK / ${R[$target/grpc/$c/requests]}" 1)"
+    kill -0 "$ENGINE_PID" 2>/dev/null || die "the engine died during the benchmark"
+  done
+done
 GW_METRICS="$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" || true)"
 stop_servers
 
@@ -169,7 +215,7 @@ EVENTS="$("$PYTHON" "$ROOT/bench/engine_events.py" --ferry "$FERRY_BIN" --work "
 
 errors_of() {  # TARGET KIND C
   local e=0 k
-  for k in err_connect err_read err_write err_status err_timeout; do e=$((e + ${R[$1/$2/$3/$k]:-0})); done
+  for k in err_connect err_read err_write err_status err_timeout errors wrong timeouts; do e=$((e + ${R[$1/$2/$3/$k]:-0})); done
   echo "$e"
 }
 report() {
@@ -187,6 +233,15 @@ report() {
       local d="direct/$kind/$c" g="gateway/$kind/$c" n="nginx/$kind/$c"
       echo "| $kind | $c | $(fmt "${R[$d/rps]}") | $(fmt "${R[$g/rps]}") | $(fmt "${R[$n/rps]}") | $(calc "100 * ${R[$g/rps]} / ${R[$d/rps]}" 0)% | ${R[$d/p50_us]} / ${R[$d/p99_us]} | ${R[$g/p50_us]} / ${R[$g/p99_us]} | ${R[$n/p50_us]} / ${R[$n/p99_us]} | $((R[$g/p50_us] - R[$d/p50_us])) / $((R[$n/p50_us] - R[$d/p50_us])) | ${R[$g/cpu_us]} / ${R[$n/cpu_us]} | $(errors_of direct "$kind" "$c")/$(errors_of gateway "$kind" "$c")/$(errors_of nginx "$kind" "$c") |"
     done
+  done
+  echo
+  echo "gRPC ModelInfer (unary), build/bench/grpc_load on core $CLIENT_CPU, one connection per call in flight; the gateway is the engine's gRPC gateway (--grpc-threads 1), nginx proxies with grpc_pass and upstream keepalive. Same columns."
+  echo
+  echo "| protocol | calls | direct req/s | gateway req/s | nginx req/s | gateway / direct | direct p50 / p99 | gateway p50 / p99 | nginx p50 / p99 | added p50 gateway / nginx | proxy CPU µs/req gateway / nginx | errors d/g/n |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for c in $GRPC_CONCURRENCY; do
+    local d="direct/grpc/$c" g="gateway/grpc/$c" n="nginx/grpc/$c"
+    echo "| grpc | $c | $(fmt "${R[$d/rps]}") | $(fmt "${R[$g/rps]}") | $(fmt "${R[$n/rps]}") | $(calc "100 * ${R[$g/rps]} / ${R[$d/rps]}" 0)% | ${R[$d/p50_us]} / ${R[$d/p99_us]} | ${R[$g/p50_us]} / ${R[$g/p99_us]} | ${R[$n/p50_us]} / ${R[$n/p99_us]} | $(calc "${R[$g/p50_us]} - ${R[$d/p50_us]}" 0) / $(calc "${R[$n/p50_us]} - ${R[$d/p50_us]}" 0) | ${R[$g/cpu_us]} / ${R[$n/cpu_us]} | $(errors_of direct grpc "$c")/$(errors_of gateway grpc "$c")/$(errors_of nginx grpc "$c") |"
   done
   echo
   local retries

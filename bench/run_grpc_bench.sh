@@ -69,32 +69,7 @@ WORK="$(mktemp -d -t ferry-grpc-bench.XXXXXX)"
 mkdir -p "$OUT_DIR" "$GEN_DIR" "$OUT_DIR/bin"
 build_ferry
 
-# The load generator: protobuf C++ classes generated from ferry's own protos (protoc, no
-# gRPC stubs needed: it uses the generic ByteBuffer stub), compiled with plain g++ -O2
-# against the system libgrpc++ / libprotobuf.  Objects are rebuilt only when stale.
-PROTO_SRCS=("$ROOT/src/$PROTO" "$ROOT/src/repository/model_config.proto")
-GRPC_FLAGS=($(pkg-config --cflags --libs grpc++ protobuf))
-build_obj() {  # SOURCE OBJECT
-  if [[ ! -f "$2" || "$1" -nt "$2" ]]; then
-    g++ -O2 -std=c++17 -I "$GEN_DIR" -c "$1" -o "$2" $(pkg-config --cflags grpc++ protobuf)
-  fi
-}
-stale=0
-for p in "${PROTO_SRCS[@]}"; do
-  [[ -f "$GEN_DIR/protocol/grpc/grpc_service.pb.cc" && ! "$p" -nt "$GEN_DIR/protocol/grpc/grpc_service.pb.cc" ]] || stale=1
-done
-if [[ $stale == 1 ]]; then
-  log "generating protobuf classes into build/bench/gen"
-  protoc -I "$ROOT/src" --cpp_out="$GEN_DIR" "$PROTO" repository/model_config.proto
-fi
-log "compiling build/bench/grpc_load"
-build_obj "$GEN_DIR/protocol/grpc/grpc_service.pb.cc" "$GEN_DIR/grpc_service.pb.o" &
-obj1=$!
-build_obj "$GEN_DIR/repository/model_config.pb.cc" "$GEN_DIR/model_config.pb.o" \
-  || die "compiling model_config.pb.cc failed"
-wait "$obj1" || die "compiling grpc_service.pb.cc failed"
-g++ -O2 -std=c++17 -Wall -Wextra -I "$GEN_DIR" "$ROOT/bench/grpc_load.cc" \
-  "$GEN_DIR/grpc_service.pb.o" "$GEN_DIR/model_config.pb.o" -o "$OUT_DIR/grpc_load" "${GRPC_FLAGS[@]}"
+build_grpc_load "$OUT_DIR"
 protoc --descriptor_set_out="$OUT_DIR/grpc_service.protoset" --include_imports -I "$ROOT/src" "$PROTO"
 
 if [[ $USE_GHZ == 1 ]]; then
