@@ -19,7 +19,7 @@ import pytest
 
 import ferry_helpers as fh
 from test_batch import (RUN_TIMEOUT_S, features, kill_9_mid_job, read_csv, run_batch, sha256,
-                        wait_for_progress, write_csv)
+                        wait_for_progress, write_csv, write_picky_repo)
 
 ROWS = 20_000
 PROTOCOLS = ["http", "grpc"]
