@@ -344,7 +344,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
 
   void Failed(beast::error_code ec, const char* stage, bool got_bytes) {
     ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
-    trace_.EndAttempt(std::string(stage) + ": " + ec.message());
+    if (trace_.sampled()) trace_.EndAttempt(std::string(stage) + ": " + ec.message());
     conn_.reset();
     if (watch_) watch_->cancel();
     if (abandoned_) return Reply(Error(499, "the client closed the connection"));
