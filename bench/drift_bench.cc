@@ -2,8 +2,9 @@
 // streams drift_quality.py wrote. Reads a reference (N x d) and R windows (R*n x d) of
 // float64, little-endian, row-major; builds the reference profile as `ferry profile
 // build` does (ProfileBuilder, KLL k = 200), then for each window adds its rows to fresh
-// window sketches (as DriftMonitor::Consume does) and evaluates them (EvaluateDrift, KS
-// per feature, Bonferroni). Prints one JSON object: per window the Bonferroni score
+// windows (as DriftMonitor does: counted in the reference's knots, FeatureSketch::
+// ExactWindow; with K given, KLL window sketches of that k instead) and evaluates them
+// (EvaluateDrift, KS per feature, Bonferroni). Prints one JSON object: per window the Bonferroni score
 // min(p)·d (capped at 1) and the drift flag at alpha 0.05, plus the seconds spent in
 // updates and in evaluations.
 //
@@ -17,6 +18,7 @@
 
 #include "monitoring/drift/drift_evaluation.h"
 #include "monitoring/drift/profile_builder.h"
+#include "monitoring/drift/sliding_window.h"
 
 using namespace ferry::monitoring::drift;
 
@@ -37,11 +39,12 @@ int main(int argc, char** argv) {
   }
   const size_t n_ref = std::strtoul(argv[2], nullptr, 10), d = std::strtoul(argv[3], nullptr, 10);
   const size_t n = std::strtoul(argv[5], nullptr, 10), reps = std::strtoul(argv[6], nullptr, 10);
-  const uint32_t k = argc > 7 ? static_cast<uint32_t>(std::strtoul(argv[7], nullptr, 10)) : 200;
+  const bool sketched = argc > 7;  // KLL window sketches of k (the form before exact windows)
+  const uint32_t k = sketched ? static_cast<uint32_t>(std::strtoul(argv[7], nullptr, 10)) : 200;
   const std::vector<double> ref = ReadF64(argv[1], n_ref * d);
   const std::vector<double> win = ReadF64(argv[4], reps * n * d);
 
-  ProfileBuilder builder({k, 10, 64});
+  ProfileBuilder builder({200, 10, 64});
   for (size_t j = 0; j < d; ++j) builder.AddFeature("f" + std::to_string(j), FeatureKind::kNumeric, "", j);
   for (size_t i = 0; i < n_ref; ++i) {
     for (size_t j = 0; j < d; ++j) builder.AddNumber(j, ref[i * d + j]);
@@ -50,25 +53,33 @@ int main(int argc, char** argv) {
   const ReferenceProfile profile = builder.Finish("bench");
   std::vector<const ProfileFeature*> features;
   for (const auto& f : profile.features) features.push_back(&f);
+  // As DriftMonitor does at load: the knots built (or the reference sorted) once, not
+  // per evaluation.
   std::vector<FeatureSketch> empty;
-  for (const auto* f : features) empty.push_back(f->sketch.EmptyLike(k));
-
-  // As DriftMonitor does at load: the reference sorted once, not per evaluation.
-  const SortedReference sorted = SortReference(features);
+  for (const auto* f : features)
+    empty.push_back(sketched ? f->sketch.EmptyLike(k) : f->sketch.ExactWindow(ReferenceKnots::Build(f->sketch)));
+  const SortedReference sorted = sketched ? SortReference(features) : SortedReference{};
 
   using Clock = std::chrono::steady_clock;
   double update_s = 0, eval_s = 0;
   std::printf("{\"k\": %u, \"scores\": [", k);
   std::vector<int> flags;
+  // A window of one step, as DriftMonitor keeps them: rows into the open step, sealed
+  // (the last window's step leaves), and the closed steps merged for the evaluation.
+  SlidingWindow window(empty, 1);
+  std::vector<FeatureSketch> merged;
   for (size_t r = 0; r < reps; ++r) {
-    std::vector<FeatureSketch> window = empty;
     const auto t0 = Clock::now();
     const double* rows = win.data() + r * n * d;
+    std::vector<FeatureSketch>& open = window.open();
     for (size_t i = 0; i < n; ++i) {
-      for (size_t j = 0; j < d; ++j) window[j].AddNumber(rows[i * d + j]);
+      for (size_t j = 0; j < d; ++j) open[j].AddNumber(rows[i * d + j]);
     }
+    window.CountRows(n);
     const auto t1 = Clock::now();
-    const DriftEvaluation ev = EvaluateDrift(features, window, DriftOptions{}, &sorted);
+    window.Seal();
+    window.MergeInto(&merged);
+    const DriftEvaluation ev = EvaluateDrift(features, merged, DriftOptions{}, sketched ? &sorted : nullptr);
     const auto t2 = Clock::now();
     update_s += std::chrono::duration<double>(t1 - t0).count();
     eval_s += std::chrono::duration<double>(t2 - t1).count();

@@ -40,7 +40,7 @@ fi
 
 log "compiling build/bench/drift_bench (-O2, the drift library's sources)"
 g++ -O2 -std=c++20 -Wall -Wextra -I "$ROOT/src" "$ROOT/bench/drift_bench.cc" \
-  "$ROOT"/src/monitoring/drift/{kll_sketch,sort_doubles,histogram,category_counts,feature_sketch,stat_tests,drift_evaluation,profile_builder}.cc \
+  "$ROOT"/src/monitoring/drift/{kll_sketch,sort_doubles,histogram,category_counts,feature_sketch,reference_ranks,stat_tests,drift_evaluation,profile_builder,sliding_window}.cc \
   "$ROOT/src/core/status.cc" -o "$OUT_DIR/drift_bench"
 
 VERSIONS="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(", ".join(f"{p} {m.version(p)}" for p in ("alibi-detect", "scikit-learn", "scipy", "numpy")))')"

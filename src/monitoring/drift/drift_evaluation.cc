@@ -39,11 +39,12 @@ DriftEvaluation EvaluateDrift(const std::vector<const ProfileFeature*>& referenc
     f.missing_rate_current = cur.missing_rate();
     // The current sketch sorted once, for both its histogram and the KS sweep.
     std::vector<std::pair<double, uint64_t>> cur_items;
+    const bool ranked = ref.kind == FeatureKind::kNumeric && cur.ranks.attached();
     if (ref.kind == FeatureKind::kNumeric) {
-      cur_items = cur.quantiles.SortedItems();
+      if (!ranked) cur_items = cur.quantiles.SortedItems();
       f.edges = ref.histogram.edges();
       f.reference_counts = ref.histogram.counts();
-      f.current_counts = ref.histogram.CountSorted(cur_items);
+      f.current_counts = ranked ? cur.ranks.BinCounts() : ref.histogram.CountSorted(cur_items);
       f.test = options.numeric_test;
     } else {
       f.categories = ref.categories.Keys();
@@ -54,6 +55,10 @@ DriftEvaluation EvaluateDrift(const std::vector<const ProfileFeature*>& referenc
     TestResult r;
     switch (f.test) {
       case DriftTest::kKs:
+        if (ranked) {
+          r = cur.ranks.KsTest(ref.quantiles);
+          break;
+        }
         r = sorted && i < sorted->size() ? KsTest(ref.quantiles, (*sorted)[i], cur.quantiles, cur_items)
                                          : KsTest(ref.quantiles, ref.quantiles.SortedItems(), cur.quantiles, cur_items);
         break;

@@ -62,8 +62,11 @@ SortedReference SortReference(const std::vector<const ProfileFeature*>& referenc
 // alpha is the chance that an undrifted window raises any p-value alarm (Bonferroni:
 // at most alpha; BH controls the false-discovery rate at alpha, which for an undrifted
 // stream is the same family-wise rate). PSI verdicts are threshold rules outside the
-// correction. A pure function of the sketches. `sorted` (optional): SortReference of
-// the same `reference`; without it each evaluation sorts the references' sketches itself.
+// correction. A pure function of the sketches. A numeric window made by ExactWindow is
+// tested from its counts in the reference's knots (WindowRanks::KsTest, BinCounts); one
+// with a quantile sketch is sorted and swept against the reference's sorted items.
+// `sorted` (optional, for the latter): SortReference of the same `reference`; without it
+// each evaluation sorts the references' sketches itself.
 DriftEvaluation EvaluateDrift(const std::vector<const ProfileFeature*>& reference,
                               const std::vector<FeatureSketch>& current, const DriftOptions& options,
                               const SortedReference* sorted = nullptr);

@@ -14,10 +14,10 @@ struct DriftMonitor::VersionState {
   const ReferenceProfile profile;
   std::vector<const ProfileFeature*> features;  // into profile: inputs, then predictions
   size_t inputs = 0;
-  SortedReference sorted;  // SortReference(features), once at Attach
 
   std::mutex mu;
   std::unique_ptr<SlidingWindow> window;  // guarded by mu
+  std::vector<FeatureSketch> merged;      // Evaluate's scratch; guarded by mu
   uint64_t step_started_ns = 0;           // guarded by mu (duration windows)
   uint64_t rows_total = 0, unmapped_total = 0, evaluations = 0, alarms = 0;  // guarded by mu
   uint64_t rows_unreported = 0;  // rows not yet added to the metrics; guarded by mu
@@ -54,8 +54,12 @@ Status DriftMonitor::Attach(const MonitoredModel& model) {
   for (const auto& f : state->profile.features) state->features.push_back(&f);
   state->inputs = state->features.size();
   for (const auto& f : state->profile.predictions) state->features.push_back(&f);
-  state->sorted = SortReference(state->features);
-  for (const ProfileFeature* f : state->features) empty.push_back(f->sketch.EmptyLike(state->settings.sketch_k));
+  // Windows count numeric values in the reference's knots (built once here, shared by
+  // every step): no sketch to sort at an evaluation, and exact however long the window.
+  for (const ProfileFeature* f : state->features) {
+    empty.push_back(f->sketch.ExactWindow(
+        f->sketch.kind == FeatureKind::kNumeric ? ReferenceKnots::Build(f->sketch) : nullptr));
+  }
   state->window = std::make_unique<SlidingWindow>(std::move(empty), state->settings.buckets);
   state->step_started_ns = options_.clock->NowNanos();
   FERRY_LOG(kInfo, "drift monitoring attached",
@@ -164,7 +168,8 @@ void DriftMonitor::ReportRows(VersionState& s) const {
 }
 
 void DriftMonitor::Evaluate(VersionState& s, uint64_t now) const {
-  DriftEvaluation ev = EvaluateDrift(s.features, s.window->Merged(), s.settings.test, &s.sorted);
+  s.window->MergeInto(&s.merged);
+  DriftEvaluation ev = EvaluateDrift(s.features, s.merged, s.settings.test);
   for (size_t i = s.inputs; i < ev.features.size(); ++i) ev.features[i].prediction = true;
   ++s.evaluations;
   if (ev.drift) ++s.alarms;

@@ -28,11 +28,12 @@ namespace ferry::monitoring::drift {
 // Attach reads the version's drift.* settings and, when drift.enabled is true, its
 // profile (drift.profile, default <model dir>/profile.json); a bad setting or profile
 // fails Attach with the setting or field named. Consume adds each successful request's
-// rows to the open step of the version's sliding window: per feature one sketch update
-// per row (O(1) amortised, O(log k) at a compaction). When a step closes (every
-// window/steps rows, or window/steps of time, checked on Consume and Tick) the window
-// is due for an evaluation: merged from its steps and tested (EvaluateDrift: one test
-// per feature and a correction across them), O(features · k log k). The first is done
+// rows to the open step of the version's sliding window: per numeric feature and row one
+// count in the reference's knots (FeatureSketch::ExactWindow, O(1)), per categorical
+// one a category count. When a step closes (every window/steps rows, or window/steps of
+// time, checked on Consume and Tick) the window is due for an evaluation: merged from
+// its steps (counts added) and tested (EvaluateDrift: one test per feature and a
+// correction across them), O(features · knots), no sort. The first is done
 // at once, later ones at most once per drift.eval_interval (default 1 s; a busy stream
 // seals steps far faster than anyone reads the result): a window due sooner waits for
 // the next step or Tick past the interval, or is evaluated by SnapshotJson when asked.

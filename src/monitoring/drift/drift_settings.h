@@ -32,7 +32,9 @@ struct DriftSettings {
   uint64_t min_rows = 100;  // drift.min_rows: a time window with fewer rows is not evaluated
   uint32_t max_features = 512;  // drift.max_features: a profile with more is refused
   uint32_t metrics_top_k = 20;  // drift.metrics_top_k: per-feature series kept per version
-  uint32_t sketch_k = 200;      // drift.sketch_k: KLL k of the window sketches, 8..65536
+  // drift.sketch_k (8..65536): accepted for older configurations; unused since windows
+  // count values exactly in the reference's knots (FeatureSketch::ExactWindow).
+  uint32_t sketch_k = 200;
   DriftOptions test;            // drift.alpha, drift.correction, drift.test.numeric,
                                 // drift.test.categorical, drift.psi_threshold
 };

@@ -18,13 +18,10 @@ FeatureSketch FeatureSketch::EmptyLike(uint32_t k) const {
   return s;
 }
 
-void FeatureSketch::AddNumber(double x) {
-  ++rows;
-  if (std::isnan(x)) {
-    ++missing;
-    return;
-  }
-  quantiles.Add(x);
+FeatureSketch FeatureSketch::ExactWindow(std::shared_ptr<const ReferenceKnots> knots) const {
+  FeatureSketch s = EmptyLike(KllSketch::kMinK);
+  if (kind == FeatureKind::kNumeric && knots != nullptr) s.ranks = WindowRanks(std::move(knots));
+  return s;
 }
 
 void FeatureSketch::AddCategory(std::string_view value) {
@@ -38,10 +35,14 @@ void FeatureSketch::AddCategory(std::string_view value) {
 
 Status FeatureSketch::Merge(const FeatureSketch& other) {
   if (other.kind != kind) return InvalidArgument("feature: merged sketches are of different kinds");
+  if (!ranks.SameKnots(other.ranks)) {
+    return InvalidArgument("feature: merged windows are counted against different reference knots");
+  }
   FERRY_RETURN_IF_ERROR(histogram.Merge(other.histogram));
   rows += other.rows;
   missing += other.missing;
   quantiles.Merge(other.quantiles);
+  ranks.Merge(other.ranks);
   categories.Merge(other.categories);
   return Status::Ok();
 }

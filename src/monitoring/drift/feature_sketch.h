@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -8,6 +10,7 @@
 #include "monitoring/drift/category_counts.h"
 #include "monitoring/drift/histogram.h"
 #include "monitoring/drift/kll_sketch.h"
+#include "monitoring/drift/reference_ranks.h"
 
 namespace ferry::monitoring::drift {
 
@@ -29,6 +32,9 @@ struct FeatureSketch {
   // counts come from the sketch (FixedHistogram::CountFromSketch) when they are needed.
   FixedHistogram histogram;
   CategoryCounts categories;  // categorical only
+  // Numeric drift windows only (ExactWindow): the values counted in the reference's
+  // knots. When attached, AddNumber counts here and `quantiles` stays empty.
+  WindowRanks ranks;
 
   // A window sketch's level 0 holds this many raw values per unit of k before it first
   // compacts (KllSketch's level0_capacity): a window's rows are appended, not sketched
@@ -39,14 +45,28 @@ struct FeatureSketch {
   // one's (what a window of the live stream is compared against): quantiles of the given
   // k with a level 0 of kWindowLevel0PerK·k values.
   FeatureSketch EmptyLike(uint32_t k) const;
+  // An empty window like EmptyLike whose numeric values are counted, exactly, in
+  // `knots` (ReferenceKnots::Build of this sketch; ignored for a categorical one): what
+  // DriftMonitor's windows are. Cheaper per value than a sketch and never sorted.
+  FeatureSketch ExactWindow(std::shared_ptr<const ReferenceKnots> knots) const;
 
-  void AddNumber(double x);  // NaN counts as missing
+  // NaN counts as missing. Inline: a drift window's per-value path.
+  void AddNumber(double x) {
+    ++rows;
+    if (std::isnan(x)) {
+      ++missing;
+    } else if (ranks.attached()) {
+      ranks.Add(x);
+    } else {
+      quantiles.Add(x);
+    }
+  }
   void AddCategory(std::string_view value);  // "" counts as missing
   void AddMissing() {
     ++rows;
     ++missing;
   }
-  // REQUIRES: same kind and histogram edges (INVALID_ARGUMENT otherwise).
+  // REQUIRES: same kind, histogram edges and knots (INVALID_ARGUMENT otherwise).
   Status Merge(const FeatureSketch& other);
 
   double missing_rate() const { return rows == 0 ? 0.0 : static_cast<double>(missing) / rows; }

@@ -29,6 +29,8 @@ class SlidingWindow {
   size_t closed_steps() const { return closed_.size(); }
   // The window: the closed steps merged.
   std::vector<FeatureSketch> Merged() const;
+  // The same into `merged`, reusing its buffers when it held a window of this one before.
+  void MergeInto(std::vector<FeatureSketch>* merged) const;
 
  private:
   struct Step {

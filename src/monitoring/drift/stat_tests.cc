@@ -30,13 +30,23 @@ namespace {
 // small k (32, 64) 6 is conservative (0.005 to 0.015).
 constexpr double kSketchVarianceFactor = 6.0;
 
-double SketchEffectiveN(const KllSketch& s) {
+}  // namespace
+
+double KsEffectiveN(const KllSketch& s) {
   const double n = static_cast<double>(s.count());
   const double sigma = s.normalized_rank_error();
   return 1.0 / (1.0 / n + kSketchVarianceFactor * sigma * sigma);
 }
 
-}  // namespace
+TestResult KsResult(double d, double ea, double eb) {
+  TestResult r;
+  const double en = ea * eb / (ea + eb);
+  const double sq = std::sqrt(en);
+  r.statistic = d;
+  r.effective_n = en;
+  r.p_value = KolmogorovSurvival((sq + 0.12 + 0.11 / sq) * d);
+  return r;
+}
 
 TestResult KsTest(const KllSketch& reference, const KllSketch& current) {
   if (reference.empty() || current.empty()) return KsTest(reference, {}, current, {});
@@ -66,14 +76,7 @@ TestResult KsTest(const KllSketch& reference, const std::vector<std::pair<double
     while (j < b.size() && b[j].first == v) cb += static_cast<double>(b[j++].second);
     gap = std::max(gap, std::abs(ca * nb - cb * na));
   }
-  const double d = gap / (na * nb);
-  const double ea = SketchEffectiveN(reference), eb = SketchEffectiveN(current);
-  const double en = ea * eb / (ea + eb);
-  const double sq = std::sqrt(en);
-  r.statistic = d;
-  r.effective_n = en;
-  r.p_value = KolmogorovSurvival((sq + 0.12 + 0.11 / sq) * d);
-  return r;
+  return KsResult(gap / (na * nb), KsEffectiveN(reference), KsEffectiveN(current));
 }
 
 namespace {

@@ -37,6 +37,12 @@ TestResult KsTest(const KllSketch& reference, const KllSketch& current);
 TestResult KsTest(const KllSketch& reference, const std::vector<std::pair<double, uint64_t>>& reference_items,
                   const KllSketch& current, const std::vector<std::pair<double, uint64_t>>& current_items);
 
+// The n' above for one sketch (its count when it is exact).
+double KsEffectiveN(const KllSketch& sketch);
+// The KS result for statistic `d` between samples of effective sizes `ea` and `eb`
+// (the p-value as above, on n_e = ea·eb/(ea + eb)).
+TestResult KsResult(double d, double ea, double eb);
+
 // Regularized upper incomplete gamma Q(a, x); chi² survival is Q(df/2, x/2).
 double UpperIncompleteGammaQ(double a, double x);
 
