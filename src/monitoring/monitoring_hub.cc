@@ -237,11 +237,8 @@ void MonitoringHub::Run() {
         if (stopping_) break;  // and everything is consumed
         continue;
       }
-      while (!queue_.empty() && batch.size() < options_.max_batch) {
-        batch_bytes += queue_.front().bytes;
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+      batch.swap(queue_);  // batch is empty: the queue keeps the batch's capacity
+      for (const Item& item : batch) batch_bytes += item.bytes;
     }
     Deliver(batch);
     const size_t n = batch.size();

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,9 +30,9 @@ struct MonitoringHubOptions {
   // Tensor bytes those records hold (inputs + outputs; a binary request's tensors keep
   // the whole request body alive, so this is a lower bound of the memory they pin).
   size_t max_bytes = 256u << 20;
-  // Records handed to the consumers per wake-up of the background thread. The thread
-  // is woken when this many wait, else it looks every `max_delay`: waking it for every
-  // record would cost a context switch per request on a busy core.
+  // The background thread is woken when this many records wait, else it looks every
+  // `max_delay` (waking it for every record would cost a context switch per request on
+  // a busy core); it takes every record waiting then.
   size_t max_batch = 256;
   std::chrono::milliseconds max_delay{10};
 };
@@ -131,7 +130,10 @@ class MonitoringHub final : public InferenceTap {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> queue_;  // guarded by mu_
+  // Offered records in order. A vector that the thread swaps with its (empty) batch, so
+  // both keep their capacity and an Offer allocates nothing for its place in the queue
+  // (a deque of records this size allocated a block per record). Guarded by mu_.
+  std::vector<Item> queue_;
   size_t records_ = 0;      // queued + being consumed; guarded by mu_
   size_t bytes_ = 0;        // their tensor bytes; guarded by mu_
   bool sleeping_ = false;   // the thread waits on cv_; guarded by mu_

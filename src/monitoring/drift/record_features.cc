@@ -1,5 +1,6 @@
 #include "monitoring/drift/record_features.h"
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -105,13 +106,27 @@ template <typename NumberF, typename TextF>
 uint64_t VisitFeatures(const std::vector<const ProfileFeature*>& features, size_t n, size_t inputs,
                        const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
                        NumberF&& number, TextF&& text, uint64_t* unmapped) {
-  std::vector<View> in_views(input_tensors.size()), out_views(output_tensors.size());
+  // The views live on the stack for the usual handful of tensors: this runs for every
+  // answered request, and two allocations per record showed in the monitoring thread.
+  constexpr size_t kInline = 8;
+  std::array<View, kInline> in_inline, out_inline;
+  std::vector<View> in_heap, out_heap;
+  View* in_views = in_inline.data();
+  View* out_views = out_inline.data();
+  if (input_tensors.size() > kInline) {
+    in_heap.resize(input_tensors.size());
+    in_views = in_heap.data();
+  }
+  if (output_tensors.size() > kInline) {
+    out_heap.resize(output_tensors.size());
+    out_views = out_heap.data();
+  }
   uint64_t rows = 0;
   for (size_t i = 0; i < n; ++i) {
     const ProfileFeature& f = *features[i];
     const bool is_input = i < inputs;
     const std::vector<Tensor>& tensors = is_input ? input_tensors : output_tensors;
-    std::vector<View>& views = is_input ? in_views : out_views;
+    View* views = is_input ? in_views : out_views;
     size_t pick = tensors.size();
     const std::string& want = f.tensor.empty() ? f.name : f.tensor;
     for (size_t t = 0; t < tensors.size(); ++t) {
