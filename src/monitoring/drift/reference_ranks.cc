@@ -42,7 +42,7 @@ std::shared_ptr<const ReferenceKnots> ReferenceKnots::Build(const FeatureSketch&
       k->lo_ = lo;
       k->hi_ = hi;
       k->scale_ = static_cast<double>(cells) / (hi - lo);
-      k->cells_ = cells + 1;
+      k->cells_ = static_cast<double>(cells + 1);
       k->grid_.resize(cells + 2);
       for (size_t c = 0; c < k->grid_.size(); ++c) {
         const double start = std::min(hi, lo + static_cast<double>(c) / k->scale_);

@@ -35,11 +35,13 @@ class ReferenceKnots {
   // knot i and knot i+1 (or above the last knot). REQUIRES: x is not NaN. Inline: it is
   // the whole per-value cost of a drift window.
   size_t Slot(double x) const {
-    // The cell of x, or (one unsigned compare) outside the grid: below the first knot's
-    // cell, at or above the last knot, or no grid. Inside, x >= lo_ - 1/scale_ and
+    // The cell of x, unless x is outside the grid: below the first knot's cell, at or
+    // above the last knot, or no grid (cells_ = 0). Inside, x > lo_ - 1/scale_ and
     // x < hi_, so 0 <= j <= m - 1 at the start, k[j] exists, and k[-1] is the -inf guard.
-    const auto c = static_cast<uint64_t>(static_cast<int64_t>((x - lo_) * scale_));
-    if (c >= cells_ || !(x < hi_)) return SlotOutsideGrid(x);
+    // (The range is checked on the double: converting one out of range is undefined.)
+    const double t = (x - lo_) * scale_;
+    if (!(t > -1.0 && t < cells_ && x < hi_)) return SlotOutsideGrid(x);
+    const auto c = static_cast<size_t>(t);
     const double* k = knots_.data() + 1;
     // A cell holds about 1/kCellsPerKnot knots: two branch-free steps almost always
     // finish; the loops are exact (they also undo a cell index that rounding moved) and
@@ -76,7 +78,7 @@ class ReferenceKnots {
   // rounded up to the end). cells_ = 0 when there is no grid: fewer than 2 knots, or no
   // finite range.
   double lo_ = 0, hi_ = 0, scale_ = 0;
-  uint64_t cells_ = 0;  // grid_.size() - 1
+  double cells_ = 0;  // grid_.size() - 1: the cell indices a rounded x may take
   std::vector<uint32_t> grid_;
 };
 
