@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/log.h"
+#include "frontend/http/event_loops.h"
 #include "protocol/v2_json.h"
 
 namespace ferry::engine {
@@ -26,12 +26,6 @@ namespace {
 
 constexpr size_t kInitialBuffer = 16 * 1024;  // a typical request in one recv
 constexpr size_t kKeptBuffer = 1 << 20;       // a bigger buffer goes after its request
-
-struct Loop {
-  asio::io_context ioc{1};
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
-  std::thread thread;
-};
 
 void AppendStatusLine(std::string* out, int minor_version, int status, std::string_view reason) {
   out->append(minor_version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -52,16 +46,11 @@ struct Http1Server::Impl {
   Http1Server* owner = nullptr;  // the server that owns this
   Http1ServerOptions options;
   Handler handler;
-  std::vector<std::unique_ptr<Loop>> loops;
-  std::optional<asio::basic_socket_acceptor<tcp, asio::io_context::executor_type>> acceptor;
-  size_t next_loop = 0;
-  uint16_t bound_port = 0;
   std::atomic<int> connections{0};
-  std::atomic<bool> stopping{false};
   std::mutex live_mu;
   std::list<std::weak_ptr<Http1Connection>> live;  // guarded by live_mu
-
-  void Accept();
+  // Last: destroyed first, with the connections its loops still hold.
+  std::unique_ptr<frontend::http::EventLoops> loops;
 };
 
 Http1Connection::Http1Connection(Http1Server* server, asio::io_context* loop, Socket socket)
@@ -268,37 +257,15 @@ void Http1Connection::Finished() {
   Read();
 }
 
-void Http1Server::Impl::Accept() {
-  Loop& loop = *loops[next_loop++ % loops.size()];
-  acceptor->async_accept(loop.ioc, [this, l = &loop.ioc](boost::system::error_code ec, Http1Connection::Socket socket) {
-    if (ec) {
-      if (ec == asio::error::operation_aborted || stopping) return;
-      FERRY_LOG(kWarning, "accept failed", ("server", options.name)("error", ec.message()));
-    } else {
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      auto c = std::make_shared<Http1Connection>(owner, l, std::move(socket));
-      {
-        std::lock_guard lock(live_mu);
-        live.remove_if([](const std::weak_ptr<Http1Connection>& w) { return w.expired(); });
-        live.push_back(c);
-      }
-      asio::dispatch(*l, [c] { c->Start(); });
-    }
-    if (!stopping) Accept();
-  });
-}
-
 Http1Server::Http1Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Http1Server::~Http1Server() { Stop(0); }
 
 Result<std::unique_ptr<Http1Server>> Http1Server::Create(Http1ServerOptions options, Handler handler) {
   auto impl = std::make_unique<Impl>();
-  if (options.threads <= 0) options.threads = 1;
+  impl->loops = std::make_unique<frontend::http::EventLoops>(options.threads, options.name);
   impl->options = std::move(options);
   impl->handler = std::move(handler);
-  for (int i = 0; i < impl->options.threads; ++i) impl->loops.push_back(std::make_unique<Loop>());
   auto server = std::unique_ptr<Http1Server>(new Http1Server(std::move(impl)));
   server->impl_->owner = server.get();
   return server;
@@ -306,42 +273,23 @@ Result<std::unique_ptr<Http1Server>> Http1Server::Create(Http1ServerOptions opti
 
 Status Http1Server::Start() {
   Impl& s = *impl_;
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(s.options.address, ec);
-  if (ec) return InvalidArgument("invalid listen address '" + s.options.address + "'");
-  tcp::endpoint ep(addr, s.options.port);
-  s.acceptor.emplace(s.loops[0]->ioc);
-  s.acceptor->open(ep.protocol(), ec);
-  if (!ec) s.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) s.acceptor->bind(ep, ec);
-  if (!ec) s.acceptor->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
-    return Unavailable(s.options.name + ": cannot listen on " + s.options.address + ":" +
-                       std::to_string(s.options.port) + ": " + ec.message());
-  s.bound_port = s.acceptor->local_endpoint().port();
-  s.Accept();
-  for (auto& loop : s.loops) {
-    loop->guard.emplace(loop->ioc.get_executor());
-    loop->thread = std::thread([l = loop.get()] { l->ioc.run(); });
-  }
-  FERRY_LOG(kInfo, "listening", ("server", s.options.name)("address", s.options.address)("port", s.bound_port)
-                                    ("threads", s.loops.size()));
-  return Status::Ok();
+  return s.loops->Start(s.options.address, s.options.port,
+                        [&s](frontend::http::EventLoops::Socket socket, asio::io_context* loop) {
+                          auto c = std::make_shared<Http1Connection>(s.owner, loop, std::move(socket));
+                          {
+                            std::lock_guard lock(s.live_mu);
+                            s.live.remove_if([](const std::weak_ptr<Http1Connection>& w) { return w.expired(); });
+                            s.live.push_back(c);
+                          }
+                          c->Start();
+                        });
 }
 
-uint16_t Http1Server::port() const { return impl_->bound_port; }
+uint16_t Http1Server::port() const { return impl_->loops->port(); }
 
 void Http1Server::Stop(int grace_ms) {
   Impl& s = *impl_;
-  if (!s.stopping.exchange(true) && s.acceptor) {
-    std::promise<void> done;
-    asio::post(s.acceptor->get_executor(), [&] {
-      boost::system::error_code ec;
-      s.acceptor->close(ec);
-      done.set_value();
-    });
-    if (s.loops[0]->thread.joinable()) done.get_future().wait();
-  }
+  s.loops->StopAccepting();
   std::vector<std::shared_ptr<Http1Connection>> open;
   {
     std::lock_guard lock(s.live_mu);
@@ -354,12 +302,7 @@ void Http1Server::Stop(int grace_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
   while (s.connections.load() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  for (auto& loop : s.loops) {
-    loop->guard.reset();
-    loop->ioc.stop();
-  }
-  for (auto& loop : s.loops)
-    if (loop->thread.joinable()) loop->thread.join();
+  s.loops->StopLoops();
 }
 
 }  // namespace ferry::engine

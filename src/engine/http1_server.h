@@ -13,6 +13,7 @@
 
 #include "core/result.h"
 #include "engine/http1_framing.h"
+#include "frontend/http/event_loops.h"
 #include "frontend/http/http_server.h"
 
 namespace ferry::engine {
@@ -28,7 +29,7 @@ class Http1Server;
 // any thread may call.
 class Http1Connection : public std::enable_shared_from_this<Http1Connection> {
  public:
-  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+  using Socket = frontend::http::EventLoops::Socket;
   Http1Connection(Http1Server* server, boost::asio::io_context* loop, Socket socket);
   ~Http1Connection();
 
@@ -96,7 +97,7 @@ class Http1Connection : public std::enable_shared_from_this<Http1Connection> {
 struct Http1ServerOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 0;
-  int threads = 1;                        // event loops
+  int threads = 0;                        // event loops; 0 = one per core
   uint64_t max_body_bytes = 64ull << 20;  // larger request bodies get 413
   size_t max_head_bytes = 64 * 1024;      // longer request heads get 431
   std::string name = "gateway";           // for logs
