@@ -295,31 +295,29 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
     if (trace_.on()) AppendField(&head, "traceparent", trace_.StartAttempt(ep_->id));
     head.append("\r\n");
     conn_ = pooled ? ep_->pool.Take(loop_) : nullptr;
+    Watch();
     if (conn_) return Write();
-    conn_ = std::make_unique<UpstreamPool::Connection>(loop_->get_executor());
-    conn_->expires_at(deadline_);
+    conn_ = std::make_unique<UpstreamPool::Connection>(*loop_);
     conn_->async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), ep_->port),
                          [self = shared_from_this()](beast::error_code ec) {
-                           if (ec) return self->Failed(ec.message(), "connect", false, ec == beast::error::timeout);
+                           if (ec) return self->Failed(ec.message(), "connect", false, self->timed_out_);
                            beast::error_code ignored;
-                           self->conn_->socket().set_option(tcp::no_delay(true), ignored);
+                           self->conn_->set_option(tcp::no_delay(true), ignored);
                            self->Write();
                          });
   }
 
   // The head and the body in one gather write.
   void Write() {
-    conn_->expires_at(deadline_);
     const std::string_view body = client_->body();
     const std::array<asio::const_buffer, 2> bytes{asio::buffer(client_->upstream_head()),
                                                   asio::buffer(body.data(), body.size())};
     asio::async_write(*conn_, bytes, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->Failed(ec.message(), "send", false, ec == beast::error::timeout);
+      if (ec) return self->Failed(ec.message(), "send", false, self->timed_out_);
       self->received_ = 0;
       self->response_end_ = 0;
       self->ReadMore();
     });
-    WatchClient();
   }
 
   // Reads the replica's answer into the client connection's forward buffer, far enough
@@ -331,14 +329,12 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
     const bool known = response_end_ > received_;
     const size_t want = known ? response_end_ : received_ + 4096;
     if (in.size() < want) in.resize(known ? want : std::max({want, in.size() * 2, size_t{16 * 1024}}));
-    conn_->expires_at(deadline_);
     conn_->async_read_some(asio::buffer(in.data() + received_, in.size() - received_),
                            [self = shared_from_this()](beast::error_code ec, size_t n) {
                              self->received_ += n;
                              if (ec == asio::error::eof && self->until_close_) return self->Done(/*reuse=*/false);
                              if (ec)
-                               return self->Failed(ec.message(), "receive", self->received_ > 0,
-                                                   ec == beast::error::timeout);
+                               return self->Failed(ec.message(), "receive", self->received_ > 0, self->timed_out_);
                              self->Parse();
                            });
   }
@@ -400,25 +396,30 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
     Done(/*reuse=*/received_ == response_end_ && !client_->is_head());
   }
 
-  // While a replica works on the request, look every kClientWatchMs whether the client
-  // is still there; if it left, close the upstream connection, which is how the
-  // replica learns it too (it drops the request from its queue or stops the execution,
-  // as for any client of ferry serve that goes away). Quick answers never see a check.
+  // While a try is in progress, look every kClientWatchMs whether the client is still
+  // there and the deadline not passed; if not, close the upstream connection, which
+  // ends the pending operation and is how the replica learns it too (it drops the
+  // request from its queue or stops the execution, as for any client of ferry serve
+  // that goes away). One timer per exchange does both: a deadline per socket operation
+  // (Beast's basic_stream) cost a timer's arming and cancelling on every operation.
+  // Quick answers never see a check.
   static constexpr int kClientWatchMs = 50;
-  void WatchClient() {
+  void Watch() {
     if (!watch_) watch_.emplace(*loop_);
-    watch_->expires_after(std::chrono::milliseconds(kClientWatchMs));
+    watch_->expires_at(std::min(std::chrono::steady_clock::now() + std::chrono::milliseconds(kClientWatchMs), deadline_));
     watch_->async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || !self->conn_) return;  // answered (or failed) meanwhile
-      if (!self->client_->Gone()) return self->WatchClient();
-      self->abandoned_ = true;
+      if (std::chrono::steady_clock::now() >= self->deadline_) self->timed_out_ = true;
+      else if (self->client_->Gone()) self->abandoned_ = true;
+      else return self->Watch();
       beast::error_code ignored;
-      self->conn_->socket().shutdown(tcp::socket::shutdown_both, ignored);
-      self->conn_->socket().close(ignored);  // the pending read ends with operation_aborted
+      self->conn_->shutdown(tcp::socket::shutdown_both, ignored);
+      self->conn_->close(ignored);  // the pending operation ends with operation_aborted
     });
   }
 
   void Failed(std::string_view error, const char* stage, bool got_bytes, bool timeout) {
+    if (timeout) error = "timed out";  // the watch closed the socket: not the socket's own error
     ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
     if (trace_.sampled()) trace_.EndAttempt(std::string(stage) + ": " + std::string(error));
     conn_.reset();
@@ -503,7 +504,8 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
   std::optional<http1::ChunkedDecoder> chunked_;
   bool retried_ = false;
   bool abandoned_ = false;  // the client left while a replica worked on the request
-  std::optional<asio::steady_timer> watch_;  // WatchClient's
+  bool timed_out_ = false;  // the deadline passed during a try
+  std::optional<asio::steady_timer> watch_;  // Watch's
   bool waiting_ = false;  // counted in dep_->load->waiting
   std::chrono::steady_clock::time_point wait_start_;
   std::optional<asio::steady_timer> timer_;  // the cold-start wait's, or the queue's

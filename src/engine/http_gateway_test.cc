@@ -199,6 +199,28 @@ TEST_F(GatewayTest, OverTheConcurrencyLimitIs503WithRetryAfter) {
   EXPECT_EQ(Post("/v2/models/m/infer", "third").status, 200) << "the slot is free again";
 }
 
+TEST_F(GatewayTest, AReplicaThatDoesNotAnswerWithinTheTimeoutIs504AndNotRetried) {
+  Upstream up(/*hold=*/true);
+  Upstream other;
+  Route({Ep("held", up.port()), Ep("other", other.port(), /*outstanding=*/1000)});
+  auto table = std::make_shared<RouteTable>(*router_.Snapshot());
+  auto d = std::make_shared<DeploymentRoute>(*table->deployments[0]);
+  d->request_timeout_ms = 300;
+  table->by_model["m"] = d;
+  table->deployments[0] = d;
+  router_.Publish(table);
+  StartGateway();
+  const auto t0 = std::chrono::steady_clock::now();
+  HttpReply r = Post("/v2/models/m/infer", "x");
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_NE(r.body.find("replica held did not answer within 300 ms"), std::string::npos) << r.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s) << "the deadline ended the wait";
+  EXPECT_EQ(gateway_->counters().retries, 0u) << "a timeout is not retried: the replica may be running it";
+  EXPECT_EQ(other.received(), 0);
+  up.Release();
+  EXPECT_EQ(Post("/v2/models/m/infer", "after").status, 200) << "the gateway serves on";
+}
+
 TEST_F(GatewayTest, NoReadyReplicaWaitsThenAnswers503WithRetryAfter) {
   auto starting = Ep("starting", DeadPort());
   starting->routable = false;
