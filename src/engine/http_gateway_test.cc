@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -94,6 +95,16 @@ class GatewayTest : public ::testing::Test {
     table->by_model["m"] = d;
     table->deployments.push_back(d);
     router_.Publish(table);
+  }
+  // Publishes the route table again with its deployment changed by `change`.
+  std::shared_ptr<DeploymentRoute> ChangeDeployment(const std::function<void(DeploymentRoute&)>& change) {
+    auto table = std::make_shared<RouteTable>(*router_.Snapshot());
+    auto d = std::make_shared<DeploymentRoute>(*table->deployments[0]);
+    change(*d);
+    table->by_model["m"] = d;
+    table->deployments[0] = d;
+    router_.Publish(table);
+    return d;
   }
   void StartGateway() {
     HttpGatewayOptions o;
@@ -203,12 +214,7 @@ TEST_F(GatewayTest, AReplicaThatDoesNotAnswerWithinTheTimeoutIs504AndNotRetried)
   Upstream up(/*hold=*/true);
   Upstream other;
   Route({Ep("held", up.port()), Ep("other", other.port(), /*outstanding=*/1000)});
-  auto table = std::make_shared<RouteTable>(*router_.Snapshot());
-  auto d = std::make_shared<DeploymentRoute>(*table->deployments[0]);
-  d->request_timeout_ms = 300;
-  table->by_model["m"] = d;
-  table->deployments[0] = d;
-  router_.Publish(table);
+  ChangeDeployment([](DeploymentRoute& d) { d.request_timeout_ms = 300; });
   StartGateway();
   const auto t0 = std::chrono::steady_clock::now();
   HttpReply r = Post("/v2/models/m/infer", "x");
@@ -238,12 +244,7 @@ TEST_F(GatewayTest, AClientThatLeavesWhileWaitingFreesItsPlace) {
   starting->routable = false;
   Route({starting});
   // A long cold-start wait: only the client's leaving can end it early.
-  auto table = std::make_shared<RouteTable>(*router_.Snapshot());
-  auto d = std::make_shared<DeploymentRoute>(*table->deployments[0]);
-  d->cold_start_timeout_ms = 60000;
-  table->by_model["m"] = d;
-  table->deployments[0] = d;
-  router_.Publish(table);
+  auto d = ChangeDeployment([](DeploymentRoute& d) { d.cold_start_timeout_ms = 60000; });
   StartGateway();
   {
     auto gone = std::async(std::launch::async, [&] {
