@@ -237,8 +237,14 @@ class Call final : public TagHandler {
   void OnAccepted() {
     AcceptOn(core_, cq_);
     method_ = FindMethod(ctx_.method());
-    if (!method_)
+    if (!method_) {
+      if (core_->local && core_->local->Handles(ctx_.method())) {
+        local_ = true;
+        stream_.Read(&in_, Arm(kRead));
+        return;
+      }
       return Finish(g::Status(g::StatusCode::UNIMPLEMENTED, "unknown method '" + ctx_.method() + "'"));
+    }
     core_->requests.fetch_add(1, std::memory_order_relaxed);
     if (method_->method == Method::kStreamInfer) {
       stream_state_ = std::make_unique<StreamState>();
@@ -485,6 +491,12 @@ class Call final : public TagHandler {
 
   void OnUnaryRead(bool ok) {
     if (!ok) return Finish(g::Status(g::StatusCode::INVALID_ARGUMENT, "the call carried no request message"));
+    if (local_) {
+      const g::Status status = core_->local->Answer(ctx_.method(), in_, &out_);
+      if (!status.ok()) return Finish(status);
+      stream_.WriteAndFinish(out_, g::WriteOptions(), g::Status::OK, Arm(kFinish));
+      return;
+    }
     auto target = Scan(in_, method_->fields);
     if (!target.ok()) return Finish(g::Status(g::StatusCode::INVALID_ARGUMENT, target.status().message()));
     table_ = core_->router->Snapshot();
@@ -811,6 +823,7 @@ class Call final : public TagHandler {
   g::GenericServerContext ctx_;
   g::GenericServerAsyncReaderWriter stream_{&ctx_};
   const MethodInfo* method_ = nullptr;
+  bool local_ = false;  // a method of core_->local's: answered here, never routed
   const std::chrono::steady_clock::time_point admitted_ = std::chrono::steady_clock::now();
   bool cancelled_ = false;
 

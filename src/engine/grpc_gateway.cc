@@ -4,6 +4,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -26,143 +28,102 @@ namespace {
 constexpr int kArmedPerQueue = 16;
 
 using G = GRPCInferenceService;
-// The forwarded methods are generic: they reach the AsyncGenericService as bytes. The
-// others are answered here, on the callback API.
-using GatewayService =
-    G::WithCallbackMethod_ServerLive<
-    G::WithCallbackMethod_ServerReady<
-    G::WithCallbackMethod_ServerMetadata<
-    G::WithCallbackMethod_RepositoryIndex<
-    G::WithCallbackMethod_RepositoryModelLoad<
-    G::WithCallbackMethod_RepositoryModelUnload<
-    G::WithCallbackMethod_SystemSharedMemoryStatus<
-    G::WithCallbackMethod_SystemSharedMemoryRegister<
-    G::WithCallbackMethod_SystemSharedMemoryUnregister<
-    G::WithCallbackMethod_CudaSharedMemoryStatus<
-    G::WithCallbackMethod_CudaSharedMemoryRegister<
-    G::WithCallbackMethod_CudaSharedMemoryUnregister<
-    G::WithCallbackMethod_TraceSetting<
-    G::WithCallbackMethod_LogSettings<
-    G::WithGenericMethod_ModelInfer<
-    G::WithGenericMethod_ModelStreamInfer<
-    G::WithGenericMethod_ModelMetadata<
-    G::WithGenericMethod_ModelReady<
-    G::WithGenericMethod_ModelConfig<
-    G::WithGenericMethod_ModelStatistics<G::Service>
-    >>>>>>>>>>>>>>>>>>>;
+namespace inf = inference;
 
-g::ServerUnaryReactor* Done(g::CallbackServerContext* ctx, const g::Status& s) {
-  g::ServerUnaryReactor* r = ctx->DefaultReactor();
-  r->Finish(s);
-  return r;
+g::Status NotHere(const char* what) {
+  return g::Status(g::StatusCode::UNIMPLEMENTED, std::string(what) + " is not supported by the ferry engine gateway");
 }
 
-g::ServerUnaryReactor* NotHere(g::CallbackServerContext* ctx, const char* what) {
-  return Done(ctx, g::Status(g::StatusCode::UNIMPLEMENTED, std::string(what) + " is not supported by the ferry engine gateway"));
+g::Status EngineOwnsModels(const char* what, const std::string& model) {
+  return g::Status(g::StatusCode::FAILED_PRECONDITION,
+                   std::string("cannot ") + what + " model '" + model +
+                       "' through the engine gateway: the engine runs the models of its deployment spec; "
+                       "change the spec (ferry engine --config) instead");
 }
 
 // The methods the gateway answers itself, from the route table (as the REST gateway's
-// /v2/health/*, GET /v2 and /v2/repository/index).
-class SelfAnswered final : public GatewayService {
+// /v2/health/*, GET /v2 and /v2/repository/index): every inference method but the
+// forwarded ones (grpc_forward's), each parsed and answered on the queue thread that
+// accepted the call.
+class SelfAnswered final : public grpc_forward::LocalMethods {
  public:
-  SelfAnswered(Router* router, std::string version) : router_(router), version_(std::move(version)) {}
-
-  g::ServerUnaryReactor* ServerLive(g::CallbackServerContext* ctx, const inference::ServerLiveRequest*,
-                                    inference::ServerLiveResponse* resp) override {
-    resp->set_live(true);
-    return Done(ctx, g::Status::OK);
+  SelfAnswered(Router* router, std::string version) : router_(router), version_(std::move(version)) {
+    Add<inf::ServerLiveRequest, inf::ServerLiveResponse>("ServerLive", [](const auto&, auto* resp) {
+      resp->set_live(true);
+      return g::Status::OK;
+    });
+    Add<inf::ServerReadyRequest, inf::ServerReadyResponse>("ServerReady", [this](const auto&, auto* resp) {
+      resp->set_ready(GatewayReady(*router_->Snapshot()));
+      return g::Status::OK;
+    });
+    Add<inf::ServerMetadataRequest, inf::ServerMetadataResponse>("ServerMetadata", [this](const auto&, auto* resp) {
+      resp->set_name("ferry-engine");
+      resp->set_version(version_);
+      return g::Status::OK;
+    });
+    Add<inf::RepositoryIndexRequest, inf::RepositoryIndexResponse>("RepositoryIndex", [this](const auto& req,
+                                                                                             auto* resp) {
+      auto table = router_->Snapshot();
+      std::vector<std::pair<std::string, bool>> models;
+      for (const auto& [name, d] : table->by_model) models.emplace_back(name, HasRoutableReplica(*d));
+      std::sort(models.begin(), models.end());
+      for (const auto& [name, ready] : models) {
+        if (req.ready() && !ready) continue;
+        auto* m = resp->add_models();
+        m->set_name(name);
+        m->set_state(ready ? "READY" : "UNAVAILABLE");
+        if (!ready) m->set_reason("no ready replica");
+      }
+      return g::Status::OK;
+    });
+    Add<inf::RepositoryModelLoadRequest, inf::RepositoryModelLoadResponse>(
+        "RepositoryModelLoad", [](const auto& req, auto*) { return EngineOwnsModels("load", req.model_name()); });
+    Add<inf::RepositoryModelUnloadRequest, inf::RepositoryModelUnloadResponse>(
+        "RepositoryModelUnload", [](const auto& req, auto*) { return EngineOwnsModels("unload", req.model_name()); });
+    for (const char* m : {"SystemSharedMemoryStatus", "SystemSharedMemoryRegister", "SystemSharedMemoryUnregister"})
+      Unsupported(m, "system shared memory");
+    for (const char* m : {"CudaSharedMemoryStatus", "CudaSharedMemoryRegister", "CudaSharedMemoryUnregister"})
+      Unsupported(m, "CUDA shared memory");
+    Unsupported("TraceSetting", "TraceSetting (tracing)");
+    Unsupported("LogSettings", "LogSettings");
   }
 
-  g::ServerUnaryReactor* ServerReady(g::CallbackServerContext* ctx, const inference::ServerReadyRequest*,
-                                     inference::ServerReadyResponse* resp) override {
-    resp->set_ready(GatewayReady(*router_->Snapshot()));
-    return Done(ctx, g::Status::OK);
-  }
+  bool Handles(std::string_view method) const override { return methods_.find(method) != methods_.end(); }
 
-  g::ServerUnaryReactor* ServerMetadata(g::CallbackServerContext* ctx, const inference::ServerMetadataRequest*,
-                                        inference::ServerMetadataResponse* resp) override {
-    resp->set_name("ferry-engine");
-    resp->set_version(version_);
-    return Done(ctx, g::Status::OK);
-  }
-
-  g::ServerUnaryReactor* RepositoryIndex(g::CallbackServerContext* ctx, const inference::RepositoryIndexRequest* req,
-                                         inference::RepositoryIndexResponse* resp) override {
-    auto table = router_->Snapshot();
-    std::vector<std::pair<std::string, bool>> models;
-    for (const auto& [name, d] : table->by_model) models.emplace_back(name, HasRoutableReplica(*d));
-    std::sort(models.begin(), models.end());
-    for (const auto& [name, ready] : models) {
-      if (req->ready() && !ready) continue;
-      auto* m = resp->add_models();
-      m->set_name(name);
-      m->set_state(ready ? "READY" : "UNAVAILABLE");
-      if (!ready) m->set_reason("no ready replica");
-    }
-    return Done(ctx, g::Status::OK);
-  }
-
-  g::ServerUnaryReactor* RepositoryModelLoad(g::CallbackServerContext* ctx,
-                                             const inference::RepositoryModelLoadRequest* req,
-                                             inference::RepositoryModelLoadResponse*) override {
-    return Done(ctx, EngineOwnsModels("load", req->model_name()));
-  }
-
-  g::ServerUnaryReactor* RepositoryModelUnload(g::CallbackServerContext* ctx,
-                                               const inference::RepositoryModelUnloadRequest* req,
-                                               inference::RepositoryModelUnloadResponse*) override {
-    return Done(ctx, EngineOwnsModels("unload", req->model_name()));
-  }
-
-  g::ServerUnaryReactor* SystemSharedMemoryStatus(g::CallbackServerContext* ctx,
-                                                  const inference::SystemSharedMemoryStatusRequest*,
-                                                  inference::SystemSharedMemoryStatusResponse*) override {
-    return NotHere(ctx, "system shared memory");
-  }
-  g::ServerUnaryReactor* SystemSharedMemoryRegister(g::CallbackServerContext* ctx,
-                                                    const inference::SystemSharedMemoryRegisterRequest*,
-                                                    inference::SystemSharedMemoryRegisterResponse*) override {
-    return NotHere(ctx, "system shared memory");
-  }
-  g::ServerUnaryReactor* SystemSharedMemoryUnregister(g::CallbackServerContext* ctx,
-                                                      const inference::SystemSharedMemoryUnregisterRequest*,
-                                                      inference::SystemSharedMemoryUnregisterResponse*) override {
-    return NotHere(ctx, "system shared memory");
-  }
-  g::ServerUnaryReactor* CudaSharedMemoryStatus(g::CallbackServerContext* ctx,
-                                                const inference::CudaSharedMemoryStatusRequest*,
-                                                inference::CudaSharedMemoryStatusResponse*) override {
-    return NotHere(ctx, "CUDA shared memory");
-  }
-  g::ServerUnaryReactor* CudaSharedMemoryRegister(g::CallbackServerContext* ctx,
-                                                  const inference::CudaSharedMemoryRegisterRequest*,
-                                                  inference::CudaSharedMemoryRegisterResponse*) override {
-    return NotHere(ctx, "CUDA shared memory");
-  }
-  g::ServerUnaryReactor* CudaSharedMemoryUnregister(g::CallbackServerContext* ctx,
-                                                    const inference::CudaSharedMemoryUnregisterRequest*,
-                                                    inference::CudaSharedMemoryUnregisterResponse*) override {
-    return NotHere(ctx, "CUDA shared memory");
-  }
-  g::ServerUnaryReactor* TraceSetting(g::CallbackServerContext* ctx, const inference::TraceSettingRequest*,
-                                      inference::TraceSettingResponse*) override {
-    return NotHere(ctx, "TraceSetting (tracing)");
-  }
-  g::ServerUnaryReactor* LogSettings(g::CallbackServerContext* ctx, const inference::LogSettingsRequest*,
-                                     inference::LogSettingsResponse*) override {
-    return NotHere(ctx, "LogSettings");
+  g::Status Answer(std::string_view method, const g::ByteBuffer& request, g::ByteBuffer* response) override {
+    auto it = methods_.find(method);
+    if (it == methods_.end()) return g::Status(g::StatusCode::UNIMPLEMENTED, "unknown method");
+    return it->second(request, response);
   }
 
  private:
-  static g::Status EngineOwnsModels(const char* what, const std::string& model) {
-    return g::Status(g::StatusCode::FAILED_PRECONDITION,
-                     std::string("cannot ") + what + " model '" + model +
-                         "' through the engine gateway: the engine runs the models of its deployment spec; "
-                         "change the spec (ferry engine --config) instead");
+  using Handler = std::function<g::Status(const g::ByteBuffer&, g::ByteBuffer*)>;
+
+  // One method: its request parsed as Req, `answer` fills a Resp, serialized when OK.
+  template <typename Req, typename Resp, typename F>
+  void Add(const char* name, F answer) {
+    methods_.emplace(std::string("/") + G::service_full_name() + "/" + name,
+                     [answer = std::move(answer)](const g::ByteBuffer& in, g::ByteBuffer* out) -> g::Status {
+                       Req req;
+                       g::ByteBuffer bytes(in);  // Deserialize consumes its buffer; this shares the slices
+                       if (!g::SerializationTraits<Req>::Deserialize(&bytes, &req).ok())
+                         return g::Status(g::StatusCode::INVALID_ARGUMENT,
+                                          std::string("cannot parse the request as ") + Req::descriptor()->name());
+                       Resp resp;
+                       g::Status status = answer(req, &resp);
+                       if (!status.ok()) return status;
+                       bool own_buffer = false;
+                       return g::SerializationTraits<Resp>::Serialize(resp, out, &own_buffer);
+                     });
+  }
+  void Unsupported(const char* name, const char* what) {
+    methods_.emplace(std::string("/") + G::service_full_name() + "/" + name,
+                     [what](const g::ByteBuffer&, g::ByteBuffer*) { return NotHere(what); });
   }
 
   Router* router_;
   const std::string version_;
+  std::map<std::string, Handler, std::less<>> methods_;  // by full path; set by the constructor
 };
 
 }  // namespace
@@ -213,10 +174,10 @@ Status GrpcGateway::Start() {
   // every lock of gRPC's; 7% of the gateway's CPU in a profile.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   s.service = std::make_unique<SelfAnswered>(s.router, s.options.version);
+  s.core.local = s.service.get();
   g::ServerBuilder builder;
   const std::string addr = s.options.address + ":" + std::to_string(s.options.port);
   builder.AddListeningPort(addr, g::InsecureServerCredentials(), &s.port);
-  builder.RegisterService(s.service.get());
   builder.RegisterService(s.health.service());
   builder.RegisterService(s.reflection.service());
   builder.RegisterAsyncGenericService(&s.core.generic);

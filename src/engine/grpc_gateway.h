@@ -49,8 +49,9 @@ struct GrpcGatewayOptions {
 // Threads: `threads` completion queues, each polled by its own thread, carry both the
 // client-facing calls (gRPC's async generic API) and their upstream calls (generic stub on
 // the same queue), so a call's every step runs on one thread, without locks. Health and
-// reflection run on the same queues (frontend/grpc's shared services); the self-answered
-// inference methods run on gRPC's callback threads. Upstream channels are one per
+// reflection run on the same queues (frontend/grpc's shared services), and so do the
+// self-answered inference methods (through the generic service: no callback-API service,
+// whose polling threads would take the sockets' events from the queue threads). Upstream channels are one per
 // replica (ReplicaEndpoint::grpc_channel), made on first use and shared by the threads.
 // Thread-safety: Start, Stop and RefreshHealth are called by the owner's threads (Start
 // and Stop by one; RefreshHealth from any, e.g. the control loop after each route table).

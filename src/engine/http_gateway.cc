@@ -14,6 +14,7 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "engine/engine_metrics.h"
+#include "engine/http1_server.h"
 #include "engine/statistics_gather.h"
 #include "frontend/http/http_server.h"
 #include "protocol/v2_json.h"
@@ -23,8 +24,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-using frontend::http::Request;
-using frontend::http::Responder;
 using frontend::http::Response;
 
 namespace {
@@ -38,26 +37,33 @@ Response Busy(std::string_view message) {
   return r;
 }
 
+constexpr size_t kMaxResponseHead = 64 * 1024;
+
 std::minstd_rand& Rng() {
   thread_local std::minstd_rand rng(std::random_device{}());
   return rng;
 }
 
 // Hop-by-hop fields (RFC 9110 7.6.1) and framing: each side of the gateway has its own.
-bool HopByHop(bhttp::field f) {
-  switch (f) {
-    case bhttp::field::connection:
-    case bhttp::field::keep_alive:
-    case bhttp::field::proxy_connection:
-    case bhttp::field::te:
-    case bhttp::field::trailer:
-    case bhttp::field::transfer_encoding:
-    case bhttp::field::upgrade:
-    case bhttp::field::content_length:
-      return true;
-    default:
-      return false;
+bool HopByHop(std::string_view name) {
+  using http1::EqualsIgnoreCase;
+  switch (name.size()) {
+    case 2: return EqualsIgnoreCase(name, "te");
+    case 6: return EqualsIgnoreCase(name, "expect");  // the gateway has read the whole body
+    case 7: return EqualsIgnoreCase(name, "trailer") || EqualsIgnoreCase(name, "upgrade");
+    case 10: return EqualsIgnoreCase(name, "connection") || EqualsIgnoreCase(name, "keep-alive");
+    case 14: return EqualsIgnoreCase(name, "content-length");
+    case 16: return EqualsIgnoreCase(name, "proxy-connection");
+    case 17: return EqualsIgnoreCase(name, "transfer-encoding");
+    default: return false;
   }
+}
+
+void AppendField(std::string* out, std::string_view name, std::string_view value) {
+  out->append(name);
+  out->append(": ");
+  out->append(value);
+  out->append("\r\n");
 }
 
 // "{model}/stats" or "{model}/versions/{v}/stats" (the path after /v2/models/).
@@ -83,35 +89,47 @@ struct GatewayCore {
 };
 
 struct HttpGateway::Impl : GatewayCore {
-  std::unique_ptr<frontend::http::HttpServer> server;
-  void Handle(Request&& req, Responder respond, frontend::http::ClientGone client_gone);
+  std::unique_ptr<Http1Server> server;
+  void Handle(std::shared_ptr<Http1Connection> client);
   Response Index(const RouteTable& table) const;
   // A model's statistics summed over every routable replica of its deployment (all
   // revisions), not admitted against max_in_flight: a monitoring read, not inference.
-  void Statistics(std::string target, const DeploymentRoute& dep, Responder respond) const;
+  void Statistics(std::string target, const DeploymentRoute& dep, std::shared_ptr<Http1Connection> client) const;
 };
 
 // One request on its way to a replica and back, on the event loop of the client's
 // connection (its upstream connection, timer and answer all stay on that thread). Owned
-// by the callbacks of the operation in progress (one at a time).
+// by the callbacks of the operation in progress (one at a time). The request's bytes
+// are the client connection's (its head and body stay put until it is answered), and
+// the replica's answer is read into that connection's buffer, from which it is written
+// back: the head is rewritten (hop-by-hop fields dropped, framing set anew), the body
+// is not touched.
 class Exchange : public std::enable_shared_from_this<Exchange>, public ConcurrencyLimiter::Waiter {
  public:
-  Exchange(GatewayCore* gw, asio::io_context* loop, Request req, Responder respond,
-           frontend::http::ClientGone client_gone, std::shared_ptr<const RouteTable> table, const DeploymentRoute* dep,
-           std::string_view model)
-      : gw_(gw), loop_(loop), req_(std::move(req)), respond_(std::move(respond)),
-        client_gone_(std::move(client_gone)), table_(std::move(table)), dep_(dep),
+  Exchange(GatewayCore* gw, std::shared_ptr<Http1Connection> client, std::shared_ptr<const RouteTable> table,
+           const DeploymentRoute* dep, std::string_view model)
+      : gw_(gw), loop_(client->loop()), client_(std::move(client)), table_(std::move(table)), dep_(dep),
         deadline_(std::chrono::steady_clock::now() + std::chrono::milliseconds(dep->request_timeout_ms)) {
+    const http1::Head& h = client_->head();
     if (gw_->options.tracing.exporter) {
-      auto tp = req_.find("traceparent");
-      trace_ = GatewayTrace(&gw_->options.tracing, tp == req_.end() ? std::string_view()
-                                                                    : std::string_view(tp->value().data(), tp->value().size()));
+      trace_ = GatewayTrace(&gw_->options.tracing, h.Find("traceparent"));
       if (trace_.sampled()) model_ = model;
     }
-    req_.keep_alive(true);
-    // The gateway has read the whole body already; the replica must not wait for a 100.
-    req_.erase(bhttp::field::expect);
-    req_.prepare_payload();
+    // The request line and fields the replica gets, but for a traceparent of our own
+    // (per try) and the blank line: HTTP/1.1 keep-alive, the body always whole.
+    std::string& head = client_->upstream_head();
+    head.clear();
+    head.append(h.method);
+    head.push_back(' ');
+    head.append(h.target);
+    head.append(" HTTP/1.1\r\n");
+    for (const http1::Field& f : h.fields) {
+      if (HopByHop(f.name) || (trace_.on() && http1::EqualsIgnoreCase(f.name, "traceparent"))) continue;
+      AppendField(&head, f.name, f.value);
+    }
+    if (h.has_content_length || h.chunked || !client_->body().empty())
+      AppendField(&head, "Content-Length", std::to_string(client_->body().size()));
+    prefix_size_ = head.size();
   }
   ~Exchange() override {
     StopWaiting();
@@ -147,7 +165,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
     }
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - wait_start_).count();
     // A client that gave up frees its place in the bounded wait at once.
-    if (client_gone_ && client_gone_()) return Reply(Error(499, "the client closed the connection"));
+    if (client_->Gone()) return Reply(Error(499, "the client closed the connection"));
     const bool degraded = !dep_->CanStartReplica();
     if (degraded || waited >= dep_->cold_start_timeout_ms || now >= deadline_) {
       if (dep_->metrics) dep_->metrics->rejected_no_replica->Increment();
@@ -194,7 +212,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
         expiry - now, std::chrono::milliseconds(kClientWatchMs)));
     timer_->async_wait([self = shared_from_this(), expiry](beast::error_code ec) {
       if (!self->queued_) return;  // granted meanwhile (the grant cancelled this wait)
-      const bool gone = self->client_gone_ && self->client_gone_();
+      const bool gone = self->client_->Gone();
       const bool expired = std::chrono::steady_clock::now() >= expiry;
       if (!ec && !gone && !expired) return self->WaitInQueue();
       // Out of the queue, unless a slot was granted meanwhile: then OnGranted is on its way.
@@ -248,107 +266,167 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
 
   // Every answer of an admitted request goes through here (counted once: an exchange
   // answers exactly once).
+  // Answers with a response of the gateway's own (an error: the request never reached a
+  // replica, or none answered).
   void Reply(Response r) {
+    Finish(r.result_int(), r.body());
+    client_->Reply(std::move(r));
+  }
+
+  // The bookkeeping of an answer: the slot, the trace, the metrics.
+  void Finish(int status, std::string_view body) {
     ReleaseSlot();  // the next queued request may go while this answer is written
     if (trace_.sampled()) {
-      const int status = r.result_int();
       // A failed answer's span says why: the JSON error body, as the client sees it.
-      std::string_view body(r.body().data(), std::min<size_t>(r.body().size(), 512));
+      body = body.substr(0, 512);
       trace_.Finish({"http", dep_->name, revision_ ? std::string_view(revision_->name) : std::string_view(), model_,
                      "http.response.status_code", status, status >= 500, status >= 500 ? body : std::string_view()});
     }
     if (dep_->metrics)
-      dep_->metrics->Answered(r.result_int(),
+      dep_->metrics->Answered(status,
                               std::chrono::duration<double>(std::chrono::steady_clock::now() - admitted_).count());
-    respond_(std::move(r));
   }
 
   void Send(bool pooled) {
     ep_->outstanding.fetch_add(1, std::memory_order_relaxed);
-    if (trace_.on()) {
-      // Each try at a replica is a span of its own, named in the traceparent it carries.
-      req_.set("traceparent", trace_.StartAttempt(ep_->id));
-      head_.clear();
-    }
+    std::string& head = client_->upstream_head();
+    head.resize(prefix_size_);
+    // Each try at a replica is a span of its own, named in the traceparent it carries.
+    if (trace_.on()) AppendField(&head, "traceparent", trace_.StartAttempt(ep_->id));
+    head.append("\r\n");
     conn_ = pooled ? ep_->pool.Take(loop_) : nullptr;
+    Watch();
     if (conn_) return Write();
-    conn_ = std::make_unique<UpstreamPool::Connection>(loop_->get_executor());
-    conn_->expires_at(deadline_);
+    conn_ = std::make_unique<UpstreamPool::Connection>(*loop_);
     conn_->async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), ep_->port),
                          [self = shared_from_this()](beast::error_code ec) {
-                           if (ec) return self->Failed(ec, "connect", false);
+                           if (ec) return self->Failed(ec.message(), "connect", false, self->timed_out_);
                            beast::error_code ignored;
-                           self->conn_->socket().set_option(tcp::no_delay(true), ignored);
+                           self->conn_->set_option(tcp::no_delay(true), ignored);
                            self->Write();
                          });
   }
 
+  // The head and the body in one gather write.
   void Write() {
-    conn_->expires_at(deadline_);
-    // The head is written by hand and sent with the body in one gather write: Beast's
-    // serializer costs more CPU than the bytes it produces (its buffer-sequence views).
-    if (head_.empty()) {
-      head_.reserve(256);
-      auto add = [this](beast::string_view v) { head_.append(v.data(), v.size()); };
-      add(req_.method_string());
-      head_ += ' ';
-      add(req_.target());
-      head_ += " HTTP/1.1\r\n";
-      for (const auto& f : req_) {
-        add(f.name_string());
-        head_ += ": ";
-        add(f.value());
-        head_ += "\r\n";
-      }
-      head_ += "\r\n";
-    }
-    const std::array<asio::const_buffer, 2> bytes{asio::buffer(head_), asio::buffer(req_.body())};
+    const std::string_view body = client_->body();
+    const std::array<asio::const_buffer, 2> bytes{asio::buffer(client_->upstream_head()),
+                                                  asio::buffer(body.data(), body.size())};
     asio::async_write(*conn_, bytes, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->Failed(ec, "send", false);
-      self->Read();
+      if (ec) return self->Failed(ec.message(), "send", false, self->timed_out_);
+      self->received_ = 0;
+      self->response_end_ = 0;
+      self->ReadMore();
     });
   }
 
-  void Read() {
-    parser_.emplace();
-    // An answer to HEAD announces a body it does not send.
-    if (req_.method() == bhttp::verb::head) parser_->skip(true);
-    parser_->body_limit(gw_->options.max_body_bytes * 2);
-    parser_->header_limit(64 * 1024);
-    buffer_.clear();
-    bhttp::async_read(*conn_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->Failed(ec, "receive", self->parser_->got_some());
-      self->Done();
-    });
-    WatchClient();
+  // Reads the replica's answer into the client connection's forward buffer, far enough
+  // to know where it ends: its head, then Content-Length bytes, a chunked body, or (with
+  // neither) everything until the replica closes.
+  void ReadMore() {
+    std::string& in = client_->forward_buffer();
+    // Room for the whole answer when its length is known, else for more of it.
+    const bool known = response_end_ > received_;
+    const size_t want = known ? response_end_ : received_ + 4096;
+    if (in.size() < want) in.resize(known ? want : std::max({want, in.size() * 2, size_t{16 * 1024}}));
+    conn_->async_read_some(asio::buffer(in.data() + received_, in.size() - received_),
+                           [self = shared_from_this()](beast::error_code ec, size_t n) {
+                             self->received_ += n;
+                             if (ec == asio::error::eof && self->until_close_) return self->Done(/*reuse=*/false);
+                             if (ec)
+                               return self->Failed(ec.message(), "receive", self->received_ > 0, self->timed_out_);
+                             self->Parse();
+                           });
   }
 
-  // While a replica works on the request, look every kClientWatchMs whether the client
-  // is still there; if it left, close the upstream connection, which is how the
-  // replica learns it too (it drops the request from its queue or stops the execution,
-  // as for any client of ferry serve that goes away). Quick answers never see a check.
+  void Parse() {
+    std::string& in = client_->forward_buffer();
+    const uint64_t max_body = gw_->options.max_body_bytes * 2;
+    if (!head_done_) {
+      http1::ParseResult r = http1::ParseResponseHead(std::string_view(in.data(), received_), kMaxResponseHead, &res_);
+      if (r.state == http1::State::kIncomplete) return ReadMore();
+      if (r.state == http1::State::kError) return Failed(r.error, "receive", true, false);
+      if (res_.status < 200) {
+        // An interim answer (100 Continue, 103): the final one follows.
+        if (res_.status == 101) return Failed("the replica switched protocols (101)", "receive", true, false);
+        std::memmove(in.data(), in.data() + res_.size, received_ - res_.size);
+        received_ -= res_.size;
+        return Parse();
+      }
+      head_done_ = true;
+      parsed_at_ = in.data();
+      body_start_ = res_.size;
+      if (client_->is_head() || res_.status == 204 || res_.status == 304) {
+        response_end_ = body_start_;
+      } else if (res_.chunked) {
+        chunked_.emplace(max_body);
+        client_->decoded_body().clear();
+        decoded_to_ = body_start_;
+      } else if (res_.has_content_length) {
+        if (res_.content_length > max_body)
+          return Failed("the answer's body exceeds " + std::to_string(max_body) + " bytes", "receive", true, false);
+        response_end_ = body_start_ + res_.content_length;
+      } else {
+        until_close_ = true;
+      }
+    }
+    if (chunked_) {
+      auto step = chunked_->Feed(std::string_view(in.data() + decoded_to_, received_ - decoded_to_),
+                                 &client_->decoded_body());
+      decoded_to_ += step.consumed;
+      if (step.result.state == http1::State::kError) return Failed(step.result.error, "receive", true, false);
+      if (step.result.state == http1::State::kDone) {
+        response_end_ = decoded_to_;
+        return Done(/*reuse=*/received_ == response_end_);
+      }
+      // The decoded part of the buffer is not needed any more (the head stays).
+      std::memmove(in.data() + body_start_, in.data() + decoded_to_, received_ - decoded_to_);
+      received_ -= decoded_to_ - body_start_;
+      decoded_to_ = body_start_;
+      return ReadMore();
+    }
+    if (until_close_) {
+      if (received_ - body_start_ > max_body)
+        return Failed("the answer's body exceeds " + std::to_string(max_body) + " bytes", "receive", true, false);
+      return ReadMore();
+    }
+    if (received_ < response_end_) return ReadMore();
+    // After HEAD the connection is not reused: a replica that sends the body anyway
+    // (ferry serve does) would leave it to be read as the next answer.
+    Done(/*reuse=*/received_ == response_end_ && !client_->is_head());
+  }
+
+  // While a try is in progress, look every kClientWatchMs whether the client is still
+  // there and the deadline not passed; if not, close the upstream connection, which
+  // ends the pending operation and is how the replica learns it too (it drops the
+  // request from its queue or stops the execution, as for any client of ferry serve
+  // that goes away). One timer per exchange does both: a deadline per socket operation
+  // (Beast's basic_stream) cost a timer's arming and cancelling on every operation.
+  // Quick answers never see a check.
   static constexpr int kClientWatchMs = 50;
-  void WatchClient() {
-    if (!client_gone_) return;
+  void Watch() {
     if (!watch_) watch_.emplace(*loop_);
-    watch_->expires_after(std::chrono::milliseconds(kClientWatchMs));
+    watch_->expires_at(std::min(std::chrono::steady_clock::now() + std::chrono::milliseconds(kClientWatchMs), deadline_));
     watch_->async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || !self->conn_) return;  // answered (or failed) meanwhile
-      if (!self->client_gone_()) return self->WatchClient();
-      self->abandoned_ = true;
+      if (std::chrono::steady_clock::now() >= self->deadline_) self->timed_out_ = true;
+      else if (self->client_->Gone()) self->abandoned_ = true;
+      else return self->Watch();
       beast::error_code ignored;
-      self->conn_->socket().shutdown(tcp::socket::shutdown_both, ignored);
-      self->conn_->socket().close(ignored);  // the pending read ends with operation_aborted
+      self->conn_->shutdown(tcp::socket::shutdown_both, ignored);
+      self->conn_->close(ignored);  // the pending operation ends with operation_aborted
     });
   }
 
-  void Failed(beast::error_code ec, const char* stage, bool got_bytes) {
+  void Failed(std::string_view error, const char* stage, bool got_bytes, bool timeout) {
+    if (timeout) error = "timed out";  // the watch closed the socket: not the socket's own error
     ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
-    if (trace_.sampled()) trace_.EndAttempt(std::string(stage) + ": " + ec.message());
+    if (trace_.sampled()) trace_.EndAttempt(std::string(stage) + ": " + std::string(error));
     conn_.reset();
+    head_done_ = until_close_ = false;
+    chunked_.reset();
     if (watch_) watch_->cancel();
     if (abandoned_) return Reply(Error(499, "the client closed the connection"));
-    const bool timeout = ec == beast::error::timeout;
     if (const ReplicaErrorCounters* c = ep_->errors.load(std::memory_order_acquire))
       (timeout ? c->timeout : c->unavailable)->Increment();
     if (!got_bytes && !timeout && !retried_) {
@@ -357,7 +435,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
       gw_->retries.fetch_add(1, std::memory_order_relaxed);
       if (dep_->metrics) dep_->metrics->retries->Increment();
       FERRY_LOG(kDebug, "upstream failed before responding; retrying",
-                ("replica", ep_->id)("stage", stage)("error", ec.message()));
+                ("replica", ep_->id)("stage", stage)("error", error));
       // In the newest route table: the replica may have failed because a rolling update
       // drained it, and the table it was picked from knows only its (draining) siblings.
       Refresh();
@@ -372,36 +450,42 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
       return Reply(Error(504, "deployment '" + dep_->name + "': replica " + ep_->id + " did not answer within " +
                                      std::to_string(dep_->request_timeout_ms) + " ms"));
     Reply(Error(502, "deployment '" + dep_->name + "': replica " + ep_->id + " failed (" + stage +
-                            "): " + ec.message()));
+                            "): " + std::string(error)));
   }
 
-  void Done() {
+  // The replica's whole answer is in the forward buffer: its head goes back rewritten,
+  // its body as it is (or decoded, when it came chunked).
+  void Done(bool reuse) {
     trace_.EndAttempt({});
-    auto& res = parser_->get();
-    // After HEAD the connection is not reused: a replica that sends the body anyway
-    // (ferry serve does) would leave it to be read as the next answer.
-    const bool reuse = res.keep_alive() && parser_->is_done() && buffer_.size() == 0 &&
-                       req_.method() != bhttp::verb::head;
-    Response out = parser_->release();
-    out.version(11);
-    for (auto it = out.begin(); it != out.end();) it = HopByHop(it->name()) ? out.erase(it) : std::next(it);
+    std::string_view in(client_->forward_buffer().data(), received_);
+    // The head's views point where the buffer was when it was parsed; a longer body may
+    // have moved it since.
+    if (in.data() != parsed_at_) http1::ParseResponseHead(in, kMaxResponseHead, &res_);
+    std::string_view body = chunked_ ? std::string_view(client_->decoded_body())
+                            : until_close_ ? in.substr(body_start_)
+                                           : in.substr(body_start_, response_end_ - body_start_);
+    reuse = reuse && res_.keep_alive && !until_close_;
+    std::string& fields = client_->upstream_head();  // sent already: reused for the answer's
+    fields.clear();
+    for (const http1::Field& f : res_.fields)
+      if (!HopByHop(f.name)) AppendField(&fields, f.name, f.value);
     // Which revision answered: for clients and tests of a traffic split (as Seldon's
     // x-seldon-route); also what a sticky route will send back later.
-    out.set("Ferry-Revision", revision_->name);
+    AppendField(&fields, "Ferry-Revision", revision_->name);
     ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
     if (watch_) watch_->cancel();
     revision_->load->latency.Record(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - routed_).count());
     if (reuse) ep_->pool.Put(loop_, std::move(conn_));
     conn_.reset();
-    Reply(std::move(out));
+    Finish(res_.status, body);
+    client_->SendForwarded(res_.status, res_.reason, fields, body,
+                           res_.has_content_length ? std::optional<uint64_t>(res_.content_length) : std::nullopt);
   }
 
   GatewayCore* gw_;
   asio::io_context* loop_;  // the client connection's loop: not owned
-  Request req_;
-  Responder respond_;
-  frontend::http::ClientGone client_gone_;  // may be empty
+  std::shared_ptr<Http1Connection> client_;  // the request and the buffers of the answer
   std::shared_ptr<const RouteTable> table_;  // keeps dep_ and the endpoints alive
   const DeploymentRoute* dep_;
   const std::chrono::steady_clock::time_point admitted_ = std::chrono::steady_clock::now();
@@ -410,12 +494,18 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
   std::shared_ptr<ReplicaEndpoint> ep_;
   const RevisionRoute* revision_ = nullptr;  // ep_'s revision, inside table_
   std::unique_ptr<UpstreamPool::Connection> conn_;
-  std::string head_;  // the request line and fields as sent upstream, made once
-  beast::flat_buffer buffer_;
-  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+  size_t prefix_size_ = 0;  // of the upstream head, without a traceparent and the blank line
+  // Reading the replica's answer (http1_framing): into client_->forward_buffer().
+  http1::Head res_;
+  const char* parsed_at_ = nullptr;  // where the buffer was when res_ was parsed
+  bool head_done_ = false;
+  bool until_close_ = false;  // no Content-Length, not chunked: the body ends with the connection
+  size_t received_ = 0, body_start_ = 0, response_end_ = 0, decoded_to_ = 0;
+  std::optional<http1::ChunkedDecoder> chunked_;
   bool retried_ = false;
   bool abandoned_ = false;  // the client left while a replica worked on the request
-  std::optional<asio::steady_timer> watch_;  // WatchClient's
+  bool timed_out_ = false;  // the deadline passed during a try
+  std::optional<asio::steady_timer> watch_;  // Watch's
   bool waiting_ = false;  // counted in dep_->load->waiting
   std::chrono::steady_clock::time_point wait_start_;
   std::optional<asio::steady_timer> timer_;  // the cold-start wait's, or the queue's
@@ -449,26 +539,28 @@ Response HttpGateway::Impl::Index(const RouteTable& table) const {
   return Json(200, std::string(sb.GetString(), sb.GetSize()));
 }
 
-void HttpGateway::Impl::Statistics(std::string target, const DeploymentRoute& dep, Responder respond) const {
-  asio::io_context* loop = frontend::http::HttpServer::CurrentLoop();
-  if (loop == nullptr) return respond(Error(500, "gateway: request handled outside an HTTP loop"));
+void HttpGateway::Impl::Statistics(std::string target, const DeploymentRoute& dep,
+                                   std::shared_ptr<Http1Connection> client) const {
+  asio::io_context* loop = client->loop();
   std::vector<std::shared_ptr<ReplicaEndpoint>> replicas;
   for (const auto& r : dep.revisions)
     for (const auto& e : r.replicas)
       if (e->routable.load(std::memory_order_relaxed)) replicas.push_back(e);
   GatherStatistics(loop, std::move(target), std::move(replicas), std::chrono::milliseconds(dep.request_timeout_ms),
-                   [respond = std::move(respond)](int status, std::string body) mutable {
-                     respond(Json(status, std::move(body)));
+                   [client = std::move(client)](int status, std::string body) mutable {
+                     client->Reply(Json(status, std::move(body)));
                    });
 }
 
-void HttpGateway::Impl::Handle(Request&& req, Responder respond, frontend::http::ClientGone client_gone) {
+void HttpGateway::Impl::Handle(std::shared_ptr<Http1Connection> client) {
   requests.fetch_add(1, std::memory_order_relaxed);
-  std::string_view target(req.target().data(), req.target().size());
+  const http1::Head& req = client->head();
+  std::string_view target = req.target;
   std::string_view path = target.substr(0, target.find('?'));
-  const bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
-  const bool post = req.method() == bhttp::verb::post;
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool post = req.method == "POST";
   auto table = router->Snapshot();
+  auto respond = [&client](Response r) { client->Reply(std::move(r)); };
 
   constexpr std::string_view kModels = "/v2/models/";
   if (path.substr(0, kModels.size()) == kModels) {
@@ -484,7 +576,7 @@ void HttpGateway::Impl::Handle(Request&& req, Responder respond, frontend::http:
     const DeploymentRoute* dep = it->second.get();
     if (IsStatistics(rest)) {
       if (!get) return respond(Error(405, "Method Not Allowed"));
-      return Statistics(std::string(target), *dep, std::move(respond));
+      return Statistics(std::string(target), *dep, std::move(client));
     }
     if (dep->load->in_flight.fetch_add(1, std::memory_order_relaxed) >= dep->max_in_flight) {
       dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -496,13 +588,7 @@ void HttpGateway::Impl::Handle(Request&& req, Responder respond, frontend::http:
       return respond(Busy("deployment '" + dep->name + "' has " + std::to_string(dep->max_in_flight) +
                           " requests in flight, its limit (gateway.max_in_flight)"));
     }
-    asio::io_context* loop = frontend::http::HttpServer::CurrentLoop();  // Handle runs on one
-    if (loop == nullptr) {
-      dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
-      return respond(Error(500, "gateway: request handled outside an HTTP loop"));
-    }
-    auto ex = std::make_shared<Exchange>(this, loop, std::move(req), std::move(respond), std::move(client_gone),
-                                         std::move(table), dep, model);
+    auto ex = std::make_shared<Exchange>(this, std::move(client), std::move(table), dep, model);
     // Start does not block (a pick, then asynchronous operations), so it runs right here.
     ex->Start();
     return;
@@ -536,18 +622,16 @@ Result<std::unique_ptr<HttpGateway>> HttpGateway::Create(HttpGatewayOptions opti
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->router = router;
-  frontend::http::HttpServerOptions http;
+  Http1ServerOptions http;
   http.address = options.address;
   http.port = options.port;
   http.threads = options.threads;
   http.max_body_bytes = options.max_body_bytes;
   http.name = "gateway";
   Impl* raw = impl.get();
-  FERRY_ASSIGN_OR_RETURN(impl->server,
-                         frontend::http::HttpServer::Create(
-                             http, [raw](Request&& r, Responder done, frontend::http::ClientGone gone) {
-                               raw->Handle(std::move(r), std::move(done), std::move(gone));
-                             }));
+  FERRY_ASSIGN_OR_RETURN(impl->server, Http1Server::Create(http, [raw](std::shared_ptr<Http1Connection> client) {
+                           raw->Handle(std::move(client));
+                         }));
   return std::unique_ptr<HttpGateway>(new HttpGateway(std::move(impl)));
 }
 

@@ -13,7 +13,7 @@ namespace ferry::engine {
 struct HttpGatewayOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
-  int threads = 0;           // event loops (the HTTP server's); 0 = one per core. A request's
+  int threads = 0;           // event loops (the Http1Server's); 0 = one per core. A request's
                              // upstream exchange runs on its client connection's loop
   uint64_t max_body_bytes = 64ull << 20;
   std::string version;       // for GET /v2
@@ -22,7 +22,10 @@ struct HttpGatewayOptions {
 
 // The engine's REST gateway: speaks the Open Inference Protocol as `ferry serve` does and
 // forwards /v2/models/{name}/... to a replica of the deployment serving that model,
-// bytes as they are (path, headers, body; no tensor decoding). Per request:
+// bytes as they are (path, headers, body; no tensor decoding). The client side is an
+// Http1Server and the replica's answer is framed with http1_framing: no HTTP message
+// object is built on either side, and a body is never copied between the sockets' buffers
+// (one that came chunked is decoded once). Per request:
 //  1. admission: over the deployment's max_in_flight -> 503 with Retry-After;
 //  2. Router::Pick (weighted revision, power of two choices on outstanding requests);
 //     with no ready replica (scaled to zero, all restarting) the request waits at the

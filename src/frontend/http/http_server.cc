@@ -16,8 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/cpu.h"
-#include "core/log.h"
+#include "frontend/http/event_loops.h"
 #include "protocol/v2_json.h"
 
 namespace ferry::frontend::http {
@@ -25,33 +24,17 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
-namespace {
-
-thread_local asio::io_context* current_loop = nullptr;
-
-struct Loop {
-  asio::io_context ioc{1};
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
-  std::thread thread;
-};
-
-}  // namespace
-
 struct HttpServer::Impl {
   HttpServerOptions options;
   Handler handler;
-  std::vector<std::unique_ptr<Loop>> loops;
-  std::optional<tcp::acceptor> acceptor;
-  size_t next_loop = 0;
-  uint16_t bound_port = 0;
+  std::unique_ptr<EventLoops> loops;
   std::atomic<int> sessions{0};
-  std::atomic<bool> stopping{false};
 
   class Session;
   std::mutex sessions_mu;
   std::list<std::weak_ptr<Session>> live;  // guarded by sessions_mu
 
-  void Accept();
+  void Accepted(tcp::socket socket);
 };
 
 class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
@@ -163,25 +146,14 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
 };
 
-void HttpServer::Impl::Accept() {
-  Loop& loop = *loops[next_loop++ % loops.size()];
-  acceptor->async_accept(loop.ioc, [this](beast::error_code ec, tcp::socket socket) {
-    if (ec) {
-      if (ec == asio::error::operation_aborted || stopping) return;
-      FERRY_LOG(kWarning, "accept failed", ("server", options.name)("error", ec.message()));
-    } else {
-      beast::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      auto s = std::make_shared<Session>(this, std::move(socket));
-      {
-        std::lock_guard lock(sessions_mu);
-        live.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
-        live.push_back(s);
-      }
-      s->Start();
-    }
-    if (!stopping) Accept();
-  });
+void HttpServer::Impl::Accepted(tcp::socket socket) {
+  auto s = std::make_shared<Session>(this, std::move(socket));
+  {
+    std::lock_guard lock(sessions_mu);
+    live.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
+    live.push_back(s);
+  }
+  s->Start();
 }
 
 bool PercentDecode(std::string_view in, std::string* out) {
@@ -216,56 +188,23 @@ HttpServer::~HttpServer() { Stop(0); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Create(HttpServerOptions options, Handler handler) {
   auto impl = std::make_unique<Impl>();
-  if (options.threads <= 0) options.threads = AvailableCores();
+  impl->loops = std::make_unique<EventLoops>(options.threads, options.name);
   impl->options = std::move(options);
   impl->handler = std::move(handler);
-  for (int i = 0; i < impl->options.threads; ++i) impl->loops.push_back(std::make_unique<Loop>());
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
 Status HttpServer::Start() {
   Impl& s = *impl_;
-  beast::error_code ec;
-  auto addr = asio::ip::make_address(s.options.address, ec);
-  if (ec) return InvalidArgument("invalid listen address '" + s.options.address + "'");
-  tcp::endpoint ep(addr, s.options.port);
-  s.acceptor.emplace(s.loops[0]->ioc);
-  s.acceptor->open(ep.protocol(), ec);
-  if (!ec) s.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) s.acceptor->bind(ep, ec);
-  if (!ec) s.acceptor->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
-    return Unavailable(s.options.name + ": cannot listen on " + s.options.address + ":" +
-                       std::to_string(s.options.port) + ": " + ec.message());
-  s.bound_port = s.acceptor->local_endpoint().port();
-  s.Accept();
-  for (auto& loop : s.loops) {
-    loop->guard.emplace(loop->ioc.get_executor());
-    loop->thread = std::thread([l = loop.get()] {
-      current_loop = &l->ioc;
-      l->ioc.run();
-    });
-  }
-  FERRY_LOG(kInfo, "listening", ("server", s.options.name)("address", s.options.address)("port", s.bound_port)
-                                    ("threads", s.loops.size()));
-  return Status::Ok();
+  return s.loops->Start(s.options.address, s.options.port,
+                        [&s](EventLoops::Socket socket, asio::io_context*) { s.Accepted(tcp::socket(std::move(socket))); });
 }
 
-uint16_t HttpServer::port() const { return impl_->bound_port; }
+uint16_t HttpServer::port() const { return impl_->loops->port(); }
 
-asio::io_context* HttpServer::CurrentLoop() { return current_loop; }
+asio::io_context* HttpServer::CurrentLoop() { return EventLoops::CurrentLoop(); }
 
-void HttpServer::StopAccepting() {
-  Impl& s = *impl_;
-  if (s.stopping.exchange(true) || !s.acceptor) return;
-  std::promise<void> done;
-  asio::post(s.acceptor->get_executor(), [&] {
-    beast::error_code ec;
-    s.acceptor->close(ec);
-    done.set_value();
-  });
-  if (s.loops[0]->thread.joinable()) done.get_future().wait();
-}
+void HttpServer::StopAccepting() { impl_->loops->StopAccepting(); }
 
 void HttpServer::Stop(int grace_ms) {
   Impl& s = *impl_;
@@ -282,12 +221,7 @@ void HttpServer::Stop(int grace_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
   while (s.sessions.load() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  for (auto& loop : s.loops) {
-    loop->guard.reset();
-    loop->ioc.stop();
-  }
-  for (auto& loop : s.loops)
-    if (loop->thread.joinable()) loop->thread.join();
+  s.loops->StopLoops();
 }
 
 }  // namespace ferry::frontend::http
