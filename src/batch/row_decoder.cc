@@ -336,14 +336,16 @@ bool RowDecoder::DecodeCsvLine(std::string_view line, char* const* dst, std::vec
       char* out = dst[t.input] + t.byte_offset;
       if (t.datatype == DataType::kFp32) {
         float f;
-        const char* q = ParseDecimal(p, end, &f);
+        const char* q = end - p >= 17 ? ParseShortDecimal(p, &f) : nullptr;
+        if (q == nullptr) q = ParseDecimal(p, end, &f);
         if (q != nullptr && (q == end || *q == ',')) {
           std::memcpy(out, &f, sizeof f);
           stop = q;
         }
       } else if (t.datatype == DataType::kFp64) {
         double v;
-        const char* q = ParseDecimal(p, end, &v);
+        const char* q = end - p >= 17 ? ParseShortDecimal(p, &v) : nullptr;
+        if (q == nullptr) q = ParseDecimal(p, end, &v);
         if (q != nullptr && (q == end || *q == ',')) {
           std::memcpy(out, &v, sizeof v);
           stop = q;
