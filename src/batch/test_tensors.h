@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -19,6 +20,22 @@ Tensor MakeTensor(const std::string& name, DataType type, Shape shape, std::vect
   t.shape = std::move(shape);
   std::string bytes(values.size() * sizeof(T), '\0');
   std::memcpy(bytes.data(), values.data(), bytes.size());
+  t.Own(std::move(bytes));
+  return t;
+}
+
+// A BYTES tensor of `values` (each a 4-byte little-endian length, then the bytes).
+inline Tensor MakeBytesTensor(const std::string& name, Shape shape, const std::vector<std::string>& values) {
+  Tensor t;
+  t.name = name;
+  t.datatype = DataType::kBytes;
+  t.shape = std::move(shape);
+  std::string bytes;
+  for (const auto& v : values) {
+    const auto n = static_cast<uint32_t>(v.size());
+    bytes.append(reinterpret_cast<const char*>(&n), 4);
+    bytes += v;
+  }
   t.Own(std::move(bytes));
   return t;
 }
