@@ -6,7 +6,8 @@ goes through Identity to `echo` (STRING), through an ai.onnx.ml LabelEncoder to 
 text a CSV or JSON writer must take care with (commas, quotes, line breaks, spaces at the
 ends, empty strings, non-ASCII). Each format's output is read back with Python's own
 readers (csv, json, pyarrow) and compared row by row with onnxruntime's outputs on the
-same strings; bad rows go to the error file naming the column, and the job goes on.
+same strings; bad rows go to the error file naming the column, and the job goes on. A job
+against `ferry serve` (`--url`, REST and gRPC) writes the same bytes as in-process.
 """
 
 from __future__ import annotations
@@ -146,3 +147,20 @@ def test_bad_string_rows_go_to_the_error_file(data, tmp_path):
                     "--outputs", "echo", check=False)
     assert npy.returncode == 2
     assert "output 'echo': datatype BYTES (strings) cannot go into a .npy output" in npy.stderr
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_remote_string_jobs_write_the_in_process_bytes(data, tmp_path, protocol):
+    from test_batch_remote import remote_batch, url
+
+    d, repo, *_ = data
+    local = tmp_path / "local.csv"
+    run_batch(repo, "--model", "strings", "--input", str(d / "in.csv"), "--output", str(local), "--carry", "id")
+    server = fh.FerryServer(fh.ferry_bin(), [repo], [], tmp_path / "serve.log").start()
+    try:
+        out = tmp_path / "remote.csv"
+        remote_batch("--url", url(server, protocol), "--model", "strings", "--input", str(d / "in.csv"),
+                     "--output", str(out), "--carry", "id")
+    finally:
+        server.kill()
+    assert sha256(out) == sha256(local)
