@@ -137,6 +137,17 @@ def test_bad_string_rows_go_to_the_error_file(data, tmp_path):
     ]
     assert read_csv_rows(out)[1] == [["apple", "APPLE", "0"], ["日本", "日本", "6"]]
 
+    # Bytes that are not UTF-8 reach the model from a CSV cell; a JSONL output cannot hold its
+    # echo, so that row fails (after its batch is retried row by row) and the others are written.
+    raw = tmp_path / "raw.csv"
+    raw.write_bytes(b"text\napple\n\xff\xfe\nbanana\n")
+    proc = run_batch(repo, "--model", "strings", "--input", str(raw), "--output", str(tmp_path / "raw.jsonl"))
+    assert "2 rows ok, 1 failed" in proc.stderr
+    assert [json.loads(line)["word"] for line in (tmp_path / "raw.jsonl").read_text().splitlines()] == ["APPLE", "BANANA"]
+    assert json.loads((tmp_path / "raw.jsonl.errors.jsonl").read_text()) == {
+        "row": 1, "error": "row 1: model 'strings': output 'echo': element 0 is not UTF-8 text, which jsonl needs "
+                          "(a .csv output takes any bytes)"}
+
     nulls = tmp_path / "nulls.parquet"
     pq.write_table(pa.table({"text": pa.array(["banana", None, "x"], pa.string())}), nulls)
     proc = run_batch(repo, "--model", "strings", "--input", str(nulls), "--output", str(tmp_path / "n.jsonl"))
