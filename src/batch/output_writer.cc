@@ -48,6 +48,8 @@ void AppendJsonString(std::string_view s, std::string* out) {
   out->append(sb.GetString(), sb.GetSize());
 }
 
+}  // namespace
+
 bool IsUtf8(std::string_view s) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::CrtAllocator,
@@ -55,8 +57,6 @@ bool IsUtf8(std::string_view s) {
       w(sb);
   return w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
-
-}  // namespace
 
 void AppendElement(DataType type, const std::byte* data, size_t i, bool json, std::string* out) {
   switch (type) {

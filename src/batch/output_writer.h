@@ -90,6 +90,9 @@ class OutputWriter {
 // Infinity, -Infinity (`json`) or nan, inf, -inf.
 void AppendElement(DataType type, const std::byte* data, size_t i, bool json, std::string* out);
 
+// Whether `s` is well-formed UTF-8 (what JSON and Parquet strings must be).
+bool IsUtf8(std::string_view s);
+
 // The text of a carried value: `v` itself, or the string a JSON string literal holds
 // when `is_json` (a JSONL input's carried values are JSON).
 std::string CarriedText(std::string_view v, bool is_json);

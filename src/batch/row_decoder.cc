@@ -205,9 +205,6 @@ Result<RowDecoder> RowDecoder::Create(const InputReader& reader, std::vector<Mod
 Result<RowDecoder> RowDecoder::Create(Format format, std::vector<Column> columns, std::vector<ModelInput> inputs,
                                       const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map) {
   if (format == Format::kNpy) return InvalidArgument("rows one by one are CSV or JSON, not .npy");
-  for (const auto& in : inputs)
-    if (in.datatype == DataType::kBytes)
-      return InvalidArgument("input '" + in.name + "': datatype BYTES cannot be fed from row messages yet (numbers and booleans only)");
   return Plan(RowDecoder(), format, std::move(columns), std::move(inputs), carry, map);
 }
 

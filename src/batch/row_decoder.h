@@ -48,7 +48,7 @@ class RowDecoder {
                                    const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map);
   // The same plan for rows that come one by one rather than from a file (ferry stream's
   // messages: one CSV record or one JSON object each), over the columns given.
-  // `format` is kCsv or kJsonl. BYTES inputs are refused here.
+  // `format` is kCsv or kJsonl. BYTES inputs take a CSV cell's text or a JSON string.
   static Result<RowDecoder> Create(Format format, std::vector<Column> columns, std::vector<ModelInput> inputs,
                                    const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map);
 

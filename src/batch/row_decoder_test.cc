@@ -7,6 +7,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "batch/test_tensors.h"
+
 namespace ferry::batch {
 namespace {
 
@@ -107,17 +109,7 @@ TEST_F(RowDecoderTest, WideColumnsAndJsonArrays) {
   EXPECT_EQ(row[1], 4);
 }
 
-// The elements of a BYTES tensor's bytes (4-byte little-endian length, then the bytes).
-std::vector<std::string> Elements(const std::string& bytes) {
-  std::vector<std::string> out;
-  for (size_t at = 0; at + 4 <= bytes.size();) {
-    uint32_t n;
-    std::memcpy(&n, bytes.data() + at, 4);
-    out.push_back(bytes.substr(at + 4, n));
-    at += 4 + n;
-  }
-  return out;
-}
+using test_util::Elements;
 
 TEST_F(RowDecoderTest, BytesInputsTakeTheCellTextInMapOrder) {
   // Plain lines (the one-pass path), a quoted cell (the full splitter), a bad number.
@@ -158,9 +150,6 @@ TEST_F(RowDecoderTest, BytesInputsTakeTheCellTextInMapOrder) {
   EXPECT_EQ(jd->Decode(raw, jdst, &carried, jbytes).message(),
             "row 1 (line 2), column 's' [1]: not a string (input 's' is BYTES)");
   EXPECT_EQ(Elements(j_bytes), (std::vector<std::string>{"a", "\xc3\xa9"}));
-
-  // A .npy file holds no strings; row messages (ferry stream) do not feed BYTES yet.
-  EXPECT_FALSE(RowDecoder::Create(Format::kCsv, {{"s", 1}}, {{"s", DataType::kBytes, {1}, 1}}, {}, {}).ok());
 }
 
 TEST(ParseElement, RangesAndTypes) {

@@ -40,4 +40,16 @@ inline Tensor MakeBytesTensor(const std::string& name, Shape shape, const std::v
   return t;
 }
 
+// The elements of a BYTES tensor's bytes (4-byte little-endian length, then the bytes).
+inline std::vector<std::string> Elements(const std::string& bytes) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at + 4 <= bytes.size();) {
+    uint32_t n;
+    std::memcpy(&n, bytes.data() + at, 4);
+    out.push_back(bytes.substr(at + 4, n));
+    at += 4 + n;
+  }
+  return out;
+}
+
 }  // namespace ferry::batch::test_util
