@@ -207,6 +207,7 @@ Status Job::Prepare() {
   FERRY_ASSIGN_OR_RETURN(reader_, InputReader::Open(o_.input, in_format));
   reader_->set_defer_csv_split(true);  // RowDecoder splits and parses plain lines in one pass
   FERRY_ASSIGN_OR_RETURN(RowDecoder decoder, RowDecoder::Create(*reader_, std::move(inputs), o_.carry, o_.map));
+  reader_->set_typed_columns(decoder.TypedColumns());  // Parquet numbers go straight into the tensors
   decoder_.emplace(std::move(decoder));
   FERRY_ASSIGN_OR_RETURN(writer_, OutputWriter::Create(out_format, decoder_->carry_names(), decoder_->carried_is_json(),
                                                        std::move(outputs)));

@@ -11,6 +11,7 @@
 #include <rapidjson/writer.h>
 
 #include "batch/decimal.h"
+#include "batch/output_writer.h"
 #include "core/float16.h"
 
 namespace ferry::batch {
@@ -394,6 +395,14 @@ bool RowDecoder::DecodeCsvLine(std::string_view line, char* const* dst, std::vec
   return true;
 }
 
+std::vector<uint8_t> RowDecoder::TypedColumns() const {
+  std::vector<uint8_t> typed(columns_.size(), 0);
+  for (size_t c : fed_columns_)
+    typed[c] = inputs_[static_cast<size_t>(targets_[c].input)].datatype != DataType::kBytes;
+  for (size_t c : carry_columns_) typed[c] = 0;
+  return typed;
+}
+
 std::string RowDecoder::Describe() const {
   std::string s;
   for (size_t k = 0; k < inputs_.size(); ++k) {
@@ -440,6 +449,16 @@ Status RowDecoder::Decode(const RawRow& row, char* const* dst, std::vector<std::
         if (in.datatype == DataType::kBytes) {
           bytes_cells_[static_cast<size_t>(t.input)][t.offset] = r.cells[c];
           continue;
+        }
+        if (row.typed != nullptr && (*row.typed)[c].data != nullptr) {
+          const TypedCell& tc = (*row.typed)[c];
+          if (ConvertNpy(tc.type, reinterpret_cast<const char*>(tc.data), in.datatype,
+                         dst[t.input] + t.offset * esz))
+            continue;
+          std::string text;
+          AppendElement(tc.type, tc.data, 0, false, &text);
+          return InvalidArgument(RowName(row) + ", column '" + columns_[c].name + "': " + Shown(text) + " is not " +
+                                 TypeWord(in.datatype));
         }
         if (!ParseElement(in.datatype, r.cells[c], dst[t.input] + t.offset * esz))
           return InvalidArgument(RowName(row) + ", column '" + columns_[c].name + "': " +

@@ -54,6 +54,10 @@ class RowDecoder {
 
   const std::vector<ModelInput>& inputs() const { return inputs_; }
   const std::vector<std::string>& carry_names() const { return carry_names_; }
+  // Per column, 1 for the columns fed to a numeric (not BYTES) input and not carried:
+  // those whose Parquet numbers Decode converts straight from their own type, as from a
+  // .npy file, with no text round trip (InputReader::set_typed_columns).
+  std::vector<uint8_t> TypedColumns() const;
   // Carried values are JSON texts (JSONL input) rather than plain cell texts (CSV).
   bool carried_is_json() const { return format_ == Format::kJsonl; }
   // A readable line of the plan, e.g. "input <- a, b, c, d", for the log.
