@@ -11,7 +11,10 @@
 #             intra-op threads, same batch size, the default --concurrency 4).
 # Every contender runs the model with BENCH_INTRA intra-op threads on batches of BENCH_BATCH rows;
 # the contenders take turns, one run each per round, for BENCH_REPEAT rounds, and each one's best
-# run counts (the machine is shared).
+# run counts (the machine is shared). Besides rows/s, each run's CPU time (user + sys of the
+# process and its children, from bash's `time`; for the remote jobs plus the server's, from
+# /proc) is kept, the least of the rounds: the ceiling runs on one core, ferry on two, so the
+# CPU seconds for the same rows are the like-for-like comparison.
 # The outputs are checked: ferry's CSV and .npy must match the pandas and numpy peers', and the
 # remote jobs' CSV must be byte-identical to the in-process one.
 #
@@ -63,16 +66,29 @@ wait_http "http://127.0.0.1:$HTTP_PORT/v2/health/ready" "$SERVER_PID" "ferry ser
 
 # Each contender runs once per round, in turn, so that all of them see the same machine
 # weather; over BENCH_REPEAT rounds the best run of each counts.
-declare -A BEST
-run_once() {  # KEY CMD...: one run; keeps its rows/s (from "rows_per_s=R" or ferry's summary) if best so far
-  local out r
+declare -A BEST CPU
+run_once() {  # KEY CMD...: one run; keeps its rows/s (from "rows_per_s=R" or ferry's summary) if best so far,
+  # and its CPU seconds (the server's added for KEY r_*) if least so far
+  local out r cpu ticks0 ticks1 times
   rm -f "$WORK"/out.*
-  out="$("${@:2}" 2>&1)" || die "failed: ${*:2} -> $out"
+  ticks0="$(tree_cpu_ticks "$SERVER_PID")"
+  { TIMEFORMAT='%U %S'; time "${@:2}" >"$WORK/run.log" 2>&1; } 2>"$WORK/run.time" ||
+    die "failed: ${*:2} -> $(cat "$WORK/run.log")"
+  ticks1="$(tree_cpu_ticks "$SERVER_PID")"
+  out="$(cat "$WORK/run.log")"
+  times="$(tail -1 "$WORK/run.time")"
   r="$(grep -oE 'rows_per_s=[0-9]+|[0-9]+ rows/s' <<<"$out" | tail -1 | grep -oE '[0-9]+' | head -1)"
   (( r > ${BEST[$1]:-0} )) && BEST[$1]=$r
+  [[ "$1" == r_* ]] || ticks1="$ticks0"
+  cpu="$(awk -v t="$times" -v d=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { split(t, a, " "); printf "%.2f", a[1] + a[2] + d / hz }')"
+  [[ -z "${CPU[$1]:-}" ]] || awk -v a="$cpu" -v b="${CPU[$1]}" 'BEGIN { exit !(a < b) }' && CPU[$1]=$cpu
   return 0
 }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
+row() {  # LABEL KEY: a table row: rows/s, its share of the ceiling's, CPU s, the ceiling's CPU s as a share of it
+  echo "| $1 | ${BEST[$2]} | $(pct "${BEST[$2]}" "${BEST[ceil]}") | ${CPU[$2]} | $(pct "${CPU[ceil]}" "${CPU[$2]}") |"
+}
 
 REPORT="$OUT_DIR/batch_results.md"
 : >"$REPORT"
@@ -90,6 +106,7 @@ bench_model() {  # NAME ROWS FEATURES FIRST_OUTPUT TITLE
       --log-level warning "${@:4}"
   }
   BEST=()
+  CPU=()
   local round
   for ((round = 1; round <= REPEAT; round++)); do
     log "$name: round $round of $REPEAT"
@@ -105,9 +122,6 @@ bench_model() {  # NAME ROWS FEATURES FIRST_OUTPUT TITLE
     run_once p_npy "$PY" bench/batch_python.py numpy "$model" "$data/in.npy" "$WORK/out.npy" "$BATCH" "$INTRA"
     run_once p_csv "$PY" bench/batch_python.py pandas "$model" "$data/in.csv" "$WORK/out.csv" "$BATCH" "$INTRA"
   done
-  local ceil="${BEST[ceil]}" ortpy="${BEST[ortpy]}" f_npy="${BEST[f_npy]}" f_csv="${BEST[f_csv]}" \
-    f_jsonl="${BEST[f_jsonl]}" r_http="${BEST[r_http]}" r_grpc="${BEST[r_grpc]}" p_npy="${BEST[p_npy]}" \
-    p_csv="${BEST[p_csv]}"
 
   log "$name: checking that ferry and the peers agree"
   ferry_batch "$data/in.csv" "$WORK/ferry.csv" --carry id --restart >/dev/null 2>&1
@@ -128,17 +142,17 @@ PY
   {
     echo "**$title** — $rows rows, batches of $BATCH, $INTRA intra-op thread(s), best of $REPEAT rounds (contenders in turn)"
     echo
-    echo "| contender | rows/s | vs ceiling (C API) |"
-    echo "| --- | ---: | ---: |"
-    echo "| ceiling: ONNX Runtime C API alone, same batches | $ceil | 100% |"
-    echo "| onnxruntime Python alone, same batches | $ortpy | $(pct "$ortpy" "$ceil") |"
-    echo "| **ferry batch** npy -> npy | $f_npy | $(pct "$f_npy" "$ceil") |"
-    echo "| **ferry batch** csv -> csv (carry id) | $f_csv | $(pct "$f_csv" "$ceil") |"
-    echo "| **ferry batch** csv -> jsonl (carry id) | $f_jsonl | $(pct "$f_jsonl" "$ceil") |"
-    echo "| **ferry batch --url http://** csv -> csv (carry id), ferry serve on loopback | $r_http | $(pct "$r_http" "$ceil") |"
-    echo "| **ferry batch --url grpc://** csv -> csv (carry id), ferry serve on loopback | $r_grpc | $(pct "$r_grpc" "$ceil") |"
-    echo "| numpy + onnxruntime: np.load, run, np.save | $p_npy | $(pct "$p_npy" "$ceil") |"
-    echo "| pandas + onnxruntime: read_csv, run, to_csv | $p_csv | $(pct "$p_csv" "$ceil") |"
+    echo "| contender | rows/s | vs ceiling (C API) | CPU s | vs ceiling by CPU |"
+    echo "| --- | ---: | ---: | ---: | ---: |"
+    row "ceiling: ONNX Runtime C API alone, same batches" ceil
+    row "onnxruntime Python alone, same batches" ortpy
+    row "**ferry batch** npy -> npy" f_npy
+    row "**ferry batch** csv -> csv (carry id)" f_csv
+    row "**ferry batch** csv -> jsonl (carry id)" f_jsonl
+    row "**ferry batch --url http://** csv -> csv (carry id), ferry serve on loopback" r_http
+    row "**ferry batch --url grpc://** csv -> csv (carry id), ferry serve on loopback" r_grpc
+    row "numpy + onnxruntime: np.load, run, np.save" p_npy
+    row "pandas + onnxruntime: read_csv, run, to_csv" p_csv
     echo
   } | tee -a "$REPORT"
 }

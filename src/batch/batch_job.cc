@@ -39,7 +39,7 @@ fs::path WithSuffix(const fs::path& p, const char* suffix) {
 struct PendingBatch {
   std::vector<uint64_t> rows;        // input row index of each decoded row
   std::vector<std::string> carried;  // rows.size() x carry columns
-  std::vector<std::string> buffers;  // per model input: rows x width elements
+  std::vector<std::string> buffers;  // per model input: rows x width elements (BYTES: length-prefixed)
   std::vector<Tensor> inputs;        // the request's tensors (sharing `buffers`' bytes once sent)
   std::vector<std::pair<uint64_t, std::string>> errors;  // rows that failed to decode
   uint64_t end_offset = 0, end_row = 0, end_line = 0;    // the reader's position after the batch
@@ -207,6 +207,7 @@ Status Job::Prepare() {
   FERRY_ASSIGN_OR_RETURN(reader_, InputReader::Open(o_.input, in_format));
   reader_->set_defer_csv_split(true);  // RowDecoder splits and parses plain lines in one pass
   FERRY_ASSIGN_OR_RETURN(RowDecoder decoder, RowDecoder::Create(*reader_, std::move(inputs), o_.carry, o_.map));
+  reader_->set_typed_columns(decoder.TypedColumns());  // Parquet numbers go straight into the tensors
   decoder_.emplace(std::move(decoder));
   FERRY_ASSIGN_OR_RETURN(writer_, OutputWriter::Create(out_format, decoder_->carry_names(), decoder_->carried_is_json(),
                                                        std::move(outputs)));
@@ -314,7 +315,7 @@ void Job::Submit(std::shared_ptr<PendingBatch> b) {
   req.model_version = version_;
   for (size_t i = 0; i < b->buffers.size(); ++i) {
     const ModelInput& in = decoder_->inputs()[i];
-    b->buffers[i].resize(n * in.width * DataTypeSize(in.datatype));
+    if (in.datatype != DataType::kBytes) b->buffers[i].resize(n * in.width * DataTypeSize(in.datatype));
     Tensor t;
     t.name = in.name;
     t.datatype = in.datatype;
@@ -344,26 +345,46 @@ Status Job::FormatRows(PendingBatch& b, const InferResponse& resp, size_t first,
   }
   const size_t ncarry = decoder_->carry_names().size();
   if (parquet_) {
-    FERRY_ASSIGN_OR_RETURN(std::vector<size_t> widths, writer_->CheckTensors(tensors, count));
-    for (size_t r = 0; r < count; ++r) parquet_->AppendRow(b.carried.data() + (first + r) * ncarry, tensors, widths, r);
+    FERRY_ASSIGN_OR_RETURN(CheckedOutputs checked, writer_->CheckTensors(tensors, count));
+    for (size_t r = 0; r < count; ++r) parquet_->AppendRow(b.carried.data() + (first + r) * ncarry, tensors, checked, r);
     return Status::Ok();
   }
   return writer_->AppendRows(b.carried.data() + first * ncarry, tensors, count, out);
 }
 
 Status Job::RetryRows(PendingBatch& b, std::string* out, std::vector<std::pair<uint64_t, std::string>>* errors) {
+  // Where each row starts in each input's bytes (BYTES rows differ in length).
+  std::vector<std::vector<size_t>> starts(b.inputs.size());
+  for (size_t i = 0; i < b.inputs.size(); ++i) {
+    const Tensor& whole = b.inputs[i];
+    const size_t n = b.rows.size();
+    if (whole.datatype != DataType::kBytes) {
+      for (size_t r = 0; r <= n; ++r) starts[i].push_back(r * (whole.byte_size() / n));
+      continue;
+    }
+    const size_t width = decoder_->inputs()[i].width;
+    const std::string_view all = whole.bytes();
+    size_t at = 0;
+    for (size_t e = 0; e < n * width; ++e) {
+      if (e % width == 0) starts[i].push_back(at);
+      uint32_t len;
+      std::memcpy(&len, all.data() + at, 4);  // the job's own encoding: in bounds
+      at += 4 + len;
+    }
+    starts[i].push_back(at);
+  }
   for (size_t r = 0; r < b.rows.size(); ++r) {
     InferRequest req;
     req.model_name = o_.model;
     req.model_version = version_;
-    for (const Tensor& whole : b.inputs) {
-      const size_t row_bytes = whole.byte_size() / b.rows.size();
+    for (size_t i = 0; i < b.inputs.size(); ++i) {
+      const Tensor& whole = b.inputs[i];
       Tensor t;
       t.name = whole.name;
       t.datatype = whole.datatype;
       t.shape = whole.shape;
       if (max_batch_ > 0) t.shape[0] = 1;
-      t.Own(std::string(whole.bytes().substr(r * row_bytes, row_bytes)));
+      t.Own(std::string(whole.bytes().substr(starts[i][r], starts[i][r + 1] - starts[i][r])));
       req.inputs.push_back(std::move(t));
     }
     for (const auto& name : requested_) req.outputs.push_back({name, {}});
@@ -506,6 +527,7 @@ Result<BatchJobSummary> Job::Run() {
     std::deque<std::shared_ptr<PendingBatch>> window;
     auto batch = NewBatch();
     std::vector<char*> dst(decoder_->inputs().size());
+    std::vector<std::string*> bytes_dst(decoder_->inputs().size());
     RawRow row;
     Status failed;
     // Writes the answered batches at the front, waiting for the front one while more
@@ -548,8 +570,9 @@ Result<BatchJobSummary> Job::Run() {
       for (size_t i = 0; i < dst.size(); ++i) {
         const ModelInput& in = decoder_->inputs()[i];
         dst[i] = batch->buffers[i].data() + r * in.width * DataTypeSize(in.datatype);
+        bytes_dst[i] = in.datatype == DataType::kBytes ? &batch->buffers[i] : nullptr;
       }
-      Status s = decoder_->Decode(row, dst.data(), &batch->carried);
+      Status s = decoder_->Decode(row, dst.data(), &batch->carried, bytes_dst.data());
       if (s.ok()) {
         batch->rows.push_back(row.index);
       } else {

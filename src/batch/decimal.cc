@@ -47,6 +47,8 @@ uint32_t EightDigitsValue(uint64_t v) {
 
 // The correctly rounded double of the number at p, or nullptr (see ParseDecimal).
 const char* ParseExactDouble(const char* p, const char* end, double* out) {
+  if (end - p >= 17)
+    if (const char* q = ParseShortDecimal(p, out)) return q;
   bool negative = false;
   if (p < end && *p == '-') {
     negative = true;
@@ -90,6 +92,8 @@ const char* ParseExactDouble(const char* p, const char* end, double* out) {
 const char* ParseDecimal(const char* p, const char* end, double* out) { return ParseExactDouble(p, end, out); }
 
 const char* ParseDecimal(const char* p, const char* end, float* out) {
+  if (end - p >= 17)
+    if (const char* q = ParseShortDecimal(p, out)) return q;
   double d;
   const char* q = ParseExactDouble(p, end, &d);
   if (q == nullptr) return nullptr;

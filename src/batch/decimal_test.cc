@@ -15,11 +15,8 @@ namespace {
 // Whenever ParseDecimal decides, it must agree with std::from_chars bit for bit and
 // stop where it stops.
 template <typename T>
-bool Agrees(const std::string& s, int* decided) {
-  T fast{}, ref{};
-  const char* q = ParseDecimal(s.data(), s.data() + s.size(), &fast);
-  if (q == nullptr) return true;
-  ++*decided;
+bool AgreesAlone(const std::string& s, const char* q, T fast) {
+  T ref{};
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), ref);
   if (ec != std::errc()) {
     ADD_FAILURE() << "'" << s << "': fast path decided, from_chars refused";
@@ -32,6 +29,27 @@ bool Agrees(const std::string& s, int* decided) {
   if (std::memcmp(&fast, &ref, sizeof(T)) != 0) {
     ADD_FAILURE() << "'" << s << "': fast " << fast << " vs from_chars " << ref;
     return false;
+  }
+  return true;
+}
+
+// Whenever ParseDecimal (on s alone) or ParseShortDecimal (on s followed by a cell
+// separator and more text, as in a CSV line) decides, it must agree with
+// std::from_chars bit for bit and stop where it stops.
+int g_short_decided = 0;
+template <typename T>
+bool Agrees(const std::string& s, int* decided) {
+  T fast{};
+  if (const char* q = ParseDecimal(s.data(), s.data() + s.size(), &fast)) {
+    ++*decided;
+    if (!AgreesAlone(s, q, fast)) return false;
+  }
+  for (const char* tail : {",0.5,1,2,3,4,5,6,7,8", "\n9999999999999999", "e5,xxxxxxxxxxxxxxxxxx", "0000000000000000000"}) {
+    const std::string line = s + tail;
+    if (const char* q = ParseShortDecimal(line.data(), &fast)) {
+      ++g_short_decided;
+      if (!AgreesAlone(line, q, fast)) return false;
+    }
   }
   return true;
 }
@@ -50,6 +68,33 @@ TEST(Decimal, ReadsPlainNumbers) {
   const std::string z = "-0";
   ASSERT_NE(ParseDecimal(z.data(), z.data() + z.size(), &f), nullptr);
   EXPECT_TRUE(std::signbit(f));
+}
+
+TEST(Decimal, ShortPathReadsACellAndStopsAtItsEnd) {
+  // Each cell as it sits in a CSV line, with the next cells after it.
+  auto cell = [](const std::string& text, auto* out) -> int {
+    const std::string line = text + ",1.0,2.0,3.0,4.0,5.0,6.0";
+    const char* q = ParseShortDecimal(line.data(), out);
+    return q == nullptr ? -1 : static_cast<int>(q - line.data());
+  };
+  float f = 0;
+  EXPECT_EQ(cell("-0.123456791", &f), 12);
+  EXPECT_EQ(f, -0.123456791f);
+  EXPECT_EQ(cell(".5", &f), 2);
+  EXPECT_EQ(f, 0.5f);
+  EXPECT_EQ(cell("7", &f), 1);
+  EXPECT_EQ(f, 7.0f);
+  EXPECT_EQ(cell("-0", &f), 2);
+  EXPECT_EQ(f, 0.0f);
+  EXPECT_TRUE(std::signbit(f));
+  double d = 0;
+  EXPECT_EQ(cell("0.0000000596046", &d), 15);
+  EXPECT_EQ(d, 0.0000000596046);
+  EXPECT_EQ(cell("123456789012345", &d), 15);
+  EXPECT_EQ(d, 123456789012345.0);
+  // Past the case: ParseDecimal decides.
+  for (std::string s : {"1.5e3", "2E-7", "1234567890123456", "0.00000000000001", "1.2.3", ".", "-", "", "+1", "nan"})
+    EXPECT_EQ(cell(s, &f), -1) << "'" << s << "'";
 }
 
 TEST(Decimal, LeavesWhatItCannotProveToFromChars) {
@@ -82,9 +127,10 @@ TEST(Decimal, AgreesWithFromCharsOnWhatWritersProduce) {
     auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
     ASSERT_TRUE(Agrees<float>(std::string(buf, p), &decided_f));
   }
-  // Most of them take the fast path (or it would be no use).
+  // Most of them take the fast path (or it would be no use), and the short path too.
   EXPECT_GT(decided_f, total / 2);
   EXPECT_GT(decided_d, total / 2);
+  EXPECT_GT(g_short_decided, total / 2);
 }
 
 TEST(Decimal, AgreesWithFromCharsNearHalfwayPointsAndOnOddText) {
@@ -102,6 +148,17 @@ TEST(Decimal, AgreesWithFromCharsNearHalfwayPointsAndOnOddText) {
       std::snprintf(buf, sizeof buf, "%.*g", digits - 1, mid);
       ASSERT_TRUE(Agrees<float>(buf, &decided));
       ASSERT_TRUE(Agrees<double>(buf, &decided));
+    }
+  }
+  // The same between 0.001 and 1000, where the texts are short enough (15 digits at
+  // most, no exponent) for ParseShortDecimal to decide.
+  std::uniform_real_distribution<float> unit(0.001f, 1000.0f);
+  for (int i = 0; i < 200000; ++i) {
+    const float a = unit(rng);
+    const double mid = (static_cast<double>(a) + static_cast<double>(std::nextafter(a, INFINITY))) / 2;
+    for (int digits : {13, 14, 15}) {
+      std::snprintf(buf, sizeof buf, "%.*g", digits, mid);
+      ASSERT_TRUE(Agrees<float>(buf, &decided));
     }
   }
   // Random short strings of number characters.

@@ -171,13 +171,15 @@ bool InputReader::NextImpl(RawRow* row, bool keep) {
   row->csv_line = {};
   row->text = {};
   row->nulls = nullptr;
+  row->typed = nullptr;
   row->skipped = !keep;
   switch (format_) {
     case Format::kParquet:
-      if (!parquet_->Next(&record_.cells, &nulls_)) return false;
+      if (!parquet_->Next(&record_.cells, &nulls_, &typed_)) return false;
       row->line = 0;
       row->csv = &record_;
       row->nulls = &nulls_;
+      row->typed = &typed_;
       ++pos_;
       break;
     case Format::kCsv:

@@ -45,6 +45,9 @@ struct RawRow {
   // splits it as it decodes. Any other record comes split, in `csv`.
   std::string_view csv_line;
   const std::vector<uint8_t>* nulls = nullptr;  // kParquet: 1 where csv->cells[c] is a null
+  // kParquet: per column, a number handed out in its own type (data null: the text in
+  // csv->cells[c]); see InputReader::set_typed_columns.
+  const std::vector<TypedCell>* typed = nullptr;
   std::string_view text;           // kJsonl: the line; kNpy: the row's bytes
   bool skipped = false;            // another shard's row: not framed, only counted
 };
@@ -61,6 +64,11 @@ class InputReader {
   static Result<std::unique_ptr<InputReader>> Open(const std::filesystem::path& path, Format format);
   ~InputReader();
 
+  // Parquet: per column, 1 where a number may come as a TypedCell rather than as text
+  // (RowDecoder::TypedColumns); ignored for the other formats.
+  void set_typed_columns(std::vector<uint8_t> columns) {
+    if (parquet_) parquet_->set_typed_columns(std::move(columns));
+  }
   Format format() const { return format_; }
   const std::vector<Column>& columns() const { return columns_; }
   // The .npy element type; kInvalid for text formats.
@@ -110,6 +118,7 @@ class InputReader {
   bool defer_csv_split_ = false;
   std::unique_ptr<ParquetInput> parquet_;
   std::vector<uint8_t> nulls_;
+  std::vector<TypedCell> typed_;
 };
 
 }  // namespace ferry::batch

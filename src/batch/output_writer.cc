@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 #include <rapidjson/stringbuffer.h>
@@ -49,6 +50,14 @@ void AppendJsonString(std::string_view s, std::string* out) {
 
 }  // namespace
 
+bool IsUtf8(std::string_view s) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::CrtAllocator,
+                    rapidjson::kWriteValidateEncodingFlag>
+      w(sb);
+  return w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
 void AppendElement(DataType type, const std::byte* data, size_t i, bool json, std::string* out) {
   switch (type) {
     case DataType::kBool: out->append(Load<uint8_t>(data, i) ? "true" : "false"); return;
@@ -74,9 +83,12 @@ Result<std::unique_ptr<OutputWriter>> OutputWriter::Create(Format format, std::v
   w->format_ = format;
   if (outputs.empty()) return InvalidArgument("no output to write");
   for (auto& o : outputs) {
-    if (o.datatype == DataType::kBytes || DataTypeSize(o.datatype) == 0)
+    if (o.datatype == DataType::kBytes && format == Format::kNpy)
+      return InvalidArgument("output '" + o.name + "': datatype BYTES (strings) cannot go into a .npy output; "
+                             "write .csv, .jsonl or .parquet, or leave it out with --outputs");
+    if (o.datatype != DataType::kBytes && DataTypeSize(o.datatype) == 0)
       return InvalidArgument("output '" + o.name + "': datatype " + std::string(DataTypeName(o.datatype)) +
-                             " cannot be written by ferry batch yet; leave it out with --outputs");
+                             " cannot be written by ferry batch; leave it out with --outputs");
     auto n = ElementCount(o.dims);
     o.width = n ? static_cast<size_t>(*n) : 0;
     if (o.width == 0 && format != Format::kJsonl)
@@ -157,22 +169,44 @@ std::string CarriedText(std::string_view v, bool is_json) {
   return std::string(v);
 }
 
-Result<std::vector<size_t>> OutputWriter::CheckTensors(const std::vector<const Tensor*>& outs, size_t batch) const {
-  std::vector<size_t> widths(outputs_.size());
+Result<CheckedOutputs> OutputWriter::CheckTensors(const std::vector<const Tensor*>& outs, size_t batch) const {
+  CheckedOutputs checked;
+  std::vector<size_t>& widths = checked.widths;
+  widths.resize(outputs_.size());
+  checked.strings.resize(outputs_.size());
   for (size_t i = 0; i < outputs_.size(); ++i) {
     const ModelOutput& o = outputs_[i];
     const Tensor& t = *outs[i];
-    const size_t esz = DataTypeSize(o.datatype);
     if (t.datatype != o.datatype)
       return Internal("output '" + o.name + "': the model answered " + std::string(DataTypeName(t.datatype)) +
                       ", its config declares " + std::string(DataTypeName(o.datatype)));
-    const size_t elems = t.byte_size() / esz;
+    size_t elems = 0;
+    if (o.datatype == DataType::kBytes) {
+      std::vector<std::string_view>& strings = checked.strings[i];
+      const std::string_view all = t.bytes();
+      for (size_t at = 0; at < all.size();) {
+        uint32_t len = 0;
+        if (all.size() - at < 4 || (std::memcpy(&len, all.data() + at, 4), all.size() - at - 4 < len))
+          return Internal("output '" + o.name + "': a BYTES element runs past the tensor's end");
+        strings.push_back(all.substr(at + 4, len));
+        at += 4 + len;
+      }
+      if (format_ == Format::kJsonl || format_ == Format::kParquet)
+        for (size_t e = 0; e < strings.size(); ++e)
+          if (!IsUtf8(strings[e]))
+            return InvalidArgument("output '" + o.name + "': element " + std::to_string(e % std::max<size_t>(1, o.width)) +
+                                   " is not UTF-8 text, which " + std::string(FormatName(format_)) +
+                                   " needs (a .csv output takes any bytes)");
+      elems = strings.size();
+    } else {
+      elems = t.byte_size() / DataTypeSize(o.datatype);
+    }
     if (batch == 0 || elems % batch != 0 || (o.width != 0 && elems / batch != o.width))
       return Internal("output '" + o.name + "': " + std::to_string(elems) + " elements for " + std::to_string(batch) +
                       " rows, expected " + std::to_string(o.width) + " per row");
     widths[i] = elems / batch;
   }
-  return widths;
+  return checked;
 }
 
 Status OutputWriter::AppendRow(const std::string* carried, const std::vector<const Tensor*>& outs, size_t r,
@@ -188,8 +222,8 @@ Status OutputWriter::AppendRow(const std::string* carried, const std::vector<con
   }
   if (format_ == Format::kParquet) return Internal("Parquet rows are written by ParquetOutput");
   // Check every tensor before writing, so a bad one leaves `out` as it was.
-  FERRY_ASSIGN_OR_RETURN(std::vector<size_t> widths, CheckTensors(outs, batch));
-  AppendTextRow(carried, outs, widths, r, out);
+  FERRY_ASSIGN_OR_RETURN(CheckedOutputs checked, CheckTensors(outs, batch));
+  AppendTextRow(carried, outs, checked, r, out);
   return Status::Ok();
 }
 
@@ -206,14 +240,15 @@ Status OutputWriter::AppendRows(const std::string* carried, const std::vector<co
     }
     return Status::Ok();
   }
-  FERRY_ASSIGN_OR_RETURN(std::vector<size_t> widths, CheckTensors(outs, batch));
-  for (size_t r = 0; r < batch; ++r) AppendTextRow(carried + r * carry_names_.size(), outs, widths, r, out);
+  FERRY_ASSIGN_OR_RETURN(CheckedOutputs checked, CheckTensors(outs, batch));
+  for (size_t r = 0; r < batch; ++r) AppendTextRow(carried + r * carry_names_.size(), outs, checked, r, out);
   return Status::Ok();
 }
 
 void OutputWriter::AppendTextRow(const std::string* carried, const std::vector<const Tensor*>& outs,
-                                 const std::vector<size_t>& widths, size_t r, std::string* out) const {
+                                 const CheckedOutputs& checked, size_t r, std::string* out) const {
   const bool json = format_ == Format::kJsonl;
+  const std::vector<size_t>& widths = checked.widths;
   if (format_ == Format::kCsv) {
     bool first = true;
     for (size_t c = 0; c < carry_names_.size(); ++c) {
@@ -226,7 +261,8 @@ void OutputWriter::AppendTextRow(const std::string* carried, const std::vector<c
       for (size_t e = 0; e < widths[i]; ++e) {
         if (!first) *out += ',';
         first = false;
-        AppendElement(outputs_[i].datatype, outs[i]->data(), r * widths[i] + e, false, out);
+        if (outputs_[i].datatype == DataType::kBytes) AppendCsvCell(checked.strings[i][r * widths[i] + e], out);
+        else AppendElement(outputs_[i].datatype, outs[i]->data(), r * widths[i] + e, false, out);
       }
     *out += '\n';
     return;
@@ -250,7 +286,8 @@ void OutputWriter::AppendTextRow(const std::string* carried, const std::vector<c
     if (!scalar) *out += '[';
     for (size_t e = 0; e < widths[i]; ++e) {
       if (e) *out += ',';
-      AppendElement(outputs_[i].datatype, outs[i]->data(), r * widths[i] + e, json, out);
+      if (outputs_[i].datatype == DataType::kBytes) AppendJsonString(checked.strings[i][r * widths[i] + e], out);
+      else AppendElement(outputs_[i].datatype, outs[i]->data(), r * widths[i] + e, json, out);
     }
     if (!scalar) *out += ']';
   }

@@ -11,6 +11,14 @@
 
 namespace ferry::batch {
 
+// The tensors of one answered batch, checked by OutputWriter::CheckTensors.
+struct CheckedOutputs {
+  std::vector<size_t> widths;  // per output: elements per row
+  // Per output: for a BYTES one, its elements (views into its tensor, row-major);
+  // empty for the others.
+  std::vector<std::vector<std::string_view>> strings;
+};
+
 // A model output the job writes, as the model config declares it.
 struct ModelOutput {
   std::string name;
@@ -26,11 +34,13 @@ struct ModelOutput {
 // JSONL as one object per line {"carried": ..., "NAME": scalar or [array]}; .npy as the
 // raw elements of one output, behind a fixed-size header rewritten once the row count is
 // known. Numbers are written in their shortest form that reads back to the same value.
+// BYTES (string) elements are written as text: CSV cells quoted as RFC 4180 needs them,
+// JSON strings, Parquet strings; JSONL and Parquet take UTF-8 only.
 // Thread-safety: immutable after Create; AppendRow may run on several threads.
 class OutputWriter {
  public:
-  // INVALID_ARGUMENT when the outputs cannot be written in `format`: BYTES outputs,
-  // variable widths for CSV and .npy, several outputs or carried columns for .npy, or a
+  // INVALID_ARGUMENT when the outputs cannot be written in `format`: BYTES outputs in
+  // .npy, variable widths for CSV and .npy, several outputs or carried columns for .npy, or a
   // carried column named like an output column.
   static Result<std::unique_ptr<OutputWriter>> Create(Format format, std::vector<std::string> carry_names,
                                                       bool carried_is_json, std::vector<ModelOutput> outputs);
@@ -48,8 +58,10 @@ class OutputWriter {
   std::vector<std::pair<std::string, size_t>> OutputColumns() const;
 
   // Checks that outputs[i] holds `batch` rows of outputs()[i] (its datatype, its width
-  // per row) and returns each one's width. INTERNAL naming the output otherwise.
-  Result<std::vector<size_t>> CheckTensors(const std::vector<const Tensor*>& outputs, size_t batch) const;
+  // per row; for BYTES, well-formed elements, and UTF-8 ones for JSONL and Parquet) and
+  // returns each one's width (and BYTES elements). INTERNAL naming the output otherwise;
+  // INVALID_ARGUMENT for an element that is not UTF-8.
+  Result<CheckedOutputs> CheckTensors(const std::vector<const Tensor*>& outputs, size_t batch) const;
 
   // Appends result row `r` to `out`: `carried` points at its carry_names().size()
   // values; outputs[i] is the tensor for outputs()[i], of shape [batch, ...].
@@ -65,7 +77,7 @@ class OutputWriter {
   OutputWriter() = default;
   // AppendRow for a text format, the tensors already checked (their `widths`).
   void AppendTextRow(const std::string* carried, const std::vector<const Tensor*>& outputs,
-                     const std::vector<size_t>& widths, size_t r, std::string* out) const;
+                     const CheckedOutputs& checked, size_t r, std::string* out) const;
 
   Format format_ = Format::kCsv;
   std::vector<std::string> carry_names_;
@@ -77,6 +89,9 @@ class OutputWriter {
 // numbers, integers as integers, booleans as true/false; non-finite floats as NaN,
 // Infinity, -Infinity (`json`) or nan, inf, -inf.
 void AppendElement(DataType type, const std::byte* data, size_t i, bool json, std::string* out);
+
+// Whether `s` is well-formed UTF-8 (what JSON and Parquet strings must be).
+bool IsUtf8(std::string_view s);
 
 // The text of a carried value: `v` itself, or the string a JSON string literal holds
 // when `is_json` (a JSONL input's carried values are JSON).

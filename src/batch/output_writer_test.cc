@@ -86,6 +86,39 @@ TEST(OutputWriter, WrongOutputSizeIsAnErrorNotGarbage) {
   EXPECT_EQ(out, "");
 }
 
+TEST(OutputWriter, BytesOutputsAreTextCellsAndJsonStrings) {
+  const std::vector<ModelOutput> outputs = {{"s", DataType::kBytes, {2}, 0}, {"n", DataType::kInt64, {1}, 0}};
+  Tensor s = test_util::MakeBytesTensor("s", {2, 2}, {"plain", "a,b \"q\"\nline", "", " lead\xc3\xa9"});
+  Tensor n = MakeTensor<int64_t>("n", DataType::kInt64, {2, 1}, {1, 2});
+  auto csv = OutputWriter::Create(Format::kCsv, {}, false, outputs);
+  ASSERT_TRUE(csv.ok()) << csv.status().message();
+  EXPECT_EQ((*csv)->Header(0), "s_0,s_1,n\n");
+  std::string out;
+  ASSERT_TRUE((*csv)->AppendRows(nullptr, {&s, &n}, 2, &out).ok());
+  EXPECT_EQ(out, "plain,\"a,b \"\"q\"\"\nline\",1\n,\" lead\xc3\xa9\",2\n");
+  auto jsonl = OutputWriter::Create(Format::kJsonl, {}, false, outputs);
+  ASSERT_TRUE(jsonl.ok());
+  out.clear();
+  ASSERT_TRUE((*jsonl)->AppendRows(nullptr, {&s, &n}, 2, &out).ok());
+  EXPECT_EQ(out, "{\"s\":[\"plain\",\"a,b \\\"q\\\"\\nline\"],\"n\":1}\n{\"s\":[\"\",\" lead\xc3\xa9\"],\"n\":2}\n");
+  // Bytes that are not UTF-8: a CSV cell takes them, a JSON string cannot.
+  Tensor raw = test_util::MakeBytesTensor("s", {1, 2}, {"ok", "\xff\xfe"});
+  Tensor one = MakeTensor<int64_t>("n", DataType::kInt64, {1, 1}, {3});
+  out.clear();
+  EXPECT_TRUE((*csv)->AppendRows(nullptr, {&raw, &one}, 1, &out).ok());
+  EXPECT_EQ(out, "ok,\xff\xfe,3\n");
+  out = "before;";
+  EXPECT_EQ((*jsonl)->AppendRows(nullptr, {&raw, &one}, 1, &out).message(),
+            "output 's': element 1 is not UTF-8 text, which jsonl needs (a .csv output takes any bytes)");
+  EXPECT_EQ(out, "before;");
+  // A length past the tensor's end, and a .npy output.
+  Tensor cut = s;
+  cut.Own(std::string(s.bytes().substr(0, 10)));
+  EXPECT_EQ((*csv)->AppendRows(nullptr, {&cut, &n}, 2, &out).message(),
+            "output 's': a BYTES element runs past the tensor's end");
+  EXPECT_FALSE(OutputWriter::Create(Format::kNpy, {}, false, {{"s", DataType::kBytes, {1}, 0}}).ok());
+}
+
 TEST(OutputWriter, NpyHeaderKeepsItsLength) {
   auto w = OutputWriter::Create(Format::kNpy, {}, false, {{"probabilities", DataType::kFp32, {3}, 0}});
   ASSERT_TRUE(w.ok());

@@ -52,6 +52,27 @@ void AppendCell(const arrow::Array& a, int64_t i, std::string* out) {
   }
 }
 
+// Element `i` of a numeric array as a typed cell; data null for other types (booleans
+// are bits, not bytes).
+TypedCell TypedOf(const arrow::Array& a, int64_t i) {
+  const auto k = static_cast<size_t>(i);
+  auto at = [k](const std::byte* base, DataType t) { return TypedCell{t, base + k * DataTypeSize(t)}; };
+  switch (a.type_id()) {
+    case arrow::Type::INT8: return at(Raw<arrow::Int8Array>(a), DataType::kInt8);
+    case arrow::Type::INT16: return at(Raw<arrow::Int16Array>(a), DataType::kInt16);
+    case arrow::Type::INT32: return at(Raw<arrow::Int32Array>(a), DataType::kInt32);
+    case arrow::Type::INT64: return at(Raw<arrow::Int64Array>(a), DataType::kInt64);
+    case arrow::Type::UINT8: return at(Raw<arrow::UInt8Array>(a), DataType::kUint8);
+    case arrow::Type::UINT16: return at(Raw<arrow::UInt16Array>(a), DataType::kUint16);
+    case arrow::Type::UINT32: return at(Raw<arrow::UInt32Array>(a), DataType::kUint32);
+    case arrow::Type::UINT64: return at(Raw<arrow::UInt64Array>(a), DataType::kUint64);
+    case arrow::Type::HALF_FLOAT: return at(Raw<arrow::HalfFloatArray>(a), DataType::kFp16);
+    case arrow::Type::FLOAT: return at(Raw<arrow::FloatArray>(a), DataType::kFp32);
+    case arrow::Type::DOUBLE: return at(Raw<arrow::DoubleArray>(a), DataType::kFp64);
+    default: return {};
+  }
+}
+
 }  // namespace
 
 struct ParquetInput::Impl {
@@ -131,7 +152,8 @@ Status ParquetInput::Seek(uint64_t row) {
   return Status::Ok();
 }
 
-bool ParquetInput::Next(std::vector<std::string_view>* cells, std::vector<uint8_t>* nulls) {
+bool ParquetInput::Next(std::vector<std::string_view>* cells, std::vector<uint8_t>* nulls,
+                        std::vector<TypedCell>* typed) {
   Impl& m = *impl_;
   while (true) {
     if (m.batch && m.batch_row < m.batch->num_rows()) {
@@ -164,11 +186,18 @@ bool ParquetInput::Next(std::vector<std::string_view>* cells, std::vector<uint8_
   const int64_t i = m.batch_row++;
   cells->resize(names_.size());
   nulls->assign(names_.size(), 0);
+  if (typed != nullptr) typed->assign(names_.size(), TypedCell{});
   for (size_t c = 0; c < names_.size(); ++c) {
     const arrow::Array& a = *m.batch->column(static_cast<int>(c));
     m.text[c].clear();
-    if (a.IsNull(i)) (*nulls)[c] = 1;
-    else AppendCell(a, i, &m.text[c]);
+    if (a.IsNull(i)) {
+      (*nulls)[c] = 1;
+    } else if (typed != nullptr && c < typed_columns_.size() && typed_columns_[c] &&
+               ((*typed)[c] = TypedOf(a, i)).data != nullptr) {
+      // handed out typed, no text
+    } else {
+      AppendCell(a, i, &m.text[c]);
+    }
     (*cells)[c] = m.text[c];
   }
   return true;

@@ -7,9 +7,17 @@
 #include <string_view>
 #include <vector>
 
+#include "core/data_type.h"
 #include "core/result.h"
 
 namespace ferry::batch {
+
+// A cell handed out as a number of its own type rather than as text: `data` points at
+// one element of `type` (valid until the next row); null when the cell is text.
+struct TypedCell {
+  DataType type = DataType::kInvalid;
+  const std::byte* data = nullptr;
+};
 
 // Reads the rows of a Parquet file in order, one record batch (at most kBatchRows rows
 // of one row group) in memory at a time, and hands out each row's values as text: the
@@ -18,7 +26,9 @@ namespace ferry::batch {
 // booleans as true/false, strings as they are; other Parquet types (dates, timestamps,
 // decimals, lists, ...) as Arrow prints them, which a model input does not parse (the
 // row fails, naming the column) but --carry copies. A null is an empty cell, flagged
-// in `nulls`.
+// in `nulls`. Columns named by set_typed_columns that hold integers or floats are handed
+// out as TypedCells instead, with no text (the decoder converts them straight into the
+// tensor, as from a .npy file, and formats one only for an error message).
 // Built only with FERRY_WITH_PARQUET (Arrow C++ from the pyarrow wheel); without it
 // Open says so. Thread-safety: one thread at a time.
 class ParquetInput {
@@ -42,7 +52,13 @@ class ParquetInput {
   // Reads the next row's cells into `cells` (views valid until the next call) and
   // their null flags into `nulls`; false at the end of the file. A read or decode
   // error mid-file ends the rows and is kept in error().
-  bool Next(std::vector<std::string_view>* cells, std::vector<uint8_t>* nulls);
+  // With `typed` (one per column), a numeric column that set_typed_columns named comes
+  // as typed[c], its cell empty.
+  bool Next(std::vector<std::string_view>* cells, std::vector<uint8_t>* nulls,
+            std::vector<TypedCell>* typed = nullptr);
+  // Per column, 1 where a number may come typed (the columns a decoder feeds to a numeric
+  // input and does not carry).
+  void set_typed_columns(std::vector<uint8_t> columns) { typed_columns_ = std::move(columns); }
   const Status& error() const { return error_; }
 
  private:
@@ -51,6 +67,7 @@ class ParquetInput {
 
   std::unique_ptr<Impl> impl_;
   std::vector<std::string> names_, types_;
+  std::vector<uint8_t> typed_columns_;
   uint64_t num_rows_ = 0;
   Status error_;
 };

@@ -15,6 +15,8 @@ Result<std::unique_ptr<ParquetInput>> ParquetInput::Open(const std::filesystem::
                     "installs what it needs, then reconfigure)");
 }
 Status ParquetInput::Seek(uint64_t) { return Status(StatusCode::kUnimplemented, "no Parquet support"); }
-bool ParquetInput::Next(std::vector<std::string_view>*, std::vector<uint8_t>*) { return false; }
+bool ParquetInput::Next(std::vector<std::string_view>*, std::vector<uint8_t>*, std::vector<TypedCell>*) {
+  return false;
+}
 
 }  // namespace ferry::batch

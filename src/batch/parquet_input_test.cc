@@ -113,6 +113,37 @@ TEST(ParquetInput, NullInAModelInputFailsTheRowNamingTheColumn) {
   fs::remove(path);
 }
 
+TEST(ParquetInput, TypedNumbersGoStraightIntoTheInputAndABadOneNamesColumnAndValue) {
+  fs::path path = WriteFile("ferry_pq_typed", 200, 200);
+  auto r = InputReader::Open(path, Format::kParquet);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  // n (int64, 0 .. -199) feeds an INT8 input: -128 fits, -129 does not.
+  auto d = RowDecoder::Create(**r, {{"n", DataType::kInt8, Shape{1}, 1}}, {"name"}, {{"n", "n"}});
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->TypedColumns(), (std::vector<uint8_t>{0, 1, 0, 0}));
+  (*r)->set_typed_columns(d->TypedColumns());
+  RawRow row;
+  auto all = [](uint64_t) { return true; };
+  int8_t v[1];
+  char* dst[1] = {reinterpret_cast<char*>(v)};
+  std::vector<std::string> carried;
+  for (int i = 0; i < 130; ++i) {
+    ASSERT_TRUE((*r)->Next(&row, all));
+    ASSERT_NE(row.typed, nullptr);
+    EXPECT_NE((*row.typed)[1].data, nullptr) << "n comes typed";
+    EXPECT_EQ((*row.typed)[3].data, nullptr) << "name (carried) comes as text";
+    Status s = d->Decode(row, dst, &carried);
+    if (i < 129) {
+      ASSERT_TRUE(s.ok()) << s.message();
+      EXPECT_EQ(v[0], -i);
+      EXPECT_EQ(carried.back(), "r" + std::to_string(i));
+    } else {
+      EXPECT_EQ(s.message(), "row 129, column 'n': '-129' is not an integer in the range of INT8");
+    }
+  }
+  fs::remove(path);
+}
+
 TEST(ParquetInput, RefusesAFileThatIsNotParquet) {
   fs::path path = fs::temp_directory_path() / ("ferry_pq_bad_" + std::to_string(::getpid()) + ".parquet");
   std::ofstream(path) << "a,b\n1,2\n";

@@ -57,6 +57,7 @@ std::shared_ptr<arrow::DataType> ArrowType(DataType t) {
     case DataType::kBf16:
     case DataType::kFp32: return arrow::float32();
     case DataType::kFp64: return arrow::float64();
+    case DataType::kBytes: return arrow::utf8();
     default: return nullptr;
   }
 }
@@ -86,6 +87,7 @@ struct ParquetOutput::Impl {
     size_t element = 0;  // element within the output's row
     DataType datatype = DataType::kInvalid;
     std::string values;  // raw little-endian values (BF16 widened to float, BOOL one byte each)
+    arrow::StringBuilder strings;  // BYTES: the elements
   };
   std::vector<Column> columns;
 
@@ -137,13 +139,18 @@ Result<std::unique_ptr<ParquetOutput>> ParquetOutput::Create(const OutputWriter&
 }
 
 void ParquetOutput::AppendRow(const std::string* carried, const std::vector<const Tensor*>& outputs,
-                              const std::vector<size_t>& widths, size_t r) {
+                              const CheckedOutputs& checked, size_t r) {
+  const std::vector<size_t>& widths = checked.widths;
   Impl& m = *impl_;
   for (size_t c = 0; c < m.ncarry; ++c) {
     const std::string text = CarriedText(carried[c], m.carried_is_json);
     (void)m.carried[c].Append(text);
   }
   for (auto& col : m.columns) {
+    if (col.datatype == DataType::kBytes) {
+      (void)col.strings.Append(checked.strings[col.output][r * widths[col.output] + col.element]);
+      continue;
+    }
     const size_t esz = DataTypeSize(col.datatype);
     const std::byte* src = outputs[col.output]->data() + (r * widths[col.output] + col.element) * esz;
     if (col.datatype == DataType::kBf16) {
@@ -169,7 +176,11 @@ Result<ParquetOutput::RowGroup> ParquetOutput::FlushRowGroup(uint64_t offset) {
     arrays.push_back(std::move(a));
   }
   for (auto& col : m.columns) {
-    if (col.datatype == DataType::kBool) {
+    if (col.datatype == DataType::kBytes) {
+      std::shared_ptr<arrow::Array> a;
+      FERRY_RETURN_IF_ERROR(Guarded("cannot build a Parquet column", [&] { return col.strings.Finish(&a); }));
+      arrays.push_back(std::move(a));
+    } else if (col.datatype == DataType::kBool) {
       arrow::BooleanBuilder b;
       std::shared_ptr<arrow::Array> a;
       FERRY_RETURN_IF_ERROR(Guarded("cannot build a Parquet column", [&]() -> arrow::Status {

@@ -28,7 +28,8 @@ namespace ferry::batch {
 // then the outputs as OutputWriter::OutputColumns names them (NAME, or NAME_0 ..
 // NAME_{w-1} row-major for a wider output, so a Parquet output can feed another job
 // as a CSV one can). Types: BOOL -> boolean, INT8..INT64 and UINT8..UINT64 -> the same
-// width, FP16 -> halffloat, BF16 and FP32 -> float, FP64 -> double. Every column is
+// width, FP16 -> halffloat, BF16 and FP32 -> float, FP64 -> double, BYTES -> string
+// (UTF-8, which CheckTensors checks). Every column is
 // required (no nulls). Pages are Snappy-compressed.
 // Built only with FERRY_WITH_PARQUET; without it Create says so.
 // Thread-safety: one thread at a time.
@@ -45,10 +46,10 @@ class ParquetOutput {
                                                        std::vector<std::string> carry_names, bool carried_is_json);
   ~ParquetOutput();
 
-  // Buffers row `r` of `outputs` (checked by OutputWriter::CheckTensors, `widths` as it
+  // Buffers row `r` of `outputs` (checked by OutputWriter::CheckTensors, `checked` as it
   // returned) with its carried values (carry_names().size() of them).
-  void AppendRow(const std::string* carried, const std::vector<const Tensor*>& outputs,
-                 const std::vector<size_t>& widths, size_t r);
+  void AppendRow(const std::string* carried, const std::vector<const Tensor*>& outputs, const CheckedOutputs& checked,
+                 size_t r);
   uint64_t buffered_rows() const { return buffered_; }
 
   // Encodes the buffered rows as one row group starting at byte `offset` (4 or more)

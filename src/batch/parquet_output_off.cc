@@ -12,8 +12,7 @@ Result<std::unique_ptr<ParquetOutput>> ParquetOutput::Create(const OutputWriter&
                 "a .parquet output needs Parquet support, and this ferry was built without it (FERRY_WITH_PARQUET; "
                 "tools/pyarrow/install.sh installs what it needs, then reconfigure)");
 }
-void ParquetOutput::AppendRow(const std::string*, const std::vector<const Tensor*>&, const std::vector<size_t>&,
-                              size_t) {}
+void ParquetOutput::AppendRow(const std::string*, const std::vector<const Tensor*>&, const CheckedOutputs&, size_t) {}
 Result<ParquetOutput::RowGroup> ParquetOutput::FlushRowGroup(uint64_t) {
   return Status(StatusCode::kUnimplemented, "no Parquet support");
 }

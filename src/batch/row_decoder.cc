@@ -11,6 +11,7 @@
 #include <rapidjson/writer.h>
 
 #include "batch/decimal.h"
+#include "batch/output_writer.h"
 #include "core/float16.h"
 
 namespace ferry::batch {
@@ -254,9 +255,11 @@ Result<RowDecoder> RowDecoder::Plan(RowDecoder d, Format format, std::vector<Col
   for (size_t k = 0; k < d.inputs_.size(); ++k) {
     ModelInput& in = d.inputs_[k];
     const int ki = static_cast<int>(k);
-    if (in.datatype == DataType::kBytes || DataTypeSize(in.datatype) == 0)
+    if (in.datatype == DataType::kBytes && d.format_ == Format::kNpy)
+      return InvalidArgument("input '" + in.name + "': datatype BYTES (strings) cannot be fed from a .npy file");
+    if (in.datatype != DataType::kBytes && DataTypeSize(in.datatype) == 0)
       return InvalidArgument("input '" + in.name + "': datatype " + std::string(DataTypeName(in.datatype)) +
-                             " cannot be fed from files yet (numbers and booleans only)");
+                             " cannot be fed from files");
     auto count = ElementCount(in.dims);
     if (!count) return InvalidArgument("input '" + in.name + "': shape " + ShapeToString(in.dims) +
                                        " has a variable dimension; ferry batch needs a fixed shape per row");
@@ -317,10 +320,28 @@ Result<RowDecoder> RowDecoder::Plan(RowDecoder d, Format format, std::vector<Col
     t.datatype = d.inputs_[static_cast<size_t>(t.input)].datatype;
     t.byte_offset = t.offset * DataTypeSize(t.datatype);
   }
+  d.bytes_cells_.resize(d.inputs_.size());
+  for (size_t k = 0; k < d.inputs_.size(); ++k)
+    if (d.inputs_[k].datatype == DataType::kBytes) {
+      d.bytes_inputs_.push_back(k);
+      d.bytes_cells_[k].resize(d.inputs_[k].width);
+    }
   return d;
 }
 
-bool RowDecoder::DecodeCsvLine(std::string_view line, char* const* dst, std::vector<std::string>* carried) {
+void RowDecoder::AppendBytes(std::string* const* bytes) const {
+  for (size_t k : bytes_inputs_)
+    for (std::string_view e : bytes_cells_[k]) {
+      const auto n = static_cast<uint32_t>(e.size());
+      const char len[4] = {static_cast<char>(n), static_cast<char>(n >> 8), static_cast<char>(n >> 16),
+                           static_cast<char>(n >> 24)};
+      bytes[k]->append(len, 4);
+      bytes[k]->append(e);
+    }
+}
+
+bool RowDecoder::DecodeCsvLine(std::string_view line, char* const* dst, std::vector<std::string>* carried,
+                               std::string* const* bytes) {
   const char* p = line.data();
   const char* const end = p + line.size();
   auto cell_end = [end](const char* from) {
@@ -336,14 +357,16 @@ bool RowDecoder::DecodeCsvLine(std::string_view line, char* const* dst, std::vec
       char* out = dst[t.input] + t.byte_offset;
       if (t.datatype == DataType::kFp32) {
         float f;
-        const char* q = ParseDecimal(p, end, &f);
+        const char* q = end - p >= 17 ? ParseShortDecimal(p, &f) : nullptr;
+        if (q == nullptr) q = ParseDecimal(p, end, &f);
         if (q != nullptr && (q == end || *q == ',')) {
           std::memcpy(out, &f, sizeof f);
           stop = q;
         }
       } else if (t.datatype == DataType::kFp64) {
         double v;
-        const char* q = ParseDecimal(p, end, &v);
+        const char* q = end - p >= 17 ? ParseShortDecimal(p, &v) : nullptr;
+        if (q == nullptr) q = ParseDecimal(p, end, &v);
         if (q != nullptr && (q == end || *q == ',')) {
           std::memcpy(out, &v, sizeof v);
           stop = q;
@@ -351,7 +374,10 @@ bool RowDecoder::DecodeCsvLine(std::string_view line, char* const* dst, std::vec
       }
       if (stop == nullptr) {
         stop = cell_end(p);
-        if (!ParseElement(t.datatype, std::string_view(p, static_cast<size_t>(stop - p)), out)) return false;
+        if (t.datatype == DataType::kBytes)
+          bytes_cells_[static_cast<size_t>(t.input)][t.offset] = std::string_view(p, static_cast<size_t>(stop - p));
+        else if (!ParseElement(t.datatype, std::string_view(p, static_cast<size_t>(stop - p)), out))
+          return false;
       }
     } else {
       stop = cell_end(p);
@@ -365,7 +391,16 @@ bool RowDecoder::DecodeCsvLine(std::string_view line, char* const* dst, std::vec
     }
   }
   for (size_t c : carry_columns_) carried->emplace_back(line_cells_[c]);
+  AppendBytes(bytes);
   return true;
+}
+
+std::vector<uint8_t> RowDecoder::TypedColumns() const {
+  std::vector<uint8_t> typed(columns_.size(), 0);
+  for (size_t c : fed_columns_)
+    typed[c] = inputs_[static_cast<size_t>(targets_[c].input)].datatype != DataType::kBytes;
+  for (size_t c : carry_columns_) typed[c] = 0;
+  return typed;
 }
 
 std::string RowDecoder::Describe() const {
@@ -387,17 +422,18 @@ std::string RowDecoder::Describe() const {
   return s;
 }
 
-Status RowDecoder::Decode(const RawRow& row, char* const* dst, std::vector<std::string>* carried) {
+Status RowDecoder::Decode(const RawRow& row, char* const* dst, std::vector<std::string>* carried,
+                          std::string* const* bytes) {
   switch (format_) {
     case Format::kCsv:
     case Format::kParquet: {
       if (row.csv == nullptr) {
-        if (DecodeCsvLine(row.csv_line, dst, carried)) return Status::Ok();
+        if (DecodeCsvLine(row.csv_line, dst, carried, bytes)) return Status::Ok();
         // Split it by the full rules, for their checks and messages.
         NextCsvRecord(row.csv_line, 0, &split_);
         RawRow split_row = row;
         split_row.csv = &split_;
-        return Decode(split_row, dst, carried);
+        return Decode(split_row, dst, carried, bytes);
       }
       const CsvRecord& r = *row.csv;
       if (!r.error.empty()) return InvalidArgument(RowName(row) + ": " + r.error);
@@ -410,12 +446,27 @@ Status RowDecoder::Decode(const RawRow& row, char* const* dst, std::vector<std::
         const size_t esz = DataTypeSize(in.datatype);
         if (row.nulls != nullptr && (*row.nulls)[c])
           return InvalidArgument(RowName(row) + ", column '" + columns_[c].name + "': null (a missing value; ferry batch does not fill them in)");
+        if (in.datatype == DataType::kBytes) {
+          bytes_cells_[static_cast<size_t>(t.input)][t.offset] = r.cells[c];
+          continue;
+        }
+        if (row.typed != nullptr && (*row.typed)[c].data != nullptr) {
+          const TypedCell& tc = (*row.typed)[c];
+          if (ConvertNpy(tc.type, reinterpret_cast<const char*>(tc.data), in.datatype,
+                         dst[t.input] + t.offset * esz))
+            continue;
+          std::string text;
+          AppendElement(tc.type, tc.data, 0, false, &text);
+          return InvalidArgument(RowName(row) + ", column '" + columns_[c].name + "': " + Shown(text) + " is not " +
+                                 TypeWord(in.datatype));
+        }
         if (!ParseElement(in.datatype, r.cells[c], dst[t.input] + t.offset * esz))
           return InvalidArgument(RowName(row) + ", column '" + columns_[c].name + "': " +
                                  (r.cells[c].empty() ? std::string("empty") : Shown(r.cells[c])) + " is not " +
                                  TypeWord(in.datatype));
       }
       for (size_t c : carry_columns_) carried->emplace_back(r.cells[c]);
+      AppendBytes(bytes);
       return Status::Ok();
     }
     case Format::kJsonl: {
@@ -442,6 +493,14 @@ Status RowDecoder::Decode(const RawRow& row, char* const* dst, std::vector<std::
         char* out = dst[t.input] + t.offset * esz;
         for (size_t e = 0; e < n; ++e, out += esz) {
           const rapidjson::Value& v = values[e];
+          if (in.datatype == DataType::kBytes) {
+            if (!v.IsString())
+              return InvalidArgument(RowName(row) + ", column '" + name + "'" +
+                                     (t.width > 1 ? " [" + std::to_string(e) + "]" : std::string()) +
+                                     ": not a string (input '" + in.name + "' is BYTES)");
+            bytes_cells_[static_cast<size_t>(t.input)][t.offset + e] = std::string_view(v.GetString(), v.GetStringLength());
+            continue;
+          }
           bool ok;
           if (v.IsBool()) ok = in.datatype == DataType::kBool && PutInt64(in.datatype, v.GetBool(), out);
           else if (v.IsInt64()) ok = PutInt64(in.datatype, v.GetInt64(), out);
@@ -466,6 +525,7 @@ Status RowDecoder::Decode(const RawRow& row, char* const* dst, std::vector<std::
         m->value.Accept(w);
         carried->emplace_back(sb.GetString(), sb.GetSize());
       }
+      AppendBytes(bytes);
       return Status::Ok();
     }
     case Format::kNpy: {

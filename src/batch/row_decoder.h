@@ -41,17 +41,23 @@ class RowDecoder {
   // its own name; columns NAME_0 .. NAME_{width-1}; and, for a model with one input, all
   // the columns that are not carried (the ".npy" case). INVALID_ARGUMENT naming the
   // input or column when none fits, when widths differ, or when a datatype cannot be fed
-  // (BYTES) or a dimension is variable.
+  // (BYTES from a .npy file) or a dimension is variable. A BYTES (string) input takes
+  // each cell's text as one element (CSV, Parquet: as the cell holds it; JSONL: a JSON
+  // string).
   static Result<RowDecoder> Create(const InputReader& reader, std::vector<ModelInput> inputs,
                                    const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map);
   // The same plan for rows that come one by one rather than from a file (ferry stream's
   // messages: one CSV record or one JSON object each), over the columns given.
-  // `format` is kCsv or kJsonl.
+  // `format` is kCsv or kJsonl. BYTES inputs take a CSV cell's text or a JSON string.
   static Result<RowDecoder> Create(Format format, std::vector<Column> columns, std::vector<ModelInput> inputs,
                                    const std::vector<std::string>& carry, const std::vector<ColumnMapping>& map);
 
   const std::vector<ModelInput>& inputs() const { return inputs_; }
   const std::vector<std::string>& carry_names() const { return carry_names_; }
+  // Per column, 1 for the columns fed to a numeric (not BYTES) input and not carried:
+  // those whose Parquet numbers Decode converts straight from their own type, as from a
+  // .npy file, with no text round trip (InputReader::set_typed_columns).
+  std::vector<uint8_t> TypedColumns() const;
   // Carried values are JSON texts (JSONL input) rather than plain cell texts (CSV).
   bool carried_is_json() const { return format_ == Format::kJsonl; }
   // A readable line of the plan, e.g. "input <- a, b, c, d", for the log.
@@ -59,8 +65,11 @@ class RowDecoder {
 
   // Decodes `row`: input i's `width` elements go to dst[i]; carried values are appended
   // to `carried` (carry_names().size() of them) only when the row decodes. On error,
-  // dst may hold part of the row.
-  Status Decode(const RawRow& row, char* const* dst, std::vector<std::string>* carried);
+  // dst may hold part of the row. A BYTES input's elements are appended instead to
+  // *bytes[i], in the tensor encoding (a 4-byte little-endian length, then the bytes),
+  // only when the row decodes; `bytes` may be null when no input is BYTES.
+  Status Decode(const RawRow& row, char* const* dst, std::vector<std::string>* carried,
+                std::string* const* bytes = nullptr);
 
  private:
   struct Target {
@@ -74,7 +83,10 @@ class RowDecoder {
   // The fast path for a CSV record given as one plain line (RawRow::csv_line): splits
   // and parses in one pass. False, with `carried` untouched, when the line needs the
   // full rules or fails (Decode then splits it and gives the precise error).
-  bool DecodeCsvLine(std::string_view line, char* const* dst, std::vector<std::string>* carried);
+  bool DecodeCsvLine(std::string_view line, char* const* dst, std::vector<std::string>* carried,
+                     std::string* const* bytes);
+  // Appends the elements that Decode put in bytes_cells_ to `bytes`.
+  void AppendBytes(std::string* const* bytes) const;
   static Result<RowDecoder> Plan(RowDecoder d, Format format, std::vector<Column> columns,
                                  std::vector<ModelInput> inputs, const std::vector<std::string>& carry,
                                  const std::vector<ColumnMapping>& map);
@@ -88,6 +100,9 @@ class RowDecoder {
   std::vector<size_t> carry_columns_;
   std::vector<std::string> carry_names_;
   std::vector<std::string_view> line_cells_;  // DecodeCsvLine's cells, per column
+  std::vector<size_t> bytes_inputs_;          // the BYTES inputs
+  // Per input, the row's BYTES elements by position, views valid during Decode.
+  std::vector<std::vector<std::string_view>> bytes_cells_;
   CsvRecord split_;                           // a csv_line the fast path gave back, split
 };
 

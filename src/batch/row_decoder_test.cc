@@ -7,6 +7,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "batch/test_tensors.h"
+
 namespace ferry::batch {
 namespace {
 
@@ -105,6 +107,49 @@ TEST_F(RowDecoderTest, WideColumnsAndJsonArrays) {
   ASSERT_TRUE(d->Decode(raw, dst, &carried).ok());
   EXPECT_EQ(row[0], 3);
   EXPECT_EQ(row[1], 4);
+}
+
+using test_util::Elements;
+
+TEST_F(RowDecoderTest, BytesInputsTakeTheCellTextInMapOrder) {
+  // Plain lines (the one-pass path), a quoted cell (the full splitter), a bad number.
+  auto reader = InputReader::Open(Write("s.csv", "id,a,b,x\nr0,hi there,,1.5\nr1,\"q,\"\"x\"\"\",z,2\nr2,k,l,bad\n"),
+                                  Format::kCsv);
+  ASSERT_TRUE(reader.ok());
+  std::vector<ModelInput> inputs = {{"s", DataType::kBytes, {2}, 1}, {"x", DataType::kFp32, {1}, 1}};
+  auto d = RowDecoder::Create(**reader, inputs, {"id"}, {{"b", "s"}, {"a", "s"}, {"x", "x"}});
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  std::string s_bytes;
+  float x[3];
+  std::vector<std::string> carried;
+  std::string* bytes[] = {&s_bytes, nullptr};
+  RawRow raw;
+  auto all = [](uint64_t) { return true; };
+  for (int r = 0; r < 3; ++r) {
+    char* dst[] = {nullptr, reinterpret_cast<char*>(&x[r])};
+    ASSERT_TRUE((*reader)->Next(&raw, all));
+    Status st = d->Decode(raw, dst, &carried, bytes);
+    if (r < 2) ASSERT_TRUE(st.ok()) << st.message();
+    else EXPECT_EQ(st.message(), "row 2 (line 4), column 'x': 'bad' is not a number");
+  }
+  // --map b:s,a:s puts b first; the failed row added nothing.
+  EXPECT_EQ(Elements(s_bytes), (std::vector<std::string>{"", "hi there", "z", "q,\"x\""}));
+  EXPECT_EQ(carried, (std::vector<std::string>{"r0", "r1"}));
+  EXPECT_EQ(x[1], 2.0f);
+
+  auto jr = InputReader::Open(Write("s.jsonl", "{\"s\": [\"a\", \"\\u00e9\"]}\n{\"s\": [\"a\", 3]}\n"), Format::kJsonl);
+  ASSERT_TRUE(jr.ok());
+  auto jd = RowDecoder::Create(**jr, {{"s", DataType::kBytes, {2}, 1}}, {}, {});
+  ASSERT_TRUE(jd.ok()) << jd.status().message();
+  std::string j_bytes;
+  std::string* jbytes[] = {&j_bytes};
+  char* jdst[] = {nullptr};
+  ASSERT_TRUE((*jr)->Next(&raw, all));
+  ASSERT_TRUE(jd->Decode(raw, jdst, &carried, jbytes).ok());
+  ASSERT_TRUE((*jr)->Next(&raw, all));
+  EXPECT_EQ(jd->Decode(raw, jdst, &carried, jbytes).message(),
+            "row 1 (line 2), column 's' [1]: not a string (input 's' is BYTES)");
+  EXPECT_EQ(Elements(j_bytes), (std::vector<std::string>{"a", "\xc3\xa9"}));
 }
 
 TEST(ParseElement, RangesAndTypes) {

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "batch/csv.h"
+#include "batch/output_writer.h"
 #include "protocol/v2_json.h"
 
 namespace ferry::stream {
@@ -78,7 +79,22 @@ Result<InferRequest> DecodeV2Message(std::string_view value, std::string_view ke
   return req;
 }
 
-std::string EncodeV2Response(const InferResponse& response) {
+Result<std::string> EncodeV2Response(const InferResponse& response) {
+  for (const auto& t : response.outputs) {
+    if (t.datatype != DataType::kBytes) continue;
+    const std::string_view all = t.bytes();
+    size_t e = 0;
+    for (size_t pos = 0; pos + 4 <= all.size(); ++e) {
+      uint32_t n;
+      std::memcpy(&n, all.data() + pos, 4);
+      pos += 4;
+      if (n > all.size() - pos) break;  // malformed: the encoder writes what is well-formed
+      if (!batch::IsUtf8(all.substr(pos, n)))
+        return InvalidArgument("output '" + t.name + "': element " + std::to_string(e) +
+                               " is not UTF-8 text, which a JSON answer needs");
+      pos += n;
+    }
+  }
   // A request without binary_data parameters: every output is written as JSON.
   return protocol::EncodeInferResponse(response, InferRequest{}).body;
 }
@@ -130,7 +146,7 @@ Result<RowMessageDecoder> RowMessageDecoder::Create(MessageFormat format, std::v
   return RowMessageDecoder(format, std::move(d));
 }
 
-Status RowMessageDecoder::Decode(std::string_view value, char* const* dst) {
+Status RowMessageDecoder::Decode(std::string_view value, char* const* dst, std::string* const* bytes) {
   batch::RawRow row;
   if (format_ == MessageFormat::kCsvRow) {
     // A trailing line break is the producer's habit, not a second record.
@@ -143,7 +159,7 @@ Status RowMessageDecoder::Decode(std::string_view value, char* const* dst) {
     row.text = value;
   }
   carried_.clear();
-  Status s = decoder_.Decode(row, dst, &carried_);
+  Status s = decoder_.Decode(row, dst, &carried_, bytes);
   if (s.ok()) return s;
   // The row decoder names file rows ("row 0: ..."); a message is one row.
   std::string m = s.message();

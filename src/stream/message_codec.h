@@ -73,8 +73,10 @@ Headers DeadLetterHeaders(const Headers& original, const SourcePosition& source,
 // place in a message). The request id, when the JSON has none, is `key`. Errors are
 // INVALID_ARGUMENT naming the field, as the REST frontend's.
 Result<InferRequest> DecodeV2Message(std::string_view value, std::string_view key);
-// A V2 JSON response; every output in JSON (never the binary extension).
-std::string EncodeV2Response(const InferResponse& response);
+// A V2 JSON response; every output in JSON (never the binary extension), BYTES elements
+// as JSON strings. INVALID_ARGUMENT naming the output when a BYTES element is not UTF-8
+// (a JSON string cannot hold it), as ferry batch's JSONL output.
+Result<std::string> EncodeV2Response(const InferResponse& response);
 
 // The columns of row messages: "NAME" (one value) or "NAME:WIDTH" (a JSON array of
 // WIDTH values), comma-separated entries already split. INVALID_ARGUMENT naming
@@ -97,9 +99,12 @@ class RowMessageDecoder {
                                           const std::vector<batch::ColumnMapping>& map);
   const std::vector<batch::ModelInput>& inputs() const { return decoder_.inputs(); }
   std::string Describe() const { return decoder_.Describe(); }
-  // Writes one row of input i to dst[i]. INVALID_ARGUMENT naming the column (a missing
-  // key, a cell that is not a number of the input's type, a wrong cell count).
-  Status Decode(std::string_view value, char* const* dst);
+  // Writes one row of input i to dst[i]; a BYTES (string) input's elements are appended
+  // instead to *bytes[i] in the tensor encoding (batch::RowDecoder::Decode's rule), so
+  // `bytes` may be null only when no input is BYTES. INVALID_ARGUMENT naming the column
+  // (a missing key, a cell that is not a number of the input's type, a JSON value that is
+  // not a string for a BYTES input, a wrong cell count).
+  Status Decode(std::string_view value, char* const* dst, std::string* const* bytes = nullptr);
 
  private:
   RowMessageDecoder(MessageFormat format, batch::RowDecoder decoder) : format_(format), decoder_(std::move(decoder)) {}

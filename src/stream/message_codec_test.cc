@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "batch/test_tensors.h"
 #include "protocol/v2_json.h"
 
 namespace ferry::stream {
@@ -94,11 +95,27 @@ TEST(V2MessageTest, EncodesJsonEvenForFp16) {
   int32_t v[2] = {3, -4};
   t.Own(std::string(reinterpret_cast<const char*>(v), sizeof v));
   resp.outputs.push_back(t);
-  const std::string body = EncodeV2Response(resp);
+  const std::string body = EncodeV2Response(resp).value();
   EXPECT_NE(body.find(R"("model_name":"m")"), std::string::npos) << body;
   EXPECT_NE(body.find(R"("id":"k")"), std::string::npos) << body;
   EXPECT_NE(body.find("[3,-4]"), std::string::npos) << body;
   EXPECT_EQ(body.find("binary_data_size"), std::string::npos) << body;
+}
+
+TEST(V2MessageTest, BytesOutputsAreJsonStringsAndNonUtf8IsRefusedNamingTheOutput) {
+  auto response_of = [](const std::string& element) {
+    InferResponse resp;
+    resp.model_name = "m";
+    resp.outputs.push_back(batch::test_util::MakeBytesTensor("echo", {1, 1}, {element}));
+    return resp;
+  };
+  auto good = EncodeV2Response(response_of("a,\"b\"\n\xc3\xbc"));
+  ASSERT_TRUE(good.ok()) << good.status().message();
+  EXPECT_NE(good->find(R"("data":["a,\"b\"\nü"])"), std::string::npos) << *good;
+  auto bad = EncodeV2Response(response_of("\xff\xfe"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("output 'echo'"), std::string::npos) << bad.status().message();
 }
 
 TEST(ColumnsTest, ParsesNamesAndWidths) {
@@ -154,6 +171,37 @@ TEST(RowMessageTest, JsonObjectByInputNameAndMissingKeyIsNamed) {
   EXPECT_NE(missing.message().find("'flag'"), std::string::npos) << missing.message();
   EXPECT_FALSE(d->Decode(R"({"x": [1], "flag": true})", dst).ok());
   EXPECT_FALSE(d->Decode("[1,2]", dst).ok());
+}
+
+using batch::test_util::Elements;
+
+TEST(RowMessageTest, StringCellsFeedBytesInputsAndABadValueNamesTheColumn) {
+  std::vector<batch::ModelInput> inputs = {{"text", DataType::kBytes, {1}, 1}, {"n", DataType::kInt64, {1}, 1}};
+  auto csv = RowMessageDecoder::Create(MessageFormat::kCsvRow, *ParseColumns({"text", "n"}), inputs, {});
+  ASSERT_TRUE(csv.ok()) << csv.status().message();
+  int64_t n = 0;
+  std::string text;
+  char* dst[] = {nullptr, reinterpret_cast<char*>(&n)};
+  std::string* bytes[] = {&text, nullptr};
+  ASSERT_TRUE(csv->Decode("\"a,\"\"b\"\"\nc\",3\r\n", dst, bytes).ok());
+  EXPECT_EQ(Elements(text), std::vector<std::string>{"a,\"b\"\nc"});
+  EXPECT_EQ(n, 3);
+  text.clear();
+  Status bad = csv->Decode("ok,three", dst, bytes);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("column 'n'"), std::string::npos) << bad.message();
+  EXPECT_TRUE(text.empty()) << "a row that fails appends no strings";
+
+  auto json = RowMessageDecoder::Create(MessageFormat::kJsonRow, ColumnsOfInputs(inputs), inputs, {});
+  ASSERT_TRUE(json.ok()) << json.status().message();
+  ASSERT_TRUE(json->Decode(R"({"text": "na\u00efve \"q\"", "n": 4})", dst, bytes).ok());
+  ASSERT_TRUE(json->Decode(R"({"text": [""], "n": 5})", dst, bytes).ok());
+  EXPECT_EQ(Elements(text), (std::vector<std::string>{"na\xc3\xafve \"q\"", ""}));
+  Status number = json->Decode(R"({"text": 7, "n": 4})", dst, bytes);
+  ASSERT_FALSE(number.ok());
+  EXPECT_NE(number.message().find("column 'text'"), std::string::npos) << number.message();
+  EXPECT_NE(number.message().find("not a string"), std::string::npos) << number.message();
+  EXPECT_EQ(Elements(text).size(), 2u);
 }
 
 TEST(RowMessageTest, SchemaThatDoesNotFitIsRefusedNamingTheInput) {

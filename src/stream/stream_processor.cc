@@ -499,7 +499,12 @@ void StreamProcessor::Impl::ProcessV2(std::vector<InMsg>& batch, std::vector<Out
       DeadLetter(batch[i], results[k].status(), "inference", &(*out)[i]);
       continue;
     }
-    (*out)[i].value = EncodeV2Response(*results[k]);
+    auto body = EncodeV2Response(*results[k]);
+    if (!body.ok()) {
+      DeadLetter(batch[i], body.status(), "inference", &(*out)[i]);
+      continue;
+    }
+    (*out)[i].value = std::move(body).value();
     (*out)[i].headers = OutputHeaders(batch[i].src, refs[k]);
   }
 }
@@ -512,10 +517,13 @@ void StreamProcessor::Impl::ProcessRows(std::vector<InMsg>& batch, std::vector<O
     RowPlan* plan;
     std::vector<size_t> rows;          // batch indices
     std::vector<std::string> buffers;  // per input
+    // Per input, where each row starts in its buffer, and its end (BYTES rows differ in length).
+    std::vector<std::vector<size_t>> starts;
   };
   std::vector<Chunk> chunks;
   std::map<ModelRef, size_t> open;  // model -> its chunk being filled
   std::vector<std::vector<char>> row_buf;
+  std::vector<std::string> row_strings;  // a BYTES input's elements, per input
   for (size_t i = 0; i < batch.size(); ++i) {
     auto ref = ResolveModel(batch[i].headers, o_.model);
     if (!ref.ok()) {
@@ -530,25 +538,33 @@ void StreamProcessor::Impl::ProcessRows(std::vector<InMsg>& batch, std::vector<O
     RowPlan* p = *plan;
     const auto& inputs = p->decoder->inputs();
     row_buf.resize(inputs.size());
+    row_strings.assign(inputs.size(), std::string());
     std::vector<char*> dst(inputs.size());
+    std::vector<std::string*> strings(inputs.size(), nullptr);
     for (size_t k = 0; k < inputs.size(); ++k) {
       row_buf[k].resize(inputs[k].width * DataTypeSize(inputs[k].datatype));
       dst[k] = row_buf[k].data();
+      if (inputs[k].datatype == DataType::kBytes) strings[k] = &row_strings[k];
     }
-    if (Status s = p->decoder->Decode(batch[i].value, dst.data()); !s.ok()) {
+    if (Status s = p->decoder->Decode(batch[i].value, dst.data(), strings.data()); !s.ok()) {
       DeadLetter(batch[i], s, "decode", &(*out)[i]);
       continue;
     }
     auto it = open.find(*ref);
     const size_t limit = p->max_batch > 0 ? static_cast<size_t>(p->max_batch) : 1;
     if (it == open.end() || chunks[it->second].rows.size() >= limit) {
-      chunks.push_back(Chunk{*ref, p, {}, std::vector<std::string>(inputs.size())});
+      chunks.push_back(Chunk{*ref, p, {}, std::vector<std::string>(inputs.size()),
+                             std::vector<std::vector<size_t>>(inputs.size(), std::vector<size_t>{0})});
       open[*ref] = chunks.size() - 1;
       it = open.find(*ref);
     }
     Chunk& c = chunks[it->second];
     c.rows.push_back(i);
-    for (size_t k = 0; k < inputs.size(); ++k) c.buffers[k].append(row_buf[k].data(), row_buf[k].size());
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      if (strings[k] != nullptr) c.buffers[k].append(row_strings[k]);
+      else c.buffers[k].append(row_buf[k].data(), row_buf[k].size());
+      c.starts[k].push_back(c.buffers[k].size());
+    }
   }
   auto request_of = [](const Chunk& c, size_t first, size_t n) {
     InferRequest req;
@@ -556,13 +572,13 @@ void StreamProcessor::Impl::ProcessRows(std::vector<InMsg>& batch, std::vector<O
     req.model_version = c.ref.version;
     const auto& inputs = c.plan->decoder->inputs();
     for (size_t k = 0; k < inputs.size(); ++k) {
-      const size_t row_bytes = inputs[k].width * DataTypeSize(inputs[k].datatype);
+      const size_t begin = c.starts[k][first];
       Tensor t;
       t.name = inputs[k].name;
       t.datatype = inputs[k].datatype;
       if (c.plan->max_batch > 0) t.shape.push_back(static_cast<int64_t>(n));
       t.shape.insert(t.shape.end(), inputs[k].dims.begin(), inputs[k].dims.end());
-      t.Own(c.buffers[k].substr(first * row_bytes, n * row_bytes));
+      t.Own(c.buffers[k].substr(begin, c.starts[k][first + n] - begin));
       req.inputs.push_back(std::move(t));
     }
     return req;
@@ -590,7 +606,12 @@ void StreamProcessor::Impl::ProcessRows(std::vector<InMsg>& batch, std::vector<O
       return;
     }
     slice->id = batch[i].key;
-    (*out)[i].value = EncodeV2Response(*slice);
+    auto body = EncodeV2Response(*slice);
+    if (!body.ok()) {
+      DeadLetter(batch[i], body.status(), "inference", &(*out)[i]);
+      return;
+    }
+    (*out)[i].value = std::move(body).value();
     (*out)[i].headers = OutputHeaders(batch[i].src, c.ref);
   };
   for (size_t ci = 0; ci < chunks.size(); ++ci) {
@@ -610,7 +631,7 @@ void StreamProcessor::Impl::ProcessRows(std::vector<InMsg>& batch, std::vector<O
       continue;
     }
     // A chunk of one row, whose row 0 is the chunk's row r.
-    Chunk one{c.ref, c.plan, {c.rows[r]}, {}};
+    Chunk one{c.ref, c.plan, {c.rows[r]}, {}, {}};
     emit(one, 0, 1, std::make_shared<const InferResponse>(std::move(single_results[k]).value()));
   }
 }

@@ -10,6 +10,8 @@ that does not fit the model is refused before the first message.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
@@ -34,8 +36,9 @@ def streams(ferry_binary, model_repo, kafka_broker, tmp_path):
     """Start `ferry stream` processes: `streams(args)`; stopped (SIGTERM, exit 0 checked) at the end."""
     started: list[FerryStream] = []
 
-    def start(args, wait_assigned=True, name="stream") -> FerryStream:
-        s = FerryStream(ferry_binary, model_repo, kafka_broker, tmp_path / f"{name}-{len(started)}.log", list(args))
+    def start(args, wait_assigned=True, name="stream", repo=None) -> FerryStream:
+        s = FerryStream(ferry_binary, repo or model_repo, kafka_broker, tmp_path / f"{name}-{len(started)}.log",
+                        list(args))
         started.append(s)
         return s.start(wait_assigned)
 
@@ -181,6 +184,57 @@ def test_dead_letters_hold_exactly_the_bad_messages(kafka_broker, streams, model
         assert (m.value() or b"").decode() == bad[k][0], "the dead letter carries the input as it was"
         assert bad[k][1] in h["ferry-error"], h
         assert h["ferry-error-code"] == "INVALID_ARGUMENT" and h["ferry-error-stage"] == "decode", h
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_string_rows_feed_bytes_inputs_and_answers_hold_the_models_strings(kafka_broker, streams, tmp_path, fmt):
+    # The string model of test_batch_bytes: text (BYTES) -> echo, word (BYTES) and code (INT64).
+    from test_batch_bytes import ODD, VOCAB, build_repo
+    repo = build_repo(tmp_path / "strings-repo")
+    texts = VOCAB + ODD
+    tin, tout, tdead = topics(kafka_broker, partitions=2)
+
+    def encode(t: str) -> bytes:
+        if fmt == "json":
+            return json.dumps({"text": t}).encode()
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n").writerow([t])
+        return buf.getvalue().encode()
+
+    good = {f"k{i}": t for i, t in enumerate(texts)}
+    if fmt == "csv":
+        bad = {"bad-count": (b"a,b", "2 cells"), "bad-utf8": (b"\xff\xfeok", "output 'echo'")}
+    else:
+        bad = {"bad-number": (b'{"text": 7}', "column 'text'"), "bad-utf8": (b'{"text": "\xff\xfeok"}', "output 'echo'")}
+    mixed = []
+    for i, (k, t) in enumerate(good.items()):
+        mixed.append((k.encode(), encode(t)))
+        if i in (2, 9):  # in the same batches as good rows
+            k_bad, (v, _) = list(bad.items())[(2, 9).index(i)]
+            mixed.append((k_bad.encode(), v))
+    kafka_broker.produce(tin, mixed)
+    streams(["--input-topic", tin, "--output-topic", tout, "--model", "strings", "--format", fmt, "--group",
+             f"g-{tin}", "--columns", "text"], repo=repo)
+    out = by_key(kafka_broker.consume_all(tout, len(good)))
+    assert sorted(out) == sorted(good), "every good message answered once"
+    ref = fh.reference(repo, "strings", 1, {"text": np.array(texts, dtype=object).reshape(-1, 1)})
+    for i, k in enumerate(good):
+        body = json.loads(out[k].value())
+        got = {o["name"]: o for o in body["outputs"]}
+        assert body["id"] == k and got["echo"]["datatype"] == "BYTES" and got["echo"]["shape"] == [1, 1], body
+        assert got["echo"]["data"] == [texts[i]] == [ref["echo"][i][0]], body
+        assert got["word"]["data"] == [ref["word"][i][0]], body
+        assert got["code"]["data"] == [ref["code"][i][0]], body
+    assert {"NAÏVE", "DATE, DRIED", "<unknown>"} <= {ref["word"][i][0] for i in range(len(texts))}
+    dead = kafka_broker.consume_all(tdead, len(bad))
+    assert sorted(m.key().decode() for m in dead) == sorted(bad), "exactly the bad messages"
+    for m in dead:
+        k = m.key().decode()
+        h = headers_of(m)
+        assert m.value() == bad[k][0], "the dead letter carries the input as it was"
+        assert bad[k][1] in h["ferry-error"], h
+        assert h["ferry-error-code"] == "INVALID_ARGUMENT", h
+        assert h["ferry-error-stage"] == ("inference" if k == "bad-utf8" else "decode"), h
 
 
 def test_schema_that_does_not_fit_is_refused_before_the_first_message(ferry_binary, model_repo):
