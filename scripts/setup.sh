@@ -57,6 +57,8 @@ APT_PKGS=(build-essential cmake ninja-build ccache pkg-config git
   prometheus-cpp-dev rapidjson-dev libyaml-cpp-dev zlib1g-dev
   libgtest-dev libgmock-dev libgrpc++-dev protobuf-compiler-grpc clang-14 libclang-rt-14-dev nginx-light python3-venv curl ca-certificates unzip
   libxgboost-dev
+  # the ferry binary's allocator (tcmalloc_minimal; see src/cli/CMakeLists.txt)
+  libgoogle-perftools-dev
   # ferry engine's state store
   libsqlite3-dev
   # PyTorch runtime: libtorch 1.13 to link; Debian's torch of the same version writes

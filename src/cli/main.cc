@@ -53,7 +53,11 @@ int main(int argc, char** argv) {
   if (!std::strcmp(argv[1], "delete")) return ferry::cli::Delete(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "logs")) return ferry::cli::Logs(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "version") || !std::strcmp(argv[1], "--version")) {
-    std::cout << "ferry " << FERRY_VERSION << "\n";
+#ifdef FERRY_ALLOCATOR
+    std::cout << "ferry " << FERRY_VERSION << " (allocator: " << FERRY_ALLOCATOR << ")\n";
+#else
+    std::cout << "ferry " << FERRY_VERSION << " (allocator: glibc malloc)\n";
+#endif
     return 0;
   }
   if (!std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {

@@ -122,8 +122,11 @@ class DataDecoder {
   uint64_t count_ = 0;
 };
 
-Status ParseParameters(const Value& v, std::string_view where, Parameters* out) {
-  if (!v.IsObject()) return InvalidArgument(std::string(where) + ": 'parameters' must be a JSON object");
+// `kind` and `name` say whose parameters these are ("input", "x" -> "input 'x'"; no
+// name: just `kind`); the text is built only for an error.
+Status ParseParameters(const Value& v, const char* kind, const std::string* name, Parameters* out) {
+  auto where = [&] { return name ? std::string(kind) + " " + Quoted(*name) : std::string(kind); };
+  if (!v.IsObject()) return InvalidArgument(where() + ": 'parameters' must be a JSON object");
   for (const auto& m : v.GetObject()) {
     std::string key(m.name.GetString(), m.name.GetStringLength());
     const Value& x = m.value;
@@ -133,7 +136,7 @@ Status ParseParameters(const Value& v, std::string_view where, Parameters* out) 
     else if (x.IsNumber()) (*out)[key] = x.GetDouble();
     else if (x.IsString()) (*out)[key] = std::string(x.GetString(), x.GetStringLength());
     else
-      return InvalidArgument(std::string(where) + ": parameter " + Quoted(key) +
+      return InvalidArgument(where() + ": parameter " + Quoted(key) +
                              " must be a string, number or boolean");
   }
   return Status::Ok();
@@ -167,7 +170,14 @@ Result<InferRequest> DecodeInferRequest(std::shared_ptr<const std::string> body,
                              " exceeds the body length " + std::to_string(body->size()));
     json_len = *header_length;
   }
-  rapidjson::Document doc;
+  // The DOM and the parser's stack start in buffers on this stack, so a typical request
+  // header parses without a heap allocation (larger ones grow onto the heap).
+  char value_buffer[8192];
+  char parse_buffer[2048];
+  rapidjson::MemoryPoolAllocator<> value_alloc(value_buffer, sizeof value_buffer);
+  rapidjson::MemoryPoolAllocator<> parse_alloc(parse_buffer, sizeof parse_buffer);
+  rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>, rapidjson::MemoryPoolAllocator<>> doc(
+      &value_alloc, sizeof parse_buffer / 2, &parse_alloc);
   // Iterative: a body of a million '[' must not recurse a million frames deep.
   doc.Parse<rapidjson::kParseIterativeFlag>(body->data(), json_len);
   if (doc.HasParseError())
@@ -181,7 +191,7 @@ Result<InferRequest> DecodeInferRequest(std::shared_ptr<const std::string> body,
     if (!id->IsString()) return InvalidArgument("'id' must be a string");
     req.id.assign(id->GetString(), id->GetStringLength());
   }
-  if (const Value* p = Member(doc, "parameters")) FERRY_RETURN_IF_ERROR(ParseParameters(*p, "request", &req.parameters));
+  if (const Value* p = Member(doc, "parameters")) FERRY_RETURN_IF_ERROR(ParseParameters(*p, "request", nullptr, &req.parameters));
 
   const Value* inputs = Member(doc, "inputs");
   if (!inputs) return InvalidArgument("the request has no 'inputs' field");
@@ -209,7 +219,7 @@ Result<InferRequest> DecodeInferRequest(std::shared_ptr<const std::string> body,
 
     Parameters params;
     if (const Value* p = Member(in, "parameters"))
-      FERRY_RETURN_IF_ERROR(ParseParameters(*p, "input " + Quoted(t.name), &params));
+      FERRY_RETURN_IF_ERROR(ParseParameters(*p, "input", &t.name, &params));
     const Value* data = Member(in, "data");
     auto binary_size_it = params.find("binary_data_size");
     bool has_binary = binary_size_it != params.end();
@@ -268,7 +278,7 @@ Result<InferRequest> DecodeInferRequest(std::shared_ptr<const std::string> body,
       RequestedOutput ro;
       ro.name.assign(name->GetString(), name->GetStringLength());
       if (const Value* p = Member(o, "parameters"))
-        FERRY_RETURN_IF_ERROR(ParseParameters(*p, "output " + Quoted(ro.name), &ro.parameters));
+        FERRY_RETURN_IF_ERROR(ParseParameters(*p, "output", &ro.name, &ro.parameters));
       if (ro.parameters.count("shared_memory_region"))
         return Unimplemented("output " + Quoted(ro.name) + ": shared memory is not supported");
       if (ro.parameters.count("classification"))

@@ -50,6 +50,7 @@ void WriteTensors(Writer& w, const char* key, const std::vector<server::TensorMe
 // Splits "/a/b%20c?x=1" into decoded segments {"a", "b c"}; false on a bad escape.
 bool SplitPath(std::string_view target, std::vector<std::string>* segments) {
   target = target.substr(0, target.find('?'));
+  segments->reserve(8);  // /v2/models/NAME/versions/V/infer in one allocation
   while (!target.empty()) {
     if (target.front() == '/') {
       target.remove_prefix(1);

@@ -243,10 +243,12 @@ class OnnxInstance : public ModelInstance {
     terminated_.store(false);
     uint64_t t0 = NowNanos();
     std::vector<OrtPtr<OrtValue>> values;
+    values.reserve(inputs.size());
     std::vector<std::string> aligned_copies;  // owns copies of misaligned inputs
-    aligned_copies.reserve(inputs.size());
     std::vector<const char*> in_names;
+    in_names.reserve(inputs.size());
     std::vector<const OrtValue*> in_values;
+    in_values.reserve(inputs.size());
     for (const auto& t : inputs) {
       OrtValue* v = nullptr;
       if (t.datatype == DataType::kBytes) {
@@ -255,6 +257,7 @@ class OnnxInstance : public ModelInstance {
         const void* data = t.data();
         size_t es = DataTypeSize(t.datatype);
         if (es > 1 && reinterpret_cast<uintptr_t>(data) % es != 0) {
+          if (aligned_copies.empty()) aligned_copies.reserve(inputs.size());  // stable data() below
           aligned_copies.emplace_back(t.bytes());
           data = aligned_copies.back().data();
         }
@@ -267,6 +270,7 @@ class OnnxInstance : public ModelInstance {
       in_values.push_back(v);
     }
     std::vector<const char*> out_names;
+    out_names.reserve(outputs.size());
     for (const auto& o : outputs) out_names.push_back(o.c_str());
     std::vector<OrtValue*> out_values(outputs.size(), nullptr);
     uint64_t t1 = NowNanos();
@@ -280,7 +284,9 @@ class OnnxInstance : public ModelInstance {
     ORT_CHECK(run, "ONNX Runtime");
     uint64_t t2 = NowNanos();
     std::vector<Tensor> result;
+    result.reserve(outputs.size());
     std::vector<OrtPtr<OrtValue>> owned_out;
+    owned_out.reserve(out_values.size());
     for (OrtValue* v : out_values) owned_out.emplace_back(v);
     for (size_t i = 0; i < outputs.size(); ++i) {
       FERRY_ASSIGN_OR_RETURN(Tensor t, ToTensor(outputs[i], std::move(owned_out[i])));
