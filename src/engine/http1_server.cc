@@ -66,9 +66,7 @@ void Http1Connection::Start() { Read(); }
 bool Http1Connection::Gone() const {
   // While a request is handled no read is pending on the socket, so a peek tells
   // whether the client has closed its side.
-  char c;
-  ssize_t n = ::recv(const_cast<Socket&>(socket_).native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  return frontend::http::PeerClosed(const_cast<Socket&>(socket_).native_handle());
 }
 
 void Http1Connection::Close() {

@@ -2,6 +2,10 @@
 
 #include <boost/asio.hpp>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <atomic>
 #include <future>
 #include <optional>
@@ -12,6 +16,13 @@
 #include "core/log.h"
 
 namespace ferry::frontend::http {
+
+bool PeerClosed(int fd) {
+  char c;
+  ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 

@@ -17,6 +17,11 @@ namespace ferry::frontend::http {
 // handed to the loops round-robin.
 // Thread-safety: Start, StopAccepting and StopLoops are called by one owner thread;
 // on_accept runs on the loop the connection was given to.
+// True when the peer of connected socket `fd` has closed its side (or the connection
+// failed). Peeks without consuming, so it is meaningful only while no read is pending on
+// the socket (a request being handled). Callable from any thread.
+bool PeerClosed(int fd);
+
 class EventLoops {
  public:
   using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;

@@ -101,11 +101,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     auto self = shared_from_this();
     // While the request is handled no read is pending on the socket, so a peek (from
     // any thread) tells whether the client has closed its side.
-    ClientGone gone = [fd = stream_.socket().native_handle()] {
-      char c;
-      ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-    };
+    ClientGone gone = [fd = stream_.socket().native_handle()] { return PeerClosed(fd); };
     server_->handler(
         std::move(req),
         [self](Response r) {
