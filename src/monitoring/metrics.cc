@@ -150,8 +150,8 @@ void Metrics::TraceSpans(const char* result, uint64_t n) {
   c.Increment(static_cast<double>(n));
 }
 
-void Metrics::GrpcCall(const std::string& method, const std::string& code) {
-  grpc_calls_.Add({{"method", method}, {"code", code}}).Increment();
+prometheus::Counter& Metrics::GrpcCalls(const std::string& method, const std::string& code) {
+  return grpc_calls_.Add({{"method", method}, {"code", code}});
 }
 
 void Metrics::ModelLoaded(const std::string& model, bool success, double seconds) {

@@ -66,8 +66,9 @@ class Metrics {
   // Runs before every Serialize (e.g. to refresh gauges that are read, not pushed).
   void SetCollectHook(std::function<void()> hook);
 
-  // One finished gRPC call (any method), by method name and status code name.
-  void GrpcCall(const std::string& method, const std::string& code);
+  // The counter of finished gRPC calls of `method` (full name) with status `code` (its
+  // name). Callers keep it: the lookup builds a label map and takes the family's lock.
+  prometheus::Counter& GrpcCalls(const std::string& method, const std::string& code);
   // Trace spans by what became of them: "exported", "dropped" (the exporter's queue was
   // full) or "failed" (the receiver refused them or could not be reached).
   void TraceSpans(const char* result, uint64_t n);

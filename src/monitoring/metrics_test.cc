@@ -11,7 +11,7 @@ TEST(MetricsTest, ExportsPerVersionCountersHistogramsAndProcessMetrics) {
   m->For(Frontend::kHttp).success->Increment();
   m->For(Frontend::kGrpc).request->Observe(0.002);
   m->Failure(StatusCode::kInvalidArgument, Frontend::kGrpc);
-  metrics.GrpcCall("/inference.GRPCInferenceService/ModelInfer", "OK");
+  metrics.GrpcCalls("/inference.GRPCInferenceService/ModelInfer", "OK").Increment();
   metrics.ModelLoaded("add_sub", true, 0.5);
   std::string text = metrics.Serialize();
   EXPECT_NE(text.find(R"(ferry_inference_requests_total{model="add_sub",protocol="http",version="1"} 1)"),

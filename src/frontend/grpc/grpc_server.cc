@@ -8,13 +8,14 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "core/worker_pool.h"
-#include "frontend/grpc/call_counter.h"
 #include "frontend/grpc/call_pollers.h"
 #include "frontend/grpc/health_service.h"
+#include "frontend/grpc/method_counter.h"
 #include "frontend/grpc/model_infer_call.h"
 #include "frontend/grpc/reflection_service.h"
 #include "frontend/grpc/stream_infer.h"
 #include "frontend/grpc/unary_call.h"
+#include "frontend/grpc/unknown_methods.h"
 #include "protocol/grpc/grpc_codec.h"
 #include "protocol/grpc/statistics_proto.h"
 
@@ -28,6 +29,11 @@ namespace {
 // this wait in gRPC's own pending list until a slot is re-armed (at once, on accept).
 // The other methods keep one armed call per queue each.
 constexpr int kArmedInferPerQueue = 16;
+
+// "/inference.GRPCInferenceService/<method>", the name gRPC gives the method.
+std::string InferenceMethod(const char* method) {
+  return std::string("/") + GRPCInferenceService::service_full_name() + "/" + method;
+}
 
 g::Status NotYet(const char* what) {
   return g::Status(g::StatusCode::UNIMPLEMENTED, std::string(what) + " is not supported by this server");
@@ -44,11 +50,15 @@ template <typename Req, typename Resp>
 class TypedUnaryMethod final : public UnaryMethod {
  public:
   using Call = UnaryCall<Req, Resp>;
-  explicit TypedUnaryMethod(typename Call::Method method) : method_(std::move(method)) {}
+  TypedUnaryMethod(typename Call::Method method, monitoring::Metrics* metrics, std::string name)
+      : method_(std::move(method)), calls_(metrics, std::move(name)) {
+    method_.calls = &calls_;
+  }
   void Arm(g::ServerCompletionQueue* cq, LiveCalls* live) const override { Call::Arm(&method_, live, cq); }
 
  private:
   typename Call::Method method_;
+  MethodCounter calls_;
 };
 
 // The unary RPCs of GRPCInferenceService other than ModelInfer. Each answers on the
@@ -58,46 +68,46 @@ class InferenceMethods {
  public:
   InferenceMethods(InferenceAsyncService* service, server::Server* server, GrpcServerOptions options)
       : service_(service), server_(server), options_(std::move(options)) {
-    Answer(&InferenceAsyncService::RequestServerLive,
+    Answer(&InferenceAsyncService::RequestServerLive, "ServerLive",
            [this](const inference::ServerLiveRequest&, inference::ServerLiveResponse* resp) {
              resp->set_live(server_->Live());
              return g::Status::OK;
            });
-    Answer(&InferenceAsyncService::RequestServerReady,
+    Answer(&InferenceAsyncService::RequestServerReady, "ServerReady",
            [this](const inference::ServerReadyRequest&, inference::ServerReadyResponse* resp) {
              resp->set_ready(server_->Ready());
              return g::Status::OK;
            });
-    Answer(&InferenceAsyncService::RequestModelReady,
+    Answer(&InferenceAsyncService::RequestModelReady, "ModelReady",
            [this](const inference::ModelReadyRequest& req, inference::ModelReadyResponse* resp) {
              auto ready = server_->ModelReady(req.name(), req.version());
              if (!ready.ok() && ready.status().code() != StatusCode::kNotFound) return ToGrpc(ready.status());
              resp->set_ready(ready.ok() && *ready);
              return g::Status::OK;
            });
-    Answer(&InferenceAsyncService::RequestServerMetadata,
+    Answer(&InferenceAsyncService::RequestServerMetadata, "ServerMetadata",
            [this](const inference::ServerMetadataRequest&, inference::ServerMetadataResponse* resp) {
              resp->set_name(options_.server_name);
              resp->set_version(options_.server_version);
              for (const auto& e : server::Server::Extensions()) resp->add_extensions(e);
              return g::Status::OK;
            });
-    Answer(&InferenceAsyncService::RequestModelMetadata,
+    Answer(&InferenceAsyncService::RequestModelMetadata, "ModelMetadata",
            [this](const inference::ModelMetadataRequest& req, inference::ModelMetadataResponse* resp) {
              return ModelMetadata(req, resp);
            });
-    Answer(&InferenceAsyncService::RequestModelConfig,
+    Answer(&InferenceAsyncService::RequestModelConfig, "ModelConfig",
            [this](const inference::ModelConfigRequest& req, inference::ModelConfigResponse* resp) {
              auto config = server_->GetModelConfig(req.name(), req.version());
              if (!config.ok()) return ToGrpc(config.status());
              *resp->mutable_config() = std::move(config).value();
              return g::Status::OK;
            });
-    Answer(&InferenceAsyncService::RequestModelStatistics,
+    Answer(&InferenceAsyncService::RequestModelStatistics, "ModelStatistics",
            [this](const inference::ModelStatisticsRequest& req, inference::ModelStatisticsResponse* resp) {
              return ModelStatistics(req, resp);
            });
-    Answer(&InferenceAsyncService::RequestRepositoryIndex,
+    Answer(&InferenceAsyncService::RequestRepositoryIndex, "RepositoryIndex",
            [this](const inference::RepositoryIndexRequest& req, inference::RepositoryIndexResponse* resp) {
              for (const auto& e : server_->RepositoryIndex(req.ready())) {
                auto* m = resp->add_models();
@@ -108,7 +118,7 @@ class InferenceMethods {
              }
              return g::Status::OK;
            });
-    Add(&InferenceAsyncService::RequestRepositoryModelLoad,
+    Add(&InferenceAsyncService::RequestRepositoryModelLoad, "RepositoryModelLoad",
         [this](UnaryCall<inference::RepositoryModelLoadRequest, inference::RepositoryModelLoadResponse>* call) {
           const auto& req = call->request();
           if (!req.repository_name().empty())
@@ -117,7 +127,7 @@ class InferenceMethods {
             return call->Finish(g::Status(g::StatusCode::INVALID_ARGUMENT, "unrecognized load parameter '" + key + "'"));
           Control(call, [this, model = req.model_name()] { return server_->LoadModel(model); });
         });
-    Add(&InferenceAsyncService::RequestRepositoryModelUnload,
+    Add(&InferenceAsyncService::RequestRepositoryModelUnload, "RepositoryModelUnload",
         [this](UnaryCall<inference::RepositoryModelUnloadRequest, inference::RepositoryModelUnloadResponse>* call) {
           const auto& req = call->request();
           if (!req.repository_name().empty())
@@ -128,14 +138,14 @@ class InferenceMethods {
                   g::Status(g::StatusCode::INVALID_ARGUMENT, "unrecognized unload parameter '" + key + "'"));
           Control(call, [this, model = req.model_name()] { return server_->UnloadModel(model); });
         });
-    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryStatus, "system shared memory");
-    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryRegister, "system shared memory");
-    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryUnregister, "system shared memory");
-    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryStatus, "CUDA shared memory");
-    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryRegister, "CUDA shared memory");
-    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryUnregister, "CUDA shared memory");
-    Refuse(&InferenceAsyncService::RequestTraceSetting, "TraceSetting (tracing)");
-    Refuse(&InferenceAsyncService::RequestLogSettings, "LogSettings");
+    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryStatus, "SystemSharedMemoryStatus", "system shared memory");
+    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryRegister, "SystemSharedMemoryRegister", "system shared memory");
+    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryUnregister, "SystemSharedMemoryUnregister", "system shared memory");
+    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryStatus, "CudaSharedMemoryStatus", "CUDA shared memory");
+    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryRegister, "CudaSharedMemoryRegister", "CUDA shared memory");
+    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryUnregister, "CudaSharedMemoryUnregister", "CUDA shared memory");
+    Refuse(&InferenceAsyncService::RequestTraceSetting, "TraceSetting", "TraceSetting (tracing)");
+    Refuse(&InferenceAsyncService::RequestLogSettings, "LogSettings", "LogSettings");
   }
 
   // Arms one call of every method on `cq`.
@@ -151,27 +161,28 @@ class InferenceMethods {
                                    g::ServerCompletionQueue*, void*);
 
   template <typename Base, typename Req, typename Resp, typename Handle>
-  void Add(RequestFn<Base, Req, Resp> request, Handle handle) {
+  void Add(RequestFn<Base, Req, Resp> request, const char* name, Handle handle) {
     typename UnaryCall<Req, Resp>::Method m;
     m.request = [service = service_, request](g::ServerContext* ctx, Req* req, g::ServerAsyncResponseWriter<Resp>* w,
                                               g::ServerCompletionQueue* cq, void* tag) {
       (service->*request)(ctx, req, w, cq, cq, tag);
     };
     m.handle = std::move(handle);
-    methods_.push_back(std::make_unique<TypedUnaryMethod<Req, Resp>>(std::move(m)));
+    methods_.push_back(
+        std::make_unique<TypedUnaryMethod<Req, Resp>>(std::move(m), &server_->metrics(), InferenceMethod(name)));
   }
 
   // A method answered at once: `answer(request, &response)` returns the status.
   template <typename Base, typename Req, typename Resp, typename AnswerFn>
-  void Answer(RequestFn<Base, Req, Resp> request, AnswerFn answer) {
-    Add(request, [answer = std::move(answer)](UnaryCall<Req, Resp>* call) {
+  void Answer(RequestFn<Base, Req, Resp> request, const char* name, AnswerFn answer) {
+    Add(request, name, [answer = std::move(answer)](UnaryCall<Req, Resp>* call) {
       call->Finish(answer(call->request(), call->response()));
     });
   }
 
   template <typename Base, typename Req, typename Resp>
-  void Refuse(RequestFn<Base, Req, Resp> request, const char* what) {
-    Add(request, [what](UnaryCall<Req, Resp>* call) { call->Finish(NotYet(what)); });
+  void Refuse(RequestFn<Base, Req, Resp> request, const char* name, const char* what) {
+    Add(request, name, [what](UnaryCall<Req, Resp>* call) { call->Finish(NotYet(what)); });
   }
 
   // Runs a blocking repository operation off the polling threads and finishes the call.
@@ -218,12 +229,24 @@ class InferenceMethods {
 }  // namespace
 
 struct GrpcServer::Impl {
+  Impl(GrpcServerOptions o, server::Server* s) : options(std::move(o)), server(s) {}
+
   GrpcServerOptions options;
-  server::Server* server = nullptr;
+  server::Server* server;
   InferenceAsyncService service;
-  HealthService health;
+  // Finished calls by method and status (ferry_grpc_requests_total); the unary
+  // inference methods' counters live in `methods`.
+  MethodCounter infer_calls{&server->metrics(), InferenceMethod("ModelInfer")};
+  MethodCounter stream_calls{&server->metrics(), InferenceMethod("ModelStreamInfer")};
+  MethodCounter check_calls{&server->metrics(), "/grpc.health.v1.Health/Check"};
+  MethodCounter watch_calls{&server->metrics(), "/grpc.health.v1.Health/Watch"};
+  MethodCounter reflection_calls{&server->metrics(), "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"};
+  HealthService health{&check_calls, &watch_calls};
   ReflectionService reflection{{GRPCInferenceService::service_full_name(), "grpc.health.v1.Health",
-                                "grpc.reflection.v1alpha.ServerReflection"}};
+                                "grpc.reflection.v1alpha.ServerReflection"},
+                               &reflection_calls};
+  MethodCounter unknown_calls{&server->metrics(), "(unknown)"};
+  UnknownMethods unknown{&unknown_calls};
   std::unique_ptr<InferenceMethods> methods;
   InferenceCallEnv env{};
   std::unique_ptr<CallPollers> pollers;
@@ -235,9 +258,7 @@ GrpcServer::GrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GrpcServer::~GrpcServer() { Shutdown(0); }
 
 Result<std::unique_ptr<GrpcServer>> GrpcServer::Create(GrpcServerOptions options, server::Server* server) {
-  auto impl = std::make_unique<Impl>();
-  impl->options = std::move(options);
-  impl->server = server;
+  auto impl = std::make_unique<Impl>(std::move(options), server);
   return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(impl)));
 }
 
@@ -253,13 +274,11 @@ Status GrpcServer::Start() {
   builder.RegisterService(&s.service);
   builder.RegisterService(s.health.service());
   builder.RegisterService(s.reflection.service());
+  builder.RegisterAsyncGenericService(s.unknown.service());
   builder.SetMaxReceiveMessageSize(s.options.max_message_bytes);
   builder.SetMaxSendMessageSize(s.options.max_message_bytes);
-  std::vector<std::unique_ptr<g::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<CallCounterFactory>(&s.server->metrics()));
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   s.pollers = std::make_unique<CallPollers>(&builder, AvailableCores());
-  s.env = InferenceCallEnv{&s.service, s.server, s.pollers->live()};
+  s.env = InferenceCallEnv{&s.service, s.server, s.pollers->live(), &s.infer_calls, &s.stream_calls};
   s.grpc_server = builder.BuildAndStart();
   if (!s.grpc_server || s.port == 0) {
     s.grpc_server.reset();
@@ -275,6 +294,7 @@ Status GrpcServer::Start() {
     s.methods->Arm(cq, live);
     s.health.Arm(cq, live);
     s.reflection.Arm(cq, live);
+    s.unknown.Arm(cq, live);
   });
 
   // Per-model statuses follow loads and unloads; seed them with what is ready now.

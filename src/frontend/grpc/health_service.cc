@@ -96,6 +96,7 @@ class HealthService::Watcher final : public CqHandler {
   void FinishLocked() {
     if (finished_ || done_) return;
     finished_ = finishing_ = true;
+    if (owner_->watch_calls_ != nullptr) owner_->watch_calls_->Count(::grpc::StatusCode::OK);
     writer_.Finish(::grpc::Status::OK, &finish_tag_);
   }
 
@@ -116,7 +117,8 @@ class HealthService::Watcher final : public CqHandler {
        finishing_ = false, done_ = false;
 };
 
-HealthService::HealthService() {
+HealthService::HealthService(CallCountSink* check, CallCountSink* watch) : watch_calls_(watch) {
+  check_.calls = check;
   check_.request = [this](::grpc::ServerContext* ctx, hv1::HealthCheckRequest* req,
                           ::grpc::ServerAsyncResponseWriter<hv1::HealthCheckResponse>* writer,
                           ::grpc::ServerCompletionQueue* cq, void* tag) {

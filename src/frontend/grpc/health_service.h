@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "frontend/grpc/call_count_sink.h"
 #include "frontend/grpc/cq_tag.h"
 #include "frontend/grpc/unary_call.h"
 #include "protocol/grpc/health.grpc.pb.h"
@@ -23,7 +24,9 @@ class HealthService {
  public:
   using Status = ::grpc::health::v1::HealthCheckResponse::ServingStatus;
 
-  HealthService();
+  // `check` and `watch` count the finished Check and Watch calls (null: not counted);
+  // not owned, they must outlive the service.
+  explicit HealthService(CallCountSink* check = nullptr, CallCountSink* watch = nullptr);
   ~HealthService();
 
   ::grpc::Service* service();
@@ -45,6 +48,7 @@ class HealthService {
 
   ::grpc::health::v1::Health::AsyncService async_;
   CheckCall::Method check_;
+  CallCountSink* const watch_calls_;
   mutable std::mutex mu_;
   std::map<std::string, Status> statuses_;  // guarded by mu_
   std::set<Watcher*> watchers_;             // guarded by mu_

@@ -67,7 +67,7 @@ class ModelInferCall final : public CqHandler {
     if (!decoded.ok()) {
       env_->server->CountFailure(request_.model_name(), request_.model_version(), decoded.status(),
                                  Frontend::kGrpc, request_.id());
-      responder_.FinishWithError(ToGrpc(decoded.status()), &finished_);
+      FinishWithError(ToGrpc(decoded.status()));
       return;
     }
     decoded->frontend = Frontend::kGrpc;
@@ -77,12 +77,18 @@ class ModelInferCall final : public CqHandler {
     decoded->may_run_inline = true;
     env_->server->Infer(std::move(decoded).value(), [this](Result<InferResponse> result) {
       if (!result.ok()) {
-        responder_.FinishWithError(ToGrpc(result.status()), &finished_);
+        FinishWithError(ToGrpc(result.status()));
       } else {
         protocol::EncodeModelInferResponse(*result, &response_);
+        env_->infer_calls->Count(g::StatusCode::OK);
         responder_.Finish(response_, g::Status::OK, &finished_);
       }
     });
+  }
+
+  void FinishWithError(const g::Status& status) {
+    env_->infer_calls->Count(status.error_code());
+    responder_.FinishWithError(status, &finished_);
   }
 
   const InferenceCallEnv* env_;

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 
+#include "frontend/grpc/call_count_sink.h"
 #include "frontend/grpc/cq_tag.h"
 #include "protocol/grpc/grpc_service.grpc.pb.h"
 #include "server/server.h"
@@ -19,6 +20,8 @@ struct InferenceCallEnv {
   InferenceAsyncService* service;
   server::Server* server;
   LiveCalls* live;
+  CallCountSink* infer_calls;   // ModelInfer's finished calls, by status
+  CallCountSink* stream_calls;  // ModelStreamInfer's finished streams
 };
 
 // ferry status -> gRPC status through protocol/error_map.h.

@@ -85,6 +85,7 @@ class ReflectionService::Stream final : public CqHandler {
   }
   void Finish() {
     busy_ = true;
+    if (owner_->calls_ != nullptr) owner_->calls_->Count(::grpc::StatusCode::OK);
     stream_.Finish(::grpc::Status::OK, &finish_tag_);
   }
 
@@ -101,7 +102,8 @@ class ReflectionService::Stream final : public CqHandler {
       finish_tag_{this, kFinish}, done_tag_{this, kDone};
 };
 
-ReflectionService::ReflectionService(std::vector<std::string> services) : services_(std::move(services)) {}
+ReflectionService::ReflectionService(std::vector<std::string> services, CallCountSink* calls)
+    : services_(std::move(services)), calls_(calls) {}
 
 void ReflectionService::Arm(::grpc::ServerCompletionQueue* cq, LiveCalls* live) { new Stream(this, live, cq); }
 

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "frontend/grpc/call_count_sink.h"
 #include "frontend/grpc/cq_tag.h"
 #include "protocol/grpc/reflection.grpc.pb.h"
 
@@ -18,7 +19,9 @@ namespace ferry::frontend::grpc {
 // Thread-safety: Arm may be called from any thread; the rest is internal.
 class ReflectionService {
  public:
-  explicit ReflectionService(std::vector<std::string> services);
+  // `calls` counts the finished streams (null: not counted); not owned, it must outlive
+  // the service.
+  explicit ReflectionService(std::vector<std::string> services, CallCountSink* calls = nullptr);
 
   ::grpc::Service* service() { return &async_; }
   // Arms `cq` to accept one reflection stream (each accepted stream arms the next); the
@@ -34,6 +37,7 @@ class ReflectionService {
   class Stream;
   ::grpc::reflection::v1alpha::ServerReflection::AsyncService async_;
   const std::vector<std::string> services_;
+  CallCountSink* const calls_;
 };
 
 }  // namespace ferry::frontend::grpc

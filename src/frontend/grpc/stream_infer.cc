@@ -154,6 +154,7 @@ class StreamInferCall final : public CqHandler {
     if (finished_ || done_ || !reads_done_ || in_flight_ > 0 || writing_ || !ready_.empty()) return;
     finished_ = true;
     ++refs_;
+    env_->stream_calls->Count(g::StatusCode::OK);
     stream_.Finish(g::Status::OK, &finish_tag_);
   }
 

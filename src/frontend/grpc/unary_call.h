@@ -4,6 +4,7 @@
 
 #include <functional>
 
+#include "frontend/grpc/call_count_sink.h"
 #include "frontend/grpc/cq_tag.h"
 
 namespace ferry::frontend::grpc {
@@ -25,6 +26,7 @@ class UnaryCall final : public CqHandler {
                        ::grpc::ServerCompletionQueue*, void* tag)>
         request;
     std::function<void(UnaryCall*)> handle;
+    CallCountSink* calls = nullptr;  // counts each call's status as it is sent; may be null
   };
 
   // Arms `cq` to accept one call of `method`; counted in `live` until freed.
@@ -40,6 +42,7 @@ class UnaryCall final : public CqHandler {
 
   // Sends response() with an OK status, or `status` alone when it is not OK.
   void Finish(const ::grpc::Status& status) {
+    if (method_->calls != nullptr) method_->calls->Count(status.error_code());
     if (status.ok()) {
       writer_.Finish(response_, status, &finished_);
     } else {

@@ -1,11 +1,8 @@
-#include "frontend/grpc/call_counter.h"
-
-#include <string>
+#include "frontend/grpc/method_counter.h"
 
 namespace ferry::frontend::grpc {
-namespace {
 
-const char* CodeName(::grpc::StatusCode c) {
+const char* StatusCodeName(::grpc::StatusCode c) {
   switch (c) {
     case ::grpc::StatusCode::OK: return "OK";
     case ::grpc::StatusCode::CANCELLED: return "CANCELLED";
@@ -28,26 +25,17 @@ const char* CodeName(::grpc::StatusCode c) {
   }
 }
 
-class CallCounter : public ::grpc::experimental::Interceptor {
- public:
-  CallCounter(std::string method, monitoring::Metrics* metrics) : method_(std::move(method)), metrics_(metrics) {}
-
-  void Intercept(::grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(::grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS))
-      metrics_->GrpcCall(method_, CodeName(methods->GetSendStatus().error_code()));
-    methods->Proceed();
+void MethodCounter::Count(::grpc::StatusCode code) {
+  auto i = static_cast<size_t>(code);
+  if (i >= kCodes) i = static_cast<size_t>(::grpc::StatusCode::UNKNOWN);
+  prometheus::Counter* c = by_code_[i].load(std::memory_order_acquire);
+  if (c == nullptr) {
+    // Two threads may both look it up the first time; the family returns the same
+    // counter for the same labels, so either store is right.
+    c = &metrics_->GrpcCalls(method_, StatusCodeName(static_cast<::grpc::StatusCode>(i)));
+    by_code_[i].store(c, std::memory_order_release);
   }
-
- private:
-  const std::string method_;
-  monitoring::Metrics* metrics_;
-};
-
-}  // namespace
-
-::grpc::experimental::Interceptor* CallCounterFactory::CreateServerInterceptor(
-    ::grpc::experimental::ServerRpcInfo* info) {
-  return new CallCounter(info->method(), metrics_);
+  c->Increment();
 }
 
 }  // namespace ferry::frontend::grpc
