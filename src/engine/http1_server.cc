@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "frontend/http/event_loops.h"
+#include "frontend/http/response_head.h"
 #include "protocol/v2_json.h"
 
 namespace ferry::engine {
@@ -26,19 +27,6 @@ namespace {
 
 constexpr size_t kInitialBuffer = 16 * 1024;  // a typical request in one recv
 constexpr size_t kKeptBuffer = 1 << 20;       // a bigger buffer goes after its request
-
-void AppendStatusLine(std::string* out, int minor_version, int status, std::string_view reason) {
-  out->append(minor_version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  out->append(std::to_string(status));
-  out->push_back(' ');
-  if (reason.empty()) {
-    auto r = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
-    out->append(r.data(), r.size());
-  } else {
-    out->append(reason);
-  }
-  out->append("\r\n");
-}
 
 }  // namespace
 
@@ -159,14 +147,7 @@ void Http1Connection::Fail(int status, std::string message) {
   keep_alive_ = false;
   minor_version_ = 1;
   is_head_ = false;
-  frontend::http::Response r = frontend::http::JsonError(status, message);
-  local_body_ = std::move(r.body());
-  out_head_.clear();
-  AppendStatusLine(&out_head_, 1, status, {});
-  out_head_.append("Content-Type: application/json\r\n");
-  out_body_ = local_body_;
-  out_head_.append("Content-Length: " + std::to_string(out_body_.size()) + "\r\nConnection: close\r\n\r\n");
-  Write();
+  Reply(frontend::http::JsonError(status, message));
 }
 
 void Http1Connection::Dispatch() {
@@ -180,16 +161,7 @@ void Http1Connection::Dispatch() {
 void Http1Connection::Reply(frontend::http::Response r) {
   asio::dispatch(*loop_, [self = shared_from_this(), r = std::move(r)]() mutable {
     std::string fields;
-    for (const auto& f : r) {
-      const auto name = f.name();
-      if (name == boost::beast::http::field::content_length || name == boost::beast::http::field::connection ||
-          name == boost::beast::http::field::transfer_encoding)
-        continue;
-      fields.append(f.name_string().data(), f.name_string().size());
-      fields.append(": ");
-      fields.append(f.value().data(), f.value().size());
-      fields.append("\r\n");
-    }
+    frontend::http::AppendFields(r, &fields);
     self->local_body_ = std::move(r.body());
     self->SendForwarded(r.result_int(), {}, fields, self->local_body_);
   });
@@ -199,17 +171,11 @@ void Http1Connection::SendForwarded(int status, std::string_view reason, std::st
                                     std::optional<uint64_t> head_length) {
   const bool keep = keep_alive_ && !closing_;
   out_head_.clear();
-  AppendStatusLine(&out_head_, minor_version_, status, reason);
+  frontend::http::AppendStatusLine(&out_head_, minor_version_, status, reason);
   out_head_.append(fields);
-  // 1xx and 204 carry no Content-Length (RFC 9110 8.6); a HEAD answer the GET answer's.
-  if (status >= 200 && status != 204) {
-    out_head_.append("Content-Length: ");
-    out_head_.append(std::to_string(is_head_ && head_length ? *head_length : body.size()));
-    out_head_.append("\r\n");
-  }
-  if (!keep) out_head_.append("Connection: close\r\n");
-  else if (minor_version_ == 0) out_head_.append("Connection: keep-alive\r\n");
-  out_head_.append("\r\n");
+  // A HEAD answer announces the GET answer's length.
+  frontend::http::AppendFraming(&out_head_, status, is_head_ && head_length ? *head_length : body.size(),
+                                minor_version_, keep);
   keep_alive_ = keep;
   // A HEAD answer has no body (RFC 9110 9.3.2): one would be read as the next answer.
   out_body_ = is_head_ ? std::string_view() : body;
