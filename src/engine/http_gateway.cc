@@ -14,8 +14,8 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "engine/engine_metrics.h"
-#include "engine/http1_server.h"
 #include "engine/statistics_gather.h"
+#include "frontend/http/http1_server.h"
 #include "frontend/http/http_server.h"
 #include "protocol/v2_json.h"
 
@@ -24,7 +24,11 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+using frontend::http::Http1Connection;
+using frontend::http::Http1Server;
+using frontend::http::Http1ServerOptions;
 using frontend::http::Response;
+namespace http1 = frontend::http::http1;
 
 namespace {
 

@@ -10,10 +10,6 @@
 
 #include "core/result.h"
 
-namespace boost::asio {
-class io_context;
-}
-
 namespace ferry::frontend::http {
 
 namespace beast_http = boost::beast::http;
@@ -44,8 +40,11 @@ struct HttpServerOptions {
   std::string name = "http";              // for logs
 };
 
-// An HTTP/1.1 server on Boost.Beast: keep-alive, one event loop (io_context and
-// thread) per core, connections spread round-robin over the loops.
+// `ferry serve`'s HTTP/1.1 server (REST and metrics): an Http1Server (http1_server.h:
+// byte-level framing, keep-alive, pipelining, 100-continue, 400/413/431 for malformed or
+// oversized requests) whose requests are handed to `handler` as Beast messages and whose
+// answers are written as bytes. One event loop (io_context and thread) per `threads`,
+// connections spread round-robin over them.
 // Thread-safety: Start and Stop are called by one owner thread; handlers run on the
 // loop threads.
 class HttpServer {
@@ -57,12 +56,6 @@ class HttpServer {
   Status Start();
   // The bound port (useful when options.port was 0).
   uint16_t port() const;
-  // The event loop running the calling thread when that is a loop of an HttpServer (as
-  // in a Handler), else null. A handler may start its own asynchronous work on it, so
-  // that the work and the answer stay on the connection's thread.
-  static boost::asio::io_context* CurrentLoop();
-  // Stops accepting connections; open connections finish their current request.
-  void StopAccepting();
   // Stops accepting, closes idle connections, lets every connection finish the request
   // it is receiving or answering (up to `grace_ms`), then stops the loops and joins them.
   void Stop(int grace_ms = 5000);

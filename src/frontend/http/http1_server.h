@@ -12,11 +12,11 @@
 #include <string_view>
 
 #include "core/result.h"
-#include "engine/http1_framing.h"
+#include "frontend/http/http1_framing.h"
 #include "frontend/http/event_loops.h"
 #include "frontend/http/http_server.h"
 
-namespace ferry::engine {
+namespace ferry::frontend::http {
 
 class Http1Server;
 
@@ -29,7 +29,7 @@ class Http1Server;
 // any thread may call.
 class Http1Connection : public std::enable_shared_from_this<Http1Connection> {
  public:
-  using Socket = frontend::http::EventLoops::Socket;
+  using Socket = EventLoops::Socket;
   Http1Connection(Http1Server* server, boost::asio::io_context* loop, Socket socket);
   ~Http1Connection();
 
@@ -43,7 +43,7 @@ class Http1Connection : public std::enable_shared_from_this<Http1Connection> {
 
   // Answers the request with a response made here (the gateway's own endpoints, errors).
   // Once per request, from any thread.
-  void Reply(frontend::http::Response r);
+  void Reply(Response r);
   // Answers with a forwarded response: `fields` are whole field lines ("Name: value\r\n",
   // no framing or connection fields), `body` must stay valid until the write ends (in
   // forward_buffer() or decoded_body()). `head_length`: the Content-Length to announce
@@ -130,4 +130,4 @@ class Http1Server {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace ferry::engine
+}  // namespace ferry::frontend::http

@@ -1,10 +1,10 @@
-#include "engine/http1_framing.h"
+#include "frontend/http/http1_framing.h"
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 
-namespace ferry::engine::http1 {
+namespace ferry::frontend::http::http1 {
 namespace {
 
 // tchar (RFC 9110 5.6.2): the characters of a method and a field name.
@@ -275,4 +275,4 @@ ChunkedDecoder::Step ChunkedDecoder::Feed(std::string_view in, std::string* body
   return step;
 }
 
-}  // namespace ferry::engine::http1
+}  // namespace ferry::frontend::http::http1

@@ -1,8 +1,8 @@
-#include "engine/http1_framing.h"
+#include "frontend/http/http1_framing.h"
 
 #include <gtest/gtest.h>
 
-namespace ferry::engine::http1 {
+namespace ferry::frontend::http::http1 {
 namespace {
 
 ParseResult Request(std::string_view in, Head* h, size_t max = 64 * 1024) { return ParseRequestHead(in, max, h); }
@@ -187,4 +187,4 @@ TEST(Http1Framing, RejectsMalformedAndOversizedChunkedBodies) {
 }
 
 }  // namespace
-}  // namespace ferry::engine::http1
+}  // namespace ferry::frontend::http::http1

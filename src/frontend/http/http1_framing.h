@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ferry::engine::http1 {
+namespace ferry::frontend::http::http1 {
 
 // HTTP/1.1 message framing (RFC 9112) for the REST gateway, which forwards bytes: it
 // parses a message's head (start line and fields) only far enough to route it and to
@@ -86,4 +86,4 @@ class ChunkedDecoder {
   size_t trailer_bytes_ = 0;
 };
 
-}  // namespace ferry::engine::http1
+}  // namespace ferry::frontend::http::http1

@@ -1,4 +1,4 @@
-#include "engine/http1_server.h"
+#include "frontend/http/http1_server.h"
 
 #include <boost/asio.hpp>
 #include <boost/beast/http/status.hpp>
@@ -19,7 +19,7 @@
 #include "frontend/http/response_head.h"
 #include "protocol/v2_json.h"
 
-namespace ferry::engine {
+namespace ferry::frontend::http {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
@@ -38,7 +38,7 @@ struct Http1Server::Impl {
   std::mutex live_mu;
   std::list<std::weak_ptr<Http1Connection>> live;  // guarded by live_mu
   // Last: destroyed first, with the connections its loops still hold.
-  std::unique_ptr<frontend::http::EventLoops> loops;
+  std::unique_ptr<EventLoops> loops;
 };
 
 Http1Connection::Http1Connection(Http1Server* server, asio::io_context* loop, Socket socket)
@@ -54,7 +54,7 @@ void Http1Connection::Start() { Read(); }
 bool Http1Connection::Gone() const {
   // While a request is handled no read is pending on the socket, so a peek tells
   // whether the client has closed its side.
-  return frontend::http::PeerClosed(const_cast<Socket&>(socket_).native_handle());
+  return PeerClosed(const_cast<Socket&>(socket_).native_handle());
 }
 
 void Http1Connection::Close() {
@@ -147,7 +147,7 @@ void Http1Connection::Fail(int status, std::string message) {
   keep_alive_ = false;
   minor_version_ = 1;
   is_head_ = false;
-  Reply(frontend::http::JsonError(status, message));
+  Reply(JsonError(status, message));
 }
 
 void Http1Connection::Dispatch() {
@@ -158,10 +158,10 @@ void Http1Connection::Dispatch() {
   server_->impl_->handler(shared_from_this());
 }
 
-void Http1Connection::Reply(frontend::http::Response r) {
+void Http1Connection::Reply(Response r) {
   asio::dispatch(*loop_, [self = shared_from_this(), r = std::move(r)]() mutable {
     std::string fields;
-    frontend::http::AppendFields(r, &fields);
+    AppendFields(r, &fields);
     self->local_body_ = std::move(r.body());
     self->SendForwarded(r.result_int(), {}, fields, self->local_body_);
   });
@@ -171,10 +171,10 @@ void Http1Connection::SendForwarded(int status, std::string_view reason, std::st
                                     std::optional<uint64_t> head_length) {
   const bool keep = keep_alive_ && !closing_;
   out_head_.clear();
-  frontend::http::AppendStatusLine(&out_head_, minor_version_, status, reason);
+  AppendStatusLine(&out_head_, minor_version_, status, reason);
   out_head_.append(fields);
   // A HEAD answer announces the GET answer's length.
-  frontend::http::AppendFraming(&out_head_, status, is_head_ && head_length ? *head_length : body.size(),
+  AppendFraming(&out_head_, status, is_head_ && head_length ? *head_length : body.size(),
                                 minor_version_, keep);
   keep_alive_ = keep;
   // A HEAD answer has no body (RFC 9110 9.3.2): one would be read as the next answer.
@@ -227,7 +227,7 @@ Http1Server::~Http1Server() { Stop(0); }
 
 Result<std::unique_ptr<Http1Server>> Http1Server::Create(Http1ServerOptions options, Handler handler) {
   auto impl = std::make_unique<Impl>();
-  impl->loops = std::make_unique<frontend::http::EventLoops>(options.threads, options.name);
+  impl->loops = std::make_unique<EventLoops>(options.threads, options.name);
   impl->options = std::move(options);
   impl->handler = std::move(handler);
   auto server = std::unique_ptr<Http1Server>(new Http1Server(std::move(impl)));
@@ -238,7 +238,7 @@ Result<std::unique_ptr<Http1Server>> Http1Server::Create(Http1ServerOptions opti
 Status Http1Server::Start() {
   Impl& s = *impl_;
   return s.loops->Start(s.options.address, s.options.port,
-                        [&s](frontend::http::EventLoops::Socket socket, asio::io_context* loop) {
+                        [&s](EventLoops::Socket socket, asio::io_context* loop) {
                           auto c = std::make_shared<Http1Connection>(s.owner, loop, std::move(socket));
                           {
                             std::lock_guard lock(s.live_mu);
@@ -269,4 +269,4 @@ void Http1Server::Stop(int grace_ms) {
   s.loops->StopLoops();
 }
 
-}  // namespace ferry::engine
+}  // namespace ferry::frontend::http
