@@ -27,22 +27,26 @@ class IdGenerator {
 
 }  // namespace
 
-std::string NewRequestId() {
+void WriteNewRequestId(char* out) {
   thread_local IdGenerator gen;
   uint64_t hi = gen.Next(), lo = gen.Next();
   hi = (hi & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull;  // version 4
   lo = (lo & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;  // RFC 4122 variant
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string s(36, '-');
   int pos = 0;
   auto put = [&](uint64_t v, int nibbles) {
     for (int i = nibbles - 1; i >= 0; --i) {
-      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
-      s[pos++] = kHex[(v >> (4 * i)) & 0xF];
+      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) out[pos++] = '-';
+      out[pos++] = kHex[(v >> (4 * i)) & 0xF];
     }
   };
   put(hi, 16);
   put(lo, 16);
+}
+
+std::string NewRequestId() {
+  std::string s(kRequestIdLength, '-');
+  WriteNewRequestId(s.data());
   return s;
 }
 
