@@ -62,6 +62,11 @@ class InferenceTap {
     const bool w = Wants(model, version);
     return {w, w, w, 1.0};
   }
+  // An empty record to fill and Offer: the default a new one; a tap may hand back the
+  // storage of records it is done with (strings, tensor vectors and shapes keep their
+  // capacity; no tensor bytes are kept), so that filling it allocates nothing. Every
+  // field is to be assigned (a reused record's tensors vectors are not empty). Never blocks.
+  virtual InferenceRecord NewRecord() { return {}; }
   // Takes one record; never blocks.
   virtual void Offer(InferenceRecord record) = 0;
 };

@@ -14,6 +14,20 @@ size_t RecordBytes(const InferenceRecord& r) {
   return n;
 }
 
+// Lets go of what a consumed record holds of the request (tensor bytes, which keep a
+// request body or a runtime's output alive) and keeps its storage. false: not worth
+// keeping (a record of unusually many tensors).
+bool Scrub(InferenceRecord& r) {
+  constexpr size_t kMaxTensors = 16;
+  if (r.inputs.size() > kMaxTensors || r.outputs.size() > kMaxTensors) return false;
+  for (auto* tensors : {&r.inputs, &r.outputs})
+    for (Tensor& t : *tensors) t.Borrow(nullptr, 0, nullptr);
+  r.parameters.clear();
+  r.error.clear();
+  r.trace_parent.reset();
+  return true;
+}
+
 }  // namespace
 
 MonitoringHub::MonitoringHub(MonitoringHubOptions options, prometheus::Registry* registry)
@@ -197,6 +211,14 @@ void MonitoringHub::Offer(InferenceRecord record) {
   if (notify) cv_.notify_one();
 }
 
+InferenceRecord MonitoringHub::NewRecord() {
+  std::lock_guard lock(pool_mu_);
+  if (pool_.empty()) return {};
+  InferenceRecord r = std::move(pool_.back());
+  pool_.pop_back();
+  return r;
+}
+
 size_t MonitoringHub::pending() const {
   std::lock_guard lock(mu_);
   return records_;
@@ -242,7 +264,17 @@ void MonitoringHub::Run() {
     }
     Deliver(batch);
     const size_t n = batch.size();
-    batch.clear();  // releases the tensors before the bound frees up
+    // The tensors are let go before the bound frees up; the records' storage goes back
+    // to the pool (one lock a batch).
+    if (options_.pooled_records > 0) {
+      size_t keep = 0;  // the scrubbed records move to the front (outside the pool's lock)
+      for (Item& item : batch)
+        if (Scrub(item.record)) std::swap(batch[keep++].record, item.record);
+      std::lock_guard lock(pool_mu_);
+      for (size_t i = 0; i < keep && pool_.size() < options_.pooled_records; ++i)
+        pool_.push_back(std::move(batch[i].record));
+    }
+    batch.clear();
     std::lock_guard lock(mu_);
     records_ -= n;
     bytes_ -= batch_bytes;

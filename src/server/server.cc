@@ -21,11 +21,15 @@ struct PendingRecord {
   bool inputs = false, outputs = false;
 };
 
-std::shared_ptr<PendingRecord> StartRecord(const ModelVersion& mv, const InferRequest& request, uint64_t start_wall_ms,
+std::shared_ptr<PendingRecord> StartRecord(monitoring::InferenceTap* tap, const ModelVersion& mv,
+                                           const InferRequest& request, uint64_t start_wall_ms,
                                            const monitoring::TapDemand& demand) {
   auto p = std::make_shared<PendingRecord>();
   p->inputs = demand.inputs;
   p->outputs = demand.outputs;
+  // A record the tap is done with, when it keeps them: every field is assigned here or
+  // in FinishRecord, into storage that already has the capacity.
+  p->record = tap->NewRecord();
   monitoring::InferenceRecord& r = p->record;
   r.model = mv.name();
   r.version = mv.version_string();
@@ -34,6 +38,8 @@ std::shared_ptr<PendingRecord> StartRecord(const ModelVersion& mv, const InferRe
   r.received_wall_ms = start_wall_ms;
   r.parameters = request.parameters;
   if (p->inputs) r.inputs = request.inputs;
+  else r.inputs.clear();
+  r.outputs.clear();
   r.trace_parent = request.trace_parent;
   return p;
 }
@@ -51,6 +57,7 @@ void FinishRecord(monitoring::InferenceTap* tap, std::shared_ptr<PendingRecord> 
   record.duration_ns = NowNanos() - start;
   record.code = status.code();
   if (!status.ok()) record.error = status.message();
+  else record.error.clear();
   if (outputs && pending->outputs) record.outputs = *outputs;
   tap->Offer(std::move(record));
 }
@@ -153,7 +160,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
     // Every request of a monitored model has an id (answered to the client), sampled or not.
     if (request.id.empty()) request.id = NewRequestId();
     // Outside the sample of every consumer that wants it: no record to build and drop.
-    if (monitoring::Sampled(request.id, demand.sample_rate)) record = StartRecord(mv, request, WallMillis(), demand);
+    if (monitoring::Sampled(request.id, demand.sample_rate)) record = StartRecord(tap_, mv, request, WallMillis(), demand);
   }
   auto validated = ValidateRequest(mv.config(), &request);
   if (!validated.ok()) {
