@@ -174,17 +174,19 @@ TapDemand MonitoringHub::Demand(std::string_view model, std::string_view version
   return v == m->second.end() ? TapDemand{} : v->second->demand;
 }
 
-void MonitoringHub::Offer(InferenceRecord record) {
+void MonitoringHub::Offer(InferenceRecord record) { OfferRecord(std::make_unique<InferenceRecord>(std::move(record))); }
+
+void MonitoringHub::OfferRecord(std::unique_ptr<InferenceRecord> record) {
   std::shared_ptr<VersionCounters> counters;
   {
     auto snap = snapshot_.load();
-    auto m = snap->find(record.model);
+    auto m = snap->find(record->model);
     if (m == snap->end()) return;  // no longer monitored (unloaded meanwhile)
-    auto v = m->second.find(record.version);
+    auto v = m->second.find(record->version);
     if (v == m->second.end()) return;
     counters = v->second;
   }
-  const size_t bytes = RecordBytes(record);
+  const size_t bytes = RecordBytes(*record);
   bool notify = false;
   {
     std::lock_guard lock(mu_);
@@ -211,12 +213,16 @@ void MonitoringHub::Offer(InferenceRecord record) {
   if (notify) cv_.notify_one();
 }
 
-InferenceRecord MonitoringHub::NewRecord() {
-  std::lock_guard lock(pool_mu_);
-  if (pool_.empty()) return {};
-  InferenceRecord r = std::move(pool_.back());
-  pool_.pop_back();
-  return r;
+std::unique_ptr<InferenceRecord> MonitoringHub::NewRecord() {
+  {
+    std::lock_guard lock(pool_mu_);
+    if (!pool_.empty()) {
+      std::unique_ptr<InferenceRecord> r = std::move(pool_.back());
+      pool_.pop_back();
+      return r;
+    }
+  }
+  return std::make_unique<InferenceRecord>();
 }
 
 size_t MonitoringHub::pending() const {
@@ -233,7 +239,7 @@ void MonitoringHub::Deliver(std::vector<Item>& batch) {
   for (size_t i = 0; i < batch.size();) {
     const VersionCounters* counters = batch[i].counters.get();
     run.clear();
-    for (; i < batch.size() && batch[i].counters.get() == counters; ++i) run.push_back(&batch[i].record);
+    for (; i < batch.size() && batch[i].counters.get() == counters; ++i) run.push_back(batch[i].record.get());
     for (RecordConsumer* c : counters->consumers) c->ConsumeBatch(run);
     if (counters->consumed) counters->consumed->Increment(static_cast<double>(run.size()));
   }
@@ -267,12 +273,13 @@ void MonitoringHub::Run() {
     // The tensors are let go before the bound frees up; the records' storage goes back
     // to the pool (one lock a batch).
     if (options_.pooled_records > 0) {
-      size_t keep = 0;  // the scrubbed records move to the front (outside the pool's lock)
-      for (Item& item : batch)
-        if (Scrub(item.record)) std::swap(batch[keep++].record, item.record);
+      for (Item& item : batch)  // outside the pool's lock
+        if (!Scrub(*item.record)) item.record.reset();
       std::lock_guard lock(pool_mu_);
-      for (size_t i = 0; i < keep && pool_.size() < options_.pooled_records; ++i)
-        pool_.push_back(std::move(batch[i].record));
+      for (Item& item : batch) {
+        if (pool_.size() >= options_.pooled_records) break;
+        if (item.record) pool_.push_back(std::move(item.record));
+      }
     }
     batch.clear();
     std::lock_guard lock(mu_);

@@ -333,7 +333,7 @@ bool WaitDrained(const MonitoringHub& hub) {
 TEST(MonitoringHubTest, AConsumedRecordsStorageIsReusedButItsTensorBytesAreLetGo) {
   HubFixture f({});
   ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());
-  EXPECT_TRUE(f.hub.NewRecord().inputs.empty()) << "nothing consumed yet: a new record";
+  EXPECT_TRUE(f.hub.NewRecord()->inputs.empty()) << "nothing consumed yet: a new record";
   auto body = std::make_shared<const std::string>(64, 'x');
   {
     InferenceRecord r = Record("a", "0f8fad5b-d9cb-469f-a165-70867728950e");
@@ -349,17 +349,17 @@ TEST(MonitoringHubTest, AConsumedRecordsStorageIsReusedButItsTensorBytesAreLetGo
   }
   ASSERT_TRUE(WaitDrained(f.hub));
   EXPECT_EQ(body.use_count(), 1) << "the request's bytes are not kept alive by a pooled record";
-  InferenceRecord again = f.hub.NewRecord();
-  EXPECT_GE(again.request_id.capacity(), 36u) << "the id's storage is reused";
-  ASSERT_EQ(again.inputs.size(), 1u);
-  EXPECT_EQ(again.inputs[0].byte_size(), 0u);
-  EXPECT_EQ(again.inputs[0].data(), nullptr);
-  EXPECT_GE(again.inputs[0].shape.capacity(), 1u) << "the shape's storage is reused";
-  EXPECT_TRUE(again.error.empty());
-  EXPECT_TRUE(f.hub.NewRecord().inputs.empty()) << "one pooled record, handed out once";
+  std::unique_ptr<InferenceRecord> again = f.hub.NewRecord();
+  EXPECT_GE(again->request_id.capacity(), 36u) << "the id's storage is reused";
+  ASSERT_EQ(again->inputs.size(), 1u);
+  EXPECT_EQ(again->inputs[0].byte_size(), 0u);
+  EXPECT_EQ(again->inputs[0].data(), nullptr);
+  EXPECT_GE(again->inputs[0].shape.capacity(), 1u) << "the shape's storage is reused";
+  EXPECT_TRUE(again->error.empty());
+  EXPECT_TRUE(f.hub.NewRecord()->inputs.empty()) << "one pooled record, handed out once";
   // Filled again and offered, it is consumed like any other.
-  again.request_id = "second";
-  f.hub.Offer(std::move(again));
+  again->request_id = "second";
+  f.hub.OfferRecord(std::move(again));
   ASSERT_TRUE(WaitDrained(f.hub));
   const auto log = f.consumer->log();
   EXPECT_EQ(log.back(), "consume second");
@@ -372,7 +372,7 @@ TEST(MonitoringHubTest, NoPoolMeansEveryRecordIsNew) {
   ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());
   f.hub.Offer(Record("a", "r1", 8));
   ASSERT_TRUE(WaitDrained(f.hub));
-  EXPECT_TRUE(f.hub.NewRecord().inputs.empty());
+  EXPECT_TRUE(f.hub.NewRecord()->inputs.empty());
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ namespace {
 // The record of a request the tap wants, filled in as the request is answered, and
 // what of it the tap asked for.
 struct PendingRecord {
-  monitoring::InferenceRecord record;
+  std::unique_ptr<monitoring::InferenceRecord> record;  // from the tap's NewRecord
   bool inputs = false, outputs = false;
 };
 
@@ -30,7 +30,7 @@ std::shared_ptr<PendingRecord> StartRecord(monitoring::InferenceTap* tap, const 
   // A record the tap is done with, when it keeps them: every field is assigned here or
   // in FinishRecord, into storage that already has the capacity.
   p->record = tap->NewRecord();
-  monitoring::InferenceRecord& r = p->record;
+  monitoring::InferenceRecord& r = *p->record;
   r.model = mv.name();
   r.version = mv.version_string();
   r.request_id = request.id;
@@ -47,7 +47,7 @@ std::shared_ptr<PendingRecord> StartRecord(monitoring::InferenceTap* tap, const 
 void FinishRecord(monitoring::InferenceTap* tap, std::shared_ptr<PendingRecord> pending, uint64_t start,
                   const Status& status, const std::vector<Tensor>* outputs) {
   if (!pending) return;
-  monitoring::InferenceRecord& record = pending->record;
+  monitoring::InferenceRecord& record = *pending->record;
   // The unary gRPC path lends its tensors from the call's request message without a
   // keepalive (the message dies with the call, once the answer is written), so a record
   // that outlives the answer must own its inputs. HTTP bodies and gRPC streams are kept
@@ -59,7 +59,7 @@ void FinishRecord(monitoring::InferenceTap* tap, std::shared_ptr<PendingRecord> 
   if (!status.ok()) record.error = status.message();
   else record.error.clear();
   if (outputs && pending->outputs) record.outputs = *outputs;
-  tap->Offer(std::move(record));
+  tap->OfferRecord(std::move(pending->record));
 }
 
 }  // namespace
@@ -172,7 +172,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
     return done(validated.status());
   }
   // Validation may have converted inputs (e.g. reshaped them): the record keeps what the model sees.
-  if (record && record->inputs) record->record.inputs = request.inputs;
+  if (record && record->inputs) record->record->inputs = request.inputs;
   // The inputs as the model sees them, for an annotator of the answer (reference-counted
   // copies, no bytes copied); empty when none wants them.
   std::vector<Tensor> annotate_inputs;
