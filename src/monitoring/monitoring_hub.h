@@ -44,7 +44,8 @@ struct MonitoringHubOptions {
 // that feeds the RecordConsumers (payload log, drift, feedback).
 //
 // The request path calls Demand or Wants (one atomic snapshot load and two map lookups, no lock)
-// and Offer (one short lock; a full queue drops the record and counts it, never waits).
+// and Offer (one short lock; a full queue drops the record and counts it, never waits);
+// NewRecord takes a pooled record under a lock of its own.
 // The model lifecycle calls VersionReady / VersionGone, which Attach / Detach the
 // consumers and republish the snapshot of wanted versions. Stop drains the queue and
 // Flushes every consumer.
@@ -57,8 +58,9 @@ struct MonitoringHubOptions {
 // ferry_monitoring_records_dropped_total{model,version,reason} (reason "queue_full" or
 // "stopped"), ferry_monitoring_queue_records and ferry_monitoring_queue_bytes.
 //
-// Thread-safety: Wants, Offer, VersionReady and VersionGone are thread-safe; AddConsumer
-// and Start before any of them, Stop once, by the owner.
+// Thread-safety: Wants, Demand, NewRecord, Offer, OfferRecord, VersionReady and
+// VersionGone are thread-safe; AddConsumer and Start before any of them, Stop once, by
+// the owner.
 class MonitoringHub final : public InferenceTap {
  public:
   // `registry` (not owned; may be null) receives the hub's metrics and must outlive it.
