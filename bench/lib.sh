@@ -225,3 +225,32 @@ build_grpc_load() {  # OUT_DIR
   g++ -O2 -std=c++17 -Wall -Wextra -I "$gen" "$ROOT/bench/grpc_load.cc" \
     "$gen/grpc_service.pb.o" "$gen/model_config.pb.o" -o "$out/grpc_load" "${flags[@]}"
 }
+
+# The monitoring benchmarks' model repositories, from examples/generate_models.py: WORK/repo
+# (mlp_classifier and the other examples), WORK/repo_drift (the same, with a reference
+# profile of mlp_classifier built by `ferry profile build` from 5,000 rows and drift on, windows
+# of 1,000 rows), and WORK/json.req (one row, JSON). Needs PYTHON.
+make_monitoring_repos() {  # WORK FERRY_BIN
+  local work="$1" bin="$2" kv
+  log "generating the model repository and request bodies in $work"
+  "$PYTHON" "$ROOT/examples/generate_models.py" "$work/repo" >"$work/generate.log" 2>&1 \
+    || { cat "$work/generate.log" >&2; die "generate_models.py failed"; }
+  "$PYTHON" - "$work" <<'PYEOF'
+import json, sys
+import numpy as np
+work = sys.argv[1]
+rng = np.random.default_rng(3)
+np.save(f"{work}/train.npy", rng.standard_normal((5000, 4)).astype(np.float32))
+row = rng.standard_normal(4).astype(np.float32)
+with open(f"{work}/json.req", "w") as f:
+    json.dump({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "data": row.tolist()}]}, f,
+              separators=(",", ":"))
+PYEOF
+  cp -r "$work/repo" "$work/repo_drift"
+  "$bin" profile build --model-repository "$work/repo_drift" --model mlp_classifier --data "$work/train.npy" \
+    --intra-op-threads 1 >"$work/profile.log" 2>&1 || { cat "$work/profile.log" >&2; die "ferry profile build failed"; }
+  for kv in monitoring.drift.enabled=true monitoring.drift.window=1000; do
+    printf 'parameters { key: "%s" value: { string_value: "%s" } }\n' "${kv%%=*}" "${kv#*=}" \
+      >>"$work/repo_drift/mlp_classifier/config.pbtxt"
+  done
+}

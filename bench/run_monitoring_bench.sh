@@ -48,27 +48,7 @@ WORK="$(mktemp -d -t ferry-monitoring-bench.XXXXXX)"
 mkdir -p "$OUT_DIR"
 build_ferry
 
-log "generating the model repository and request bodies in $WORK"
-"$PYTHON" "$ROOT/examples/generate_models.py" "$WORK/repo" >"$WORK/generate.log" 2>&1 \
-  || { cat "$WORK/generate.log" >&2; die "generate_models.py failed"; }
-"$PYTHON" - "$WORK" <<'PYEOF'
-import json, sys
-import numpy as np
-work = sys.argv[1]
-rng = np.random.default_rng(3)
-np.save(f"{work}/train.npy", rng.standard_normal((5000, 4)).astype(np.float32))
-row = rng.standard_normal(4).astype(np.float32)
-with open(f"{work}/json.req", "w") as f:
-    json.dump({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "data": row.tolist()}]}, f,
-              separators=(",", ":"))
-PYEOF
-cp -r "$WORK/repo" "$WORK/repo_drift"
-"$FERRY_BIN" profile build --model-repository "$WORK/repo_drift" --model mlp_classifier --data "$WORK/train.npy" \
-  --intra-op-threads 1 >"$WORK/profile.log" 2>&1 || { cat "$WORK/profile.log" >&2; die "ferry profile build failed"; }
-for kv in monitoring.drift.enabled=true monitoring.drift.window=1000; do
-  printf 'parameters { key: "%s" value: { string_value: "%s" } }\n' "${kv%%=*}" "${kv#*=}" \
-    >>"$WORK/repo_drift/mlp_classifier/config.pbtxt"
-done
+make_monitoring_repos "$WORK" "$FERRY_BIN"
 
 repo_for() { if [[ "$1" == drift_* ]]; then echo "$WORK/repo_drift"; else echo "$WORK/repo"; fi; }
 flags_for() {  # CONFIG

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace ferry {
@@ -11,5 +12,9 @@ namespace ferry {
 // processes or restarts in practice; about 50 ns, no lock.
 // Thread-safety: thread-safe.
 std::string NewRequestId();
+// The same into `out` (kRequestIdLength characters, no terminator), for a writer that
+// puts the id straight into its own buffer.
+inline constexpr size_t kRequestIdLength = 36;
+void WriteNewRequestId(char* out);
 
 }  // namespace ferry

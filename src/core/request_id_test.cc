@@ -24,6 +24,17 @@ TEST(RequestIdTest, IsACanonicalVersion4Uuid) {
   }
 }
 
+TEST(RequestIdTest, WritesExactlyOneIdInPlace) {
+  std::string buf(kRequestIdLength + 2, '#');
+  WriteNewRequestId(buf.data() + 1);
+  EXPECT_EQ(buf.front(), '#');
+  EXPECT_EQ(buf.back(), '#');
+  const std::string id = buf.substr(1, kRequestIdLength);
+  for (size_t p : {8u, 13u, 18u, 23u}) EXPECT_EQ(id[p], '-') << id;
+  EXPECT_EQ(id[14], '4') << id;
+  EXPECT_EQ(id.find('#'), std::string::npos) << id;
+}
+
 TEST(RequestIdTest, DoesNotRepeatAcrossThreads) {
   std::mutex mu;
   std::set<std::string> seen;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +65,14 @@ class InferenceTap {
   }
   // Takes one record; never blocks.
   virtual void Offer(InferenceRecord record) = 0;
+  // An empty record to fill and hand to OfferRecord: the default a new one; a tap may
+  // hand back a record it is done with (its strings, tensor vectors and shapes keep their
+  // capacity; it holds no tensor bytes), so that filling it allocates nothing. Every
+  // field is to be assigned (a reused record's tensor vectors are not empty). Never blocks.
+  virtual std::unique_ptr<InferenceRecord> NewRecord() { return std::make_unique<InferenceRecord>(); }
+  // Offer for a record from NewRecord, handed over by pointer (a record is a large value
+  // to move); the default Offers its value.
+  virtual void OfferRecord(std::unique_ptr<InferenceRecord> record) { Offer(std::move(*record)); }
 };
 
 }  // namespace ferry::monitoring

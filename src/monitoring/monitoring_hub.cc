@@ -14,6 +14,20 @@ size_t RecordBytes(const InferenceRecord& r) {
   return n;
 }
 
+// Lets go of what a consumed record holds of the request (tensor bytes, which keep a
+// request body or a runtime's output alive) and keeps its storage. false: not worth
+// keeping (a record of unusually many tensors).
+bool Scrub(InferenceRecord& r) {
+  constexpr size_t kMaxTensors = 16;
+  if (r.inputs.size() > kMaxTensors || r.outputs.size() > kMaxTensors) return false;
+  for (auto* tensors : {&r.inputs, &r.outputs})
+    for (Tensor& t : *tensors) t.Borrow(nullptr, 0, nullptr);
+  r.parameters.clear();
+  r.error.clear();
+  r.trace_parent.reset();
+  return true;
+}
+
 }  // namespace
 
 MonitoringHub::MonitoringHub(MonitoringHubOptions options, prometheus::Registry* registry)
@@ -160,17 +174,19 @@ TapDemand MonitoringHub::Demand(std::string_view model, std::string_view version
   return v == m->second.end() ? TapDemand{} : v->second->demand;
 }
 
-void MonitoringHub::Offer(InferenceRecord record) {
+void MonitoringHub::Offer(InferenceRecord record) { OfferRecord(std::make_unique<InferenceRecord>(std::move(record))); }
+
+void MonitoringHub::OfferRecord(std::unique_ptr<InferenceRecord> record) {
   std::shared_ptr<VersionCounters> counters;
   {
     auto snap = snapshot_.load();
-    auto m = snap->find(record.model);
+    auto m = snap->find(record->model);
     if (m == snap->end()) return;  // no longer monitored (unloaded meanwhile)
-    auto v = m->second.find(record.version);
+    auto v = m->second.find(record->version);
     if (v == m->second.end()) return;
     counters = v->second;
   }
-  const size_t bytes = RecordBytes(record);
+  const size_t bytes = RecordBytes(*record);
   bool notify = false;
   {
     std::lock_guard lock(mu_);
@@ -197,6 +213,18 @@ void MonitoringHub::Offer(InferenceRecord record) {
   if (notify) cv_.notify_one();
 }
 
+std::unique_ptr<InferenceRecord> MonitoringHub::NewRecord() {
+  {
+    std::lock_guard lock(pool_mu_);
+    if (!pool_.empty()) {
+      std::unique_ptr<InferenceRecord> r = std::move(pool_.back());
+      pool_.pop_back();
+      return r;
+    }
+  }
+  return std::make_unique<InferenceRecord>();
+}
+
 size_t MonitoringHub::pending() const {
   std::lock_guard lock(mu_);
   return records_;
@@ -211,7 +239,7 @@ void MonitoringHub::Deliver(std::vector<Item>& batch) {
   for (size_t i = 0; i < batch.size();) {
     const VersionCounters* counters = batch[i].counters.get();
     run.clear();
-    for (; i < batch.size() && batch[i].counters.get() == counters; ++i) run.push_back(&batch[i].record);
+    for (; i < batch.size() && batch[i].counters.get() == counters; ++i) run.push_back(batch[i].record.get());
     for (RecordConsumer* c : counters->consumers) c->ConsumeBatch(run);
     if (counters->consumed) counters->consumed->Increment(static_cast<double>(run.size()));
   }
@@ -242,7 +270,18 @@ void MonitoringHub::Run() {
     }
     Deliver(batch);
     const size_t n = batch.size();
-    batch.clear();  // releases the tensors before the bound frees up
+    // The tensors are let go before the bound frees up; the records' storage goes back
+    // to the pool (one lock a batch).
+    if (options_.pooled_records > 0) {
+      for (Item& item : batch)  // outside the pool's lock
+        if (!Scrub(*item.record)) item.record.reset();
+      std::lock_guard lock(pool_mu_);
+      for (Item& item : batch) {
+        if (pool_.size() >= options_.pooled_records) break;
+        if (item.record) pool_.push_back(std::move(item.record));
+      }
+    }
+    batch.clear();
     std::lock_guard lock(mu_);
     records_ -= n;
     bytes_ -= batch_bytes;

@@ -325,5 +325,55 @@ TEST(MonitoringHubTest, StopWithoutStartStillDeliversAndFlushes) {
   EXPECT_EQ(consumer->log(), (std::vector<std::string>{"attach a/1", "consume r0", "flush"}));
 }
 
+bool WaitDrained(const MonitoringHub& hub) {
+  for (int i = 0; i < 1000 && hub.pending() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return hub.pending() == 0;
+}
+
+TEST(MonitoringHubTest, AConsumedRecordsStorageIsReusedButItsTensorBytesAreLetGo) {
+  HubFixture f({});
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());
+  EXPECT_TRUE(f.hub.NewRecord()->inputs.empty()) << "nothing consumed yet: a new record";
+  auto body = std::make_shared<const std::string>(64, 'x');
+  {
+    InferenceRecord r = Record("a", "0f8fad5b-d9cb-469f-a165-70867728950e");
+    Tensor t;
+    t.name = "x";
+    t.datatype = DataType::kUint8;
+    t.shape = {64};
+    t.Borrow(body->data(), body->size(), body);
+    r.inputs.push_back(t);
+    r.outputs.push_back(t);
+    r.error = "some error";
+    f.hub.Offer(std::move(r));
+  }
+  ASSERT_TRUE(WaitDrained(f.hub));
+  EXPECT_EQ(body.use_count(), 1) << "the request's bytes are not kept alive by a pooled record";
+  std::unique_ptr<InferenceRecord> again = f.hub.NewRecord();
+  EXPECT_GE(again->request_id.capacity(), 36u) << "the id's storage is reused";
+  ASSERT_EQ(again->inputs.size(), 1u);
+  EXPECT_EQ(again->inputs[0].byte_size(), 0u);
+  EXPECT_EQ(again->inputs[0].data(), nullptr);
+  EXPECT_GE(again->inputs[0].shape.capacity(), 1u) << "the shape's storage is reused";
+  EXPECT_TRUE(again->error.empty());
+  EXPECT_TRUE(f.hub.NewRecord()->inputs.empty()) << "one pooled record, handed out once";
+  // Filled again and offered, it is consumed like any other.
+  again->request_id = "second";
+  f.hub.OfferRecord(std::move(again));
+  ASSERT_TRUE(WaitDrained(f.hub));
+  const auto log = f.consumer->log();
+  EXPECT_EQ(log.back(), "consume second");
+}
+
+TEST(MonitoringHubTest, NoPoolMeansEveryRecordIsNew) {
+  MonitoringHubOptions o;
+  o.pooled_records = 0;
+  HubFixture f(o);
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"test.on", "1"}})).ok());
+  f.hub.Offer(Record("a", "r1", 8));
+  ASSERT_TRUE(WaitDrained(f.hub));
+  EXPECT_TRUE(f.hub.NewRecord()->inputs.empty());
+}
+
 }  // namespace
 }  // namespace ferry::monitoring

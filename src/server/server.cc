@@ -17,16 +17,20 @@ namespace {
 // The record of a request the tap wants, filled in as the request is answered, and
 // what of it the tap asked for.
 struct PendingRecord {
-  monitoring::InferenceRecord record;
+  std::unique_ptr<monitoring::InferenceRecord> record;  // from the tap's NewRecord
   bool inputs = false, outputs = false;
 };
 
-std::shared_ptr<PendingRecord> StartRecord(const ModelVersion& mv, const InferRequest& request, uint64_t start_wall_ms,
+std::shared_ptr<PendingRecord> StartRecord(monitoring::InferenceTap* tap, const ModelVersion& mv,
+                                           const InferRequest& request, uint64_t start_wall_ms,
                                            const monitoring::TapDemand& demand) {
   auto p = std::make_shared<PendingRecord>();
   p->inputs = demand.inputs;
   p->outputs = demand.outputs;
-  monitoring::InferenceRecord& r = p->record;
+  // A record the tap is done with, when it keeps them: every field is assigned here or
+  // in FinishRecord, into storage that already has the capacity.
+  p->record = tap->NewRecord();
+  monitoring::InferenceRecord& r = *p->record;
   r.model = mv.name();
   r.version = mv.version_string();
   r.request_id = request.id;
@@ -34,6 +38,8 @@ std::shared_ptr<PendingRecord> StartRecord(const ModelVersion& mv, const InferRe
   r.received_wall_ms = start_wall_ms;
   r.parameters = request.parameters;
   if (p->inputs) r.inputs = request.inputs;
+  else r.inputs.clear();
+  r.outputs.clear();
   r.trace_parent = request.trace_parent;
   return p;
 }
@@ -41,7 +47,7 @@ std::shared_ptr<PendingRecord> StartRecord(const ModelVersion& mv, const InferRe
 void FinishRecord(monitoring::InferenceTap* tap, std::shared_ptr<PendingRecord> pending, uint64_t start,
                   const Status& status, const std::vector<Tensor>* outputs) {
   if (!pending) return;
-  monitoring::InferenceRecord& record = pending->record;
+  monitoring::InferenceRecord& record = *pending->record;
   // The unary gRPC path lends its tensors from the call's request message without a
   // keepalive (the message dies with the call, once the answer is written), so a record
   // that outlives the answer must own its inputs. HTTP bodies and gRPC streams are kept
@@ -51,8 +57,9 @@ void FinishRecord(monitoring::InferenceTap* tap, std::shared_ptr<PendingRecord> 
   record.duration_ns = NowNanos() - start;
   record.code = status.code();
   if (!status.ok()) record.error = status.message();
+  else record.error.clear();
   if (outputs && pending->outputs) record.outputs = *outputs;
-  tap->Offer(std::move(record));
+  tap->OfferRecord(std::move(pending->record));
 }
 
 }  // namespace
@@ -153,7 +160,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
     // Every request of a monitored model has an id (answered to the client), sampled or not.
     if (request.id.empty()) request.id = NewRequestId();
     // Outside the sample of every consumer that wants it: no record to build and drop.
-    if (monitoring::Sampled(request.id, demand.sample_rate)) record = StartRecord(mv, request, WallMillis(), demand);
+    if (monitoring::Sampled(request.id, demand.sample_rate)) record = StartRecord(tap_, mv, request, WallMillis(), demand);
   }
   auto validated = ValidateRequest(mv.config(), &request);
   if (!validated.ok()) {
@@ -165,7 +172,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
     return done(validated.status());
   }
   // Validation may have converted inputs (e.g. reshaped them): the record keeps what the model sees.
-  if (record && record->inputs) record->record.inputs = request.inputs;
+  if (record && record->inputs) record->record->inputs = request.inputs;
   // The inputs as the model sees them, for an annotator of the answer (reference-counted
   // copies, no bytes copied); empty when none wants them.
   std::vector<Tensor> annotate_inputs;

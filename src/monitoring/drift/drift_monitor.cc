@@ -18,6 +18,7 @@ struct DriftMonitor::VersionState {
   std::mutex mu;
   std::unique_ptr<SlidingWindow> window;  // guarded by mu
   std::vector<FeatureSketch> merged;      // Evaluate's scratch; guarded by mu
+  FeatureLayout layout;                   // features -> the requests' tensors; guarded by mu
   uint64_t step_started_ns = 0;           // guarded by mu (duration windows)
   uint64_t rows_total = 0, unmapped_total = 0, evaluations = 0, alarms = 0;  // guarded by mu
   uint64_t rows_unreported = 0;  // rows not yet added to the metrics; guarded by mu
@@ -117,7 +118,7 @@ void DriftMonitor::AddRecord(VersionState& state, const InferenceRecord& record,
   // A duration step that ended before this record arrived closes first.
   MaybeAdvance(state, now);
   const uint64_t rows = RecordFeatures::Add(state.features, state.inputs, record.inputs, record.outputs,
-                                            &state.window->open(), &state.unmapped_total);
+                                            &state.window->open(), &state.unmapped_total, &state.layout);
   state.window->CountRows(rows);
   state.rows_total += rows;
   state.rows_unreported += rows;

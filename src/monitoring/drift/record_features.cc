@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -101,18 +102,19 @@ View MakeView(const Tensor& t) {
 
 // The walk behind Visit and Add, with the callbacks inlined (Add runs once per answered
 // request on the monitoring thread; a std::function call per value shows in its profile).
-// `n` features of `features` are read.
+// `n` features of `features` are read, each from the tensor `picks` names.
 template <typename NumberF, typename TextF>
 uint64_t VisitFeatures(const std::vector<const ProfileFeature*>& features, size_t n, size_t inputs,
-                       const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
-                       NumberF&& number, TextF&& text, uint64_t* unmapped) {
-  // The views live on the stack for the usual handful of tensors: this runs for every
-  // answered request, and two allocations per record showed in the monitoring thread.
+                       const uint32_t* picks, const std::vector<Tensor>& input_tensors,
+                       const std::vector<Tensor>& output_tensors, NumberF&& number, TextF&& text, uint64_t* unmapped) {
+  // The views live on the stack for the usual handful of tensors (this runs for every
+  // answered request; two allocations per record showed in the monitoring thread), and
+  // only the ones a feature reads are constructed (16 default views a record showed too).
   constexpr size_t kInline = 8;
-  std::array<View, kInline> in_inline, out_inline;
-  std::vector<View> in_heap, out_heap;
-  View* in_views = in_inline.data();
-  View* out_views = out_inline.data();
+  std::array<std::optional<View>, kInline> in_inline, out_inline;
+  std::vector<std::optional<View>> in_heap, out_heap;
+  std::optional<View>* in_views = in_inline.data();
+  std::optional<View>* out_views = out_inline.data();
   if (input_tensors.size() > kInline) {
     in_heap.resize(input_tensors.size());
     in_views = in_heap.data();
@@ -126,22 +128,14 @@ uint64_t VisitFeatures(const std::vector<const ProfileFeature*>& features, size_
     const ProfileFeature& f = *features[i];
     const bool is_input = i < inputs;
     const std::vector<Tensor>& tensors = is_input ? input_tensors : output_tensors;
-    View* views = is_input ? in_views : out_views;
-    size_t pick = tensors.size();
-    const std::string& want = f.tensor.empty() ? f.name : f.tensor;
-    for (size_t t = 0; t < tensors.size(); ++t) {
-      if (tensors[t].name == want) {
-        pick = t;
-        break;
-      }
-    }
-    if (pick == tensors.size() && f.tensor.empty() && !tensors.empty()) pick = 0;
-    if (pick == tensors.size()) {
+    std::optional<View>* views = is_input ? in_views : out_views;
+    const uint32_t pick = picks[i];
+    if (pick == FeatureLayout::kNone) {
       ++*unmapped;
       continue;
     }
-    View& v = views[pick];
-    if (v.tensor == nullptr) v = MakeView(tensors[pick]);
+    if (!views[pick]) views[pick].emplace(MakeView(tensors[pick]));
+    const View& v = *views[pick];
     if (!v.ok || f.index >= v.width) {
       ++*unmapped;
       continue;
@@ -176,20 +170,66 @@ uint64_t VisitFeatures(const std::vector<const ProfileFeature*>& features, size_
   return rows;
 }
 
+// The tensor a feature reads among `tensors` (the rule in the header), or kNone.
+uint32_t PickTensor(const ProfileFeature& f, const std::vector<Tensor>& tensors) {
+  const std::string& want = f.tensor.empty() ? f.name : f.tensor;
+  for (size_t t = 0; t < tensors.size(); ++t)
+    if (tensors[t].name == want) return static_cast<uint32_t>(t);
+  if (f.tensor.empty() && !tensors.empty()) return 0;
+  return FeatureLayout::kNone;
+}
+
 }  // namespace
+
+bool FeatureLayout::SameNames(const std::vector<std::string>& names, const std::vector<Tensor>& tensors) {
+  if (names.size() != tensors.size()) return false;
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] != tensors[i].name) return false;
+  return true;
+}
+
+const std::vector<uint32_t>& FeatureLayout::For(const std::vector<const ProfileFeature*>& features, size_t n,
+                                                size_t inputs, const std::vector<Tensor>& input_tensors,
+                                                const std::vector<Tensor>& output_tensors) {
+  if (built_ && n == n_ && SameNames(input_names_, input_tensors) && SameNames(output_names_, output_tensors))
+    return picks_;
+  picks_.resize(n);
+  for (size_t i = 0; i < n; ++i) picks_[i] = PickTensor(*features[i], i < inputs ? input_tensors : output_tensors);
+  input_names_.resize(input_tensors.size());
+  for (size_t t = 0; t < input_tensors.size(); ++t) input_names_[t] = input_tensors[t].name;
+  output_names_.resize(output_tensors.size());
+  for (size_t t = 0; t < output_tensors.size(); ++t) output_names_[t] = output_tensors[t].name;
+  n_ = n;
+  built_ = true;
+  ++builds_;
+  return picks_;
+}
 
 uint64_t RecordFeatures::Visit(const std::vector<const ProfileFeature*>& features, size_t inputs,
                                const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
                                const NumberFn& number, const TextFn& text, uint64_t* unmapped) {
-  return VisitFeatures(features, features.size(), inputs, input_tensors, output_tensors, number, text, unmapped);
+  // Called on request threads (outlier scores) without a version's layout to keep: the
+  // picks on the stack for up to 64 features.
+  const size_t n = features.size();
+  std::array<uint32_t, 64> stack;
+  std::vector<uint32_t> heap;
+  uint32_t* picks = stack.data();
+  if (n > stack.size()) {
+    heap.resize(n);
+    picks = heap.data();
+  }
+  for (size_t i = 0; i < n; ++i) picks[i] = PickTensor(*features[i], i < inputs ? input_tensors : output_tensors);
+  return VisitFeatures(features, n, inputs, picks, input_tensors, output_tensors, number, text, unmapped);
 }
 
 uint64_t RecordFeatures::Add(const std::vector<const ProfileFeature*>& features, size_t inputs,
                              const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
-                             std::vector<FeatureSketch>* sketches, uint64_t* unmapped) {
+                             std::vector<FeatureSketch>* sketches, uint64_t* unmapped, FeatureLayout* layout) {
   FeatureSketch* out = sketches->data();
+  const size_t n = std::min(features.size(), sketches->size());
+  const std::vector<uint32_t>& picks = layout->For(features, n, inputs, input_tensors, output_tensors);
   return VisitFeatures(
-      features, std::min(features.size(), sketches->size()), inputs, input_tensors, output_tensors,
+      features, n, inputs, picks.data(), input_tensors, output_tensors,
       [out](size_t i, uint64_t, double x) { out[i].AddNumber(x); },
       [out](size_t i, uint64_t, std::string_view v) { out[i].AddCategory(v); }, unmapped);
 }

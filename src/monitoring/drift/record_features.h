@@ -19,6 +19,34 @@ double ElementAsDouble(DataType t, const std::byte* p);
 // shortest form that reads back exactly; "" for NaN.
 std::string NumberText(double v);
 
+// Which tensor each feature of a version reads, worked out from the tensors' names (the
+// rule below) once and reused for every request whose tensors have the same names in the
+// same order, which is every request of a model that declares its inputs and outputs;
+// other requests have it worked out again. Saves comparing every feature's name with
+// every tensor's on each record.
+// A layout is for one feature list (a version's): the features are not part of what
+// For compares.
+// Thread-safety: none; one per version, used under the version's lock.
+class FeatureLayout {
+ public:
+  static constexpr uint32_t kNone = UINT32_MAX;  // the request has no tensor for it
+  // For features [0, n): the index of its tensor among `input_tensors` (features
+  // [0, inputs)) or `output_tensors` (the rest), or kNone.
+  const std::vector<uint32_t>& For(const std::vector<const ProfileFeature*>& features, size_t n, size_t inputs,
+                                   const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors);
+  // How often the mapping was worked out (for tests).
+  uint64_t builds() const { return builds_; }
+
+ private:
+  static bool SameNames(const std::vector<std::string>& names, const std::vector<Tensor>& tensors);
+
+  bool built_ = false;
+  size_t n_ = 0;
+  std::vector<std::string> input_names_, output_names_;  // of the tensors picks_ was built for
+  std::vector<uint32_t> picks_;
+  uint64_t builds_ = 0;
+};
+
 // Where each profile feature's values sit in a request's tensors, and how to read them.
 // A feature reads element `index` of every row of its tensor: the tensor named
 // `tensor`, else the one named like the feature (one value per row), else the first
@@ -44,9 +72,10 @@ struct RecordFeatures {
   // features [0, inputs) read `inputs`, the rest read `outputs`. Returns the rows added
   // (the largest row count of a feature's tensor); `unmapped` counts features whose
   // tensor or column the request did not have.
+  // `layout` (the version's, kept between its records) maps the features to tensors.
   static uint64_t Add(const std::vector<const ProfileFeature*>& features, size_t inputs,
                       const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
-                      std::vector<FeatureSketch>* sketches, uint64_t* unmapped);
+                      std::vector<FeatureSketch>* sketches, uint64_t* unmapped, FeatureLayout* layout);
 };
 
 }  // namespace ferry::monitoring::drift

@@ -16,6 +16,20 @@ void FileSink::Write(std::vector<CloudEvent> events) {
     AppendStructured(e, &buffer_);
     buffer_ += '\n';
   }
+  KeepTogether(before);
+  for (const auto& e : events) Pending(e.model, e.version, 1);
+  if (buffer_.size() >= max_buffer_) EndBatch();
+}
+
+void FileSink::WriteRecord(const InferenceRecord& record, const EventOptions& options) {
+  const size_t before = buffer_.size();
+  const size_t n = lines_.Append(record, options, &buffer_);
+  KeepTogether(before);
+  Pending(record.model, record.version, n);
+  if (buffer_.size() >= max_buffer_) EndBatch();
+}
+
+void FileSink::KeepTogether(size_t before) {
   // A request's lines stay together: when they would take the buffer past its bound (a
   // file could then not rotate before it passes max_bytes), what came before goes first.
   if (before > 0 && buffer_.size() > max_buffer_) {
@@ -24,17 +38,17 @@ void FileSink::Write(std::vector<CloudEvent> events) {
     EndBatch();
     buffer_ = std::move(lines);
   }
-  for (auto& e : events) {
-    if (!pending_.empty() && pending_.back().first.model == e.model && pending_.back().first.version == e.version) {
-      ++pending_.back().second;
-      continue;
-    }
-    CloudEvent key;  // only what the counters read
-    key.model = std::move(e.model);
-    key.version = std::move(e.version);
-    pending_.emplace_back(std::move(key), 1);
+}
+
+void FileSink::Pending(std::string_view model, std::string_view version, size_t n) {
+  if (!pending_.empty() && pending_.back().first.model == model && pending_.back().first.version == version) {
+    pending_.back().second += n;
+    return;
   }
-  if (buffer_.size() >= max_buffer_) EndBatch();
+  CloudEvent key;  // only what the counters read
+  key.model = model;
+  key.version = version;
+  pending_.emplace_back(std::move(key), n);
 }
 
 void FileSink::EndBatch() {

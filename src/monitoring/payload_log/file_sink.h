@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/rotating_file.h"
+#include "monitoring/payload_log/event_lines.h"
 #include "monitoring/payload_log/payload_sink.h"
 
 namespace ferry::monitoring::payload_log {
@@ -28,11 +29,19 @@ class FileSink final : public PayloadSink {
   static constexpr size_t kMaxBuffer = 1u << 20;
 
   void Write(std::vector<CloudEvent> events) override;
+  // The record's lines straight into the buffer (EventLineWriter), the same text as Write's.
+  void WriteRecord(const InferenceRecord& record, const EventOptions& options) override;
   void EndBatch() override;
   void Flush() override { EndBatch(); }
   const std::string& spec() const override { return spec_; }
 
  private:
+  // After one request's lines were appended from `before` on: when they took the buffer
+  // past its bound, writes out what came before them (a request's lines stay together).
+  void KeepTogether(size_t before);
+  // `n` more events of the version in buffer_.
+  void Pending(std::string_view model, std::string_view version, size_t n);
+
   const std::string spec_;
   RotatingFile file_;
   const size_t max_buffer_;  // kMaxBuffer, or less for a smaller max_bytes (whole files)
@@ -40,6 +49,7 @@ class FileSink final : public PayloadSink {
   std::string buffer_;   // whole lines not yet written
   // The events in buffer_ per (model, version), for the counters once written.
   std::vector<std::pair<CloudEvent, size_t>> pending_;
+  EventLineWriter lines_;
 };
 
 }  // namespace ferry::monitoring::payload_log

@@ -203,7 +203,7 @@ void PayloadLog::ConsumeBatch(std::span<const InferenceRecord* const> records) {
   auto log = Find(records.front()->model, records.front()->version);
   if (!log) return;
   for (const InferenceRecord* r : records)
-    if (Sampled(r->request_id, log->sample_rate)) log->sink->Write(RecordEvents(*r, log->events));
+    if (Sampled(r->request_id, log->sample_rate)) log->sink->WriteRecord(*r, log->events);
   log->sink->EndBatch();
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/result.h"
 #include "monitoring/payload_log/cloud_event.h"
+#include "monitoring/payload_log/payload_events.h"
 
 namespace ferry::monitoring::payload_log {
 
@@ -34,6 +35,12 @@ class PayloadSink {
   // together in order). Never blocks for long: a sink that cannot keep up drops events
   // and counts them.
   virtual void Write(std::vector<CloudEvent> events) = 0;
+  // Takes the events of one answered request as RecordEvents(record, options) builds
+  // them. The default builds them and Writes them; a sink that puts them out as text
+  // (the file sink) writes them straight from the record instead.
+  virtual void WriteRecord(const InferenceRecord& record, const EventOptions& options) {
+    Write(RecordEvents(record, options));
+  }
   // The end of a run of Writes (one hub batch of a version): a sink that gathers its
   // Writes into one output (the file sink's one write(2)) puts them out now. Quick.
   virtual void EndBatch() {}
