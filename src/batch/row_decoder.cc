@@ -452,6 +452,10 @@ Status RowDecoder::Decode(const RawRow& row, char* const* dst, std::vector<std::
         }
         if (row.typed != nullptr && (*row.typed)[c].data != nullptr) {
           const TypedCell& tc = (*row.typed)[c];
+          if (tc.type == in.datatype) {  // the common case: a float column for a float input
+            std::memcpy(dst[t.input] + t.byte_offset, tc.data, esz);
+            continue;
+          }
           if (ConvertNpy(tc.type, reinterpret_cast<const char*>(tc.data), in.datatype,
                          dst[t.input] + t.offset * esz))
             continue;
