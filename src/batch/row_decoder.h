@@ -100,6 +100,7 @@ class RowDecoder {
   std::vector<size_t> carry_columns_;
   std::vector<std::string> carry_names_;
   std::vector<std::string_view> line_cells_;  // DecodeCsvLine's cells, per column
+  std::vector<const char*> cell_ends_;        // DecodeCsvLine's: each cell's ',' (the last: the line's end)
   std::vector<size_t> bytes_inputs_;          // the BYTES inputs
   // Per input, the row's BYTES elements by position, views valid during Decode.
   std::vector<std::vector<std::string_view>> bytes_cells_;
