@@ -77,7 +77,8 @@ class RowDecoder {
     size_t offset = 0;  // first element within the input's row
     size_t width = 1;   // elements this column gives
     DataType datatype = DataType::kInvalid;  // the input's
-    size_t byte_offset = 0;                  // offset * the element size
+    size_t element_size = 0;                 // the datatype's (0 for BYTES)
+    size_t byte_offset = 0;                  // offset * element_size
   };
   RowDecoder() = default;
   // The fast path for a CSV record given as one plain line (RawRow::csv_line): splits
