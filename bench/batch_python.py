@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Peers for bench/run_batch_bench.sh: the same job in Python.
 
-  batch_python.py make N F DIR           writes DIR/in.csv (id + F float32 columns f0.., %.9g) and DIR/in.npy
+  batch_python.py make N F DIR           writes DIR/in.csv (id + F float32 columns f0.., %.9g), DIR/in.parquet
+                                         (the same table, float32 columns) and DIR/in.npy
   batch_python.py pandas MODEL IN OUT B T  pandas.read_csv -> onnxruntime in batches of B rows (T intra-op
                                            threads) -> DataFrame.to_csv, columns as ferry batch writes them
   batch_python.py numpy MODEL IN OUT B T   np.load -> onnxruntime in batches of B -> np.save (the first output)
@@ -45,6 +46,13 @@ def main(argv: list[str]) -> int:
             f.write("id," + ",".join(f"f{i}" for i in range(features)) + "\n")
             text = np.char.mod("%.9g", x)
             f.writelines(f"r{i},{','.join(row)}\n" for i, row in enumerate(text))
+        # The same table as Parquet: id as a string column, the features as float32 columns.
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = {"id": pa.array([f"r{i}" for i in range(n)])}
+        columns.update({f"f{j}": pa.array(x[:, j]) for j in range(features)})
+        pq.write_table(pa.table(columns), out / "in.parquet")
         return 0
     model, src = argv[2], argv[3]
     if mode == "ort":

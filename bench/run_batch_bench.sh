@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Offline batch benchmark: rows/s of `ferry batch` (in-process) over a CSV and a .npy file,
+# Offline batch benchmark: rows/s of `ferry batch` (in-process) over CSV, Parquet and .npy files,
 # for two models: the example mlp_classifier (FP32 [-1,4] -> probabilities [3], label [1]),
 # where reading and writing the files is nearly all the work, and the dynamic batching
-# benchmark's compute-bound MLP (x [-1,256] -> 1024 -> 1024 -> y [16]); each next to
+# benchmark's compute-bound MLP (x [-1,256] -> 1024 -> 1024 -> y [16]); ferry's jobs are npy -> npy,
+# csv -> csv, csv -> jsonl and parquet -> csv (the same table as float32 columns), each next to
 #   ceiling   the runtime alone on the same batches: build/dev/batch_inprocess (ONNX Runtime's
 #             C API, one Run() at a time, no parsing or formatting), and onnxruntime Python alone;
 #   peers     pandas.read_csv + onnxruntime + DataFrame.to_csv, and np.load + onnxruntime + np.save;
@@ -16,7 +17,7 @@
 # /proc) is kept, the least of the rounds: the ceiling runs on one core, ferry on two, so the
 # CPU seconds for the same rows are the like-for-like comparison.
 # The outputs are checked: ferry's CSV and .npy must match the pandas and numpy peers', and the
-# remote jobs' CSV must be byte-identical to the in-process one.
+# remote jobs' CSV and the Parquet job's must be byte-identical to the in-process csv -> csv one.
 #
 # Environment: BENCH_ROWS (1000000, tiny model), BENCH_HEAVY_ROWS (50000, compute-bound model), BENCH_BATCH (1024), BENCH_INTRA (1), BENCH_REPEAT (3),
 #   FERRY_BIN (build/dev/ferry), PYTHON (.venv/bin/python), BENCH_KEEP_WORKDIR=1 keeps the files.
@@ -115,6 +116,8 @@ bench_model() {  # NAME ROWS FEATURES FIRST_OUTPUT TITLE
     run_once f_npy ferry_batch "$data/in.npy" "$WORK/out.npy" --outputs "$first"
     run_once f_csv ferry_batch "$data/in.csv" "$WORK/out.csv" --carry id
     run_once f_jsonl ferry_batch "$data/in.csv" "$WORK/out.jsonl" --carry id
+    run_once f_pq ferry_batch "$data/in.parquet" "$WORK/out.csv" --carry id
+    mv "$WORK/out.csv" "$WORK/parquet.csv"
     run_once r_http remote_batch "http://127.0.0.1:$HTTP_PORT" "$data/in.csv" "$WORK/out.csv" --carry id
     mv "$WORK/out.csv" "$WORK/remote-http.csv"
     run_once r_grpc remote_batch "grpc://127.0.0.1:$GRPC_PORT" "$data/in.csv" "$WORK/out.csv" --carry id
@@ -127,6 +130,7 @@ bench_model() {  # NAME ROWS FEATURES FIRST_OUTPUT TITLE
   ferry_batch "$data/in.csv" "$WORK/ferry.csv" --carry id --restart >/dev/null 2>&1
   cmp "$WORK/ferry.csv" "$WORK/remote-http.csv" || die "$name: the REST job's CSV differs from the in-process one"
   cmp "$WORK/ferry.csv" "$WORK/remote-grpc.csv" || die "$name: the gRPC job's CSV differs from the in-process one"
+  cmp "$WORK/ferry.csv" "$WORK/parquet.csv" || die "$name: the Parquet input's CSV differs from the CSV input's"
   "$PY" bench/batch_python.py pandas "$model" "$data/in.csv" "$WORK/pandas.csv" "$BATCH" "$INTRA" >/dev/null
   ferry_batch "$data/in.npy" "$WORK/ferry.npy" --outputs "$first" --restart >/dev/null 2>&1
   "$PY" bench/batch_python.py numpy "$model" "$data/in.npy" "$WORK/numpy.npy" "$BATCH" "$INTRA" >/dev/null
@@ -149,6 +153,7 @@ PY
     row "**ferry batch** npy -> npy" f_npy
     row "**ferry batch** csv -> csv (carry id)" f_csv
     row "**ferry batch** csv -> jsonl (carry id)" f_jsonl
+    row "**ferry batch** parquet -> csv (carry id; float32 columns)" f_pq
     row "**ferry batch --url http://** csv -> csv (carry id), ferry serve on loopback" r_http
     row "**ferry batch --url grpc://** csv -> csv (carry id), ferry serve on loopback" r_grpc
     row "numpy + onnxruntime: np.load, run, np.save" p_npy

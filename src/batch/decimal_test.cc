@@ -33,6 +33,25 @@ bool AgreesAlone(const std::string& s, const char* q, T fast) {
   return true;
 }
 
+// ParseShortDecimalSse2 on `line` (after 16 bytes of other cells, which it reads but must
+// not take in) decides exactly when ParseShortDecimal does (which gave q and v), with the
+// same value and end.
+template <typename T>
+bool SameAsSse2(const std::string& line, const char* q, T v) {
+  for (const char* before : {"9876543210123456", "1,2,3,4,5,6,7,8,", "................"}) {
+    const std::string text = before + line;
+    const char* p = text.data() + 16;
+    T got{};
+    const char* r = ParseShortDecimalSse2(p, &got);
+    if ((r == nullptr) != (q == nullptr) || (r != nullptr && (r - p != q - line.data() || std::memcmp(&got, &v, sizeof v) != 0))) {
+      ADD_FAILURE() << "'" << line << "' after '" << before << "': SSE2 path " << (r ? std::to_string(r - p) : "null")
+                    << " " << got << ", short path " << (q ? std::to_string(q - line.data()) : "null") << " " << v;
+      return false;
+    }
+  }
+  return true;
+}
+
 // Whenever ParseDecimal (on s alone) or ParseShortDecimal (on s followed by a cell
 // separator and more text, as in a CSV line) decides, it must agree with
 // std::from_chars bit for bit and stop where it stops.
@@ -46,10 +65,12 @@ bool Agrees(const std::string& s, int* decided) {
   }
   for (const char* tail : {",0.5,1,2,3,4,5,6,7,8", "\n9999999999999999", "e5,xxxxxxxxxxxxxxxxxx", "0000000000000000000"}) {
     const std::string line = s + tail;
-    if (const char* q = ParseShortDecimal(line.data(), &fast)) {
+    const char* q = ParseShortDecimal(line.data(), &fast);
+    if (q != nullptr) {
       ++g_short_decided;
       if (!AgreesAlone(line, q, fast)) return false;
     }
+    if (!SameAsSse2(line, q, fast)) return false;
   }
   return true;
 }
@@ -72,28 +93,41 @@ TEST(Decimal, ReadsPlainNumbers) {
 
 TEST(Decimal, ShortPathReadsACellAndStopsAtItsEnd) {
   // Each cell as it sits in a CSV line, with the next cells after it.
+  // Each also after 16 bytes of digits, which the SSE2 path reads but must not take in:
+  // it must give the same.
   auto cell = [](const std::string& text, auto* out) -> int {
     const std::string line = text + ",1.0,2.0,3.0,4.0,5.0,6.0";
     const char* q = ParseShortDecimal(line.data(), out);
+    const std::string after = "1234567890123456" + line;
+    auto v = *out;
+    const char* r = ParseShortDecimalSse2(after.data() + 16, &v);
+    EXPECT_EQ(r == nullptr ? -1 : r - after.data() - 16, q == nullptr ? -1 : q - line.data()) << "'" << text << "'";
+    if (q != nullptr) {
+      EXPECT_EQ(std::memcmp(&v, out, sizeof v), 0) << "'" << text << "'";
+    }
     return q == nullptr ? -1 : static_cast<int>(q - line.data());
   };
   float f = 0;
-  EXPECT_EQ(cell("-0.123456791", &f), 12);
-  EXPECT_EQ(f, -0.123456791f);
-  EXPECT_EQ(cell(".5", &f), 2);
-  EXPECT_EQ(f, 0.5f);
-  EXPECT_EQ(cell("7", &f), 1);
-  EXPECT_EQ(f, 7.0f);
+  const struct { const char* text; int end; float value; } floats[] = {
+      {"-0.123456791", 12, -0.123456791f}, {".5", 2, 0.5f}, {"7", 1, 7.0f}, {"5.", 2, 5.0f}, {"000000000000007", 15, 7.0f}};
+  for (const auto& c : floats) {
+    EXPECT_EQ(cell(c.text, &f), c.end) << c.text;
+    EXPECT_EQ(f, c.value) << c.text;
+  }
   EXPECT_EQ(cell("-0", &f), 2);
   EXPECT_EQ(f, 0.0f);
   EXPECT_TRUE(std::signbit(f));
   double d = 0;
-  EXPECT_EQ(cell("0.0000000596046", &d), 15);
-  EXPECT_EQ(d, 0.0000000596046);
-  EXPECT_EQ(cell("123456789012345", &d), 15);
-  EXPECT_EQ(d, 123456789012345.0);
+  const struct { const char* text; int end; double value; } doubles[] = {
+      {"0.0000000596046", 15, 0.0000000596046}, {"123456789012345", 15, 123456789012345.0},
+      {"99999999.999999", 15, 99999999.999999}};
+  for (const auto& c : doubles) {
+    EXPECT_EQ(cell(c.text, &d), c.end) << c.text;
+    EXPECT_EQ(d, c.value) << c.text;
+  }
   // Past the case: ParseDecimal decides.
-  for (std::string s : {"1.5e3", "2E-7", "1234567890123456", "0.00000000000001", "1.2.3", ".", "-", "", "+1", "nan"})
+  for (std::string s : {"1.5e3", "2E-7", "1e-45", "1234567890123456", "0.00000000000001", "1.2.3", ".", "-", "", "+1",
+                        "nan", "inf", "-inf", " 1"})
     EXPECT_EQ(cell(s, &f), -1) << "'" << s << "'";
 }
 
@@ -176,6 +210,34 @@ TEST(Decimal, AgreesWithFromCharsNearHalfwayPointsAndOnOddText) {
       ASSERT_TRUE(Agrees<float>(s, &decided));
       ASSERT_TRUE(Agrees<double>(s, &decided));
     }
+}
+
+TEST(Decimal, ShortPathsAgreeWithFromCharsOnMillionsOfRandomFloats) {
+  // Every finite float is as likely as any other (all exponents, subnormals included),
+  // written as CSV writers write them; then values of a feature table, by "%.9g".
+  std::mt19937_64 rng(13);
+  std::normal_distribution<float> normal;
+  int decided = 0;
+  const int short_before = g_short_decided;
+  char buf[64];
+  for (int i = 0; i < 1000000; ++i) {
+    float v;
+    if (i % 2 == 0) {
+      uint32_t bits = static_cast<uint32_t>(rng());
+      std::memcpy(&v, &bits, sizeof v);
+      if (!std::isfinite(v)) continue;
+    } else {
+      v = normal(rng);
+    }
+    const int n = std::snprintf(buf, sizeof buf, i % 4 < 2 ? "%.9g" : "%.7g", static_cast<double>(v));
+    ASSERT_TRUE(Agrees<float>(std::string(buf, static_cast<size_t>(n)), &decided));
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    ASSERT_TRUE(Agrees<float>(std::string(buf, p), &decided));
+    if (i % 8 == 0) {
+      ASSERT_TRUE(Agrees<double>(std::string(buf, p), &decided));
+    }
+  }
+  EXPECT_GT(g_short_decided - short_before, 1000000);
 }
 
 }  // namespace

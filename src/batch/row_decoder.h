@@ -77,7 +77,8 @@ class RowDecoder {
     size_t offset = 0;  // first element within the input's row
     size_t width = 1;   // elements this column gives
     DataType datatype = DataType::kInvalid;  // the input's
-    size_t byte_offset = 0;                  // offset * the element size
+    size_t element_size = 0;                 // the datatype's (0 for BYTES)
+    size_t byte_offset = 0;                  // offset * element_size
   };
   RowDecoder() = default;
   // The fast path for a CSV record given as one plain line (RawRow::csv_line): splits
@@ -100,6 +101,7 @@ class RowDecoder {
   std::vector<size_t> carry_columns_;
   std::vector<std::string> carry_names_;
   std::vector<std::string_view> line_cells_;  // DecodeCsvLine's cells, per column
+  std::vector<const char*> cell_ends_;        // DecodeCsvLine's: each cell's ',' (the last: the line's end)
   std::vector<size_t> bytes_inputs_;          // the BYTES inputs
   // Per input, the row's BYTES elements by position, views valid during Decode.
   std::vector<std::vector<std::string_view>> bytes_cells_;
