@@ -62,36 +62,9 @@ count() {  # BIN LABEL; sets COUNTED="rest_instructions grpc_instructions grpc_c
     "$WORK/repo/add_sub/1/model.onnx" >&2
   "$PYTHON" "$ROOT/bench/grpc_check.py" check "$WORK" "127.0.0.1:$grpc" "$WORK/repo/add_sub/1/model.onnx" >&2
   # REST: warm-up (the inline-execution gate measures the first executions), then counted.
-  "$PYTHON" - "$WORK" "$http" "$pid" "$REQUESTS" "$WORK/$label.rest" <<'PY'
-import socket, subprocess, sys
-work, port, pid, n, dump = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
-body = open(f"{work}/binary.req", "rb").read()
-ihcl = open(f"{work}/binary.ihcl").read().strip()
-req = (f"POST /v2/models/add_sub/versions/1/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-       f"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {ihcl}\r\n"
-       f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-s = socket.create_connection(("127.0.0.1", port))
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-def one():
-    s.sendall(req)
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        buf += s.recv(65536)
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    assert head.startswith(b"HTTP/1.1 200"), head[:200]
-    length = int(next(l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
-    while len(rest) < length:
-        rest += s.recv(65536)
-def control(*args):
-    subprocess.run(["callgrind_control", *args, pid], check=True, capture_output=True)
-for _ in range(300):
-    one()
-control("-i", "on")
-control("-z")
-for _ in range(n):
-    one()
-control("--dump=rest")  # (switching instrumentation off first leaves a wrapped total)
-PY
+  "$PYTHON" "$ROOT/bench/callgrind_requests.py" "$http" "$pid" "$REQUESTS" rest /v2/models/add_sub/versions/1/infer \
+    "$WORK/binary.req" --header "Content-Type: application/octet-stream" \
+    --header "Inference-Header-Content-Length: $(tr -d '[:space:]' <"$WORK/binary.ihcl")"
   local rest_file; rest_file="$(ls -t "$WORK/$label.cg".* | head -n 1)"
   local rest_ir; rest_ir="$(summary_of "$rest_file")"
   # gRPC: warm-up with instrumentation off, then a counted run.

@@ -67,36 +67,9 @@ count() {  # BIN CONFIG LABEL; sets COUNTED (instructions)
     --metrics-port 0 --http-threads 1 --intra-op-threads 1 $(flags_for "$cfg" "$label")
   pid=$SERVER_PID
   wait_http "http://127.0.0.1:$http/v2/models/mlp_classifier/versions/1/ready" "$pid" "ferry under callgrind ($label)" 600
-  "$PYTHON" - "$WORK" "$http" "$pid" "$REQUESTS" <<'PY'
-import socket, subprocess, sys, time
-work, port, pid, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-body = open(f"{work}/json.req", "rb").read()
-req = (f"POST /v2/models/mlp_classifier/versions/1/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-       f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
-s = socket.create_connection(("127.0.0.1", port))
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-def one():
-    s.sendall(req)
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        buf += s.recv(65536)
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    assert head.startswith(b"HTTP/1.1 200"), head[:200]
-    length = int(next(l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
-    while len(rest) < length:
-        rest += s.recv(65536)
-def control(*args):
-    subprocess.run(["callgrind_control", *args, pid], check=True, capture_output=True)
-for _ in range(300):
-    one()
-time.sleep(0.3)
-control("-i", "on")
-control("-z")
-for _ in range(n):
-    one()
-time.sleep(0.3)  # the monitoring thread's share of the counted requests
-control("--dump=counted")
-PY
+  # --settle: the monitoring thread's share of the counted requests is counted too.
+  "$PYTHON" "$ROOT/bench/callgrind_requests.py" "$http" "$pid" "$REQUESTS" counted \
+    /v2/models/mlp_classifier/versions/1/infer "$WORK/json.req" --header "Content-Type: application/json" --settle 0.3
   local file; file="$(ls -t "$WORK/$label.cg".* | head -n 1)"
   stop_servers
   COUNTED="$(summary_of "$file")"

@@ -6,9 +6,9 @@
 
 #include "frontend/http/http_server.h"
 
-// The head of an HTTP/1.1 response, written as bytes: both HTTP servers (`ferry serve`'s
-// HttpServer and the engine gateway's Http1Server) format their answers with these and
-// send head and body in one gather write, without Beast's serializer.
+// The head of an HTTP/1.1 response, written as bytes: Http1Server (under `ferry serve`'s
+// HttpServer and in the engine's gateway) formats every answer with these and sends
+// head and body in one gather write, without Beast's serializer.
 // Thread-safety: pure functions.
 namespace ferry::frontend::http {
 
