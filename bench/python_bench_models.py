@@ -18,9 +18,12 @@ interpreter), so both servers execute the very same code on the very same packag
       the server joined, TritonPythonModel.execute joins the requests it is handed
       along the first axis, calls compute() once and splits the outputs (the way a
       Triton Python model batches).
-  python_bench_models.py check URL MODEL REPO
+  python_bench_models.py check URL MODEL REPO [ANSWER_FILE]
       posts one V2 JSON request to URL (a server's base URL) and checks the outputs
-      against compute() run here on the same inputs.
+      against compute() run here on the same inputs; saves the answer's bytes to
+      ANSWER_FILE when given.
+  python_bench_models.py body MODEL OUT_FILE
+      writes the same request (seeded batch-1 inputs, V2 JSON) to OUT_FILE, for wrk.
 """
 from __future__ import annotations
 
@@ -148,22 +151,36 @@ def local_outputs(name: str, inputs: dict, folder: Path) -> dict:
     return scope["compute"](model, inputs)
 
 
-def check(base: str, name: str, repo: Path) -> None:
+def request_arrays(name: str) -> dict:
+    """The seeded batch-1 inputs that check() sends and `body` writes."""
     rng = np.random.default_rng(SEED)
-    inputs, outputs = TENSORS[name]
     arrays = {}
-    for n, t, d in inputs:
+    for n, t, d in TENSORS[name][0]:
         dtype = np.float32 if t == "TYPE_FP32" else np.float64
         arrays[n] = rng.standard_normal((1, d)).astype(dtype)
-    body = {"inputs": [{"name": n, "shape": list(a.shape), "datatype": "FP32" if a.dtype == np.float32 else "FP64",
-                        "data": a.reshape(-1).tolist()} for n, a in arrays.items()]}
-    req = urllib.request.Request(f"{base}/v2/models/{name}/infer", data=json.dumps(body).encode(),
+    return arrays
+
+
+def request_body(arrays: dict) -> bytes:
+    return json.dumps({"inputs": [{"name": n, "shape": list(a.shape),
+                                   "datatype": "FP32" if a.dtype == np.float32 else "FP64",
+                                   "data": a.reshape(-1).tolist()} for n, a in arrays.items()]}).encode()
+
+
+def check(base: str, name: str, repo: Path, answer_out: Path | None = None) -> None:
+    outputs = TENSORS[name][1]
+    arrays = request_arrays(name)
+    body = request_body(arrays)
+    req = urllib.request.Request(f"{base}/v2/models/{name}/infer", data=body,
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as r:
-        got = {o["name"]: np.array(o["data"]).reshape(o["shape"]) for o in json.load(r)["outputs"]}
+        raw = r.read()
+    got = {o["name"]: np.array(o["data"]).reshape(o["shape"]) for o in json.loads(raw)["outputs"]}
     want = local_outputs(name, arrays, repo / name / "1")
     for n, _, _ in outputs:
         np.testing.assert_allclose(got[n], want[n], rtol=1e-5, err_msg=f"{base} {name} {n}")
+    if answer_out is not None:
+        answer_out.write_bytes(raw)  # the checked answer, for wrk's per-response comparison
     print(f"{base} {name}: outputs match compute()", file=sys.stderr)
 
 
@@ -171,8 +188,11 @@ def main(argv: list[str]) -> int:
     if len(argv) >= 3 and argv[0] == "repos":
         write_repos(Path(argv[1]), argv[2], batching="--no-batching" not in argv)
         return 0
-    if len(argv) == 4 and argv[0] == "check":
-        check(argv[1], argv[2], Path(argv[3]))
+    if len(argv) == 3 and argv[0] == "body":
+        Path(argv[2]).write_bytes(request_body(request_arrays(argv[1])))
+        return 0
+    if len(argv) in (4, 5) and argv[0] == "check":
+        check(argv[1], argv[2], Path(argv[3]), Path(argv[4]) if len(argv) == 5 else None)
         return 0
     print(__doc__, file=sys.stderr)
     return 2

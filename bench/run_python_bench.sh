@@ -26,6 +26,9 @@
 #   BENCH_SERVER_CPU    core both servers are pinned to (default 0)
 #   BENCH_CLIENT_CPU    core for perf_analyzer (default 1)
 #   BENCH_HTTP_THREADS  HTTP threads of both servers (default 4)
+#   BENCH_WRK           1 (default, when wrk is installed): also drive both servers' REST
+#                       with wrk, one pre-formatted V2 JSON request replayed per connection
+#                       (a second client that does not spin at 64 connections); 0: off
 #   BENCH_TRITON_HOME   where the Triton venv lives (default /var/cache/ferry/pytriton-0.7.0)
 #   FERRY_BIN           server binary (default build/dev/ferry, built if unset)
 #   BENCH_KEEP_WORKDIR=1  keep the temp folder (logs, perf_analyzer CSVs)
@@ -48,6 +51,8 @@ CLIENT_CPU="${BENCH_CLIENT_CPU:-1}"
 # with one loop, 64 perf_analyzer connections collapse ferry's REST rate; see
 # docs/benchmarks.md). Triton's gRPC and ferry's gRPC use their own defaults.
 HTTP_THREADS="${BENCH_HTTP_THREADS:-4}"
+WRK="${BENCH_WRK:-1}"
+[[ $WRK == 1 ]] && ! command -v wrk >/dev/null && { log "wrk not installed: no wrk rows (apt-get install -y wrk)"; WRK=0; }
 TRITON_HOME="${BENCH_TRITON_HOME:-/var/cache/ferry/pytriton-0.7.0}"
 TRITON_VENV="$TRITON_HOME/venv"
 TRITON_PKGS=(nvidia-pytriton==0.7.0 "numpy<2" scikit-learn==1.5.2)
@@ -105,8 +110,8 @@ FERRY_PID=$SERVER_PID
 for m in $MODELS; do
   wait_http "http://127.0.0.1:$T_HTTP/v2/models/$m/ready" "$TRITON_PID" "Triton ($m)" 120
   wait_http "http://127.0.0.1:$F_HTTP/v2/models/$m/ready" "$FERRY_PID" "ferry ($m)" 120
-  "$PY" "$ROOT/bench/python_bench_models.py" check "http://127.0.0.1:$T_HTTP" "$m" "$WORK/repos/triton"
-  "$PY" "$ROOT/bench/python_bench_models.py" check "http://127.0.0.1:$F_HTTP" "$m" "$WORK/repos/ferry"
+  "$PY" "$ROOT/bench/python_bench_models.py" check "http://127.0.0.1:$T_HTTP" "$m" "$WORK/repos/triton" "$WORK/triton-$m.answer"
+  "$PY" "$ROOT/bench/python_bench_models.py" check "http://127.0.0.1:$F_HTTP" "$m" "$WORK/repos/ferry" "$WORK/ferry-$m.answer"
 done
 
 url_of() {  # SERVER PROTOCOL
@@ -163,6 +168,25 @@ for m in $MODELS; do
   done
 done
 
+# The same points over REST with wrk: 3 windows' worth of time per point, the two servers
+# back to back; wrk counts its errors and non-200 answers, and compares every answer with
+# the server's answer to the same request that the check above verified against compute().
+if [[ $WRK == 1 && " $PROTOCOLS " == *" http "* ]]; then
+  for m in $MODELS; do
+    "$PY" "$ROOT/bench/python_bench_models.py" body "$m" "$WORK/$m.json"
+    for c in $CONCURRENCY; do
+      for s in ferry triton; do
+        line="$(BENCH_EXPECT="$WORK/$s-$m.answer" run_wrk_post "http://$(url_of "$s" http)/v2/models/$m/infer" "$WORK/$m.json" \
+          "Content-Type: application/json" "$s-$m-c$c" "$c" "$(( (3 * WINDOW_MS + 999) / 1000 ))" "$CLIENT_CPU")"
+        errs=0
+        for k in err_connect err_read err_write err_status err_timeout wrong; do errs=$((errs + $(field "$line" "$k"))); done
+        R[wrk/$s/$m/$c]="$(field "$line" rps) $(field "$line" p50_us) $(field "$line" p99_us) $errs"
+        log "wrk $s $m c=$c: $line"
+      done
+    done
+  done
+fi
+
 report() {
   echo "# ferry Python models vs Triton's Python backend"
   echo
@@ -189,6 +213,20 @@ report() {
   done
   echo
   ((${#missing[@]})) && echo "No result (perf_analyzer finished no window within 120 s, twice): ${missing[*]}." && echo
+  if [[ $WRK == 1 && " $PROTOCOLS " == *" http "* ]]; then
+    echo "REST again with wrk ($(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), \`-t1 -cN\` (\`-t2\` from 32 connections), bench/wrk_post.lua: one pre-formatted V2 JSON batch-1 request, the one checked above, replayed on every connection), $(( (3 * WINDOW_MS + 999) / 1000 )) s per point on core(s) $CLIENT_CPU. Errors = wrk's socket errors + non-200 answers + answers that differ from the checked one (beyond 1e-6 relative)."
+    echo
+    echo "| model | conc. | ferry req/s | ferry p50 / p99 µs | Triton req/s | Triton p50 / p99 µs | ferry / Triton | errors ferry / Triton |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for m in $MODELS; do
+      for c in $CONCURRENCY; do
+        read -r -a f <<<"${R[wrk/ferry/$m/$c]}"
+        read -r -a t <<<"${R[wrk/triton/$m/$c]}"
+        echo "| $m | $c | $(fmt "${f[0]}") | ${f[1]} / ${f[2]} | $(fmt "${t[0]}") | ${t[1]} / ${t[2]} | $(calc "${f[0]} / ${t[0]}" 2)× | ${f[3]} / ${t[3]} |"
+      done
+    done
+    echo
+  fi
   echo "Goal (issue 13): ferry ≥ 2× Triton's rate at every point."
 }
 REPORT="$(report)"
