@@ -6,8 +6,11 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <optional>
 #include <random>
 
@@ -17,6 +20,7 @@
 #include "engine/statistics_gather.h"
 #include "frontend/http/http1_server.h"
 #include "frontend/http/http_server.h"
+#include "frontend/http/write_now.h"
 #include "protocol/v2_json.h"
 
 namespace ferry::engine {
@@ -311,16 +315,41 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public Concurren
                          });
   }
 
-  // The head and the body in one gather write.
+  // The head and the body in one gather write: at once when the socket takes it whole
+  // (no posted completion, write_now.h), the rest asynchronously.
   void Write() {
-    const std::string_view body = client_->body();
-    const std::array<asio::const_buffer, 2> bytes{asio::buffer(client_->upstream_head()),
-                                                  asio::buffer(body.data(), body.size())};
-    asio::async_write(*conn_, bytes, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->Failed(ec.message(), "send", false, self->timed_out_);
-      self->received_ = 0;
-      self->response_end_ = 0;
-      self->ReadMore();
+    frontend::http::WriteNowOrLater(*conn_, client_->upstream_head(), client_->body(),
+                                    [self = shared_from_this()](beast::error_code ec, bool) { self->Sent(ec); });
+  }
+
+  void Sent(beast::error_code ec) {
+    if (ec) return Failed(ec.message(), "send", false, timed_out_);
+    received_ = 0;
+    response_end_ = 0;
+    AwaitAnswer();
+  }
+
+  // The first read of the answer waits for the socket to become readable and then reads
+  // it directly: the replica cannot have answered a request just sent, so asio's
+  // speculative read would only fail (EAGAIN), and the completion it posts would cost the
+  // loop another epoll pass. Nothing can arrive unasked on a replica connection, so the
+  // readiness that ends the wait comes after it started.
+  void AwaitAnswer() {
+    conn_->async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->Failed(ec.message(), "receive", false, self->timed_out_);
+      std::string& in = self->client_->forward_buffer();
+      if (in.size() < 16 * 1024) in.resize(16 * 1024);
+      const ssize_t n = ::recv(self->conn_->native_handle(), in.data(), in.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        self->received_ = static_cast<size_t>(n);
+        return self->Parse();
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return self->ReadMore();
+      // The replica closed or reset the connection before answering (a pooled one it had
+      // closed, or it died): nothing was received, so the request may go to another replica.
+      const beast::error_code why = n == 0 ? beast::error_code(asio::error::eof)
+                                           : beast::error_code(errno, boost::system::system_category());
+      self->Failed(why.message(), "receive", false, self->timed_out_);
     });
   }
 
