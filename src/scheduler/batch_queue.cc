@@ -67,6 +67,10 @@ bool BatchQueue::ShouldWaitForMore(int64_t rows, uint64_t oldest, uint64_t now, 
   // Company is worth waiting for only when requests arrive faster than a batch runs.
   // (In a closed loop with few clients, waiting would also slow the arrivals it waits for.)
   if (ns_per_arrival_row_ >= t_now) return false;
+  // The arrivals stopped: nothing came within twice the usual gap since the last one (a
+  // closed loop whose clients all wait in this batch, the end of a burst). Waiting longer
+  // only idles the instance until the target forces the batch out.
+  if (static_cast<double>(now) >= static_cast<double>(last_arrival_) + 2 * ns_per_arrival_row_) return false;
   // A measured bigger batch that costs as much per row is no reason to wait.
   if (t_now > 0 && t_next > 0 && t_next / static_cast<double>(rows + 1) >= t_now / static_cast<double>(rows))
     return false;

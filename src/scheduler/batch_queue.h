@@ -31,7 +31,9 @@ namespace ferry::scheduler {
 // time per batch size, a batch waits for one more request only while (a) requests arrive
 // faster than the batch would run, (b) a bigger batch costs less per row and (c) the
 // oldest request can still finish within the target after that request's expected
-// arrival. So light load runs at once, heavy load fills batches.
+// arrival; and it stops waiting once no request came within twice the usual gap (the
+// arrivals stopped: a closed loop whose clients all wait in this batch). So light load
+// runs at once, heavy load fills batches.
 // Thread-safety: none; the DynamicBatcher guards it with its mutex.
 class BatchQueue {
  public:

@@ -220,6 +220,22 @@ TEST(LatencyTargetTest, BusyTrafficWaitsToFillBatches) {
   EXPECT_NEAR(static_cast<double>(*d.wake_at), 300.0 * kUs, 20.0 * kUs);  // when the next one is due
 }
 
+TEST(LatencyTargetTest, WhenTheArrivalsStopTheBatchGoesWithoutWaitingForTheTarget) {
+  BatchQueue q(TargetConfig());
+  q.ObserveExecution(1, 1000 * kUs);
+  q.ObserveExecution(2, 1100 * kUs);
+  q.ObserveExecution(4, 1200 * kUs);
+  // Four clients in a closed loop: their requests come 100 us apart, then no more (all
+  // four wait in this batch) although bigger batches would pay and the target allows it.
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.Enqueue(MakeJob(i, 1), i * 100 * kUs).ok());
+  auto wait = q.Next(300 * kUs);
+  EXPECT_TRUE(wait.batch.empty());  // right after the 4th the 5th is still expected
+  ASSERT_TRUE(wait.wake_at.has_value());
+  EXPECT_TRUE(q.Next(450 * kUs).batch.empty());  // 1.5 gaps of silence: still waiting
+  auto go = q.Next(520 * kUs);                   // over 2 gaps: the arrivals stopped
+  EXPECT_EQ(go.batch.size(), 4u);                // long before the 10 ms target
+}
+
 TEST(LatencyTargetTest, SparseTrafficRunsAtOnce) {
   BatchQueue q(TargetConfig());
   q.ObserveExecution(1, 1000 * kUs);
