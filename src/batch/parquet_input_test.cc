@@ -87,6 +87,25 @@ TEST(ParquetInput, ReadsRowsInOrderAcrossRowGroups) {
   ASSERT_TRUE(reader.Next(&row, all));
   EXPECT_EQ(row.index, 7001u);
   EXPECT_EQ(row.csv->cells[3], "r7001");
+  // Runs from a resume point: they start at it and stop at the record batch's end.
+  ASSERT_TRUE(reader.Seek(7001, 7001, 0).ok());
+  ParquetRun run;
+  ASSERT_TRUE(reader.NextRun(10000, &run));
+  EXPECT_EQ(run.first, 7001u);
+  EXPECT_GE(run.rows, 1u);
+  // Row group 1 (rows 5000 .. 9999) comes in record batches of kBatchRows from its start.
+  EXPECT_LE(7001 - 5000 + run.rows, static_cast<size_t>(ParquetInput::kBatchRows));
+  EXPECT_EQ(reader.next_index(), 7001u + run.rows);
+  reader.RunRow(run, 1, &row);
+  EXPECT_EQ(row.index, 7002u);
+  EXPECT_EQ(row.csv->cells[3], "r7002");
+  std::string text;
+  reader.AppendRunCell(3, 0, &text);
+  EXPECT_EQ(text, "r7001");
+  const uint64_t next = 7001 + run.rows;
+  ASSERT_TRUE(reader.NextRun(3, &run));
+  EXPECT_EQ(run.first, next);
+  EXPECT_EQ(run.rows, 3u);
   EXPECT_FALSE(reader.Seek(5, 6, 0).ok());
   EXPECT_FALSE(reader.Seek(rows + 1, rows + 1, 0).ok());
   fs::remove(path);
