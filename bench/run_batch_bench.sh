@@ -3,7 +3,7 @@
 # for two models: the example mlp_classifier (FP32 [-1,4] -> probabilities [3], label [1]),
 # where reading and writing the files is nearly all the work, and the dynamic batching
 # benchmark's compute-bound MLP (x [-1,256] -> 1024 -> 1024 -> y [16]); ferry's jobs are npy -> npy,
-# csv -> csv, csv -> jsonl and parquet -> csv (the same table as float32 columns), each next to
+# csv -> csv, csv -> jsonl, parquet -> csv and parquet -> parquet (the same table as float32 columns), each next to
 #   ceiling   the runtime alone on the same batches: build/dev/batch_inprocess (ONNX Runtime's
 #             C API, one Run() at a time, no parsing or formatting), and onnxruntime Python alone;
 #   peers     pandas.read_csv + onnxruntime + DataFrame.to_csv, and np.load + onnxruntime + np.save;
@@ -17,7 +17,8 @@
 # /proc) is kept, the least of the rounds: the ceiling runs on one core, ferry on two, so the
 # CPU seconds for the same rows are the like-for-like comparison.
 # The outputs are checked: ferry's CSV and .npy must match the pandas and numpy peers', and the
-# remote jobs' CSV and the Parquet job's must be byte-identical to the in-process csv -> csv one.
+# remote jobs' CSV and the Parquet job's must be byte-identical to the in-process csv -> csv one, and the
+# parquet -> parquet job's table must hold the same values as that CSV.
 #
 # Environment: BENCH_ROWS (1000000, tiny model), BENCH_HEAVY_ROWS (50000, compute-bound model), BENCH_BATCH (1024), BENCH_INTRA (1), BENCH_REPEAT (3),
 #   FERRY_BIN (build/dev/ferry), PYTHON (.venv/bin/python), BENCH_KEEP_WORKDIR=1 keeps the files.
@@ -118,6 +119,8 @@ bench_model() {  # NAME ROWS FEATURES FIRST_OUTPUT TITLE
     run_once f_jsonl ferry_batch "$data/in.csv" "$WORK/out.jsonl" --carry id
     run_once f_pq ferry_batch "$data/in.parquet" "$WORK/out.csv" --carry id
     mv "$WORK/out.csv" "$WORK/parquet.csv"
+    run_once f_pqpq ferry_batch "$data/in.parquet" "$WORK/out.parquet" --carry id
+    mv "$WORK/out.parquet" "$WORK/parquet.parquet"
     run_once r_http remote_batch "http://127.0.0.1:$HTTP_PORT" "$data/in.csv" "$WORK/out.csv" --carry id
     mv "$WORK/out.csv" "$WORK/remote-http.csv"
     run_once r_grpc remote_batch "grpc://127.0.0.1:$GRPC_PORT" "$data/in.csv" "$WORK/out.csv" --carry id
@@ -135,9 +138,13 @@ bench_model() {  # NAME ROWS FEATURES FIRST_OUTPUT TITLE
   ferry_batch "$data/in.npy" "$WORK/ferry.npy" --outputs "$first" --restart >/dev/null 2>&1
   "$PY" bench/batch_python.py numpy "$model" "$data/in.npy" "$WORK/numpy.npy" "$BATCH" "$INTRA" >/dev/null
   "$PY" - "$WORK" <<'PY'
-import sys, numpy as np, pandas as pd
+import sys, numpy as np, pandas as pd, pyarrow.parquet as pq
 w = sys.argv[1]
 a, b = pd.read_csv(f"{w}/ferry.csv"), pd.read_csv(f"{w}/pandas.csv")
+t = pq.read_table(f"{w}/parquet.parquet").to_pandas()
+assert list(t.columns) == list(a.columns), (t.columns, a.columns)
+assert (t["id"] == a["id"]).all(), "the Parquet output's ids differ"
+np.testing.assert_array_equal(t.iloc[:, 1:].to_numpy(np.float32), a.iloc[:, 1:].to_numpy(np.float32))
 assert list(a.columns) == list(b.columns), (a.columns, b.columns)
 assert (a["id"] == b["id"]).all(), "ids differ"
 np.testing.assert_allclose(a.iloc[:, 1:].to_numpy(float), b.iloc[:, 1:].to_numpy(float), rtol=1e-5, atol=1e-6)
@@ -154,6 +161,7 @@ PY
     row "**ferry batch** csv -> csv (carry id)" f_csv
     row "**ferry batch** csv -> jsonl (carry id)" f_jsonl
     row "**ferry batch** parquet -> csv (carry id; float32 columns)" f_pq
+    row "**ferry batch** parquet -> parquet (carry id)" f_pqpq
     row "**ferry batch --url http://** csv -> csv (carry id), ferry serve on loopback" r_http
     row "**ferry batch --url grpc://** csv -> csv (carry id), ferry serve on loopback" r_grpc
     row "numpy + onnxruntime: np.load, run, np.save" p_npy

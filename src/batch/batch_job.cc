@@ -564,14 +564,38 @@ Result<BatchJobSummary> Job::Run() {
     // checkpoint is taken only where every row before it is written.
     uint64_t taken = ckpt_.rows_ok + ckpt_.rows_failed;
     const auto group = static_cast<uint64_t>(std::max<int64_t>(1, o_.row_group_rows));
-    while (ok && reader_->Next(&row, keep)) {
-      if (row.skipped) continue;
-      const size_t r = batch->rows.size();
+    auto point_dst = [&](size_t r) {
       for (size_t i = 0; i < dst.size(); ++i) {
         const ModelInput& in = decoder_->inputs()[i];
         dst[i] = batch->buffers[i].data() + r * in.width * DataTypeSize(in.datatype);
         bytes_dst[i] = in.datatype == DataType::kBytes ? &batch->buffers[i] : nullptr;
       }
+    };
+    // A batch closes on its last row, on errors alone (so a file of bad rows still
+    // checkpoints) and at the end of an output row group.
+    auto full = [&] {
+      return batch->rows.size() == static_cast<size_t>(batch_rows_) ||
+             batch->errors.size() >= static_cast<size_t>(batch_rows_) || batch->ends_row_group;
+    };
+    if (reader_->format() == Format::kParquet && shards == 1) {
+      // Whole runs of a record batch at once, each ending at or before the row where the
+      // loop below would close the batch, so the batches are the same.
+      ParquetRun run;
+      while (ok) {
+        uint64_t want = static_cast<uint64_t>(batch_rows_) - std::max(batch->rows.size(), batch->errors.size());
+        if (parquet_) want = std::min(want, group - taken % group);
+        if (!reader_->NextRun(static_cast<size_t>(want), &run)) break;
+        point_dst(batch->rows.size());
+        decoder_->DecodeRun(*reader_, run, dst.data(), &batch->carried, &batch->rows, &batch->errors, bytes_dst.data());
+        taken += run.rows;
+        batch->ends_row_group = parquet_ && taken % group == 0;
+        if (full()) ok = send();
+      }
+    }
+    while (ok && reader_->Next(&row, keep)) {
+      if (row.skipped) continue;
+      const size_t r = batch->rows.size();
+      point_dst(r);
       Status s = decoder_->Decode(row, dst.data(), &batch->carried, bytes_dst.data());
       if (s.ok()) {
         batch->rows.push_back(row.index);
@@ -581,10 +605,7 @@ Result<BatchJobSummary> Job::Run() {
       }
       ++taken;
       batch->ends_row_group = parquet_ && taken % group == 0;
-      // A batch also closes on errors alone, so a file of bad rows still checkpoints.
-      if (batch->rows.size() == static_cast<size_t>(batch_rows_) ||
-          batch->errors.size() >= static_cast<size_t>(batch_rows_) || batch->ends_row_group)
-        ok = send();
+      if (full()) ok = send();
     }
     if (ok && !reader_->read_error().ok()) {
       // A part of the input that does not decode (a corrupt Parquet page): what came

@@ -57,7 +57,9 @@ Result<std::unique_ptr<InputReader>> InputReader::Open(const std::filesystem::pa
   if (format == Format::kParquet) {
     // Arrow reads the file itself; positions are row numbers.
     FERRY_ASSIGN_OR_RETURN(r->parquet_, ParquetInput::Open(path));
-    for (const auto& n : r->parquet_->column_names()) r->columns_.push_back({n, 1});
+    const ParquetInput& p = *r->parquet_;
+    for (size_t c = 0; c < p.column_names().size(); ++c)
+      r->columns_.push_back({p.column_names()[c], 1, p.column_kinds()[c], p.column_types()[c]});
     r->size_ = r->parquet_->num_rows();
     r->next_line_ = 0;
     return r;
@@ -164,6 +166,22 @@ Status InputReader::Seek(uint64_t offset, uint64_t index, uint64_t line) {
   next_index_ = index;
   next_line_ = line;
   return Status::Ok();
+}
+
+bool InputReader::NextRun(size_t max_rows, ParquetRun* run) {
+  if (!parquet_ || !parquet_->NextRun(max_rows, run)) return false;
+  pos_ += run->rows;
+  next_index_ += run->rows;
+  return true;
+}
+
+void InputReader::RunRow(const ParquetRun& run, size_t k, RawRow* row) {
+  parquet_->RunRow(k, &record_.cells, &nulls_, &typed_);
+  *row = RawRow{};
+  row->index = run.first + k;
+  row->csv = &record_;
+  row->nulls = &nulls_;
+  row->typed = &typed_;
 }
 
 bool InputReader::NextImpl(RawRow* row, bool keep) {

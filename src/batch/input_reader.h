@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "batch/csv.h"
@@ -29,8 +30,13 @@ Result<Format> FormatFromName(std::string_view name);
 // cell or a JSON scalar, the length of a JSON array (as in the first row), the row
 // width of a 2-D .npy array (whose one column is named "" ).
 struct Column {
+  Column() = default;
+  Column(std::string n, size_t w, ValueKind k = ValueKind::kUnknown, std::string t = {})
+      : name(std::move(n)), width(w), kind(k), type(std::move(t)) {}
   std::string name;
   size_t width = 1;
+  ValueKind kind = ValueKind::kUnknown;  // Parquet: from the column's type
+  std::string type;                      // Parquet: the type, as Arrow names it ("float", "string")
 };
 
 // One input row as its format frames it; decoding into tensors is RowDecoder's job.
@@ -91,6 +97,16 @@ class InputReader {
   // CSV: hand plain one-line records over unsplit (RawRow::csv_line), so the decoder
   // reads their bytes once. Off by default: `csv` is always set.
   void set_defer_csv_split(bool defer) { defer_csv_split_ = defer; }
+
+  // Parquet only: the next rows (at most `max_rows`, at least 1, from one record batch),
+  // column by column, in `run`; false at the end of the file or on a read error
+  // (read_error()). offset() and next_index() move past them. Shards are the caller's.
+  bool NextRun(size_t max_rows, ParquetRun* run);
+  // Row `k` of the last run, as Next would have given it (index run.first + k). Views are
+  // valid until the next call to Next, NextRun or RunRow.
+  void RunRow(const ParquetRun& run, size_t k, RawRow* row);
+  // Appends the text of column `c` in row `k` of the last run (a null: nothing).
+  void AppendRunCell(size_t c, size_t k, std::string* out) const { parquet_->AppendRunCell(c, k, out); }
 
   // Reads the next row into `row`; false at the end of the file. Rows for which
   // `keep(index)` is false are only counted (row->skipped).

@@ -44,6 +44,17 @@ void AppendCell(const arrow::Array& a, int64_t i, std::string* out) {
       out->append(v.data(), v.size());
       return;
     }
+    case arrow::Type::STRING_VIEW: {
+      auto v = static_cast<const arrow::StringViewArray&>(a).GetView(i);
+      out->append(v.data(), v.size());
+      return;
+    }
+    case arrow::Type::DICTIONARY: {  // a categorical column: the value its index names
+      const auto& d = static_cast<const arrow::DictionaryArray&>(a);
+      const int64_t at = d.GetValueIndex(i);
+      if (!d.dictionary()->IsNull(at)) AppendCell(*d.dictionary(), at, out);
+      return;
+    }
     default: {
       auto s = a.GetScalar(i);
       out->append(s.ok() ? (*s)->ToString() : std::string());
@@ -70,6 +81,25 @@ TypedCell TypedOf(const arrow::Array& a, int64_t i) {
     case arrow::Type::FLOAT: return at(Raw<arrow::FloatArray>(a), DataType::kFp32);
     case arrow::Type::DOUBLE: return at(Raw<arrow::DoubleArray>(a), DataType::kFp64);
     default: return {};
+  }
+}
+
+ValueKind KindOf(const arrow::DataType& t) {
+  switch (t.id()) {
+    case arrow::Type::INT8: case arrow::Type::INT16: case arrow::Type::INT32: case arrow::Type::INT64:
+    case arrow::Type::UINT8: case arrow::Type::UINT16: case arrow::Type::UINT32: case arrow::Type::UINT64:
+    case arrow::Type::HALF_FLOAT: case arrow::Type::FLOAT: case arrow::Type::DOUBLE:
+      return ValueKind::kNumber;
+    case arrow::Type::BOOL: return ValueKind::kBool;
+    case arrow::Type::STRING: case arrow::Type::LARGE_STRING: case arrow::Type::STRING_VIEW:
+    case arrow::Type::DECIMAL32: case arrow::Type::DECIMAL64: case arrow::Type::DECIMAL128: case arrow::Type::DECIMAL256:
+      return ValueKind::kText;
+    case arrow::Type::DICTIONARY: {
+      // Its values come as text (AppendCell), so numbers in it are text too.
+      const ValueKind k = KindOf(*static_cast<const arrow::DictionaryType&>(t).value_type());
+      return k == ValueKind::kNumber ? ValueKind::kText : k;
+    }
+    default: return ValueKind::kOther;
   }
 }
 
@@ -107,6 +137,10 @@ struct ParquetInput::Impl {
   std::shared_ptr<arrow::RecordBatch> batch;
   std::vector<ColumnView> columns;  // batch's
   int64_t batch_row = 0;  // next row in `batch`
+  int64_t run_start = 0;  // the last run's first row in `batch`
+  uint64_t batch_first = 0;           // file row of `batch`'s first row
+  uint64_t next_row_after_batch = 0;  // file row of the next record batch's first
+  ParquetRun one;         // Next's run of one row
   uint64_t skip = 0;      // rows still to pass over after a Seek
   std::vector<std::string> text;  // one cell's text per column
 };
@@ -138,6 +172,7 @@ Result<std::unique_ptr<ParquetInput>> ParquetInput::Open(const std::filesystem::
       if (n == f->name()) return InvalidArgument(name + ": column '" + n + "' appears twice");
     p->names_.push_back(f->name());
     p->types_.push_back(f->type()->ToString());
+    p->kinds_.push_back(KindOf(*f->type()));
   }
   if (p->names_.empty()) return InvalidArgument(name + ": the Parquet schema has no columns");
   auto meta = reader->parquet_reader()->metadata();
@@ -167,6 +202,7 @@ Status ParquetInput::Seek(uint64_t row) {
   std::vector<int> groups;
   for (int i = g; i < static_cast<int>(m.group_start.size()); ++i) groups.push_back(i);
   m.skip = groups.empty() ? 0 : row - m.group_start[static_cast<size_t>(g)];
+  m.next_row_after_batch = groups.empty() ? num_rows_ : m.group_start[static_cast<size_t>(g)];
   if (groups.empty()) return Status::Ok();
   try {
     auto r = m.reader->GetRecordBatchReader(groups);
@@ -178,8 +214,7 @@ Status ParquetInput::Seek(uint64_t row) {
   return Status::Ok();
 }
 
-bool ParquetInput::Next(std::vector<std::string_view>* cells, std::vector<uint8_t>* nulls,
-                        std::vector<TypedCell>* typed) {
+bool ParquetInput::NextRun(size_t max_rows, ParquetRun* run) {
   Impl& m = *impl_;
   while (true) {
     if (m.batch && m.batch_row < m.batch->num_rows()) {
@@ -208,6 +243,8 @@ bool ParquetInput::Next(std::vector<std::string_view>* cells, std::vector<uint8_
       m.batches.reset();
       return false;
     }
+    m.batch_first = m.next_row_after_batch;
+    m.next_row_after_batch += static_cast<uint64_t>(m.batch->num_rows());
     m.columns.assign(names_.size(), ColumnView{});
     for (size_t c = 0; c < names_.size(); ++c) {
       const arrow::Array& a = *m.batch->column(static_cast<int>(c));
@@ -218,7 +255,28 @@ bool ParquetInput::Next(std::vector<std::string_view>* cells, std::vector<uint8_
       v.element_size = DataTypeSize(v.first.type);
     }
   }
-  const int64_t i = m.batch_row++;
+  const int64_t n = std::min<int64_t>(static_cast<int64_t>(std::max<size_t>(max_rows, 1)),
+                                      m.batch->num_rows() - m.batch_row);
+  m.run_start = m.batch_row;
+  m.batch_row += n;
+  run->first = m.batch_first + static_cast<uint64_t>(m.run_start);
+  run->rows = static_cast<size_t>(n);
+  run->columns.resize(names_.size());
+  for (size_t c = 0; c < names_.size(); ++c) {
+    const ColumnView& v = m.columns[c];
+    ParquetRun::Column& out = run->columns[c];
+    out.values = v.first;
+    if (out.values.data != nullptr) out.values.data += static_cast<size_t>(m.run_start) * v.element_size;
+    out.validity = v.may_be_null ? v.array->null_bitmap_data() : nullptr;
+    out.validity_bit = v.array->offset() + m.run_start;
+  }
+  return true;
+}
+
+void ParquetInput::RunRow(size_t k, std::vector<std::string_view>* cells, std::vector<uint8_t>* nulls,
+                          std::vector<TypedCell>* typed) {
+  Impl& m = *impl_;
+  const int64_t i = m.run_start + static_cast<int64_t>(k);
   const size_t n = names_.size();
   cells->resize(n);
   nulls->resize(n);
@@ -237,6 +295,20 @@ bool ParquetInput::Next(std::vector<std::string_view>* cells, std::vector<uint8_
     }
     (*cells)[c] = m.text[c];
   }
+}
+
+void ParquetInput::AppendRunCell(size_t c, size_t k, std::string* out) const {
+  const Impl& m = *impl_;
+  const int64_t i = m.run_start + static_cast<int64_t>(k);
+  const ColumnView& v = m.columns[c];
+  if (v.may_be_null && v.array->IsNull(i)) return;
+  AppendCell(*v.array, i, out);
+}
+
+bool ParquetInput::Next(std::vector<std::string_view>* cells, std::vector<uint8_t>* nulls,
+                        std::vector<TypedCell>* typed) {
+  if (!NextRun(1, &impl_->one)) return false;
+  RunRow(0, cells, nulls, typed);
   return true;
 }
 

@@ -18,5 +18,8 @@ Status ParquetInput::Seek(uint64_t) { return Status(StatusCode::kUnimplemented, 
 bool ParquetInput::Next(std::vector<std::string_view>*, std::vector<uint8_t>*, std::vector<TypedCell>*) {
   return false;
 }
+bool ParquetInput::NextRun(size_t, ParquetRun*) { return false; }
+void ParquetInput::RunRow(size_t, std::vector<std::string_view>*, std::vector<uint8_t>*, std::vector<TypedCell>*) {}
+void ParquetInput::AppendRunCell(size_t, size_t, std::string*) const {}
 
 }  // namespace ferry::batch

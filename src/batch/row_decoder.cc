@@ -6,6 +6,8 @@
 #include <limits>
 #include <map>
 
+#include <emmintrin.h>
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -321,6 +323,29 @@ Result<RowDecoder> RowDecoder::Plan(RowDecoder d, Format format, std::vector<Col
     t.datatype = d.inputs_[static_cast<size_t>(t.input)].datatype;
     t.element_size = DataTypeSize(t.datatype);
     t.byte_offset = t.offset * t.element_size;
+    // A Parquet column whose type holds no number would fail every row: refused now.
+    const Column& col = d.columns_[c];
+    const ModelInput& in = d.inputs_[static_cast<size_t>(t.input)];
+    if (in.datatype == DataType::kBytes) continue;
+    if (col.kind == ValueKind::kOther || (col.kind == ValueKind::kBool && in.datatype != DataType::kBool))
+      return InvalidArgument("column '" + col.name + "' is " + col.type + " in the Parquet file and cannot feed input '" +
+                             in.name + "' (" + std::string(DataTypeName(in.datatype)) + "): " +
+                             (col.kind == ValueKind::kBool ? "a boolean column feeds only a BOOL input"
+                                                           : "it needs an integer, floating-point, decimal or string column"));
+  }
+  d.row_bytes_.clear();
+  for (const ModelInput& in : d.inputs_) d.row_bytes_.push_back(in.width * DataTypeSize(in.datatype));
+  d.typed_columns_ = d.TypedColumns();
+  // Four fed columns in a row that fill four adjacent 4-byte elements of one input.
+  d.quads_.assign(d.fed_columns_.size(), 0);
+  for (size_t j = 0; j + 4 <= d.fed_columns_.size(); ++j) {
+    const Target& t = d.targets_[d.fed_columns_[j]];
+    bool quad = t.element_size == 4;
+    for (size_t q = 1; q < 4 && quad; ++q) {
+      const Target& u = d.targets_[d.fed_columns_[j + q]];
+      quad = u.input == t.input && u.byte_offset == t.byte_offset + 4 * q;
+    }
+    d.quads_[j] = quad;
   }
   d.bytes_cells_.resize(d.inputs_.size());
   for (size_t k = 0; k < d.inputs_.size(); ++k)
@@ -388,6 +413,169 @@ std::vector<uint8_t> RowDecoder::TypedColumns() const {
     typed[c] = inputs_[static_cast<size_t>(targets_[c].input)].datatype != DataType::kBytes;
   for (size_t c : carry_columns_) typed[c] = 0;
   return typed;
+}
+
+namespace {
+
+// Copies `count` elements of N bytes from consecutive `src` to every `stride`-th byte of dst.
+template <size_t N>
+void CopyStrided(const std::byte* src, char* dst, size_t stride, size_t count) {
+  for (size_t k = 0; k < count; ++k, src += N, dst += stride) std::memcpy(dst, src, N);
+}
+
+void CopyStrided(size_t n, const std::byte* src, char* dst, size_t stride, size_t count) {
+  switch (n) {
+    case 1: return CopyStrided<1>(src, dst, stride, count);
+    case 2: return CopyStrided<2>(src, dst, stride, count);
+    case 4: return CopyStrided<4>(src, dst, stride, count);
+    case 8: return CopyStrided<8>(src, dst, stride, count);
+    default:
+      for (size_t k = 0; k < count; ++k, src += n, dst += stride) std::memcpy(dst, src, n);
+  }
+}
+
+// Copies `count` rows of four 4-byte columns (s[0..3], consecutive elements) into four
+// adjacent elements of every `stride`-th byte of dst: four rows at a time with a 4x4
+// transpose (integer unpacks, so the bits move as they are: a NaN stays the same NaN).
+void CopyQuad(const std::byte* const s[4], char* dst, size_t stride, size_t count) {
+  size_t k = 0;
+  for (; k + 4 <= count; k += 4, dst += 4 * stride) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s[0] + 4 * k));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s[1] + 4 * k));
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s[2] + 4 * k));
+    const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s[3] + 4 * k));
+    const __m128i ab01 = _mm_unpacklo_epi32(a, b), cd01 = _mm_unpacklo_epi32(c, d);
+    const __m128i ab23 = _mm_unpackhi_epi32(a, b), cd23 = _mm_unpackhi_epi32(c, d);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_unpacklo_epi64(ab01, cd01));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + stride), _mm_unpackhi_epi64(ab01, cd01));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * stride), _mm_unpacklo_epi64(ab23, cd23));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 3 * stride), _mm_unpackhi_epi64(ab23, cd23));
+  }
+  for (; k < count; ++k, dst += stride)
+    for (size_t j = 0; j < 4; ++j) std::memcpy(dst + 4 * j, s[j] + 4 * k, 4);
+}
+
+}  // namespace
+
+void RowDecoder::DecodeRun(InputReader& reader, const ParquetRun& run, char* const* dst,
+                           std::vector<std::string>* carried, std::vector<uint64_t>* decoded,
+                           std::vector<std::pair<uint64_t, std::string>>* failed, std::string* const* bytes) {
+  const size_t n = run.rows;
+  const size_t ninputs = inputs_.size();
+  run_dst_.resize(ninputs);
+  bool by_columns = bytes_inputs_.empty();
+  for (size_t c : fed_columns_)
+    by_columns = by_columns && typed_columns_[c] && run.columns[c].values.data != nullptr;
+  if (!by_columns) {
+    for (size_t k = 0, w = 0; k < n; ++k) {
+      reader.RunRow(run, k, &run_row_);
+      for (size_t i = 0; i < ninputs; ++i) run_dst_[i] = dst[i] + w * row_bytes_[i];
+      Status s = Decode(run_row_, run_dst_.data(), carried, bytes);
+      if (s.ok()) {
+        decoded->push_back(run_row_.index);
+        ++w;
+      } else {
+        failed->emplace_back(run_row_.index, s.message());
+      }
+    }
+    return;
+  }
+  // The rows with a null in a fed column first: they take no place in dst.
+  run_bad_.assign(n, 0);
+  bool nulls = false;
+  for (size_t c : fed_columns_) {
+    const ParquetRun::Column& col = run.columns[c];
+    if (col.validity == nullptr) continue;
+    for (size_t k = 0; k < n; ++k)
+      if (col.IsNull(k)) {
+        run_bad_[k] = 1;
+        nulls = true;
+      }
+  }
+  if (nulls) {
+    run_pos_.resize(n);
+    for (size_t k = 0, w = 0; k < n; ++k) {
+      run_pos_[k] = w;
+      w += run_bad_[k] == 0;
+    }
+  }
+  // Then each fed column into its place in every row, a block of rows at a time so that
+  // the rows written stay in cache while their columns come in.
+  constexpr size_t kBlock = 64;
+  bool unconverted = false;
+  for (size_t k0 = 0; k0 < n; k0 += kBlock) {
+    const size_t k1 = std::min(n, k0 + kBlock);
+    for (size_t j = 0; j < fed_columns_.size(); ++j) {
+      const size_t c = fed_columns_[j];
+      const Target& t = targets_[c];
+      const TypedCell& from = run.columns[c].values;
+      const size_t from_size = DataTypeSize(from.type);
+      const size_t stride = row_bytes_[static_cast<size_t>(t.input)];
+      char* const base = dst[t.input] + t.byte_offset;
+      if (!nulls && quads_[j]) {
+        const std::byte* s4[4];
+        bool same = true;
+        for (size_t q = 0; q < 4; ++q) {
+          const TypedCell& f = run.columns[fed_columns_[j + q]].values;
+          same = same && f.type == t.datatype;
+          s4[q] = f.data + k0 * 4;
+        }
+        if (same) {
+          CopyQuad(s4, base + k0 * stride, stride, k1 - k0);
+          j += 3;
+          continue;
+        }
+      }
+      if (from.type == t.datatype && !nulls) {
+        CopyStrided(t.element_size, from.data + k0 * from_size, base + k0 * stride, stride, k1 - k0);
+        continue;
+      }
+      for (size_t k = k0; k < k1; ++k) {
+        if (run_bad_[k] == 1) continue;
+        char* out = base + (nulls ? run_pos_[k] : k) * stride;
+        const std::byte* in = from.data + k * from_size;
+        if (from.type == t.datatype) {
+          std::memcpy(out, in, t.element_size);
+        } else if (from.type == DataType::kFp64 && t.datatype == DataType::kFp32) {  // pandas' default floats
+          double v;
+          std::memcpy(&v, in, 8);
+          Put(static_cast<float>(v), out);
+        } else if (!ConvertNpy(from.type, reinterpret_cast<const char*>(in), t.datatype, out)) {
+          run_bad_[k] = 2;
+          unconverted = true;
+        }
+      }
+    }
+  }
+  // Last, in row order: what each row gives, and the failed rows' messages from Decode.
+  const bool compact = nulls || unconverted;
+  for (size_t k = 0, w = 0; k < n; ++k) {
+    const uint64_t index = run.first + k;
+    if (run_bad_[k] == 0) {
+      const size_t from = nulls ? run_pos_[k] : k;
+      if (compact && from != w)
+        for (size_t i = 0; i < ninputs; ++i) std::memmove(dst[i] + w * row_bytes_[i], dst[i] + from * row_bytes_[i], row_bytes_[i]);
+      for (size_t c : carry_columns_) {
+        carried->emplace_back();
+        reader.AppendRunCell(c, k, &carried->back());
+      }
+      decoded->push_back(index);
+      ++w;
+      continue;
+    }
+    run_scratch_.resize(ninputs);
+    for (size_t i = 0; i < ninputs; ++i) {
+      run_scratch_[i].resize(row_bytes_[i]);
+      run_dst_[i] = run_scratch_[i].data();
+    }
+    reader.RunRow(run, k, &run_row_);
+    Status s = Decode(run_row_, run_dst_.data(), carried, bytes);
+    if (s.ok()) {  // cannot happen: the row failed above for a reason Decode checks
+      carried->resize(carried->size() - carry_columns_.size());
+      s = Internal("row " + std::to_string(index) + ": decodes alone but not in its run");
+    }
+    failed->emplace_back(index, s.message());
+  }
 }
 
 std::string RowDecoder::Describe() const {

@@ -70,6 +70,17 @@ class RowDecoder {
   // only when the row decodes; `bytes` may be null when no input is BYTES.
   Status Decode(const RawRow& row, char* const* dst, std::vector<std::string>* carried,
                 std::string* const* bytes = nullptr);
+  // Decodes the rows of a Parquet run (InputReader::NextRun), with the outcome Decode
+  // gives each one: the rows that decode go to dst[i] one after another (the j-th at
+  // dst[i] + j * the input's row bytes; BYTES elements appended to *bytes[i]), their
+  // carried values to `carried` and their indices to `decoded`; the others, with Decode's
+  // message, to `failed`. Numeric columns of numeric inputs are copied (or converted) a
+  // column at a time straight from Arrow's arrays; a run with a BYTES input or a column
+  // fed as text goes row by row through Decode.
+  // REQUIRES: reader.set_typed_columns(TypedColumns()) was called before its first row.
+  void DecodeRun(InputReader& reader, const ParquetRun& run, char* const* dst, std::vector<std::string>* carried,
+                 std::vector<uint64_t>* decoded, std::vector<std::pair<uint64_t, std::string>>* failed,
+                 std::string* const* bytes = nullptr);
 
  private:
   struct Target {
@@ -106,6 +117,19 @@ class RowDecoder {
   // Per input, the row's BYTES elements by position, views valid during Decode.
   std::vector<std::vector<std::string_view>> bytes_cells_;
   CsvRecord split_;                           // a csv_line the fast path gave back, split
+  std::vector<size_t> row_bytes_;             // per input: one row's bytes (0 for BYTES)
+  std::vector<uint8_t> typed_columns_;        // TypedColumns()
+  // Per fed column (in fed_columns_ order): 1 where it and the next three fill four
+  // adjacent 4-byte elements of one input (DecodeRun copies them together).
+  std::vector<uint8_t> quads_;
+  // DecodeRun's scratch: per row of the run 0 (decodes), 1 (a null in a fed column: no
+  // place in dst) or 2 (a value that does not convert); each row's place in dst; one row
+  // per input for the rows that fail; the row given to Decode.
+  std::vector<uint8_t> run_bad_;
+  std::vector<size_t> run_pos_;
+  std::vector<std::string> run_scratch_;
+  std::vector<char*> run_dst_;
+  RawRow run_row_;
 };
 
 // Stores one element of `type` parsed from `text` (a CSV cell) at `dst`. False when

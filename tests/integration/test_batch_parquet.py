@@ -156,6 +156,56 @@ def test_bad_parquet_input_is_named_and_the_good_rows_complete(model_repo, tmp_p
                            ref["probabilities"], "probabilities")
 
 
+def test_pandas_style_columns_nan_doubles_categoricals_and_a_column_without_numbers(model_repo, tmp_path):
+    # As pandas writes a frame: float64 and float32 features, NaNs, nulls, a categorical
+    # (dictionary) column, several row groups. The rows that decode give the bytes the same
+    # rows give as CSV; the nulls fail naming row and column.
+    n = 20_000
+    x = features(n, seed=13)
+    x[::97, 0] = np.nan
+    f2_nulls = set(range(5, n, 331))
+    segment = [None if i % 7 == 0 else ("a" if i % 3 else "b") for i in range(n)]
+    table = pa.table({
+        "id": pa.array([f"r{i}" for i in range(n)], pa.string()),
+        "f0": pa.array(x[:, 0], pa.float32()),
+        "f1": pa.array(x[:, 1].astype(np.float64), pa.float64()),  # float32 values: exact as text too
+        "f2": pa.array([None if i in f2_nulls else float(v) for i, v in enumerate(x[:, 2])], pa.float32()),
+        "f3": pa.array(x[:, 3], pa.float32()),
+        "segment": pa.array(segment, pa.string()).dictionary_encode(),
+    })
+    src = tmp_path / "pandas.parquet"
+    pq.write_table(table, src, row_group_size=6_000)
+    assert pq.read_table(src).schema.field("segment").type == pa.dictionary(pa.int32(), pa.string())
+    good = [i for i in range(n) if i not in f2_nulls]
+    twin = tmp_path / "twin.csv"
+    with open(twin, "w") as f:
+        f.write("id,f0,f1,f2,f3,segment\n")
+        for i in good:
+            f.write(f"r{i}," + ",".join("nan" if np.isnan(v) else "%.9g" % v for v in x[i]) + "," + (segment[i] or "") + "\n")
+    out, csv_out = tmp_path / "out.csv", tmp_path / "twin-out.csv"
+    proc = run_batch(model_repo, "--model", "mlp_classifier", "--input", str(src), "--output", str(out),
+                     "--carry", "id,segment", "--batch-size", "100")
+    assert f"{len(good)} rows ok, {len(f2_nulls)} failed" in proc.stderr
+    run_batch(model_repo, "--model", "mlp_classifier", "--input", str(twin), "--output", str(csv_out),
+              "--carry", "id,segment", "--batch-size", "100")
+    assert sha256(out) == sha256(csv_out)
+    _, rows = read_csv(out)
+    assert [r[1] for r in rows[:4]] == ["", "a", "a", "b"]  # the categories themselves; a null is empty
+    assert rows[0][2] == "nan"  # a NaN feature is a value: the model's answer is NaN
+    errors = [json.loads(line) for line in (tmp_path / "out.csv.errors.jsonl").read_text().splitlines()]
+    assert errors == [{"row": i, "error": f"row {i}, column 'f2': null (a missing value; ferry batch does not fill "
+                                          "them in)"} for i in sorted(f2_nulls)]
+    # A column whose type holds no number is refused before the first row, naming it.
+    dated = tmp_path / "dated.parquet"
+    pq.write_table(table.set_column(4, "f3", pa.array(np.arange(n, dtype=np.int32), pa.date32())), dated)
+    proc = run_batch(model_repo, "--model", "mlp_classifier", "--input", str(dated), "--output",
+                     str(tmp_path / "d.csv"), "--carry", "id,segment", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert ("column 'f3' is date32[day] in the Parquet file and cannot feed input 'input' (FP32): it needs an "
+            "integer, floating-point, decimal or string column") in proc.stderr
+    assert not list(tmp_path.glob("d.csv*"))
+
+
 def profile(*args: str) -> dict:
     out = args[args.index("--output") + 1]
     proc = subprocess.run([str(fh.ferry_bin()), "profile", "build", *args], capture_output=True, text=True,
