@@ -411,3 +411,33 @@ def test_connection_closed_mid_call_stops_the_execution(slow_server):
     time.sleep(0.4)
     c.close()
     _assert_abandoned_run_stopped(server, expected_s, before)
+
+
+def test_server_enforces_grpc_timeout(slow_server, tmp_path):
+    """The server's own deadline: DEADLINE_EXCEEDED at grpc-timeout, whatever the client
+    does, and a shorter deadline that arrives second on a connection still fires first."""
+    server, expected_s = slow_server
+    body = framed(_slow_request().SerializeToString())
+    t0 = time.monotonic()
+    got = _nghttp(server, INFER, body, ["content-type: application/grpc", "grpc-timeout: 300m"], tmp_path)
+    assert _header(got, "grpc-status") == "4", got
+    assert time.monotonic() - t0 < expected_s, "the deadline did not cut the call short"
+
+    c = RawH2(server)
+    try:
+        c.start()
+        out = b""
+        for stream, timeout in ((1, "20S"), (3, "200m")):
+            out += frame(HEADERS, END_HEADERS, stream, request_headers(server, INFER, [("grpc-timeout", timeout)]))
+            for i in range(0, len(body), 1 << 20):
+                out += frame(DATA, END_STREAM if i + (1 << 20) >= len(body) else 0, stream, body[i:i + (1 << 20)])
+        t0 = time.monotonic()
+        c.send(out)
+        frames = c.frames(until_stream_end=3, timeout=10)
+        took = time.monotonic() - t0
+        assert any(f[0] == HEADERS and f[2] == 3 and f[1] & END_STREAM for f in frames), frames
+        assert data_of(frames, 3) == b""
+        assert not any(f[2] == 1 and f[0] in (HEADERS, DATA) for f in frames), "stream 1 answered first"
+        assert took < expected_s, f"stream 3's 200 ms deadline fired after {took:.2f}s"
+    finally:
+        c.close()

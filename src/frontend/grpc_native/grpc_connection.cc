@@ -117,7 +117,7 @@ void NativeCall::Finish(int code, std::string_view message) {
   status_code_ = code;
   status_message_ = wire::PercentEncode(message);
   if (counter_ != nullptr) counter_->Count(static_cast<::grpc::StatusCode>(code));
-  if (deadline_) deadline_->cancel();
+  connection_->RemoveDeadline(this);
   Submitted();
 }
 
@@ -125,7 +125,12 @@ void NativeCall::Finish(int code, std::string_view message) {
 
 GrpcConnection::GrpcConnection(Socket socket, asio::io_context* loop, const ConnectionOptions* options,
                                MethodRouter* router, std::atomic<int>* live)
-    : socket_(std::move(socket)), loop_(loop), options_(options), router_(router), live_(live) {
+    : socket_(std::move(socket)),
+      loop_(loop),
+      options_(options),
+      router_(router),
+      live_(live),
+      deadline_timer_(*loop) {
   ++*live_;
   const nghttp2_session_callbacks* cb = Callbacks(&OnBeginHeaders, &OnHeader, &OnFrameRecv, &OnDataChunk,
                                                   &OnStreamCloseCb);
@@ -229,9 +234,11 @@ void GrpcConnection::CloseSocket() {
   for (auto& [id, call] : calls) {
     if (!call->finished_) call->cancelled_->store(true, std::memory_order_release);
     call->closed_ = true;
-    if (call->deadline_) call->deadline_->cancel();
+    call->deadline_.reset();
     if (call->handler_) call->handler_->OnClose(call.get());
   }
+  deadlines_.clear();
+  deadline_timer_.cancel();
 }
 
 NativeCall* GrpcConnection::FindCall(int32_t stream_id) {
@@ -253,14 +260,9 @@ void GrpcConnection::StartCall(NativeCall* call) {
     const nghttp2_nv nv[] = {Header(":status", status), Header("content-type", "text/plain")};
     nghttp2_submit_response(session_, call->stream_id_, nv, std::size(nv), nullptr);
   };
-  if (call->method_ != "POST") return http_error("405");
+  if (!call->post_ || !call->routed_) return http_error("405");
   // The gRPC spec: a content type that is not gRPC's gets HTTP 415, not a gRPC status.
-  std::string_view type = call->content_type_;
-  if (type.substr(0, 16) != "application/grpc" || (type.size() > 16 && type[16] != '+' && type[16] != ';'))
-    return http_error("415");
-  Route route = router_->Find(call->path_);
-  call->handler_ = std::move(route.handler);
-  call->counter_ = route.counter;
+  if (!call->grpc_content_type_) return http_error("415");
   if (!call->encoding_.empty() && call->encoding_ != "identity") {
     if (call->encoding_ == "gzip") {
       call->request_encoding_ = protocol::Encoding::kGzip;
@@ -274,13 +276,8 @@ void GrpcConnection::StartCall(NativeCall* call) {
   if (!call->timeout_.empty()) {
     auto timeout = wire::ParseTimeout(call->timeout_);
     if (!timeout.ok()) return call->Finish(kCodeInvalidArgument, timeout.status().message());
-    call->deadline_.emplace(*loop_);
-    call->deadline_->expires_after(*timeout);
-    call->deadline_->async_wait([c = call->shared_from_this()](boost::system::error_code ec) {
-      if (ec || c->finished()) return;
-      c->cancelled_->store(true, std::memory_order_release);
-      c->Finish(kCodeDeadlineExceeded, "Deadline Exceeded");
-    });
+    AddDeadline(call, std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout));
   }
   call->deframer_.emplace(options_->max_message_bytes);
   call->handler_->OnStart(call);
@@ -323,8 +320,42 @@ void GrpcConnection::OnStreamClose(int32_t stream_id) {
   calls_.erase(it);
   if (!call->finished_) call->cancelled_->store(true, std::memory_order_release);
   call->closed_ = true;
-  if (call->deadline_) call->deadline_->cancel();
+  RemoveDeadline(call.get());
   if (call->handler_) call->handler_->OnClose(call.get());
+}
+
+void GrpcConnection::AddDeadline(NativeCall* call, std::chrono::steady_clock::time_point at) {
+  call->deadline_ = deadlines_.emplace(at, call);
+  if (at < timer_at_) ArmDeadlineTimer();
+}
+
+void GrpcConnection::RemoveDeadline(NativeCall* call) {
+  if (!call->deadline_) return;
+  deadlines_.erase(*call->deadline_);
+  call->deadline_.reset();
+  // The timer stays armed: a wake-up with nothing due is cheaper than re-arming per call.
+}
+
+void GrpcConnection::ArmDeadlineTimer() {
+  timer_at_ = deadlines_.begin()->first;
+  deadline_timer_.expires_at(timer_at_);
+  deadline_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->closed_) return;
+    self->timer_at_ = std::chrono::steady_clock::time_point::max();
+    self->ExpireDeadlines();
+  });
+}
+
+void GrpcConnection::ExpireDeadlines() {
+  const auto now = std::chrono::steady_clock::now();
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    NativeCall* call = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    call->deadline_.reset();
+    call->cancelled_->store(true, std::memory_order_release);
+    call->Finish(kCodeDeadlineExceeded, "Deadline Exceeded");
+  }
+  if (!deadlines_.empty()) ArmDeadlineTimer();
 }
 
 void GrpcConnection::StartResponse(NativeCall* call, bool trailers_only) {
@@ -383,17 +414,29 @@ int GrpcConnection::OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame,
 int GrpcConnection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
                              const uint8_t* value, size_t valuelen, uint8_t, void* user_data) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  NativeCall* call = static_cast<GrpcConnection*>(user_data)->FindCall(frame->hd.stream_id);
+  auto* self = static_cast<GrpcConnection*>(user_data);
+  NativeCall* call = self->FindCall(frame->hd.stream_id);
   if (call == nullptr) return 0;
   std::string_view n(reinterpret_cast<const char*>(name), namelen);
   std::string_view v(reinterpret_cast<const char*>(value), valuelen);
-  if (n == ":path") call->path_ = v;
-  else if (n == ":method") call->method_ = v;
-  else if (n == "content-type") call->content_type_ = v;
-  else if (n == "te") call->te_ = v;
-  else if (n == "grpc-timeout") call->timeout_ = v;
-  else if (n == "grpc-encoding") call->encoding_ = v;
-  else if (!n.empty() && n[0] != ':') call->metadata_.emplace_back(n, v);
+  if (n == ":path") {
+    // Routed now, so the path is never copied (nghttp2 checks that it comes once).
+    Route route = self->router_->Find(v);
+    call->handler_ = std::move(route.handler);
+    call->counter_ = route.counter;
+    call->routed_ = true;
+  } else if (n == ":method") {
+    call->post_ = v == "POST";
+  } else if (n == "content-type") {
+    call->grpc_content_type_ = v.substr(0, 16) == "application/grpc" && (v.size() == 16 || v[16] == '+' || v[16] == ';');
+  } else if (n == "grpc-timeout") {
+    call->timeout_ = v;
+  } else if (n == "grpc-encoding") {
+    call->encoding_ = v;
+  } else if (!n.empty() && n[0] != ':' && n != "te" && n != "user-agent" && n != "grpc-accept-encoding" &&
+             n != "accept-encoding" && n != "content-length") {
+    call->metadata_.emplace_back(n, v);
+  }
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <memory>
@@ -70,6 +71,12 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   void CloseSocket();
   void MaybeClose();
   NativeCall* FindCall(int32_t stream_id);
+  // grpc-timeout deadlines: one timer per connection, armed at the earliest, instead of
+  // a timer per call (whose arming and cancelling would cost syscalls on every call).
+  void AddDeadline(NativeCall* call, std::chrono::steady_clock::time_point at);
+  void RemoveDeadline(NativeCall* call);
+  void ArmDeadlineTimer();
+  void ExpireDeadlines();
 
   // Request handling, from the nghttp2 callbacks.
   void BeginCall(int32_t stream_id);
@@ -96,6 +103,9 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   std::atomic<int>* live_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::shared_ptr<NativeCall>> calls_;
+  std::multimap<std::chrono::steady_clock::time_point, NativeCall*> deadlines_;
+  boost::asio::steady_timer deadline_timer_;
+  std::chrono::steady_clock::time_point timer_at_ = std::chrono::steady_clock::time_point::max();
   std::string in_;               // the read buffer
   std::string out_, writing_;    // bytes for the next write; the write in flight
   bool write_in_flight_ = false;

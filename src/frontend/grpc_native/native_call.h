@@ -4,7 +4,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,9 +51,9 @@ class NativeCall : public std::enable_shared_from_this<NativeCall> {
  public:
   NativeCall(GrpcConnection* connection, int32_t stream_id) : connection_(connection), stream_id_(stream_id) {}
 
-  // Request headers.
-  std::string_view path() const { return path_; }
-  // The custom metadata (lower-case names), in arrival order.
+  // The custom metadata (lower-case names), in arrival order; the headers the transport
+  // itself reads (content-type, te, grpc-timeout, grpc-encoding, user-agent,
+  // grpc-accept-encoding, ...) are not kept.
   const std::vector<std::pair<std::string, std::string>>& metadata() const { return metadata_; }
   std::optional<std::string_view> Metadata(std::string_view name) const;
 
@@ -89,11 +91,15 @@ class NativeCall : public std::enable_shared_from_this<NativeCall> {
   size_t max_message_bytes_ = 0;
 
   // Request side.
-  std::string path_, method_, content_type_, te_, timeout_, encoding_;
+  bool routed_ = false;             // :path seen: handler_ and counter_ are set
+  bool post_ = false;               // :method is POST
+  bool grpc_content_type_ = false;  // content-type is application/grpc[+proto|;...]
+  std::string timeout_, encoding_;
   std::vector<std::pair<std::string, std::string>> metadata_;
   std::optional<protocol::grpc_wire::MessageDeframer> deframer_;
   protocol::Encoding request_encoding_ = protocol::Encoding::kIdentity;
-  std::optional<boost::asio::steady_timer> deadline_;
+  // Its entry in the connection's deadlines, while it has a grpc-timeout and is open.
+  std::optional<std::multimap<std::chrono::steady_clock::time_point, NativeCall*>::iterator> deadline_;
   bool started_ = false;
 
   // Response side: bytes submitted to the stream, not yet taken by nghttp2.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <list>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -53,8 +54,8 @@ class Methods final : public MethodRouter {
   }
 
   Route Find(std::string_view path) override {
-    auto it = entries_.find(std::string(path));
-    if (it == entries_.end()) return Route{NewUnknownMethod(), &unknown_};
+    auto it = entries_.find(path);
+    if (it == entries_.end()) return Route{NewUnknownMethod(path), &unknown_};
     return Route{it->second.factory(), it->second.counter};
   }
 
@@ -65,7 +66,7 @@ class Methods final : public MethodRouter {
   };
   monitoring::Metrics* metrics_;
   grpc::MethodCounter unknown_;
-  std::unordered_map<std::string, Entry> entries_;
+  std::map<std::string, Entry, std::less<>> entries_;  // ~25 methods: a few compares, no key copy
   std::vector<std::unique_ptr<grpc::MethodCounter>> counters_;
   std::list<std::shared_ptr<void>> unary_handlers_;
 };

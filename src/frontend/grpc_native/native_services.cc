@@ -73,9 +73,13 @@ class Reflection final : public CallHandler {
 
 class UnknownMethod final : public CallHandler {
  public:
-  void OnStart(NativeCall* call) override { call->Finish(12, "unknown method '" + std::string(call->path()) + "'"); }
+  explicit UnknownMethod(std::string_view path) : path_(path) {}
+  void OnStart(NativeCall* call) override { call->Finish(12, "unknown method '" + path_ + "'"); }
   void OnMessage(NativeCall*, std::string_view) override {}
   void OnHalfClose(NativeCall*) override {}
+
+ private:
+  const std::string path_;
 };
 
 }  // namespace
@@ -86,6 +90,6 @@ std::unique_ptr<CallHandler> NewHealthWatch(grpc::HealthService* health) {
 std::unique_ptr<CallHandler> NewReflection(const grpc::ReflectionService* reflection) {
   return std::make_unique<Reflection>(reflection);
 }
-std::unique_ptr<CallHandler> NewUnknownMethod() { return std::make_unique<UnknownMethod>(); }
+std::unique_ptr<CallHandler> NewUnknownMethod(std::string_view path) { return std::make_unique<UnknownMethod>(path); }
 
 }  // namespace ferry::frontend::grpc_native

@@ -18,6 +18,6 @@ std::unique_ptr<CallHandler> NewHealthWatch(grpc::HealthService* health);
 std::unique_ptr<CallHandler> NewReflection(const grpc::ReflectionService* reflection);
 
 // Any other path: UNIMPLEMENTED naming the method, before reading anything.
-std::unique_ptr<CallHandler> NewUnknownMethod();
+std::unique_ptr<CallHandler> NewUnknownMethod(std::string_view path);
 
 }  // namespace ferry::frontend::grpc_native
