@@ -112,11 +112,14 @@ void NativeCall::Submitted() {
 }
 
 void NativeCall::Finish(int code, std::string_view message) {
-  if (finished()) return;
+  if (finished_) return;
   finished_ = true;
+  // Counted as grpc++'s transport counts: the status the method finished with, even
+  // when the client has reset the stream meanwhile.
+  if (counter_ != nullptr) counter_->Count(static_cast<::grpc::StatusCode>(code));
+  if (closed_) return;
   status_code_ = code;
   status_message_ = wire::PercentEncode(message);
-  if (counter_ != nullptr) counter_->Count(static_cast<::grpc::StatusCode>(code));
   connection_->RemoveDeadline(this);
   Submitted();
 }

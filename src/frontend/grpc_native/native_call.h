@@ -64,7 +64,8 @@ class NativeCall : public std::enable_shared_from_this<NativeCall> {
   void SendProto(const google::protobuf::MessageLite& message);
   // Ends the call with `code` (a gRPC status code) and `message` (sent percent-encoded):
   // trailers after the messages sent, or a Trailers-Only answer when none was. The code
-  // counts in the method's counter. No-op once finished or closed.
+  // counts in the method's counter (also when the stream is already closed: nothing is
+  // sent then). No-op once finished.
   void Finish(int code, std::string_view message = {});
   bool finished() const { return finished_ || closed_; }
 
