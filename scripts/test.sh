@@ -36,7 +36,7 @@ FERRY_BIN="$ROOT/build/asan/ferry" \
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" \
   "${PYTEST[@]}" tests/integration/test_batch.py tests/integration/test_batch_remote.py tests/integration/test_raw_http.py \
   tests/integration/test_hostile_input.py \
-  tests/integration/test_grpc.py \
+  tests/integration/test_grpc.py tests/integration/test_grpc_native.py \
   tests/integration/test_shutdown.py tests/integration/test_reload_under_load.py tests/integration/test_deadlines.py \
   tests/integration/test_inline_execution.py \
   tests/integration/test_python_models.py tests/integration/test_sklearn_lightgbm.py tests/integration/test_plugin.py \
