@@ -441,3 +441,14 @@ def test_server_enforces_grpc_timeout(slow_server, tmp_path):
         assert took < expected_s, f"stream 3's 200 ms deadline fired after {took:.2f}s"
     finally:
         c.close()
+
+
+def test_stream_larger_than_the_flow_control_window(server):
+    """300 stream messages of 64 KiB (19 MiB, more than the 16 MiB stream window the
+    server grants): the server gives the window back as it works (and holds it while a
+    stream has 256 requests in flight), so all are answered, in order."""
+    reqs = [add_sub_request(seed=i % 7, request_id=f"{i:04d}" + "p" * (64 << 10))[0] for i in range(300)]
+    with gh.channel(server, max_message_bytes=1 << 20) as ch:
+        answers = list(gh.stub(ch).ModelStreamInfer(iter(reqs), timeout=60))
+    assert [a.infer_response.id[:4] for a in answers] == [f"{i:04d}" for i in range(300)]
+    assert all(a.error_message == "" for a in answers)

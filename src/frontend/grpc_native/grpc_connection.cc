@@ -76,6 +76,14 @@ void NativeCall::Post(std::function<void()> fn) {
   });
 }
 
+void NativeCall::HoldWindow(bool hold) {
+  hold_window_ = hold;
+  if (hold || unconsumed_ == 0 || closed_) return;
+  nghttp2_session_consume(connection_->session_, stream_id_, unconsumed_);
+  unconsumed_ = 0;
+  connection_->ScheduleFlush();  // the WINDOW_UPDATE
+}
+
 void NativeCall::SendMessage(std::string_view serialized) {
   if (finished() || TooLarge(serialized.size())) return;
   wire::AppendMessagePrefix(&out_, false, static_cast<uint32_t>(serialized.size()));
@@ -137,7 +145,13 @@ GrpcConnection::GrpcConnection(Socket socket, asio::io_context* loop, const Conn
   ++*live_;
   const nghttp2_session_callbacks* cb = Callbacks(&OnBeginHeaders, &OnHeader, &OnFrameRecv, &OnDataChunk,
                                                   &OnStreamCloseCb);
-  nghttp2_session_server_new(&session_, cb, this);
+  // Windows are given back by hand (GrpcConnection::OnDataChunk), so a stream can hold
+  // its window while it has too much work in flight.
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  nghttp2_session_server_new2(&session_, cb, this, option);
+  nghttp2_option_del(option);
   in_.resize(kReadBuffer);
 }
 
@@ -323,6 +337,8 @@ void GrpcConnection::OnStreamClose(int32_t stream_id) {
   calls_.erase(it);
   if (!call->finished_) call->cancelled_->store(true, std::memory_order_release);
   call->closed_ = true;
+  if (call->unconsumed_ > 0) nghttp2_session_consume_connection(session_, call->unconsumed_);
+  call->unconsumed_ = 0;
   RemoveDeadline(call.get());
   if (call->handler_) call->handler_->OnClose(call.get());
 }
@@ -458,6 +474,11 @@ int GrpcConnection::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, co
   auto* self = static_cast<GrpcConnection*>(user_data);
   NativeCall* call = self->FindCall(stream_id);
   if (call != nullptr) self->OnData(call, std::string_view(reinterpret_cast<const char*>(data), len));
+  if (call != nullptr && call->hold_window_ && !call->finished()) {
+    call->unconsumed_ += len;
+  } else {
+    nghttp2_session_consume(self->session_, stream_id, len);  // the connection's window too
+  }
   return 0;
 }
 

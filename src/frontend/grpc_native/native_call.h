@@ -79,6 +79,11 @@ class NativeCall : public std::enable_shared_from_this<NativeCall> {
   // The loop the call runs on.
   boost::asio::io_context* loop() const;
 
+  // Back-pressure: while held, the bytes the client sends on this stream are not given
+  // back to its HTTP/2 flow-control window, so once the window (16 MiB) is full the
+  // client stops sending; releasing gives them back. On the loop.
+  void HoldWindow(bool hold);
+
  private:
   friend class GrpcConnection;
   bool TooLarge(size_t size);  // finishes with RESOURCE_EXHAUSTED when it is
@@ -102,6 +107,8 @@ class NativeCall : public std::enable_shared_from_this<NativeCall> {
   // Its entry in the connection's deadlines, while it has a grpc-timeout and is open.
   std::optional<std::multimap<std::chrono::steady_clock::time_point, NativeCall*>::iterator> deadline_;
   bool started_ = false;
+  bool hold_window_ = false;
+  size_t unconsumed_ = 0;  // DATA bytes received while held, not yet given back
 
   // Response side: bytes submitted to the stream, not yet taken by nghttp2.
   std::string out_;

@@ -16,6 +16,9 @@ namespace pb = ::google::protobuf;
 namespace {
 
 constexpr int kInternal = 13;
+// Requests a stream may have in flight before the client is made to wait (its window is
+// held until half of them are answered), as the grpc++ transport stops reading.
+constexpr size_t kMaxInFlightPerStream = 256;
 
 std::optional<TraceContext> TraceParent(const NativeCall* call) {
   auto v = call->Metadata("traceparent");
@@ -90,7 +93,7 @@ class ModelStreamInfer final : public CallHandler {
     if (!message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
       return call->Finish(kInternal, "cannot parse the request message as inference.ModelInferRequest");
     const uint64_t seq = next_seq_++;
-    ++in_flight_;
+    if (++in_flight_ >= kMaxInFlightPerStream) call->HoldWindow(true);
     auto decoded = protocol::DecodeModelInferRequest(message);
     if (!decoded.ok()) {
       server_->CountFailure(message->model_name(), message->model_version(), decoded.status(), Frontend::kGrpc,
@@ -117,7 +120,7 @@ class ModelStreamInfer final : public CallHandler {
  private:
   // One answer, on the loop: written now if it is the next in request order.
   void Complete(NativeCall* call, uint64_t seq, const std::string& id, Result<InferResponse> result) {
-    --in_flight_;
+    if (--in_flight_ == kMaxInFlightPerStream / 2) call->HoldWindow(false);
     if (call->finished()) return;
     inference::ModelStreamInferResponse out;
     protocol::EncodeModelStreamInferResponse(result, id, &out);
