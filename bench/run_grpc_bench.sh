@@ -25,6 +25,9 @@
 #   BENCH_CLIENT_CPU      core for the load generators (default 1)
 #   BENCH_SHARED_CONN     1 (default): also run gRPC with all slots on one connection (N > 1)
 #   BENCH_GHZ             1 (default): also run ghz for unary; 0 skips it
+#   BENCH_NATIVE          1 (default): also run the gRPC rows against a second ferry
+#                         process with --grpc-transport native (same flags, same core,
+#                         idle while the other one is measured); 0 skips it
 #   GHZ_VERSION           ghz module version to build (default v0.120.0)
 #   FERRY_BIN             server binary (default build/dev/ferry, built if missing/stale)
 #   PYTHON                python with numpy, onnx, onnxruntime, requests, tritonclient[grpc]
@@ -44,6 +47,7 @@ SERVER_CPU="${BENCH_SERVER_CPU:-0}"
 CLIENT_CPU="${BENCH_CLIENT_CPU:-1}"
 SHARED_CONN="${BENCH_SHARED_CONN:-1}"
 USE_GHZ="${BENCH_GHZ:-1}"
+USE_NATIVE="${BENCH_NATIVE:-1}"
 GHZ_VERSION="${GHZ_VERSION:-v0.120.0}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 OUT_DIR="$ROOT/build/bench"
@@ -97,7 +101,7 @@ log "generating the model repository and request bodies in $WORK"
 MODEL="$WORK/repo/add_sub/1/model.onnx"
 "$PYTHON" "$ROOT/bench/make_bodies.py" bodies "$WORK" >&2
 
-read -r HTTP_PORT GRPC_PORT < <(free_ports 2)
+read -r HTTP_PORT GRPC_PORT NATIVE_HTTP_PORT NATIVE_GRPC_PORT < <(free_ports 4)
 
 
 # ---------------------------------------------------------------------------- server
@@ -108,6 +112,16 @@ start_server "$WORK/ferry.log" taskset -c "$SERVER_CPU" "$FERRY_BIN" "${FERRY_AR
 FERRY_PID=$SERVER_PID
 wait_http "http://127.0.0.1:$HTTP_PORT/v2/health/ready" "$FERRY_PID" ferry
 wait_port "$GRPC_PORT" "$FERRY_PID" "ferry (gRPC)"
+NATIVE_PID=""
+if [[ $USE_NATIVE == 1 ]]; then
+  NATIVE_ARGS=(serve --model-repository "$WORK/repo" --http-address 127.0.0.1 --http-port "$NATIVE_HTTP_PORT"
+    --grpc-port "$NATIVE_GRPC_PORT" --metrics-port 0 --http-threads 1 --intra-op-threads 1 --grpc-transport native)
+  log "starting ferry --grpc-transport native: gRPC 127.0.0.1:$NATIVE_GRPC_PORT (core $SERVER_CPU)"
+  start_server "$WORK/ferry-native.log" taskset -c "$SERVER_CPU" "$FERRY_BIN" "${NATIVE_ARGS[@]}"
+  NATIVE_PID=$SERVER_PID
+  wait_http "http://127.0.0.1:$NATIVE_HTTP_PORT/v2/health/ready" "$NATIVE_PID" "ferry (native gRPC)"
+  wait_port "$NATIVE_GRPC_PORT" "$NATIVE_PID" "ferry (native gRPC)"
+fi
 
 threads_of() {  # PID -> "N (count name, ...)"
   local names
@@ -122,6 +136,10 @@ log "sanity check: ferry REST vs onnxruntime (Python)"
 "$PYTHON" "$ROOT/bench/make_bodies.py" check "$WORK" "http://127.0.0.1:$HTTP_PORT$INFER_PATH" "$MODEL" >&2
 log "sanity check: ferry gRPC (tritonclient.grpc, unary and stream) vs onnxruntime"
 "$PYTHON" "$ROOT/bench/grpc_check.py" check "$WORK" "127.0.0.1:$GRPC_PORT" "$MODEL" >&2
+if [[ -n $NATIVE_PID ]]; then
+  log "sanity check: ferry gRPC on the native transport vs onnxruntime"
+  "$PYTHON" "$ROOT/bench/grpc_check.py" check "$WORK" "127.0.0.1:$NATIVE_GRPC_PORT" "$MODEL" >&2
+fi
 "$OUT_DIR/grpc_load" --inputs "$WORK/grpc_inputs.bin" --write-request "$WORK/grpc_request.bin"
 
 # ---------------------------------------------------------------------------- runs
@@ -129,6 +147,7 @@ to_s() { awk -v t="$1" 'BEGIN { split(t, a, "m"); sub(/s$/, "", a[2]); printf "%
 CLK_TCK="$(getconf CLK_TCK)"
 ferry_alive() {
   kill -0 "$FERRY_PID" 2>/dev/null || die "ferry died during the benchmark (see the log tail below)"
+  [[ -z $NATIVE_PID ]] || kill -0 "$NATIVE_PID" 2>/dev/null || die "ferry (native gRPC) died during the benchmark"
 }
 
 # Each run prints one line "RESULT requests=.. rps=.. p50_us=.. p99_us=.. errors=.. client_cpu_pct=.. note=.."
@@ -148,9 +167,9 @@ run_wrk() {  # CONNECTIONS SECONDS
     "p99_us=$(field "$line" p99_us) errors=$e" \
     "client_cpu_pct=$(calc "100 * ($(to_s "$cu") + $(to_s "$cs")) * 1000000 / $(field "$line" duration_us)" 0) note=-"
 }
-run_load() {  # MODE CONCURRENCY CONNECTIONS SECONDS
+run_load() {  # MODE CONCURRENCY CONNECTIONS SECONDS [PORT]
   local out line
-  out="$(timeout $((${4%.*} + 60)) taskset -c "$CLIENT_CPU" "$OUT_DIR/grpc_load" --target "127.0.0.1:$GRPC_PORT" --mode "$1" \
+  out="$(timeout $((${4%.*} + 60)) taskset -c "$CLIENT_CPU" "$OUT_DIR/grpc_load" --target "127.0.0.1:${5:-$GRPC_PORT}" --mode "$1" \
     --concurrency "$2" --connections "$3" --seconds "$4" --inputs "$WORK/grpc_inputs.bin" \
     --expect "$WORK/grpc_expect.bin" --label "$1/c$2/conn$3" 2>"$WORK/grpc_load.err")" \
     || { cat "$WORK/grpc_load.err" >&2; die "grpc_load failed ($1, c=$2, conns=$3)"; }
@@ -198,6 +217,12 @@ ROWS=("rest|REST binary|wrk|c" "unary|gRPC unary|grpc_load|c" "stream|gRPC strea
 if [[ $SHARED_CONN == 1 ]]; then
   ROWS+=("unary1|gRPC unary|grpc_load|1" "stream1|gRPC stream|grpc_load|1")
 fi
+if [[ $USE_NATIVE == 1 ]]; then
+  ROWS+=("nunary|gRPC unary, native|grpc_load|c" "nstream|gRPC stream, native|grpc_load|c")
+  if [[ $SHARED_CONN == 1 ]]; then
+    ROWS+=("nunary1|gRPC unary, native|grpc_load|1" "nstream1|gRPC stream, native|grpc_load|1")
+  fi
+fi
 if [[ $USE_GHZ == 1 ]]; then ROWS+=("ghz|gRPC unary|ghz|c"); fi
 
 run_row() {  # KEY CONCURRENCY SECONDS
@@ -207,12 +232,16 @@ run_row() {  # KEY CONCURRENCY SECONDS
     stream) run_load stream "$2" "$2" "$3" ;;
     unary1) run_load unary "$2" 1 "$3" ;;
     stream1) run_load stream "$2" 1 "$3" ;;
+    nunary) run_load unary "$2" "$2" "$3" "$NATIVE_GRPC_PORT" ;;
+    nstream) run_load stream "$2" "$2" "$3" "$NATIVE_GRPC_PORT" ;;
+    nunary1) run_load unary "$2" 1 "$3" "$NATIVE_GRPC_PORT" ;;
+    nstream1) run_load stream "$2" 1 "$3" "$NATIVE_GRPC_PORT" ;;
     ghz) run_ghz "$2" "$3" ;;
   esac
 }
 
 log "warm-up: ${WARMUP_SECONDS}s per client at concurrency 8"
-for key in rest unary stream $([[ $USE_GHZ == 1 ]] && echo ghz); do
+for key in rest unary stream $([[ $USE_NATIVE == 1 ]] && echo nunary nstream) $([[ $USE_GHZ == 1 ]] && echo ghz); do
   run_row "$key" 8 "$WARMUP_SECONDS" >/dev/null
   ferry_alive
 done
@@ -225,9 +254,11 @@ for c in $CONCURRENCY; do
     [[ $conns == c ]] && conns=$c
     if [[ $key == *1 && $c == 1 ]]; then continue; fi  # one connection already
     log "$label ($client) c=$c conns=$conns (${SECONDS_PER_RUN}s)"
-    t0="$(tree_cpu_ticks "$FERRY_PID")"
+    pid=$FERRY_PID
+    [[ $key == n* ]] && pid=$NATIVE_PID
+    t0="$(tree_cpu_ticks "$pid")"
     line="$(run_row "$key" "$c" "$SECONDS_PER_RUN")"
-    t1="$(tree_cpu_ticks "$FERRY_PID")"
+    t1="$(tree_cpu_ticks "$pid")"
     ferry_alive
     log "  -> $line"
     id="$key/$c"
@@ -237,6 +268,7 @@ for c in $CONCURRENCY; do
   done
 done
 THREADS_AFTER="$(threads_of "$FERRY_PID")"
+[[ -z $NATIVE_PID ]] || NATIVE_THREADS_AFTER="$(threads_of "$NATIVE_PID")"
 
 # ferry's own view after the run: did every request succeed?
 STATS="$(curl -s "http://127.0.0.1:$HTTP_PORT/v2/models/add_sub/versions/1/stats" || true)"
@@ -247,7 +279,7 @@ try:
     print(s["success"]["count"], s["fail"]["count"])
 except Exception:
     print("? ?")' "$STATS")
-LOG_ERRORS="$(grep -c 'level=error\|level=warn' "$WORK/ferry.log" || true)"
+LOG_ERRORS="$(cat "$WORK"/ferry*.log | grep -c 'level=error\|level=warn' || true)"
 ELAPSED=$((SECONDS - START_TIME))
 
 # ---------------------------------------------------------------------------- report
@@ -260,6 +292,9 @@ report() {
   echo "add_sub v1, batch 1 (two FP32 [1,16] inputs, both outputs requested; REST uses the binary tensor extension both ways, gRPC raw_input_contents / raw_output_contents)."
   echo "ferry on core $SERVER_CPU: \`taskset -c $SERVER_CPU ferry $(sed "s#$WORK/#\$WORK/#g" <<<"${FERRY_ARGS[*]}")\`."
   echo "ferry threads: $THREADS_IDLE after startup; $THREADS_AFTER after the runs."
+  if [[ -n $NATIVE_PID ]]; then
+    echo "Rows marked \"native\": a second ferry process with the same flags plus \`--grpc-transport native\`, on the same core, idle while the first is measured (and the reverse); its threads after the runs: $NATIVE_THREADS_AFTER."
+  fi
   echo "Clients on core $CLIENT_CPU, ${SECONDS_PER_RUN}s per run, closed loop: REST = wrk -t1 -cN (N keep-alive connections); gRPC = build/bench/grpc_load (one thread, N calls or N streams in flight; \"conns\" TCP connections)$([[ $USE_GHZ == 1 ]] && echo "; ghz $GHZ_VERSION -cN --connections N (unary only)")."
   echo "Latencies in µs, request sent to response received. × REST = req/s over the REST binary req/s at the same concurrency, same run. Server CPU = ferry's user + system time (all threads) during the run / requests answered. Client CPU = the load generator's CPU time / run time (100% = its core is saturated)."
   echo
@@ -282,8 +317,13 @@ report() {
   echo "Goals, for grpc_load with one connection per call/stream (conns = conc) and with all calls/streams on one connection (conns = 1; the same run as the former at conc 1):"
   echo
   local mode
-  for mode in unary stream unary1 stream1; do
-    local parts=() met=0 total=0 name="gRPC ${mode%1}, $([[ $mode == *1 ]] && echo "conns = 1" || echo "conns = conc")"
+  mode_name() {  # unary, nstream1, ... -> "gRPC unary, native, conns = 1"
+    local m="${1%1}" t=""
+    [[ $m == n* ]] && { m="${m#n}"; t=", native"; }
+    echo "gRPC $m$t, $([[ $1 == *1 ]] && echo "conns = ${2:-1}" || echo "conns = ${3:-conc}")"
+  }
+  for mode in unary stream unary1 stream1 nunary nstream nunary1 nstream1; do
+    local parts=() met=0 total=0 name; name="$(mode_name "$mode")"
     for c in $CONCURRENCY; do
       local id="$mode/$c"
       [[ $mode == *1 && $c == 1 ]] && id="${mode%1}/1"
@@ -297,8 +337,8 @@ report() {
     echo "- $name: req/s ≥ 1.2× REST binary met at $met of $total concurrencies ($(IFS=,; echo "${parts[*]}" | sed 's/,/, /g'))."
   done
   if [[ " $CONCURRENCY " == *" 8 "* ]]; then
-    for mode in unary stream unary1 stream1; do
-      local id="$mode/8" name="gRPC ${mode%1}, $([[ $mode == *1 ]] && echo "conns = 1" || echo "conns = 8")"
+    for mode in unary stream unary1 stream1 nunary nstream nunary1 nstream1; do
+      local id="$mode/8" name; name="$(mode_name "$mode" 1 8)"
       [[ -n "${R[$id/p50_us]:-}" ]] || continue
       local q; q="$(calc "${R[$id/p99_us]} / ${R[$id/p50_us]}" 1)"
       echo "- $name: p99 ≤ 2× p50 at concurrency 8 $(awk -v q="$q" 'BEGIN { print (q <= 2 ? "met" : "missed") }') (p50 ${R[$id/p50_us]} µs, p99 ${R[$id/p99_us]} µs, ${q}×; REST binary in the same run: $(calc "${R[rest/8/p99_us]} / ${R[rest/8/p50_us]}" 1)×)."
@@ -307,7 +347,7 @@ report() {
     echo "- p99 ≤ 2× p50 at concurrency 8: not measured (8 not in BENCH_CONCURRENCY)."
   fi
   echo
-  echo "ferry's own statistics after the run (add_sub v1, REST and gRPC together, warm-up and sanity checks included): $STAT_OK successful, $STAT_FAIL failed inferences. Warning/error lines in ferry's log: $LOG_ERRORS."
+  echo "ferry's own statistics after the run (the grpc++ process; add_sub v1, REST and gRPC together, warm-up and sanity checks included): $STAT_OK successful, $STAT_FAIL failed inferences. Warning/error lines in ferry's log: $LOG_ERRORS."
 }
 
 REPORT="$(report)"

@@ -18,6 +18,9 @@
 # Usage: bench/run_instructions_bench.sh [FERRY_BIN ...]
 #   BENCH_REQUESTS       REST requests counted (default 2000)
 #   BENCH_GRPC_SECONDS   seconds of gRPC load counted (default 10; about 1-2k calls)
+#   BENCH_GRPC_TRANSPORTS  `ferry serve --grpc-transport` values, one server each per
+#                        binary (default "grpc++ native"; "grpc++" alone for binaries
+#                        older than the option)
 #   BENCH_KEEP_WORKDIR=1 keep the temp folder (callgrind files for callgrind_annotate)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +30,7 @@ source "$ROOT/bench/lib.sh"
 
 REQUESTS="${BENCH_REQUESTS:-2000}"
 GRPC_SECONDS="${BENCH_GRPC_SECONDS:-10}"
+TRANSPORTS="${BENCH_GRPC_TRANSPORTS:-grpc++ native}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 OUT_DIR="$ROOT/build/bench"
 require_tools valgrind callgrind_control curl g++ protoc pkg-config
@@ -48,12 +52,13 @@ log "generating the model repository and request bodies in $WORK"
 
 summary_of() { grep -h '^summary:' "$1" | awk '{ print $2 }'; }
 
-count() {  # BIN LABEL; sets COUNTED="rest_instructions grpc_instructions grpc_calls"
-  local bin="$1" label="$2" http grpc pid
+count() {  # BIN LABEL TRANSPORT; sets COUNTED="rest_instructions grpc_instructions grpc_calls"
+  local bin="$1" label="$2" http grpc pid transport_args=()
+  [[ $3 == grpc++ ]] || transport_args=(--grpc-transport "$3")
   read -r http grpc < <(free_ports 2)
   start_server "$WORK/$label.log" valgrind --tool=callgrind --callgrind-out-file="$WORK/$label.cg" --instr-atstart=no \
     "$bin" serve --model-repository "$WORK/repo" --http-address 127.0.0.1 --http-port "$http" --grpc-port "$grpc" \
-    --metrics-port 0 --http-threads 1 --intra-op-threads 1
+    --metrics-port 0 --http-threads 1 --intra-op-threads 1 "${transport_args[@]}"
   pid=$SERVER_PID
   wait_http "http://127.0.0.1:$http/v2/models/add_sub/versions/1/ready" "$pid" "ferry under callgrind ($label)" 600
   # Each binary's answers are checked against onnxruntime (REST and gRPC); the check also
@@ -91,10 +96,12 @@ declare -a ROWS
 i=0
 for bin in "${BINS[@]}"; do
   i=$((i + 1))
-  log "counting $bin (binary $i of ${#BINS[@]})"
-  count "$bin" "b$i"
-  read -r rest_ir grpc_ir calls <<<"$COUNTED"
-  ROWS+=("| $bin | $("$bin" version 2>/dev/null | head -n 1) | $(fmt "$(calc "$rest_ir / $REQUESTS" 0)") | $(fmt "$(calc "$grpc_ir / $calls" 0)") | $calls |")
+  for transport in $TRANSPORTS; do
+    log "counting $bin (binary $i of ${#BINS[@]}), gRPC transport $transport"
+    count "$bin" "b$i-${transport//+/p}" "$transport"
+    read -r rest_ir grpc_ir calls <<<"$COUNTED"
+    ROWS+=("| $bin | $("$bin" version 2>/dev/null | head -n 1) | $transport | $(fmt "$(calc "$rest_ir / $REQUESTS" 0)") | $(fmt "$(calc "$grpc_ir / $calls" 0)") | $calls |")
+  done
 done
 
 report() {
@@ -103,8 +110,8 @@ report() {
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), ferry $(git rev-parse --short HEAD), $(valgrind --version), load average before: $LOAD_BEFORE."
   echo "add_sub v1, batch 1; REST: $REQUESTS sequential binary-extension requests on one connection; gRPC: ModelInfer, 8 in flight, ${GRPC_SECONDS} s. User-space instructions of every ferry thread, warm-up excluded."
   echo
-  echo "| binary | version | REST binary, instructions/request | gRPC unary, instructions/request | gRPC calls counted |"
-  echo "|---|---|---:|---:|---:|"
+  echo "| binary | version | gRPC transport | REST binary, instructions/request | gRPC unary, instructions/request | gRPC calls counted |"
+  echo "|---|---|---|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
 }
 REPORT="$(report)"

@@ -59,6 +59,8 @@ APT_PKGS=(build-essential cmake ninja-build ccache pkg-config git
   libxgboost-dev
   # the ferry binary's allocator (tcmalloc_minimal; see src/cli/CMakeLists.txt)
   libgoogle-perftools-dev
+  # the native gRPC transport (HTTP/2 framing, HPACK); h2load for its benchmark
+  libnghttp2-dev nghttp2-client
   # ferry engine's state store
   libsqlite3-dev
   # PyTorch runtime: libtorch 1.13 to link; Debian's torch of the same version writes

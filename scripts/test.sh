@@ -23,6 +23,10 @@ echo "== integration tests (pytest)"
 # broker the stream tests need: missing, they fail.
 FERRY_REQUIRE_OTELCOL=1 FERRY_REQUIRE_KAFKA=1 FERRY_BIN="$ROOT/build/dev/ferry" "${PYTEST[@]}" tests/integration
 
+echo "== gRPC on the native transport (--grpc-transport native; pytest)"
+FERRY_GRPC_TRANSPORT=native FERRY_BIN="$ROOT/build/dev/ferry" "${PYTEST[@]}" tests/integration/test_grpc.py \
+  tests/integration/test_grpc_metrics.py tests/integration/test_deadlines.py
+
 echo "== bad input (REST and gRPC), shutdown, reload and the runtimes under AddressSanitizer (pytest)"
 [[ -f build/asan/build.ninja ]] || cmake --preset asan >/dev/null
 # ferry, plus the example and test plugins that test_plugin.py loads into it.
@@ -32,7 +36,7 @@ FERRY_BIN="$ROOT/build/asan/ferry" \
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" \
   "${PYTEST[@]}" tests/integration/test_batch.py tests/integration/test_batch_remote.py tests/integration/test_raw_http.py \
   tests/integration/test_hostile_input.py \
-  tests/integration/test_grpc.py \
+  tests/integration/test_grpc.py tests/integration/test_grpc_native.py \
   tests/integration/test_shutdown.py tests/integration/test_reload_under_load.py tests/integration/test_deadlines.py \
   tests/integration/test_inline_execution.py \
   tests/integration/test_python_models.py tests/integration/test_sklearn_lightgbm.py tests/integration/test_plugin.py \
@@ -47,7 +51,7 @@ FERRY_BIN="$ROOT/build/asan/ferry" \
 echo "== fuzzing the decoders (libFuzzer, ${FUZZ_SECONDS:-20} s each)"
 [[ -f build/fuzz/build.ninja ]] || cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
-for target in v2_json_fuzz grpc_codec_fuzz compression_fuzz; do
+for target in v2_json_fuzz grpc_codec_fuzz grpc_framing_fuzz compression_fuzz; do
   corpus="build/fuzz/corpus/$target"
   mkdir -p "$corpus"
   seeds="tests/fuzz/corpus/${target%_fuzz}"

@@ -16,6 +16,7 @@
 #include "cli/shutdown_signals.h"
 #include "core/log.h"
 #include "frontend/grpc/grpc_server.h"
+#include "frontend/grpc_native/native_grpc_server.h"
 #include "frontend/http/http_server.h"
 #include "frontend/http/v2_handler.h"
 #include "monitoring/alert_metrics.h"
@@ -54,6 +55,7 @@ int Serve(int argc, char** argv) {
     ("http-port", po::value<uint16_t>()->default_value(8000), "REST port [FERRY_HTTP_PORT]")
     ("grpc-port", po::value<uint16_t>()->default_value(8001), "gRPC port (GRPCInferenceService, health, reflection), 0 disables [FERRY_GRPC_PORT]")
     ("grpc-max-message-size", po::value<int>()->default_value(64 << 20), "largest gRPC message in bytes, either direction [FERRY_GRPC_MAX_MESSAGE_SIZE]")
+    ("grpc-transport", po::value<std::string>()->default_value("grpc++"), "what carries gRPC: grpc++ (the gRPC C++ library) or native (ferry's HTTP/2 transport on libnghttp2, on event loops like REST's; same services and answers) [FERRY_GRPC_TRANSPORT]")
     ("metrics-port", po::value<uint16_t>()->default_value(8002), "Prometheus metrics port, 0 disables [FERRY_METRICS_PORT]")
     ("http-threads", po::value<int>()->default_value(0), "HTTP event loops, 0 = one per available core [FERRY_HTTP_THREADS]")
     ("inline-execution-us", po::value<int>()->default_value(50), "run a model version without dynamic batching on the REST IO thread / gRPC completion-queue thread that received the request, skipping the hand-off to a worker, while its executions average at most this many microseconds per row (ONNX Runtime and XGBoost models; never Python, plugin or libtorch ones); 0 disables [FERRY_INLINE_EXECUTION_US]")
@@ -74,6 +76,11 @@ int Serve(int argc, char** argv) {
   ParsedOptions parsed = ParseOptions(argc, argv, desc, "FERRY_", "serve");
   if (parsed.exit_code >= 0) return parsed.exit_code;
   const po::variables_map& vm = parsed.vm;
+  const std::string transport = vm["grpc-transport"].as<std::string>();
+  if (transport != "grpc++" && transport != "native") {
+    std::cerr << "ferry serve: --grpc-transport: '" << transport << "' is not grpc++ or native\n";
+    return 2;
+  }
 
   // Alert rules are checked before anything starts; the loop reads the server's metrics
   // once it runs.
@@ -209,21 +216,27 @@ int Serve(int argc, char** argv) {
     }
   }
   std::unique_ptr<frontend::grpc::GrpcServer> grpc;
+  std::unique_ptr<frontend::grpc_native::NativeGrpcServer> native_grpc;
   if (vm["grpc-port"].as<uint16_t>() != 0) {
     frontend::grpc::GrpcServerOptions g;
     g.address = http_opts.address;
     g.port = vm["grpc-port"].as<uint16_t>();
     g.max_message_bytes = vm["grpc-max-message-size"].as<int>();
     g.server_version = FERRY_VERSION;
-    grpc = std::move(frontend::grpc::GrpcServer::Create(g, server->get())).value();
-    s = grpc->Start();
+    if (transport == "native") {
+      native_grpc = std::move(frontend::grpc_native::NativeGrpcServer::Create(g, server->get())).value();
+      s = native_grpc->Start();
+    } else {
+      grpc = std::move(frontend::grpc::GrpcServer::Create(g, server->get())).value();
+      s = grpc->Start();
+    }
     if (!s.ok()) {
       FERRY_LOG(kError, "cannot start gRPC frontend", ("error", s.message()));
       return 1;
     }
   }
   if (alerting) alerting->Start();
-  FERRY_LOG(kInfo, "server ready", ("http_port", (*http)->port())("grpc_port", grpc ? grpc->port() : 0));
+  FERRY_LOG(kInfo, "server ready", ("http_port", (*http)->port())("grpc_port", grpc ? grpc->port() : native_grpc ? native_grpc->port() : 0));
 
   int sig = WaitForShutdownSignal();
   if (alerting) alerting->Stop();
@@ -240,6 +253,7 @@ int Serve(int argc, char** argv) {
   };
   (*http)->Stop(grace_left_ms());
   if (grpc) grpc->Shutdown(grace_left_ms());
+  if (native_grpc) native_grpc->Shutdown(grace_left_ms());
   // The frontends have had their grace: abandon whatever still runs (a hung model).
   (*server)->Shutdown(0);
   monitor->hub->Stop();  // logs what is queued, then flushes the sinks

@@ -220,6 +220,11 @@ class FerryServer:
             "--metrics-port", str(self.metrics_port),
             "--log-level", "info",
         ]
+        # FERRY_GRPC_TRANSPORT=native runs every server of the session on the native gRPC
+        # transport (unless a test picks one itself); the child never sees FERRY_* variables.
+        transport = os.environ.get("FERRY_GRPC_TRANSPORT")
+        if transport and "--grpc-transport" not in self.extra_args:
+            cmd += ["--grpc-transport", transport]
         return cmd + self.extra_args
 
     # lifecycle ------------------------------------------------------------

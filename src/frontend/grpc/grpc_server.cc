@@ -7,9 +7,9 @@
 
 #include "core/cpu.h"
 #include "core/log.h"
-#include "core/worker_pool.h"
 #include "frontend/grpc/call_pollers.h"
 #include "frontend/grpc/health_service.h"
+#include "frontend/grpc/inference_methods.h"
 #include "frontend/grpc/method_counter.h"
 #include "frontend/grpc/model_infer_call.h"
 #include "frontend/grpc/reflection_service.h"
@@ -17,7 +17,6 @@
 #include "frontend/grpc/unary_call.h"
 #include "frontend/grpc/unknown_methods.h"
 #include "protocol/grpc/grpc_codec.h"
-#include "protocol/grpc/statistics_proto.h"
 
 namespace ferry::frontend::grpc {
 namespace g = ::grpc;
@@ -33,10 +32,6 @@ constexpr int kArmedInferPerQueue = 16;
 // "/inference.GRPCInferenceService/<method>", the name gRPC gives the method.
 std::string InferenceMethod(const char* method) {
   return std::string("/") + GRPCInferenceService::service_full_name() + "/" + method;
-}
-
-g::Status NotYet(const char* what) {
-  return g::Status(g::StatusCode::UNIMPLEMENTED, std::string(what) + " is not supported by this server");
 }
 
 // A unary method of some async service, armable on any queue.
@@ -61,91 +56,12 @@ class TypedUnaryMethod final : public UnaryMethod {
   MethodCounter calls_;
 };
 
-// The unary RPCs of GRPCInferenceService other than ModelInfer. Each answers on the
-// polling thread from the Server facade's in-memory state, except repository load and
-// unload, which block and run on a private control thread.
-class InferenceMethods {
+// InferenceMethods on the completion-queue API: one armable method each.
+class AsyncInferenceMethods {
  public:
-  InferenceMethods(InferenceAsyncService* service, server::Server* server, GrpcServerOptions options)
-      : service_(service), server_(server), options_(std::move(options)) {
-    Answer(&InferenceAsyncService::RequestServerLive, "ServerLive",
-           [this](const inference::ServerLiveRequest&, inference::ServerLiveResponse* resp) {
-             resp->set_live(server_->Live());
-             return g::Status::OK;
-           });
-    Answer(&InferenceAsyncService::RequestServerReady, "ServerReady",
-           [this](const inference::ServerReadyRequest&, inference::ServerReadyResponse* resp) {
-             resp->set_ready(server_->Ready());
-             return g::Status::OK;
-           });
-    Answer(&InferenceAsyncService::RequestModelReady, "ModelReady",
-           [this](const inference::ModelReadyRequest& req, inference::ModelReadyResponse* resp) {
-             auto ready = server_->ModelReady(req.name(), req.version());
-             if (!ready.ok() && ready.status().code() != StatusCode::kNotFound) return ToGrpc(ready.status());
-             resp->set_ready(ready.ok() && *ready);
-             return g::Status::OK;
-           });
-    Answer(&InferenceAsyncService::RequestServerMetadata, "ServerMetadata",
-           [this](const inference::ServerMetadataRequest&, inference::ServerMetadataResponse* resp) {
-             resp->set_name(options_.server_name);
-             resp->set_version(options_.server_version);
-             for (const auto& e : server::Server::Extensions()) resp->add_extensions(e);
-             return g::Status::OK;
-           });
-    Answer(&InferenceAsyncService::RequestModelMetadata, "ModelMetadata",
-           [this](const inference::ModelMetadataRequest& req, inference::ModelMetadataResponse* resp) {
-             return ModelMetadata(req, resp);
-           });
-    Answer(&InferenceAsyncService::RequestModelConfig, "ModelConfig",
-           [this](const inference::ModelConfigRequest& req, inference::ModelConfigResponse* resp) {
-             auto config = server_->GetModelConfig(req.name(), req.version());
-             if (!config.ok()) return ToGrpc(config.status());
-             *resp->mutable_config() = std::move(config).value();
-             return g::Status::OK;
-           });
-    Answer(&InferenceAsyncService::RequestModelStatistics, "ModelStatistics",
-           [this](const inference::ModelStatisticsRequest& req, inference::ModelStatisticsResponse* resp) {
-             return ModelStatistics(req, resp);
-           });
-    Answer(&InferenceAsyncService::RequestRepositoryIndex, "RepositoryIndex",
-           [this](const inference::RepositoryIndexRequest& req, inference::RepositoryIndexResponse* resp) {
-             for (const auto& e : server_->RepositoryIndex(req.ready())) {
-               auto* m = resp->add_models();
-               m->set_name(e.name);
-               m->set_version(e.version);
-               if (e.state != server::ModelState::kUnknown) m->set_state(std::string(server::ModelStateName(e.state)));
-               m->set_reason(e.reason);
-             }
-             return g::Status::OK;
-           });
-    Add(&InferenceAsyncService::RequestRepositoryModelLoad, "RepositoryModelLoad",
-        [this](UnaryCall<inference::RepositoryModelLoadRequest, inference::RepositoryModelLoadResponse>* call) {
-          const auto& req = call->request();
-          if (!req.repository_name().empty())
-            return call->Finish(g::Status(g::StatusCode::UNIMPLEMENTED, "'repository_name' specification is not supported"));
-          for (const auto& [key, value] : req.parameters())
-            return call->Finish(g::Status(g::StatusCode::INVALID_ARGUMENT, "unrecognized load parameter '" + key + "'"));
-          Control(call, [this, model = req.model_name()] { return server_->LoadModel(model); });
-        });
-    Add(&InferenceAsyncService::RequestRepositoryModelUnload, "RepositoryModelUnload",
-        [this](UnaryCall<inference::RepositoryModelUnloadRequest, inference::RepositoryModelUnloadResponse>* call) {
-          const auto& req = call->request();
-          if (!req.repository_name().empty())
-            return call->Finish(g::Status(g::StatusCode::UNIMPLEMENTED, "'repository_name' specification is not supported"));
-          for (const auto& [key, value] : req.parameters())
-            if (key != "unload_dependents")
-              return call->Finish(
-                  g::Status(g::StatusCode::INVALID_ARGUMENT, "unrecognized unload parameter '" + key + "'"));
-          Control(call, [this, model = req.model_name()] { return server_->UnloadModel(model); });
-        });
-    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryStatus, "SystemSharedMemoryStatus", "system shared memory");
-    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryRegister, "SystemSharedMemoryRegister", "system shared memory");
-    Refuse(&InferenceAsyncService::RequestSystemSharedMemoryUnregister, "SystemSharedMemoryUnregister", "system shared memory");
-    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryStatus, "CudaSharedMemoryStatus", "CUDA shared memory");
-    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryRegister, "CudaSharedMemoryRegister", "CUDA shared memory");
-    Refuse(&InferenceAsyncService::RequestCudaSharedMemoryUnregister, "CudaSharedMemoryUnregister", "CUDA shared memory");
-    Refuse(&InferenceAsyncService::RequestTraceSetting, "TraceSetting", "TraceSetting (tracing)");
-    Refuse(&InferenceAsyncService::RequestLogSettings, "LogSettings", "LogSettings");
+  AsyncInferenceMethods(InferenceAsyncService* service, server::Server* server, const GrpcServerOptions& options)
+      : handlers_(server, options.server_name, options.server_version) {
+    handlers_.ForEach([&](auto request, const char* name, auto handle) { Add(service, server, request, name, handle); });
   }
 
   // Arms one call of every method on `cq`.
@@ -154,76 +70,22 @@ class InferenceMethods {
   }
 
  private:
-  // How the generated AsyncService requests a unary method (`Base` is the generated
-  // WithAsyncMethod_* class that declares it).
   template <typename Base, typename Req, typename Resp>
-  using RequestFn = void (Base::*)(g::ServerContext*, Req*, g::ServerAsyncResponseWriter<Resp>*, g::CompletionQueue*,
-                                   g::ServerCompletionQueue*, void*);
-
-  template <typename Base, typename Req, typename Resp, typename Handle>
-  void Add(RequestFn<Base, Req, Resp> request, const char* name, Handle handle) {
+  void Add(InferenceAsyncService* service, server::Server* server, InferenceMethods::RequestFn<Base, Req, Resp> request,
+           const char* name, InferenceMethods::Handler<Req, Resp> handle) {
     typename UnaryCall<Req, Resp>::Method m;
-    m.request = [service = service_, request](g::ServerContext* ctx, Req* req, g::ServerAsyncResponseWriter<Resp>* w,
-                                              g::ServerCompletionQueue* cq, void* tag) {
+    m.request = [service, request](g::ServerContext* ctx, Req* req, g::ServerAsyncResponseWriter<Resp>* w,
+                                   g::ServerCompletionQueue* cq, void* tag) {
       (service->*request)(ctx, req, w, cq, cq, tag);
     };
     m.handle = std::move(handle);
     methods_.push_back(
-        std::make_unique<TypedUnaryMethod<Req, Resp>>(std::move(m), &server_->metrics(), InferenceMethod(name)));
+        std::make_unique<TypedUnaryMethod<Req, Resp>>(std::move(m), &server->metrics(), InferenceMethod(name)));
   }
 
-  // A method answered at once: `answer(request, &response)` returns the status.
-  template <typename Base, typename Req, typename Resp, typename AnswerFn>
-  void Answer(RequestFn<Base, Req, Resp> request, const char* name, AnswerFn answer) {
-    Add(request, name, [answer = std::move(answer)](UnaryCall<Req, Resp>* call) {
-      call->Finish(answer(call->request(), call->response()));
-    });
-  }
-
-  template <typename Base, typename Req, typename Resp>
-  void Refuse(RequestFn<Base, Req, Resp> request, const char* name, const char* what) {
-    Add(request, name, [what](UnaryCall<Req, Resp>* call) { call->Finish(NotYet(what)); });
-  }
-
-  // Runs a blocking repository operation off the polling threads and finishes the call.
-  template <typename Call, typename Op>
-  void Control(Call* call, Op op) {
-    control_.Run([call, op = std::move(op)] { call->Finish(ToGrpc(op())); });
-  }
-
-  g::Status ModelMetadata(const inference::ModelMetadataRequest& req, inference::ModelMetadataResponse* resp) {
-    auto md = server_->GetModelMetadata(req.name(), req.version());
-    if (!md.ok()) return ToGrpc(md.status());
-    resp->set_name(md->name);
-    for (const auto& v : md->versions) resp->add_versions(v);
-    resp->set_platform(md->platform);
-    auto add = [](const std::vector<server::TensorMetadata>& from, auto* to) {
-      for (const auto& t : from) {
-        auto* m = to->Add();
-        m->set_name(t.name);
-        m->set_datatype(std::string(DataTypeName(t.datatype)));
-        for (int64_t d : t.shape) m->add_shape(d);
-      }
-    };
-    add(md->inputs, resp->mutable_inputs());
-    add(md->outputs, resp->mutable_outputs());
-    return g::Status::OK;
-  }
-
-  g::Status ModelStatistics(const inference::ModelStatisticsRequest& req, inference::ModelStatisticsResponse* resp) {
-    auto stats = server_->GetStatistics(req.name(), req.version());
-    if (!stats.ok()) return ToGrpc(stats.status());
-    protocol::StatisticsToProto(*stats, resp);
-    return g::Status::OK;
-  }
-
-  InferenceAsyncService* service_;
-  server::Server* server_;
-  const GrpcServerOptions options_;
   std::vector<std::unique_ptr<UnaryMethod>> methods_;
-  // Repository load/unload, off the polling threads; its thread starts with the first
-  // such call and ends when idle. Last member: destroyed first, after queued work ran.
-  WorkerPool control_{WorkerPoolOptions{1, std::chrono::seconds(10)}};
+  // Last: destroyed first, waiting for queued load/unload work.
+  InferenceMethods handlers_;
 };
 
 }  // namespace
@@ -247,7 +109,7 @@ struct GrpcServer::Impl {
                                &reflection_calls};
   MethodCounter unknown_calls{&server->metrics(), "(unknown)"};
   UnknownMethods unknown{&unknown_calls};
-  std::unique_ptr<InferenceMethods> methods;
+  std::unique_ptr<AsyncInferenceMethods> methods;
   InferenceCallEnv env{};
   std::unique_ptr<CallPollers> pollers;
   std::unique_ptr<g::Server> grpc_server;
@@ -267,7 +129,7 @@ Status GrpcServer::Start() {
   // Debian's abseil is built with mutex deadlock detection on, which cost ~6% of the
   // gRPC path's CPU in a profile (cycle graphs on every lock); ferry does not need it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  s.methods = std::make_unique<InferenceMethods>(&s.service, s.server, s.options);
+  s.methods = std::make_unique<AsyncInferenceMethods>(&s.service, s.server, s.options);
   g::ServerBuilder builder;
   std::string addr = s.options.address + ":" + std::to_string(s.options.port);
   builder.AddListeningPort(addr, g::InsecureServerCredentials(), &s.port);

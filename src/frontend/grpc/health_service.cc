@@ -5,7 +5,7 @@ namespace hv1 = ::grpc::health::v1;
 
 // One Watch stream: writes the current status, then every change, one write at a time.
 // Lock order: owner_->mu_, then mu_.
-class HealthService::Watcher final : public CqHandler {
+class HealthService::Watcher final : public CqHandler, public HealthService::Subscriber {
  public:
   Watcher(HealthService* owner, LiveCalls* live, ::grpc::ServerCompletionQueue* cq)
       : owner_(owner), live_(live), cq_(cq) {
@@ -14,17 +14,17 @@ class HealthService::Watcher final : public CqHandler {
     owner_->async_.RequestWatch(&ctx_, &request_, &writer_, cq, cq, &accepted_tag_);
   }
 
-  const std::string& service() const { return request_.service(); }
+  const std::string& service() const override { return request_.service(); }
 
   // Called with owner_->mu_ held.
-  void PushLocked(Status s) {
+  void PushLocked(Status s) override {
     std::lock_guard lock(mu_);
     if (done_ || ending_) return;
     pending_ = s;
     has_pending_ = true;
     WriteLocked();
   }
-  void EndLocked() {
+  void EndLocked() override {
     std::lock_guard lock(mu_);
     if (done_ || ending_) return;
     ending_ = true;
@@ -38,14 +38,7 @@ class HealthService::Watcher final : public CqHandler {
         return;
       }
       new Watcher(owner_, live_, cq_);
-      std::lock_guard owner_lock(owner_->mu_);
-      owner_->watchers_.insert(this);
-      if (owner_->shut_down_) {
-        PushLocked(hv1::HealthCheckResponse::NOT_SERVING);
-        EndLocked();
-      } else {
-        PushLocked(owner_->Get(service()));
-      }
+      owner_->Subscribe(this);
       return;
     }
     bool free_now;
@@ -71,10 +64,7 @@ class HealthService::Watcher final : public CqHandler {
       free_now = done_ && !writing_ && !finishing_;
     }
     if (!free_now) return;
-    {
-      std::lock_guard owner_lock(owner_->mu_);
-      owner_->watchers_.erase(this);
-    }
+    owner_->Unsubscribe(this);
     delete this;
   }
 
@@ -124,18 +114,7 @@ HealthService::HealthService(CallCountSink* check, CallCountSink* watch) : watch
                           ::grpc::ServerCompletionQueue* cq, void* tag) {
     async_.RequestCheck(ctx, req, writer, cq, cq, tag);
   };
-  check_.handle = [this](CheckCall* call) {
-    std::unique_lock lock(mu_);
-    auto it = statuses_.find(call->request().service());
-    if (it == statuses_.end()) {
-      lock.unlock();
-      call->Finish(::grpc::Status(::grpc::StatusCode::NOT_FOUND, "unknown service '" + call->request().service() + "'"));
-      return;
-    }
-    call->response()->set_status(it->second);
-    lock.unlock();
-    call->Finish(::grpc::Status::OK);
-  };
+  check_.handle = [this](UnaryExchange<hv1::HealthCheckRequest, hv1::HealthCheckResponse>* call) { Check(call); };
 }
 
 HealthService::~HealthService() = default;
@@ -145,6 +124,39 @@ HealthService::~HealthService() = default;
 void HealthService::Arm(::grpc::ServerCompletionQueue* cq, LiveCalls* live) {
   CheckCall::Arm(&check_, live, cq);
   new Watcher(this, live, cq);
+}
+
+std::optional<HealthService::Status> HealthService::Lookup(const std::string& service) const {
+  std::lock_guard lock(mu_);
+  auto it = statuses_.find(service);
+  if (it == statuses_.end()) return std::nullopt;
+  return it->second;
+}
+
+void HealthService::Check(UnaryExchange<hv1::HealthCheckRequest, hv1::HealthCheckResponse>* call) const {
+  std::optional<Status> status = Lookup(call->request().service());
+  if (!status) {
+    call->Finish(::grpc::Status(::grpc::StatusCode::NOT_FOUND, "unknown service '" + call->request().service() + "'"));
+    return;
+  }
+  call->response()->set_status(*status);
+  call->Finish(::grpc::Status::OK);
+}
+
+void HealthService::Subscribe(Subscriber* s) {
+  std::lock_guard lock(mu_);
+  watchers_.insert(s);
+  if (shut_down_) {
+    s->PushLocked(hv1::HealthCheckResponse::NOT_SERVING);
+    s->EndLocked();
+  } else {
+    s->PushLocked(Get(s->service()));
+  }
+}
+
+void HealthService::Unsubscribe(Subscriber* s) {
+  std::lock_guard lock(mu_);
+  watchers_.erase(s);
 }
 
 HealthService::Status HealthService::Get(const std::string& service) const {
@@ -157,7 +169,7 @@ void HealthService::Set(const std::string& service, bool serving) {
   if (shut_down_) return;
   Status s = serving ? hv1::HealthCheckResponse::SERVING : hv1::HealthCheckResponse::NOT_SERVING;
   statuses_[service] = s;
-  for (Watcher* w : watchers_)
+  for (Subscriber* w : watchers_)
     if (w->service() == service) w->PushLocked(s);
 }
 
@@ -165,7 +177,7 @@ void HealthService::Shutdown() {
   std::lock_guard lock(mu_);
   shut_down_ = true;
   for (auto& [name, s] : statuses_) s = hv1::HealthCheckResponse::NOT_SERVING;
-  for (Watcher* w : watchers_) {
+  for (Subscriber* w : watchers_) {
     w->PushLocked(hv1::HealthCheckResponse::NOT_SERVING);
     w->EndLocked();
   }

@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -18,7 +19,8 @@ namespace ferry::frontend::grpc {
 // ready version). Unknown names answer NOT_FOUND to Check, as the protocol says; Watch
 // sends the current status (SERVICE_UNKNOWN for an unknown name), then every change.
 // Served on the completion-queue API: register service() with the ServerBuilder, then
-// Arm each of the server's queues once it is started.
+// Arm each of the server's queues once it is started. Another transport answers Check
+// with Check() and serves Watch streams as Subscribers.
 // Thread-safety: all methods are thread-safe.
 class HealthService {
  public:
@@ -36,6 +38,27 @@ class HealthService {
   void Arm(::grpc::ServerCompletionQueue* cq, LiveCalls* live);
 
   void Set(const std::string& service, bool serving);
+
+  // Check's answer: the status of `service`, or nullopt for an unknown name (NOT_FOUND).
+  std::optional<Status> Lookup(const std::string& service) const;
+  // Answers one Check call (any transport): the status, or NOT_FOUND naming the service.
+  void Check(UnaryExchange<::grpc::health::v1::HealthCheckRequest, ::grpc::health::v1::HealthCheckResponse>* call) const;
+
+  // One Watch stream, whichever transport carries it. Push and End are called with the
+  // service's lock held: they must only queue the write, never call back into the
+  // service.
+  class Subscriber {
+   public:
+    virtual const std::string& service() const = 0;
+    virtual void PushLocked(Status s) = 0;  // the current status or a change
+    virtual void EndLocked() = 0;           // shutdown: the stream ends (after NOT_SERVING)
+   protected:
+    ~Subscriber() = default;
+  };
+  // Starts sending to `s`: its current status at once (SERVICE_UNKNOWN for an unknown
+  // name; NOT_SERVING and the end after Shutdown), then every change until Unsubscribe.
+  void Subscribe(Subscriber* s);
+  void Unsubscribe(Subscriber* s);
   // Every status becomes NOT_SERVING and stays so (shutdown); open watches end.
   void Shutdown();
 
@@ -51,7 +74,7 @@ class HealthService {
   CallCountSink* const watch_calls_;
   mutable std::mutex mu_;
   std::map<std::string, Status> statuses_;  // guarded by mu_
-  std::set<Watcher*> watchers_;             // guarded by mu_
+  std::set<Subscriber*> watchers_;          // guarded by mu_
   bool shut_down_ = false;                  // guarded by mu_
 };
 

@@ -111,12 +111,7 @@ class StreamInferCall final : public CqHandler {
   // A request's answer, on whichever thread produced it.
   void Complete(uint64_t seq, const std::string& id, Result<InferResponse> result) {
     inference::ModelStreamInferResponse out;
-    if (result.ok()) {
-      protocol::EncodeModelInferResponse(*result, out.mutable_infer_response());
-    } else {
-      out.set_error_message(result.status().message());
-      out.mutable_infer_response()->set_id(id);
-    }
+    protocol::EncodeModelStreamInferResponse(result, id, &out);
     std::unique_lock lock(mu_);
     --refs_;
     --in_flight_;

@@ -9,6 +9,21 @@
 
 namespace ferry::frontend::grpc {
 
+// What a unary method's handler sees of one call, whichever transport carries it (the
+// grpc++ completion-queue API here, the native HTTP/2 transport in grpc_native/): the
+// request, the response to fill, and Finish, which sends response() with an OK status or
+// the status alone. Finish once per call, from any thread; the call is not touched after.
+template <typename Req, typename Resp>
+class UnaryExchange {
+ public:
+  virtual const Req& request() const = 0;
+  virtual Resp* response() = 0;
+  virtual void Finish(const ::grpc::Status& status) = 0;
+
+ protected:
+  ~UnaryExchange() = default;
+};
+
 // One call of a unary method on the completion-queue API: armed on a queue, accepted
 // (which arms the next), handed to the method's handler, finished, freed.
 //
@@ -17,7 +32,7 @@ namespace ferry::frontend::grpc {
 // another thread and finishes from there; nothing slow may run on a polling thread).
 // Thread-safety: Finish once per call, from any thread; the rest is internal.
 template <typename Req, typename Resp>
-class UnaryCall final : public CqHandler {
+class UnaryCall final : public CqHandler, public UnaryExchange<Req, Resp> {
  public:
   // How the generated async service requests this method, and what answers it. Lives
   // as long as calls may be armed with it.
@@ -25,7 +40,7 @@ class UnaryCall final : public CqHandler {
     std::function<void(::grpc::ServerContext*, Req*, ::grpc::ServerAsyncResponseWriter<Resp>*,
                        ::grpc::ServerCompletionQueue*, void* tag)>
         request;
-    std::function<void(UnaryCall*)> handle;
+    std::function<void(UnaryExchange<Req, Resp>*)> handle;
     CallCountSink* calls = nullptr;  // counts each call's status as it is sent; may be null
   };
 
@@ -36,12 +51,12 @@ class UnaryCall final : public CqHandler {
     method->request(&call->ctx_, &call->request_, &call->writer_, cq, &call->accepted_);
   }
 
-  const Req& request() const { return request_; }
-  Resp* response() { return &response_; }
+  const Req& request() const override { return request_; }
+  Resp* response() override { return &response_; }
   ::grpc::ServerContext* context() { return &ctx_; }
 
   // Sends response() with an OK status, or `status` alone when it is not OK.
-  void Finish(const ::grpc::Status& status) {
+  void Finish(const ::grpc::Status& status) override {
     if (method_->calls != nullptr) method_->calls->Count(status.error_code());
     if (status.ok()) {
       writer_.Finish(response_, status, &finished_);

@@ -177,4 +177,14 @@ void EncodeModelInferResponse(const InferResponse& resp, inference::ModelInferRe
   }
 }
 
+void EncodeModelStreamInferResponse(const Result<InferResponse>& result, const std::string& id,
+                                    inference::ModelStreamInferResponse* out) {
+  if (result.ok()) {
+    EncodeModelInferResponse(*result, out->mutable_infer_response());
+  } else {
+    out->set_error_message(result.status().message());
+    out->mutable_infer_response()->set_id(id);
+  }
+}
+
 }  // namespace ferry::protocol

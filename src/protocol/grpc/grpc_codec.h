@@ -20,6 +20,11 @@ Result<InferRequest> DecodeModelInferRequest(std::shared_ptr<const inference::Mo
 // tritonclient reads).
 void EncodeModelInferResponse(const InferResponse& response, inference::ModelInferResponse* out);
 
+// One answer of a ModelStreamInfer stream: the response, or the error in band
+// (error_message, with the request's `id` echoed).
+void EncodeModelStreamInferResponse(const Result<InferResponse>& result, const std::string& id,
+                                    inference::ModelStreamInferResponse* out);
+
 // Parameter conversions (uint64 parameters above INT64_MAX become doubles).
 Parameters FromGrpcParameters(const google::protobuf::Map<std::string, inference::InferParameter>& in);
 void ToGrpcParameters(const Parameters& in, google::protobuf::Map<std::string, inference::InferParameter>* out);

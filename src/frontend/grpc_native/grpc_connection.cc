@@ -1,0 +1,490 @@
+#include "frontend/grpc_native/grpc_connection.h"
+
+#include <boost/asio.hpp>
+
+#include <cstring>
+
+#include "core/log.h"
+#include "protocol/error_map.h"
+
+namespace ferry::frontend::grpc_native {
+namespace asio = boost::asio;
+namespace wire = protocol::grpc_wire;
+
+namespace {
+
+constexpr size_t kReadBuffer = 64 * 1024;
+// Generous windows: a client may send a whole request (up to the message limit) without
+// waiting for a WINDOW_UPDATE, and the connection window is practically never the limit.
+constexpr int32_t kStreamWindow = 16 << 20;
+constexpr int32_t kConnectionWindow = 1 << 30;
+constexpr uint32_t kMaxConcurrentStreams = 4096;
+constexpr uint32_t kMaxFrameSize = 1 << 20;
+
+// gRPC status codes used by the transport itself.
+constexpr int kCodeInvalidArgument = 3;
+constexpr int kCodeDeadlineExceeded = 4;
+constexpr int kCodeResourceExhausted = 8;
+constexpr int kCodeUnimplemented = 12;
+constexpr int kCodeInternal = 13;
+
+nghttp2_nv Header(std::string_view name, std::string_view value, bool static_value = true) {
+  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+                    static_cast<uint8_t>(NGHTTP2_NV_FLAG_NO_COPY_NAME |
+                                         (static_value ? NGHTTP2_NV_FLAG_NO_COPY_VALUE : 0))};
+}
+
+const nghttp2_session_callbacks* Callbacks(nghttp2_on_begin_headers_callback begin, nghttp2_on_header_callback header,
+                                           nghttp2_on_frame_recv_callback frame,
+                                           nghttp2_on_data_chunk_recv_callback data,
+                                           nghttp2_on_stream_close_callback close) {
+  static nghttp2_session_callbacks* callbacks = [&] {
+    nghttp2_session_callbacks* cb = nullptr;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, begin);
+    nghttp2_session_callbacks_set_on_header_callback(cb, header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, frame);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, close);
+    return cb;
+  }();
+  return callbacks;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- NativeCall
+
+std::optional<std::string_view> NativeCall::Metadata(std::string_view name) const {
+  for (const auto& [k, v] : metadata_)
+    if (k == name) return std::string_view(v);
+  return std::nullopt;
+}
+
+asio::io_context* NativeCall::loop() const { return connection_->loop(); }
+
+void NativeCall::Post(std::function<void()> fn) {
+  if (http::EventLoops::CurrentLoop() == connection_->loop()) {
+    fn();
+    return;
+  }
+  std::shared_ptr<GrpcConnection> c = connection_weak_.lock();
+  if (!c) return;
+  asio::post(*c->loop(), [c, self = shared_from_this(), fn = std::move(fn)] {
+    if (!c->closed_) fn();
+  });
+}
+
+void NativeCall::HoldWindow(bool hold) {
+  hold_window_ = hold;
+  if (hold || unconsumed_ == 0 || closed_) return;
+  nghttp2_session_consume(connection_->session_, stream_id_, unconsumed_);
+  unconsumed_ = 0;
+  connection_->ScheduleFlush();  // the WINDOW_UPDATE
+}
+
+void NativeCall::SendMessage(std::string_view serialized) {
+  if (finished() || TooLarge(serialized.size())) return;
+  wire::AppendMessagePrefix(&out_, false, static_cast<uint32_t>(serialized.size()));
+  out_.append(serialized);
+  Submitted();
+}
+
+void NativeCall::SendProto(const google::protobuf::MessageLite& message) {
+  if (finished()) return;
+  const size_t size = message.ByteSizeLong();
+  if (TooLarge(size)) return;
+  wire::AppendMessagePrefix(&out_, false, static_cast<uint32_t>(size));
+  const size_t at = out_.size();
+  out_.resize(at + size);
+  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out_.data() + at));
+  Submitted();
+}
+
+bool NativeCall::TooLarge(size_t size) {
+  if (size <= max_message_bytes_) return false;
+  Finish(kCodeResourceExhausted,
+         "Sent message larger than max (" + std::to_string(size) + " vs. " + std::to_string(max_message_bytes_) + ")");
+  return true;
+}
+
+void NativeCall::Submitted() {
+  if (!headers_sent_) {
+    connection_->StartResponse(this, finished_);
+  } else if (deferred_) {
+    deferred_ = false;
+    nghttp2_session_resume_data(connection_->session_, stream_id_);
+  }
+  connection_->ScheduleFlush();
+}
+
+void NativeCall::Finish(int code, std::string_view message) {
+  if (finished_) return;
+  finished_ = true;
+  // Counted as grpc++'s transport counts: the status the method finished with, even
+  // when the client has reset the stream meanwhile.
+  if (counter_ != nullptr) counter_->Count(static_cast<::grpc::StatusCode>(code));
+  if (closed_) return;
+  status_code_ = code;
+  status_message_ = wire::PercentEncode(message);
+  connection_->RemoveDeadline(this);
+  Submitted();
+}
+
+// ---------------------------------------------------------------- GrpcConnection
+
+GrpcConnection::GrpcConnection(Socket socket, asio::io_context* loop, const ConnectionOptions* options,
+                               MethodRouter* router, std::atomic<int>* live)
+    : socket_(std::move(socket)),
+      loop_(loop),
+      options_(options),
+      router_(router),
+      live_(live),
+      deadline_timer_(*loop) {
+  ++*live_;
+  const nghttp2_session_callbacks* cb = Callbacks(&OnBeginHeaders, &OnHeader, &OnFrameRecv, &OnDataChunk,
+                                                  &OnStreamCloseCb);
+  // Windows are given back by hand (GrpcConnection::OnDataChunk), so a stream can hold
+  // its window while it has too much work in flight.
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  nghttp2_session_server_new2(&session_, cb, this, option);
+  nghttp2_option_del(option);
+  in_.resize(kReadBuffer);
+}
+
+GrpcConnection::~GrpcConnection() {
+  nghttp2_session_del(session_);
+  --*live_;
+}
+
+void GrpcConnection::Start() {
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, kMaxFrameSize},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  Flush();
+  Read();
+}
+
+void GrpcConnection::Shutdown() {
+  if (closed_ || shutting_down_) return;
+  shutting_down_ = true;
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
+                        NGHTTP2_NO_ERROR, nullptr, 0);
+  Flush();
+}
+
+void GrpcConnection::Abort() { CloseSocket(); }
+
+void GrpcConnection::ScheduleFlush() {
+  if (in_recv_ || flush_scheduled_ || closed_) return;  // a read flushes after parsing
+  flush_scheduled_ = true;
+  asio::post(*loop_, [self = shared_from_this()] {
+    self->flush_scheduled_ = false;
+    self->Flush();
+  });
+}
+
+void GrpcConnection::Read() {
+  socket_.async_read_some(asio::buffer(in_.data(), in_.size()),
+                          [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                            if (self->closed_) return;
+                            if (ec) return self->CloseSocket();
+                            self->in_recv_ = true;
+                            ssize_t rv = nghttp2_session_mem_recv(
+                                self->session_, reinterpret_cast<const uint8_t*>(self->in_.data()), n);
+                            self->in_recv_ = false;
+                            if (rv < 0) {
+                              FERRY_LOG(kDebug, "grpc: closing a connection that broke HTTP/2",
+                                        ("error", nghttp2_strerror(static_cast<int>(rv))));
+                              nghttp2_session_terminate_session(self->session_, NGHTTP2_PROTOCOL_ERROR);
+                            }
+                            self->Flush();
+                            if (self->closed_) return;
+                            if (nghttp2_session_want_read(self->session_)) return self->Read();
+                            self->MaybeClose();
+                          });
+}
+
+void GrpcConnection::Flush() {
+  if (closed_ || write_in_flight_) return;
+  for (;;) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) return CloseSocket();
+    if (n == 0) break;
+    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  }
+  if (out_.empty()) return MaybeClose();
+  writing_.swap(out_);
+  out_.clear();
+  write_in_flight_ = true;
+  asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
+    self->write_in_flight_ = false;
+    if (ec) return self->CloseSocket();
+    self->writing_.clear();
+    self->Flush();
+  });
+}
+
+void GrpcConnection::MaybeClose() {
+  if (closed_ || write_in_flight_) return;
+  const bool done = shutting_down_ ? calls_.empty()
+                                   : !nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_);
+  if (done) CloseSocket();
+}
+
+void GrpcConnection::CloseSocket() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(Socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  auto calls = std::move(calls_);
+  calls_.clear();
+  for (auto& [id, call] : calls) {
+    if (!call->finished_) call->cancelled_->store(true, std::memory_order_release);
+    call->closed_ = true;
+    call->deadline_.reset();
+    if (call->handler_) call->handler_->OnClose(call.get());
+  }
+  deadlines_.clear();
+  deadline_timer_.cancel();
+}
+
+NativeCall* GrpcConnection::FindCall(int32_t stream_id) {
+  auto it = calls_.find(stream_id);
+  return it == calls_.end() ? nullptr : it->second.get();
+}
+
+void GrpcConnection::BeginCall(int32_t stream_id) {
+  auto call = std::make_shared<NativeCall>(this, stream_id);
+  call->connection_weak_ = weak_from_this();
+  call->max_message_bytes_ = options_->max_message_bytes;
+  calls_.emplace(stream_id, std::move(call));
+}
+
+void GrpcConnection::StartCall(NativeCall* call) {
+  call->started_ = true;
+  auto http_error = [&](const char* status) {
+    call->finished_ = call->headers_sent_ = true;
+    const nghttp2_nv nv[] = {Header(":status", status), Header("content-type", "text/plain")};
+    nghttp2_submit_response(session_, call->stream_id_, nv, std::size(nv), nullptr);
+  };
+  if (!call->post_ || !call->routed_) return http_error("405");
+  // The gRPC spec: a content type that is not gRPC's gets HTTP 415, not a gRPC status.
+  if (!call->grpc_content_type_) return http_error("415");
+  if (!call->encoding_.empty() && call->encoding_ != "identity") {
+    if (call->encoding_ == "gzip") {
+      call->request_encoding_ = protocol::Encoding::kGzip;
+    } else if (call->encoding_ == "deflate") {
+      call->request_encoding_ = protocol::Encoding::kDeflate;
+    } else {
+      return call->Finish(kCodeUnimplemented, "grpc-encoding '" + call->encoding_ +
+                                                  "' is not supported; use identity, gzip or deflate");
+    }
+  }
+  if (!call->timeout_.empty()) {
+    auto timeout = wire::ParseTimeout(call->timeout_);
+    if (!timeout.ok()) return call->Finish(kCodeInvalidArgument, timeout.status().message());
+    AddDeadline(call, std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout));
+  }
+  call->deframer_.emplace(options_->max_message_bytes);
+  call->handler_->OnStart(call);
+}
+
+void GrpcConnection::OnData(NativeCall* call, std::string_view chunk) {
+  if (!call->started_ || call->finished() || !call->deframer_) return;
+  Status s = call->deframer_->Feed(chunk, [&](const wire::Message& m) {
+    if (!m.compressed) {
+      call->handler_->OnMessage(call, m.bytes);
+      return !call->finished();
+    }
+    if (call->request_encoding_ == protocol::Encoding::kIdentity) {
+      call->Finish(kCodeInternal, "a compressed message arrived on a call whose grpc-encoding is identity");
+      return false;
+    }
+    auto inflated = protocol::Decompress(m.bytes, options_->max_message_bytes);
+    if (!inflated.ok()) {
+      call->Finish(protocol::GrpcCodeFor(inflated.status().code()),
+                   "grpc-encoding " + call->encoding_ + ": " + inflated.status().message());
+      return false;
+    }
+    call->handler_->OnMessage(call, *inflated);
+    return !call->finished();
+  });
+  if (!s.ok()) call->Finish(protocol::GrpcCodeFor(s.code()), s.message());
+}
+
+void GrpcConnection::OnHalfClose(NativeCall* call) {
+  if (!call->started_ || call->finished()) return;
+  if (call->deframer_ && call->deframer_->mid_message())
+    return call->Finish(kCodeInternal, "the request stream ended inside a message");
+  call->handler_->OnHalfClose(call);
+}
+
+void GrpcConnection::OnStreamClose(int32_t stream_id) {
+  auto it = calls_.find(stream_id);
+  if (it == calls_.end()) return;
+  std::shared_ptr<NativeCall> call = std::move(it->second);
+  calls_.erase(it);
+  if (!call->finished_) call->cancelled_->store(true, std::memory_order_release);
+  call->closed_ = true;
+  if (call->unconsumed_ > 0) nghttp2_session_consume_connection(session_, call->unconsumed_);
+  call->unconsumed_ = 0;
+  RemoveDeadline(call.get());
+  if (call->handler_) call->handler_->OnClose(call.get());
+}
+
+void GrpcConnection::AddDeadline(NativeCall* call, std::chrono::steady_clock::time_point at) {
+  call->deadline_ = deadlines_.emplace(at, call);
+  if (at < timer_at_) ArmDeadlineTimer();
+}
+
+void GrpcConnection::RemoveDeadline(NativeCall* call) {
+  if (!call->deadline_) return;
+  deadlines_.erase(*call->deadline_);
+  call->deadline_.reset();
+  // The timer stays armed: a wake-up with nothing due is cheaper than re-arming per call.
+}
+
+void GrpcConnection::ArmDeadlineTimer() {
+  timer_at_ = deadlines_.begin()->first;
+  deadline_timer_.expires_at(timer_at_);
+  deadline_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->closed_) return;
+    self->timer_at_ = std::chrono::steady_clock::time_point::max();
+    self->ExpireDeadlines();
+  });
+}
+
+void GrpcConnection::ExpireDeadlines() {
+  const auto now = std::chrono::steady_clock::now();
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    NativeCall* call = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    call->deadline_.reset();
+    call->cancelled_->store(true, std::memory_order_release);
+    call->Finish(kCodeDeadlineExceeded, "Deadline Exceeded");
+  }
+  if (!deadlines_.empty()) ArmDeadlineTimer();
+}
+
+void GrpcConnection::StartResponse(NativeCall* call, bool trailers_only) {
+  call->headers_sent_ = true;
+  if (trailers_only) {
+    const std::string code = std::to_string(call->status_code_);
+    nghttp2_nv nv[4] = {Header(":status", "200"), Header("content-type", "application/grpc"),
+                        Header("grpc-status", code, false)};
+    size_t n = 3;
+    if (!call->status_message_.empty()) nv[n++] = Header("grpc-message", call->status_message_, false);
+    nghttp2_submit_response(session_, call->stream_id_, nv, n, nullptr);
+    return;
+  }
+  const nghttp2_nv nv[] = {Header(":status", "200"), Header("content-type", "application/grpc"),
+                           Header("grpc-accept-encoding", "identity,deflate,gzip")};
+  nghttp2_data_provider provider;
+  provider.source.ptr = call;
+  provider.read_callback = &ReadResponse;
+  nghttp2_submit_response(session_, call->stream_id_, nv, std::size(nv), &provider);
+}
+
+ssize_t GrpcConnection::ReadResponse(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
+                                     uint32_t* flags, nghttp2_data_source* source, void*) {
+  auto* call = static_cast<NativeCall*>(source->ptr);
+  const size_t n = std::min(length, call->out_.size() - call->out_offset_);
+  if (n > 0) std::memcpy(buf, call->out_.data() + call->out_offset_, n);
+  call->out_offset_ += n;
+  if (call->out_offset_ == call->out_.size()) {
+    call->out_.clear();
+    call->out_offset_ = 0;
+    if (call->finished_) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      const std::string code = std::to_string(call->status_code_);
+      nghttp2_nv nv[2] = {Header("grpc-status", code, false)};
+      size_t count = 1;
+      if (!call->status_message_.empty()) nv[count++] = Header("grpc-message", call->status_message_, false);
+      nghttp2_submit_trailer(session, stream_id, nv, count);
+      return static_cast<ssize_t>(n);
+    }
+    if (n == 0) {
+      call->deferred_ = true;
+      return NGHTTP2_ERR_DEFERRED;
+    }
+  }
+  return static_cast<ssize_t>(n);
+}
+
+// ---------------------------------------------------------------- nghttp2 callbacks
+
+int GrpcConnection::OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+    static_cast<GrpcConnection*>(user_data)->BeginCall(frame->hd.stream_id);
+  return 0;
+}
+
+int GrpcConnection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+                             const uint8_t* value, size_t valuelen, uint8_t, void* user_data) {
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  auto* self = static_cast<GrpcConnection*>(user_data);
+  NativeCall* call = self->FindCall(frame->hd.stream_id);
+  if (call == nullptr) return 0;
+  std::string_view n(reinterpret_cast<const char*>(name), namelen);
+  std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+  if (n == ":path") {
+    // Routed now, so the path is never copied (nghttp2 checks that it comes once).
+    Route route = self->router_->Find(v);
+    call->handler_ = std::move(route.handler);
+    call->counter_ = route.counter;
+    call->routed_ = true;
+  } else if (n == ":method") {
+    call->post_ = v == "POST";
+  } else if (n == "content-type") {
+    call->grpc_content_type_ = v.substr(0, 16) == "application/grpc" && (v.size() == 16 || v[16] == '+' || v[16] == ';');
+  } else if (n == "grpc-timeout") {
+    call->timeout_ = v;
+  } else if (n == "grpc-encoding") {
+    call->encoding_ = v;
+  } else if (!n.empty() && n[0] != ':' && n != "te" && n != "user-agent" && n != "grpc-accept-encoding" &&
+             n != "accept-encoding" && n != "content-length") {
+    call->metadata_.emplace_back(n, v);
+  }
+  return 0;
+}
+
+int GrpcConnection::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  auto* self = static_cast<GrpcConnection*>(user_data);
+  if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+  NativeCall* call = self->FindCall(frame->hd.stream_id);
+  if (call == nullptr) return 0;
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) self->StartCall(call);
+  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) self->OnHalfClose(call);
+  return 0;
+}
+
+int GrpcConnection::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t len,
+                                void* user_data) {
+  auto* self = static_cast<GrpcConnection*>(user_data);
+  NativeCall* call = self->FindCall(stream_id);
+  if (call != nullptr) self->OnData(call, std::string_view(reinterpret_cast<const char*>(data), len));
+  if (call != nullptr && call->hold_window_ && !call->finished()) {
+    call->unconsumed_ += len;
+  } else {
+    nghttp2_session_consume(self->session_, stream_id, len);  // the connection's window too
+  }
+  return 0;
+}
+
+int GrpcConnection::OnStreamCloseCb(nghttp2_session*, int32_t stream_id, uint32_t, void* user_data) {
+  static_cast<GrpcConnection*>(user_data)->OnStreamClose(stream_id);
+  return 0;
+}
+
+}  // namespace ferry::frontend::grpc_native

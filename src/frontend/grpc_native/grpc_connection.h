@@ -1,0 +1,118 @@
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "frontend/grpc_native/native_call.h"
+#include "frontend/http/event_loops.h"
+
+namespace ferry::frontend::grpc_native {
+
+// Where a new call goes: the handler for its :path (unknown paths too: that handler
+// answers UNIMPLEMENTED), and the counter of the method's finished calls (may be null).
+struct Route {
+  std::unique_ptr<CallHandler> handler;
+  grpc::CallCountSink* counter = nullptr;
+};
+
+// Thread-safety: Find is called from every loop thread concurrently.
+class MethodRouter {
+ public:
+  virtual ~MethodRouter() = default;
+  virtual Route Find(std::string_view path) = 0;
+};
+
+struct ConnectionOptions {
+  size_t max_message_bytes = 64 << 20;  // either direction; larger gets RESOURCE_EXHAUSTED
+};
+
+// One client connection of the native gRPC transport: libnghttp2 does the HTTP/2
+// framing, flow control and HPACK; this class does gRPC over it (request header checks,
+// length-prefixed messages, grpc-encoding, grpc-timeout, status trailers) and hands each
+// stream to a NativeCall and its method's handler.
+//
+// Output is coalesced: whatever the calls send during one turn of the loop (the answers
+// of a whole read, completions posted from instance threads) is drained from nghttp2
+// into one buffer and written with ONE write per turn; while a write is in flight the
+// next turn's bytes wait for it.
+// Thread-safety: everything runs on the connection's loop (see NativeCall::Post).
+class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
+ public:
+  using Socket = http::EventLoops::Socket;
+  // `options` and `router` outlive the connection; `live` counts open connections.
+  GrpcConnection(Socket socket, boost::asio::io_context* loop, const ConnectionOptions* options, MethodRouter* router,
+                 std::atomic<int>* live);
+  ~GrpcConnection();
+
+  boost::asio::io_context* loop() const { return loop_; }
+  // Sends the server's SETTINGS and starts reading. On the loop.
+  void Start();
+  // Server shutdown: GOAWAY now; the connection closes once its streams are done. On
+  // the loop.
+  void Shutdown();
+  // Closes the socket now; open streams are cancelled. On the loop.
+  void Abort();
+
+  // A call has bytes to send: drain and write at the end of this loop turn.
+  void ScheduleFlush();
+
+ private:
+  friend class NativeCall;
+  void Read();
+  void Flush();
+  void CloseSocket();
+  void MaybeClose();
+  NativeCall* FindCall(int32_t stream_id);
+  // grpc-timeout deadlines: one timer per connection, armed at the earliest, instead of
+  // a timer per call (whose arming and cancelling would cost syscalls on every call).
+  void AddDeadline(NativeCall* call, std::chrono::steady_clock::time_point at);
+  void RemoveDeadline(NativeCall* call);
+  void ArmDeadlineTimer();
+  void ExpireDeadlines();
+
+  // Request handling, from the nghttp2 callbacks.
+  void BeginCall(int32_t stream_id);
+  void StartCall(NativeCall* call);
+  void OnData(NativeCall* call, std::string_view chunk);
+  void OnHalfClose(NativeCall* call);
+  void OnStreamClose(int32_t stream_id);
+  void StartResponse(NativeCall* call, bool trailers_only);
+  static ssize_t ReadResponse(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags,
+                              nghttp2_data_source* source, void* user_data);
+
+  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data);
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+                      const uint8_t* value, size_t valuelen, uint8_t flags, void* user_data);
+  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data);
+  static int OnDataChunk(nghttp2_session*, uint8_t flags, int32_t stream_id, const uint8_t* data, size_t len,
+                         void* user_data);
+  static int OnStreamCloseCb(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user_data);
+
+  Socket socket_;
+  boost::asio::io_context* loop_;
+  const ConnectionOptions* options_;
+  MethodRouter* router_;
+  std::atomic<int>* live_;
+  nghttp2_session* session_ = nullptr;
+  std::unordered_map<int32_t, std::shared_ptr<NativeCall>> calls_;
+  std::multimap<std::chrono::steady_clock::time_point, NativeCall*> deadlines_;
+  boost::asio::steady_timer deadline_timer_;
+  std::chrono::steady_clock::time_point timer_at_ = std::chrono::steady_clock::time_point::max();
+  std::string in_;               // the read buffer
+  std::string out_, writing_;    // bytes for the next write; the write in flight
+  bool write_in_flight_ = false;
+  bool flush_scheduled_ = false;
+  bool in_recv_ = false;         // inside nghttp2_session_mem_recv: flush after it
+  bool closed_ = false;
+  bool shutting_down_ = false;
+};
+
+}  // namespace ferry::frontend::grpc_native
