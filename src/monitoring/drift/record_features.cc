@@ -234,4 +234,113 @@ uint64_t RecordFeatures::Add(const std::vector<const ProfileFeature*>& features,
       [out](size_t i, uint64_t, std::string_view v) { out[i].AddCategory(v); }, unmapped);
 }
 
+namespace {
+
+// AppendRows for any tensors, through the general walk.
+void AppendRowsWalked(const std::vector<const ProfileFeature*>& features, size_t inputs, const uint32_t* picks,
+                      const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
+                      FeatureRowBlock* block) {
+  const size_t n = features.size();
+  std::vector<double>& values = block->values;
+  const size_t base = values.size();
+  values.push_back(0);  // R, once known
+  // Rows are laid out as they are first reached; a feature whose tensor has fewer rows
+  // leaves the rest of its column absent.
+  const uint64_t rows = VisitFeatures(
+      features, n, inputs, picks, input_tensors, output_tensors,
+      [&values, base, n](size_t i, uint64_t r, double x) {
+        const size_t at = base + 1 + r * n;
+        if (values.size() < at + n) values.resize(at + n, AbsentValue());
+        values[at + i] = x;
+      },
+      [](size_t, uint64_t, std::string_view) {}, &block->unmapped);
+  values.resize(base + 1 + rows * n, AbsentValue());
+  values[base] = static_cast<double>(rows);
+  ++block->requests;
+  block->rows += rows;
+}
+
+// A numeric tensor's layout, for reading its elements in place.
+struct DenseView {
+  const std::byte* data = nullptr;
+  uint64_t rows = 0, width = 0;
+  DataType type = DataType::kFp32;
+  size_t element_size = 0;
+  bool ok = false;
+};
+
+DenseView MakeDenseView(const Tensor& t) {
+  DenseView v;
+  uint64_t elements = 1;
+  for (int64_t d : t.shape) {
+    if (d < 0) return v;
+    elements *= static_cast<uint64_t>(d);
+  }
+  v.rows = t.shape.empty() ? 1 : static_cast<uint64_t>(t.shape[0]);
+  if (v.rows == 0) return v;
+  v.width = elements / v.rows;
+  v.type = t.datatype;
+  v.element_size = DataTypeSize(t.datatype);
+  if (v.element_size == 0 || t.byte_size() != elements * v.element_size) return v;
+  v.data = t.data();
+  v.ok = true;
+  return v;
+}
+
+}  // namespace
+
+void RecordFeatures::AppendRows(const std::vector<const ProfileFeature*>& features, size_t inputs,
+                                const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
+                                FeatureLayout* layout, FeatureRowBlock* block) {
+  const size_t n = features.size();
+  const std::vector<uint32_t>& picks = layout->For(features, n, inputs, input_tensors, output_tensors);
+  // This runs on the request thread for every answered request of a drift-monitored
+  // model: numeric tensors (every model's usual case) are read in place, their rows laid
+  // out once; a BYTES one (numbers as text) takes the general walk.
+  constexpr size_t kInline = 8;
+  if (input_tensors.size() > kInline || output_tensors.size() > kInline)
+    return AppendRowsWalked(features, inputs, picks.data(), input_tensors, output_tensors, block);
+  for (const auto* tensors : {&input_tensors, &output_tensors})
+    for (const Tensor& t : *tensors)
+      if (t.datatype == DataType::kBytes)
+        return AppendRowsWalked(features, inputs, picks.data(), input_tensors, output_tensors, block);
+  std::array<DenseView, kInline> in_views, out_views;
+  std::array<bool, kInline> in_made{}, out_made{};
+  auto view = [&](size_t i) -> const DenseView* {
+    const uint32_t pick = picks[i];
+    if (pick == FeatureLayout::kNone) return nullptr;
+    const bool is_input = i < inputs;
+    std::array<DenseView, kInline>& views = is_input ? in_views : out_views;
+    std::array<bool, kInline>& made = is_input ? in_made : out_made;
+    if (!made[pick]) {
+      views[pick] = MakeDenseView((is_input ? input_tensors : output_tensors)[pick]);
+      made[pick] = true;
+    }
+    const DenseView& v = views[pick];
+    return v.ok && features[i]->index < v.width ? &v : nullptr;
+  };
+  uint64_t rows = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const DenseView* v = view(i);
+    if (!v) ++block->unmapped;
+    else rows = std::max(rows, v->rows);
+  }
+  std::vector<double>& values = block->values;
+  const size_t base = values.size();
+  values.resize(base + 1 + rows * n, AbsentValue());
+  values[base] = static_cast<double>(rows);
+  double* out = values.data() + base + 1;
+  for (size_t i = 0; i < n; ++i) {
+    const DenseView* v = view(i);
+    if (!v) continue;
+    const uint64_t index = features[i]->index;
+    for (uint64_t r = 0; r < v->rows; ++r) {
+      const std::byte* p = v->data + (r * v->width + index) * v->element_size;
+      out[r * n + i] = v->type == DataType::kFp32 ? Load<float>(p) : ElementAsDouble(v->type, p);
+    }
+  }
+  ++block->requests;
+  block->rows += rows;
+}
+
 }  // namespace ferry::monitoring::drift
