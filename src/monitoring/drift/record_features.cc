@@ -260,17 +260,18 @@ void AppendRowsWalked(const std::vector<const ProfileFeature*>& features, size_t
   block->rows += rows;
 }
 
-// A numeric tensor's layout, for reading its elements in place.
+// A numeric tensor's layout, for reading its elements in place. Trivial, so that the
+// arrays of them below cost nothing to declare.
 struct DenseView {
-  const std::byte* data = nullptr;
-  uint64_t rows = 0, width = 0;
-  DataType type = DataType::kFp32;
-  size_t element_size = 0;
-  bool ok = false;
+  const std::byte* data;
+  uint64_t rows, width;
+  size_t element_size;
+  DataType type;
+  bool ok;
 };
 
 DenseView MakeDenseView(const Tensor& t) {
-  DenseView v;
+  DenseView v{nullptr, 0, 0, 0, t.datatype, false};
   uint64_t elements = 1;
   for (int64_t d : t.shape) {
     if (d < 0) return v;
@@ -279,7 +280,6 @@ DenseView MakeDenseView(const Tensor& t) {
   v.rows = t.shape.empty() ? 1 : static_cast<uint64_t>(t.shape[0]);
   if (v.rows == 0) return v;
   v.width = elements / v.rows;
-  v.type = t.datatype;
   v.element_size = DataTypeSize(t.datatype);
   if (v.element_size == 0 || t.byte_size() != elements * v.element_size) return v;
   v.data = t.data();
@@ -295,33 +295,28 @@ void RecordFeatures::AppendRows(const std::vector<const ProfileFeature*>& featur
   const size_t n = features.size();
   const std::vector<uint32_t>& picks = layout->For(features, n, inputs, input_tensors, output_tensors);
   // This runs on the request thread for every answered request of a drift-monitored
-  // model: numeric tensors (every model's usual case) are read in place, their rows laid
-  // out once; a BYTES one (numbers as text) takes the general walk.
-  constexpr size_t kInline = 8;
-  if (input_tensors.size() > kInline || output_tensors.size() > kInline)
-    return AppendRowsWalked(features, inputs, picks.data(), input_tensors, output_tensors, block);
-  for (const auto* tensors : {&input_tensors, &output_tensors})
-    for (const Tensor& t : *tensors)
-      if (t.datatype == DataType::kBytes)
-        return AppendRowsWalked(features, inputs, picks.data(), input_tensors, output_tensors, block);
-  std::array<DenseView, kInline> in_views, out_views;
-  std::array<bool, kInline> in_made{}, out_made{};
-  auto view = [&](size_t i) -> const DenseView* {
-    const uint32_t pick = picks[i];
-    if (pick == FeatureLayout::kNone) return nullptr;
-    const bool is_input = i < inputs;
-    std::array<DenseView, kInline>& views = is_input ? in_views : out_views;
-    std::array<bool, kInline>& made = is_input ? in_made : out_made;
-    if (!made[pick]) {
-      views[pick] = MakeDenseView((is_input ? input_tensors : output_tensors)[pick]);
-      made[pick] = true;
-    }
-    const DenseView& v = views[pick];
-    return v.ok && features[i]->index < v.width ? &v : nullptr;
-  };
+  // model: numeric tensors (every model's usual case) are read in place, each laid out
+  // once and each feature's view found once; a BYTES tensor (numbers as text), more
+  // tensors or features than the arrays below hold take the general walk.
+  constexpr size_t kInline = 8, kFeatures = 64;
+  bool walk = n > kFeatures || input_tensors.size() > kInline || output_tensors.size() > kInline;
+  DenseView in_views[kInline], out_views[kInline];
+  for (size_t t = 0; !walk && t < input_tensors.size(); ++t) {
+    walk = input_tensors[t].datatype == DataType::kBytes;
+    in_views[t] = MakeDenseView(input_tensors[t]);
+  }
+  for (size_t t = 0; !walk && t < output_tensors.size(); ++t) {
+    walk = output_tensors[t].datatype == DataType::kBytes;
+    out_views[t] = MakeDenseView(output_tensors[t]);
+  }
+  if (walk) return AppendRowsWalked(features, inputs, picks.data(), input_tensors, output_tensors, block);
+  const DenseView* of[kFeatures];  // feature i's tensor; null: none readable
   uint64_t rows = 0;
   for (size_t i = 0; i < n; ++i) {
-    const DenseView* v = view(i);
+    const uint32_t pick = picks[i];
+    const DenseView* v = pick == FeatureLayout::kNone ? nullptr : i < inputs ? &in_views[pick] : &out_views[pick];
+    if (v && (!v->ok || features[i]->index >= v->width)) v = nullptr;
+    of[i] = v;
     if (!v) ++block->unmapped;
     else rows = std::max(rows, v->rows);
   }
@@ -331,12 +326,14 @@ void RecordFeatures::AppendRows(const std::vector<const ProfileFeature*>& featur
   values[base] = static_cast<double>(rows);
   double* out = values.data() + base + 1;
   for (size_t i = 0; i < n; ++i) {
-    const DenseView* v = view(i);
+    const DenseView* v = of[i];
     if (!v) continue;
-    const uint64_t index = features[i]->index;
-    for (uint64_t r = 0; r < v->rows; ++r) {
-      const std::byte* p = v->data + (r * v->width + index) * v->element_size;
-      out[r * n + i] = v->type == DataType::kFp32 ? Load<float>(p) : ElementAsDouble(v->type, p);
+    const size_t step = v->width * v->element_size;
+    const std::byte* p = v->data + features[i]->index * v->element_size;
+    if (v->type == DataType::kFp32) {
+      for (uint64_t r = 0; r < v->rows; ++r, p += step) out[r * n + i] = Load<float>(p);
+    } else {
+      for (uint64_t r = 0; r < v->rows; ++r, p += step) out[r * n + i] = ElementAsDouble(v->type, p);
     }
   }
   ++block->requests;
