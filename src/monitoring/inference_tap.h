@@ -49,6 +49,9 @@ struct TapDemand {
   // each one (with the inputs as the model saw them and the answer's outputs), whether or
   // not it also gets a record.
   bool rows = false;
+  // With `rows`: the tap's handle on the version, to give back to OfferRows (it spares
+  // OfferRows finding the version again). Opaque to the caller.
+  std::shared_ptr<const void> rows_handle = nullptr;
 };
 
 // Where the request path hands answered requests to monitoring. The server calls Wants
@@ -81,8 +84,9 @@ class InferenceTap {
   // A successful request of a version whose Demand says `rows`: its feature values are
   // copied into the calling thread's staging block (no record, no wake-up, no shared
   // lock). Never blocks.
-  virtual void OfferRows(std::string_view /*model*/, std::string_view /*version*/,
-                         const std::vector<Tensor>& /*inputs*/, const std::vector<Tensor>& /*outputs*/) {}
+  // `demand` is the one Demand gave for the request.
+  virtual void OfferRows(const TapDemand& /*demand*/, const std::vector<Tensor>& /*inputs*/,
+                         const std::vector<Tensor>& /*outputs*/) {}
 };
 
 }  // namespace ferry::monitoring

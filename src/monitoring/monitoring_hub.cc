@@ -191,7 +191,10 @@ TapDemand MonitoringHub::Demand(std::string_view model, std::string_view version
   auto m = snap->find(model);
   if (m == snap->end()) return {};
   auto v = m->second.find(version);
-  return v == m->second.end() ? TapDemand{} : v->second->demand;
+  if (v == m->second.end()) return {};
+  TapDemand d = v->second->demand;
+  if (d.rows) d.rows_handle = v->second;
+  return d;
 }
 
 void MonitoringHub::Offer(InferenceRecord record) { OfferRecord(std::make_unique<InferenceRecord>(std::move(record))); }
@@ -246,17 +249,12 @@ MonitoringHub::ThreadStage& MonitoringHub::StageOfThisThread() {
   return *stage;
 }
 
-void MonitoringHub::OfferRows(std::string_view model, std::string_view version, const std::vector<Tensor>& inputs,
+void MonitoringHub::OfferRows(const TapDemand& demand, const std::vector<Tensor>& inputs,
                               const std::vector<Tensor>& outputs) {
-  std::shared_ptr<VersionCounters> counters;
-  {
-    auto snap = snapshot_.load();
-    auto m = snap->find(model);
-    if (m == snap->end()) return;
-    auto v = m->second.find(version);
-    if (v == m->second.end() || v->second->row_consumers.empty()) return;
-    counters = v->second;
-  }
+  // The version as Demand found it for this request (republished since, its rows go to
+  // the extractors of then, which a consumer that re-attached ignores).
+  const auto* counters = static_cast<const VersionCounters*>(demand.rows_handle.get());
+  if (!counters || counters->row_consumers.empty()) return;
   if (stopping_rows_.load(std::memory_order_relaxed)) {
     if (counters->dropped_stopped) counters->dropped_stopped->Increment();
     return;
@@ -268,10 +266,11 @@ void MonitoringHub::OfferRows(std::string_view model, std::string_view version, 
     for (size_t c = 0; c < counters->row_consumers.size(); ++c) {
       StageEntry* entry = nullptr;
       for (StageEntry& e : stage.entries)
-        if (e.counters == counters && e.consumer == c) entry = &e;
+        if (e.counters.get() == counters && e.consumer == c) entry = &e;
       if (!entry) {
         StageEntry& e = stage.entries.emplace_back();
-        e.counters = counters;
+        e.counters = std::const_pointer_cast<VersionCounters>(
+            std::static_pointer_cast<const VersionCounters>(demand.rows_handle));
         e.consumer = c;
         e.cache = counters->row_consumers[c].extractor->NewCache();
         entry = &e;

@@ -110,7 +110,7 @@ class MonitoringHub final : public InferenceTap {
   void OfferRecord(std::unique_ptr<InferenceRecord> record) override;
   // A staging block holds at most max_records requests per consumer (a hub thread that
   // falls behind); beyond, the request's rows are dropped and counted as queue_full.
-  void OfferRows(std::string_view model, std::string_view version, const std::vector<Tensor>& inputs,
+  void OfferRows(const TapDemand& demand, const std::vector<Tensor>& inputs,
                  const std::vector<Tensor>& outputs) override;
 
   // Records queued or being consumed now (for tests and gauges).

@@ -488,7 +488,7 @@ TEST(MonitoringHubRowsTest, StagedRowsOfManyThreadsReachTheConsumerInBlocksWitho
   for (int t = 0; t < kThreads; ++t)
     threads.emplace_back([&f, t] {
       const std::vector<Tensor> in = OneByte(static_cast<uint8_t>(t + 1));
-      for (int i = 0; i < kEach; ++i) f.hub.OfferRows("a", "1", in, {});
+      for (int i = 0; i < kEach; ++i) f.hub.OfferRows(f.hub.Demand("a", "1"), in, {});
     });
   for (auto& t : threads) t.join();
   f.hub.Stop();  // takes what is still staged
@@ -506,9 +506,9 @@ TEST(MonitoringHubRowsTest, RowsAndSampledRecordsGoToTheirOwnConsumers) {
   const TapDemand d = f.hub.Demand("a", "1");
   EXPECT_TRUE(d.rows);
   EXPECT_EQ(d.sample_rate, 1.0) << "the record consumer's rate";
-  f.hub.OfferRows("a", "1", OneByte(7), {});
+  f.hub.OfferRows(f.hub.Demand("a", "1"), OneByte(7), {});
   f.hub.Offer(Record("a", "r1"));
-  f.hub.OfferRows("b", "1", OneByte(7), {});  // not monitored: ignored
+  f.hub.OfferRows(f.hub.Demand("b", "1"), OneByte(7), {});  // not monitored: ignored
   f.hub.Stop();
   EXPECT_EQ(f.consumer->requests(), 1u);
   EXPECT_EQ(f.consumer->sum(), 7.0);
@@ -523,13 +523,13 @@ TEST(MonitoringHubRowsTest, AFullStageDropsAndCountsAndStopDrainsWhatIsStaged) {
   o.max_records = 5;
   RowsFixture f(o, /*start=*/false);  // no thread: nothing is taken until Stop
   ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"rows.on", "1"}})).ok());
-  for (int i = 0; i < 8; ++i) f.hub.OfferRows("a", "1", OneByte(1), {});
+  for (int i = 0; i < 8; ++i) f.hub.OfferRows(f.hub.Demand("a", "1"), OneByte(1), {});
   EXPECT_EQ(Value(f.registry, "ferry_monitoring_records_dropped_total",
                   {{"model", "a"}, {"version", "1"}, {"reason", "queue_full"}}),
             3.0);
   f.hub.Stop();
   EXPECT_EQ(f.consumer->requests(), 5u);
-  f.hub.OfferRows("a", "1", OneByte(1), {});
+  f.hub.OfferRows(f.hub.Demand("a", "1"), OneByte(1), {});
   EXPECT_EQ(Value(f.registry, "ferry_monitoring_records_dropped_total",
                   {{"model", "a"}, {"version", "1"}, {"reason", "stopped"}}),
             1.0);
@@ -541,7 +541,7 @@ TEST(MonitoringHubRowsTest, AnUnloadedVersionsStagedRowsAreDeliveredBeforeItIsDe
   o.max_delay = std::chrono::milliseconds(5);
   RowsFixture f(o);
   ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"rows.on", "1"}})).ok());
-  for (int i = 0; i < 10; ++i) f.hub.OfferRows("a", "1", OneByte(1), {});
+  for (int i = 0; i < 10; ++i) f.hub.OfferRows(f.hub.Demand("a", "1"), OneByte(1), {});
   f.hub.VersionGone("a", "1");
   const auto log = f.consumer->log();
   ASSERT_FALSE(log.empty());

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/ascii_scan.h"
 #include "core/bytes_tensor.h"
 #include "core/float16.h"
 
@@ -388,9 +389,7 @@ EncodedBody EncodeInferResponse(const InferResponse& resp, const InferRequest& r
   // An id of printable ASCII without '"' or '\\' (every id the server makes, and most
   // clients') reads the same escaped or not: it is put in front of the rest as it is,
   // below, rather than escaped by the writer a character at a time.
-  const bool plain_id = std::all_of(resp.id.begin(), resp.id.end(), [](char c) {
-    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-  });
+  const bool plain_id = PrintableAscii(resp.id, /*json_plain=*/true);
   if (!resp.id.empty() && !plain_id) {
     w.Key("id");
     w.String(resp.id.data(), resp.id.size());

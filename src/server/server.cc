@@ -155,7 +155,8 @@ void Server::Infer(InferRequest request, InferCallback done) {
   monitoring::ModelVersionMetrics& version_metrics = mv.metrics();
   monitoring::FrontendMetrics& metrics = version_metrics.For(frontend);
   std::shared_ptr<PendingRecord> record;
-  const monitoring::TapDemand demand = tap_ ? tap_->Demand(mv.name(), mv.version_string()) : monitoring::TapDemand{};
+  // Kept for OfferRows (it holds the tap's handle on the version).
+  monitoring::TapDemand demand = tap_ ? tap_->Demand(mv.name(), mv.version_string()) : monitoring::TapDemand{};
   if (demand.wanted) {
     // Every request of a monitored model has an id (answered to the client), sampled or not.
     if (request.id.empty()) request.id = NewRequestId();
@@ -197,7 +198,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
       resp.id = std::move(request.id);
       resp.outputs = std::move(*hit);
       if (annotate) annotator_->Annotate(resp.model_name, resp.model_version, kept_inputs, &resp.parameters);
-      if (stage_rows) tap_->OfferRows(resp.model_name, resp.model_version, kept_inputs, resp.outputs);
+      if (stage_rows) tap_->OfferRows(demand, kept_inputs, resp.outputs);
       FinishRecord(tap_, std::move(record), start, Status::Ok(), &resp.outputs);
       handle.reset();
       inflight_.Leave();
@@ -222,7 +223,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
     return abandoning_.load(std::memory_order_relaxed) || (client_gone && client_gone());
   };
   job.done = [this, handle, start, frontend, batch = validated->batch_size, id = std::move(request.id), reply,
-              cache_key, trace, record, annotate, stage_rows, kept_inputs = std::move(kept_inputs)](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
+              cache_key, trace, record, annotate, stage_rows, rows_demand = std::move(demand), kept_inputs = std::move(kept_inputs)](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
     ModelVersion& v = **handle;
     if (trace) {
       trace->queue_ns = report.queue_ns;
@@ -261,7 +262,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
       for (auto& o : resp.outputs) ApplyOutputReshape(v.config(), batch, &o);
       if (cache_key) cache_->Insert(*cache_key, resp.outputs);
       if (annotate) annotator_->Annotate(resp.model_name, resp.model_version, kept_inputs, &resp.parameters);
-      if (stage_rows) tap_->OfferRows(resp.model_name, resp.model_version, kept_inputs, resp.outputs);
+      if (stage_rows) tap_->OfferRows(rows_demand, kept_inputs, resp.outputs);
       m.success->Increment();
       m.request->Observe(static_cast<double>(request_ns) / 1e9);
       v.statistics().RecordSuccess({static_cast<uint64_t>(batch), report.queue_ns, t.compute_input_ns,
