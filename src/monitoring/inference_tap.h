@@ -40,10 +40,18 @@ struct TapDemand {
   bool wanted = false;   // any record at all (Offer is worth calling)
   bool inputs = false;   // the request's tensors
   bool outputs = false;  // the answer's tensors
-  // The share of requests wanted, decided by request id (Sampled() in
-  // request_sampling.h): 1 unless every consumer that wants the version samples; then
-  // the largest of their rates (a lower rate's sample lies inside a higher one's).
+  // The share of requests whose record is wanted, decided by request id (Sampled() in
+  // request_sampling.h): 1 unless every consumer that wants records of the version
+  // samples; then the largest of their rates (a lower rate's sample lies inside a higher
+  // one's); 0 when no consumer wants records (only rows).
   double sample_rate = 1.0;
+  // Some consumer takes the version's successful requests as feature rows: OfferRows
+  // each one (with the inputs as the model saw them and the answer's outputs), whether or
+  // not it also gets a record.
+  bool rows = false;
+  // With `rows`: the tap's handle on the version, to give back to OfferRows (it spares
+  // OfferRows finding the version again). Opaque to the caller.
+  std::shared_ptr<const void> rows_handle = nullptr;
 };
 
 // Where the request path hands answered requests to monitoring. The server calls Wants
@@ -73,6 +81,12 @@ class InferenceTap {
   // Offer for a record from NewRecord, handed over by pointer (a record is a large value
   // to move); the default Offers its value.
   virtual void OfferRecord(std::unique_ptr<InferenceRecord> record) { Offer(std::move(*record)); }
+  // A successful request of a version whose Demand says `rows`: its feature values are
+  // copied into the calling thread's staging block (no record, no wake-up, no shared
+  // lock). Never blocks.
+  // `demand` is the one Demand gave for the request.
+  virtual void OfferRows(const TapDemand& /*demand*/, const std::vector<Tensor>& /*inputs*/,
+                         const std::vector<Tensor>& /*outputs*/) {}
 };
 
 }  // namespace ferry::monitoring

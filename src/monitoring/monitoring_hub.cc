@@ -28,10 +28,15 @@ bool Scrub(InferenceRecord& r) {
   return true;
 }
 
+uint64_t NextHubId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 MonitoringHub::MonitoringHub(MonitoringHubOptions options, prometheus::Registry* registry)
-    : options_(options), registry_(registry) {
+    : options_(options), registry_(registry), id_(NextHubId()) {
   snapshot_.store(std::make_shared<const Snapshot>());
   if (!registry_) return;
   consumed_family_ = &prometheus::BuildCounter()
@@ -74,6 +79,7 @@ void MonitoringHub::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
+  stopping_rows_.store(true, std::memory_order_relaxed);
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   else Run();  // never started: drain and flush here
@@ -82,6 +88,8 @@ void MonitoringHub::Stop() {
 std::shared_ptr<MonitoringHub::VersionCounters> MonitoringHub::CountersFor(const std::string& model,
                                                                            const std::string& version) {
   auto c = std::make_shared<VersionCounters>();
+  c->model = model;
+  c->version = version;
   if (registry_) {
     c->consumed = &consumed_family_->Add({{"model", model}, {"version", version}});
     c->dropped_full = &dropped_family_->Add({{"model", model}, {"version", version}, {"reason", "queue_full"}});
@@ -94,8 +102,15 @@ void MonitoringHub::Republish(const std::string& model, const std::string& versi
   TapDemand demand;
   demand.sample_rate = 0;
   std::vector<RecordConsumer*> wanting;
+  std::vector<RowConsumer> rows;
   if (attached_.count({model, version})) {
     for (const auto& c : consumers_) {
+      if (auto extractor = c.consumer->RowsFor(model, version)) {
+        rows.push_back({c.consumer.get(), std::move(extractor)});
+        demand.wanted = true;
+        demand.rows = true;
+        continue;
+      }
       const TapDemand d = c.consumer->Demand(model, version);
       if (!d.wanted) continue;
       wanting.push_back(c.consumer.get());
@@ -114,6 +129,7 @@ void MonitoringHub::Republish(const std::string& model, const std::string& versi
     else it->second = std::make_shared<VersionCounters>(*it->second);  // the published one is read unlocked
     it->second->demand = demand;
     it->second->consumers = std::move(wanting);
+    it->second->row_consumers = std::move(rows);
   } else if (auto it = next->find(model); it != next->end()) {
     it->second.erase(version);
     if (it->second.empty()) next->erase(it);
@@ -156,8 +172,12 @@ void MonitoringHub::VersionGone(std::string_view model, std::string_view version
   {
     std::unique_lock lock(mu_);
     const uint64_t target = enqueued_;
+    // Rows staged before the snapshot changed are taken by the pass after the one that
+    // may be running now.
+    const uint64_t passes = passes_ + 2;
     if (running_)
-      delivered_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return delivered_ >= target || !running_; });
+      delivered_cv_.wait_for(lock, std::chrono::seconds(10),
+                             [&] { return (delivered_ >= target && passes_ >= passes) || !running_; });
   }
   for (const auto& c : consumers_) c.consumer->Detach(model, version);
 }
@@ -171,7 +191,10 @@ TapDemand MonitoringHub::Demand(std::string_view model, std::string_view version
   auto m = snap->find(model);
   if (m == snap->end()) return {};
   auto v = m->second.find(version);
-  return v == m->second.end() ? TapDemand{} : v->second->demand;
+  if (v == m->second.end()) return {};
+  TapDemand d = v->second->demand;
+  if (d.rows) d.rows_handle = v->second;
+  return d;
 }
 
 void MonitoringHub::Offer(InferenceRecord record) { OfferRecord(std::make_unique<InferenceRecord>(std::move(record))); }
@@ -213,6 +236,110 @@ void MonitoringHub::OfferRecord(std::unique_ptr<InferenceRecord> record) {
   if (notify) cv_.notify_one();
 }
 
+MonitoringHub::ThreadStage& MonitoringHub::StageOfThisThread() {
+  // The hub this thread last staged for: one compare on the usual path.
+  thread_local uint64_t cached_hub = 0;
+  thread_local ThreadStage* cached_stage = nullptr;
+  if (cached_hub == id_) return *cached_stage;
+  std::lock_guard lock(stages_mu_);
+  std::unique_ptr<ThreadStage>& stage = stages_[std::this_thread::get_id()];
+  if (!stage) stage = std::make_unique<ThreadStage>();
+  cached_hub = id_;
+  cached_stage = stage.get();
+  return *stage;
+}
+
+void MonitoringHub::OfferRows(const TapDemand& demand, const std::vector<Tensor>& inputs,
+                              const std::vector<Tensor>& outputs) {
+  // The version as Demand found it for this request (republished since, its rows go to
+  // the extractors of then, which a consumer that re-attached ignores).
+  const auto* counters = static_cast<const VersionCounters*>(demand.rows_handle.get());
+  if (!counters || counters->row_consumers.empty()) return;
+  if (stopping_rows_.load(std::memory_order_relaxed)) {
+    if (counters->dropped_stopped) counters->dropped_stopped->Increment();
+    return;
+  }
+  ThreadStage& stage = StageOfThisThread();
+  bool dropped = false;
+  {
+    std::lock_guard lock(stage.mu);
+    for (size_t c = 0; c < counters->row_consumers.size(); ++c) {
+      StageEntry* entry = nullptr;
+      for (StageEntry& e : stage.entries)
+        if (e.counters.get() == counters && e.consumer == c) entry = &e;
+      if (!entry) {
+        StageEntry& e = stage.entries.emplace_back();
+        e.counters = std::const_pointer_cast<VersionCounters>(
+            std::static_pointer_cast<const VersionCounters>(demand.rows_handle));
+        e.consumer = c;
+        e.cache = counters->row_consumers[c].extractor->NewCache();
+        entry = &e;
+      }
+      if (entry->block.requests >= options_.max_records) {
+        dropped = true;
+        continue;
+      }
+      counters->row_consumers[c].extractor->Append(inputs, outputs, entry->cache.get(), &entry->block);
+      // Counted once, as a record is, whatever the number of row consumers.
+      if (c == 0) ++entry->uncounted;
+    }
+  }
+  if (dropped && counters->dropped_full) counters->dropped_full->Increment();
+}
+
+void MonitoringHub::DeliverStages() {
+  std::vector<ThreadStage*>& stages = stage_list_;  // only the hub's thread delivers
+  stages.clear();
+  {
+    std::lock_guard lock(stages_mu_);
+    for (auto& [thread, stage] : stages_) stages.push_back(stage.get());
+  }
+  std::vector<TakenBlock>& taken = taken_;  // only the hub's thread delivers
+  taken.clear();
+  auto published = snapshot_.load();
+  auto current = [&](const VersionCounters& c) {
+    auto m = published->find(c.model);
+    if (m == published->end()) return false;
+    auto v = m->second.find(c.version);
+    return v != m->second.end() && v->second.get() == &c;
+  };
+  for (ThreadStage* stage : stages) {
+    std::lock_guard lock(stage->mu);
+    for (size_t i = 0; i < stage->entries.size();) {
+      StageEntry& e = stage->entries[i];
+      if (e.block.requests == 0) {
+        // A version republished or gone since: its entry goes once it is empty.
+        if (!current(*e.counters)) {
+          stage->entries.erase(stage->entries.begin() + static_cast<std::ptrdiff_t>(i));
+          continue;
+        }
+        ++i;
+        continue;
+      }
+      TakenBlock& t = taken.emplace_back();
+      t.counters = e.counters;
+      t.consumer = e.consumer;
+      t.uncounted = e.uncounted;
+      e.uncounted = 0;
+      // The stage keeps an emptied block with its capacity: no allocation on either side.
+      if (!spare_blocks_.empty()) {
+        t.block = std::move(spare_blocks_.back());
+        spare_blocks_.pop_back();
+      }
+      std::swap(t.block, e.block);
+      ++i;
+    }
+  }
+  for (TakenBlock& t : taken) {
+    const RowConsumer& rc = t.counters->row_consumers[t.consumer];
+    rc.consumer->ConsumeRows(t.counters->model, t.counters->version, *rc.extractor, t.block);
+    if (t.counters->consumed && t.uncounted > 0) t.counters->consumed->Increment(static_cast<double>(t.uncounted));
+    t.block.clear();
+    spare_blocks_.push_back(std::move(t.block));
+  }
+  taken.clear();  // lets go of the counters
+}
+
 std::unique_ptr<InferenceRecord> MonitoringHub::NewRecord() {
   {
     std::lock_guard lock(pool_mu_);
@@ -241,7 +368,11 @@ void MonitoringHub::Deliver(std::vector<Item>& batch) {
     run.clear();
     for (; i < batch.size() && batch[i].counters.get() == counters; ++i) run.push_back(batch[i].record.get());
     for (RecordConsumer* c : counters->consumers) c->ConsumeBatch(run);
-    if (counters->consumed) counters->consumed->Increment(static_cast<double>(run.size()));
+    // A successful request of a version taken as rows is counted with its rows.
+    size_t counted = run.size();
+    if (!counters->row_consumers.empty())
+      for (const InferenceRecord* r : run) counted -= r->code == StatusCode::kOk ? 1 : 0;
+    if (counters->consumed && counted > 0) counters->consumed->Increment(static_cast<double>(counted));
   }
 }
 
@@ -262,13 +393,20 @@ void MonitoringHub::Run() {
         sleeping_ = false;
       }
       if (queue_.empty()) {
-        if (stopping_) break;  // and everything is consumed
+        const bool last = stopping_;
+        lock.unlock();
+        DeliverStages();
+        lock.lock();
+        ++passes_;
+        delivered_cv_.notify_all();
+        if (last) break;  // and everything is consumed
         continue;
       }
       batch.swap(queue_);  // batch is empty: the queue keeps the batch's capacity
       for (const Item& item : batch) batch_bytes += item.bytes;
     }
     Deliver(batch);
+    DeliverStages();
     const size_t n = batch.size();
     // The tensors are let go before the bound frees up; the records' storage goes back
     // to the pool (one lock a batch).
@@ -286,6 +424,7 @@ void MonitoringHub::Run() {
     records_ -= n;
     bytes_ -= batch_bytes;
     delivered_ += n;
+    ++passes_;
     delivered_cv_.notify_all();
     if (queue_records_) {
       queue_records_->Set(static_cast<double>(records_));

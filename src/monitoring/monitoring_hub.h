@@ -18,6 +18,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include "monitoring/feature_rows.h"
 #include "monitoring/inference_tap.h"
 #include "monitoring/record_consumer.h"
 
@@ -46,6 +47,12 @@ struct MonitoringHubOptions {
 // The request path calls Demand or Wants (one atomic snapshot load and two map lookups, no lock)
 // and Offer (one short lock; a full queue drops the record and counts it, never waits);
 // NewRecord takes a pooled record under a lock of its own.
+// A consumer that takes a version as feature rows (RecordConsumer::RowsFor, drift) gets
+// no records: OfferRows copies the request's values into the calling thread's own
+// staging block (its lock is shared with no other request thread; the hub's thread takes
+// it once per pass), and every pass of the hub's thread (at least every `max_delay`)
+// takes the blocks of every thread and hands them to ConsumeRows. No wake-up, no queue
+// entry and no shared lock per request.
 // The model lifecycle calls VersionReady / VersionGone, which Attach / Detach the
 // consumers and republish the snapshot of wanted versions. Stop drains the queue and
 // Flushes every consumer.
@@ -101,14 +108,24 @@ class MonitoringHub final : public InferenceTap {
   // allocations made on the request thread and freed on the hub's).
   std::unique_ptr<InferenceRecord> NewRecord() override;
   void OfferRecord(std::unique_ptr<InferenceRecord> record) override;
+  // A staging block holds at most max_records requests per consumer (a hub thread that
+  // falls behind); beyond, the request's rows are dropped and counted as queue_full.
+  void OfferRows(const TapDemand& demand, const std::vector<Tensor>& inputs,
+                 const std::vector<Tensor>& outputs) override;
 
   // Records queued or being consumed now (for tests and gauges).
   size_t pending() const;
 
  private:
+  struct RowConsumer {
+    RecordConsumer* consumer = nullptr;  // of consumers_
+    std::shared_ptr<const FeatureRowExtractor> extractor;
+  };
   struct VersionCounters {
+    std::string model, version;
     TapDemand demand;
-    std::vector<RecordConsumer*> consumers;  // of consumers_, the ones that want the version
+    std::vector<RecordConsumer*> consumers;  // of consumers_, the ones that want the version's records
+    std::vector<RowConsumer> row_consumers;  // the ones that take its rows
     prometheus::Counter* consumed = nullptr;
     prometheus::Counter* dropped_full = nullptr;
     prometheus::Counter* dropped_stopped = nullptr;
@@ -124,11 +141,35 @@ class MonitoringHub final : public InferenceTap {
     std::unique_ptr<RecordConsumer> consumer;
     std::string prefix;
   };
+  // One thread's rows of one version for one row consumer, waiting for the hub's pass.
+  struct StageEntry {
+    std::shared_ptr<VersionCounters> counters;  // keeps the extractor alive
+    size_t consumer = 0;                        // index in counters->row_consumers
+    std::unique_ptr<FeatureRowExtractor::Cache> cache;
+    FeatureRowBlock block;
+    uint64_t uncounted = 0;  // of block.requests, those ferry_monitoring_records_total has yet to count
+  };
+  // A request thread's staging area: its lock is taken by that thread per request and
+  // by the hub's thread once per pass, so it is never contended by other requests.
+  struct ThreadStage {
+    std::mutex mu;
+    std::vector<StageEntry> entries;  // guarded by mu
+  };
+  struct TakenBlock {
+    std::shared_ptr<VersionCounters> counters;
+    size_t consumer = 0;
+    FeatureRowBlock block;
+    uint64_t uncounted = 0;
+  };
 
   std::shared_ptr<VersionCounters> CountersFor(const std::string& model, const std::string& version);
   void Republish(const std::string& model, const std::string& version);
   void Run();
   void Deliver(std::vector<Item>& batch);
+  ThreadStage& StageOfThisThread();
+  // Takes every thread's staged blocks and hands them to the row consumers (the hub's
+  // thread, or Stop's caller when it never started).
+  void DeliverStages();
 
   const MonitoringHubOptions options_;
   prometheus::Registry* registry_;  // not owned; may be null
@@ -153,8 +194,19 @@ class MonitoringHub final : public InferenceTap {
   uint64_t delivered_ = 0;  // of those, delivered to the consumers (in queue order); guarded by mu_
   std::condition_variable delivered_cv_;
   bool stopping_ = false;   // guarded by mu_
+  std::atomic<bool> stopping_rows_{false};  // stopping_, for OfferRows (which takes no mu_)
+  uint64_t passes_ = 0;     // DeliverStages passes completed; guarded by mu_
   std::thread thread_;
   std::vector<const InferenceRecord*> run_;  // Deliver's scratch (the hub's thread only)
+  // Staging areas of the threads that offered rows, by thread; created on a thread's
+  // first OfferRows (found again through a thread_local cache keyed by id_), kept until
+  // the hub goes.
+  const uint64_t id_;  // unique per hub in the process (the thread_local caches' key)
+  std::mutex stages_mu_;
+  std::map<std::thread::id, std::unique_ptr<ThreadStage>> stages_;  // guarded by stages_mu_
+  std::vector<ThreadStage*> stage_list_;   // DeliverStages' scratch (the hub's thread only)
+  std::vector<TakenBlock> taken_;          // DeliverStages' scratch (the hub's thread only)
+  std::vector<FeatureRowBlock> spare_blocks_;  // emptied blocks with their capacity (the hub's thread only)
   // Consumed records kept for NewRecord: tensors without bytes, strings and vectors with
   // their capacity. Its own lock, so that taking one never waits for the queue's.
   std::mutex pool_mu_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -373,6 +374,179 @@ TEST(MonitoringHubTest, NoPoolMeansEveryRecordIsNew) {
   f.hub.Offer(Record("a", "r1", 8));
   ASSERT_TRUE(WaitDrained(f.hub));
   EXPECT_TRUE(f.hub.NewRecord()->inputs.empty());
+}
+
+// Takes the versions whose settings have "rows.on" as feature rows: one value per
+// request, the first byte of its first input; notes what ConsumeRows is handed.
+class RowsConsumer : public RecordConsumer {
+ public:
+  class Extractor : public FeatureRowExtractor {
+   public:
+    size_t width() const override { return 1; }
+    std::unique_ptr<Cache> NewCache() const override { return std::make_unique<Cache>(); }
+    void Append(const std::vector<Tensor>& inputs, const std::vector<Tensor>&, Cache*,
+                FeatureRowBlock* block) const override {
+      block->values.push_back(1);
+      block->values.push_back(static_cast<double>(static_cast<uint8_t>(inputs.at(0).bytes()[0])));
+      ++block->requests;
+      ++block->rows;
+    }
+  };
+
+  Status Attach(const MonitoredModel& m) override {
+    std::lock_guard lock(mu_);
+    if (m.settings.count("rows.on")) extractors_[m.model] = std::make_shared<Extractor>();
+    return Status::Ok();
+  }
+  void Detach(std::string_view model, std::string_view) override {
+    std::lock_guard lock(mu_);
+    log_.push_back("detach " + std::string(model) + " after " + std::to_string(requests_) + " requests");
+    extractors_.erase(std::string(model));
+  }
+  bool Wants(std::string_view model, std::string_view) const override {
+    std::lock_guard lock(mu_);
+    return extractors_.count(std::string(model)) > 0;
+  }
+  void Consume(const InferenceRecord& r) override {
+    std::lock_guard lock(mu_);
+    log_.push_back("record " + r.request_id);
+  }
+  std::shared_ptr<const FeatureRowExtractor> RowsFor(std::string_view model, std::string_view) const override {
+    std::lock_guard lock(mu_);
+    auto it = extractors_.find(std::string(model));
+    return it == extractors_.end() ? nullptr : it->second;
+  }
+  void ConsumeRows(std::string_view, std::string_view, const FeatureRowExtractor&,
+                   const FeatureRowBlock& block) override {
+    std::lock_guard lock(mu_);
+    ++blocks_;
+    requests_ += block.requests;
+    for (size_t i = 0; i < block.values.size(); i += 2) {
+      EXPECT_EQ(block.values[i], 1.0);
+      sum_ += block.values[i + 1];
+    }
+  }
+  uint64_t requests() const {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  uint64_t blocks() const {
+    std::lock_guard lock(mu_);
+    return blocks_;
+  }
+  double sum() const {
+    std::lock_guard lock(mu_);
+    return sum_;
+  }
+  std::vector<std::string> log() const {
+    std::lock_guard lock(mu_);
+    return log_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const Extractor>> extractors_;
+  std::vector<std::string> log_;
+  uint64_t requests_ = 0, blocks_ = 0;
+  double sum_ = 0;
+};
+
+std::vector<Tensor> OneByte(uint8_t b) {
+  Tensor t;
+  t.name = "x";
+  t.datatype = DataType::kUint8;
+  t.shape = {1};
+  t.Own(std::string(1, static_cast<char>(b)));
+  return {t};
+}
+
+struct RowsFixture {
+  explicit RowsFixture(MonitoringHubOptions o, bool start = true) : hub(o, &registry) {
+    auto c = std::make_unique<RowsConsumer>();
+    consumer = c.get();
+    hub.AddConsumer(std::move(c), "rows");
+    auto t = std::make_unique<TestConsumer>();
+    records = t.get();
+    hub.AddConsumer(std::move(t), "test");
+    if (start) hub.Start();
+  }
+  prometheus::Registry registry;
+  RowsConsumer* consumer;
+  TestConsumer* records;
+  MonitoringHub hub;
+};
+
+TEST(MonitoringHubRowsTest, StagedRowsOfManyThreadsReachTheConsumerInBlocksWithoutRecords) {
+  RowsFixture f({});
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"rows.on", "1"}})).ok());
+  const TapDemand d = f.hub.Demand("a", "1");
+  EXPECT_TRUE(d.wanted) << "the requests get ids";
+  EXPECT_TRUE(d.rows);
+  EXPECT_EQ(d.sample_rate, 0.0) << "no consumer wants records";
+  constexpr int kThreads = 4, kEach = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&f, t] {
+      const std::vector<Tensor> in = OneByte(static_cast<uint8_t>(t + 1));
+      for (int i = 0; i < kEach; ++i) f.hub.OfferRows(f.hub.Demand("a", "1"), in, {});
+    });
+  for (auto& t : threads) t.join();
+  f.hub.Stop();  // takes what is still staged
+  EXPECT_EQ(f.consumer->requests(), uint64_t{kThreads * kEach});
+  EXPECT_EQ(f.consumer->sum(), double{kEach * (1 + 2 + 3 + 4)});
+  EXPECT_LT(f.consumer->blocks(), uint64_t{kThreads * kEach} / 10) << "blocks, not a hand-over per request";
+  EXPECT_EQ(f.hub.pending(), 0u) << "no record was queued";
+  EXPECT_EQ(Value(f.registry, "ferry_monitoring_records_total", {{"model", "a"}, {"version", "1"}}),
+            double{kThreads * kEach});
+}
+
+TEST(MonitoringHubRowsTest, RowsAndSampledRecordsGoToTheirOwnConsumers) {
+  RowsFixture f({});
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"rows.on", "1"}, {"test.on", "1"}})).ok());
+  const TapDemand d = f.hub.Demand("a", "1");
+  EXPECT_TRUE(d.rows);
+  EXPECT_EQ(d.sample_rate, 1.0) << "the record consumer's rate";
+  f.hub.OfferRows(f.hub.Demand("a", "1"), OneByte(7), {});
+  f.hub.Offer(Record("a", "r1"));
+  f.hub.OfferRows(f.hub.Demand("b", "1"), OneByte(7), {});  // not monitored: ignored
+  f.hub.Stop();
+  EXPECT_EQ(f.consumer->requests(), 1u);
+  EXPECT_EQ(f.consumer->sum(), 7.0);
+  const auto log = f.consumer->log();
+  EXPECT_EQ(std::count(log.begin(), log.end(), "record r1"), 0) << "a row consumer is handed no records";
+  const auto rlog = f.records->log();
+  EXPECT_EQ(std::count(rlog.begin(), rlog.end(), "consume r1"), 1);
+}
+
+TEST(MonitoringHubRowsTest, AFullStageDropsAndCountsAndStopDrainsWhatIsStaged) {
+  MonitoringHubOptions o;
+  o.max_records = 5;
+  RowsFixture f(o, /*start=*/false);  // no thread: nothing is taken until Stop
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"rows.on", "1"}})).ok());
+  for (int i = 0; i < 8; ++i) f.hub.OfferRows(f.hub.Demand("a", "1"), OneByte(1), {});
+  EXPECT_EQ(Value(f.registry, "ferry_monitoring_records_dropped_total",
+                  {{"model", "a"}, {"version", "1"}, {"reason", "queue_full"}}),
+            3.0);
+  f.hub.Stop();
+  EXPECT_EQ(f.consumer->requests(), 5u);
+  f.hub.OfferRows(f.hub.Demand("a", "1"), OneByte(1), {});
+  EXPECT_EQ(Value(f.registry, "ferry_monitoring_records_dropped_total",
+                  {{"model", "a"}, {"version", "1"}, {"reason", "stopped"}}),
+            1.0);
+  EXPECT_EQ(f.consumer->requests(), 5u);
+}
+
+TEST(MonitoringHubRowsTest, AnUnloadedVersionsStagedRowsAreDeliveredBeforeItIsDetached) {
+  MonitoringHubOptions o;
+  o.max_delay = std::chrono::milliseconds(5);
+  RowsFixture f(o);
+  ASSERT_TRUE(f.hub.VersionReady(Version("a", {{"rows.on", "1"}})).ok());
+  for (int i = 0; i < 10; ++i) f.hub.OfferRows(f.hub.Demand("a", "1"), OneByte(1), {});
+  f.hub.VersionGone("a", "1");
+  const auto log = f.consumer->log();
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.back(), "detach a after 10 requests");
+  EXPECT_FALSE(f.hub.Demand("a", "1").wanted);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/status.h"
+#include "monitoring/feature_rows.h"
 #include "monitoring/inference_tap.h"
 
 namespace ferry::monitoring {
@@ -56,6 +57,19 @@ class RecordConsumer {
   virtual void ConsumeBatch(std::span<const InferenceRecord* const> records) {
     for (const InferenceRecord* r : records) Consume(*r);
   }
+  // A consumer that reads only numbers of a version's successful requests may take them
+  // as feature rows instead of records: an extractor (made when the version was
+  // attached) that the request threads run, whose blocks reach ConsumeRows. The hub then
+  // builds no record for the consumer (its Demand is not asked). null (the default):
+  // records, as Demand says.
+  virtual std::shared_ptr<const FeatureRowExtractor> RowsFor(std::string_view /*model*/,
+                                                             std::string_view /*version*/) const {
+    return nullptr;
+  }
+  // A block of the version's rows, made by `extractor` (RowsFor's when the requests were
+  // answered: a consumer that re-attached the version since ignores the block).
+  virtual void ConsumeRows(std::string_view /*model*/, std::string_view /*version*/,
+                           const FeatureRowExtractor& /*extractor*/, const FeatureRowBlock& /*block*/) {}
   // Called about once a second on the hub's thread, records or not (e.g. so that
   // time windows slide while a model is idle).
   virtual void Tick() {}

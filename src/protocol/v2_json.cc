@@ -10,6 +10,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/ascii_scan.h"
 #include "core/bytes_tensor.h"
 #include "core/float16.h"
 
@@ -385,7 +386,11 @@ EncodedBody EncodeInferResponse(const InferResponse& resp, const InferRequest& r
   Writer w(sb);
   std::vector<const Tensor*> binary;
   w.StartObject();
-  if (!resp.id.empty()) {
+  // An id of printable ASCII without '"' or '\\' (every id the server makes, and most
+  // clients') reads the same escaped or not: it is put in front of the rest as it is,
+  // below, rather than escaped by the writer a character at a time.
+  const bool plain_id = PrintableAscii(resp.id, /*json_plain=*/true);
+  if (!resp.id.empty() && !plain_id) {
     w.Key("id");
     w.String(resp.id.data(), resp.id.size());
   }
@@ -429,10 +434,16 @@ EncodedBody EncodeInferResponse(const InferResponse& resp, const InferRequest& r
   EncodedBody out;
   size_t tail = 0;
   for (const Tensor* t : binary) tail += t->byte_size();
-  out.body.reserve(sb.GetSize() + tail);
-  out.body.append(sb.GetString(), sb.GetSize());
+  const bool spliced_id = !resp.id.empty() && plain_id;
+  out.body.reserve(sb.GetSize() + tail + (spliced_id ? resp.id.size() + 8 : 0));
+  if (spliced_id) {  // {"id":"ID", then the writer's object without its '{'
+    out.body.append("{\"id\":\"").append(resp.id).append("\",");
+    out.body.append(sb.GetString() + 1, sb.GetSize() - 1);
+  } else {
+    out.body.append(sb.GetString(), sb.GetSize());
+  }
   if (!binary.empty()) {
-    out.json_length = sb.GetSize();
+    out.json_length = out.body.size();
     for (const Tensor* t : binary) out.body.append(t->bytes());
   }
   return out;

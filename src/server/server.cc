@@ -155,8 +155,9 @@ void Server::Infer(InferRequest request, InferCallback done) {
   monitoring::ModelVersionMetrics& version_metrics = mv.metrics();
   monitoring::FrontendMetrics& metrics = version_metrics.For(frontend);
   std::shared_ptr<PendingRecord> record;
-  if (const monitoring::TapDemand demand = tap_ ? tap_->Demand(mv.name(), mv.version_string()) : monitoring::TapDemand{};
-      demand.wanted) {
+  // Kept for OfferRows (it holds the tap's handle on the version).
+  monitoring::TapDemand demand = tap_ ? tap_->Demand(mv.name(), mv.version_string()) : monitoring::TapDemand{};
+  if (demand.wanted) {
     // Every request of a monitored model has an id (answered to the client), sampled or not.
     if (request.id.empty()) request.id = NewRequestId();
     // Outside the sample of every consumer that wants it: no record to build and drop.
@@ -173,10 +174,13 @@ void Server::Infer(InferRequest request, InferCallback done) {
   }
   // Validation may have converted inputs (e.g. reshaped them): the record keeps what the model sees.
   if (record && record->inputs) record->record->inputs = request.inputs;
-  // The inputs as the model sees them, for an annotator of the answer (reference-counted
-  // copies, no bytes copied); empty when none wants them.
-  std::vector<Tensor> annotate_inputs;
-  if (annotator_ && annotator_->Annotates(mv.name(), mv.version_string())) annotate_inputs = request.inputs;
+  // The inputs as the model sees them, for an annotator of the answer and for the
+  // monitoring rows of a successful answer (reference-counted copies, no bytes copied);
+  // empty when neither wants them.
+  const bool annotate = annotator_ && annotator_->Annotates(mv.name(), mv.version_string());
+  const bool stage_rows = demand.rows;
+  std::vector<Tensor> kept_inputs;
+  if (annotate || stage_rows) kept_inputs = request.inputs;
   // The response cache, for models that enable it: a hit answers here, at once.
   std::optional<ResponseCache::Key> cache_key;
   if (cache_ && mv.config().response_cache().enable()) {
@@ -193,7 +197,8 @@ void Server::Infer(InferRequest request, InferCallback done) {
       resp.model_version = mv.version_string();
       resp.id = std::move(request.id);
       resp.outputs = std::move(*hit);
-      if (!annotate_inputs.empty()) annotator_->Annotate(resp.model_name, resp.model_version, annotate_inputs, &resp.parameters);
+      if (annotate) annotator_->Annotate(resp.model_name, resp.model_version, kept_inputs, &resp.parameters);
+      if (stage_rows) tap_->OfferRows(demand, kept_inputs, resp.outputs);
       FinishRecord(tap_, std::move(record), start, Status::Ok(), &resp.outputs);
       handle.reset();
       inflight_.Leave();
@@ -218,7 +223,7 @@ void Server::Infer(InferRequest request, InferCallback done) {
     return abandoning_.load(std::memory_order_relaxed) || (client_gone && client_gone());
   };
   job.done = [this, handle, start, frontend, batch = validated->batch_size, id = std::move(request.id), reply,
-              cache_key, trace, record, annotate_inputs = std::move(annotate_inputs)](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
+              cache_key, trace, record, annotate, stage_rows, rows_demand = std::move(demand), kept_inputs = std::move(kept_inputs)](Result<std::vector<Tensor>> outputs, const scheduler::JobReport& report) mutable {
     ModelVersion& v = **handle;
     if (trace) {
       trace->queue_ns = report.queue_ns;
@@ -256,7 +261,8 @@ void Server::Infer(InferRequest request, InferCallback done) {
       resp.outputs = std::move(outputs).value();
       for (auto& o : resp.outputs) ApplyOutputReshape(v.config(), batch, &o);
       if (cache_key) cache_->Insert(*cache_key, resp.outputs);
-      if (!annotate_inputs.empty()) annotator_->Annotate(resp.model_name, resp.model_version, annotate_inputs, &resp.parameters);
+      if (annotate) annotator_->Annotate(resp.model_name, resp.model_version, kept_inputs, &resp.parameters);
+      if (stage_rows) tap_->OfferRows(rows_demand, kept_inputs, resp.outputs);
       m.success->Increment();
       m.request->Observe(static_cast<double>(request_ns) / 1e9);
       v.statistics().RecordSuccess({static_cast<uint64_t>(batch), report.queue_ns, t.compute_input_ns,

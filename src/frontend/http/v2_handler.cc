@@ -7,6 +7,7 @@
 
 #include <charconv>
 
+#include "core/ascii_scan.h"
 #include "core/log.h"
 #include "frontend/http/feedback_handler.h"
 #include "protocol/compression.h"
@@ -74,8 +75,7 @@ std::string_view Header(const Request& req, std::string_view name) {
 // An id that can be echoed in the X-Request-Id header: printable ASCII (no CR/LF, so no
 // header injection), at most 256 characters.
 bool HeaderSafe(std::string_view id) {
-  return !id.empty() && id.size() <= 256 &&
-         std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+  return !id.empty() && id.size() <= 256 && PrintableAscii(id, /*json_plain=*/false);
 }
 
 bool IsDigits(std::string_view s) {

@@ -30,6 +30,28 @@ struct DriftMonitor::VersionState {
   std::optional<DriftEvaluation> last;  // guarded by mu
 };
 
+// A version's features read on the request threads; keeps the version's state (its
+// profile and feature list, constant once attached) alive while the hub holds it.
+class DriftMonitor::Rows final : public FeatureRowExtractor {
+ public:
+  explicit Rows(std::shared_ptr<const VersionState> state) : state_(std::move(state)) {}
+  const VersionState* state() const { return state_.get(); }
+
+  size_t width() const override { return state_->features.size(); }
+  std::unique_ptr<Cache> NewCache() const override { return std::make_unique<LayoutCache>(); }
+  void Append(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs, Cache* cache,
+              FeatureRowBlock* block) const override {
+    RecordFeatures::AppendRows(state_->features, state_->inputs, inputs, outputs,
+                               &static_cast<LayoutCache*>(cache)->layout, block);
+  }
+
+ private:
+  struct LayoutCache final : Cache {
+    FeatureLayout layout;
+  };
+  std::shared_ptr<const VersionState> state_;
+};
+
 DriftMonitor::DriftMonitor(Options options) : options_(options) {
   if (options_.registry != nullptr) metrics_ = std::make_unique<DriftMetrics>(*options_.registry);
 }
@@ -96,6 +118,42 @@ TapDemand DriftMonitor::Demand(std::string_view model, std::string_view version)
   std::shared_ptr<VersionState> state = Find(model, version);
   if (!state) return {};
   return {true, state->inputs > 0, state->features.size() > state->inputs, 1.0};
+}
+
+std::shared_ptr<const FeatureRowExtractor> DriftMonitor::RowsFor(std::string_view model,
+                                                                  std::string_view version) const {
+  std::shared_ptr<VersionState> state = Find(model, version);
+  if (!state) return nullptr;
+  for (const ProfileFeature* f : state->features)
+    if (f->sketch.kind != FeatureKind::kNumeric) return nullptr;
+  return std::make_shared<Rows>(std::move(state));
+}
+
+void DriftMonitor::ConsumeRows(std::string_view model, std::string_view version, const FeatureRowExtractor& extractor,
+                               const FeatureRowBlock& block) {
+  const auto* rows = dynamic_cast<const Rows*>(&extractor);
+  std::shared_ptr<VersionState> state = Find(model, version);
+  // Rows read for a state that has been replaced (the version re-attached) are not this one's.
+  if (!state || !rows || rows->state() != state.get()) return;
+  std::lock_guard lock(state->mu);
+  const uint64_t now = options_.clock->NowNanos();
+  state->unmapped_total += block.unmapped;
+  const size_t width = state->features.size();
+  const double* p = block.values.data();
+  const double* const end = p + block.values.size();
+  // Request by request, as AddRecord: a step closes between requests, never inside one.
+  while (p < end) {
+    const uint64_t r = static_cast<uint64_t>(*p++);
+    MaybeAdvance(*state, now);
+    FeatureSketch* out = state->window->open().data();
+    for (uint64_t row = 0; row < r; ++row, p += width)
+      for (size_t i = 0; i < width; ++i)
+        if (!IsAbsentValue(p[i])) out[i].AddNumber(p[i]);
+    state->window->CountRows(r);
+    state->rows_total += r;
+    state->rows_unreported += r;
+    if (!state->settings.window_is_time) MaybeAdvance(*state, now);
+  }
 }
 
 void DriftMonitor::Consume(const InferenceRecord& record) {

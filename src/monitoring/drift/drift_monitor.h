@@ -27,8 +27,8 @@ namespace ferry::monitoring::drift {
 //
 // Attach reads the version's drift.* settings and, when drift.enabled is true, its
 // profile (drift.profile, default <model dir>/profile.json); a bad setting or profile
-// fails Attach with the setting or field named. Consume adds each successful request's
-// rows to the open step of the version's sliding window: per numeric feature and row one
+// fails Attach with the setting or field named. Consume (or ConsumeRows, for a version
+// taken as feature rows) adds each successful request's rows to the open step of the version's sliding window: per numeric feature and row one
 // count in the reference's knots (FeatureSketch::ExactWindow, O(1)), per categorical
 // one a category count. When a step closes (every window/steps rows, or window/steps of
 // time, checked on Consume and Tick) the window is due for an evaluation: merged from
@@ -60,6 +60,13 @@ class DriftMonitor final : public RecordConsumer {
   void Consume(const InferenceRecord& record) override;
   // One lookup and one lock of the version's state for the run.
   void ConsumeBatch(std::span<const InferenceRecord* const> records) override;
+  // A version whose features and predictions are all numeric is taken as feature rows:
+  // the request threads copy its values out (RecordFeatures::AppendRows), and
+  // ConsumeRows adds a block of them as Consume adds records (the same windows, steps and
+  // counts). A version with a categorical feature gets null: records, as Demand says.
+  std::shared_ptr<const FeatureRowExtractor> RowsFor(std::string_view model, std::string_view version) const override;
+  void ConsumeRows(std::string_view model, std::string_view version, const FeatureRowExtractor& extractor,
+                   const FeatureRowBlock& block) override;
 
   // Closes the time-window steps that are due (so an idle stream still slides), judges
   // a pending window whose eval_interval has passed, and adds the rows since the last
@@ -75,6 +82,7 @@ class DriftMonitor final : public RecordConsumer {
 
  private:
   struct VersionState;
+  class Rows;
   using Key = std::pair<std::string, std::string>;
   std::shared_ptr<VersionState> Find(std::string_view model, std::string_view version) const;
   // Const: they change only the version's state, under its lock (SnapshotJson evaluates too).

@@ -234,4 +234,110 @@ uint64_t RecordFeatures::Add(const std::vector<const ProfileFeature*>& features,
       [out](size_t i, uint64_t, std::string_view v) { out[i].AddCategory(v); }, unmapped);
 }
 
+namespace {
+
+// AppendRows for any tensors, through the general walk.
+void AppendRowsWalked(const std::vector<const ProfileFeature*>& features, size_t inputs, const uint32_t* picks,
+                      const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
+                      FeatureRowBlock* block) {
+  const size_t n = features.size();
+  std::vector<double>& values = block->values;
+  const size_t base = values.size();
+  values.push_back(0);  // R, once known
+  // Rows are laid out as they are first reached; a feature whose tensor has fewer rows
+  // leaves the rest of its column absent.
+  const uint64_t rows = VisitFeatures(
+      features, n, inputs, picks, input_tensors, output_tensors,
+      [&values, base, n](size_t i, uint64_t r, double x) {
+        const size_t at = base + 1 + r * n;
+        if (values.size() < at + n) values.resize(at + n, AbsentValue());
+        values[at + i] = x;
+      },
+      [](size_t, uint64_t, std::string_view) {}, &block->unmapped);
+  values.resize(base + 1 + rows * n, AbsentValue());
+  values[base] = static_cast<double>(rows);
+  ++block->requests;
+  block->rows += rows;
+}
+
+// A numeric tensor's layout, for reading its elements in place. Trivial, so that the
+// arrays of them below cost nothing to declare.
+struct DenseView {
+  const std::byte* data;
+  uint64_t rows, width;
+  size_t element_size;
+  DataType type;
+  bool ok;
+};
+
+DenseView MakeDenseView(const Tensor& t) {
+  DenseView v{nullptr, 0, 0, 0, t.datatype, false};
+  uint64_t elements = 1;
+  for (int64_t d : t.shape) {
+    if (d < 0) return v;
+    elements *= static_cast<uint64_t>(d);
+  }
+  v.rows = t.shape.empty() ? 1 : static_cast<uint64_t>(t.shape[0]);
+  if (v.rows == 0) return v;
+  v.width = elements / v.rows;
+  v.element_size = DataTypeSize(t.datatype);
+  if (v.element_size == 0 || t.byte_size() != elements * v.element_size) return v;
+  v.data = t.data();
+  v.ok = true;
+  return v;
+}
+
+}  // namespace
+
+void RecordFeatures::AppendRows(const std::vector<const ProfileFeature*>& features, size_t inputs,
+                                const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
+                                FeatureLayout* layout, FeatureRowBlock* block) {
+  const size_t n = features.size();
+  const std::vector<uint32_t>& picks = layout->For(features, n, inputs, input_tensors, output_tensors);
+  // This runs on the request thread for every answered request of a drift-monitored
+  // model: numeric tensors (every model's usual case) are read in place, each laid out
+  // once and each feature's view found once; a BYTES tensor (numbers as text), more
+  // tensors or features than the arrays below hold take the general walk.
+  constexpr size_t kInline = 8, kFeatures = 64;
+  bool walk = n > kFeatures || input_tensors.size() > kInline || output_tensors.size() > kInline;
+  DenseView in_views[kInline], out_views[kInline];
+  for (size_t t = 0; !walk && t < input_tensors.size(); ++t) {
+    walk = input_tensors[t].datatype == DataType::kBytes;
+    in_views[t] = MakeDenseView(input_tensors[t]);
+  }
+  for (size_t t = 0; !walk && t < output_tensors.size(); ++t) {
+    walk = output_tensors[t].datatype == DataType::kBytes;
+    out_views[t] = MakeDenseView(output_tensors[t]);
+  }
+  if (walk) return AppendRowsWalked(features, inputs, picks.data(), input_tensors, output_tensors, block);
+  const DenseView* of[kFeatures];  // feature i's tensor; null: none readable
+  uint64_t rows = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t pick = picks[i];
+    const DenseView* v = pick == FeatureLayout::kNone ? nullptr : i < inputs ? &in_views[pick] : &out_views[pick];
+    if (v && (!v->ok || features[i]->index >= v->width)) v = nullptr;
+    of[i] = v;
+    if (!v) ++block->unmapped;
+    else rows = std::max(rows, v->rows);
+  }
+  std::vector<double>& values = block->values;
+  const size_t base = values.size();
+  values.resize(base + 1 + rows * n, AbsentValue());
+  values[base] = static_cast<double>(rows);
+  double* out = values.data() + base + 1;
+  for (size_t i = 0; i < n; ++i) {
+    const DenseView* v = of[i];
+    if (!v) continue;
+    const size_t step = v->width * v->element_size;
+    const std::byte* p = v->data + features[i]->index * v->element_size;
+    if (v->type == DataType::kFp32) {
+      for (uint64_t r = 0; r < v->rows; ++r, p += step) out[r * n + i] = Load<float>(p);
+    } else {
+      for (uint64_t r = 0; r < v->rows; ++r, p += step) out[r * n + i] = ElementAsDouble(v->type, p);
+    }
+  }
+  ++block->requests;
+  block->rows += rows;
+}
+
 }  // namespace ferry::monitoring::drift

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "monitoring/feature_rows.h"
 #include "monitoring/drift/feature_sketch.h"
 #include "monitoring/drift/reference_profile.h"
 
@@ -76,6 +77,16 @@ struct RecordFeatures {
   static uint64_t Add(const std::vector<const ProfileFeature*>& features, size_t inputs,
                       const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
                       std::vector<FeatureSketch>* sketches, uint64_t* unmapped, FeatureLayout* layout);
+
+  // Appends one request's values of every feature to `block` in FeatureRowBlock's layout
+  // (R, then R rows of features.size() values; kAbsentValue where a feature has no value
+  // in a row, NaN where it is missing) and counts the request, its rows and its unmapped
+  // features there; what Add would add, to be added later (DriftMonitor::ConsumeRows).
+  // REQUIRES: every feature numeric (a categorical one reads text, which a block does
+  // not hold). `layout` is the caller's (one per thread).
+  static void AppendRows(const std::vector<const ProfileFeature*>& features, size_t inputs,
+                         const std::vector<Tensor>& input_tensors, const std::vector<Tensor>& output_tensors,
+                         FeatureLayout* layout, FeatureRowBlock* block);
 };
 
 }  // namespace ferry::monitoring::drift
