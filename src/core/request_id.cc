@@ -8,15 +8,35 @@
 namespace ferry {
 namespace {
 
-// splitmix64, to spread the OS's seed over a thread's prefix and counter start.
-uint64_t SplitMix(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+// splitmix64: a fast generator with a full 2^64 period whose outputs pass BigCrush;
+// one seed per thread from the OS keeps threads' sequences apart.
+class IdGenerator {
+ public:
+  IdGenerator() {
+    std::random_device rd;
+    state_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
 
-void WriteHex(uint64_t hi, uint64_t lo, char* out) {
+ private:
+  uint64_t state_;
+};
+
+}  // namespace
+
+void WriteNewRequestId(char* out) {
+  thread_local IdGenerator gen;
+  uint64_t hi = gen.Next(), lo = gen.Next();
+  hi = (hi & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull;  // version 4
+  lo = (lo & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;  // RFC 4122 variant
+  // Two hex digits per byte from a table, the dashes at fixed places: a monitored request
+  // takes one id and each of its payload events another, so this runs several times a
+  // request (a digit at a time with a dash test per digit cost ~600 instructions an id).
   static constexpr char kHex[] = "0123456789abcdef";
   static constexpr auto kPairs = [] {
     std::array<char, 512> t{};
@@ -34,47 +54,6 @@ void WriteHex(uint64_t hi, uint64_t lo, char* out) {
     std::memcpy(out + kAt[i], &kPairs[2 * byte], 2);
   }
   out[8] = out[13] = out[18] = out[23] = '-';
-}
-
-// A thread's last id as text. A monitored request takes one id and each of its payload
-// events another, so this runs several times a request: two random words and their 32
-// digits per id cost ~400 instructions; the next id is the last one's text plus one,
-// usually one digit changed.
-class IdSequence {
- public:
-  IdSequence() {
-    std::random_device rd;
-    uint64_t seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-    uint64_t hi = SplitMix(seed), lo = SplitMix(seed);
-    hi = (hi & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull;  // the version 4 digit
-    // The variant bits (10), then a 62-bit counter started below 2^61, so that it never
-    // carries into them.
-    lo = (lo & 0x1FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
-    WriteHex(hi, lo, text_);
-  }
-  void Next(char* out) {
-    for (int i = static_cast<int>(kRequestIdLength) - 1;; --i) {
-      if (i == 23) continue;  // the dash
-      char& c = text_[i];
-      if (c == 'f') {  // and carry
-        c = '0';
-        continue;
-      }
-      c = c == '9' ? 'a' : static_cast<char>(c + 1);
-      break;
-    }
-    std::memcpy(out, text_, kRequestIdLength);
-  }
-
- private:
-  char text_[kRequestIdLength];
-};
-
-}  // namespace
-
-void WriteNewRequestId(char* out) {
-  thread_local IdSequence ids;
-  ids.Next(out);
 }
 
 std::string NewRequestId() {
