@@ -57,7 +57,10 @@ def test_perf_analyzer_measures_ferry(ferry_server, args):
     assert client_requests >= 100
     assert _field(out, "Throughput") > 0
     # perf_analyzer's server section comes from ferry's statistics extension.
-    assert _field(out, "Successful request count") >= client_requests
+    # perf_analyzer reads ferry's statistics at the window's edges while requests are in
+    # flight: ferry counts a success before it answers, so a request answered just after the
+    # opening read may be the client's but not the window's. At most the concurrency (2).
+    assert _field(out, "Successful request count") >= client_requests - 2
     # Every request it counted really reached ferry and succeeded (it also sends warm-up
     # requests it does not count, hence >=).
     assert after - before >= client_requests
