@@ -60,6 +60,21 @@ std::string NumberText(double v) {
 
 namespace {
 
+// The layout every view below starts from: all elements of `t`, its rows (the first
+// dimension; 1 for a scalar) and the elements per row. False for a negative dimension
+// or no rows.
+bool RowLayout(const Tensor& t, uint64_t* elements, uint64_t* rows, uint64_t* width) {
+  *elements = 1;
+  for (int64_t d : t.shape) {
+    if (d < 0) return false;
+    *elements *= static_cast<uint64_t>(d);
+  }
+  *rows = t.shape.empty() ? 1 : static_cast<uint64_t>(t.shape[0]);
+  if (*rows == 0) return false;
+  *width = *elements / *rows;
+  return true;
+}
+
 // One tensor's layout, worked out once per request.
 struct View {
   const Tensor* tensor = nullptr;
@@ -71,14 +86,8 @@ struct View {
 View MakeView(const Tensor& t) {
   View v;
   v.tensor = &t;
-  uint64_t elements = 1;
-  for (int64_t d : t.shape) {
-    if (d < 0) return v;
-    elements *= static_cast<uint64_t>(d);
-  }
-  v.rows = t.shape.empty() ? 1 : static_cast<uint64_t>(t.shape[0]);
-  if (v.rows == 0) return v;
-  v.width = elements / v.rows;
+  uint64_t elements = 0;
+  if (!RowLayout(t, &elements, &v.rows, &v.width)) return v;
   if (t.datatype == DataType::kBytes) {
     std::string_view b = t.bytes();
     size_t pos = 0;
@@ -272,14 +281,8 @@ struct DenseView {
 
 DenseView MakeDenseView(const Tensor& t) {
   DenseView v{nullptr, 0, 0, 0, t.datatype, false};
-  uint64_t elements = 1;
-  for (int64_t d : t.shape) {
-    if (d < 0) return v;
-    elements *= static_cast<uint64_t>(d);
-  }
-  v.rows = t.shape.empty() ? 1 : static_cast<uint64_t>(t.shape[0]);
-  if (v.rows == 0) return v;
-  v.width = elements / v.rows;
+  uint64_t elements = 0;
+  if (!RowLayout(t, &elements, &v.rows, &v.width)) return v;
   v.element_size = DataTypeSize(t.datatype);
   if (v.element_size == 0 || t.byte_size() != elements * v.element_size) return v;
   v.data = t.data();
