@@ -106,7 +106,7 @@ read -r HTTP_PORT GRPC_PORT NATIVE_HTTP_PORT NATIVE_GRPC_PORT < <(free_ports 4)
 
 # ---------------------------------------------------------------------------- server
 FERRY_ARGS=(serve --model-repository "$WORK/repo" --http-address 127.0.0.1 --http-port "$HTTP_PORT"
-  --grpc-port "$GRPC_PORT" --metrics-port 0 --http-threads 1 --intra-op-threads 1)
+  --grpc-port "$GRPC_PORT" --metrics-port 0 --http-threads 1 --intra-op-threads 1 --grpc-transport grpc++)
 log "starting ferry: HTTP 127.0.0.1:$HTTP_PORT, gRPC 127.0.0.1:$GRPC_PORT (core $SERVER_CPU)"
 start_server "$WORK/ferry.log" taskset -c "$SERVER_CPU" "$FERRY_BIN" "${FERRY_ARGS[@]}"
 FERRY_PID=$SERVER_PID

@@ -19,8 +19,8 @@
 #   BENCH_REQUESTS       REST requests counted (default 2000)
 #   BENCH_GRPC_SECONDS   seconds of gRPC load counted (default 10; about 1-2k calls)
 #   BENCH_GRPC_TRANSPORTS  `ferry serve --grpc-transport` values, one server each per
-#                        binary (default "grpc++ native"; "grpc++" alone for binaries
-#                        older than the option)
+#                        binary (default "grpc++ native"; "default" alone for binaries
+#                        older than the option, which serve grpc++ without it)
 #   BENCH_KEEP_WORKDIR=1 keep the temp folder (callgrind files for callgrind_annotate)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,7 +54,7 @@ summary_of() { grep -h '^summary:' "$1" | awk '{ print $2 }'; }
 
 count() {  # BIN LABEL TRANSPORT; sets COUNTED="rest_instructions grpc_instructions grpc_calls"
   local bin="$1" label="$2" http grpc pid transport_args=()
-  [[ $3 == grpc++ ]] || transport_args=(--grpc-transport "$3")
+  [[ $3 == default ]] || transport_args=(--grpc-transport "$3")
   read -r http grpc < <(free_ports 2)
   start_server "$WORK/$label.log" valgrind --tool=callgrind --callgrind-out-file="$WORK/$label.cg" --instr-atstart=no \
     "$bin" serve --model-repository "$WORK/repo" --http-address 127.0.0.1 --http-port "$http" --grpc-port "$grpc" \

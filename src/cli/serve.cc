@@ -55,7 +55,7 @@ int Serve(int argc, char** argv) {
     ("http-port", po::value<uint16_t>()->default_value(8000), "REST port [FERRY_HTTP_PORT]")
     ("grpc-port", po::value<uint16_t>()->default_value(8001), "gRPC port (GRPCInferenceService, health, reflection), 0 disables [FERRY_GRPC_PORT]")
     ("grpc-max-message-size", po::value<int>()->default_value(64 << 20), "largest gRPC message in bytes, either direction [FERRY_GRPC_MAX_MESSAGE_SIZE]")
-    ("grpc-transport", po::value<std::string>()->default_value("grpc++"), "what carries gRPC: grpc++ (the gRPC C++ library) or native (ferry's HTTP/2 transport on libnghttp2, on event loops like REST's; same services and answers) [FERRY_GRPC_TRANSPORT]")
+    ("grpc-transport", po::value<std::string>()->default_value("native"), "what carries gRPC: native (ferry's HTTP/2 transport on libnghttp2, on event loops like REST's) or grpc++ (the gRPC C++ library); same services and answers [FERRY_GRPC_TRANSPORT]")
     ("metrics-port", po::value<uint16_t>()->default_value(8002), "Prometheus metrics port, 0 disables [FERRY_METRICS_PORT]")
     ("http-threads", po::value<int>()->default_value(0), "HTTP event loops, 0 = one per available core [FERRY_HTTP_THREADS]")
     ("inline-execution-us", po::value<int>()->default_value(50), "run a model version without dynamic batching on the REST IO thread / gRPC completion-queue thread that received the request, skipping the hand-off to a worker, while its executions average at most this many microseconds per row (ONNX Runtime and XGBoost models; never Python, plugin or libtorch ones); 0 disables [FERRY_INLINE_EXECUTION_US]")

@@ -112,6 +112,14 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str,
         time.sleep(interval)
 
 
+def vm_rss_bytes(pid: int) -> int:
+    """The resident set size of process `pid`, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS line")
+
+
 def free_ports(count: int) -> list[int]:
     """Distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
     socks = []
@@ -220,7 +228,7 @@ class FerryServer:
             "--metrics-port", str(self.metrics_port),
             "--log-level", "info",
         ]
-        # FERRY_GRPC_TRANSPORT=native runs every server of the session on the native gRPC
+        # FERRY_GRPC_TRANSPORT=grpc++ (or native) runs every server of the session on that gRPC
         # transport (unless a test picks one itself); the child never sees FERRY_* variables.
         transport = os.environ.get("FERRY_GRPC_TRANSPORT")
         if transport and "--grpc-transport" not in self.extra_args:

@@ -662,13 +662,6 @@ def test_delay_action_still_serves_expired_requests(heavy, timeout_server):
 # --------------------------------------------------------------------------- 5: overload
 
 
-def vm_rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS line")
-
-
 def test_full_queue_answers_503_and_resource_exhausted(heavy, ferry_factory, tmp_path):
     repo = tmp_path / "repo"
     add_model(repo, "ovl", heavy.slow, heavy_config("ovl", 4, "dynamic_batching { default_queue_policy { max_queue_size: 2 } }"))
@@ -714,7 +707,7 @@ def test_full_queue_answers_503_and_resource_exhausted(heavy, ferry_factory, tmp
     assert_heavy_correct(heavy.slow, [again], "ovl after the flood")
     after = scrape(server)
     assert failures(after, "ovl", "overloaded") - failures(before, "ovl", "overloaded") == len(full) + exhausted
-    rss = vm_rss_bytes(server.proc.pid)
+    rss = fh.vm_rss_bytes(server.proc.pid)
     assert rss < 1 << 30, f"server RSS {rss / 2**20:.0f} MiB after the flood"
 
 

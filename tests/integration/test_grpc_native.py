@@ -1,13 +1,14 @@
 """What is specific to the native gRPC transport (`ferry serve --grpc-transport native`):
 HTTP/2 framing edge cases, gRPC header checks, compression and cancellation, against
 real clients (grpcio, nghttp from nghttp2-client) and raw sockets for what no client
-sends. The services' answers themselves are tested by test_grpc.py, which CI also runs
-on this transport (FERRY_GRPC_TRANSPORT=native).
+sends. The services' answers themselves are tested by test_grpc.py, which CI runs on
+both transports (native, the default, and grpc++ with FERRY_GRPC_TRANSPORT=grpc++).
 """
 
 from __future__ import annotations
 
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -452,3 +453,78 @@ def test_stream_larger_than_the_flow_control_window(server):
         answers = list(gh.stub(ch).ModelStreamInfer(iter(reqs), timeout=60))
     assert [a.infer_response.id[:4] for a in answers] == [f"{i:04d}" for i in range(300)]
     assert all(a.error_message == "" for a in answers)
+
+
+def test_client_that_never_reads_is_stopped_by_flow_control(server):
+    """A client that keeps to HTTP/2 flow control but never takes its answers (it never
+    sends a WINDOW_UPDATE, so the server can send it 64 KiB in all) sends 64 KiB stream
+    requests, each answered with its 64 KiB id, on four streams. The server holds the
+    windows of streams and connections whose answers pile up, so the client is stopped
+    after a bounded amount, the server's memory stays bounded, and other clients are
+    served meanwhile. (Without the bound the server took all 320 MiB.)"""
+    c = RawH2(server)
+    streams = [1, 3, 5, 7]
+    conn_window, stream_windows, initial = 65535, {s: 65535 for s in streams}, 65535
+    try:
+        c.send(PREFACE + frame(SETTINGS, 0, 0))
+
+        def take_frames() -> None:
+            """Reads what the server sent: its SETTINGS (acknowledged) and WINDOW_UPDATEs
+            widen the send windows; DATA is left unacknowledged."""
+            nonlocal conn_window, initial
+            if select.select([c.sock], [], [], 0.05)[0]:
+                chunk = c.sock.recv(1 << 20)
+                assert chunk, "the server closed the connection"
+                c.buf += chunk
+            while len(c.buf) >= 9 and len(c.buf) >= 9 + int.from_bytes(c.buf[:3], "big"):
+                n = int.from_bytes(c.buf[:3], "big")
+                kind, flags, stream = c.buf[3], c.buf[4], int.from_bytes(c.buf[5:9], "big") & 0x7FFFFFFF
+                payload, c.buf = c.buf[9:9 + n], c.buf[9 + n:]
+                if kind == SETTINGS and not flags & 1:
+                    for at in range(0, len(payload), 6):
+                        if int.from_bytes(payload[at:at + 2], "big") == 4:  # INITIAL_WINDOW_SIZE
+                            value = int.from_bytes(payload[at + 2:at + 6], "big")
+                            for s in stream_windows:
+                                stream_windows[s] += value - initial
+                            initial = value
+                    c.sock.sendall(frame(SETTINGS, 1, 0))
+                elif kind == WINDOW_UPDATE:
+                    grant = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+                    if stream == 0:
+                        conn_window += grant
+                    elif stream in stream_windows:
+                        stream_windows[stream] += grant
+                elif kind in (RST_STREAM, GOAWAY):
+                    raise AssertionError(f"the server ended stream {stream} (frame type {kind})")
+
+        deadline = time.monotonic() + 10
+        while initial == 65535:  # the server's SETTINGS: 16 MiB stream windows, 1 MiB frames
+            assert time.monotonic() < deadline, "no SETTINGS from the server"
+            take_frames()
+        rss_before = fh.vm_rss_bytes(server.proc.pid)
+        c.sock.sendall(b"".join(frame(HEADERS, END_HEADERS, s, request_headers(server, STREAM)) for s in streams))
+        req, _ = add_sub_request(seed=1, request_id="r" * (64 << 10))
+        message = framed(req.SerializeToString())
+        budget, sent, turn = 320 << 20, 0, 0  # budget: what the client tries to send
+        last_progress = time.monotonic()
+        while sent < budget and time.monotonic() - last_progress < 3:
+            s = streams[turn % len(streams)]
+            if conn_window >= len(message) and stream_windows[s] >= len(message):
+                c.sock.sendall(frame(DATA, 0, s, message))
+                conn_window -= len(message)
+                stream_windows[s] -= len(message)
+                sent += len(message)
+                last_progress = time.monotonic()
+                turn += 1
+                continue
+            if all(stream_windows[x] < len(message) for x in streams) or conn_window < len(message):
+                take_frames()
+            else:
+                turn += 1
+        assert sent < 128 << 20, f"the server took {sent >> 20} MiB from a client that never reads"
+        grown = fh.vm_rss_bytes(server.proc.pid) - rss_before
+        assert grown < 192 << 20, f"server RSS grew {grown >> 20} MiB for a client that never reads"
+        assert_serves(server)
+    finally:
+        c.close()
+    assert_serves(server)

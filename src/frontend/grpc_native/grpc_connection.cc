@@ -14,10 +14,16 @@ namespace wire = protocol::grpc_wire;
 namespace {
 
 constexpr size_t kReadBuffer = 64 * 1024;
-// Generous windows: a client may send a whole request (up to the message limit) without
-// waiting for a WINDOW_UPDATE, and the connection window is practically never the limit.
+// Windows: a stream may send 16 MiB before it waits for a WINDOW_UPDATE, a connection
+// 32 MiB. Together with the limits on unsent answers below, they bound what a client
+// that sends but never reads can make the server hold.
 constexpr int32_t kStreamWindow = 16 << 20;
-constexpr int32_t kConnectionWindow = 1 << 30;
+constexpr int32_t kConnectionWindow = 32 << 20;
+// Answers not yet written to the socket: above 1 MiB on one stream, that stream's window
+// is held; above 16 MiB on a connection, every stream's is, until it is under 4 MiB.
+constexpr size_t kStreamUnsentHigh = 1 << 20;
+constexpr size_t kUnsentHigh = 16 << 20;
+constexpr size_t kUnsentLow = 4 << 20;
 constexpr uint32_t kMaxConcurrentStreams = 4096;
 constexpr uint32_t kMaxFrameSize = 1 << 20;
 
@@ -78,17 +84,33 @@ void NativeCall::Post(std::function<void()> fn) {
 
 void NativeCall::HoldWindow(bool hold) {
   hold_window_ = hold;
-  if (hold || unconsumed_ == 0 || closed_) return;
+  GiveBackWindow();
+}
+
+size_t NativeCall::Unsent() const { return out_.size() - out_offset_; }
+
+bool NativeCall::Holding() const {
+  return hold_window_ || Unsent() > kStreamUnsentHigh || connection_->backlogged_;
+}
+
+void NativeCall::GiveBackWindow() {
+  if (unconsumed_ == 0 || closed_ || Holding()) return;
   nghttp2_session_consume(connection_->session_, stream_id_, unconsumed_);
   unconsumed_ = 0;
   connection_->ScheduleFlush();  // the WINDOW_UPDATE
+}
+
+void NativeCall::Queued(size_t bytes) {
+  connection_->unsent_ += bytes;
+  connection_->CheckBacklog();
+  Submitted();
 }
 
 void NativeCall::SendMessage(std::string_view serialized) {
   if (finished() || TooLarge(serialized.size())) return;
   wire::AppendMessagePrefix(&out_, false, static_cast<uint32_t>(serialized.size()));
   out_.append(serialized);
-  Submitted();
+  Queued(wire::kPrefixBytes + serialized.size());
 }
 
 void NativeCall::SendProto(const google::protobuf::MessageLite& message) {
@@ -99,7 +121,7 @@ void NativeCall::SendProto(const google::protobuf::MessageLite& message) {
   const size_t at = out_.size();
   out_.resize(at + size);
   message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out_.data() + at));
-  Submitted();
+  Queued(wire::kPrefixBytes + size);
 }
 
 bool NativeCall::TooLarge(size_t size) {
@@ -214,13 +236,27 @@ void GrpcConnection::Read() {
 
 void GrpcConnection::Flush() {
   if (closed_ || write_in_flight_) return;
+  if (backlogged_ && Backlog() < kUnsentLow) {
+    backlogged_ = false;
+    for (auto& [id, call] : calls_) call->GiveBackWindow();
+  }
   for (;;) {
     const uint8_t* data = nullptr;
     ssize_t n = nghttp2_session_mem_send(session_, &data);
     if (n < 0) return CloseSocket();
-    if (n == 0) break;
+    if (n == 0) {
+      // Streams whose answers nghttp2 took during the drain may give their windows back
+      // now (not from inside its data callback); their WINDOW_UPDATEs go in this write.
+      if (released_.empty()) break;
+      std::vector<int32_t> released;
+      released.swap(released_);
+      for (int32_t id : released)
+        if (NativeCall* call = FindCall(id)) call->GiveBackWindow();
+      continue;
+    }
     out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
+  CheckBacklog();
   if (out_.empty()) return MaybeClose();
   writing_.swap(out_);
   out_.clear();
@@ -256,6 +292,12 @@ void GrpcConnection::CloseSocket() {
   }
   deadlines_.clear();
   deadline_timer_.cancel();
+}
+
+size_t GrpcConnection::Backlog() const { return unsent_ + out_.size() + writing_.size(); }
+
+void GrpcConnection::CheckBacklog() {
+  if (!backlogged_ && Backlog() > kUnsentHigh) backlogged_ = true;
 }
 
 NativeCall* GrpcConnection::FindCall(int32_t stream_id) {
@@ -337,6 +379,7 @@ void GrpcConnection::OnStreamClose(int32_t stream_id) {
   calls_.erase(it);
   if (!call->finished_) call->cancelled_->store(true, std::memory_order_release);
   call->closed_ = true;
+  unsent_ -= call->Unsent();
   if (call->unconsumed_ > 0) nghttp2_session_consume_connection(session_, call->unconsumed_);
   call->unconsumed_ = 0;
   RemoveDeadline(call.get());
@@ -397,11 +440,14 @@ void GrpcConnection::StartResponse(NativeCall* call, bool trailers_only) {
 }
 
 ssize_t GrpcConnection::ReadResponse(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
-                                     uint32_t* flags, nghttp2_data_source* source, void*) {
+                                     uint32_t* flags, nghttp2_data_source* source, void* user_data) {
+  auto* self = static_cast<GrpcConnection*>(user_data);
   auto* call = static_cast<NativeCall*>(source->ptr);
-  const size_t n = std::min(length, call->out_.size() - call->out_offset_);
+  const size_t n = std::min(length, call->Unsent());
   if (n > 0) std::memcpy(buf, call->out_.data() + call->out_offset_, n);
   call->out_offset_ += n;
+  self->unsent_ -= n;
+  if (call->unconsumed_ > 0 && call->Unsent() <= kStreamUnsentHigh) self->released_.push_back(stream_id);
   if (call->out_offset_ == call->out_.size()) {
     call->out_.clear();
     call->out_offset_ = 0;
@@ -474,7 +520,7 @@ int GrpcConnection::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, co
   auto* self = static_cast<GrpcConnection*>(user_data);
   NativeCall* call = self->FindCall(stream_id);
   if (call != nullptr) self->OnData(call, std::string_view(reinterpret_cast<const char*>(data), len));
-  if (call != nullptr && call->hold_window_ && !call->finished()) {
+  if (call != nullptr && !call->finished() && call->Holding()) {
     call->unconsumed_ += len;
   } else {
     nghttp2_session_consume(self->session_, stream_id, len);  // the connection's window too

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "frontend/grpc_native/native_call.h"
 #include "frontend/http/event_loops.h"
@@ -43,6 +44,15 @@ struct ConnectionOptions {
 // of a whole read, completions posted from instance threads) is drained from nghttp2
 // into one buffer and written with ONE write per turn; while a write is in flight the
 // next turn's bytes wait for it.
+//
+// Back-pressure, both ways, by HTTP/2 flow control only (reads never stop, so a client
+// waiting for a WINDOW_UPDATE or a SETTINGS ack is never stuck): the bytes a client
+// sends are given back to its windows only once they are handled, and not while the
+// stream (NativeCall::HoldWindow: too much work in flight; more than 1 MiB of its
+// answers unsent) or the connection (more than 16 MiB of answers unsent, until under
+// 4 MiB) is backed up. A client that sends but never reads therefore stops being able
+// to send after its windows (16 MiB a stream, 32 MiB a connection) are used up, and what
+// the server holds for it stays bounded.
 // Thread-safety: everything runs on the connection's loop (see NativeCall::Post).
 class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
  public:
@@ -71,6 +81,10 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   void CloseSocket();
   void MaybeClose();
   NativeCall* FindCall(int32_t stream_id);
+  // Answer bytes not yet written to the socket: the calls' unsent ones and the
+  // connection's write buffers.
+  size_t Backlog() const;
+  void CheckBacklog();  // sets backlogged_ above the high mark
   // grpc-timeout deadlines: one timer per connection, armed at the earliest, instead of
   // a timer per call (whose arming and cancelling would cost syscalls on every call).
   void AddDeadline(NativeCall* call, std::chrono::steady_clock::time_point at);
@@ -108,6 +122,9 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   std::chrono::steady_clock::time_point timer_at_ = std::chrono::steady_clock::time_point::max();
   std::string in_;               // the read buffer
   std::string out_, writing_;    // bytes for the next write; the write in flight
+  size_t unsent_ = 0;             // the calls' answer bytes nghttp2 has not taken yet
+  bool backlogged_ = false;       // Backlog() passed the high mark and is not under the low one yet
+  std::vector<int32_t> released_; // streams that may give their windows back after the drain
   bool write_in_flight_ = false;
   bool flush_scheduled_ = false;
   bool in_recv_ = false;         // inside nghttp2_session_mem_recv: flush after it

@@ -81,13 +81,18 @@ class NativeCall : public std::enable_shared_from_this<NativeCall> {
 
   // Back-pressure: while held, the bytes the client sends on this stream are not given
   // back to its HTTP/2 flow-control window, so once the window (16 MiB) is full the
-  // client stops sending; releasing gives them back. On the loop.
+  // client stops sending; releasing gives them back unless the stream's or the
+  // connection's unsent answers hold it too (see GrpcConnection). On the loop.
   void HoldWindow(bool hold);
 
  private:
   friend class GrpcConnection;
   bool TooLarge(size_t size);  // finishes with RESOURCE_EXHAUSTED when it is
   void Submitted();            // out_ grew or the call finished: start the response or resume its data
+  void Queued(size_t bytes);   // `bytes` were appended to out_: count them, then Submitted()
+  size_t Unsent() const;       // out_'s bytes nghttp2 has not taken yet
+  bool Holding() const;        // the window is not given back now
+  void GiveBackWindow();       // gives back what was held, unless still Holding()
 
   GrpcConnection* connection_;  // not owned; outlives the call's stream
   std::weak_ptr<GrpcConnection> connection_weak_;  // for Post from other threads

@@ -16,8 +16,9 @@ namespace pb = ::google::protobuf;
 namespace {
 
 constexpr int kInternal = 13;
-// Requests a stream may have in flight before the client is made to wait (its window is
-// held until half of them are answered), as the grpc++ transport stops reading.
+// Requests a stream may have in flight or answered but waiting for an earlier one, before
+// the client is made to wait (its window is held until half of them are written), as
+// the grpc++ transport stops reading.
 constexpr size_t kMaxInFlightPerStream = 256;
 
 std::optional<TraceContext> TraceParent(const NativeCall* call) {
@@ -93,7 +94,8 @@ class ModelStreamInfer final : public CallHandler {
     if (!message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
       return call->Finish(kInternal, "cannot parse the request message as inference.ModelInferRequest");
     const uint64_t seq = next_seq_++;
-    if (++in_flight_ >= kMaxInFlightPerStream) call->HoldWindow(true);
+    ++in_flight_;
+    Pace(call);
     auto decoded = protocol::DecodeModelInferRequest(message);
     if (!decoded.ok()) {
       server_->CountFailure(message->model_name(), message->model_version(), decoded.status(), Frontend::kGrpc,
@@ -120,7 +122,7 @@ class ModelStreamInfer final : public CallHandler {
  private:
   // One answer, on the loop: written now if it is the next in request order.
   void Complete(NativeCall* call, uint64_t seq, const std::string& id, Result<InferResponse> result) {
-    if (--in_flight_ == kMaxInFlightPerStream / 2) call->HoldWindow(false);
+    --in_flight_;
     if (call->finished()) return;
     inference::ModelStreamInferResponse out;
     protocol::EncodeModelStreamInferResponse(result, id, &out);
@@ -134,7 +136,21 @@ class ModelStreamInfer final : public CallHandler {
       call->SendProto(it->second);
       ++next_write_;
     }
+    Pace(call);
     MaybeFinish(call);
+  }
+
+  // Answers held back by a slow earlier one count too, so one stuck request cannot make
+  // the stream buffer an unbounded number of later answers.
+  void Pace(NativeCall* call) {
+    const size_t pending = in_flight_ + ready_.size();
+    if (!held_ && pending >= kMaxInFlightPerStream) {
+      held_ = true;
+      call->HoldWindow(true);
+    } else if (held_ && pending <= kMaxInFlightPerStream / 2) {
+      held_ = false;
+      call->HoldWindow(false);
+    }
   }
 
   void MaybeFinish(NativeCall* call) {
@@ -145,6 +161,7 @@ class ModelStreamInfer final : public CallHandler {
   std::map<uint64_t, inference::ModelStreamInferResponse> ready_;  // answered, waiting for earlier ones
   uint64_t next_seq_ = 0, next_write_ = 0;
   size_t in_flight_ = 0;
+  bool held_ = false;  // the window is held by Pace
   bool reads_done_ = false;
 };
 
