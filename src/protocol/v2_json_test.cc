@@ -156,6 +156,28 @@ TEST(V2JsonTest, DeepNestingIsAnErrorNotACrash) {
   EXPECT_EQ(unterminated.status().code(), StatusCode::kInvalidArgument);
 }
 
+// 'data' may nest 100 levels; deeper is refused naming the input, both below the depth
+// at which the parse changes to the non-recursive parser and above it.
+TEST(V2JsonTest, NestingLimitNamesTheInputOnBothParsePaths) {
+  auto nested = [](int depth) {
+    return R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":)" + std::string(depth, '[') + "1" +
+           std::string(depth, ']') + "}]}";
+  };
+  auto ok = Decode(nested(100));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(Values<float>(ok->inputs[0]), std::vector<float>{1});
+  for (int depth : {101, 104, 106, 200}) {
+    auto r = Decode(nested(depth));
+    ASSERT_FALSE(r.ok()) << depth;
+    EXPECT_NE(r.status().message().find("input 'x': 'data' nested deeper than 100 levels"), std::string::npos)
+        << depth << ": " << r.status().message();
+  }
+  auto broken = Decode(R"({"inputs":[{"name":"x",]})");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.status().message().find("failed to parse the request JSON at offset 23: Missing a name for object member"), std::string::npos)
+      << broken.status().message();
+}
+
 TEST(V2JsonTest, ErrorBodyEscapes) { EXPECT_EQ(ErrorBody("bad \"x\""), R"({"error":"bad \"x\""})"); }
 
 TEST(V2JsonTest, TensorDataJsonStopsAtTheByteLimit) {
