@@ -79,15 +79,14 @@ int main(int argc, char** argv) {
   for (size_t r = 0; r < reps; ++r) {
     const double t0 = cpu_seconds();
     const double* rows = win.data() + r * n * d;
-    std::vector<FeatureSketch>& open = window.open();
-    for (size_t i = 0; i < n; ++i) {
-      for (size_t j = 0; j < d; ++j) open[j].AddNumber(rows[i * d + j]);
-    }
+    // The window's rows as one block, as DriftMonitor::ConsumeRows adds a request of n
+    // rows (AddRows, column by column; a sketched window takes each value by AddNumber).
+    AddRows(window.open(), rows, n);
     window.CountRows(n);
     const double t1 = cpu_seconds();
     window.Seal();
-    window.MergeInto(&merged);
-    const DriftEvaluation ev = EvaluateDrift(features, merged, DriftOptions{}, sketched ? &sorted : nullptr);
+    const DriftEvaluation ev =
+        EvaluateDrift(features, window.Window(&merged), DriftOptions{}, sketched ? &sorted : nullptr);
     const double t2 = cpu_seconds();
     update_s += t1 - t0;
     eval_s += t2 - t1;
