@@ -2,10 +2,10 @@
 // streams drift_quality.py wrote. Reads a reference (N x d) and R windows (R*n x d) of
 // float64, little-endian, row-major; builds the reference profile as `ferry profile
 // build` does (ProfileBuilder, KLL k = 200), then for each window adds its rows to the
-// open step of a one-step SlidingWindow (as DriftMonitor does: counted in the
-// reference's knots, FeatureSketch::ExactWindow; with K given, KLL window sketches of
-// that k instead), seals it and evaluates the merged window (EvaluateDrift, KS per
-// feature, Bonferroni). Prints one JSON object: per window the Bonferroni score min(p)·d
+// open step of a one-step SlidingWindow as one block, as DriftMonitor::ConsumeRows adds
+// a request of that many rows (AddRows: counted in the reference's knots,
+// FeatureSketch::ExactWindow; with K given, KLL window sketches of that k instead),
+// seals it and evaluates the window (EvaluateDrift, KS per feature, Bonferroni). Prints one JSON object: per window the Bonferroni score min(p)·d
 // (capped at 1) and the drift flag at alpha 0.05, plus the CPU seconds spent in updates
 // and in evaluations.
 //

@@ -184,17 +184,12 @@ TestResult WindowRanks::KsTest(const KllSketch& reference, std::vector<uint64_t>
     // the differences are taken at the end) and goes on.
     const std::vector<uint32_t>& first = knots_->bin_first_slot_;
     bins->assign(first.size(), 0);
-    for (size_t b = 0; b < first.size(); ++b) {
-      const size_t s = first[b];
-      if (s == 0) continue;  // nothing before it
-      if (s % 2 == 0) {      // s = 2J + 2: every slot of the knots before J, and knot J's own
-        const size_t knot = s / 2 - 1;
-        sweep_to(knot);
-        (*bins)[b] = static_cast<uint64_t>(cb + c[2 * knot + 1]);
-      } else {  // s = 2J + 1: every slot of the knots before J (s = 1: the one below all)
-        sweep_to((s - 1) / 2);
-        (*bins)[b] = static_cast<uint64_t>(cb);
-      }
+    for (size_t b = 1; b < first.size(); ++b) {
+      // Bin b > 0 starts in the gap after its lower edge, knot J (edges are knots): slot
+      // 2J + 2, after every slot of the knots before J and knot J's own.
+      const size_t knot = first[b] / 2 - 1;
+      sweep_to(knot);
+      (*bins)[b] = static_cast<uint64_t>(cb + c[2 * knot + 1]);
     }
     for (size_t b = 0; b < first.size(); ++b) {
       const uint64_t next = b + 1 < first.size() ? (*bins)[b + 1] : count_;
