@@ -91,7 +91,7 @@ struct FeatureSketch {
 // of at least kRowTileMin rows).
 void AddRows(std::vector<FeatureSketch>& sketches, const double* rows, size_t n);
 // Measured (cachegrind, d = 64, 1000-row windows): 128 rows a tile miss the L1 data
-// cache 3 times per value, 1024 rows 1.9 times; 1.3x the update rate in time.
+// cache 3 times per value, 1024 rows 1.9 times (update rate in time: 1.2-1.35x).
 inline constexpr size_t kRowTile = 1024;
 inline constexpr size_t kRowTileMin = 16;
 
