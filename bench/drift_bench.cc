@@ -2,10 +2,10 @@
 // streams drift_quality.py wrote. Reads a reference (N x d) and R windows (R*n x d) of
 // float64, little-endian, row-major; builds the reference profile as `ferry profile
 // build` does (ProfileBuilder, KLL k = 200), then for each window adds its rows to the
-// open step of a one-step SlidingWindow (as DriftMonitor does: counted in the
-// reference's knots, FeatureSketch::ExactWindow; with K given, KLL window sketches of
-// that k instead), seals it and evaluates the merged window (EvaluateDrift, KS per
-// feature, Bonferroni). Prints one JSON object: per window the Bonferroni score min(p)·d
+// open step of a one-step SlidingWindow as one block, as DriftMonitor::ConsumeRows adds
+// a request of that many rows (AddRows: counted in the reference's knots,
+// FeatureSketch::ExactWindow; with K given, KLL window sketches of that k instead),
+// seals it and evaluates the window (EvaluateDrift, KS per feature, Bonferroni). Prints one JSON object: per window the Bonferroni score min(p)·d
 // (capped at 1) and the drift flag at alpha 0.05, plus the CPU seconds spent in updates
 // and in evaluations.
 //
@@ -79,15 +79,14 @@ int main(int argc, char** argv) {
   for (size_t r = 0; r < reps; ++r) {
     const double t0 = cpu_seconds();
     const double* rows = win.data() + r * n * d;
-    std::vector<FeatureSketch>& open = window.open();
-    for (size_t i = 0; i < n; ++i) {
-      for (size_t j = 0; j < d; ++j) open[j].AddNumber(rows[i * d + j]);
-    }
+    // The window's rows as one block, as DriftMonitor::ConsumeRows adds a request of n
+    // rows (AddRows, column by column; a sketched window takes each value by AddNumber).
+    AddRows(window.open(), rows, n);
     window.CountRows(n);
     const double t1 = cpu_seconds();
     window.Seal();
-    window.MergeInto(&merged);
-    const DriftEvaluation ev = EvaluateDrift(features, merged, DriftOptions{}, sketched ? &sorted : nullptr);
+    const DriftEvaluation ev =
+        EvaluateDrift(features, window.Window(&merged), DriftOptions{}, sketched ? &sorted : nullptr);
     const double t2 = cpu_seconds();
     update_s += t1 - t0;
     eval_s += t2 - t1;

@@ -44,8 +44,13 @@ DriftEvaluation EvaluateDrift(const std::vector<const ProfileFeature*>& referenc
       if (!ranked) cur_items = cur.quantiles.SortedItems();
       f.edges = ref.histogram.edges();
       f.reference_counts = ref.histogram.counts();
-      f.current_counts = ranked ? cur.ranks.BinCounts() : ref.histogram.CountSorted(cur_items);
       f.test = options.numeric_test;
+      // KS on counts takes the bin counts in the same sweep (below).
+      if (!ranked) {
+        f.current_counts = ref.histogram.CountSorted(cur_items);
+      } else if (f.test != DriftTest::kKs) {
+        f.current_counts = cur.ranks.BinCounts();
+      }
     } else {
       f.categories = ref.categories.Keys();
       f.reference_counts = CategoryVector(ref.categories);
@@ -56,7 +61,7 @@ DriftEvaluation EvaluateDrift(const std::vector<const ProfileFeature*>& referenc
     switch (f.test) {
       case DriftTest::kKs:
         if (ranked) {
-          r = cur.ranks.KsTest(ref.quantiles);
+          r = cur.ranks.KsTest(ref.quantiles, &f.current_counts);
           break;
         }
         r = sorted && i < sorted->size() ? KsTest(ref.quantiles, (*sorted)[i], cur.quantiles, cur_items)

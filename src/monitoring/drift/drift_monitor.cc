@@ -145,10 +145,17 @@ void DriftMonitor::ConsumeRows(std::string_view model, std::string_view version,
   while (p < end) {
     const uint64_t r = static_cast<uint64_t>(*p++);
     MaybeAdvance(*state, now);
-    FeatureSketch* out = state->window->open().data();
-    for (uint64_t row = 0; row < r; ++row, p += width)
-      for (size_t i = 0; i < width; ++i)
-        if (!IsAbsentValue(p[i])) out[i].AddNumber(p[i]);
+    std::vector<FeatureSketch>& open = state->window->open();
+    if (r >= kRowTileMin) {
+      // A batch: counted column by column (the same counts, fewer steps per value).
+      AddRows(open, p, r);
+      p += r * width;
+    } else {
+      FeatureSketch* out = open.data();
+      for (uint64_t row = 0; row < r; ++row, p += width)
+        for (size_t i = 0; i < width; ++i)
+          if (!IsAbsentValue(p[i])) out[i].AddNumber(p[i]);
+    }
     state->window->CountRows(r);
     state->rows_total += r;
     state->rows_unreported += r;
@@ -227,8 +234,7 @@ void DriftMonitor::ReportRows(VersionState& s) const {
 }
 
 void DriftMonitor::Evaluate(VersionState& s, uint64_t now) const {
-  s.window->MergeInto(&s.merged);
-  DriftEvaluation ev = EvaluateDrift(s.features, s.merged, s.settings.test);
+  DriftEvaluation ev = EvaluateDrift(s.features, s.window->Window(&s.merged), s.settings.test);
   for (size_t i = s.inputs; i < ev.features.size(); ++i) ev.features[i].prediction = true;
   ++s.evaluations;
   if (ev.drift) ++s.alarms;

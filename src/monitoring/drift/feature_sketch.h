@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "monitoring/drift/category_counts.h"
@@ -61,6 +62,11 @@ struct FeatureSketch {
       quantiles.Add(x);
     }
   }
+  // The values first[0], first[stride], ..., first[(n-1)·stride]: one feature's column of
+  // n row-major rows (a FeatureRowBlock's). Each as AddNumber, except kAbsentValue (the
+  // row has no value for this feature: not counted at all). For an exact window the
+  // values are counted at once (WindowRanks::AddStrided), without AddNumber's buffer.
+  void AddColumn(const double* first, size_t n, size_t stride);
   void AddCategory(std::string_view value);  // "" counts as missing
   void AddMissing() {
     ++rows;
@@ -68,8 +74,25 @@ struct FeatureSketch {
   }
   // REQUIRES: same kind, histogram edges and knots (INVALID_ARGUMENT otherwise).
   Status Merge(const FeatureSketch& other);
+  // Becomes a copy of `empty` (an EmptyLike or ExactWindow sketch), keeping its own
+  // window counts' buffer when both count against the same knots (cleared, not copied).
+  void ResetTo(const FeatureSketch& empty);
 
   double missing_rate() const { return rows == 0 ? 0.0 : static_cast<double>(missing) / rows; }
 };
+
+// Adds n rows of sketches.size() values each (row-major, as a FeatureRowBlock holds a
+// request's rows) to sketches[0..]: AddColumn per feature, over tiles of kRowTile rows.
+// A feature's lookups land at random in its grid, knots and counts (about 30 KB for a
+// k = 200 reference), which the features before it have pushed out of the closest
+// cache; a long tile pays for bringing them back over many values (the column's own
+// reads are strided, which the prefetcher follows). Same counts as AddNumber of every
+// value that is not kAbsentValue; worth it from a few rows on (DriftMonitor: a request
+// of at least kRowTileMin rows).
+void AddRows(std::vector<FeatureSketch>& sketches, const double* rows, size_t n);
+// Measured (cachegrind, d = 64, 1000-row windows): 128 rows a tile miss the L1 data
+// cache 3 times per value, 1024 rows 1.9 times (update rate in time: 1.2-1.35x).
+inline constexpr size_t kRowTile = 1024;
+inline constexpr size_t kRowTileMin = 16;
 
 }  // namespace ferry::monitoring::drift

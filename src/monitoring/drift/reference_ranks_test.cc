@@ -10,6 +10,7 @@
 
 #include "monitoring/drift/feature_sketch.h"
 #include "monitoring/drift/profile_builder.h"
+#include "monitoring/feature_rows.h"
 
 namespace ferry::monitoring::drift {
 namespace {
@@ -75,6 +76,24 @@ TEST(ReferenceKnots, SlotsAgreeWithTheirDefinition) {
   }
 }
 
+TEST(ReferenceKnots, CrowdedCellsAreSearched) {
+  // Two tight clusters far apart: the grid's cells are wide against a cluster's spread,
+  // so most knots share a cell with others and are found by the search from the cell's
+  // first knot; values between and around the knots must still get their own slots.
+  std::vector<double> values = Normal(2000, 11);
+  for (auto& v : values) v *= 1e-6;
+  for (double v : Normal(2000, 12)) values.push_back(1000.0 + v);
+  const FeatureSketch ref = Reference(values);
+  const auto knots = ReferenceKnots::Build(ref);
+  std::vector<double> probes = {-1.0, 500.0, 2000.0, 1e-7, -1e-7};
+  for (size_t i = 0; i < knots->knot_count(); ++i) {
+    const double k = knots->knot(i);
+    probes.insert(probes.end(), {k, std::nextafter(k, -HUGE_VAL), std::nextafter(k, HUGE_VAL)});
+    if (i + 1 < knots->knot_count()) probes.push_back(0.5 * (k + knots->knot(i + 1)));
+  }
+  for (double x : probes) ASSERT_EQ(knots->Slot(x), BruteSlot(*knots, x)) << "x = " << x;
+}
+
 TEST(ReferenceKnots, DegenerateReferencesStillCount) {
   // One distinct value (no grid), and no values at all.
   const FeatureSketch constant = Reference(std::vector<double>(50, 3.0));
@@ -136,6 +155,58 @@ TEST(WindowRanks, BinCountsAreTheHistogramsOwn) {
   }
   EXPECT_EQ(w.BinCounts(), h.counts());
   EXPECT_EQ(w.count(), values.size());
+  // The KS sweep that takes the bin counts on the way: the same bins, the same test.
+  std::vector<uint64_t> bins;
+  const TestResult with_bins = w.KsTest(ref.quantiles, &bins);
+  EXPECT_EQ(bins, h.counts());
+  EXPECT_EQ(with_bins.statistic, w.KsTest(ref.quantiles).statistic);
+  EXPECT_EQ(*with_bins.p_value, *w.KsTest(ref.quantiles).p_value);
+  // Values only below the first knot, then only above the last: the first and last bins.
+  for (double far : {-50.0, 50.0}) {
+    WindowRanks one(knots);
+    for (int i = 0; i < 3; ++i) one.Add(far);
+    ASSERT_GT(one.KsTest(ref.quantiles, &bins).statistic, 0.9);
+    EXPECT_EQ(bins, one.BinCounts()) << far;
+    EXPECT_EQ(far < 0 ? bins.front() : bins.back(), 3u);
+  }
+  WindowRanks none(knots);
+  EXPECT_EQ(none.KsTest(ref.quantiles, &bins).p_value, 1.0);
+  EXPECT_EQ(bins, std::vector<uint64_t>(h.counts().size(), 0));
+}
+
+TEST(WindowRanks, ColumnsOfRowsCountAsTheirValues) {
+  // Rows of 3 features, row-major as a FeatureRowBlock holds them, with missing (NaN) and
+  // absent values: AddRows (in tiles, column by column) must leave every feature as
+  // AddNumber of each of its values that is not absent does.
+  const FeatureSketch ref = Reference(Normal(3000, 13, 0.25));
+  const auto knots = ReferenceKnots::Build(ref);
+  const size_t width = 3, n = 2 * kRowTile + 37;
+  std::vector<double> rows = Normal(width * n, 14, 0.25);
+  for (size_t i = 0; i < n; i += 7) rows[i * width + 1] = std::nan("");
+  for (size_t i = 3; i < n; i += 11) rows[i * width + 2] = AbsentValue();
+  rows[5 * width] = ref.histogram.edges().front();
+  std::vector<FeatureSketch> batch(width, ref.ExactWindow(knots)), single = batch;
+  AddRows(batch, rows.data(), n);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < width; ++j)
+      if (!IsAbsentValue(rows[i * width + j])) single[j].AddNumber(rows[i * width + j]);
+  for (size_t j = 0; j < width; ++j) {
+    EXPECT_EQ(batch[j].rows, single[j].rows) << j;
+    EXPECT_EQ(batch[j].missing, single[j].missing) << j;
+    EXPECT_EQ(batch[j].ranks.count(), single[j].ranks.count()) << j;
+    EXPECT_EQ(batch[j].ranks.BinCounts(), single[j].ranks.BinCounts()) << j;
+    EXPECT_EQ(batch[j].ranks.KsTest(ref.quantiles).statistic, single[j].ranks.KsTest(ref.quantiles).statistic) << j;
+  }
+  EXPECT_EQ(batch[0].rows, n);
+  EXPECT_EQ(batch[1].missing, (n + 6) / 7);
+  EXPECT_EQ(batch[2].rows, n - (n - 3 + 10) / 11);
+  EXPECT_EQ(batch[2].missing, 0u);
+  // A sketched window (no knots) takes the column by AddNumber.
+  std::vector<FeatureSketch> sketched(width, ref.EmptyLike(200));
+  AddRows(sketched, rows.data(), n);
+  EXPECT_EQ(sketched[1].missing, batch[1].missing);
+  EXPECT_EQ(sketched[2].rows, batch[2].rows);
+  EXPECT_EQ(sketched[0].quantiles.count(), n);
 }
 
 TEST(WindowRanks, MergedWindowsCountTheUnion) {

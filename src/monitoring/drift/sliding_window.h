@@ -31,6 +31,9 @@ class SlidingWindow {
   std::vector<FeatureSketch> Merged() const;
   // The same into `merged`, reusing its buffers when it held a window of this one before.
   void MergeInto(std::vector<FeatureSketch>* merged) const;
+  // The window to evaluate: the only closed step itself when there is one (no copy),
+  // else MergeInto(scratch) and *scratch. Valid until the next Seal (or use of scratch).
+  const std::vector<FeatureSketch>& Window(std::vector<FeatureSketch>* scratch) const;
 
  private:
   struct Step {
