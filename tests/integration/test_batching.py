@@ -120,12 +120,18 @@ class HeavyModels:
     def __init__(self, folder: Path):
         probe_repeats = 16
         per_repeat = _exec_ms(_heavy_model(probe_repeats, folder / "probe.onnx")) / probe_repeats
-        self.fast_repeats = max(16, min(2000, math.ceil(FAST_TARGET_MS / per_repeat)))
-        self.slow_repeats = max(64, min(6000, math.ceil(SLOW_TARGET_MS / per_repeat)))
-        self.fast = _heavy_model(self.fast_repeats, folder / "fast.onnx")
-        self.slow = _heavy_model(self.slow_repeats, folder / "slow.onnx")
-        self.fast_ms = _exec_ms(self.fast, runs=3)
-        self.slow_ms = _exec_ms(self.slow, runs=3)
+        # A burst of load on this shared machine can make the probe look slow and the
+        # models too fast: measured too fast, they are sized again from what they took.
+        for _ in range(3):
+            self.fast_repeats = max(16, min(2000, math.ceil(FAST_TARGET_MS / per_repeat)))
+            self.slow_repeats = max(64, min(6000, math.ceil(SLOW_TARGET_MS / per_repeat)))
+            self.fast = _heavy_model(self.fast_repeats, folder / "fast.onnx")
+            self.slow = _heavy_model(self.slow_repeats, folder / "slow.onnx")
+            self.fast_ms = _exec_ms(self.fast, runs=3)
+            self.slow_ms = _exec_ms(self.slow, runs=3)
+            if self.fast_ms >= 3.0:
+                break
+            per_repeat = self.fast_ms / self.fast_repeats
 
     def __repr__(self):
         return (f"HeavyModels(fast: {self.fast_repeats} MatMuls, {self.fast_ms:.1f} ms; "
