@@ -8,6 +8,7 @@
 #include <parquet/exception.h>
 #include <parquet/file_reader.h>
 
+#include "batch/huge_page_pool.h"
 #include "batch/output_writer.h"
 
 namespace ferry::batch {
@@ -103,21 +104,6 @@ ValueKind KindOf(const arrow::DataType& t) {
   }
 }
 
-// The memory the reader's record batches come from: Arrow's jemalloc pool told never to
-// give freed pages back, where the wheel has jemalloc; Arrow's default pool otherwise.
-// Why: with the default (mimalloc) or jemalloc's 1 s decay, a freed record batch's pages
-// often go back to the kernel and the next batch faults in freshly zeroed ones: on 50,000
-// rows of 256 floats (mlp_256), 0.07-0.55 s of system time by run against 0.10-0.13 s.
-// What stays is about one record batch's worth (kBatchRows rows).
-arrow::MemoryPool* ReadPool() {
-  static arrow::MemoryPool* const pool = [] {
-    arrow::MemoryPool* p = nullptr;
-    if (arrow::jemalloc_set_decay_ms(-1).ok() && arrow::jemalloc_memory_pool(&p).ok()) return p;
-    return arrow::default_memory_pool();
-  }();
-  return pool;
-}
-
 }  // namespace
 
 // One column of the record batch in hand, looked up once per batch rather than per cell:
@@ -153,11 +139,22 @@ Result<std::unique_ptr<ParquetInput>> ParquetInput::Open(const std::filesystem::
   const std::string name = "input '" + path.string() + "'";
   std::unique_ptr<ParquetInput> p(new ParquetInput());
   p->impl_ = std::make_unique<Impl>();
-  auto file = arrow::io::ReadableFile::Open(path.string());
+  // Memory-mapped: the column chunks are read in place, as slices of the page cache,
+  // rather than copied into buffers first (by read(), or by pre-buffering the whole row
+  // group); pages and dictionaries decode into HugePagePool (see there for why).
+  auto file = arrow::io::MemoryMappedFile::Open(path.string(), arrow::io::FileMode::READ);
   if (!file.ok()) return InvalidArgument(name + ": " + file.status().message());
   std::unique_ptr<parquet::arrow::FileReader> reader;
   try {
-    auto r = parquet::arrow::OpenFile(*file, ReadPool());
+    parquet::ReaderProperties properties(HugePagePool::Get());
+    parquet::ArrowReaderProperties arrow_properties;
+    arrow_properties.set_pre_buffer(false);
+    arrow_properties.set_batch_size(kBatchRows);
+    parquet::arrow::FileReaderBuilder builder;
+    arrow::Status st = builder.Open(*file, properties);
+    if (!st.ok()) return InvalidArgument(name + ": not a readable Parquet file: " + st.message());
+    builder.memory_pool(HugePagePool::Get())->properties(arrow_properties);
+    auto r = builder.Build();
     if (!r.ok()) return InvalidArgument(name + ": not a readable Parquet file: " + r.status().message());
     reader = std::move(*r);
   } catch (const parquet::ParquetException& e) {

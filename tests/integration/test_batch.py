@@ -335,3 +335,54 @@ def test_a_batch_the_model_fails_is_retried_row_by_row(tmp_path):
     header, rows = read_csv(out)
     assert header == ["key", "Y"]
     assert rows == [[f"k{i}", str(x * 10)] for i, x in enumerate(xs) if x > 0]
+
+
+def test_progress_is_a_redrawn_line_on_a_terminal_and_log_lines_otherwise(tmp_path):
+    import os
+    import pty
+    import re
+    import sys
+
+    # The Python model of the row-by-row test, one row per request: a job of a few seconds,
+    # so both reporters fire more than once.
+    repo = write_picky_repo(tmp_path)
+    rows = 30_000
+    (tmp_path / "in.csv").write_text("key,X\n" + "".join(f"k{i},{i}\n" for i in range(rows)))
+    args = ["--model", "picky", "--input", str(tmp_path / "in.csv"), "--carry", "key", "--batch-size", "1",
+            "--concurrency", "1", "--python-executable", sys.executable]
+    # Not a terminal: a log line every --progress-secs, then the summary.
+    cmd = [str(fh.ferry_bin()), "batch", "--model-repository", str(repo), *args, "--output",
+           str(tmp_path / "log.csv"), "--progress-secs", "1", "--log-level", "info"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=fh.child_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = re.findall(r'msg="batch progress" progress="(\d+) rows \((\d+)%\), (\d+) rows/s(, ETA \d+:\d\d:\d\d)?"',
+                       proc.stderr)
+    assert len(lines) >= 1, proc.stderr[-3000:]
+    done = [int(r) for r, *_ in lines]
+    assert done == sorted(done) and 0 < done[0] < rows and all(int(rate) > 0 for _, _, rate, _ in lines)
+    assert any(eta for *_, eta in lines), "an ETA while the job runs"
+    assert f"ferry batch: {rows} rows ok, 0 failed" in proc.stderr
+    assert "\r" not in proc.stderr, "no redrawn line when stderr is not a terminal"
+    # A terminal: one line redrawn in place with rows/s and an ETA, cleared before the summary.
+    master, slave = pty.openpty()
+    cmd = [str(fh.ferry_bin()), "batch", "--model-repository", str(repo), *args, "--output",
+           str(tmp_path / "tty.csv"), "--log-level", "warning"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=slave, env=fh.child_env())
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the job closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert p.wait(timeout=RUN_TIMEOUT_S) == 0, seen[-3000:]
+    text = seen.decode()
+    drawn = re.findall(r"\r\x1b\[Kferry batch: (\d+) rows \((\d+)%\), (\d+) rows/s, ETA \d+:\d\d:\d\d", text)
+    assert len(drawn) >= 2, text[-2000:]
+    assert [int(r) for r, *_ in drawn] == sorted(int(r) for r, *_ in drawn)
+    assert f"\r\x1b[Kferry batch: {rows} rows ok, 0 failed" in text, "the line is cleared before the summary"
+    assert "batch progress" not in text

@@ -287,6 +287,26 @@ def test_parquet_output_holds_the_csv_outputs_values_in_order(model_repo, data, 
     assert not list(tmp_path.glob("out.parquet.*partial")) and not list(tmp_path.glob("*.checkpoint"))
 
 
+def test_100000_parquet_rows_in_and_out_equal_onnxruntime_row_by_row(model_repo, tmp_path):
+    # The size for every format: 100,000 rows, row groups of pyarrow's choosing on
+    # the way in (4 of 25,000) and of ferry's on the way out (the default --row-group-rows).
+    rows = 100_000
+    x = features(rows, seed=23)
+    src = tmp_path / "in.parquet"
+    cols = {"id": pa.array([f"r{i}" for i in range(rows)], pa.string())}
+    cols.update({f"f{j}": pa.array(x[:, j], pa.float32()) for j in range(4)})
+    pq.write_table(pa.table(cols), src, row_group_size=25_000)
+    out = tmp_path / "out.parquet"
+    proc = run_batch(model_repo, "--model", "mlp_classifier", "--input", str(src), "--output", str(out), "--carry", "id")
+    assert f"{rows} rows ok, 0 failed" in proc.stderr
+    t = pq.read_table(out)
+    assert t.num_rows == rows and t.column("id").to_pylist() == [f"r{i}" for i in range(rows)]
+    ref = mlp_reference(model_repo, x)
+    fh.assert_tensor_equal(np.stack([t.column(f"probabilities_{j}").to_numpy() for j in range(3)], axis=1),
+                           ref["probabilities"], "probabilities")
+    np.testing.assert_array_equal(t.column("label").to_numpy(), ref["label"][:, 0])
+
+
 def test_parquet_output_killed_at_several_points_ends_byte_identical(model_repo, data, tmp_path):
     d, x = data
     # CSV input with a bad row every 2,500, so the error file is resumed too and row groups

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import subprocess
 import threading
@@ -134,6 +135,36 @@ def test_outputs_are_the_models_answers(kafka_broker, streams, model_repo, guara
     if guarantee == "exactly-once":
         assert fh.metric_sum(s.metrics(), "ferry_stream_transactions_total", outcome="committed") >= 1
     assert s.stop() == 0
+
+
+def test_the_model_header_picks_each_messages_model_and_version(kafka_broker, streams, model_repo):
+    # No --model: every model of the repository is loaded, and each message names its own.
+    tin, tout, tdead = topics(kafka_broker, partitions=2)
+    n = 20
+    x = fh.make_inputs(MODEL, n, seed=6)["input"]
+    ab = fh.make_inputs("add_sub", n, seed=7)
+    msgs = []
+    for i in range(n):
+        msgs.append((f"m{i}".encode(), json.dumps(fh.json_request({"input": x[i:i + 1]})).encode(),
+                     [("ferry-model", MODEL.encode())]))
+        msgs.append((f"a{i}".encode(), json.dumps(fh.json_request({k: v[i:i + 1] for k, v in ab.items()})).encode(),
+                     [("ferry-model", b"add_sub"), ("ferry-model-version", b"1")]))
+    kafka_broker.produce(tin, msgs)
+    streams(["--input-topic", tin, "--output-topic", tout, "--group", f"g-{tin}"])
+    out = by_key(kafka_broker.consume_all(tout, 2 * n))
+    mlp_keys, ab_keys = [f"m{i}" for i in range(n)], [f"a{i}" for i in range(n)]
+    assert sorted(out) == sorted(mlp_keys + ab_keys), "each message answered once"
+    assert_answers(out, x, model_repo, mlp_keys)
+    ref = fh.reference(model_repo, "add_sub", 1, ab)
+    for i, k in enumerate(ab_keys):
+        body = json.loads(out[k].value())
+        assert body["model_name"] == "add_sub" and body["model_version"] == "1", body
+        got = {o["name"]: np.array(o["data"], dtype=fh.V2_TO_NP[o["datatype"]]).reshape(o["shape"])
+               for o in body["outputs"]}
+        fh.assert_outputs_match(got, {name: v[i:i + 1] for name, v in ref.items()})
+        h = headers_of(out[k])
+        assert (h["ferry-model"], h["ferry-model-version"]) == ("add_sub", "1"), h
+    assert kafka_broker.consume_all(tdead, 0, settle_s=0.5) == []
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
@@ -316,6 +347,8 @@ def test_broker_that_goes_away_is_retried_and_nothing_is_lost(ferry_binary, mode
     import kafka_helpers as kh
 
     if not kh.kafka_available():
+        if os.environ.get("FERRY_REQUIRE_KAFKA"):  # as the session's broker fixture does
+            pytest.fail(kh.missing_kafka_message(), pytrace=False)
         pytest.skip(kh.missing_kafka_message())
     broker = kh.KafkaBroker(tmp_path / "kafka").start()
     s = None
