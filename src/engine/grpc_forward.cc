@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "engine/engine_metrics.h"
+#include "engine/grpc_forward_policy.h"
 #include "engine/grpc_statistics_gather.h"
 #include "engine/grpc_wire.h"
 #include "protocol/grpc/grpc_service.pb.h"
@@ -31,46 +32,7 @@ constexpr size_t kStreamWindow = 256;
 // start takes ~0.1-1 s, and polling needs no wake-up plumbing from the supervisor).
 constexpr milliseconds kWaitPoll{10};
 
-enum class Method { kUnknown, kInfer, kStreamInfer, kMetadata, kReady, kConfig, kStatistics };
-
-struct MethodInfo {
-  std::string_view path;
-  Method method;
-  ModelTargetFields fields;
-};
-
-constexpr MethodInfo kMethods[] = {
-    {"/inference.GRPCInferenceService/ModelInfer", Method::kInfer, kInferRequestFields},
-    {"/inference.GRPCInferenceService/ModelStreamInfer", Method::kStreamInfer, kInferRequestFields},
-    {"/inference.GRPCInferenceService/ModelMetadata", Method::kMetadata,
-     {"ModelMetadataRequest", "name", "version", ""}},
-    {"/inference.GRPCInferenceService/ModelReady", Method::kReady, {"ModelReadyRequest", "name", "version", ""}},
-    {"/inference.GRPCInferenceService/ModelConfig", Method::kConfig, {"ModelConfigRequest", "name", "version", ""}},
-    {"/inference.GRPCInferenceService/ModelStatistics", Method::kStatistics,
-     {"ModelStatisticsRequest", "name", "version", ""}},
-};
-
-const MethodInfo* FindMethod(std::string_view path) {
-  for (const auto& m : kMethods)
-    if (m.path == path) return &m;
-  return nullptr;
-}
-
-std::minstd_rand& Rng() {
-  thread_local std::minstd_rand rng(std::random_device{}());
-  return rng;
-}
-
-// Metadata that belongs to one hop: HTTP/2 pseudo-headers and framing, gRPC's own keys
-// (deadline, encoding, status), and the user agent, which each side sets for itself.
-bool Forwardable(g::string_ref key) {
-  const std::string_view k(key.data(), key.size());
-  if (k.empty() || k[0] == ':' || k.substr(0, 5) == "grpc-") return false;
-  for (std::string_view hop : {"user-agent", "te", "content-type", "host", "connection", "keep-alive",
-                               "proxy-connection", "transfer-encoding", "upgrade"})
-    if (k == hop) return false;
-  return true;
-}
+bool Forwardable(g::string_ref key) { return grpc_forward::Forwardable(std::string_view(key.data(), key.size())); }
 
 std::string Str(g::string_ref s) { return std::string(s.data(), s.size()); }
 
@@ -121,10 +83,6 @@ class QueueTicket final : public ConcurrencyLimiter::Waiter {
   bool granted_ = false, armed_ = false;  // guarded by mu_
   g::Alarm alarm_;
 };
-
-std::string UnknownModel(const std::string& name) {
-  return "Request for unknown model: '" + name + "' is not found";  // `ferry serve`'s words
-}
 
 // One call accepted by the generic service, and its upstream call(s). Every event comes
 // back on the call's completion queue and so runs on that queue's thread: no locks.
@@ -275,15 +233,7 @@ class Call final : public TagHandler {
                                                   : std::string_view(tp->second.data(), tp->second.size()));
       if (trace_.sampled()) model_ = model;
     }
-    if (dep->load->in_flight.fetch_add(1, std::memory_order_relaxed) >= dep->max_in_flight) {
-      dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
-      dep->load->rejected.fetch_add(1, std::memory_order_relaxed);
-      if (dep->metrics) {
-        dep->metrics->rejected_limit->Increment();
-        dep->metrics->AnsweredGrpc(static_cast<int>(g::StatusCode::RESOURCE_EXHAUSTED), 0);
-      }
-      return false;
-    }
+    if (!AdmitInFlight(*dep)) return false;
     dep_ = dep;
     // The client's deadline; a unary call's is capped by gateway.request_timeout (a
     // stream may rightly stay open longer than one request takes).
@@ -298,10 +248,8 @@ class Call final : public TagHandler {
     return true;
   }
 
-  static g::Status OverLimit(const DeploymentRoute& d) {
-    return g::Status(g::StatusCode::RESOURCE_EXHAUSTED, "deployment '" + d.name + "' has " +
-                                                            std::to_string(d.max_in_flight) +
-                                                            " requests in flight, its limit (gateway.max_in_flight)");
+  static g::Status OverLimitStatus(const DeploymentRoute& d) {
+    return g::Status(g::StatusCode::RESOURCE_EXHAUSTED, OverLimit(d));
   }
 
   // Picks a replica for the held request, or waits for one to become ready.
@@ -331,11 +279,7 @@ class Call final : public TagHandler {
     const bool degraded = !dep_->CanStartReplica();
     if (degraded || waited >= dep_->cold_start_timeout_ms || Clock::now() >= deadline_) {
       StopWaiting(false);
-      if (dep_->metrics) dep_->metrics->rejected_no_replica->Increment();
-      return Fail(g::Status(g::StatusCode::UNAVAILABLE,
-                            "deployment '" + dep_->name + "' has no ready replica" +
-                                (degraded ? ": its revisions are degraded"
-                                          : " (waited " + std::to_string(waited) + " ms, gateway.cold_start_timeout)")));
+      return Fail(g::Status(g::StatusCode::UNAVAILABLE, NoReadyReplica(*dep_, degraded, waited)));
     }
     alarm_ = std::make_unique<g::Alarm>();
     alarm_->Set(cq_, std::min(Clock::now() + kWaitPoll, deadline_), Arm(kAlarm));
@@ -422,12 +366,9 @@ class Call final : public TagHandler {
     if (retried_ || answered || status.error_code() != g::StatusCode::UNAVAILABLE || cancelled_) return false;
     std::shared_ptr<ReplicaEndpoint> next = Router::Pick(*dep_, ep_.get(), Rng(), &revision_);
     if (!next) return false;
-    CountUpstreamError(/*timeout=*/false);
+    CountRetry(*dep_, *ep_, *next, status.error_message());
     retried_ = true;
     core_->retries.fetch_add(1, std::memory_order_relaxed);
-    if (dep_->metrics) dep_->metrics->retries->Increment();
-    FERRY_LOG(kDebug, "upstream failed before responding; retrying",
-              ("replica", ep_->id)("next", next->id)("error", status.error_message()));
     ep_ = std::move(next);
     return true;
   }
@@ -435,25 +376,16 @@ class Call final : public TagHandler {
   // What the client gets for a failed upstream call: the replica's own answers as they
   // are; the gateway's failures (the replica unreachable after the retry, or over
   // gateway.request_timeout) say which replica.
-  void CountUpstreamError(bool timeout) const {
-    if (const ReplicaErrorCounters* c = ep_->errors.load(std::memory_order_acquire))
-      (timeout ? c->timeout : c->unavailable)->Increment();
-  }
-
   g::Status FromUpstream(const g::Status& s) {
     if (s.error_code() == g::StatusCode::UNAVAILABLE) {
-      CountUpstreamError(/*timeout=*/false);
+      CountUpstreamError(*ep_, /*timeout=*/false);
       core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
-      return g::Status(s.error_code(),
-                       "deployment '" + dep_->name + "': replica " + ep_->id + " failed: " + s.error_message(),
-                       s.error_details());
+      return g::Status(s.error_code(), ReplicaFailed(*dep_, *ep_, s.error_message()), s.error_details());
     }
     if (s.error_code() == g::StatusCode::DEADLINE_EXCEEDED && gateway_deadline_ && Clock::now() >= deadline_) {
-      CountUpstreamError(/*timeout=*/true);
+      CountUpstreamError(*ep_, /*timeout=*/true);
       core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
-      return g::Status(s.error_code(), "deployment '" + dep_->name + "': replica " + ep_->id +
-                                           " did not answer within " + std::to_string(dep_->request_timeout_ms) +
-                                           " ms (gateway.request_timeout)");
+      return g::Status(s.error_code(), ReplicaTimedOut(*dep_, *ep_));
     }
     return s;
   }
@@ -473,9 +405,7 @@ class Call final : public TagHandler {
     if (trace_.sampled())
       trace_.Finish({"grpc", dep_->name, revision_ ? std::string_view(revision_->name) : std::string_view(), model_,
                      "rpc.grpc.status_code", static_cast<int64_t>(code), code != g::StatusCode::OK, message});
-    if (dep_->metrics)
-      dep_->metrics->AnsweredGrpc(static_cast<int>(code),
-                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - admitted_).count());
+    RecordAnswer(*dep_, static_cast<int>(code), admitted_);
   }
 
   // Answers the call: a unary call's status, or a stream's end.
@@ -516,7 +446,7 @@ class Call final : public TagHandler {
       return Finish(g::Status(g::StatusCode::NOT_FOUND, UnknownModel(target->name)));
     }
     if (method_->method == Method::kStatistics) return GatherStatistics(*it->second);
-    if (!Admit(it->second.get(), target->name)) return Finish(OverLimit(*it->second));
+    if (!Admit(it->second.get(), target->name)) return Finish(OverLimitStatus(*it->second));
     Route();
   }
 
@@ -613,7 +543,7 @@ class Call final : public TagHandler {
       if (it == table->by_model.end()) {
         AnswerLocally(UnknownModel(target->name), target->id);
       } else if (!dep_) {
-        if (!Admit(it->second.get(), target->name)) return EndStream(OverLimit(*it->second));
+        if (!Admit(it->second.get(), target->name)) return EndStream(OverLimitStatus(*it->second));
         table_ = std::move(table);
         Forward(std::move(request));
         Route();
