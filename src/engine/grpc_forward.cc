@@ -97,12 +97,12 @@ class Call final : public TagHandler {
   }
 
   ~Call() override {
-    StopWaiting(false);
-    ReleaseSlot();
+    place_.StopWaiting(false);
+    place_.ReleaseSlot();
     if (ep_) ep_->outstanding.fetch_sub(held_, std::memory_order_relaxed);
-    if (dep_) {
+    if (place_.dep) {
       Record(g::StatusCode::CANCELLED, "the call ended unanswered");  // the client left
-      dep_->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      place_.dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
     }
     core_->calls.fetch_sub(1, std::memory_order_release);
   }
@@ -234,7 +234,7 @@ class Call final : public TagHandler {
       if (trace_.sampled()) model_ = model;
     }
     if (!AdmitInFlight(*dep)) return false;
-    dep_ = dep;
+    place_.dep = dep;
     // The client's deadline; a unary call's is capped by gateway.request_timeout (a
     // stream may rightly stay open longer than one request takes).
     deadline_ = ctx_.deadline();
@@ -255,31 +255,21 @@ class Call final : public TagHandler {
   // Picks a replica for the held request, or waits for one to become ready.
   void Route() {
     if (cancelled_ || (stream_state_ && stream_state_->ended)) return;
-    if (waiting_) Refresh();
-    // Under gateway.max_concurrency a call (a stream: once) takes a slot before it goes
-    // to a replica, once one is ready: the cold-start wait below comes first.
-    if (dep_->max_concurrency > 0 && !holds_slot_ && !ticket_ && HasRoutableReplica(*dep_)) return Queue();
+    std::shared_ptr<ReplicaEndpoint> ep;
     const RevisionRoute* rev = nullptr;
-    std::shared_ptr<ReplicaEndpoint> ep = Router::Pick(*dep_, nullptr, Rng(), &rev);
-    if (ep) {
-      StopWaiting(true);
-      rev->load->arrivals.fetch_add(1, std::memory_order_relaxed);
-      ep_ = std::move(ep);
-      revision_ = rev;
-      routed_ = std::chrono::steady_clock::now();
-      return stream_state_ ? OpenUpstream() : SendUnary();
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (!waiting_) {
-      waiting_ = true;
-      wait_start_ = now;
-      dep_->load->waiting.fetch_add(1, std::memory_order_relaxed);
-    }
-    const auto waited = std::chrono::duration_cast<milliseconds>(now - wait_start_).count();
-    const bool degraded = !dep_->CanStartReplica();
-    if (degraded || waited >= dep_->cold_start_timeout_ms || Clock::now() >= deadline_) {
-      StopWaiting(false);
-      return Fail(g::Status(g::StatusCode::UNAVAILABLE, NoReadyReplica(*dep_, degraded, waited)));
+    std::string no_replica;
+    switch (place_.Next(*core_->router, !ticket_, Clock::now() >= deadline_, &ep, &rev, &no_replica)) {
+      case CallPlace::Step::kQueue:
+        return Queue();
+      case CallPlace::Step::kPicked:
+        ep_ = std::move(ep);
+        revision_ = rev;
+        routed_ = std::chrono::steady_clock::now();
+        return stream_state_ ? OpenUpstream() : SendUnary();
+      case CallPlace::Step::kNoReplica:
+        return Fail(g::Status(g::StatusCode::UNAVAILABLE, no_replica));
+      case CallPlace::Step::kWait:
+        break;
     }
     alarm_ = std::make_unique<g::Alarm>();
     alarm_->Set(cq_, std::min(Clock::now() + kWaitPoll, deadline_), Arm(kAlarm));
@@ -287,67 +277,39 @@ class Call final : public TagHandler {
 
   void Queue() {
     auto ticket = std::make_shared<QueueTicket>();
-    switch (dep_->load->limiter.Acquire(ticket)) {
+    switch (place_.AskSlot(ticket)) {
       case ConcurrencyLimiter::Outcome::kAcquired:
-        holds_slot_ = true;
         return Route();
       case ConcurrencyLimiter::Outcome::kQueueFull:
-        if (dep_->metrics) dep_->metrics->rejected_queue_full->Increment();
-        return Fail(g::Status(g::StatusCode::RESOURCE_EXHAUSTED, QueueFullMessage(*dep_)));
+        return Fail(g::Status(g::StatusCode::RESOURCE_EXHAUSTED, QueueFullMessage(*place_.dep)));
       case ConcurrencyLimiter::Outcome::kQueued:
         break;
     }
     ticket_ = std::move(ticket);
     queue_start_ = std::chrono::steady_clock::now();
-    queue_expiry_ = std::min(Clock::now() + milliseconds(dep_->queue_timeout_ms), deadline_);
+    queue_expiry_ = std::min(Clock::now() + milliseconds(place_.dep->queue_timeout_ms), deadline_);
     ticket_->Arm(cq_, queue_expiry_, Arm(kQueue));
   }
 
   // The ticket's alarm: a slot was granted, the queue timeout passed, or the client left.
   void OnQueueAlarm() {
-    const bool removed = dep_->load->limiter.Cancel(ticket_.get());
+    const bool removed = place_.dep->load->limiter.Cancel(ticket_.get());
     ticket_.reset();
     if (!removed) {  // granted: the slot is ours
-      holds_slot_ = true;
-      if (dep_->metrics)
-        dep_->metrics->queue_wait->Observe(
+      place_.holds_slot = true;
+      if (place_.dep->metrics)
+        place_.dep->metrics->queue_wait->Observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - queue_start_).count());
-      if (cancelled_) return ReleaseSlot();
+      if (cancelled_) return place_.ReleaseSlot();
       return Route();
     }
     if (cancelled_) return;  // the client left: nothing to answer
-    if (dep_->metrics) dep_->metrics->rejected_queue_timeout->Increment();
+    if (place_.dep->metrics) place_.dep->metrics->rejected_queue_timeout->Increment();
     const auto waited = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - queue_start_);
     Fail(g::Status(g::StatusCode::RESOURCE_EXHAUSTED,
-                   QueueTimeoutMessage(*dep_, waited.count(), queue_expiry_ >= deadline_)));
+                   QueueTimeoutMessage(*place_.dep, waited.count(), queue_expiry_ >= deadline_)));
   }
 
-  void ReleaseSlot() {
-    if (!holds_slot_) return;
-    holds_slot_ = false;
-    dep_->load->limiter.Release();
-  }
-
-  // A waiting call looks for replicas in the newest route table: the one it was admitted
-  // with predates the replica being started for it.
-  void Refresh() {
-    auto table = core_->router->Snapshot();
-    for (const auto& d : table->deployments)
-      if (d->name == dep_->name && d->load == dep_->load) {
-        dep_ = d.get();
-        table_ = std::move(table);
-        return;
-      }
-  }
-
-  void StopWaiting(bool routed) {
-    if (!waiting_) return;
-    waiting_ = false;
-    dep_->load->waiting.fetch_sub(1, std::memory_order_relaxed);
-    if (routed && dep_->metrics)
-      dep_->metrics->cold_start_wait->Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start_).count());
-  }
 
   // The upstream call's context: the deadline, and the client's metadata; with tracing
   // on, the gateway's traceparent for this try instead of the client's.
@@ -364,12 +326,9 @@ class Call final : public TagHandler {
   // replica died) before any answer, once. Picks the replica for the second try.
   bool RetryOnAnotherReplica(const g::Status& status, bool answered) {
     if (retried_ || answered || status.error_code() != g::StatusCode::UNAVAILABLE || cancelled_) return false;
-    std::shared_ptr<ReplicaEndpoint> next = Router::Pick(*dep_, ep_.get(), Rng(), &revision_);
-    if (!next) return false;
-    CountRetry(*dep_, *ep_, *next, status.error_message());
+    if (!PickRetry(*place_.dep, &ep_, &revision_, status.error_message())) return false;
     retried_ = true;
     core_->retries.fetch_add(1, std::memory_order_relaxed);
-    ep_ = std::move(next);
     return true;
   }
 
@@ -380,12 +339,12 @@ class Call final : public TagHandler {
     if (s.error_code() == g::StatusCode::UNAVAILABLE) {
       CountUpstreamError(*ep_, /*timeout=*/false);
       core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
-      return g::Status(s.error_code(), ReplicaFailed(*dep_, *ep_, s.error_message()), s.error_details());
+      return g::Status(s.error_code(), ReplicaFailed(*place_.dep, *ep_, s.error_message()), s.error_details());
     }
     if (s.error_code() == g::StatusCode::DEADLINE_EXCEEDED && gateway_deadline_ && Clock::now() >= deadline_) {
       CountUpstreamError(*ep_, /*timeout=*/true);
       core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
-      return g::Status(s.error_code(), ReplicaTimedOut(*dep_, *ep_));
+      return g::Status(s.error_code(), ReplicaTimedOut(*place_.dep, *ep_));
     }
     return s;
   }
@@ -400,19 +359,19 @@ class Call final : public TagHandler {
   }
 
   void Record(g::StatusCode code, std::string_view message = {}) {
-    if (recorded_ || !dep_) return;
+    if (recorded_ || !place_.dep) return;
     recorded_ = true;
     if (trace_.sampled())
-      trace_.Finish({"grpc", dep_->name, revision_ ? std::string_view(revision_->name) : std::string_view(), model_,
+      trace_.Finish({"grpc", place_.dep->name, revision_ ? std::string_view(revision_->name) : std::string_view(), model_,
                      "rpc.grpc.status_code", static_cast<int64_t>(code), code != g::StatusCode::OK, message});
-    RecordAnswer(*dep_, static_cast<int>(code), admitted_);
+    RecordAnswer(*place_.dep, static_cast<int>(code), admitted_);
   }
 
   // Answers the call: a unary call's status, or a stream's end.
   void Fail(const g::Status& s) { stream_state_ ? EndStream(s) : Finish(s); }
 
   void Finish(const g::Status& s) {
-    ReleaseSlot();  // the next queued request may go while this answer is written
+    place_.ReleaseSlot();  // the next queued request may go while this answer is written
     Record(s.error_code(), s.error_message());
     stream_.Finish(s, Arm(kFinish));
   }
@@ -429,9 +388,9 @@ class Call final : public TagHandler {
     }
     auto target = Scan(in_, method_->fields);
     if (!target.ok()) return Finish(g::Status(g::StatusCode::INVALID_ARGUMENT, target.status().message()));
-    table_ = core_->router->Snapshot();
-    auto it = table_->by_model.find(target->name);
-    if (it == table_->by_model.end()) {
+    place_.table = core_->router->Snapshot();
+    auto it = place_.table->by_model.find(target->name);
+    if (it == place_.table->by_model.end()) {
       // As `ferry serve`: an unknown model is not ready, rather than an error.
       if (method_->method == Method::kReady) {
         inference::ModelReadyResponse not_ready;
@@ -508,7 +467,7 @@ class Call final : public TagHandler {
     // a stream's messages have no single latency).
     revision_->load->latency.Record(std::chrono::duration<double>(std::chrono::steady_clock::now() - routed_).count());
     if (!ustatus_.ok()) return Finish(FromUpstream(ustatus_));
-    ReleaseSlot();  // answered: the next queued call may go while this one is written
+    place_.ReleaseSlot();  // answered: the next queued call may go while this one is written
     Record(g::StatusCode::OK);
     stream_.WriteAndFinish(out_, g::WriteOptions(), g::Status::OK, Arm(kFinish));
   }
@@ -542,14 +501,14 @@ class Call final : public TagHandler {
       auto it = table->by_model.find(target->name);
       if (it == table->by_model.end()) {
         AnswerLocally(UnknownModel(target->name), target->id);
-      } else if (!dep_) {
+      } else if (!place_.dep) {
         if (!Admit(it->second.get(), target->name)) return EndStream(OverLimitStatus(*it->second));
-        table_ = std::move(table);
+        place_.table = std::move(table);
         Forward(std::move(request));
         Route();
-      } else if (it->second->name != dep_->name) {
+      } else if (it->second->name != place_.dep->name) {
         AnswerLocally("model '" + target->name + "' is served by deployment '" + it->second->name +
-                          "', and this stream goes to deployment '" + dep_->name +
+                          "', and this stream goes to deployment '" + place_.dep->name +
                           "' (chosen by its first request): send it on a stream of its own",
                       target->id);
       } else {
@@ -739,7 +698,7 @@ class Call final : public TagHandler {
     StreamState& s = *stream_state_;
     // Without a route (every request so far named an unknown model) the stream ends
     // when the client's requests do.
-    const bool over = s.ended || (s.reads_done && !dep_);
+    const bool over = s.ended || (s.reads_done && !place_.dep);
     if (s.finishing || !over || s.writing || !s.to_client.empty() || !s.slots.empty()) return;
     s.finishing = true;
     if (revision_) ctx_.AddTrailingMetadata("ferry-revision", revision_->name);
@@ -756,22 +715,18 @@ class Call final : public TagHandler {
   bool local_ = false;  // a method of core_->local's: answered here, never routed
   const std::chrono::steady_clock::time_point admitted_ = std::chrono::steady_clock::now();
   bool cancelled_ = false;
+  CallPlace place_;  // its deployment: table, cold-start wait, limiter slot
 
-  std::shared_ptr<const RouteTable> table_;  // keeps dep_ and revision_ alive
-  const DeploymentRoute* dep_ = nullptr;     // set once admitted
   Clock::time_point deadline_ = Clock::time_point::max();
   bool gateway_deadline_ = false;  // deadline_ is gateway.request_timeout's, not the client's
-  bool waiting_ = false;           // counted in dep_->load->waiting
-  std::chrono::steady_clock::time_point wait_start_;
   std::unique_ptr<g::Alarm> alarm_;
   std::shared_ptr<QueueTicket> ticket_;  // while queued under gateway.max_concurrency
-  bool holds_slot_ = false;              // a slot of dep_->load->limiter
   std::chrono::steady_clock::time_point queue_start_;
   Clock::time_point queue_expiry_;
   StatisticsGather* gather_ = nullptr;  // a ModelStatistics gather out; frees itself once answered
 
   std::shared_ptr<ReplicaEndpoint> ep_;
-  const RevisionRoute* revision_ = nullptr;  // ep_'s revision, inside table_
+  const RevisionRoute* revision_ = nullptr;  // ep_'s revision, inside place_.table
   std::chrono::steady_clock::time_point routed_;  // when a replica was picked (cold-start wait excluded)
   int held_ = 0;                             // this call's share of ep_->outstanding
   bool retried_ = false;

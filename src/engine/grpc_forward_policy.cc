@@ -75,11 +75,18 @@ void CountUpstreamError(const ReplicaEndpoint& ep, bool timeout) {
     (timeout ? c->timeout : c->unavailable)->Increment();
 }
 
-void CountRetry(const DeploymentRoute& dep, const ReplicaEndpoint& ep, const ReplicaEndpoint& next,
-                std::string_view error) {
-  CountUpstreamError(ep, /*timeout=*/false);
+bool PickRetry(const DeploymentRoute& dep, std::shared_ptr<ReplicaEndpoint>* ep, const RevisionRoute** revision,
+               std::string_view error) {
+  const RevisionRoute* rev = nullptr;
+  std::shared_ptr<ReplicaEndpoint> next = Router::Pick(dep, ep->get(), Rng(), &rev);
+  if (!next) return false;
+  CountUpstreamError(**ep, /*timeout=*/false);
   if (dep.metrics) dep.metrics->retries->Increment();
-  FERRY_LOG(kDebug, "upstream failed before responding; retrying", ("replica", ep.id)("next", next.id)("error", error));
+  FERRY_LOG(kDebug, "upstream failed before responding; retrying",
+            ("replica", (*ep)->id)("next", next->id)("error", error));
+  *ep = std::move(next);
+  *revision = rev;
+  return true;
 }
 
 std::string ReplicaFailed(const DeploymentRoute& dep, const ReplicaEndpoint& ep, std::string_view error) {
@@ -109,6 +116,67 @@ StatisticsSum SumStatistics(std::string_view deployment, const std::vector<Stati
   protocol::StatisticsToProto(protocol::MergeStatistics(parts), &sum);
   *out = sum.SerializeAsString();
   return {};
+}
+
+CallPlace::Step CallPlace::Next(const Router& router, bool may_queue, bool deadline_passed,
+                                std::shared_ptr<ReplicaEndpoint>* ep, const RevisionRoute** revision,
+                                std::string* no_replica) {
+  if (waiting) Refresh(router);
+  // Under gateway.max_concurrency a call (a stream: once) takes a slot before it goes
+  // to a replica, once one is ready: the cold-start wait below comes first.
+  if (may_queue && dep->max_concurrency > 0 && !holds_slot && HasRoutableReplica(*dep)) return Step::kQueue;
+  *ep = Router::Pick(*dep, nullptr, Rng(), revision);
+  if (*ep) {
+    StopWaiting(true);
+    (*revision)->load->arrivals.fetch_add(1, std::memory_order_relaxed);
+    return Step::kPicked;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (!waiting) {
+    waiting = true;
+    wait_start = now;
+    dep->load->waiting.fetch_add(1, std::memory_order_relaxed);
+  }
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - wait_start).count();
+  const bool degraded = !dep->CanStartReplica();
+  if (degraded || waited >= dep->cold_start_timeout_ms || deadline_passed) {
+    StopWaiting(false);
+    *no_replica = NoReadyReplica(*dep, degraded, waited);
+    return Step::kNoReplica;
+  }
+  return Step::kWait;
+}
+
+ConcurrencyLimiter::Outcome CallPlace::AskSlot(const std::shared_ptr<ConcurrencyLimiter::Waiter>& waiter) {
+  const ConcurrencyLimiter::Outcome outcome = dep->load->limiter.Acquire(waiter);
+  if (outcome == ConcurrencyLimiter::Outcome::kAcquired) holds_slot = true;
+  if (outcome == ConcurrencyLimiter::Outcome::kQueueFull && dep->metrics) dep->metrics->rejected_queue_full->Increment();
+  return outcome;
+}
+
+void CallPlace::ReleaseSlot() {
+  if (!holds_slot) return;
+  holds_slot = false;
+  dep->load->limiter.Release();
+}
+
+void CallPlace::StopWaiting(bool routed) {
+  if (!waiting) return;
+  waiting = false;
+  dep->load->waiting.fetch_sub(1, std::memory_order_relaxed);
+  if (routed && dep->metrics)
+    dep->metrics->cold_start_wait->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count());
+}
+
+void CallPlace::Refresh(const Router& router) {
+  auto now = router.Snapshot();
+  for (const auto& d : now->deployments)
+    if (d->name == dep->name && d->load == dep->load) {
+      dep = d.get();
+      table = std::move(now);
+      return;
+    }
 }
 
 void RecordAnswer(const DeploymentRoute& dep, int grpc_code, std::chrono::steady_clock::time_point admitted) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -45,10 +46,12 @@ std::string OverLimit(const DeploymentRoute& dep);
 // The UNAVAILABLE answer of a call that found no ready replica in time.
 std::string NoReadyReplica(const DeploymentRoute& dep, bool degraded, int64_t waited_ms);
 
-// A failed try at `ep` that goes once more, to `next`: counts it (the replica's
-// unavailable counter, the deployment's retries) and logs it.
-void CountRetry(const DeploymentRoute& dep, const ReplicaEndpoint& ep, const ReplicaEndpoint& next,
-                std::string_view error);
+// A try at *ep that failed before any answer goes once more: picks the replica for it
+// (another one when there is one), counts the retry (the replica's unavailable counter,
+// the deployment's retries), logs it, and moves *ep and *revision to it. False when no
+// replica is routable (nothing changed).
+bool PickRetry(const DeploymentRoute& dep, std::shared_ptr<ReplicaEndpoint>* ep, const RevisionRoute** revision,
+               std::string_view error);
 // A call that failed at `ep` for good (after the retry, or by gateway.request_timeout).
 void CountUpstreamError(const ReplicaEndpoint& ep, bool timeout);
 std::string ReplicaFailed(const DeploymentRoute& dep, const ReplicaEndpoint& ep, std::string_view error);
@@ -71,6 +74,38 @@ struct StatisticsSum {
   int own = -1;
 };
 StatisticsSum SumStatistics(std::string_view deployment, const std::vector<StatisticsAnswer>& answers, std::string* out);
+
+// A forwarded call's place at its deployment, the same in both transports' calls: the
+// route table that keeps its deployment alive, its cold-start wait, its limiter slot.
+// Thread-safety: one call's, used on its thread.
+struct CallPlace {
+  std::shared_ptr<const RouteTable> table;  // keeps dep alive
+  const DeploymentRoute* dep = nullptr;     // set once admitted
+  bool waiting = false;                     // counted in dep->load->waiting
+  std::chrono::steady_clock::time_point wait_start;
+  bool holds_slot = false;                  // a slot of dep->load->limiter
+
+  enum class Step {
+    kQueue,      // take a slot first (gateway.max_concurrency, and a replica is ready)
+    kPicked,     // *ep and *revision are the replica (its revision's arrivals counted)
+    kWait,       // no ready replica yet: look again in a while (counted as waiting)
+    kNoReplica,  // none in time (gateway.cold_start_timeout, the deadline) or none coming
+  };
+  // One routing step of an admitted call. may_queue: no slot asked for yet.
+  // deadline_passed: the call's deadline is over. *no_replica: kNoReplica's message.
+  Step Next(const Router& router, bool may_queue, bool deadline_passed, std::shared_ptr<ReplicaEndpoint>* ep,
+            const RevisionRoute** revision, std::string* no_replica);
+  // Asks the limiter for a slot (Step::kQueue): kAcquired sets holds_slot; kQueueFull is
+  // counted (its message: QueueFullMessage); kQueued: `waiter` gets Grant() later.
+  ConcurrencyLimiter::Outcome AskSlot(const std::shared_ptr<ConcurrencyLimiter::Waiter>& waiter);
+  // Gives back the slot, if it holds one.
+  void ReleaseSlot();
+  // Ends the cold-start wait, if it waits (routed: it found a replica; the wait is observed).
+  void StopWaiting(bool routed);
+  // A waiting call looks for replicas in the newest route table: the one it was admitted
+  // with predates the replica being started for it.
+  void Refresh(const Router& router);
+};
 
 // The answered call in the deployment's metrics (gRPC code, seconds since admission).
 void RecordAnswer(const DeploymentRoute& dep, int grpc_code, std::chrono::steady_clock::time_point admitted);

@@ -12,7 +12,6 @@ namespace wire = protocol::grpc_wire;
 
 namespace {
 
-constexpr size_t kReadBuffer = 64 * 1024;
 constexpr int32_t kStreamWindow = 16 << 20;  // as the native server's: a whole answer in flight
 constexpr int32_t kConnectionWindow = 1 << 30;
 
@@ -48,21 +47,6 @@ int CodeForHttpStatus(std::string_view status) {
   return kCodeUnknown;
 }
 
-const nghttp2_session_callbacks* Callbacks(nghttp2_on_header_callback header, nghttp2_on_frame_recv_callback frame,
-                                           nghttp2_on_data_chunk_recv_callback data,
-                                           nghttp2_on_stream_close_callback close) {
-  static nghttp2_session_callbacks* callbacks = [&] {
-    nghttp2_session_callbacks* cb = nullptr;
-    nghttp2_session_callbacks_new(&cb);
-    nghttp2_session_callbacks_set_on_header_callback(cb, header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, frame);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, data);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, close);
-    return cb;
-  }();
-  return callbacks;
-}
-
 }  // namespace
 
 std::shared_ptr<GrpcUpstreamSession> GrpcUpstreamSession::Connect(asio::io_context* loop, uint16_t port) {
@@ -73,18 +57,19 @@ std::shared_ptr<GrpcUpstreamSession> GrpcUpstreamSession::Connect(asio::io_conte
 }
 
 GrpcUpstreamSession::GrpcUpstreamSession(asio::io_context* loop, uint16_t port)
-    : loop_(loop), port_(port), authority_("127.0.0.1:" + std::to_string(port)), socket_(loop->get_executor()) {
-  nghttp2_session_client_new(&session_, Callbacks(&OnHeader, &OnFrameRecv, &OnDataChunk, &OnStreamClose), this);
+    : H2Socket(Socket(loop->get_executor()), loop), port_(port), authority_("127.0.0.1:" + std::to_string(port)) {
+  static const nghttp2_session_callbacks* cb =
+      frontend::grpc_native::NewCallbacks({nullptr, &OnHeader, &OnFrameRecv, &OnDataChunk, &OnStreamClose});
+  nghttp2_session_client_new(&session_, cb, this);
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
-  in_.resize(kReadBuffer);
 }
 
-GrpcUpstreamSession::~GrpcUpstreamSession() { nghttp2_session_del(session_); }
+void GrpcUpstreamSession::OnProtocolError(int error) { Close(std::string("HTTP/2: ") + nghttp2_strerror(error)); }
 
 bool GrpcUpstreamSession::usable() const {
   return !closed_ && !goaway_ && nghttp2_session_check_request_allowed(session_) != 0;
@@ -164,11 +149,8 @@ GrpcUpstreamSession::Stream* GrpcUpstreamSession::Find(int32_t id) {
 
 void GrpcUpstreamSession::Close(std::string_view why) {
   if (closed_) return;
-  closed_ = true;
+  ShutSocket();
   close_reason_ = why;
-  boost::system::error_code ignored;
-  socket_.shutdown(Socket::shutdown_both, ignored);
-  socket_.close(ignored);
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [id, s] : streams) {
@@ -178,51 +160,6 @@ void GrpcUpstreamSession::Close(std::string_view why) {
     r.message = "the connection to the replica at " + authority_ + " failed: " + close_reason_;
     s->observer->OnUpstreamClose(std::move(r));
   }
-}
-
-void GrpcUpstreamSession::ScheduleFlush() {
-  if (in_recv_ || flush_scheduled_ || closed_) return;  // a read flushes after parsing
-  flush_scheduled_ = true;
-  asio::post(*loop_, [self = shared_from_this()] {
-    self->flush_scheduled_ = false;
-    self->Flush();
-  });
-}
-
-void GrpcUpstreamSession::Read() {
-  socket_.async_read_some(asio::buffer(in_.data(), in_.size()),
-                          [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                            if (self->closed_) return;
-                            if (ec) return self->Close(ec == asio::error::eof ? "the replica closed it" : ec.message());
-                            self->in_recv_ = true;
-                            const ssize_t rv = nghttp2_session_mem_recv(
-                                self->session_, reinterpret_cast<const uint8_t*>(self->in_.data()), n);
-                            self->in_recv_ = false;
-                            if (rv < 0) return self->Close(std::string("HTTP/2: ") + nghttp2_strerror(static_cast<int>(rv)));
-                            self->Flush();
-                            if (!self->closed_) self->Read();
-                          });
-}
-
-void GrpcUpstreamSession::Flush() {
-  if (closed_ || !connected_ || write_in_flight_) return;
-  for (;;) {
-    const uint8_t* data = nullptr;
-    const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) return Close(std::string("HTTP/2: ") + nghttp2_strerror(static_cast<int>(n)));
-    if (n == 0) break;
-    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
-  }
-  if (out_.empty()) return;
-  writing_.swap(out_);
-  out_.clear();
-  write_in_flight_ = true;
-  asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
-    self->write_in_flight_ = false;
-    if (ec) return self->Close(ec.message());
-    self->writing_.clear();
-    self->Flush();
-  });
 }
 
 void GrpcUpstreamSession::End(int32_t id, Stream* s, uint32_t error_code) {

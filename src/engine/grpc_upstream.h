@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "frontend/grpc_native/h2_socket.h"
 #include "protocol/grpc/grpc_framing.h"
 
 namespace ferry::engine {
@@ -50,16 +51,13 @@ class UpstreamObserver {
 // started meanwhile wait in nghttp2 and go out once it is up. When the connection fails
 // or closes, every call still open ends UNAVAILABLE, `responded` telling whether any of
 // its answer had come.
-// Output is coalesced as GrpcConnection's: what calls send during one loop turn goes out
-// in one write.
+// The socket side, output coalesced into one write per loop turn, is GrpcConnection's
+// (H2Socket).
 // Thread-safety: everything on `loop`, the loop that owns the socket.
-class GrpcUpstreamSession : public std::enable_shared_from_this<GrpcUpstreamSession> {
+class GrpcUpstreamSession final : public frontend::grpc_native::H2Socket {
  public:
-  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
-
   static std::shared_ptr<GrpcUpstreamSession> Connect(boost::asio::io_context* loop, uint16_t port);
   GrpcUpstreamSession(boost::asio::io_context* loop, uint16_t port);
-  ~GrpcUpstreamSession();
 
   // False once the connection failed, closed or got GOAWAY: new calls need another one.
   bool usable() const;
@@ -94,9 +92,9 @@ class GrpcUpstreamSession : public std::enable_shared_from_this<GrpcUpstreamSess
   };
 
   void Connected(const boost::system::error_code& ec);
-  void Read();
-  void ScheduleFlush();
-  void Flush();
+  void OnBroken(std::string_view why) override { Close(why); }
+  void OnProtocolError(int error) override;
+  bool CanWrite() const override { return connected_; }
   void End(int32_t id, Stream* s, uint32_t error_code);
   void Resume(int32_t id, Stream* s);
   Stream* Find(int32_t id);
@@ -110,19 +108,10 @@ class GrpcUpstreamSession : public std::enable_shared_from_this<GrpcUpstreamSess
                          void* user_data);
   static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user_data);
 
-  boost::asio::io_context* loop_;
   const uint16_t port_;
   const std::string authority_;
-  Socket socket_;
-  nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
-  std::string in_;
-  std::string out_, writing_;
   bool connected_ = false;
-  bool write_in_flight_ = false;
-  bool flush_scheduled_ = false;
-  bool in_recv_ = false;
-  bool closed_ = false;
   bool goaway_ = false;
   std::string close_reason_;
 };

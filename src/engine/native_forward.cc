@@ -60,12 +60,12 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
   ~ForwardCall() override {
     CancelUpstream();
     CancelParts();
-    StopWaiting(false);
-    if (ticket_ && !dep_->load->limiter.Cancel(ticket_.get())) holds_slot_ = true;  // granted, never told
-    ReleaseSlot();
-    if (dep_) {
+    place_.StopWaiting(false);
+    if (ticket_ && !place_.dep->load->limiter.Cancel(ticket_.get())) place_.holds_slot = true;  // granted, never told
+    place_.ReleaseSlot();
+    if (place_.dep) {
       Record(kCancelled, "the call ended unanswered");  // the client left
-      dep_->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      place_.dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
     }
   }
 
@@ -91,9 +91,9 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
     std::string_view chunks[] = {request_};
     auto target = ScanModelTarget(chunks, method_->fields);
     if (!target.ok()) return Finish(kInvalidArgument, target.status().message());
-    table_ = core_->router->Snapshot();
-    auto it = table_->by_model.find(target->name);
-    if (it == table_->by_model.end()) {
+    place_.table = core_->router->Snapshot();
+    auto it = place_.table->by_model.find(target->name);
+    if (it == place_.table->by_model.end()) {
       // As `ferry serve`: an unknown model is not ready, rather than an error.
       if (method_->method == Method::kReady) {
         call->SendProto(inference::ModelReadyResponse());
@@ -160,9 +160,9 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
       return Finish(code, message);
     }
     if (responses_ != 1)
-      return Finish(kInternal, ReplicaFailed(*dep_, *ep_, "a unary answer carried " + std::to_string(responses_) +
+      return Finish(kInternal, ReplicaFailed(*place_.dep, *ep_, "a unary answer carried " + std::to_string(responses_) +
                                                               " messages"));
-    ReleaseSlot();  // answered: the next queued call may go while this one is written
+    place_.ReleaseSlot();  // answered: the next queued call may go while this one is written
     call_->SendMessage(response_);
     Finish(kOk);
   }
@@ -250,7 +250,7 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
       if (trace_.sampled()) model_ = model;
     }
     if (!AdmitInFlight(*dep)) return false;
-    dep_ = dep;
+    place_.dep = dep;
     // The client's deadline; a unary call's is capped by gateway.request_timeout (a
     // stream may rightly stay open longer than one request takes).
     if (!streaming_) {
@@ -266,29 +266,22 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
 
   void Route() {
     if (cancelled_ || ended_) return;
-    if (waiting_) Refresh();
-    if (dep_->max_concurrency > 0 && !holds_slot_ && !ticket_ && HasRoutableReplica(*dep_)) return Queue();
+    std::shared_ptr<ReplicaEndpoint> ep;
     const RevisionRoute* rev = nullptr;
-    std::shared_ptr<ReplicaEndpoint> ep = Router::Pick(*dep_, nullptr, Rng(), &rev);
-    if (ep) {
-      StopWaiting(true);
-      rev->load->arrivals.fetch_add(1, std::memory_order_relaxed);
-      ep_ = std::move(ep);
-      revision_ = rev;
-      routed_ = SteadyClock::now();
-      return Send();
-    }
+    std::string no_replica;
     const auto now = SteadyClock::now();
-    if (!waiting_) {
-      waiting_ = true;
-      wait_start_ = now;
-      dep_->load->waiting.fetch_add(1, std::memory_order_relaxed);
-    }
-    const auto waited = std::chrono::duration_cast<milliseconds>(now - wait_start_).count();
-    const bool degraded = !dep_->CanStartReplica();
-    if (degraded || waited >= dep_->cold_start_timeout_ms || now >= deadline_) {
-      StopWaiting(false);
-      return Fail(kUnavailable, NoReadyReplica(*dep_, degraded, waited));
+    switch (place_.Next(*core_->router, !ticket_, now >= deadline_, &ep, &rev, &no_replica)) {
+      case CallPlace::Step::kQueue:
+        return Queue();
+      case CallPlace::Step::kPicked:
+        ep_ = std::move(ep);
+        revision_ = rev;
+        routed_ = now;
+        return Send();
+      case CallPlace::Step::kNoReplica:
+        return Fail(kUnavailable, std::move(no_replica));
+      case CallPlace::Step::kWait:
+        break;
     }
     Wait(std::min(now + kWaitPoll, deadline_), [this] { Route(); });
   }
@@ -304,61 +297,36 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
 
   void Queue() {
     auto ticket = std::make_shared<Ticket>(keep_, [this] { OnGranted(); });
-    switch (dep_->load->limiter.Acquire(ticket)) {
+    switch (place_.AskSlot(ticket)) {
       case ConcurrencyLimiter::Outcome::kAcquired:
-        holds_slot_ = true;
         return Route();
       case ConcurrencyLimiter::Outcome::kQueueFull:
-        if (dep_->metrics) dep_->metrics->rejected_queue_full->Increment();
-        return Fail(kResourceExhausted, QueueFullMessage(*dep_));
+        return Fail(kResourceExhausted, QueueFullMessage(*place_.dep));
       case ConcurrencyLimiter::Outcome::kQueued:
         break;
     }
     ticket_ = std::move(ticket);
     queue_start_ = SteadyClock::now();
-    const auto expiry = std::min(queue_start_ + milliseconds(dep_->queue_timeout_ms), deadline_);
+    const auto expiry = std::min(queue_start_ + milliseconds(place_.dep->queue_timeout_ms), deadline_);
     Wait(expiry, [this, expiry] {
-      if (!ticket_ || !dep_->load->limiter.Cancel(ticket_.get())) return;  // granted: OnGranted is on its way
+      if (!ticket_ || !place_.dep->load->limiter.Cancel(ticket_.get())) return;  // granted: OnGranted is on its way
       ticket_.reset();
-      if (dep_->metrics) dep_->metrics->rejected_queue_timeout->Increment();
+      if (place_.dep->metrics) place_.dep->metrics->rejected_queue_timeout->Increment();
       const auto waited = std::chrono::duration_cast<milliseconds>(SteadyClock::now() - queue_start_);
-      Fail(kResourceExhausted, QueueTimeoutMessage(*dep_, waited.count(), expiry >= deadline_));
+      Fail(kResourceExhausted, QueueTimeoutMessage(*place_.dep, waited.count(), expiry >= deadline_));
     });
   }
 
   void OnGranted() {
     ticket_.reset();
-    holds_slot_ = true;
-    if (dep_->metrics)
-      dep_->metrics->queue_wait->Observe(std::chrono::duration<double>(SteadyClock::now() - queue_start_).count());
-    if (cancelled_) return ReleaseSlot();
+    place_.holds_slot = true;
+    if (place_.dep->metrics)
+      place_.dep->metrics->queue_wait->Observe(std::chrono::duration<double>(SteadyClock::now() - queue_start_).count());
+    if (cancelled_) return place_.ReleaseSlot();
     if (timer_) timer_->cancel();
     Route();
   }
 
-  void ReleaseSlot() {
-    if (!holds_slot_) return;
-    holds_slot_ = false;
-    dep_->load->limiter.Release();
-  }
-
-  void Refresh() {
-    auto table = core_->router->Snapshot();
-    for (const auto& d : table->deployments)
-      if (d->name == dep_->name && d->load == dep_->load) {
-        dep_ = d.get();
-        table_ = std::move(table);
-        return;
-      }
-  }
-
-  void StopWaiting(bool routed) {
-    if (!waiting_) return;
-    waiting_ = false;
-    dep_->load->waiting.fetch_sub(1, std::memory_order_relaxed);
-    if (routed && dep_->metrics)
-      dep_->metrics->cold_start_wait->Observe(std::chrono::duration<double>(SteadyClock::now() - wait_start_).count());
-  }
 
   // The client's metadata for the replica; with tracing on, the gateway's traceparent
   // for this try instead of the client's.
@@ -380,7 +348,7 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
                               std::chrono::duration_cast<std::chrono::nanoseconds>(left));
     if (stream_ < 0) {
       session_.reset();
-      return Finish(kInternal, ReplicaFailed(*dep_, *ep_, "cannot start an HTTP/2 stream"));
+      return Finish(kInternal, ReplicaFailed(*place_.dep, *ep_, "cannot start an HTTP/2 stream"));
     }
     Hold();
     session_->Send(stream_, request_);
@@ -388,14 +356,8 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
   }
 
   // This call's requests at ep_, unanswered, count in its outstanding (the pick's load).
-  void Hold() {
-    ep_->outstanding.fetch_add(1, std::memory_order_relaxed);
-    ++held_;
-  }
-  void Release() {
-    ep_->outstanding.fetch_sub(1, std::memory_order_relaxed);
-    --held_;
-  }
+  void Hold() { ++held_; ep_->outstanding.fetch_add(1, std::memory_order_relaxed); }
+  void Release() { --held_; ep_->outstanding.fetch_sub(1, std::memory_order_relaxed); }
 
   void CancelUpstream() {
     if (stream_ < 0 || !session_) return;
@@ -409,12 +371,9 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
   // when there is one, as the other transport does.
   bool RetryOnAnotherReplica(const UpstreamResult& r, bool answered = false) {
     if (retried_ || answered || r.code != kUnavailable || cancelled_) return false;
-    std::shared_ptr<ReplicaEndpoint> next = Router::Pick(*dep_, ep_.get(), Rng(), &revision_);
-    if (!next) return false;
-    CountRetry(*dep_, *ep_, *next, r.message);
+    if (!PickRetry(*place_.dep, &ep_, &revision_, r.message)) return false;
     retried_ = true;
     core_->retries.fetch_add(1, std::memory_order_relaxed);
-    ep_ = std::move(next);
     return true;
   }
 
@@ -425,12 +384,12 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
     if (r.code == kUnavailable) {
       CountUpstreamError(*ep_, /*timeout=*/false);
       core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
-      return {r.code, ReplicaFailed(*dep_, *ep_, r.message)};
+      return {r.code, ReplicaFailed(*place_.dep, *ep_, r.message)};
     }
     if (r.code == kDeadlineExceeded && gateway_deadline_ && SteadyClock::now() >= deadline_) {
       CountUpstreamError(*ep_, /*timeout=*/true);
       core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
-      return {r.code, ReplicaTimedOut(*dep_, *ep_)};
+      return {r.code, ReplicaTimedOut(*place_.dep, *ep_)};
     }
     return {r.code, r.message};
   }
@@ -447,16 +406,16 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
     auto table = core_->router->Snapshot();
     auto it = table->by_model.find(target->name);
     if (it == table->by_model.end()) return AnswerLocally(UnknownModel(target->name), target->id);
-    if (!dep_) {
+    if (!place_.dep) {
       if (!Admit(it->second.get(), target->name)) return EndStream(kResourceExhausted, OverLimit(*it->second));
-      table_ = std::move(table);
+      place_.table = std::move(table);
       keep_ = call_->shared_from_this();
       Enqueue(bytes);
       return Route();
     }
-    if (it->second->name != dep_->name)
+    if (it->second->name != place_.dep->name)
       return AnswerLocally("model '" + target->name + "' is served by deployment '" + it->second->name +
-                               "', and this stream goes to deployment '" + dep_->name +
+                               "', and this stream goes to deployment '" + place_.dep->name +
                                "' (chosen by its first request): send it on a stream of its own",
                            target->id);
     Enqueue(bytes);
@@ -489,7 +448,7 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
     stream_ = session_->Start(this, method_->path, UpstreamMetadata(), timeout);
     if (stream_ < 0) {
       session_.reset();
-      return EndStream(kInternal, ReplicaFailed(*dep_, *ep_, "cannot start an HTTP/2 stream"));
+      return EndStream(kInternal, ReplicaFailed(*place_.dep, *ep_, "cannot start an HTTP/2 stream"));
     }
     Pump();
   }
@@ -556,7 +515,7 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
   void MaybeFinishStream() {
     // Without a route (every request so far named an unknown model) the stream ends
     // when the client's requests do.
-    const bool over = ended_ || (reads_done_ && !dep_);
+    const bool over = ended_ || (reads_done_ && !place_.dep);
     if (finishing_ || !over || !slots_.empty()) return;
     finishing_ = true;
     if (revision_) call_->AddTrailingMetadata("ferry-revision", revision_->name);
@@ -567,16 +526,16 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
   void Fail(int code, std::string message) { streaming_ ? EndStream(code, std::move(message)) : Finish(code, message); }
 
   void Record(int code, std::string_view message = {}) {
-    if (recorded_ || !dep_) return;
+    if (recorded_ || !place_.dep) return;
     recorded_ = true;
     if (trace_.sampled())
-      trace_.Finish({"grpc", dep_->name, revision_ ? std::string_view(revision_->name) : std::string_view(), model_,
+      trace_.Finish({"grpc", place_.dep->name, revision_ ? std::string_view(revision_->name) : std::string_view(), model_,
                      "rpc.grpc.status_code", static_cast<int64_t>(code), code != kOk, message});
-    RecordAnswer(*dep_, code, admitted_);
+    RecordAnswer(*place_.dep, code, admitted_);
   }
 
   void Finish(int code, std::string_view message = {}) {
-    ReleaseSlot();
+    place_.ReleaseSlot();
     Record(code, message);
     call_->Finish(code, message);
     keep_.reset();  // may free this
@@ -591,16 +550,12 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
   int messages_ = 0;
   std::string request_, response_;
   bool cancelled_ = false;
+  CallPlace place_;  // its deployment: table, cold-start wait, limiter slot
 
-  std::shared_ptr<const RouteTable> table_;  // keeps dep_ and revision_ alive
-  const DeploymentRoute* dep_ = nullptr;     // set once admitted
   SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
   bool gateway_deadline_ = false;
-  bool waiting_ = false;
-  SteadyClock::time_point wait_start_;
   std::optional<asio::steady_timer> timer_;
   std::shared_ptr<Ticket> ticket_;
-  bool holds_slot_ = false;
   SteadyClock::time_point queue_start_;
 
   std::shared_ptr<ReplicaEndpoint> ep_;
