@@ -184,13 +184,7 @@ for target in direct gateway nginx; do
   "$PYTHON" "$ROOT/bench/grpc_check.py" check "$WORK" "$(grpc_target "$target")" "$WORK/repo/add_sub/1/model.onnx" >&2 \
     || die "gRPC through $target does not answer as onnxruntime computes"
 done
-run_grpc_load() {  # TARGET CONC SECONDS LABEL -> GRPCRESULT line
-  local out
-  out="$(timeout $(($3 + 60)) taskset -c "$CLIENT_CPU" "$OUT_DIR/grpc_load" --target "$(grpc_target "$1")" --mode unary \
-    --concurrency "$2" --connections "$2" --seconds "$3" --inputs "$WORK/grpc_inputs.bin" \
-    --expect "$WORK/grpc_expect.bin" --label "$4" 2>>"$WORK/grpc_load.err")" || die "grpc_load failed ($4)"
-  grep '^GRPCRESULT' <<<"$out" || die "no result line from grpc_load ($4)"
-}
+run_grpc_load() { run_grpc_unary "$(grpc_target "$1")" "$2" "$3" "$4" "$CLIENT_CPU"; }  # TARGET CONC SECONDS LABEL
 for target in direct gateway nginx; do run_grpc_load "$target" 8 "$WARMUP_SECONDS" "warmup-$target" >/dev/null; done
 for c in $GRPC_CONCURRENCY; do
   for target in direct gateway nginx; do

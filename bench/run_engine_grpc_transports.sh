@@ -82,13 +82,7 @@ for t in "${TARGETS[@]}"; do
   "$PYTHON" "$ROOT/bench/grpc_check.py" check "$WORK" "$(target_of "$t")" "$WORK/repo/add_sub/1/model.onnx" >&2 \
     || die "gRPC through $t does not answer as onnxruntime computes"
 done
-run_load() {  # TARGET CONC SECONDS LABEL -> GRPCRESULT line
-  local out
-  out="$(timeout $(($3 + 60)) taskset -c "$CLIENT_CPU" "$OUT_DIR/grpc_load" --target "$(target_of "$1")" --mode unary \
-    --concurrency "$2" --connections "$2" --seconds "$3" --inputs "$WORK/grpc_inputs.bin" \
-    --expect "$WORK/grpc_expect.bin" --label "$4" 2>>"$WORK/grpc_load.err")" || die "grpc_load failed ($4)"
-  grep '^GRPCRESULT' <<<"$out" || die "no result line from grpc_load ($4)"
-}
+run_load() { run_grpc_unary "$(target_of "$1")" "$2" "$3" "$4" "$CLIENT_CPU"; }  # TARGET CONC SECONDS LABEL
 for t in "${TARGETS[@]}"; do run_load "$t" 8 "$WARMUP_SECONDS" "warmup-$t" >/dev/null; done
 declare -A R
 for c in $GRPC_CONCURRENCY; do

@@ -192,7 +192,7 @@ Status GrpcGateway::Impl::StartNative() {
   native.tracing = options.tracing;
   connection_options.max_message_bytes = static_cast<size_t>(options.max_message_bytes);
   native_methods = std::make_unique<NativeMethods>(&native, &health, &reflection);
-  listener = std::make_unique<frontend::grpc_native::NativeListener>(options.threads, "gateway-grpc",
+  listener = std::make_unique<frontend::grpc_native::NativeListener>(options.threads, "gateway-grpc-native",
                                                                     &connection_options, native_methods.get());
   Status st = listener->Start(options.address, options.port);
   if (!st.ok()) {
@@ -236,10 +236,8 @@ Status GrpcGateway::Start() {
   s.service = std::make_unique<SelfAnswered>(s.router, s.options.version);
   s.core.local = s.service.get();
   if (s.is_native()) {
-    FERRY_RETURN_IF_ERROR(s.StartNative());
+    FERRY_RETURN_IF_ERROR(s.StartNative());  // its loops log "listening" (server=gateway-grpc-native)
     RefreshHealth();
-    FERRY_LOG(kInfo, "listening", ("server", "gateway-grpc")("transport", "native")("address", s.options.address)(
-                                      "port", s.port));
     return Status::Ok();
   }
   g::ServerBuilder builder;

@@ -17,10 +17,10 @@ struct GrpcGatewayOptions {
   int max_message_bytes = 64 << 20;  // client-facing, both directions (as `ferry serve`)
   std::string version;               // for ServerMetadata
   GatewayTracing tracing;            // the engine's spans (exporter null: off)
-  // What carries gRPC, both to clients and to replicas: "grpc++" (the gRPC C++ library),
-  // or "native" (ferry's HTTP/2 transport on libnghttp2, as `ferry serve
-  // --grpc-transport native`).
-  std::string transport = "grpc++";
+  // What carries gRPC, both to clients and to replicas: "native" (ferry's HTTP/2
+  // transport on libnghttp2, as `ferry serve --grpc-transport native`; half the gateway
+  // CPU per call of grpc++'s, docs/benchmarks.md) or "grpc++" (the gRPC C++ library).
+  std::string transport = "native";
 };
 
 // The engine's gRPC gateway: inference.GRPCInferenceService as `ferry serve` speaks it,
