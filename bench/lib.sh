@@ -226,6 +226,19 @@ build_grpc_load() {  # OUT_DIR
     "$gen/grpc_service.pb.o" "$gen/model_config.pb.o" -o "$out/grpc_load" "${flags[@]}"
 }
 
+# The start of an nginx.conf for one worker in the foreground, its pid and error log in
+# WORK; the caller appends its http block.
+nginx_conf_head() {  # WORK
+  cat <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/nginx-error.log warn;
+events { worker_connections 1024; }
+CONF
+}
+
 # One closed-loop build/bench/grpc_load run of unary add_sub ModelInfer calls (one
 # connection per call in flight) with grpc_check.py's WORK/grpc_inputs.bin and
 # grpc_expect.bin; prints its GRPCRESULT line (stderr appended to WORK/grpc_load.err).

@@ -88,13 +88,7 @@ read -r REPLICA_PORT REPLICA_GRPC_PORT < <(curl -s "http://127.0.0.1:$ADMIN_PORT
   'import json,sys; r = json.load(sys.stdin)["revisions"][0]["replicas"][0]; print(r["port"], r["grpc_port"])')
 log "replica on 127.0.0.1:$REPLICA_PORT (gRPC :$REPLICA_GRPC_PORT)"
 
-cat >"$WORK/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 1024; }
+{ nginx_conf_head "$WORK"; cat <<CONF
 http {
   access_log off;
   client_body_temp_path $WORK/nginx-body;
@@ -120,6 +114,7 @@ http {
   }
 }
 CONF
+} >"$WORK/nginx.conf"
 start_server "$WORK/nginx.out" taskset -c "$CLIENT_CPU" nginx -p "$WORK" -c "$WORK/nginx.conf"
 NGINX_PID=$SERVER_PID
 wait_port "$NGINX_PORT" "$NGINX_PID" nginx

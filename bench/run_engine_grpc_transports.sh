@@ -4,10 +4,10 @@
 # one add_sub replica pinned to core BENCH_SERVER_CPU (idle while the other engine is
 # measured). build/bench/grpc_load sends unary ModelInfer (one connection per call in
 # flight) to the first engine's replica directly, then through each gateway, back to back
-# per concurrency; the gateways (--grpc-threads 1) and the client share BENCH_CLIENT_CPU.
+# per concurrency, and through nginx (one worker, grpc_pass, upstream keepalive) to the
+# same replica; the gateways (--grpc-threads 1), nginx and the client share BENCH_CLIENT_CPU.
 # Gateway CPU per call = user + system time of the engine process (its own threads,
-# replicas not counted) over the calls answered. The gRPC rows of run_engine_bench.sh
-# measure the grpc++ gateway against nginx; this script measures the two transports.
+# replicas not counted) over the calls answered; nginx's is its worker's.
 #
 # Environment:
 #   BENCH_SECONDS           seconds per run (default 8)
@@ -32,7 +32,7 @@ TRANSPORTS=(grpc++ native)
 
 BENCH_TAG=engine-grpc-transports
 source "$ROOT/bench/lib.sh"
-require_tools taskset curl g++ protoc pkg-config
+require_tools taskset curl g++ protoc pkg-config nginx
 [[ -x "$PYTHON" ]] || die "python not found at $PYTHON (scripts/setup.sh creates .venv)"
 
 LOAD_BEFORE="$(cut -d" " -f1-3 /proc/loadavg)"
@@ -75,8 +75,22 @@ YAML
   i=$((i + 1))
 done
 
+read -r NGINX_PORT < <(free_ports 1)
+{ nginx_conf_head "$WORK"; cat <<CONF
+http {
+  access_log off;
+  upstream replica_grpc { server 127.0.0.1:$REPLICA_GRPC_PORT; keepalive 64; }
+  server { listen 127.0.0.1:$NGINX_PORT http2; http2_max_requests 1000000; location / { grpc_pass grpc://replica_grpc; } }
+}
+CONF
+} >"$WORK/nginx.conf"
+start_server "$WORK/nginx.out" taskset -c "$CLIENT_CPU" nginx -p "$WORK" -c "$WORK/nginx.conf"
+ENGINE_PID[nginx]=$SERVER_PID  # measured the same way: its one process
+GRPC_PORT[nginx]=$NGINX_PORT
+wait_port "$NGINX_PORT" "$SERVER_PID" nginx
+
 target_of() { [[ $1 == direct ]] && echo "127.0.0.1:$REPLICA_GRPC_PORT" || echo "127.0.0.1:${GRPC_PORT[$1]}"; }
-TARGETS=(direct "${TRANSPORTS[@]}")
+TARGETS=(direct "${TRANSPORTS[@]}" nginx)
 log "sanity check: every path answers as onnxruntime computes (tritonclient.grpc, unary and stream)"
 for t in "${TARGETS[@]}"; do
   "$PYTHON" "$ROOT/bench/grpc_check.py" check "$WORK" "$(target_of "$t")" "$WORK/repo/add_sub/1/model.onnx" >&2 \
@@ -103,15 +117,15 @@ stop_servers
 report() {
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), ferry $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, load average before / after: $LOAD_BEFORE / $LOAD_AFTER"
   echo
-  echo "gRPC ModelInfer (unary) add_sub v1 batch 1, build/bench/grpc_load on core $CLIENT_CPU, one connection per call in flight, ${SECONDS_PER_RUN}s per run; replicas on core $SERVER_CPU; each gateway --grpc-threads 1 on core $CLIENT_CPU. Latencies µs."
+  echo "gRPC ModelInfer (unary) add_sub v1 batch 1, build/bench/grpc_load on core $CLIENT_CPU, one connection per call in flight, ${SECONDS_PER_RUN}s per run; replicas on core $SERVER_CPU; each gateway --grpc-threads 1, and nginx (1 worker, grpc_pass, upstream keepalive), on core $CLIENT_CPU. Latencies µs; CPU = the proxy process's user + system time per call."
   echo
-  echo "| calls | direct req/s | grpc++ req/s | native req/s | direct p50 / p99 | grpc++ p50 / p99 | native p50 / p99 | added p50 grpc++ / native | gateway CPU µs/call grpc++ / native | native / grpc++ CPU | errors d/g/n |"
+  echo "| calls | req/s direct / grpc++ / native / nginx | p50 / p99 direct | p50 / p99 grpc++ | p50 / p99 native | p50 / p99 nginx | added p50 grpc++ / native / nginx | CPU µs/call grpc++ / native / nginx | native / grpc++ | native / nginx | errors d/g/n/x |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   local c e
   for c in $GRPC_CONCURRENCY; do
-    local d="direct/$c" g="grpc++/$c" n="native/$c"
+    local d="direct/$c" g="grpc++/$c" n="native/$c" x="nginx/$c"
     e() { echo $(( ${R[$1/errors]:-0} + ${R[$1/wrong]:-0} + ${R[$1/timeouts]:-0} )); }
-    echo "| $c | $(fmt "${R[$d/rps]}") | $(fmt "${R[$g/rps]}") | $(fmt "${R[$n/rps]}") | ${R[$d/p50_us]} / ${R[$d/p99_us]} | ${R[$g/p50_us]} / ${R[$g/p99_us]} | ${R[$n/p50_us]} / ${R[$n/p99_us]} | $(calc "${R[$g/p50_us]} - ${R[$d/p50_us]}" 0) / $(calc "${R[$n/p50_us]} - ${R[$d/p50_us]}" 0) | ${R[$g/cpu_us]} / ${R[$n/cpu_us]} | $(calc "${R[$n/cpu_us]} / ${R[$g/cpu_us]}" 2) | $(e "$d")/$(e "$g")/$(e "$n") |"
+    echo "| $c | $(fmt "${R[$d/rps]}") / $(fmt "${R[$g/rps]}") / $(fmt "${R[$n/rps]}") / $(fmt "${R[$x/rps]}") | ${R[$d/p50_us]} / ${R[$d/p99_us]} | ${R[$g/p50_us]} / ${R[$g/p99_us]} | ${R[$n/p50_us]} / ${R[$n/p99_us]} | ${R[$x/p50_us]} / ${R[$x/p99_us]} | $(calc "${R[$g/p50_us]} - ${R[$d/p50_us]}" 0) / $(calc "${R[$n/p50_us]} - ${R[$d/p50_us]}" 0) / $(calc "${R[$x/p50_us]} - ${R[$d/p50_us]}" 0) | ${R[$g/cpu_us]} / ${R[$n/cpu_us]} / ${R[$x/cpu_us]} | $(calc "${R[$n/cpu_us]} / ${R[$g/cpu_us]}" 2) | $(calc "${R[$n/cpu_us]} / ${R[$x/cpu_us]}" 2) | $(e "$d")/$(e "$g")/$(e "$n")/$(e "$x") |"
   done
 }
 REPORT="$(report)"

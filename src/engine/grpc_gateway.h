@@ -18,8 +18,8 @@ struct GrpcGatewayOptions {
   std::string version;               // for ServerMetadata
   GatewayTracing tracing;            // the engine's spans (exporter null: off)
   // What carries gRPC, both to clients and to replicas: "native" (ferry's HTTP/2
-  // transport on libnghttp2, as `ferry serve --grpc-transport native`; half the gateway
-  // CPU per call of grpc++'s, docs/benchmarks.md) or "grpc++" (the gRPC C++ library).
+  // transport on libnghttp2, as `ferry serve --grpc-transport native`; 0.53-0.60x the
+  // gateway CPU per call of grpc++'s, docs/benchmarks.md) or "grpc++" (the gRPC C++ library).
   std::string transport = "native";
 };
 
