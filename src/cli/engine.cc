@@ -58,6 +58,10 @@ int Engine(int argc, char** argv) {
     std::cerr << "ferry engine: --tick-ms must be at least 10\n";
     return 2;
   }
+  if (const auto& t = vm["grpc-transport"].as<std::string>(); t != "native" && t != "grpc++") {
+    std::cerr << "ferry engine: --grpc-transport: '" << t << "' is not native or grpc++\n";
+    return 2;
+  }
 
   auto tracing = ReadTracingOptions(vm);
   if (!tracing.ok()) {
