@@ -226,6 +226,30 @@ build_grpc_load() {  # OUT_DIR
     "$gen/grpc_service.pb.o" "$gen/model_config.pb.o" -o "$out/grpc_load" "${flags[@]}"
 }
 
+# The start of an nginx.conf for one worker in the foreground, its pid and error log in
+# WORK; the caller appends its http block.
+nginx_conf_head() {  # WORK
+  cat <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/nginx-error.log warn;
+events { worker_connections 1024; }
+CONF
+}
+
+# One closed-loop build/bench/grpc_load run of unary add_sub ModelInfer calls (one
+# connection per call in flight) with grpc_check.py's WORK/grpc_inputs.bin and
+# grpc_expect.bin; prints its GRPCRESULT line (stderr appended to WORK/grpc_load.err).
+run_grpc_unary() {  # HOST:PORT CONCURRENCY SECONDS LABEL CPU
+  local out
+  out="$(timeout $(($3 + 60)) taskset -c "$5" "$OUT_DIR/grpc_load" --target "$1" --mode unary \
+    --concurrency "$2" --connections "$2" --seconds "$3" --inputs "$WORK/grpc_inputs.bin" \
+    --expect "$WORK/grpc_expect.bin" --label "$4" 2>>"$WORK/grpc_load.err")" || die "grpc_load failed ($4)"
+  grep '^GRPCRESULT' <<<"$out" || die "no result line from grpc_load ($4)"
+}
+
 # The monitoring benchmarks' model repositories, from examples/generate_models.py: WORK/repo
 # (mlp_classifier and the other examples), WORK/repo_drift (the same, with a reference
 # profile of mlp_classifier built by `ferry profile build` from 5,000 rows and drift on, windows

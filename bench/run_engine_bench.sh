@@ -88,13 +88,7 @@ read -r REPLICA_PORT REPLICA_GRPC_PORT < <(curl -s "http://127.0.0.1:$ADMIN_PORT
   'import json,sys; r = json.load(sys.stdin)["revisions"][0]["replicas"][0]; print(r["port"], r["grpc_port"])')
 log "replica on 127.0.0.1:$REPLICA_PORT (gRPC :$REPLICA_GRPC_PORT)"
 
-cat >"$WORK/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 1024; }
+{ nginx_conf_head "$WORK"; cat <<CONF
 http {
   access_log off;
   client_body_temp_path $WORK/nginx-body;
@@ -120,6 +114,7 @@ http {
   }
 }
 CONF
+} >"$WORK/nginx.conf"
 start_server "$WORK/nginx.out" taskset -c "$CLIENT_CPU" nginx -p "$WORK" -c "$WORK/nginx.conf"
 NGINX_PID=$SERVER_PID
 wait_port "$NGINX_PORT" "$NGINX_PID" nginx
@@ -184,13 +179,7 @@ for target in direct gateway nginx; do
   "$PYTHON" "$ROOT/bench/grpc_check.py" check "$WORK" "$(grpc_target "$target")" "$WORK/repo/add_sub/1/model.onnx" >&2 \
     || die "gRPC through $target does not answer as onnxruntime computes"
 done
-run_grpc_load() {  # TARGET CONC SECONDS LABEL -> GRPCRESULT line
-  local out
-  out="$(timeout $(($3 + 60)) taskset -c "$CLIENT_CPU" "$OUT_DIR/grpc_load" --target "$(grpc_target "$1")" --mode unary \
-    --concurrency "$2" --connections "$2" --seconds "$3" --inputs "$WORK/grpc_inputs.bin" \
-    --expect "$WORK/grpc_expect.bin" --label "$4" 2>>"$WORK/grpc_load.err")" || die "grpc_load failed ($4)"
-  grep '^GRPCRESULT' <<<"$out" || die "no result line from grpc_load ($4)"
-}
+run_grpc_load() { run_grpc_unary "$(grpc_target "$1")" "$2" "$3" "$4" "$CLIENT_CPU"; }  # TARGET CONC SECONDS LABEL
 for target in direct gateway nginx; do run_grpc_load "$target" 8 "$WARMUP_SECONDS" "warmup-$target" >/dev/null; done
 for c in $GRPC_CONCURRENCY; do
   for target in direct gateway nginx; do

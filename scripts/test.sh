@@ -23,9 +23,10 @@ echo "== integration tests (pytest)"
 # broker the stream tests need: missing, they fail.
 FERRY_REQUIRE_OTELCOL=1 FERRY_REQUIRE_KAFKA=1 FERRY_BIN="$ROOT/build/dev/ferry" "${PYTEST[@]}" tests/integration
 
-echo "== gRPC on the grpc++ transport (--grpc-transport grpc++; pytest)"
+echo "== gRPC on the grpc++ transport (ferry serve and ferry engine --grpc-transport grpc++; pytest)"
 FERRY_GRPC_TRANSPORT=grpc++ FERRY_BIN="$ROOT/build/dev/ferry" "${PYTEST[@]}" tests/integration/test_grpc.py \
-  tests/integration/test_grpc_metrics.py tests/integration/test_deadlines.py
+  tests/integration/test_grpc_metrics.py tests/integration/test_deadlines.py tests/integration/test_engine_grpc.py \
+  tests/integration/test_engine_queue.py
 
 echo "== bad input (REST and gRPC), shutdown, reload and the runtimes under AddressSanitizer (pytest)"
 [[ -f build/asan/build.ninja ]] || cmake --preset asan >/dev/null

@@ -35,6 +35,7 @@ int Engine(int argc, char** argv) {
     ("grpc-port", po::value<uint16_t>()->default_value(8081), "gateway gRPC port (GRPCInferenceService, health, reflection) on --http-address, 0 disables [FERRY_ENGINE_GRPC_PORT]")
     ("grpc-threads", po::value<int>()->default_value(0), "gRPC gateway completion queues (one thread each), 0 = one per available core [FERRY_ENGINE_GRPC_THREADS]")
     ("grpc-max-message-size", po::value<int>()->default_value(64 << 20), "largest gRPC message in bytes, either direction [FERRY_ENGINE_GRPC_MAX_MESSAGE_SIZE]")
+    ("grpc-transport", po::value<std::string>()->default_value("native"), "what carries the gRPC gateway, to clients and to replicas: native (ferry's HTTP/2 transport on libnghttp2, on event loops) or grpc++ (the gRPC C++ library); same methods and answers [FERRY_ENGINE_GRPC_TRANSPORT]")
     ("metrics-port", po::value<uint16_t>()->default_value(8092), "Prometheus metrics of the engine (gateway, replicas, scaling), 0 disables [FERRY_ENGINE_METRICS_PORT]")
     ("admin-address", po::value<std::string>()->default_value("127.0.0.1"), "admin API address (loopback by default) [FERRY_ENGINE_ADMIN_ADDRESS]")
     ("admin-port", po::value<uint16_t>()->default_value(8090), "admin API port (REST/JSON: ferry deploy, status, scale, delete, logs), 0 disables [FERRY_ENGINE_ADMIN_PORT]")
@@ -55,6 +56,10 @@ int Engine(int argc, char** argv) {
   }
   if (vm["tick-ms"].as<int>() < 10) {
     std::cerr << "ferry engine: --tick-ms must be at least 10\n";
+    return 2;
+  }
+  if (const auto& t = vm["grpc-transport"].as<std::string>(); t != "native" && t != "grpc++") {
+    std::cerr << "ferry engine: --grpc-transport: '" << t << "' is not native or grpc++\n";
     return 2;
   }
 
@@ -99,6 +104,7 @@ int Engine(int argc, char** argv) {
   options.grpc_gateway.threads = vm["grpc-threads"].as<int>();
   options.grpc_gateway.max_message_bytes = vm["grpc-max-message-size"].as<int>();
   options.grpc_gateway.version = FERRY_VERSION;
+  options.grpc_gateway.transport = vm["grpc-transport"].as<std::string>();
   options.tick = std::chrono::milliseconds(vm["tick-ms"].as<int>());
   options.metrics_port = vm["metrics-port"].as<uint16_t>();
   options.admin.address = vm["admin-address"].as<std::string>();

@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "engine/engine_metrics.h"
+#include "engine/grpc_forward_policy.h"
 #include "engine/grpc_statistics_gather.h"
 #include "engine/grpc_wire.h"
 #include "protocol/grpc/grpc_service.pb.h"
@@ -31,46 +32,7 @@ constexpr size_t kStreamWindow = 256;
 // start takes ~0.1-1 s, and polling needs no wake-up plumbing from the supervisor).
 constexpr milliseconds kWaitPoll{10};
 
-enum class Method { kUnknown, kInfer, kStreamInfer, kMetadata, kReady, kConfig, kStatistics };
-
-struct MethodInfo {
-  std::string_view path;
-  Method method;
-  ModelTargetFields fields;
-};
-
-constexpr MethodInfo kMethods[] = {
-    {"/inference.GRPCInferenceService/ModelInfer", Method::kInfer, kInferRequestFields},
-    {"/inference.GRPCInferenceService/ModelStreamInfer", Method::kStreamInfer, kInferRequestFields},
-    {"/inference.GRPCInferenceService/ModelMetadata", Method::kMetadata,
-     {"ModelMetadataRequest", "name", "version", ""}},
-    {"/inference.GRPCInferenceService/ModelReady", Method::kReady, {"ModelReadyRequest", "name", "version", ""}},
-    {"/inference.GRPCInferenceService/ModelConfig", Method::kConfig, {"ModelConfigRequest", "name", "version", ""}},
-    {"/inference.GRPCInferenceService/ModelStatistics", Method::kStatistics,
-     {"ModelStatisticsRequest", "name", "version", ""}},
-};
-
-const MethodInfo* FindMethod(std::string_view path) {
-  for (const auto& m : kMethods)
-    if (m.path == path) return &m;
-  return nullptr;
-}
-
-std::minstd_rand& Rng() {
-  thread_local std::minstd_rand rng(std::random_device{}());
-  return rng;
-}
-
-// Metadata that belongs to one hop: HTTP/2 pseudo-headers and framing, gRPC's own keys
-// (deadline, encoding, status), and the user agent, which each side sets for itself.
-bool Forwardable(g::string_ref key) {
-  const std::string_view k(key.data(), key.size());
-  if (k.empty() || k[0] == ':' || k.substr(0, 5) == "grpc-") return false;
-  for (std::string_view hop : {"user-agent", "te", "content-type", "host", "connection", "keep-alive",
-                               "proxy-connection", "transfer-encoding", "upgrade"})
-    if (k == hop) return false;
-  return true;
-}
+bool Forwardable(g::string_ref key) { return grpc_forward::Forwardable(std::string_view(key.data(), key.size())); }
 
 std::string Str(g::string_ref s) { return std::string(s.data(), s.size()); }
 
@@ -122,10 +84,6 @@ class QueueTicket final : public ConcurrencyLimiter::Waiter {
   g::Alarm alarm_;
 };
 
-std::string UnknownModel(const std::string& name) {
-  return "Request for unknown model: '" + name + "' is not found";  // `ferry serve`'s words
-}
-
 // One call accepted by the generic service, and its upstream call(s). Every event comes
 // back on the call's completion queue and so runs on that queue's thread: no locks.
 // The call frees itself when no operation of it is pending any more.
@@ -139,12 +97,12 @@ class Call final : public TagHandler {
   }
 
   ~Call() override {
-    StopWaiting(false);
-    ReleaseSlot();
+    place_.StopWaiting(false);
+    place_.ReleaseSlot();
     if (ep_) ep_->outstanding.fetch_sub(held_, std::memory_order_relaxed);
-    if (dep_) {
+    if (place_.dep) {
       Record(g::StatusCode::CANCELLED, "the call ended unanswered");  // the client left
-      dep_->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      place_.dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
     }
     core_->calls.fetch_sub(1, std::memory_order_release);
   }
@@ -275,16 +233,8 @@ class Call final : public TagHandler {
                                                   : std::string_view(tp->second.data(), tp->second.size()));
       if (trace_.sampled()) model_ = model;
     }
-    if (dep->load->in_flight.fetch_add(1, std::memory_order_relaxed) >= dep->max_in_flight) {
-      dep->load->in_flight.fetch_sub(1, std::memory_order_relaxed);
-      dep->load->rejected.fetch_add(1, std::memory_order_relaxed);
-      if (dep->metrics) {
-        dep->metrics->rejected_limit->Increment();
-        dep->metrics->AnsweredGrpc(static_cast<int>(g::StatusCode::RESOURCE_EXHAUSTED), 0);
-      }
-      return false;
-    }
-    dep_ = dep;
+    if (!AdmitInFlight(*dep)) return false;
+    place_.dep = dep;
     // The client's deadline; a unary call's is capped by gateway.request_timeout (a
     // stream may rightly stay open longer than one request takes).
     deadline_ = ctx_.deadline();
@@ -298,44 +248,28 @@ class Call final : public TagHandler {
     return true;
   }
 
-  static g::Status OverLimit(const DeploymentRoute& d) {
-    return g::Status(g::StatusCode::RESOURCE_EXHAUSTED, "deployment '" + d.name + "' has " +
-                                                            std::to_string(d.max_in_flight) +
-                                                            " requests in flight, its limit (gateway.max_in_flight)");
+  static g::Status OverLimitStatus(const DeploymentRoute& d) {
+    return g::Status(g::StatusCode::RESOURCE_EXHAUSTED, OverLimit(d));
   }
 
   // Picks a replica for the held request, or waits for one to become ready.
   void Route() {
     if (cancelled_ || (stream_state_ && stream_state_->ended)) return;
-    if (waiting_) Refresh();
-    // Under gateway.max_concurrency a call (a stream: once) takes a slot before it goes
-    // to a replica, once one is ready: the cold-start wait below comes first.
-    if (dep_->max_concurrency > 0 && !holds_slot_ && !ticket_ && HasRoutableReplica(*dep_)) return Queue();
+    std::shared_ptr<ReplicaEndpoint> ep;
     const RevisionRoute* rev = nullptr;
-    std::shared_ptr<ReplicaEndpoint> ep = Router::Pick(*dep_, nullptr, Rng(), &rev);
-    if (ep) {
-      StopWaiting(true);
-      rev->load->arrivals.fetch_add(1, std::memory_order_relaxed);
-      ep_ = std::move(ep);
-      revision_ = rev;
-      routed_ = std::chrono::steady_clock::now();
-      return stream_state_ ? OpenUpstream() : SendUnary();
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (!waiting_) {
-      waiting_ = true;
-      wait_start_ = now;
-      dep_->load->waiting.fetch_add(1, std::memory_order_relaxed);
-    }
-    const auto waited = std::chrono::duration_cast<milliseconds>(now - wait_start_).count();
-    const bool degraded = !dep_->CanStartReplica();
-    if (degraded || waited >= dep_->cold_start_timeout_ms || Clock::now() >= deadline_) {
-      StopWaiting(false);
-      if (dep_->metrics) dep_->metrics->rejected_no_replica->Increment();
-      return Fail(g::Status(g::StatusCode::UNAVAILABLE,
-                            "deployment '" + dep_->name + "' has no ready replica" +
-                                (degraded ? ": its revisions are degraded"
-                                          : " (waited " + std::to_string(waited) + " ms, gateway.cold_start_timeout)")));
+    std::string no_replica;
+    switch (place_.Next(*core_->router, !ticket_, Clock::now() >= deadline_, &ep, &rev, &no_replica)) {
+      case CallPlace::Step::kQueue:
+        return Queue();
+      case CallPlace::Step::kPicked:
+        ep_ = std::move(ep);
+        revision_ = rev;
+        routed_ = std::chrono::steady_clock::now();
+        return stream_state_ ? OpenUpstream() : SendUnary();
+      case CallPlace::Step::kNoReplica:
+        return Fail(g::Status(g::StatusCode::UNAVAILABLE, no_replica));
+      case CallPlace::Step::kWait:
+        break;
     }
     alarm_ = std::make_unique<g::Alarm>();
     alarm_->Set(cq_, std::min(Clock::now() + kWaitPoll, deadline_), Arm(kAlarm));
@@ -343,67 +277,39 @@ class Call final : public TagHandler {
 
   void Queue() {
     auto ticket = std::make_shared<QueueTicket>();
-    switch (dep_->load->limiter.Acquire(ticket)) {
+    switch (place_.AskSlot(ticket)) {
       case ConcurrencyLimiter::Outcome::kAcquired:
-        holds_slot_ = true;
         return Route();
       case ConcurrencyLimiter::Outcome::kQueueFull:
-        if (dep_->metrics) dep_->metrics->rejected_queue_full->Increment();
-        return Fail(g::Status(g::StatusCode::RESOURCE_EXHAUSTED, QueueFullMessage(*dep_)));
+        return Fail(g::Status(g::StatusCode::RESOURCE_EXHAUSTED, QueueFullMessage(*place_.dep)));
       case ConcurrencyLimiter::Outcome::kQueued:
         break;
     }
     ticket_ = std::move(ticket);
     queue_start_ = std::chrono::steady_clock::now();
-    queue_expiry_ = std::min(Clock::now() + milliseconds(dep_->queue_timeout_ms), deadline_);
+    queue_expiry_ = std::min(Clock::now() + milliseconds(place_.dep->queue_timeout_ms), deadline_);
     ticket_->Arm(cq_, queue_expiry_, Arm(kQueue));
   }
 
   // The ticket's alarm: a slot was granted, the queue timeout passed, or the client left.
   void OnQueueAlarm() {
-    const bool removed = dep_->load->limiter.Cancel(ticket_.get());
+    const bool removed = place_.dep->load->limiter.Cancel(ticket_.get());
     ticket_.reset();
     if (!removed) {  // granted: the slot is ours
-      holds_slot_ = true;
-      if (dep_->metrics)
-        dep_->metrics->queue_wait->Observe(
+      place_.holds_slot = true;
+      if (place_.dep->metrics)
+        place_.dep->metrics->queue_wait->Observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - queue_start_).count());
-      if (cancelled_) return ReleaseSlot();
+      if (cancelled_) return place_.ReleaseSlot();
       return Route();
     }
     if (cancelled_) return;  // the client left: nothing to answer
-    if (dep_->metrics) dep_->metrics->rejected_queue_timeout->Increment();
+    if (place_.dep->metrics) place_.dep->metrics->rejected_queue_timeout->Increment();
     const auto waited = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - queue_start_);
     Fail(g::Status(g::StatusCode::RESOURCE_EXHAUSTED,
-                   QueueTimeoutMessage(*dep_, waited.count(), queue_expiry_ >= deadline_)));
+                   QueueTimeoutMessage(*place_.dep, waited.count(), queue_expiry_ >= deadline_)));
   }
 
-  void ReleaseSlot() {
-    if (!holds_slot_) return;
-    holds_slot_ = false;
-    dep_->load->limiter.Release();
-  }
-
-  // A waiting call looks for replicas in the newest route table: the one it was admitted
-  // with predates the replica being started for it.
-  void Refresh() {
-    auto table = core_->router->Snapshot();
-    for (const auto& d : table->deployments)
-      if (d->name == dep_->name && d->load == dep_->load) {
-        dep_ = d.get();
-        table_ = std::move(table);
-        return;
-      }
-  }
-
-  void StopWaiting(bool routed) {
-    if (!waiting_) return;
-    waiting_ = false;
-    dep_->load->waiting.fetch_sub(1, std::memory_order_relaxed);
-    if (routed && dep_->metrics)
-      dep_->metrics->cold_start_wait->Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start_).count());
-  }
 
   // The upstream call's context: the deadline, and the client's metadata; with tracing
   // on, the gateway's traceparent for this try instead of the client's.
@@ -420,40 +326,25 @@ class Call final : public TagHandler {
   // replica died) before any answer, once. Picks the replica for the second try.
   bool RetryOnAnotherReplica(const g::Status& status, bool answered) {
     if (retried_ || answered || status.error_code() != g::StatusCode::UNAVAILABLE || cancelled_) return false;
-    std::shared_ptr<ReplicaEndpoint> next = Router::Pick(*dep_, ep_.get(), Rng(), &revision_);
-    if (!next) return false;
-    CountUpstreamError(/*timeout=*/false);
+    if (!PickRetry(*place_.dep, &ep_, &revision_, status.error_message())) return false;
     retried_ = true;
     core_->retries.fetch_add(1, std::memory_order_relaxed);
-    if (dep_->metrics) dep_->metrics->retries->Increment();
-    FERRY_LOG(kDebug, "upstream failed before responding; retrying",
-              ("replica", ep_->id)("next", next->id)("error", status.error_message()));
-    ep_ = std::move(next);
     return true;
   }
 
   // What the client gets for a failed upstream call: the replica's own answers as they
   // are; the gateway's failures (the replica unreachable after the retry, or over
   // gateway.request_timeout) say which replica.
-  void CountUpstreamError(bool timeout) const {
-    if (const ReplicaErrorCounters* c = ep_->errors.load(std::memory_order_acquire))
-      (timeout ? c->timeout : c->unavailable)->Increment();
-  }
-
   g::Status FromUpstream(const g::Status& s) {
     if (s.error_code() == g::StatusCode::UNAVAILABLE) {
-      CountUpstreamError(/*timeout=*/false);
+      CountUpstreamError(*ep_, /*timeout=*/false);
       core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
-      return g::Status(s.error_code(),
-                       "deployment '" + dep_->name + "': replica " + ep_->id + " failed: " + s.error_message(),
-                       s.error_details());
+      return g::Status(s.error_code(), ReplicaFailed(*place_.dep, *ep_, s.error_message()), s.error_details());
     }
     if (s.error_code() == g::StatusCode::DEADLINE_EXCEEDED && gateway_deadline_ && Clock::now() >= deadline_) {
-      CountUpstreamError(/*timeout=*/true);
+      CountUpstreamError(*ep_, /*timeout=*/true);
       core_->upstream_errors.fetch_add(1, std::memory_order_relaxed);
-      return g::Status(s.error_code(), "deployment '" + dep_->name + "': replica " + ep_->id +
-                                           " did not answer within " + std::to_string(dep_->request_timeout_ms) +
-                                           " ms (gateway.request_timeout)");
+      return g::Status(s.error_code(), ReplicaTimedOut(*place_.dep, *ep_));
     }
     return s;
   }
@@ -468,21 +359,19 @@ class Call final : public TagHandler {
   }
 
   void Record(g::StatusCode code, std::string_view message = {}) {
-    if (recorded_ || !dep_) return;
+    if (recorded_ || !place_.dep) return;
     recorded_ = true;
     if (trace_.sampled())
-      trace_.Finish({"grpc", dep_->name, revision_ ? std::string_view(revision_->name) : std::string_view(), model_,
+      trace_.Finish({"grpc", place_.dep->name, revision_ ? std::string_view(revision_->name) : std::string_view(), model_,
                      "rpc.grpc.status_code", static_cast<int64_t>(code), code != g::StatusCode::OK, message});
-    if (dep_->metrics)
-      dep_->metrics->AnsweredGrpc(static_cast<int>(code),
-                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - admitted_).count());
+    RecordAnswer(*place_.dep, static_cast<int>(code), admitted_);
   }
 
   // Answers the call: a unary call's status, or a stream's end.
   void Fail(const g::Status& s) { stream_state_ ? EndStream(s) : Finish(s); }
 
   void Finish(const g::Status& s) {
-    ReleaseSlot();  // the next queued request may go while this answer is written
+    place_.ReleaseSlot();  // the next queued request may go while this answer is written
     Record(s.error_code(), s.error_message());
     stream_.Finish(s, Arm(kFinish));
   }
@@ -499,9 +388,9 @@ class Call final : public TagHandler {
     }
     auto target = Scan(in_, method_->fields);
     if (!target.ok()) return Finish(g::Status(g::StatusCode::INVALID_ARGUMENT, target.status().message()));
-    table_ = core_->router->Snapshot();
-    auto it = table_->by_model.find(target->name);
-    if (it == table_->by_model.end()) {
+    place_.table = core_->router->Snapshot();
+    auto it = place_.table->by_model.find(target->name);
+    if (it == place_.table->by_model.end()) {
       // As `ferry serve`: an unknown model is not ready, rather than an error.
       if (method_->method == Method::kReady) {
         inference::ModelReadyResponse not_ready;
@@ -516,7 +405,7 @@ class Call final : public TagHandler {
       return Finish(g::Status(g::StatusCode::NOT_FOUND, UnknownModel(target->name)));
     }
     if (method_->method == Method::kStatistics) return GatherStatistics(*it->second);
-    if (!Admit(it->second.get(), target->name)) return Finish(OverLimit(*it->second));
+    if (!Admit(it->second.get(), target->name)) return Finish(OverLimitStatus(*it->second));
     Route();
   }
 
@@ -578,7 +467,7 @@ class Call final : public TagHandler {
     // a stream's messages have no single latency).
     revision_->load->latency.Record(std::chrono::duration<double>(std::chrono::steady_clock::now() - routed_).count());
     if (!ustatus_.ok()) return Finish(FromUpstream(ustatus_));
-    ReleaseSlot();  // answered: the next queued call may go while this one is written
+    place_.ReleaseSlot();  // answered: the next queued call may go while this one is written
     Record(g::StatusCode::OK);
     stream_.WriteAndFinish(out_, g::WriteOptions(), g::Status::OK, Arm(kFinish));
   }
@@ -612,14 +501,14 @@ class Call final : public TagHandler {
       auto it = table->by_model.find(target->name);
       if (it == table->by_model.end()) {
         AnswerLocally(UnknownModel(target->name), target->id);
-      } else if (!dep_) {
-        if (!Admit(it->second.get(), target->name)) return EndStream(OverLimit(*it->second));
-        table_ = std::move(table);
+      } else if (!place_.dep) {
+        if (!Admit(it->second.get(), target->name)) return EndStream(OverLimitStatus(*it->second));
+        place_.table = std::move(table);
         Forward(std::move(request));
         Route();
-      } else if (it->second->name != dep_->name) {
+      } else if (it->second->name != place_.dep->name) {
         AnswerLocally("model '" + target->name + "' is served by deployment '" + it->second->name +
-                          "', and this stream goes to deployment '" + dep_->name +
+                          "', and this stream goes to deployment '" + place_.dep->name +
                           "' (chosen by its first request): send it on a stream of its own",
                       target->id);
       } else {
@@ -809,7 +698,7 @@ class Call final : public TagHandler {
     StreamState& s = *stream_state_;
     // Without a route (every request so far named an unknown model) the stream ends
     // when the client's requests do.
-    const bool over = s.ended || (s.reads_done && !dep_);
+    const bool over = s.ended || (s.reads_done && !place_.dep);
     if (s.finishing || !over || s.writing || !s.to_client.empty() || !s.slots.empty()) return;
     s.finishing = true;
     if (revision_) ctx_.AddTrailingMetadata("ferry-revision", revision_->name);
@@ -826,22 +715,18 @@ class Call final : public TagHandler {
   bool local_ = false;  // a method of core_->local's: answered here, never routed
   const std::chrono::steady_clock::time_point admitted_ = std::chrono::steady_clock::now();
   bool cancelled_ = false;
+  CallPlace place_;  // its deployment: table, cold-start wait, limiter slot
 
-  std::shared_ptr<const RouteTable> table_;  // keeps dep_ and revision_ alive
-  const DeploymentRoute* dep_ = nullptr;     // set once admitted
   Clock::time_point deadline_ = Clock::time_point::max();
   bool gateway_deadline_ = false;  // deadline_ is gateway.request_timeout's, not the client's
-  bool waiting_ = false;           // counted in dep_->load->waiting
-  std::chrono::steady_clock::time_point wait_start_;
   std::unique_ptr<g::Alarm> alarm_;
   std::shared_ptr<QueueTicket> ticket_;  // while queued under gateway.max_concurrency
-  bool holds_slot_ = false;              // a slot of dep_->load->limiter
   std::chrono::steady_clock::time_point queue_start_;
   Clock::time_point queue_expiry_;
   StatisticsGather* gather_ = nullptr;  // a ModelStatistics gather out; frees itself once answered
 
   std::shared_ptr<ReplicaEndpoint> ep_;
-  const RevisionRoute* revision_ = nullptr;  // ep_'s revision, inside table_
+  const RevisionRoute* revision_ = nullptr;  // ep_'s revision, inside place_.table
   std::chrono::steady_clock::time_point routed_;  // when a replica was picked (cold-start wait excluded)
   int held_ = 0;                             // this call's share of ep_->outstanding
   bool retried_ = false;

@@ -14,8 +14,13 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "engine/grpc_forward.h"
+#include "engine/native_forward.h"
 #include "frontend/grpc/health_service.h"
 #include "frontend/grpc/reflection_service.h"
+#include "frontend/grpc/unary_call.h"
+#include "frontend/grpc_native/native_listener.h"
+#include "frontend/grpc_native/native_services.h"
+#include "frontend/grpc_native/native_unary.h"
 #include "protocol/grpc/grpc_service.grpc.pb.h"
 
 namespace ferry::engine {
@@ -126,6 +131,34 @@ class SelfAnswered final : public grpc_forward::LocalMethods {
   std::map<std::string, Handler, std::less<>> methods_;  // by full path; set by the constructor
 };
 
+// The native transport's method table: forwarded methods, the self-answered ones,
+// health and reflection; anything else UNIMPLEMENTED.
+class NativeMethods final : public frontend::grpc_native::MethodRouter {
+ public:
+  using CheckRequest = ::grpc::health::v1::HealthCheckRequest;
+  using CheckResponse = ::grpc::health::v1::HealthCheckResponse;
+  NativeMethods(grpc_forward::NativeForwardCore* core, frontend::grpc::HealthService* health,
+                const frontend::grpc::ReflectionService* reflection)
+      : core_(core), health_(health), reflection_(reflection), check_([health](auto* call) { health->Check(call); }) {}
+
+  frontend::grpc_native::Route Find(std::string_view path) override {
+    namespace gn = frontend::grpc_native;
+    if (const grpc_forward::MethodInfo* m = grpc_forward::FindMethod(path))
+      return {grpc_forward::NewNativeForward(core_, m)};
+    if (core_->local->Handles(path)) return {grpc_forward::NewNativeLocal(core_, path)};
+    if (path == "/grpc.health.v1.Health/Check") return {std::make_unique<gn::NativeUnary<CheckRequest, CheckResponse>>(&check_)};
+    if (path == "/grpc.health.v1.Health/Watch") return {gn::NewHealthWatch(health_)};
+    if (path == "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo") return {gn::NewReflection(reflection_)};
+    return {gn::NewUnknownMethod(path)};
+  }
+
+ private:
+  grpc_forward::NativeForwardCore* core_;
+  frontend::grpc::HealthService* health_;
+  const frontend::grpc::ReflectionService* reflection_;
+  const frontend::grpc_native::NativeUnary<CheckRequest, CheckResponse>::Handler check_;
+};
+
 }  // namespace
 
 struct GrpcGateway::Impl {
@@ -143,7 +176,32 @@ struct GrpcGateway::Impl {
   int port = 0;
   std::mutex health_mu;
   std::set<std::string> health_models;  // guarded by health_mu: the model names set last
+  // transport "native": these instead of `server` and the queues.
+  grpc_forward::NativeForwardCore native;
+  frontend::grpc_native::ConnectionOptions connection_options;
+  std::unique_ptr<NativeMethods> native_methods;
+  std::unique_ptr<frontend::grpc_native::NativeListener> listener;  // last: its loops hold the calls
+
+  bool is_native() const { return options.transport == "native"; }
+  Status StartNative();
 };
+
+Status GrpcGateway::Impl::StartNative() {
+  native.router = router;
+  native.local = service.get();
+  native.tracing = options.tracing;
+  connection_options.max_message_bytes = static_cast<size_t>(options.max_message_bytes);
+  native_methods = std::make_unique<NativeMethods>(&native, &health, &reflection);
+  listener = std::make_unique<frontend::grpc_native::NativeListener>(options.threads, "gateway-grpc-native",
+                                                                    &connection_options, native_methods.get());
+  Status st = listener->Start(options.address, options.port);
+  if (!st.ok()) {
+    listener.reset();
+    return st;
+  }
+  port = listener->port();
+  return Status::Ok();
+}
 
 GrpcGateway::GrpcGateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -152,6 +210,8 @@ GrpcGateway::~GrpcGateway() { Stop(0); }
 Result<std::unique_ptr<GrpcGateway>> GrpcGateway::Create(GrpcGatewayOptions options, Router* router) {
   if (options.threads <= 0) options.threads = AvailableCores();
   if (options.max_message_bytes <= 0) return InvalidArgument("the gRPC gateway's largest message must be positive");
+  if (options.transport != "grpc++" && options.transport != "native")
+    return InvalidArgument("grpc gateway: transport '" + options.transport + "' is not grpc++ or native");
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->router = router;
@@ -175,6 +235,11 @@ Status GrpcGateway::Start() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   s.service = std::make_unique<SelfAnswered>(s.router, s.options.version);
   s.core.local = s.service.get();
+  if (s.is_native()) {
+    FERRY_RETURN_IF_ERROR(s.StartNative());  // its loops log "listening" (server=gateway-grpc-native)
+    RefreshHealth();
+    return Status::Ok();
+  }
   g::ServerBuilder builder;
   const std::string addr = s.options.address + ":" + std::to_string(s.options.port);
   builder.AddListeningPort(addr, g::InsecureServerCredentials(), &s.port);
@@ -210,6 +275,12 @@ uint16_t GrpcGateway::port() const { return static_cast<uint16_t>(impl_->port); 
 
 void GrpcGateway::Stop(int grace_ms) {
   Impl& s = *impl_;
+  if (s.listener) {
+    s.health.Shutdown();
+    s.listener->Shutdown(grace_ms, [&s] { s.native.sessions.Clear(); });
+    s.listener.reset();
+    return;
+  }
   if (!s.server) return;
   s.health.Shutdown();
   // Refuses new calls; the ones in flight get grace_ms, then are cancelled. The queue
@@ -245,6 +316,10 @@ void GrpcGateway::RefreshHealth() {
 }
 
 GrpcGateway::Counters GrpcGateway::counters() const {
+  if (impl_->is_native()) {
+    const auto& n = impl_->native;
+    return {n.requests.load(), n.retries.load(), n.upstream_errors.load()};
+  }
   const auto& c = impl_->core;
   return {c.requests.load(), c.retries.load(), c.upstream_errors.load()};
 }

@@ -17,6 +17,10 @@ struct GrpcGatewayOptions {
   int max_message_bytes = 64 << 20;  // client-facing, both directions (as `ferry serve`)
   std::string version;               // for ServerMetadata
   GatewayTracing tracing;            // the engine's spans (exporter null: off)
+  // What carries gRPC, both to clients and to replicas: "native" (ferry's HTTP/2
+  // transport on libnghttp2, as `ferry serve --grpc-transport native`; 0.53-0.60x the
+  // gateway CPU per call of grpc++'s, docs/benchmarks.md) or "grpc++" (the gRPC C++ library).
+  std::string transport = "native";
 };
 
 // The engine's gRPC gateway: inference.GRPCInferenceService as `ferry serve` speaks it,
@@ -53,6 +57,12 @@ struct GrpcGatewayOptions {
 // self-answered inference methods (through the generic service: no callback-API service,
 // whose polling threads would take the sockets' events from the queue threads). Upstream channels are one per
 // replica (ReplicaEndpoint::grpc_channel), made on first use and shared by the threads.
+// With transport "native": event loops (`threads`, one per core by default) each carry
+// their client connections (frontend/grpc_native's GrpcConnection: one nghttp2 server
+// session per socket) and their upstream connections (GrpcUpstreamSession: one nghttp2
+// client session per loop and replica), so a call's every step runs on its loop, without
+// locks; routing, admission, the max_concurrency queue, retries, deadlines, cancellation
+// and metrics as above (native_forward.h).
 // Thread-safety: Start, Stop and RefreshHealth are called by the owner's threads (Start
 // and Stop by one; RefreshHealth from any, e.g. the control loop after each route table).
 class GrpcGateway {

@@ -1,6 +1,6 @@
 #include "engine/grpc_statistics_gather.h"
 
-#include "protocol/grpc/statistics_proto.h"
+#include "engine/grpc_forward_policy.h"
 
 namespace ferry::engine::grpc_forward {
 namespace g = ::grpc;
@@ -55,29 +55,20 @@ void StatisticsGather::OnEvent(int /*op*/, bool /*ok*/) {
 }
 
 void StatisticsGather::Answer() {
-  std::vector<std::vector<protocol::StatisticsSnapshot>> parts;
+  std::vector<StatisticsAnswer> answers;
   for (auto& u : up_) {
-    const g::StatusCode code = u->status.error_code();
-    if (code == g::StatusCode::UNAVAILABLE || code == g::StatusCode::DEADLINE_EXCEEDED)
-      return done_(g::Status(g::StatusCode::UNAVAILABLE, "deployment '" + deployment_ + "': replica " + u->ep->id +
-                                                              " did not answer the statistics request: " +
-                                                              u->status.error_message()),
-                   {});
-    if (!u->status.ok()) return done_(u->status, {});  // the replica's own answer, as it is
-    inference::ModelStatisticsResponse part;
+    StatisticsAnswer& a = answers.emplace_back();
+    a.ep = u->ep.get();
+    a.code = static_cast<int>(u->status.error_code());
+    a.message = u->status.error_message();
     std::vector<g::Slice> slices;
-    std::string bytes;
-    if (u->out.Dump(&slices).ok())
-      for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    if (!part.ParseFromString(bytes))
-      return done_(g::Status(g::StatusCode::UNAVAILABLE, "deployment '" + deployment_ + "': replica " + u->ep->id +
-                                                              " answered something that is not a ModelStatisticsResponse"),
-                   {});
-    parts.push_back(protocol::StatisticsFromProto(part));
+    if (u->status.ok() && u->out.Dump(&slices).ok())
+      for (const auto& s : slices) a.bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
-  inference::ModelStatisticsResponse sum;
-  protocol::StatisticsToProto(protocol::MergeStatistics(parts), &sum);
-  const std::string out = sum.SerializeAsString();
+  std::string out;
+  const StatisticsSum sum = SumStatistics(deployment_, answers, &out);
+  if (sum.own >= 0) return done_(up_[sum.own]->status, {});
+  if (sum.code != 0) return done_(g::Status(static_cast<g::StatusCode>(sum.code), sum.message), {});
   g::Slice slice(out);
   done_(g::Status::OK, g::ByteBuffer(&slice, 1));
 }

@@ -44,6 +44,11 @@ class FerryEngine(fh.FerryServer):
                "--admin-address", "127.0.0.1", "--admin-port", str(self.admin_port), "--log-level", "info"]
         if self.spec is not None:
             cmd += ["--config", str(self.spec)]
+        # FERRY_GRPC_TRANSPORT (native, the engine's default, or grpc++) picks what carries
+        # the gateway's gRPC, to clients and to replicas, unless a test picks one itself.
+        transport = os.environ.get("FERRY_GRPC_TRANSPORT")
+        if transport and "--grpc-transport" not in self.extra_args:
+            cmd += ["--grpc-transport", transport]
         return cmd + self.extra_args
 
     @property

@@ -385,3 +385,10 @@ def test_perf_analyzer_runs_through_the_gateway(engine, args):
     count = re.search(r"Request count: ([0-9]+)", out)
     assert count and int(count.group(1)) >= 100, out
     assert "Throughput" in out, out
+
+
+def test_an_unknown_grpc_transport_is_refused_naming_the_flag(ferry_binary, tmp_path):
+    proc = subprocess.run([str(ferry_binary), "engine", "--state-dir", str(tmp_path / "state"),
+                           "--grpc-transport", "grpcpp"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert "--grpc-transport: 'grpcpp' is not native or grpc++" in proc.stderr, proc.stderr

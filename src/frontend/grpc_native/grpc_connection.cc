@@ -3,6 +3,7 @@
 #include <boost/asio.hpp>
 
 #include <cstring>
+#include <vector>
 
 #include "core/log.h"
 #include "protocol/error_map.h"
@@ -13,7 +14,6 @@ namespace wire = protocol::grpc_wire;
 
 namespace {
 
-constexpr size_t kReadBuffer = 64 * 1024;
 // Windows: a stream may send 16 MiB before it waits for a WINDOW_UPDATE, a connection
 // 32 MiB. Together with the limits on unsent answers below, they bound what a client
 // that sends but never reads can make the server hold.
@@ -41,21 +41,11 @@ nghttp2_nv Header(std::string_view name, std::string_view value, bool static_val
                                          (static_value ? NGHTTP2_NV_FLAG_NO_COPY_VALUE : 0))};
 }
 
-const nghttp2_session_callbacks* Callbacks(nghttp2_on_begin_headers_callback begin, nghttp2_on_header_callback header,
-                                           nghttp2_on_frame_recv_callback frame,
-                                           nghttp2_on_data_chunk_recv_callback data,
-                                           nghttp2_on_stream_close_callback close) {
-  static nghttp2_session_callbacks* callbacks = [&] {
-    nghttp2_session_callbacks* cb = nullptr;
-    nghttp2_session_callbacks_new(&cb);
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, begin);
-    nghttp2_session_callbacks_set_on_header_callback(cb, header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, frame);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, data);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, close);
-    return cb;
-  }();
-  return callbacks;
+// A header nghttp2 copies at once (metadata: its strings may change before it is sent).
+nghttp2_nv CopiedHeader(const std::string& name, const std::string& value) {
+  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+                    NGHTTP2_NV_FLAG_NONE};
 }
 
 }  // namespace
@@ -69,6 +59,19 @@ std::optional<std::string_view> NativeCall::Metadata(std::string_view name) cons
 }
 
 asio::io_context* NativeCall::loop() const { return connection_->loop(); }
+
+void NativeCall::AddInitialMetadata(std::string name, std::string value) {
+  if (!finished() && !headers_sent_) initial_metadata_.emplace_back(std::move(name), std::move(value));
+}
+
+void NativeCall::AddTrailingMetadata(std::string name, std::string value) {
+  if (!finished()) trailing_metadata_.emplace_back(std::move(name), std::move(value));
+}
+
+std::optional<std::chrono::steady_clock::time_point> NativeCall::deadline() const {
+  if (!deadline_) return std::nullopt;
+  return (*deadline_)->first;
+}
 
 void NativeCall::Post(std::function<void()> fn) {
   if (http::EventLoops::CurrentLoop() == connection_->loop()) {
@@ -158,15 +161,14 @@ void NativeCall::Finish(int code, std::string_view message) {
 
 GrpcConnection::GrpcConnection(Socket socket, asio::io_context* loop, const ConnectionOptions* options,
                                MethodRouter* router, std::atomic<int>* live)
-    : socket_(std::move(socket)),
-      loop_(loop),
+    : H2Socket(std::move(socket), loop),
       options_(options),
       router_(router),
       live_(live),
       deadline_timer_(*loop) {
   ++*live_;
-  const nghttp2_session_callbacks* cb = Callbacks(&OnBeginHeaders, &OnHeader, &OnFrameRecv, &OnDataChunk,
-                                                  &OnStreamCloseCb);
+  static const nghttp2_session_callbacks* cb =
+      NewCallbacks({&OnBeginHeaders, &OnHeader, &OnFrameRecv, &OnDataChunk, &OnStreamCloseCb});
   // Windows are given back by hand (GrpcConnection::OnDataChunk), so a stream can hold
   // its window while it has too much work in flight.
   nghttp2_option* option = nullptr;
@@ -174,13 +176,9 @@ GrpcConnection::GrpcConnection(Socket socket, asio::io_context* loop, const Conn
   nghttp2_option_set_no_auto_window_update(option, 1);
   nghttp2_session_server_new2(&session_, cb, this, option);
   nghttp2_option_del(option);
-  in_.resize(kReadBuffer);
 }
 
-GrpcConnection::~GrpcConnection() {
-  nghttp2_session_del(session_);
-  --*live_;
-}
+GrpcConnection::~GrpcConnection() { --*live_; }
 
 void GrpcConnection::Start() {
   const nghttp2_settings_entry settings[] = {
@@ -204,73 +202,38 @@ void GrpcConnection::Shutdown() {
 
 void GrpcConnection::Abort() { CloseSocket(); }
 
-void GrpcConnection::ScheduleFlush() {
-  if (in_recv_ || flush_scheduled_ || closed_) return;  // a read flushes after parsing
-  flush_scheduled_ = true;
-  asio::post(*loop_, [self = shared_from_this()] {
-    self->flush_scheduled_ = false;
-    self->Flush();
-  });
+void GrpcConnection::OnProtocolError(int error) {
+  FERRY_LOG(kDebug, "grpc: closing a connection that broke HTTP/2", ("error", nghttp2_strerror(error)));
+  nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
 }
 
-void GrpcConnection::Read() {
-  socket_.async_read_some(asio::buffer(in_.data(), in_.size()),
-                          [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                            if (self->closed_) return;
-                            if (ec) return self->CloseSocket();
-                            self->in_recv_ = true;
-                            ssize_t rv = nghttp2_session_mem_recv(
-                                self->session_, reinterpret_cast<const uint8_t*>(self->in_.data()), n);
-                            self->in_recv_ = false;
-                            if (rv < 0) {
-                              FERRY_LOG(kDebug, "grpc: closing a connection that broke HTTP/2",
-                                        ("error", nghttp2_strerror(static_cast<int>(rv))));
-                              nghttp2_session_terminate_session(self->session_, NGHTTP2_PROTOCOL_ERROR);
-                            }
-                            self->Flush();
-                            if (self->closed_) return;
-                            if (nghttp2_session_want_read(self->session_)) return self->Read();
-                            self->MaybeClose();
-                          });
+void GrpcConnection::OnReadDone() {
+  if (nghttp2_session_want_read(session_)) return Read();
+  MaybeClose();
 }
 
-void GrpcConnection::Flush() {
-  if (closed_ || write_in_flight_) return;
+bool GrpcConnection::OnDrained() {
+  bool more = false;
   if (backlogged_ && Backlog() < kUnsentLow) {
     backlogged_ = false;
     for (auto& [id, call] : calls_) call->GiveBackWindow();
+    more = true;
   }
-  for (;;) {
-    const uint8_t* data = nullptr;
-    ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) return CloseSocket();
-    if (n == 0) {
-      // Streams whose answers nghttp2 took during the drain may give their windows back
-      // now (not from inside its data callback); their WINDOW_UPDATEs go in this write.
-      if (released_.empty()) break;
-      std::vector<int32_t> released;
-      released.swap(released_);
-      for (int32_t id : released)
-        if (NativeCall* call = FindCall(id)) call->GiveBackWindow();
-      continue;
-    }
-    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  // Streams whose answers nghttp2 took during the drain may give their windows back now
+  // (not from inside its data callback); their WINDOW_UPDATEs go in this write.
+  if (!released_.empty()) {
+    std::vector<int32_t> released;
+    released.swap(released_);
+    for (int32_t id : released)
+      if (NativeCall* call = FindCall(id)) call->GiveBackWindow();
+    more = true;
   }
-  CheckBacklog();
-  if (out_.empty()) return MaybeClose();
-  writing_.swap(out_);
-  out_.clear();
-  write_in_flight_ = true;
-  asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
-    self->write_in_flight_ = false;
-    if (ec) return self->CloseSocket();
-    self->writing_.clear();
-    self->Flush();
-  });
+  if (!more) CheckBacklog();
+  return more;
 }
 
 void GrpcConnection::MaybeClose() {
-  if (closed_ || write_in_flight_) return;
+  if (closed_ || write_in_flight()) return;
   const bool done = shutting_down_ ? calls_.empty()
                                    : !nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_);
   if (done) CloseSocket();
@@ -278,10 +241,7 @@ void GrpcConnection::MaybeClose() {
 
 void GrpcConnection::CloseSocket() {
   if (closed_) return;
-  closed_ = true;
-  boost::system::error_code ignored;
-  socket_.shutdown(Socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  ShutSocket();
   auto calls = std::move(calls_);
   calls_.clear();
   for (auto& [id, call] : calls) {
@@ -294,7 +254,7 @@ void GrpcConnection::CloseSocket() {
   deadline_timer_.cancel();
 }
 
-size_t GrpcConnection::Backlog() const { return unsent_ + out_.size() + writing_.size(); }
+size_t GrpcConnection::Backlog() const { return unsent_ + buffered(); }
 
 void GrpcConnection::CheckBacklog() {
   if (!backlogged_ && Backlog() > kUnsentHigh) backlogged_ = true;
@@ -307,7 +267,7 @@ NativeCall* GrpcConnection::FindCall(int32_t stream_id) {
 
 void GrpcConnection::BeginCall(int32_t stream_id) {
   auto call = std::make_shared<NativeCall>(this, stream_id);
-  call->connection_weak_ = weak_from_this();
+  call->connection_weak_ = Self();
   call->max_message_bytes_ = options_->max_message_bytes;
   calls_.emplace(stream_id, std::move(call));
 }
@@ -401,7 +361,7 @@ void GrpcConnection::RemoveDeadline(NativeCall* call) {
 void GrpcConnection::ArmDeadlineTimer() {
   timer_at_ = deadlines_.begin()->first;
   deadline_timer_.expires_at(timer_at_);
-  deadline_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+  deadline_timer_.async_wait([self = Self()](boost::system::error_code ec) {
     if (ec || self->closed_) return;
     self->timer_at_ = std::chrono::steady_clock::time_point::max();
     self->ExpireDeadlines();
@@ -422,21 +382,24 @@ void GrpcConnection::ExpireDeadlines() {
 
 void GrpcConnection::StartResponse(NativeCall* call, bool trailers_only) {
   call->headers_sent_ = true;
+  std::vector<nghttp2_nv> nv = {Header(":status", "200"), Header("content-type", "application/grpc")};
+  auto add = [&nv](const std::vector<std::pair<std::string, std::string>>& metadata) {
+    for (const auto& [k, v] : metadata) nv.push_back(CopiedHeader(k, v));
+  };
+  add(call->initial_metadata_);
   if (trailers_only) {
     const std::string code = std::to_string(call->status_code_);
-    nghttp2_nv nv[4] = {Header(":status", "200"), Header("content-type", "application/grpc"),
-                        Header("grpc-status", code, false)};
-    size_t n = 3;
-    if (!call->status_message_.empty()) nv[n++] = Header("grpc-message", call->status_message_, false);
-    nghttp2_submit_response(session_, call->stream_id_, nv, n, nullptr);
+    nv.push_back(Header("grpc-status", code, false));
+    if (!call->status_message_.empty()) nv.push_back(Header("grpc-message", call->status_message_, false));
+    add(call->trailing_metadata_);
+    nghttp2_submit_response(session_, call->stream_id_, nv.data(), nv.size(), nullptr);
     return;
   }
-  const nghttp2_nv nv[] = {Header(":status", "200"), Header("content-type", "application/grpc"),
-                           Header("grpc-accept-encoding", "identity,deflate,gzip")};
+  nv.push_back(Header("grpc-accept-encoding", "identity,deflate,gzip"));
   nghttp2_data_provider provider;
   provider.source.ptr = call;
   provider.read_callback = &ReadResponse;
-  nghttp2_submit_response(session_, call->stream_id_, nv, std::size(nv), &provider);
+  nghttp2_submit_response(session_, call->stream_id_, nv.data(), nv.size(), &provider);
 }
 
 ssize_t GrpcConnection::ReadResponse(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
@@ -454,10 +417,10 @@ ssize_t GrpcConnection::ReadResponse(nghttp2_session* session, int32_t stream_id
     if (call->finished_) {
       *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
       const std::string code = std::to_string(call->status_code_);
-      nghttp2_nv nv[2] = {Header("grpc-status", code, false)};
-      size_t count = 1;
-      if (!call->status_message_.empty()) nv[count++] = Header("grpc-message", call->status_message_, false);
-      nghttp2_submit_trailer(session, stream_id, nv, count);
+      std::vector<nghttp2_nv> nv = {Header("grpc-status", code, false)};
+      if (!call->status_message_.empty()) nv.push_back(Header("grpc-message", call->status_message_, false));
+      for (const auto& [k, v] : call->trailing_metadata_) nv.push_back(CopiedHeader(k, v));
+      nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size());
       return static_cast<ssize_t>(n);
     }
     if (n == 0) {

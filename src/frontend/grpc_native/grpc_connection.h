@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "frontend/grpc_native/h2_socket.h"
 #include "frontend/grpc_native/native_call.h"
 #include "frontend/http/event_loops.h"
 
@@ -40,10 +41,9 @@ struct ConnectionOptions {
 // length-prefixed messages, grpc-encoding, grpc-timeout, status trailers) and hands each
 // stream to a NativeCall and its method's handler.
 //
-// Output is coalesced: whatever the calls send during one turn of the loop (the answers
-// of a whole read, completions posted from instance threads) is drained from nghttp2
-// into one buffer and written with ONE write per turn; while a write is in flight the
-// next turn's bytes wait for it.
+// Output is coalesced (H2Socket): whatever the calls send during one turn of the loop
+// (the answers of a whole read, completions posted from instance threads) goes out in
+// ONE write per turn.
 //
 // Back-pressure, both ways, by HTTP/2 flow control only (reads never stop, so a client
 // waiting for a WINDOW_UPDATE or a SETTINGS ack is never stuck): the bytes a client
@@ -54,15 +54,13 @@ struct ConnectionOptions {
 // to send after its windows (16 MiB a stream, 32 MiB a connection) are used up, and what
 // the server holds for it stays bounded.
 // Thread-safety: everything runs on the connection's loop (see NativeCall::Post).
-class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
+class GrpcConnection final : public H2Socket {
  public:
-  using Socket = http::EventLoops::Socket;
   // `options` and `router` outlive the connection; `live` counts open connections.
   GrpcConnection(Socket socket, boost::asio::io_context* loop, const ConnectionOptions* options, MethodRouter* router,
                  std::atomic<int>* live);
-  ~GrpcConnection();
+  ~GrpcConnection() override;
 
-  boost::asio::io_context* loop() const { return loop_; }
   // Sends the server's SETTINGS and starts reading. On the loop.
   void Start();
   // Server shutdown: GOAWAY now; the connection closes once its streams are done. On
@@ -71,13 +69,16 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   // Closes the socket now; open streams are cancelled. On the loop.
   void Abort();
 
-  // A call has bytes to send: drain and write at the end of this loop turn.
-  void ScheduleFlush();
+  // A call has bytes to send: ScheduleFlush (drain and write at the end of this turn).
 
  private:
   friend class NativeCall;
-  void Read();
-  void Flush();
+  std::shared_ptr<GrpcConnection> Self() { return std::static_pointer_cast<GrpcConnection>(shared_from_this()); }
+  void OnReadDone() override;
+  void OnFlushIdle() override { MaybeClose(); }
+  bool OnDrained() override;  // back-pressure: gives back windows the drain freed
+  void OnBroken(std::string_view) override { CloseSocket(); }
+  void OnProtocolError(int error) override;
   void CloseSocket();
   void MaybeClose();
   NativeCall* FindCall(int32_t stream_id);
@@ -110,25 +111,16 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
                          void* user_data);
   static int OnStreamCloseCb(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user_data);
 
-  Socket socket_;
-  boost::asio::io_context* loop_;
   const ConnectionOptions* options_;
   MethodRouter* router_;
   std::atomic<int>* live_;
-  nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::shared_ptr<NativeCall>> calls_;
   std::multimap<std::chrono::steady_clock::time_point, NativeCall*> deadlines_;
   boost::asio::steady_timer deadline_timer_;
   std::chrono::steady_clock::time_point timer_at_ = std::chrono::steady_clock::time_point::max();
-  std::string in_;               // the read buffer
-  std::string out_, writing_;    // bytes for the next write; the write in flight
-  size_t unsent_ = 0;             // the calls' answer bytes nghttp2 has not taken yet
-  bool backlogged_ = false;       // Backlog() passed the high mark and is not under the low one yet
-  std::vector<int32_t> released_; // streams that may give their windows back after the drain
-  bool write_in_flight_ = false;
-  bool flush_scheduled_ = false;
-  bool in_recv_ = false;         // inside nghttp2_session_mem_recv: flush after it
-  bool closed_ = false;
+  size_t unsent_ = 0;              // the calls' answer bytes nghttp2 has not taken yet
+  bool backlogged_ = false;        // Backlog() passed the high mark and is not under the low one yet
+  std::vector<int32_t> released_;  // streams that may give their windows back after the drain
   bool shutting_down_ = false;
 };
 

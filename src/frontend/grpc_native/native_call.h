@@ -69,6 +69,16 @@ class NativeCall : public std::enable_shared_from_this<NativeCall> {
   void Finish(int code, std::string_view message = {});
   bool finished() const { return finished_ || closed_; }
 
+  // Custom response metadata (lower-case names): sent with the response headers (before
+  // the first message) or with the trailers. Headers added after the first message are
+  // dropped. No-op once finished. On the loop.
+  void AddInitialMetadata(std::string name, std::string value);
+  void AddTrailingMetadata(std::string name, std::string value);
+
+  // When the client's grpc-timeout runs out (then the call finishes DEADLINE_EXCEEDED);
+  // nullopt without one, or once the call is finished.
+  std::optional<std::chrono::steady_clock::time_point> deadline() const;
+
   // Set when the client reset the stream, its deadline passed or its connection went;
   // shared so queued work can poll it from any thread.
   const std::shared_ptr<std::atomic<bool>>& cancelled() const { return cancelled_; }
@@ -124,6 +134,7 @@ class NativeCall : public std::enable_shared_from_this<NativeCall> {
   bool closed_ = false;     // the stream is closed
   int status_code_ = 0;
   std::string status_message_;  // percent-encoded
+  std::vector<std::pair<std::string, std::string>> initial_metadata_, trailing_metadata_;
   std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
 };
 

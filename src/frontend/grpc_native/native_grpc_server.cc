@@ -15,6 +15,7 @@
 #include "frontend/grpc/inference_methods.h"
 #include "frontend/grpc/method_counter.h"
 #include "frontend/grpc_native/grpc_connection.h"
+#include "frontend/grpc_native/native_listener.h"
 #include "frontend/grpc_native/native_infer.h"
 #include "frontend/grpc_native/native_services.h"
 #include "frontend/grpc_native/native_unary.h"
@@ -84,13 +85,10 @@ struct NativeGrpcServer::Impl {
   grpc::ReflectionService reflection{{GRPCInferenceService::service_full_name(), "grpc.health.v1.Health",
                                       "grpc.reflection.v1alpha.ServerReflection"}};
   Methods methods;
-  std::atomic<int> connections{0};
-  std::mutex live_mu;
-  std::list<std::weak_ptr<GrpcConnection>> live;  // guarded by live_mu
   bool started = false;
   grpc::InferenceMethods handlers;  // after `methods`: its load/unload work drains first
   // Last: destroyed first, with the connections its loops still hold.
-  std::unique_ptr<http::EventLoops> loops;
+  std::unique_ptr<NativeListener> listener;
 };
 
 NativeGrpcServer::NativeGrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -119,21 +117,13 @@ Result<std::unique_ptr<NativeGrpcServer>> NativeGrpcServer::Create(grpc::GrpcSer
   const grpc::ReflectionService* reflection = &s.reflection;
   s.methods.Add("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
                 [reflection] { return NewReflection(reflection); });
-  s.loops = std::make_unique<http::EventLoops>(0, "grpc");
+  s.listener = std::make_unique<NativeListener>(0, "grpc", &s.connection_options, &s.methods);
   return std::unique_ptr<NativeGrpcServer>(new NativeGrpcServer(std::move(impl)));
 }
 
 Status NativeGrpcServer::Start() {
   Impl& s = *impl_;
-  Status st = s.loops->Start(s.options.address, s.options.port, [&s](http::EventLoops::Socket socket, asio::io_context* loop) {
-    auto c = std::make_shared<GrpcConnection>(std::move(socket), loop, &s.connection_options, &s.methods, &s.connections);
-    {
-      std::lock_guard lock(s.live_mu);
-      s.live.remove_if([](const std::weak_ptr<GrpcConnection>& w) { return w.expired(); });
-      s.live.push_back(c);
-    }
-    c->Start();
-  });
+  Status st = s.listener->Start(s.options.address, s.options.port);
   if (!st.ok()) return st;
   s.started = true;
   grpc::HealthService* health = &s.health;
@@ -145,7 +135,7 @@ Status NativeGrpcServer::Start() {
   return Status::Ok();
 }
 
-uint16_t NativeGrpcServer::port() const { return impl_->loops->port(); }
+uint16_t NativeGrpcServer::port() const { return impl_->listener->port(); }
 
 void NativeGrpcServer::Shutdown(int grace_ms) {
   Impl& s = *impl_;
@@ -153,25 +143,7 @@ void NativeGrpcServer::Shutdown(int grace_ms) {
   s.started = false;
   s.server->SetModelReadyListener(nullptr);
   s.health.Shutdown();
-  s.loops->StopAccepting();
-  auto each = [&s](void (GrpcConnection::*fn)()) {
-    std::vector<std::shared_ptr<GrpcConnection>> open;
-    {
-      std::lock_guard lock(s.live_mu);
-      for (auto& w : s.live)
-        if (auto p = w.lock()) open.push_back(std::move(p));
-    }
-    for (auto& c : open) asio::post(*c->loop(), [c, fn] { ((*c).*fn)(); });
-  };
-  each(&GrpcConnection::Shutdown);
-  auto wait_until = [&s](std::chrono::steady_clock::time_point deadline) {
-    while (s.connections.load() > 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  };
-  wait_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms));
-  each(&GrpcConnection::Abort);
-  wait_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
-  s.loops->StopLoops();
+  s.listener->Shutdown(grace_ms);
 }
 
 }  // namespace ferry::frontend::grpc_native
