@@ -386,3 +386,46 @@ def test_progress_is_a_redrawn_line_on_a_terminal_and_log_lines_otherwise(tmp_pa
     assert [int(r) for r, *_ in drawn] == sorted(int(r) for r, *_ in drawn)
     assert f"\r\x1b[Kferry batch: {rows} rows ok, 0 failed" in text, "the line is cleared before the summary"
     assert "batch progress" not in text
+
+
+COUNTING = '''
+import numpy as np
+from ferry_sdk import Model
+
+class Counting(Model):
+    def predict(self, inputs):
+        x = inputs["X"]
+        return {"Y": x * 10, "ROWS": np.full(x.shape, x.shape[0], dtype=np.int64)}
+'''
+
+
+def test_in_process_jobs_go_through_the_models_dynamic_batching(tmp_path):
+    """A job sending one row per request, 8 at once, runs on the same scheduler as `ferry
+    serve`: with `dynamic_batching` the model's predict gets several requests' rows in
+    one call (its ROWS output says how many); without, one each."""
+    import sys
+
+    repo = tmp_path / "repo"
+    for name, extra in (("batched", "dynamic_batching { max_queue_delay_microseconds: 20000 }"), ("plain", "")):
+        (repo / name / "1").mkdir(parents=True)
+        (repo / name / "1" / "model.py").write_text(COUNTING)
+        (repo / name / "config.pbtxt").write_text(f"""
+backend: "python"
+max_batch_size: 8
+input [ {{ name: "X" data_type: TYPE_INT64 dims: [ 1 ] }} ]
+output [ {{ name: "Y" data_type: TYPE_INT64 dims: [ 1 ] }}, {{ name: "ROWS" data_type: TYPE_INT64 dims: [ 1 ] }} ]
+{extra}
+""")
+    (tmp_path / "in.csv").write_text("X\n" + "".join(f"{i}\n" for i in range(64)))
+    rows_per_call = {}
+    for name in ("batched", "plain"):
+        out = tmp_path / f"{name}.csv"
+        proc = run_batch(repo, "--model", name, "--input", str(tmp_path / "in.csv"), "--output", str(out),
+                         "--batch-size", "1", "--concurrency", "8", "--python-executable", sys.executable)
+        assert "64 rows ok, 0 failed" in proc.stderr, proc.stderr[-2000:]
+        header, rows = read_csv(out)
+        assert header == ["Y", "ROWS"]
+        assert [int(r[0]) for r in rows] == [i * 10 for i in range(64)], "rows out of order or wrong"
+        rows_per_call[name] = [int(r[1]) for r in rows]
+    assert max(rows_per_call["batched"]) > 1, "dynamic batching never joined two requests of the job"
+    assert set(rows_per_call["plain"]) == {1}, rows_per_call["plain"]
