@@ -392,3 +392,29 @@ def test_an_unknown_grpc_transport_is_refused_naming_the_flag(ferry_binary, tmp_
                            "--grpc-transport", "grpcpp"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2, proc.stderr
     assert "--grpc-transport: 'grpcpp' is not native or grpc++" in proc.stderr, proc.stderr
+
+
+def test_client_that_never_reads_is_stopped_at_the_gateway(engine, client, model_repo):
+    """test_grpc_native's client that sends ModelStreamInfer requests but never takes the
+    answers, against the gateway: its windows are held once the answers it does not read
+    pile up, so it is stopped after a bounded amount, the engine's memory stays bounded,
+    and other clients are served meanwhile."""
+    from test_grpc_native import flood_without_reading
+
+    def serves() -> None:
+        inputs = fh.make_inputs("add_sub", 1, seed=3)
+        got = infer_add_sub(client, inputs)
+        expected = fh.reference(model_repo, "add_sub", 1, inputs)
+        for name in fh.MODEL_OUTPUTS["add_sub"]:
+            fh.assert_tensor_equal(got.as_numpy(name), expected[name], name)
+
+    rss_before = fh.vm_rss_bytes(engine.proc.pid)
+    c, sent = flood_without_reading(engine)
+    try:
+        assert sent < 128 << 20, f"the gateway took {sent >> 20} MiB from a client that never reads"
+        grown = fh.vm_rss_bytes(engine.proc.pid) - rss_before
+        assert grown < 192 << 20, f"the engine's RSS grew {grown >> 20} MiB for a client that never reads"
+        serves()
+    finally:
+        c.close()
+    serves()

@@ -455,72 +455,78 @@ def test_stream_larger_than_the_flow_control_window(server):
     assert all(a.error_message == "" for a in answers)
 
 
-def test_client_that_never_reads_is_stopped_by_flow_control(server):
+def flood_without_reading(server, budget: int = 320 << 20) -> tuple[RawH2, int]:
     """A client that keeps to HTTP/2 flow control but never takes its answers (it never
-    sends a WINDOW_UPDATE, so the server can send it 64 KiB in all) sends 64 KiB stream
-    requests, each answered with its 64 KiB id, on four streams. The server holds the
-    windows of streams and connections whose answers pile up, so the client is stopped
-    after a bounded amount, the server's memory stays bounded, and other clients are
-    served meanwhile. (Without the bound the server took all 320 MiB.)"""
+    sends a WINDOW_UPDATE, so the server can send it 64 KiB in all) sends 64 KiB add_sub
+    stream requests, each answered with its 64 KiB id, round-robin on four streams, until
+    it has sent `budget` bytes or the server's windows have held it for 3 s. Returns the
+    connection (still open: the caller closes it) and the bytes sent."""
     c = RawH2(server)
     streams = [1, 3, 5, 7]
     conn_window, stream_windows, initial = 65535, {s: 65535 for s in streams}, 65535
-    try:
-        c.send(PREFACE + frame(SETTINGS, 0, 0))
+    c.send(PREFACE + frame(SETTINGS, 0, 0))
 
-        def take_frames() -> None:
-            """Reads what the server sent: its SETTINGS (acknowledged) and WINDOW_UPDATEs
-            widen the send windows; DATA is left unacknowledged."""
-            nonlocal conn_window, initial
-            if select.select([c.sock], [], [], 0.05)[0]:
-                chunk = c.sock.recv(1 << 20)
-                assert chunk, "the server closed the connection"
-                c.buf += chunk
-            while len(c.buf) >= 9 and len(c.buf) >= 9 + int.from_bytes(c.buf[:3], "big"):
-                n = int.from_bytes(c.buf[:3], "big")
-                kind, flags, stream = c.buf[3], c.buf[4], int.from_bytes(c.buf[5:9], "big") & 0x7FFFFFFF
-                payload, c.buf = c.buf[9:9 + n], c.buf[9 + n:]
-                if kind == SETTINGS and not flags & 1:
-                    for at in range(0, len(payload), 6):
-                        if int.from_bytes(payload[at:at + 2], "big") == 4:  # INITIAL_WINDOW_SIZE
-                            value = int.from_bytes(payload[at + 2:at + 6], "big")
-                            for s in stream_windows:
-                                stream_windows[s] += value - initial
-                            initial = value
-                    c.sock.sendall(frame(SETTINGS, 1, 0))
-                elif kind == WINDOW_UPDATE:
-                    grant = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
-                    if stream == 0:
-                        conn_window += grant
-                    elif stream in stream_windows:
-                        stream_windows[stream] += grant
-                elif kind in (RST_STREAM, GOAWAY):
-                    raise AssertionError(f"the server ended stream {stream} (frame type {kind})")
+    def take_frames() -> None:
+        """Reads what the server sent: its SETTINGS (acknowledged) and WINDOW_UPDATEs widen
+        the send windows; DATA is left unacknowledged."""
+        nonlocal conn_window, initial
+        if select.select([c.sock], [], [], 0.05)[0]:
+            chunk = c.sock.recv(1 << 20)
+            assert chunk, "the server closed the connection"
+            c.buf += chunk
+        while len(c.buf) >= 9 and len(c.buf) >= 9 + int.from_bytes(c.buf[:3], "big"):
+            n = int.from_bytes(c.buf[:3], "big")
+            kind, flags, stream = c.buf[3], c.buf[4], int.from_bytes(c.buf[5:9], "big") & 0x7FFFFFFF
+            payload, c.buf = c.buf[9:9 + n], c.buf[9 + n:]
+            if kind == SETTINGS and not flags & 1:
+                for at in range(0, len(payload), 6):
+                    if int.from_bytes(payload[at:at + 2], "big") == 4:  # INITIAL_WINDOW_SIZE
+                        value = int.from_bytes(payload[at + 2:at + 6], "big")
+                        for s in stream_windows:
+                            stream_windows[s] += value - initial
+                        initial = value
+                c.sock.sendall(frame(SETTINGS, 1, 0))
+            elif kind == WINDOW_UPDATE:
+                grant = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+                if stream == 0:
+                    conn_window += grant
+                elif stream in stream_windows:
+                    stream_windows[stream] += grant
+            elif kind in (RST_STREAM, GOAWAY):
+                raise AssertionError(f"the server ended stream {stream} (frame type {kind})")
 
-        deadline = time.monotonic() + 10
-        while initial == 65535:  # the server's SETTINGS: 16 MiB stream windows, 1 MiB frames
-            assert time.monotonic() < deadline, "no SETTINGS from the server"
+    deadline = time.monotonic() + 10
+    while initial == 65535:  # the server's SETTINGS: 16 MiB stream windows, 1 MiB frames
+        assert time.monotonic() < deadline, "no SETTINGS from the server"
+        take_frames()
+    c.sock.sendall(b"".join(frame(HEADERS, END_HEADERS, s, request_headers(server, STREAM)) for s in streams))
+    req, _ = add_sub_request(seed=1, request_id="r" * (64 << 10))
+    message = framed(req.SerializeToString())
+    sent, turn, last_progress = 0, 0, time.monotonic()
+    while sent < budget and time.monotonic() - last_progress < 3:
+        s = streams[turn % len(streams)]
+        if conn_window >= len(message) and stream_windows[s] >= len(message):
+            c.sock.sendall(frame(DATA, 0, s, message))
+            conn_window -= len(message)
+            stream_windows[s] -= len(message)
+            sent += len(message)
+            last_progress = time.monotonic()
+            turn += 1
+        elif all(stream_windows[x] < len(message) for x in streams) or conn_window < len(message):
             take_frames()
-        rss_before = fh.vm_rss_bytes(server.proc.pid)
-        c.sock.sendall(b"".join(frame(HEADERS, END_HEADERS, s, request_headers(server, STREAM)) for s in streams))
-        req, _ = add_sub_request(seed=1, request_id="r" * (64 << 10))
-        message = framed(req.SerializeToString())
-        budget, sent, turn = 320 << 20, 0, 0  # budget: what the client tries to send
-        last_progress = time.monotonic()
-        while sent < budget and time.monotonic() - last_progress < 3:
-            s = streams[turn % len(streams)]
-            if conn_window >= len(message) and stream_windows[s] >= len(message):
-                c.sock.sendall(frame(DATA, 0, s, message))
-                conn_window -= len(message)
-                stream_windows[s] -= len(message)
-                sent += len(message)
-                last_progress = time.monotonic()
-                turn += 1
-                continue
-            if all(stream_windows[x] < len(message) for x in streams) or conn_window < len(message):
-                take_frames()
-            else:
-                turn += 1
+        else:
+            turn += 1
+    return c, sent
+
+
+def test_client_that_never_reads_is_stopped_by_flow_control(server):
+    """flood_without_reading: the server holds the windows of streams and connections
+    whose answers pile up, so the client is stopped after a bounded amount, the server's
+    memory stays bounded, and other clients are served meanwhile. (Without the bound the
+    server took all 320 MiB.)"""
+    rss_before = fh.vm_rss_bytes(server.proc.pid)
+    c, sent = flood_without_reading(server)
+    try:
         assert sent < 128 << 20, f"the server took {sent >> 20} MiB from a client that never reads"
         grown = fh.vm_rss_bytes(server.proc.pid) - rss_before
         assert grown < 192 << 20, f"server RSS grew {grown >> 20} MiB for a client that never reads"
