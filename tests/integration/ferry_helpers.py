@@ -112,6 +112,20 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str,
         time.sleep(interval)
 
 
+@functools.cache
+def under_address_sanitizer() -> bool:
+    """Whether ferry_bin() is an AddressSanitizer build (its dynamic symbols hold the
+    runtime's __asan_init)."""
+    out = subprocess.run(["nm", "-D", str(ferry_bin())], capture_output=True, text=True, check=True).stdout
+    return any(line.endswith(" __asan_init") for line in out.splitlines())
+
+
+def rss_growth_bound(bytes_: int) -> int:
+    """A bound on a process's RSS growth for a test that expects about `bytes_`: under
+    AddressSanitizer, its quarantine keeps up to 256 MiB of freed memory resident too."""
+    return bytes_ + (256 << 20 if under_address_sanitizer() else 0)
+
+
 def vm_rss_bytes(pid: int) -> int:
     """The resident set size of process `pid`, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
