@@ -1,5 +1,6 @@
 #include "engine/grpc_forward_policy.h"
 
+#include "protocol/grpc/grpc_codes.h"
 #include "core/log.h"
 #include "engine/engine_metrics.h"
 #include "protocol/grpc/grpc_service.pb.h"
@@ -9,7 +10,7 @@ namespace ferry::engine::grpc_forward {
 
 namespace {
 
-constexpr int kDeadlineExceeded = 4, kResourceExhausted = 8, kUnavailable = 14;
+using namespace protocol::grpc_code;  // NOLINT: the gRPC status codes
 
 constexpr MethodInfo kMethods[] = {
     {"/inference.GRPCInferenceService/ModelInfer", Method::kInfer, kInferRequestFields},

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "protocol/grpc/grpc_codes.h"
 #include "core/log.h"
 
 namespace ferry::engine {
@@ -15,11 +16,7 @@ namespace {
 constexpr int32_t kStreamWindow = 16 << 20;  // as the native server's: a whole answer in flight
 constexpr int32_t kConnectionWindow = 1 << 30;
 
-constexpr int kCodeCancelled = 1;
-constexpr int kCodeUnknown = 2;
-constexpr int kCodeResourceExhausted = 8;
-constexpr int kCodeInternal = 13;
-constexpr int kCodeUnavailable = 14;
+using namespace protocol::grpc_code;  // NOLINT: the gRPC status codes
 
 nghttp2_nv Nv(std::string_view name, std::string_view value) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
@@ -42,9 +39,9 @@ std::string EncodeTimeout(std::chrono::nanoseconds t) {
 
 // The gRPC spec's mapping of an HTTP status that came without grpc-status.
 int CodeForHttpStatus(std::string_view status) {
-  if (status == "429" || status == "502" || status == "503" || status == "504") return kCodeUnavailable;
-  if (status == "400") return kCodeInternal;
-  return kCodeUnknown;
+  if (status == "429" || status == "502" || status == "503" || status == "504") return kUnavailable;
+  if (status == "400") return kInternal;
+  return kUnknown;
 }
 
 }  // namespace
@@ -156,7 +153,7 @@ void GrpcUpstreamSession::Close(std::string_view why) {
   for (auto& [id, s] : streams) {
     if (s->observer == nullptr) continue;
     UpstreamResult r = std::move(s->result);
-    r.code = kCodeUnavailable;
+    r.code = kUnavailable;
     r.message = "the connection to the replica at " + authority_ + " failed: " + close_reason_;
     s->observer->OnUpstreamClose(std::move(r));
   }
@@ -168,16 +165,16 @@ void GrpcUpstreamSession::End(int32_t id, Stream* s, uint32_t error_code) {
     if (!s->http_ok) {
       // CodeForHttpStatus set r.code when the headers came.
     } else if (error_code == NGHTTP2_REFUSED_STREAM) {
-      r.code = kCodeUnavailable;
+      r.code = kUnavailable;
       r.message = "the replica refused the stream (it is shutting down)";
     } else if (error_code == NGHTTP2_CANCEL) {
-      r.code = kCodeCancelled;
+      r.code = kCancelled;
       r.message = "the replica cancelled the stream";
     } else if (error_code == NGHTTP2_ENHANCE_YOUR_CALM) {
-      r.code = kCodeResourceExhausted;
+      r.code = kResourceExhausted;
       r.message = "the replica reset the stream: ENHANCE_YOUR_CALM";
     } else {
-      r.code = kCodeInternal;
+      r.code = kInternal;
       r.message = error_code == NGHTTP2_NO_ERROR
                       ? std::string("the replica ended the stream without a gRPC status")
                       : std::string("the replica reset the stream: ") + nghttp2_http2_strerror(error_code);
@@ -224,7 +221,7 @@ int GrpcUpstreamSession::OnHeader(nghttp2_session*, const nghttp2_frame* frame, 
     }
   } else if (n == "grpc-status") {
     int code = 0;
-    for (char c : v) code = (c >= '0' && c <= '9') ? code * 10 + (c - '0') : kCodeUnknown;
+    for (char c : v) code = (c >= '0' && c <= '9') ? code * 10 + (c - '0') : kUnknown;
     s->result.code = code;
     s->has_status = true;
   } else if (n == "grpc-message") {
@@ -250,7 +247,7 @@ int GrpcUpstreamSession::OnDataChunk(nghttp2_session* session, uint8_t, int32_t 
   const Status st = s->deframer.Feed(std::string_view(reinterpret_cast<const char*>(data), len),
                                      [&](const wire::Message& m) {
                                        if (m.compressed) {
-                                         s->result.code = kCodeInternal;
+                                         s->result.code = kInternal;
                                          s->result.message = "the replica sent a compressed message unasked";
                                          s->has_status = true;
                                          return false;
@@ -260,7 +257,7 @@ int GrpcUpstreamSession::OnDataChunk(nghttp2_session* session, uint8_t, int32_t 
                                        return true;
                                      });
   if (!st.ok() && !s->has_status) {
-    s->result.code = kCodeInternal;
+    s->result.code = kInternal;
     s->result.message = "the replica's answer is malformed: " + st.message();
     s->has_status = true;
   }

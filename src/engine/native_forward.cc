@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "protocol/grpc/grpc_codes.h"
 #include "engine/engine_metrics.h"
 #include "protocol/grpc/grpc_service.pb.h"
 
@@ -23,9 +24,7 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// gRPC status codes.
-constexpr int kOk = 0, kCancelled = 1, kInvalidArgument = 3, kDeadlineExceeded = 4, kNotFound = 5,
-              kResourceExhausted = 8, kUnimplemented = 12, kInternal = 13, kUnavailable = 14;
+using namespace protocol::grpc_code;  // NOLINT: the gRPC status codes
 
 // A request without a ready replica looks again this often (as the other transport).
 constexpr milliseconds kWaitPoll{10};

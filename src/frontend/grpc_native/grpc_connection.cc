@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "protocol/grpc/grpc_codes.h"
 #include "core/log.h"
 #include "protocol/error_map.h"
 
@@ -27,12 +28,7 @@ constexpr size_t kUnsentLow = 4 << 20;
 constexpr uint32_t kMaxConcurrentStreams = 4096;
 constexpr uint32_t kMaxFrameSize = 1 << 20;
 
-// gRPC status codes used by the transport itself.
-constexpr int kCodeInvalidArgument = 3;
-constexpr int kCodeDeadlineExceeded = 4;
-constexpr int kCodeResourceExhausted = 8;
-constexpr int kCodeUnimplemented = 12;
-constexpr int kCodeInternal = 13;
+using namespace protocol::grpc_code;  // NOLINT: the gRPC status codes
 
 nghttp2_nv Header(std::string_view name, std::string_view value, bool static_value = true) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
@@ -129,7 +125,7 @@ void NativeCall::SendProto(const google::protobuf::MessageLite& message) {
 
 bool NativeCall::TooLarge(size_t size) {
   if (size <= max_message_bytes_) return false;
-  Finish(kCodeResourceExhausted,
+  Finish(kResourceExhausted,
          "Sent message larger than max (" + std::to_string(size) + " vs. " + std::to_string(max_message_bytes_) + ")");
   return true;
 }
@@ -288,13 +284,13 @@ void GrpcConnection::StartCall(NativeCall* call) {
     } else if (call->encoding_ == "deflate") {
       call->request_encoding_ = protocol::Encoding::kDeflate;
     } else {
-      return call->Finish(kCodeUnimplemented, "grpc-encoding '" + call->encoding_ +
+      return call->Finish(kUnimplemented, "grpc-encoding '" + call->encoding_ +
                                                   "' is not supported; use identity, gzip or deflate");
     }
   }
   if (!call->timeout_.empty()) {
     auto timeout = wire::ParseTimeout(call->timeout_);
-    if (!timeout.ok()) return call->Finish(kCodeInvalidArgument, timeout.status().message());
+    if (!timeout.ok()) return call->Finish(kInvalidArgument, timeout.status().message());
     AddDeadline(call, std::chrono::steady_clock::now() +
                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout));
   }
@@ -310,7 +306,7 @@ void GrpcConnection::OnData(NativeCall* call, std::string_view chunk) {
       return !call->finished();
     }
     if (call->request_encoding_ == protocol::Encoding::kIdentity) {
-      call->Finish(kCodeInternal, "a compressed message arrived on a call whose grpc-encoding is identity");
+      call->Finish(kInternal, "a compressed message arrived on a call whose grpc-encoding is identity");
       return false;
     }
     auto inflated = protocol::Decompress(m.bytes, options_->max_message_bytes);
@@ -328,7 +324,7 @@ void GrpcConnection::OnData(NativeCall* call, std::string_view chunk) {
 void GrpcConnection::OnHalfClose(NativeCall* call) {
   if (!call->started_ || call->finished()) return;
   if (call->deframer_ && call->deframer_->mid_message())
-    return call->Finish(kCodeInternal, "the request stream ended inside a message");
+    return call->Finish(kInternal, "the request stream ended inside a message");
   call->handler_->OnHalfClose(call);
 }
 
@@ -375,7 +371,7 @@ void GrpcConnection::ExpireDeadlines() {
     deadlines_.erase(deadlines_.begin());
     call->deadline_.reset();
     call->cancelled_->store(true, std::memory_order_release);
-    call->Finish(kCodeDeadlineExceeded, "Deadline Exceeded");
+    call->Finish(kDeadlineExceeded, "Deadline Exceeded");
   }
   if (!deadlines_.empty()) ArmDeadlineTimer();
 }

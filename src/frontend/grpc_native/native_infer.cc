@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "protocol/grpc/grpc_codes.h"
 #include "core/trace_context.h"
 #include "frontend/http/event_loops.h"
 #include "protocol/error_map.h"
@@ -15,7 +16,7 @@ namespace pb = ::google::protobuf;
 
 namespace {
 
-constexpr int kInternal = 13;
+using namespace protocol::grpc_code;  // NOLINT: the gRPC status codes
 // Requests a stream may have in flight or answered but waiting for an earlier one, before
 // the client is made to wait (its window is held until half of them are written), as
 // the grpc++ transport stops reading.
@@ -39,14 +40,14 @@ class ModelInfer final : public CallHandler {
   explicit ModelInfer(server::Server* server) : server_(server) {}
 
   void OnMessage(NativeCall* call, std::string_view bytes) override {
-    if (request_ != nullptr) return call->Finish(12, "a unary method received a second request message");
+    if (request_ != nullptr) return call->Finish(kUnimplemented, "a unary method received a second request message");
     request_ = pb::Arena::CreateMessage<inference::ModelInferRequest>(&arena_);
     if (!request_->ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
       call->Finish(kInternal, "cannot parse the request message as inference.ModelInferRequest");
   }
 
   void OnHalfClose(NativeCall* call) override {
-    if (request_ == nullptr) return call->Finish(12, "a unary call ended without a request message");
+    if (request_ == nullptr) return call->Finish(kUnimplemented, "a unary call ended without a request message");
     std::shared_ptr<NativeCall> keep = call->shared_from_this();
     // The tensors borrow the request, which lives in this handler, which lives in the
     // call: the aliasing pointer keeps the call alive as long as they do.
