@@ -52,6 +52,13 @@ struct ErrorDeleter {
   void operator()(rd_kafka_error_t* e) const { rd_kafka_error_destroy(e); }
 };
 using KafkaError = std::unique_ptr<rd_kafka_error_t, ErrorDeleter>;
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+};
+using TopicHandle = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
+
+// How long the start-up waits for the output topics' metadata.
+constexpr int kTopicMetadataTimeoutMs = 2000;
 
 PartitionList ToList(const std::map<TopicPartition, int64_t>& offsets) {
   PartitionList l(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
@@ -106,6 +113,7 @@ class StreamProcessor::Impl {
 
   ~Impl() {
     consumer_.reset();
+    output_topics_.clear();  // before the producer they belong to
     producer_.reset();
   }
 
@@ -124,6 +132,9 @@ class StreamProcessor::Impl {
   Status MakeProducer();
   // init_transactions, retried while the broker is away.
   Status InitTransactions();
+  // Looks the output and dead-letter topics up before the first message, so the first
+  // answers do not wait for the producer to discover them; warns about a missing one.
+  void LearnOutputTopics();
   Result<RowPlan*> PlanFor(const ModelRef& ref);
 
   void CollectBatch();
@@ -155,6 +166,7 @@ class StreamProcessor::Impl {
   std::string transactional_id_;
   KafkaHandle consumer_;
   KafkaHandle producer_;
+  std::vector<TopicHandle> output_topics_;  // held so the producer keeps their metadata
   std::map<ModelRef, RowPlan> plans_;
 
   const std::atomic<bool>* stop_ = nullptr;
@@ -261,6 +273,11 @@ Status StreamProcessor::Impl::MakeConsumer() {
       {"enable.auto.commit", exactly_once() ? "false" : "true"},
       {"enable.auto.offset.store", "false"},
       {"enable.partition.eof", "false"},
+      // A fetch waits at the broker until data comes for one of *its* partitions or this
+      // long. Right after an assignment librdkafka 2.0.2 sends a fetch for the first
+      // partition ready before the others are, so their messages waited up to the default
+      // 500 ms; 100 ms bounds that stall at ten empty fetches a second when idle.
+      {"fetch.wait.max.ms", "100"},
       {"statistics.interval.ms", std::to_string(o_.statistics_interval_ms)},
   };
   if (!o_.instance_id.empty()) kv.push_back({"group.instance.id", o_.instance_id});
@@ -285,6 +302,7 @@ Status StreamProcessor::Impl::MakeConsumer() {
 }
 
 Status StreamProcessor::Impl::MakeProducer() {
+  output_topics_.clear();  // they belong to the old producer
   producer_.reset();
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   std::vector<std::pair<std::string, std::string>> kv = {
@@ -391,6 +409,26 @@ Status StreamProcessor::Impl::InitTransactions() {
       continue;
     }
     return Fatal(e.get(), "init_transactions");
+  }
+}
+
+void StreamProcessor::Impl::LearnOutputTopics() {
+  // Without this, librdkafka 2.0.2 learns a topic's partitions only after the first
+  // produce() to it and holds that message until its next metadata refresh: the first
+  // answers of a new stream waited about 600 ms (bench/stream_bench.py, paced run).
+  output_topics_.clear();
+  for (const auto& [flag, name] : {std::pair<const char*, const std::string&>{"--output-topic", o_.output_topic},
+                                   {"--dead-letter-topic", o_.dead_letter_topic}}) {
+    TopicHandle t(rd_kafka_topic_new(producer_.get(), name.c_str(), nullptr));
+    if (!t) continue;
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(producer_.get(), 0, t.get(), &md, kTopicMetadataTimeoutMs);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1) err = md->topics[0].err;
+    if (md) rd_kafka_metadata_destroy(md);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      FERRY_LOG(kWarning, "output topic not known to the broker yet; its first messages wait until it is",
+                ("flag", flag)("topic", name)("error", rd_kafka_err2str(err)));
+    output_topics_.push_back(std::move(t));
   }
 }
 
@@ -794,6 +832,7 @@ void StreamProcessor::Impl::FinishAtLeastOnce() {
 Status StreamProcessor::Impl::Run(const std::atomic<bool>& stop) {
   stop_ = &stop;
   if (exactly_once()) FERRY_RETURN_IF_ERROR(InitTransactions());
+  LearnOutputTopics();
   PartitionList topics(rd_kafka_topic_partition_list_new(static_cast<int>(o_.input_topics.size())));
   for (const auto& t : o_.input_topics) rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
   if (rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_.get(), topics.get()))

@@ -137,6 +137,28 @@ def test_outputs_are_the_models_answers(kafka_broker, streams, model_repo, guara
     assert s.stop() == 0
 
 
+@pytest.mark.parametrize("guarantee", ["exactly-once", "at-least-once"])
+def test_missing_output_topic_is_named_at_start_and_served_once_created(kafka_broker, streams, model_repo,
+                                                                       guarantee):
+    # The stream looks its output topics up before the first message (so its first answers
+    # do not wait for the producer to find them); one the broker lacks is named in the log,
+    # and the stream answers into it once it exists (the test broker does not auto-create).
+    base = f"t{uuid.uuid4().hex[:8]}"
+    tin, tout, tdead = f"{base}.in", f"{base}.out", f"{base}.out.dead-letter"
+    kafka_broker.create_topics([tin, tdead], partitions=1)
+    s = streams(["--input-topic", tin, "--output-topic", tout, "--model", MODEL, "--guarantee", guarantee,
+                 "--group", f"g-{tin}"])
+    warnings = [line for line in s.log().splitlines() if "output topic not known to the broker" in line]
+    assert len(warnings) == 1, s.log()[-3000:]
+    assert "flag=--output-topic" in warnings[0] and f"topic={tout}" in warnings[0], warnings[0]
+    kafka_broker.create_topics([tout], partitions=1)
+    x, msgs = v2_messages(20, seed=7)
+    kafka_broker.produce(tin, msgs)
+    outputs = by_key(kafka_broker.consume_all(tout, 20))
+    assert sorted(outputs) == sorted(f"k{i}" for i in range(20))
+    assert_answers(outputs, x, model_repo, sorted(outputs))
+
+
 def test_the_model_header_picks_each_messages_model_and_version(kafka_broker, streams, model_repo):
     # No --model: every model of the repository is loaded, and each message names its own.
     tin, tout, tdead = topics(kafka_broker, partitions=2)
