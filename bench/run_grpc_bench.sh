@@ -11,6 +11,10 @@
 #     closed-loop client on gRPC's async API that replays one pre-serialized request and
 #     checks every response against onnxruntime's outputs; N slots on N connections, and
 #     (for N > 1) N slots multiplexed on one connection;
+#   - gRPC unary, light client: h2load (nghttp2-client, C, as light as wrk is for REST),
+#     -cN -m1 replaying the same request as a gRPC frame; h2load does not read gRPC's
+#     status trailer, so each run is checked against the server's own statistics: its
+#     success count must rise by at least h2load's answers and its failure count not at all;
 #   - gRPC unary cross-check: ghz (github.com/bojand/ghz, built with `go install`).
 #     ghz cannot time single messages on a bidirectional stream (it times whole stream
 #     calls and does not wait for a response before the next send), so streams are
@@ -25,6 +29,7 @@
 #   BENCH_CLIENT_CPU      core for the load generators (default 1)
 #   BENCH_SHARED_CONN     1 (default): also run gRPC with all slots on one connection (N > 1)
 #   BENCH_GHZ             1 (default): also run ghz for unary; 0 skips it
+#   BENCH_H2LOAD          1 (default): also run h2load for unary; 0 skips it
 #   BENCH_NATIVE          1 (default): also run the gRPC rows against a second ferry
 #                         process with --grpc-transport native (same flags, same core,
 #                         idle while the other one is measured); 0 skips it
@@ -47,6 +52,7 @@ SERVER_CPU="${BENCH_SERVER_CPU:-0}"
 CLIENT_CPU="${BENCH_CLIENT_CPU:-1}"
 SHARED_CONN="${BENCH_SHARED_CONN:-1}"
 USE_GHZ="${BENCH_GHZ:-1}"
+USE_H2LOAD="${BENCH_H2LOAD:-1}"
 USE_NATIVE="${BENCH_NATIVE:-1}"
 GHZ_VERSION="${GHZ_VERSION:-v0.120.0}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
@@ -64,6 +70,10 @@ for tool in wrk taskset curl g++ protoc pkg-config; do
 done
 pkg-config --exists grpc++ protobuf || die "grpc++/protobuf development files not found (apt-get install -y libgrpc++-dev libprotobuf-dev)"
 [[ -x "$PYTHON" ]] || die "python not found at $PYTHON (set PYTHON or create .venv with scripts/setup.sh)"
+if [[ $USE_H2LOAD == 1 ]] && ! command -v h2load >/dev/null 2>&1; then
+  log "WARNING: h2load not found (apt-get install -y nghttp2-client); skipping the h2load rows"
+  USE_H2LOAD=0
+fi
 
 LOAD_BEFORE="$(cut -d" " -f1-3 /proc/loadavg)"
 START_TIME=$SECONDS
@@ -141,6 +151,9 @@ if [[ -n $NATIVE_PID ]]; then
   "$PYTHON" "$ROOT/bench/grpc_check.py" check "$WORK" "127.0.0.1:$NATIVE_GRPC_PORT" "$MODEL" >&2
 fi
 "$OUT_DIR/grpc_load" --inputs "$WORK/grpc_inputs.bin" --write-request "$WORK/grpc_request.bin"
+# The same request as one gRPC message on the wire (flag 0, 4-byte big-endian length), for h2load.
+"$PYTHON" -c 'import struct, sys; b = open(sys.argv[1], "rb").read(); open(sys.argv[2], "wb").write(b"\0" + struct.pack(">I", len(b)) + b)' \
+  "$WORK/grpc_request.bin" "$WORK/grpc_request.frame"
 
 # ---------------------------------------------------------------------------- runs
 to_s() { awk -v t="$1" 'BEGIN { split(t, a, "m"); sub(/s$/, "", a[2]); printf "%.3f", a[1] * 60 + a[2] }'; }
@@ -212,6 +225,39 @@ for m, n in errs.items():
 EOF
 }
 
+model_counts() {  # HTTP_PORT -> "success fail" of add_sub v1
+  curl -s "http://127.0.0.1:$1/v2/models/add_sub/versions/1/stats" | "$PYTHON" -c '
+import json, sys
+s = json.load(sys.stdin)["model_stats"][0]["inference_stats"]
+print(s["success"]["count"], s["fail"]["count"])'
+}
+run_h2load() {  # CONCURRENCY SECONDS GRPC_PORT HTTP_PORT
+  local out cu cs ok0 fail0 ok1 fail1
+  read -r ok0 fail0 < <(model_counts "$4")
+  out="$( { timeout $((${2%.*} + 60)) taskset -c "$CLIENT_CPU" h2load -c"$1" -m1 -D "$2" --log-file="$WORK/h2load.log" \
+      -d "$WORK/grpc_request.frame" -H 'content-type: application/grpc' -H 'te: trailers' \
+      "http://127.0.0.1:$3/inference.GRPCInferenceService/ModelInfer" 2>&1 && times; } )" \
+    || { printf '%s\n' "$out" >&2; die "h2load failed at c=$1"; }
+  read -r ok1 fail1 < <(model_counts "$4")
+  read -r cu cs < <(tail -n 1 <<<"$out")
+  "$PYTHON" - "$WORK/h2load.log" "$out" "$((ok1 - ok0))" "$((fail1 - fail0))" "$(to_s "$cu")" "$(to_s "$cs")" <<'EOF'
+import re, sys
+import numpy as np
+log, out = sys.argv[1], sys.argv[2]
+served, failed, cu, cs = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+secs = float(re.search(r"finished in ([0-9.]+)s", out).group(1))
+m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+              r"(\d+) errored, (\d+) timeout", out)
+ok, bad = int(m.group(4)), int(m.group(5)) + int(m.group(6)) + int(m.group(7))
+lat = np.array([float(line.split()[2]) for line in open(log) if line.strip()])
+# A gRPC error travels in an HTTP 200's trailers, which h2load does not read: the server's
+# counts say whether every answer was a success.
+bad += failed + max(0, ok - served)
+print(f"RESULT requests={ok} rps={ok / secs:.1f} p50_us={np.percentile(lat, 50):.0f} "
+      f"p99_us={np.percentile(lat, 99):.0f} errors={bad} client_cpu_pct={(cu + cs) / secs * 100:.0f} note=-")
+EOF
+}
+
 # Rows: KEY|label|client|connections(for concurrency c: "c" or "1")
 ROWS=("rest|REST binary|wrk|c" "unary|gRPC unary|grpc_load|c" "stream|gRPC stream|grpc_load|c")
 if [[ $SHARED_CONN == 1 ]]; then
@@ -224,6 +270,10 @@ if [[ $USE_NATIVE == 1 ]]; then
   fi
 fi
 if [[ $USE_GHZ == 1 ]]; then ROWS+=("ghz|gRPC unary|ghz|c"); fi
+if [[ $USE_H2LOAD == 1 ]]; then
+  ROWS+=("h2|gRPC unary|h2load|c")
+  if [[ $USE_NATIVE == 1 ]]; then ROWS+=("nh2|gRPC unary, native|h2load|c"); fi
+fi
 
 run_row() {  # KEY CONCURRENCY SECONDS
   case "$1" in
@@ -237,11 +287,13 @@ run_row() {  # KEY CONCURRENCY SECONDS
     nunary1) run_load unary "$2" 1 "$3" "$NATIVE_GRPC_PORT" ;;
     nstream1) run_load stream "$2" 1 "$3" "$NATIVE_GRPC_PORT" ;;
     ghz) run_ghz "$2" "$3" ;;
+    h2) run_h2load "$2" "$3" "$GRPC_PORT" "$HTTP_PORT" ;;
+    nh2) run_h2load "$2" "$3" "$NATIVE_GRPC_PORT" "$NATIVE_HTTP_PORT" ;;
   esac
 }
 
 log "warm-up: ${WARMUP_SECONDS}s per client at concurrency 8"
-for key in rest unary stream $([[ $USE_NATIVE == 1 ]] && echo nunary nstream) $([[ $USE_GHZ == 1 ]] && echo ghz); do
+for key in rest unary stream $([[ $USE_NATIVE == 1 ]] && echo nunary nstream) $([[ $USE_GHZ == 1 ]] && echo ghz) $([[ $USE_H2LOAD == 1 ]] && echo h2); do
   run_row "$key" 8 "$WARMUP_SECONDS" >/dev/null
   ferry_alive
 done
@@ -295,7 +347,7 @@ report() {
   if [[ -n $NATIVE_PID ]]; then
     echo "Rows marked \"native\": a second ferry process with the same flags plus \`--grpc-transport native\`, on the same core, idle while the first is measured (and the reverse); its threads after the runs: $NATIVE_THREADS_AFTER."
   fi
-  echo "Clients on core $CLIENT_CPU, ${SECONDS_PER_RUN}s per run, closed loop: REST = wrk -t1 -cN (N keep-alive connections); gRPC = build/bench/grpc_load (one thread, N calls or N streams in flight; \"conns\" TCP connections)$([[ $USE_GHZ == 1 ]] && echo "; ghz $GHZ_VERSION -cN --connections N (unary only)")."
+  echo "Clients on core $CLIENT_CPU, ${SECONDS_PER_RUN}s per run, closed loop: REST = wrk -t1 -cN (N keep-alive connections); gRPC = build/bench/grpc_load (one thread, N calls or N streams in flight; \"conns\" TCP connections)$([[ $USE_GHZ == 1 ]] && echo "; ghz $GHZ_VERSION -cN --connections N (unary only)")$([[ $USE_H2LOAD == 1 ]] && echo "; h2load -cN -m1 (unary only: N connections, one call in flight on each; answers checked by the server's success and failure counts, not by content)")."
   echo "Latencies in µs, request sent to response received. × REST = req/s over the REST binary req/s at the same concurrency, same run. Server CPU = ferry's user + system time (all threads) during the run / requests answered. Client CPU = the load generator's CPU time / run time (100% = its core is saturated)."
   echo
   echo "| protocol / mode | client | conc | conns | req/s | p50 µs | p99 µs | × REST binary | p99/p50 | server CPU µs/req | client CPU % | errors |"
@@ -314,15 +366,16 @@ report() {
   echo
   echo "‡ the load generator's core was ≥ 90% busy: that row measures the client as much as ferry."
   echo
-  echo "Goals, for grpc_load with one connection per call/stream (conns = conc) and with all calls/streams on one connection (conns = 1; the same run as the former at conc 1):"
+  echo "Goals, for grpc_load with one connection per call/stream (conns = conc) and with all calls/streams on one connection (conns = 1; the same run as the former at conc 1), and for h2load (conns = conc):"
   echo
   local mode
   mode_name() {  # unary, nstream1, ... -> "gRPC unary, native, conns = 1"
     local m="${1%1}" t=""
     [[ $m == n* ]] && { m="${m#n}"; t=", native"; }
+    if [[ $m == h2 ]]; then echo "gRPC unary$t, h2load, conns = ${3:-conc}"; return; fi
     echo "gRPC $m$t, $([[ $1 == *1 ]] && echo "conns = ${2:-1}" || echo "conns = ${3:-conc}")"
   }
-  for mode in unary stream unary1 stream1 nunary nstream nunary1 nstream1; do
+  for mode in unary stream unary1 stream1 nunary nstream nunary1 nstream1 h2 nh2; do
     local parts=() met=0 total=0 name; name="$(mode_name "$mode")"
     for c in $CONCURRENCY; do
       local id="$mode/$c"
@@ -337,7 +390,7 @@ report() {
     echo "- $name: req/s ≥ 1.2× REST binary met at $met of $total concurrencies ($(IFS=,; echo "${parts[*]}" | sed 's/,/, /g'))."
   done
   if [[ " $CONCURRENCY " == *" 8 "* ]]; then
-    for mode in unary stream unary1 stream1 nunary nstream nunary1 nstream1; do
+    for mode in unary stream unary1 stream1 nunary nstream nunary1 nstream1 h2 nh2; do
       local id="$mode/8" name; name="$(mode_name "$mode" 1 8)"
       [[ -n "${R[$id/p50_us]:-}" ]] || continue
       local q; q="$(calc "${R[$id/p99_us]} / ${R[$id/p50_us]}" 1)"
