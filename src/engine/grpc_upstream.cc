@@ -13,8 +13,15 @@ namespace wire = protocol::grpc_wire;
 
 namespace {
 
-constexpr int32_t kStreamWindow = 16 << 20;  // as the native server's: a whole answer in flight
+// What a replica may send on one call before the gateway gives the bytes back: 1 MiB,
+// as much as a client stream of the gateway may have unsent before it is held
+// (GrpcConnection). Given back as it arrives (a WINDOW_UPDATE each half window) unless
+// the stream is held, so it only bounds what a held stream's answers put in the gateway.
+constexpr int32_t kStreamWindow = 1 << 20;
+// Always given back at once (see the header): large, so it never paces the streams.
 constexpr int32_t kConnectionWindow = 1 << 30;
+// A request buffer's taken prefix is dropped once it is this large and half the buffer.
+constexpr size_t kCompactAt = 1 << 20;
 
 using namespace protocol::grpc_code;  // NOLINT: the gRPC status codes
 
@@ -57,7 +64,12 @@ GrpcUpstreamSession::GrpcUpstreamSession(asio::io_context* loop, uint16_t port)
     : H2Socket(Socket(loop->get_executor()), loop), port_(port), authority_("127.0.0.1:" + std::to_string(port)) {
   static const nghttp2_session_callbacks* cb =
       frontend::grpc_native::NewCallbacks({nullptr, &OnHeader, &OnFrameRecv, &OnDataChunk, &OnStreamClose});
-  nghttp2_session_client_new(&session_, cb, this);
+  // Windows are given back by hand (OnDataChunk, HoldWindow).
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  nghttp2_session_client_new2(&session_, cb, this, option);
+  nghttp2_option_del(option);
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
@@ -139,6 +151,16 @@ void GrpcUpstreamSession::Cancel(int32_t id) {
   ScheduleFlush();
 }
 
+void GrpcUpstreamSession::HoldWindow(int32_t id, bool hold) {
+  Stream* s = Find(id);
+  if (s == nullptr || s->held == hold) return;
+  s->held = hold;
+  if (hold || s->unconsumed == 0 || closed_) return;
+  nghttp2_session_consume_stream(session_, id, s->unconsumed);
+  s->unconsumed = 0;
+  ScheduleFlush();  // the WINDOW_UPDATE
+}
+
 GrpcUpstreamSession::Stream* GrpcUpstreamSession::Find(int32_t id) {
   auto it = streams_.find(id);
   return it == streams_.end() ? nullptr : it->second.get();
@@ -157,6 +179,7 @@ void GrpcUpstreamSession::Close(std::string_view why) {
     r.message = "the connection to the replica at " + authority_ + " failed: " + close_reason_;
     s->observer->OnUpstreamClose(std::move(r));
   }
+  if (auto fn = std::move(on_closed_)) fn();
 }
 
 void GrpcUpstreamSession::End(int32_t id, Stream* s, uint32_t error_code) {
@@ -191,6 +214,12 @@ ssize_t GrpcUpstreamSession::ReadRequest(nghttp2_session*, int32_t, uint8_t* buf
   const size_t n = std::min(length, s->out.size() - s->out_offset);
   if (n > 0) std::memcpy(buf, s->out.data() + s->out_offset, n);
   s->out_offset += n;
+  if (s->out_offset >= kCompactAt && s->out_offset * 2 >= s->out.size()) {
+    // A replica that holds its window takes the requests slowly while more come: drop
+    // what it took, or the buffer would keep every request since it last ran empty.
+    s->out.erase(0, s->out_offset);
+    s->out_offset = 0;
+  }
   if (s->out_offset == s->out.size()) {
     s->out.clear();
     s->out_offset = 0;
@@ -242,8 +271,14 @@ int GrpcUpstreamSession::OnFrameRecv(nghttp2_session*, const nghttp2_frame* fram
 int GrpcUpstreamSession::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id, const uint8_t* data,
                                      size_t len, void* user_data) {
   auto* self = static_cast<GrpcUpstreamSession*>(user_data);
+  // The connection's window at once; the stream's after the observer had the bytes,
+  // unless it holds the stream meanwhile (a stream gone or failed: at once too).
+  nghttp2_session_consume_connection(session, len);
   Stream* s = self->Find(stream_id);
-  if (s == nullptr || s->has_status) return 0;
+  if (s == nullptr || s->has_status) {
+    nghttp2_session_consume_stream(session, stream_id, len);
+    return 0;
+  }
   const Status st = s->deframer.Feed(std::string_view(reinterpret_cast<const char*>(data), len),
                                      [&](const wire::Message& m) {
                                        if (m.compressed) {
@@ -262,6 +297,11 @@ int GrpcUpstreamSession::OnDataChunk(nghttp2_session* session, uint8_t, int32_t 
     s->has_status = true;
   }
   if (s->has_status) nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_INTERNAL_ERROR);
+  if (s->held && !s->has_status) {
+    s->unconsumed += len;
+  } else {
+    nghttp2_session_consume_stream(session, stream_id, len);
+  }
   return 0;
 }
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,12 @@ class UpstreamObserver {
 // started meanwhile wait in nghttp2 and go out once it is up. When the connection fails
 // or closes, every call still open ends UNAVAILABLE, `responded` telling whether any of
 // its answer had come.
+// Flow control toward the replica is by hand: a call's answer bytes are given back to
+// its stream's window (1 MiB) as they arrive, except while the caller holds the stream
+// (HoldWindow: its own client is not taking the answers), so a held stream's answers
+// stop at one window and wait in the replica, whose own bounds then hold its requests.
+// The connection's window is always given back at once: a held stream never stalls the
+// others sharing the connection.
 // The socket side, output coalesced into one write per loop turn, is GrpcConnection's
 // (H2Socket).
 // Thread-safety: everything on `loop`, the loop that owns the socket.
@@ -75,8 +82,15 @@ class GrpcUpstreamSession final : public frontend::grpc_native::H2Socket {
   void HalfClose(int32_t stream);
   // RST_STREAM CANCEL: the observer gets no more events.
   void Cancel(int32_t stream);
+  // While held, the replica's DATA on `stream` is not given back to the stream's window,
+  // so the replica can send at most one window (kStreamWindow) more of it; releasing
+  // gives back what was held (a WINDOW_UPDATE). The connection's window is not held.
+  void HoldWindow(int32_t stream, bool hold);
   // Closes the connection; open calls end UNAVAILABLE.
   void Close(std::string_view why);
+  // Runs `fn` once, on the loop, when the session closes (its connection failed or
+  // closed, GOAWAY'd and done, or Close); not at all if it closes before this is set.
+  void OnClosed(std::function<void()> fn) { on_closed_ = std::move(fn); }
 
  private:
   struct Stream {
@@ -88,6 +102,8 @@ class GrpcUpstreamSession final : public frontend::grpc_native::H2Socket {
     UpstreamResult result;
     bool has_status = false;
     bool http_ok = true;  // :status was 200
+    bool held = false;      // HoldWindow: DATA is not given back to the stream's window
+    size_t unconsumed = 0;  // DATA bytes received while held, not given back yet
     protocol::grpc_wire::MessageDeframer deframer{SIZE_MAX};
   };
 
@@ -114,6 +130,7 @@ class GrpcUpstreamSession final : public frontend::grpc_native::H2Socket {
   bool connected_ = false;
   bool goaway_ = false;
   std::string close_reason_;
+  std::function<void()> on_closed_;
 };
 
 }  // namespace ferry::engine

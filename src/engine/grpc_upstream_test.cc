@@ -8,6 +8,7 @@
 #include <future>
 #include <thread>
 
+#include "engine/upstream_sessions.h"
 #include "frontend/grpc_native/native_listener.h"
 
 // GrpcUpstreamSession against the native transport's own server side (NativeListener,
@@ -248,6 +249,83 @@ TEST_F(GrpcUpstreamTest, LongTimeoutsGoInACoarserUnit) {
   Call(&o, "/t/Echo", "x", {}, std::chrono::hours(24 * 30));
   ASSERT_EQ(Wait(&o).code, 0);
   EXPECT_GT(server_.last_deadline_ms.load(), int64_t{29} * 24 * 3600 * 1000);
+}
+
+TEST_F(GrpcUpstreamTest, HeldStreamStopsAtOneWindowWhileOthersGoOn) {
+  // /t/Echo answers a 4 MiB request with 4 MiB: held, only one stream window (1 MiB) of
+  // it comes until released; meanwhile another call on the same connection is answered.
+  Session(listener_.port());
+  const std::string big(4 << 20, 'b');
+  struct Counting final : UpstreamObserver {
+    std::promise<UpstreamResult> done;
+    std::atomic<size_t> messages{0};
+    void OnUpstreamMessage(std::string_view, const GrpcMetadata&) override { ++messages; }
+    void OnUpstreamClose(UpstreamResult r) override { done.set_value(std::move(r)); }
+  } held;
+  int32_t id = -1;
+  OnLoop([&] {
+    id = session_->Start(&held, "/t/Echo", {}, std::nullopt);
+    session_->HoldWindow(id, true);
+    session_->Send(id, big);
+    session_->HalfClose(id);
+  });
+  Observer other;
+  Call(&other, "/t/Echo", "small");
+  ASSERT_EQ(Wait(&other).code, 0);
+  auto done = held.done.get_future();
+  EXPECT_EQ(done.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  EXPECT_EQ(held.messages.load(), 0u);
+  OnLoop([&] { session_->HoldWindow(id, false); });
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(done.get().code, 0);
+  EXPECT_EQ(held.messages.load(), 1u);
+}
+
+TEST_F(GrpcUpstreamTest, ClosedSessionLeavesTheMapAndTheNextCallGetsANewOne) {
+  UpstreamSessions sessions;
+  std::shared_ptr<GrpcUpstreamSession> first;
+  OnLoop([&] { first = sessions.For(&loop_, listener_.port()); });
+  EXPECT_EQ(sessions.size(), 1u);
+  Observer o;
+  OnLoop([&] {
+    const int32_t id = first->Start(&o, "/t/Echo", {}, std::nullopt);
+    first->Send(id, "x");
+    first->HalfClose(id);
+  });
+  ASSERT_EQ(Wait(&o).code, 0);
+  // The replica dies: its connection closes, and the session leaves the map with it
+  // (it used to stay until the port was reused).
+  listener_.Shutdown(0);
+  for (int i = 0; i < 500 && sessions.size() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(sessions.size(), 0u);
+  bool usable = true;
+  OnLoop([&] { usable = first->usable(); });
+  EXPECT_FALSE(usable);
+  // A session that cannot even connect leaves too; a later one for the port is new.
+  std::shared_ptr<GrpcUpstreamSession> second;
+  OnLoop([&] { second = sessions.For(&loop_, listener_.port()); });
+  EXPECT_NE(second, first);
+  for (int i = 0; i < 500 && sessions.size() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(sessions.size(), 0u);
+  sessions.Clear();
+}
+
+TEST_F(GrpcUpstreamTest, ClosingASessionTakesItOutOfTheMap) {
+  UpstreamSessions sessions;
+  std::shared_ptr<GrpcUpstreamSession> first, again, second;
+  OnLoop([&] {
+    first = sessions.For(&loop_, listener_.port());
+    again = sessions.For(&loop_, listener_.port());
+  });
+  EXPECT_EQ(first, again);
+  EXPECT_EQ(sessions.size(), 1u);
+  OnLoop([&] { first->Close("done with it"); });
+  EXPECT_EQ(sessions.size(), 0u);
+  OnLoop([&] { second = sessions.For(&loop_, listener_.port()); });
+  EXPECT_NE(first, second);
+  EXPECT_EQ(sessions.size(), 1u);
+  sessions.Clear();  // closes it on the loop
+  EXPECT_EQ(sessions.size(), 0u);
 }
 
 }  // namespace

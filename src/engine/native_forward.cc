@@ -1,12 +1,10 @@
 #include "engine/native_forward.h"
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <grpcpp/support/byte_buffer.h>
 
 #include <deque>
 #include <functional>
-#include <future>
 #include <optional>
 #include <string>
 #include <vector>
@@ -118,6 +116,12 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
     CancelParts();
     if (timer_) timer_->cancel();
     keep_.reset();  // may free this: the connection holds the call during this event
+  }
+
+  void OnDrained(NativeCall*) override {
+    // The client takes its answers again: so may the replica's.
+    up_held_ = false;
+    if (session_ && stream_ >= 0) session_->HoldWindow(stream_, false);
   }
 
   // ---- UpstreamObserver
@@ -449,6 +453,7 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
       session_.reset();
       return EndStream(kInternal, ReplicaFailed(*place_.dep, *ep_, "cannot start an HTTP/2 stream"));
     }
+    if (up_held_) session_->HoldWindow(stream_, true);
     Pump();
   }
 
@@ -508,7 +513,19 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
       slots_.pop_front();
     }
     if (slots_.size() < kStreamWindow) call_->HoldWindow(false);
+    HoldUpstreamIfBacklogged();
     MaybeFinishStream();
+  }
+
+  // While the client does not take its answers, neither does the gateway take the
+  // replica's past one upstream window: they wait in the replica (whose own bounds then
+  // hold the requests sent to it), not here. Requests still go up meanwhile. OnDrained
+  // releases it.
+  void HoldUpstreamIfBacklogged() {
+    if (up_held_ || !session_ || stream_ < 0 || !call_->Backlogged()) return;
+    up_held_ = true;
+    session_->HoldWindow(stream_, true);
+    call_->NotifyWhenDrained();
   }
 
   void MaybeFinishStream() {
@@ -582,6 +599,7 @@ class ForwardCall final : public CallHandler, public UpstreamObserver {
   std::vector<std::string> sent_;        // sent to this upstream before any answer: replayed on a retry
   GrpcMetadata initial_;                 // the replica's response headers
   bool reads_done_ = false, up_half_closed_ = false, ended_ = false, finishing_ = false, initial_sent_ = false;
+  bool up_held_ = false;  // the upstream stream's window is held (HoldUpstreamIfBacklogged)
   int end_code_ = 0;
   std::string end_message_;
 };
@@ -617,31 +635,6 @@ class LocalCall final : public CallHandler {
 };
 
 }  // namespace
-
-std::shared_ptr<GrpcUpstreamSession> UpstreamSessions::For(asio::io_context* loop, uint16_t port) {
-  std::lock_guard lock(mu_);
-  auto& s = sessions_[{loop, port}];
-  if (!s || !s->usable()) s = GrpcUpstreamSession::Connect(loop, port);
-  return s;
-}
-
-void UpstreamSessions::Clear() {
-  std::map<std::pair<asio::io_context*, uint16_t>, std::shared_ptr<GrpcUpstreamSession>> drop;
-  {
-    std::lock_guard lock(mu_);
-    drop.swap(sessions_);
-  }
-  // Closed on their loops (a socket is its loop's), waiting for each.
-  for (auto& [key, s] : drop) {
-    std::promise<void> closed;
-    asio::post(*key.first, [s = std::move(s), &closed]() mutable {
-      s->Close("the gateway is stopping");
-      s.reset();
-      closed.set_value();
-    });
-    closed.get_future().wait();
-  }
-}
 
 std::unique_ptr<CallHandler> NewNativeForward(NativeForwardCore* core, const MethodInfo* method) {
   return std::make_unique<ForwardCall>(core, method);

@@ -4,9 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <utility>
 
 #include "engine/gateway_trace.h"
@@ -14,27 +12,12 @@
 #include "engine/grpc_forward_policy.h"
 #include "engine/grpc_upstream.h"
 #include "engine/router.h"
+#include "engine/upstream_sessions.h"
 #include "frontend/grpc_native/native_call.h"
 
 // Internal to the gRPC gateway's native transport (grpc_gateway.cc with
 // --grpc-transport native): its forwarded calls, on ferry's nghttp2 transport both sides.
 namespace ferry::engine::grpc_forward {
-
-// The upstream connections: one GrpcUpstreamSession per (event loop, replica port), made
-// on first use and replaced once unusable (closed, GOAWAY). HTTP/2 multiplexes, so a
-// replica gets one connection per gateway loop, and a call never leaves its loop.
-// Thread-safety: thread-safe; a session is used only on its loop.
-class UpstreamSessions {
- public:
-  std::shared_ptr<GrpcUpstreamSession> For(boost::asio::io_context* loop, uint16_t port);
-  // Closes every session, each on its loop, waiting for it (the gateway stopping; the
-  // loops must still run).
-  void Clear();
-
- private:
-  std::mutex mu_;
-  std::map<std::pair<boost::asio::io_context*, uint16_t>, std::shared_ptr<GrpcUpstreamSession>> sessions_;  // guarded by mu_
-};
 
 // What the native transport's forwarded calls share: lives as long as the gateway.
 // Thread-safety: the counters are atomics; the rest is set before the first call.

@@ -88,8 +88,14 @@ void NativeCall::HoldWindow(bool hold) {
 
 size_t NativeCall::Unsent() const { return out_.size() - out_offset_; }
 
-bool NativeCall::Holding() const {
-  return hold_window_ || Unsent() > kStreamUnsentHigh || connection_->backlogged_;
+bool NativeCall::Backlogged() const { return Unsent() > kStreamUnsentHigh || connection_->backlogged_; }
+
+bool NativeCall::Holding() const { return hold_window_ || Backlogged(); }
+
+void NativeCall::CheckDrained() {
+  if (!drain_wanted_ || closed_ || Backlogged()) return;
+  drain_wanted_ = false;
+  if (handler_) handler_->OnDrained(this);
 }
 
 void NativeCall::GiveBackWindow() {
@@ -210,18 +216,22 @@ void GrpcConnection::OnReadDone() {
 
 bool GrpcConnection::OnDrained() {
   bool more = false;
+  std::vector<int32_t> released;
+  released.swap(released_);
   if (backlogged_ && Backlog() < kUnsentLow) {
     backlogged_ = false;
-    for (auto& [id, call] : calls_) call->GiveBackWindow();
-    more = true;
+    released.clear();
+    for (auto& [id, call] : calls_) released.push_back(id);
   }
   // Streams whose answers nghttp2 took during the drain may give their windows back now
-  // (not from inside its data callback); their WINDOW_UPDATEs go in this write.
-  if (!released_.empty()) {
-    std::vector<int32_t> released;
-    released.swap(released_);
+  // (not from inside its data callback), and tell their handlers; the WINDOW_UPDATEs go
+  // in this write. By id: a handler's OnDrained may end calls.
+  if (!released.empty()) {
     for (int32_t id : released)
-      if (NativeCall* call = FindCall(id)) call->GiveBackWindow();
+      if (NativeCall* call = FindCall(id)) {
+        call->GiveBackWindow();
+        call->CheckDrained();
+      }
     more = true;
   }
   if (!more) CheckBacklog();
@@ -406,7 +416,8 @@ ssize_t GrpcConnection::ReadResponse(nghttp2_session* session, int32_t stream_id
   if (n > 0) std::memcpy(buf, call->out_.data() + call->out_offset_, n);
   call->out_offset_ += n;
   self->unsent_ -= n;
-  if (call->unconsumed_ > 0 && call->Unsent() <= kStreamUnsentHigh) self->released_.push_back(stream_id);
+  if ((call->unconsumed_ > 0 || call->drain_wanted_) && call->Unsent() <= kStreamUnsentHigh)
+    self->released_.push_back(stream_id);
   if (call->out_offset_ == call->out_.size()) {
     call->out_.clear();
     call->out_offset_ = 0;

@@ -40,6 +40,8 @@ class CallHandler {
   // The stream is gone (answered, reset by the client, deadline, disconnect); nothing
   // more can be sent, and no other event follows.
   virtual void OnClose(NativeCall*) {}
+  // After NativeCall::NotifyWhenDrained: the call's answers are no longer backed up.
+  virtual void OnDrained(NativeCall*) {}
 };
 
 // One gRPC call: one HTTP/2 stream of a GrpcConnection. The connection owns it (and
@@ -95,6 +97,15 @@ class NativeCall : public std::enable_shared_from_this<NativeCall> {
   // connection's unsent answers hold it too (see GrpcConnection). On the loop.
   void HoldWindow(bool hold);
 
+  // Whether the answers sent are backed up: more than 1 MiB of this stream's not taken
+  // by the client yet, or the connection's unsent answers over its high mark (see
+  // GrpcConnection). A handler relaying answers from elsewhere stops taking them then.
+  // On the loop.
+  bool Backlogged() const;
+  // The handler's OnDrained runs once, on the loop, when Backlogged() turns false
+  // (checked as the connection's output drains); never once the stream is closed.
+  void NotifyWhenDrained() { drain_wanted_ = true; }
+
  private:
   friend class GrpcConnection;
   bool TooLarge(size_t size);  // finishes with RESOURCE_EXHAUSTED when it is
@@ -103,6 +114,7 @@ class NativeCall : public std::enable_shared_from_this<NativeCall> {
   size_t Unsent() const;       // out_'s bytes nghttp2 has not taken yet
   bool Holding() const;        // the window is not given back now
   void GiveBackWindow();       // gives back what was held, unless still Holding()
+  void CheckDrained();         // OnDrained, if wanted and no longer Backlogged()
 
   GrpcConnection* connection_;  // not owned; outlives the call's stream
   std::weak_ptr<GrpcConnection> connection_weak_;  // for Post from other threads
@@ -124,6 +136,7 @@ class NativeCall : public std::enable_shared_from_this<NativeCall> {
   bool started_ = false;
   bool hold_window_ = false;
   size_t unconsumed_ = 0;  // DATA bytes received while held, not yet given back
+  bool drain_wanted_ = false;  // NotifyWhenDrained
 
   // Response side: bytes submitted to the stream, not yet taken by nghttp2.
   std::string out_;
