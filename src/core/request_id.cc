@@ -32,7 +32,7 @@ class IdGenerator {
 // every nibble spread to a byte of its own and turned into its digit a word at a time.
 // This runs for every monitored request and every payload event: an id costs ~65
 // instructions so (callgrind), a table lookup per byte cost ~300.
-void WriteHex64(uint64_t x, char* out) {
+inline void WriteHex64(uint64_t x, char* out) {
   auto digits = [](uint32_t half) {
     uint64_t v = half;  // nibble k ends up in byte k (k = 0 the least significant)
     v = (v | (v << 16)) & 0x0000FFFF0000FFFFull;
