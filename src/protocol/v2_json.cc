@@ -528,6 +528,24 @@ TensorDataJson EncodeTensorDataJson(const Tensor& tensor, size_t max_bytes) {
   return {std::string(sb.GetString(), sb.GetSize()), written, total};
 }
 
+struct TensorDataJsonEncoder::Buffers {
+  rapidjson::StringBuffer sb;
+  Writer w{sb};
+};
+
+TensorDataJsonEncoder::TensorDataJsonEncoder() : buffers_(std::make_unique<Buffers>()) {}
+TensorDataJsonEncoder::~TensorDataJsonEncoder() = default;
+TensorDataJsonEncoder::TensorDataJsonEncoder(TensorDataJsonEncoder&&) noexcept = default;
+TensorDataJsonEncoder& TensorDataJsonEncoder::operator=(TensorDataJsonEncoder&&) noexcept = default;
+
+TensorDataJsonEncoder::Encoded TensorDataJsonEncoder::Encode(const Tensor& tensor, size_t max_bytes) {
+  Buffers& b = *buffers_;
+  b.sb.Clear();  // both keep their capacity
+  b.w.Reset(b.sb);
+  auto [written, total] = WriteData(b.w, tensor, max_bytes);
+  return {std::string_view(b.sb.GetString(), b.sb.GetSize()), written, total};
+}
+
 std::string ErrorBody(std::string_view message) {
   rapidjson::StringBuffer sb;
   Writer w(sb);

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/infer_request.h"
 #include "core/result.h"
@@ -44,6 +45,29 @@ struct TensorDataJson {
   size_t elements_total = 0;
 };
 TensorDataJson EncodeTensorDataJson(const Tensor& tensor, size_t max_bytes);
+
+// EncodeTensorDataJson for a writer that encodes many tensors one after another (the
+// payload log): the same text, into buffers kept between calls, so that a call
+// allocates nothing once they have grown (a writer and a string buffer per tensor showed
+// in the payload log's profile).
+// Thread-safety: one thread at a time.
+class TensorDataJsonEncoder {
+ public:
+  struct Encoded {
+    std::string_view json;  // valid until the next Encode or the encoder's end
+    size_t elements_written = 0;
+    size_t elements_total = 0;
+  };
+  TensorDataJsonEncoder();
+  ~TensorDataJsonEncoder();
+  TensorDataJsonEncoder(TensorDataJsonEncoder&&) noexcept;
+  TensorDataJsonEncoder& operator=(TensorDataJsonEncoder&&) noexcept;
+  Encoded Encode(const Tensor& tensor, size_t max_bytes);
+
+ private:
+  struct Buffers;
+  std::unique_ptr<Buffers> buffers_;
+};
 
 // Parameters as a V2 JSON "parameters" object.
 std::string EncodeParametersJson(const Parameters& parameters);

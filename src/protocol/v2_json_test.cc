@@ -199,5 +199,24 @@ TEST(V2JsonTest, TensorDataJsonStopsAtTheByteLimit) {
   EXPECT_EQ(EncodeTensorDataJson(r->inputs[1], 0).json, "[]");
 }
 
+TEST(V2JsonTest, TensorDataEncoderWritesWhatEncodeTensorDataJsonWritesCallAfterCall) {
+  auto r = Decode(R"({"inputs":[{"name":"f","shape":[5],"datatype":"FP32","data":[1,2.5,3,4,0.1]},
+                                {"name":"s","shape":[3],"datatype":"BYTES","data":["ab","c\"de","f"]},
+                                {"name":"i","shape":[2],"datatype":"INT64","data":[-7,9]}]})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  TensorDataJsonEncoder encoder;
+  // One encoder reused across tensors, limits and repeats: its kept buffers must not
+  // carry anything from one call into the next.
+  for (int round = 0; round < 2; ++round)
+    for (const Tensor& t : r->inputs)
+      for (size_t max : {SIZE_MAX, size_t{9}, size_t{0}}) {
+        const TensorDataJson want = EncodeTensorDataJson(t, max);
+        const TensorDataJsonEncoder::Encoded got = encoder.Encode(t, max);
+        EXPECT_EQ(got.json, want.json) << t.name << " " << max;
+        EXPECT_EQ(got.elements_written, want.elements_written) << t.name << " " << max;
+        EXPECT_EQ(got.elements_total, want.elements_total) << t.name << " " << max;
+      }
+}
+
 }  // namespace
 }  // namespace ferry::protocol

@@ -38,6 +38,25 @@ class FeatureLayout {
   // How often the mapping was worked out (for tests).
   uint64_t builds() const { return builds_; }
 
+  // The same mapping by tensor, worked out with it, for a reader that lays each tensor
+  // out once and then reads its features (RecordFeatures::AppendRows): each tensor some
+  // feature reads, with the columns (feature, element index) read from it. Valid after
+  // For, until the next For.
+  struct Column {
+    uint32_t feature;  // in the features given to For
+    uint64_t index;    // the feature's element in each row
+  };
+  struct Group {
+    bool input;            // of the input tensors, else of the output ones
+    uint32_t tensor;       // its index there
+    uint32_t begin, end;   // its columns in columns()
+    uint64_t min_index;    // the least of their indices
+  };
+  const std::vector<Group>& groups() const { return groups_; }
+  const std::vector<Column>& columns() const { return columns_; }
+  // Features that have no tensor (kNone).
+  uint64_t unpicked() const { return unpicked_; }
+
  private:
   static bool SameNames(const std::vector<std::string>& names, const std::vector<Tensor>& tensors);
 
@@ -45,6 +64,9 @@ class FeatureLayout {
   size_t n_ = 0;
   std::vector<std::string> input_names_, output_names_;  // of the tensors picks_ was built for
   std::vector<uint32_t> picks_;
+  std::vector<Group> groups_;
+  std::vector<Column> columns_;
+  uint64_t unpicked_ = 0;
   uint64_t builds_ = 0;
 };
 

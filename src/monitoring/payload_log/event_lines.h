@@ -7,6 +7,7 @@
 
 #include "monitoring/inference_tap.h"
 #include "monitoring/payload_log/payload_events.h"
+#include "protocol/v2_json.h"
 
 namespace ferry::monitoring::payload_log {
 
@@ -30,6 +31,7 @@ class EventLineWriter {
   void Prepare(const InferenceRecord& record, const EventOptions& options);
 
   std::string data_;  // the request or response event's data (JSON), before its line
+  protocol::TensorDataJsonEncoder tensor_json_;  // the tensors' data arrays
   bool prepared_ = false;
   std::string model_, version_, source_;  // what the parts below were encoded for
   std::string request_head_, response_head_;  // ","source":...,"type":...,"time":"

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <regex>
 #include <set>
@@ -203,6 +205,24 @@ TEST(EventLineWriterTest, EveryEventOfAWarmWriterGetsItsOwnId) {
     for (const auto& id : found) EXPECT_TRUE(ids.insert(id).second);
   }
   EXPECT_EQ(ids.size(), 200u);
+}
+
+// AppendJsonString scans for bytes to escape a word at a time: a byte to escape at any
+// place of a word or of the tail, and bytes that need none (high bytes, DEL, '/'), must
+// come out as rapidjson's Writer writes them.
+TEST(EventLinesTest, JsonStringsAreEscapedAsRapidjsonEscapesThem) {
+  const std::string specials[] = {"\"", "\\", "\n", "\t", "\b", "\f", "\r", std::string(1, '\0'), "\x01",
+                                  "\x1f", "\x7f", "\xc3\xa9", "/", " ", "\x80"};
+  for (const std::string& special : specials)
+    for (size_t at = 0; at < 20; ++at) {
+      const std::string s = std::string(at, 'a') + special + std::string(19 - at, 'b');
+      rapidjson::StringBuffer sb;
+      rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+      w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+      std::string got = "x";
+      AppendJsonString(s, &got);
+      EXPECT_EQ(got, "x" + std::string(sb.GetString(), sb.GetSize())) << "byte " << at << " of " << s.size();
+    }
 }
 
 }  // namespace

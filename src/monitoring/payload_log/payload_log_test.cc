@@ -136,6 +136,16 @@ TEST_F(PayloadLogTest, SamplingIsDeterministicPerIdAndHonoursTheRate) {
   }
 }
 
+TEST_F(PayloadLogTest, SamplingHashIsPinned) {
+  // Replicas and releases must take the same decision for an id (the feedback join, a
+  // retried request): the hash's values are fixed (FNV-1a, then splitmix64's finaliser).
+  EXPECT_EQ(RequestIdHash(""), 17665956581633026203ull);
+  EXPECT_EQ(RequestIdHash("a"), 198367012849983736ull);
+  EXPECT_EQ(RequestIdHash("req-1"), 731977614612919186ull);
+  EXPECT_EQ(RequestIdHash("0123456789abcdef"), 6914930179896988514ull);
+  EXPECT_EQ(RequestIdHash("9f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"), 1584015863383966121ull);
+}
+
 TEST_F(PayloadLogTest, LogsEachRecordAsTwoCloudEventLinesInTheModelsFile) {
   PayloadLog log({}, &registry_);
   ASSERT_TRUE(log.Attach(Version("m", {{"payload_log.sink", FileSpec("p.jsonl")}})).ok());
