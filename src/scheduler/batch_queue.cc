@@ -83,17 +83,16 @@ bool BatchQueue::ShouldWaitForMore(int64_t rows, uint64_t oldest, uint64_t now, 
   return *wake_at > now;
 }
 
-std::string BatchQueue::Signature(const Job& job) {
-  std::string s;
-  for (const auto& t : job.inputs) {
-    s += t.name;
-    s += ':';
-    for (size_t i = 1; i < t.shape.size(); ++i) s += std::to_string(t.shape[i]) + ',';
-    s += ';';
+bool BatchQueue::Compatible(const Job& a, const Job& b) {
+  if (a.inputs.size() != b.inputs.size() || a.outputs != b.outputs) return false;
+  for (size_t i = 0; i < a.inputs.size(); ++i) {
+    const Tensor& x = a.inputs[i];
+    const Tensor& y = b.inputs[i];
+    if (x.name != y.name || x.shape.size() != y.shape.size() ||
+        !std::equal(x.shape.begin() + (x.shape.empty() ? 0 : 1), x.shape.end(), y.shape.begin() + (y.shape.empty() ? 0 : 1)))
+      return false;
   }
-  s += '>';
-  for (const auto& o : job.outputs) s += o + ';';
-  return s;
+  return true;
 }
 
 Status BatchQueue::Enqueue(Job job, uint64_t now) {
@@ -111,7 +110,6 @@ Status BatchQueue::Enqueue(Job job, uint64_t now) {
   Pending p;
   p.job = std::move(job);
   p.job.enqueue_ns = now;
-  p.signature = Signature(p.job);
   p.deadline = timeout_us > 0 ? now + timeout_us * 1000 : 0;
   p.delay_on_timeout = policy.delay_on_timeout;
   // The model's queue timeout bounds the wait in the queue only (as Triton's); a request's
@@ -164,42 +162,35 @@ BatchQueue::Decision BatchQueue::Next(uint64_t now, bool flush) {
   }
 
   // Candidates in service order: levels by priority, then delayed requests.
-  std::vector<std::deque<Pending>*> order;
-  for (auto& level : levels_) order.push_back(&level);
-  order.push_back(&delayed_);
+  const size_t n_queues = levels_.size() + 1;
+  auto queue_at = [this](size_t k) -> std::deque<Pending>& { return k < levels_.size() ? levels_[k] : delayed_; };
   const Pending* head = nullptr;
-  for (auto* q : order)
-    if (!q->empty()) {
-      head = &q->front();
-      break;
-    }
+  for (size_t k = 0; k < n_queues && head == nullptr; ++k)
+    if (!queue_at(k).empty()) head = &queue_at(k).front();
   if (head == nullptr) return d;
 
-  struct Pick {
-    std::deque<Pending>* queue;
-    size_t index;
-    int64_t rows;
-  };
-  std::vector<Pick> picks;
+  // Picks are collected in service order, so the indices ascend within each queue.
+  picks_.clear();
   int64_t rows = 0;
   uint64_t oldest = head->job.enqueue_ns;
-  const std::string signature = head->signature;
+  const Job& head_job = head->job;  // the queues do not change until the removal below
   bool more_compatible = false;  // a compatible request did not fit: the batch cannot grow
-  for (auto* q : order) {
-    for (size_t i = 0; i < q->size(); ++i) {
-      const Pending& p = (*q)[i];
-      if (p.signature != signature) continue;
+  for (size_t k = 0; k < n_queues; ++k) {
+    std::deque<Pending>& q = queue_at(k);
+    for (size_t i = 0; i < q.size(); ++i) {
+      const Pending& p = q[i];
+      if (&p.job != &head_job && !Compatible(p.job, head_job)) continue;
       if (rows + p.job.batch_size > max_batch_) {
         more_compatible = true;
         continue;
       }
-      picks.push_back({q, i, p.job.batch_size});
+      picks_.push_back({k, i, p.job.batch_size});
       rows += p.job.batch_size;
       oldest = std::min(oldest, p.job.enqueue_ns);
     }
   }
 
-  size_t take = picks.size();
+  size_t take = picks_.size();
   const bool full = rows >= max_batch_ || more_compatible || (!preferred_.empty() && rows >= preferred_.back());
   bool waited = flush || now >= oldest + max_delay_ns_;
   uint64_t target_wake = 0;
@@ -208,8 +199,8 @@ BatchQueue::Decision BatchQueue::Next(uint64_t now, bool flush) {
   if (full && !waited && !preferred_.empty() && rows < max_batch_) {
     // Prefer the longest prefix whose rows are a preferred size; else take them all.
     int64_t sum = 0;
-    for (size_t i = 0; i < picks.size(); ++i) {
-      sum += picks[i].rows;
+    for (size_t i = 0; i < picks_.size(); ++i) {
+      sum += picks_[i].rows;
       if (std::binary_search(preferred_.begin(), preferred_.end(), sum)) take = i + 1;
     }
   }
@@ -217,16 +208,26 @@ BatchQueue::Decision BatchQueue::Next(uint64_t now, bool flush) {
     d.wake_at = std::min(latency_target_ns_ > 0 ? target_wake : oldest + max_delay_ns_, next_deadline);
     return d;
   }
-  // Remove the picked requests, back to front per queue so indices stay valid.
-  picks.resize(take);
-  for (const Pick& p : picks) {
+  // Move the picked jobs out, then close the gaps: per queue, the picks that start at its
+  // front (the usual case: the whole queue, or its oldest requests) go in one range
+  // erase; the rest one by one, back to front so indices stay valid.
+  picks_.resize(take);
+  d.batch.reserve(take);
+  for (const Pick& p : picks_) {
     rows_ -= p.rows;
-    d.batch.push_back(std::move((*p.queue)[p.index].job));
+    d.batch.push_back(std::move(queue_at(p.queue)[p.index].job));
   }
-  std::sort(picks.begin(), picks.end(), [](const Pick& a, const Pick& b) {
-    return a.queue != b.queue ? a.queue < b.queue : a.index > b.index;
-  });
-  for (const Pick& p : picks) p.queue->erase(p.queue->begin() + static_cast<long>(p.index));
+  for (size_t first = 0; first < picks_.size();) {
+    const size_t k = picks_[first].queue;
+    size_t last = first;
+    while (last < picks_.size() && picks_[last].queue == k) ++last;
+    std::deque<Pending>& q = queue_at(k);
+    size_t prefix = 0;  // picks first..first+prefix-1 are q[0..prefix-1]
+    while (first + prefix < last && picks_[first + prefix].index == prefix) ++prefix;
+    for (size_t j = last; j > first + prefix; --j) q.erase(q.begin() + static_cast<long>(picks_[j - 1].index));
+    q.erase(q.begin(), q.begin() + static_cast<long>(prefix));
+    first = last;
+  }
   size_ -= take;
   if (next_deadline != UINT64_MAX) d.wake_at = next_deadline;
   return d;

@@ -70,7 +70,6 @@ class BatchQueue {
  private:
   struct Pending {
     Job job;
-    std::string signature;  // names and non-batch shapes: requests batch only when equal
     uint64_t deadline = 0;  // 0: none
     bool delay_on_timeout = false;
   };
@@ -80,7 +79,14 @@ class BatchQueue {
     bool delay_on_timeout = false;
     bool allow_override = false;
   };
-  static std::string Signature(const Job& job);
+  // Requests batch together only when their inputs (names, order, non-batch dimensions)
+  // and requested outputs are equal. Compared directly: nothing is built per request.
+  static bool Compatible(const Job& a, const Job& b);
+  struct Pick {
+    size_t queue;  // 0..levels_.size()-1: a level; levels_.size(): delayed_
+    size_t index;
+    int64_t rows;
+  };
 
   const int64_t max_batch_;
   const uint64_t max_delay_ns_;
@@ -93,6 +99,7 @@ class BatchQueue {
   int64_t rows_ = 0;             // rows of every queued job (delayed ones included)
   int64_t full_rows_ = 0;        // rows at which a batch may be full (max, or the largest preferred size)
   uint64_t last_deadline_ = 0;   // the newest job's queue deadline (0: none)
+  std::vector<Pick> picks_;      // Next's scratch, kept to reuse its capacity
 
   // Latency-target mode.
   bool ShouldWaitForMore(int64_t rows, uint64_t oldest, uint64_t now, uint64_t* wake_at) const;

@@ -91,6 +91,32 @@ TEST(BatchQueueTest, ShapeMismatchedRequestsAreKeptApart) {
   EXPECT_EQ(d.batch[0].inputs[0].shape[1], 5);
 }
 
+TEST(BatchQueueTest, ABatchAcrossLevelsLeavesTheRestQueuedInOrder) {
+  BatchQueue q(Config("priority_levels: 2 default_priority_level: 2"));
+  ASSERT_TRUE(q.Enqueue(MakeJob(1, 1, 4), 0).ok());      // level 2
+  ASSERT_TRUE(q.Enqueue(MakeJob(2, 1, 5), 0).ok());      // level 2, other shape: stays
+  ASSERT_TRUE(q.Enqueue(MakeJob(3, 2, 4), 0).ok());      // level 2
+  Job other_output = MakeJob(4, 1, 4);
+  other_output.outputs = {"z"};                          // other outputs: stays
+  ASSERT_TRUE(q.Enqueue(std::move(other_output), 0).ok());
+  ASSERT_TRUE(q.Enqueue(MakeJob(5, 3, 4), 0).ok());      // level 2
+  ASSERT_TRUE(q.Enqueue(MakeJob(6, 1, 6), 0).ok());      // level 2, other shape: stays
+  ASSERT_TRUE(q.Enqueue(MakeJob(7, 2, 4, 1), 0).ok());   // level 1: heads the batch
+  auto d = q.Next(0);  // zero delay: runs what is compatible with the head
+  EXPECT_EQ(Rows(d.batch), (std::vector<int64_t>{2, 1, 2, 3}));
+  EXPECT_EQ(q.size(), 3u);
+  d = q.Next(0);
+  ASSERT_EQ(d.batch.size(), 1u);
+  EXPECT_EQ(d.batch[0].inputs[0].shape[1], 5);
+  d = q.Next(0);
+  ASSERT_EQ(d.batch.size(), 1u);
+  EXPECT_EQ(d.batch[0].outputs, (std::vector<std::string>{"z"}));
+  d = q.Next(0);
+  ASSERT_EQ(d.batch.size(), 1u);
+  EXPECT_EQ(d.batch[0].inputs[0].shape[1], 6);
+  EXPECT_TRUE(q.empty());
+}
+
 TEST(BatchQueueTest, HigherPriorityOvertakes) {
   BatchQueue q(Config("priority_levels: 2 default_priority_level: 2"));
   ASSERT_TRUE(q.Enqueue(MakeJob(1, 1, 4), 0).ok());        // default level 2

@@ -95,20 +95,23 @@ void DynamicBatcher::WorkerLoop(runtime::ModelInstance* instance) {
 
 void DynamicBatcher::Run(runtime::ModelInstance* instance, std::vector<Job> batch) {
   const uint64_t start = clock_->NowNanos();
-  // Requests whose client left or whose deadline passed while queued do not run.
+  // Requests whose client left or whose deadline passed while queued do not run. They
+  // are answered and closed up in place, so a batch that is all wanted moves no job.
   {
-    std::vector<Job> wanted;
-    for (Job& j : batch) {
+    size_t kept = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Job& j = batch[i];
       Status unwanted = ExecutionWatch::Unwanted(j, start);
       if (unwanted.ok()) {
-        wanted.push_back(std::move(j));
+        if (kept != i) batch[kept] = std::move(j);
+        ++kept;
         continue;
       }
       j.inputs.clear();
       j.done(Status(unwanted.code(), "model '" + name_ + "': " + unwanted.message()),
              JobReport{start - j.enqueue_ns, {}, 0, false});
     }
-    batch = std::move(wanted);
+    batch.resize(kept);
     if (batch.empty()) return;
   }
   // An explanation is not a prediction: it runs alone, before the predictions queued with it.
@@ -129,9 +132,10 @@ void DynamicBatcher::Run(runtime::ModelInstance* instance, std::vector<Job> batc
     outputs = instance->Execute(batch[0].inputs, batch[0].outputs, &timings);
   } else {
     std::vector<Tensor> inputs;
+    inputs.reserve(batch[0].inputs.size());
+    std::vector<const Tensor*> parts(batch.size());
     for (size_t i = 0; i < batch[0].inputs.size(); ++i) {
-      std::vector<const Tensor*> parts;
-      for (const Job& j : batch) parts.push_back(&j.inputs[i]);
+      for (size_t k = 0; k < batch.size(); ++k) parts[k] = &batch[k].inputs[i];
       inputs.push_back(ConcatBatch(parts));
     }
     uint64_t joined = clock_->NowNanos();
@@ -148,10 +152,11 @@ void DynamicBatcher::Run(runtime::ModelInstance* instance, std::vector<Job> batc
   std::vector<std::vector<Tensor>> per_job(batch.size());
   Status split_error;
   if (outputs.ok() && batch.size() > 1) {
-    std::vector<int64_t> sizes;
-    for (const Job& j : batch) sizes.push_back(j.batch_size);
-    for (const Tensor& out : *outputs) {
-      auto pieces = SplitBatch(out, sizes);
+    std::vector<int64_t> sizes(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) sizes[i] = batch[i].batch_size;
+    for (auto& pieces : per_job) pieces.reserve(outputs->size());
+    for (Tensor& out : *outputs) {
+      auto pieces = SplitBatch(std::move(out), sizes);  // the pieces keep `out` alive
       if (!pieces.ok()) {
         split_error = pieces.status();
         break;

@@ -29,11 +29,11 @@ ExecutionWatch* ExecutionWatch::Default() {
 }
 
 uint64_t ExecutionWatch::Begin(runtime::ModelInstance* instance, std::span<const Job> jobs) {
-  Running r{instance, {}, false};
-  for (const Job& j : jobs) {
+  for (const Job& j : jobs)
     if (j.deadline_ns == 0 && !j.cancelled) return 0;  // one job always wanted: nothing to stop
-    r.jobs.emplace_back(j.deadline_ns, j.cancelled);
-  }
+  Running r{instance, {}, false};
+  r.jobs.reserve(jobs.size());
+  for (const Job& j : jobs) r.jobs.emplace_back(j.deadline_ns, j.cancelled ? &j.cancelled : nullptr);
   // No wake-up here: the watch polls on its own period, so registering costs the
   // request path one uncontended lock, not a futex call and a context switch.
   std::lock_guard lock(mu_);
@@ -55,7 +55,7 @@ void ExecutionWatch::CheckOnce() {
     if (r.terminated) continue;
     bool any_wanted = false;
     for (const auto& [deadline, probe] : r.jobs) {
-      bool gone = (deadline != 0 && now >= deadline) || (probe && probe());
+      bool gone = (deadline != 0 && now >= deadline) || (probe != nullptr && (*probe)());
       if (!gone) {
         any_wanted = true;
         break;

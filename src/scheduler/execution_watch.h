@@ -27,6 +27,8 @@ class ExecutionWatch {
 
   // Registers `instance` as running `jobs`. Returns a ticket for End; 0 (nothing to
   // watch) when no job has a deadline or a cancellation probe.
+  // The watch keeps pointers to the jobs' probes (no copies on the request path):
+  // REQUIRES: `jobs` stay alive and unchanged until End(ticket) returns.
   uint64_t Begin(runtime::ModelInstance* instance, std::span<const Job> jobs);
   // After End returns, Terminate is not called for this execution. Ticket 0 is a no-op.
   void End(uint64_t ticket);
@@ -44,7 +46,7 @@ class ExecutionWatch {
  private:
   struct Running {
     runtime::ModelInstance* instance;
-    std::vector<std::pair<uint64_t, std::function<bool()>>> jobs;  // deadline, probe
+    std::vector<std::pair<uint64_t, const std::function<bool()>*>> jobs;  // deadline, probe (the job's own)
     bool terminated = false;
   };
   void Loop();

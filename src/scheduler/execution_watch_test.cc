@@ -55,7 +55,8 @@ TEST(ExecutionWatchTest, NothingToWatchWithoutDeadlinesOrProbes) {
   CountingInstance inst;
   std::vector<Job> jobs = {WithDeadline(2000), WithDeadline(0)};
   EXPECT_EQ(watch.Begin(&inst, jobs), 0u);  // the second request can never be unwanted
-  uint64_t ticket = watch.Begin(&inst, std::vector<Job>{WithDeadline(2000)});
+  std::vector<Job> one = {WithDeadline(2000)};  // alive until End, as Begin requires
+  uint64_t ticket = watch.Begin(&inst, one);
   watch.End(ticket);
   clock.now = 5000;
   watch.CheckOnce();

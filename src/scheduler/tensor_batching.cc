@@ -23,7 +23,7 @@ Tensor ConcatBatch(const std::vector<const Tensor*>& parts) {
   return out;
 }
 
-Result<std::vector<Tensor>> SplitBatch(const Tensor& batch, const std::vector<int64_t>& sizes) {
+Result<std::vector<Tensor>> SplitBatch(Tensor batch, const std::vector<int64_t>& sizes) {
   int64_t rows = 0;
   for (int64_t s : sizes) rows += s;
   if (batch.shape.empty() || batch.shape[0] != rows)
@@ -31,31 +31,33 @@ Result<std::vector<Tensor>> SplitBatch(const Tensor& batch, const std::vector<in
                     " but the batch holds " + std::to_string(rows) + " rows");
   Shape row_shape(batch.shape.begin() + 1, batch.shape.end());
   const uint64_t per_row = *ElementCount(row_shape);
-  // The pieces borrow the batch output through a copy of it, which keeps its buffer.
-  auto keep = std::make_shared<const Tensor>(batch);
+  // The pieces borrow the batch output through the shared tensor, which keeps its buffer.
+  auto keep = std::make_shared<const Tensor>(std::move(batch));
+  const Tensor& b = *keep;
   std::vector<Tensor> pieces;
+  pieces.reserve(sizes.size());
   size_t offset = 0;
   for (int64_t s : sizes) {
     Tensor t;
-    t.name = batch.name;
-    t.datatype = batch.datatype;
-    t.shape = batch.shape;
+    t.name = b.name;
+    t.datatype = b.datatype;
+    t.shape = b.shape;
     t.shape[0] = s;
     size_t len;
-    if (batch.datatype == DataType::kBytes) {
+    if (b.datatype == DataType::kBytes) {
       size_t end = offset;
       for (uint64_t e = 0; e < per_row * static_cast<uint64_t>(s); ++e) {
-        if (end + 4 > batch.byte_size()) return Internal("output '" + batch.name + "': truncated BYTES data");
+        if (end + 4 > b.byte_size()) return Internal("output '" + b.name + "': truncated BYTES data");
         uint32_t n;
-        std::memcpy(&n, batch.data() + end, 4);
+        std::memcpy(&n, b.data() + end, 4);
         end += 4 + n;
       }
-      if (end > batch.byte_size()) return Internal("output '" + batch.name + "': truncated BYTES data");
+      if (end > b.byte_size()) return Internal("output '" + b.name + "': truncated BYTES data");
       len = end - offset;
     } else {
-      len = per_row * static_cast<uint64_t>(s) * DataTypeSize(batch.datatype);
+      len = per_row * static_cast<uint64_t>(s) * DataTypeSize(b.datatype);
     }
-    t.Borrow(batch.data() + offset, len, keep);
+    t.Borrow(b.data() + offset, len, keep);
     offset += len;
     pieces.push_back(std::move(t));
   }
