@@ -1,6 +1,6 @@
 """Triton's perf_analyzer (from the perf-analyzer wheel, installed by scripts/setup.sh through
 tools/perf_analyzer/install.sh) against ferry, unchanged: gRPC unary and streaming, HTTP, and a
-batched model. Each run is bounded (count windows of 100 requests, at most 4 trials).
+batched model. Each run is bounded (count windows of 500 requests, at most 10 trials).
 
 perf_analyzer reads the model's metadata and config, sends synthetic inputs, and fetches the
 server-side statistics before and after each window; the checks below compare what it reports
@@ -33,8 +33,11 @@ def _run(server, model: str, *args: str) -> str:
     protocol = "http" if "http" in args else "grpc"
     url = server.url if protocol == "http" else fh.grpc_url(server)
     cmd = [str(PERF_ANALYZER), "-m", model, "-u", url, *args,
-           "--measurement-mode", "count_windows", "--measurement-request-count", "100",
-           "--max-trials", "4", "--stability-percentage", "100", "--concurrency-range", "2"]
+           # Windows of 500 requests (100 made a window a few ms long, so one stall of a shared
+           # machine's core failed the stability test) and up to 10 trials: what is checked is
+           # what perf_analyzer counts, not how steady the machine is.
+           "--measurement-mode", "count_windows", "--measurement-request-count", "500",
+           "--max-trials", "10", "--stability-percentage", "100", "--concurrency-range", "2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"perf_analyzer failed ({proc.returncode}):\n{out}"
@@ -54,7 +57,7 @@ def test_perf_analyzer_measures_ferry(ferry_server, args):
     out = _run(ferry_server, "add_sub", *args)
     after = _success_count(ferry_server, "add_sub")
     client_requests = _field(out, "Request count")
-    assert client_requests >= 100
+    assert client_requests >= 500
     assert _field(out, "Throughput") > 0
     # perf_analyzer's server section comes from ferry's statistics extension.
     # perf_analyzer reads ferry's statistics at the window's edges while requests are in
