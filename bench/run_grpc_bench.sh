@@ -323,14 +323,7 @@ THREADS_AFTER="$(threads_of "$FERRY_PID")"
 [[ -z $NATIVE_PID ]] || NATIVE_THREADS_AFTER="$(threads_of "$NATIVE_PID")"
 
 # ferry's own view after the run: did every request succeed?
-STATS="$(curl -s "http://127.0.0.1:$HTTP_PORT/v2/models/add_sub/versions/1/stats" || true)"
-read -r STAT_OK STAT_FAIL < <("$PYTHON" -c '
-import json, sys
-try:
-    s = json.loads(sys.argv[1])["model_stats"][0]["inference_stats"]
-    print(s["success"]["count"], s["fail"]["count"])
-except Exception:
-    print("? ?")' "$STATS")
+read -r STAT_OK STAT_FAIL < <(model_counts "$HTTP_PORT" 2>/dev/null || echo "? ?")
 LOG_ERRORS="$(cat "$WORK"/ferry*.log | grep -c 'level=error\|level=warn' || true)"
 ELAPSED=$((SECONDS - START_TIME))
 
